@@ -1,0 +1,22 @@
+"""Maps the component folders into the `triskel` namespace.
+
+`operator/` is `triskel.operator`, `router/` is `triskel.router`, `workers/` is
+`triskel.workers`. The folders themselves must never be on sys.path: a top-level
+package named `operator` would shadow the standard library's.
+"""
+
+from setuptools import find_packages, setup
+
+COMPONENT_FOLDERS = {
+    "triskel.operator": "operator",
+    "triskel.router": "router",
+    "triskel.workers": "workers",
+}
+
+package_dir = {"": "src"}
+packages = find_packages("src")
+for package, folder in COMPONENT_FOLDERS.items():
+    package_dir[package] = folder
+    packages += [package] + [f"{package}.{sub}" for sub in find_packages(folder)]
+
+setup(packages=packages, package_dir=package_dir)

@@ -1,0 +1,1 @@
+"""Pieces every component shares: API models, block hashing, the mock tokenizer, profiles."""

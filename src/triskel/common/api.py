@@ -1,0 +1,119 @@
+"""API models shared by every component: the `WorkerPool` spec.
+
+These pydantic models are the single source of truth for pool configuration:
+`triskel up` reads them from YAML today; the operator's CRD schemas will be
+generated from them. Field names are camelCase on the wire (Kubernetes style)
+and snake_case in Python.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+
+class ApiModel(BaseModel):
+    """Strict base: unknown fields are errors, never silently dropped."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class Role(StrEnum):
+    ENCODE = "encode"
+    PREFILL = "prefill"
+    DECODE = "decode"
+    UNIFIED = "unified"
+
+
+class EngineType(StrEnum):
+    MOCK = "mock"
+    VLLM = "vllm"
+    SGLANG = "sglang"
+
+
+class ConnectorType(StrEnum):
+    TCP = "tcp"
+    MOONCAKE = "mooncake"
+    NCCL = "nccl"
+
+
+class EngineSpec(ApiModel):
+    """Which engine the pool runs, and how to start it."""
+
+    type: EngineType = EngineType.MOCK
+    image: str | None = None
+    args: tuple[str, ...] = ()
+
+
+class ReplicasSpec(ApiModel):
+    """Bounds for the pool's size; `desired` is what runs now (defaults to `min`)."""
+
+    min: Annotated[int, Field(ge=0)] = 1
+    max: Annotated[int, Field(ge=1)] = 1
+    desired: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> ReplicasSpec:
+        if self.min > self.max:
+            raise ValueError(f"replicas.max ({self.max}) < replicas.min ({self.min})")
+        if self.desired is not None and not self.min <= self.desired <= self.max:
+            raise ValueError(
+                f"replicas.desired ({self.desired}) outside [min {self.min}, max {self.max}]"
+            )
+        return self
+
+    @property
+    def count(self) -> int:
+        return self.min if self.desired is None else self.desired
+
+
+class ResourcesSpec(ApiModel):
+    """Per-replica resources (used by the operator; the mock ignores GPUs)."""
+
+    gpus: Annotated[int, Field(ge=0)] = 0
+    cpu: str | None = None
+    memory: str | None = None
+
+
+class ParallelismSpec(ApiModel):
+    tp: Annotated[int, Field(ge=1)] = 1
+    pp: Annotated[int, Field(ge=1)] = 1
+    dp: Annotated[int, Field(ge=1)] = 1
+    ep: Annotated[int, Field(ge=1)] = 1
+
+
+class KvConnectorSpec(ApiModel):
+    """How KV bytes move between this pool's workers and their peers."""
+
+    type: ConnectorType = ConnectorType.TCP
+    params: dict[str, str] = Field(default_factory=dict)
+
+
+class ProfileSpec(ApiModel):
+    """The mock engine's latency profile and how to size it for a small machine."""
+
+    name: str = "llama-3.1-8b-h100"
+    # KV bytes actually moved = the model's real KV bytes × this factor.
+    kv_bytes_scale: Annotated[float, Field(gt=0, le=1)] = 1 / 256
+    # Overrides the profile's KV capacity (tokens), e.g. to force preemption.
+    kv_capacity_tokens: Annotated[int, Field(ge=1)] | None = None
+    # Wall-clock seconds per modelled second: 0.1 runs the mock 10× faster.
+    time_scale: Annotated[float, Field(ge=0)] = 1.0
+
+
+class WorkerPoolSpec(ApiModel):
+    """A pool of identical workers serving one model in one role."""
+
+    role: Role
+    model: Annotated[str, Field(min_length=1)]
+    engine: EngineSpec = Field(default_factory=EngineSpec)
+    replicas: ReplicasSpec = Field(default_factory=ReplicasSpec)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    parallelism: ParallelismSpec = Field(default_factory=ParallelismSpec)
+    kv_connector: KvConnectorSpec = Field(default_factory=KvConnectorSpec)
+    profile: ProfileSpec = Field(default_factory=ProfileSpec)

@@ -1,0 +1,84 @@
+"""A deterministic mock tokenizer with BPE-like counts (about 4 characters a token).
+
+Real tokenizers need model files; tests and the CPU mock need only two things:
+the same text always gives the same ids, and token counts close to a real BPE
+tokenizer's so context limits and latencies are realistic. Text is split into
+words, spaces and punctuation; a word (with its leading space) becomes pieces of
+at most 4 characters. A piece found in the fixed vocabulary keeps its id; any
+other piece is hashed into the id range above it.
+
+Generated text only uses the fixed vocabulary, so `decode` is exact for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import xxhash
+
+# Readable words for generated text; each id decodes to " word".
+_WORDS = (
+    "the of and to in is that for it as was with be by on not he this are or his from at "
+    "which but have an they you were her she there one all we their has been would will "
+    "more when if no out so said what up its about into than them can only other new some "
+    "could time these two may then do first any my now such like our over man me even most "
+    "made after also did many before must through back years where much your way well down "
+    "should because each just those people how too little state good very make world still "
+    "own see men work long get here between both life being under never day same another "
+    "know while last might us great old year off come since against go came right used take "
+    "three kernel cache token block prefill decode router worker batch model serve stream "
+    "latency memory graph signal policy request queue tensor layer head vector index value "
+    "river stone light garden window music paper silver forest ocean cloud bridge market"
+).split()
+_PUNCT = [".", ",", "!", "?", ":", ";", "-", "'", '"', "(", ")", "\n"]
+_PIECE_CHARS = 4
+_SPLIT = re.compile(r" ?[A-Za-z0-9]+| ?[^\sA-Za-z0-9]|\s+")
+_FIXED = tuple([f" {w}" for w in _WORDS] + _PUNCT)
+_FIXED_IDS = {piece: index for index, piece in enumerate(_FIXED)}
+
+
+@dataclass(frozen=True, slots=True)
+class MockTokenizer:
+    """Text ↔ token ids. `vocab_size` bounds every id (like a real model's)."""
+
+    vocab_size: int = 128_256
+
+    @property
+    def num_word_tokens(self) -> int:
+        """Ids below this decode to a readable word (generation draws from them)."""
+        return len(_WORDS)
+
+    def encode(self, text: str) -> list[int]:
+        ids: list[int] = []
+        for match in _SPLIT.finditer(text):
+            ids.extend(self._encode_chunk(match.group()))
+        return ids
+
+    def decode(self, token_ids: Iterable[int]) -> str:
+        return "".join(
+            _FIXED[t] if 0 <= t < len(_FIXED) else "\N{REPLACEMENT CHARACTER}" for t in token_ids
+        )
+
+    def _encode_chunk(self, chunk: str) -> list[int]:
+        known = _FIXED_IDS.get(chunk)
+        if known is not None:
+            return [known]
+        base = len(_FIXED)
+        span = self.vocab_size - base
+        return [
+            base + xxhash.xxh32_intdigest(chunk[i : i + _PIECE_CHARS].encode()) % span
+            for i in range(0, len(chunk), _PIECE_CHARS)
+        ]
+
+
+def count_tokens(text: str, tokenizer: MockTokenizer | None = None) -> int:
+    """Number of tokens `text` encodes to."""
+    return len((tokenizer or MockTokenizer()).encode(text))
+
+
+def render_chat(messages: Sequence[tuple[str, str]]) -> str:
+    """The prompt text for chat messages (role, text): a fixed, simple template."""
+    parts = [f"<|{role}|>\n{text}\n" for role, text in messages]
+    return "".join(parts) + "<|assistant|>\n"
