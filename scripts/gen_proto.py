@@ -1,7 +1,7 @@
 """Regenerates the Python code for `proto/triskel/v1/*.proto` into `src/triskel/v1/`.
 
-    python scripts/gen_proto.py          # regenerate
-    python scripts/gen_proto.py --check  # exit 1 if the committed code is stale
+python scripts/gen_proto.py          # regenerate
+python scripts/gen_proto.py --check  # exit 1 if the committed code is stale
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grpc_tools import protoc  # type: ignore[import-untyped]
+from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "proto"
@@ -24,8 +24,12 @@ def generate(out_root: Path) -> Path:
     protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in PROTO_ROOT.rglob("*.proto"))
     include = str(Path(protoc.__file__).parent / "_proto")
     args = [
-        "protoc", f"-I{PROTO_ROOT}", f"-I{include}",
-        f"--python_out={out_root}", f"--pyi_out={out_root}", f"--grpc_python_out={out_root}",
+        "protoc",
+        f"-I{PROTO_ROOT}",
+        f"-I{include}",
+        f"--python_out={out_root}",
+        f"--pyi_out={out_root}",
+        f"--grpc_python_out={out_root}",
         *protos,
     ]
     if protoc.main(args) != 0:

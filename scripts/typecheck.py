@@ -8,6 +8,7 @@ type-checks it as one package.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -32,11 +33,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="triskel-typecheck-") as tmp:
         build_tree(Path(tmp))
         command = [
-            sys.executable, "-m", "mypy",
-            "--config-file", str(ROOT / "pyproject.toml"),
-            "triskel", *[str(p) for p in (ROOT / "tests", ROOT / "bench", ROOT / "scripts")],
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "triskel",
+            *[str(p) for p in (ROOT / "tests", ROOT / "bench", ROOT / "scripts")],
         ]
-        return subprocess.call(command, cwd=tmp)
+        # Test helpers are imported as `support.*`, test files named from tests/ down.
+        env = {**os.environ, "MYPYPATH": str(ROOT / "tests")}
+        return subprocess.call(command, cwd=tmp, env=env)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,19 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
+
+
+def _check_address(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected host:port with a port in 0..65535, got {value!r}")
+    return value
+
+
+Address = Annotated[str, AfterValidator(_check_address)]
+"""A "host:port" listen or connect address (port 0: pick a free one)."""
 
 
 class ApiModel(BaseModel):

@@ -42,12 +42,12 @@ class EncodeRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., images: _Optional[_Iterable[_Union[_router_pb2.ImagePart, _Mapping]]] = ...) -> None: ...
 
 class EncodeResponse(_message.Message):
-    __slots__ = ("images", "compute_ms")
+    __slots__ = ("images", "elapsed_ms")
     IMAGES_FIELD_NUMBER: _ClassVar[int]
-    COMPUTE_MS_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
     images: _containers.RepeatedCompositeFieldContainer[EncodedImage]
-    compute_ms: float
-    def __init__(self, images: _Optional[_Iterable[_Union[EncodedImage, _Mapping]]] = ..., compute_ms: _Optional[float] = ...) -> None: ...
+    elapsed_ms: float
+    def __init__(self, images: _Optional[_Iterable[_Union[EncodedImage, _Mapping]]] = ..., elapsed_ms: _Optional[float] = ...) -> None: ...
 
 class EncodedImage(_message.Message):
     __slots__ = ("token_ids",)
@@ -68,22 +68,20 @@ class PrefillRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., token_ids: _Optional[_Iterable[int]] = ..., max_tokens: _Optional[int] = ..., kv_hold_ms: _Optional[int] = ...) -> None: ...
 
 class PrefillResponse(_message.Message):
-    __slots__ = ("first_token_id", "first_token_text", "num_cached_tokens", "kv", "queue_ms", "compute_ms", "finished")
+    __slots__ = ("first_token_id", "first_token_text", "num_cached_tokens", "kv", "elapsed_ms", "finish_reason")
     FIRST_TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
     FIRST_TOKEN_TEXT_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHED_TOKENS_FIELD_NUMBER: _ClassVar[int]
     KV_FIELD_NUMBER: _ClassVar[int]
-    QUEUE_MS_FIELD_NUMBER: _ClassVar[int]
-    COMPUTE_MS_FIELD_NUMBER: _ClassVar[int]
-    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     first_token_id: int
     first_token_text: str
     num_cached_tokens: int
     kv: KvHandle
-    queue_ms: float
-    compute_ms: float
-    finished: bool
-    def __init__(self, first_token_id: _Optional[int] = ..., first_token_text: _Optional[str] = ..., num_cached_tokens: _Optional[int] = ..., kv: _Optional[_Union[KvHandle, _Mapping]] = ..., queue_ms: _Optional[float] = ..., compute_ms: _Optional[float] = ..., finished: _Optional[bool] = ...) -> None: ...
+    elapsed_ms: float
+    finish_reason: str
+    def __init__(self, first_token_id: _Optional[int] = ..., first_token_text: _Optional[str] = ..., num_cached_tokens: _Optional[int] = ..., kv: _Optional[_Union[KvHandle, _Mapping]] = ..., elapsed_ms: _Optional[float] = ..., finish_reason: _Optional[str] = ...) -> None: ...
 
 class KvHandle(_message.Message):
     __slots__ = ("request_id", "worker_id", "connector", "address", "num_tokens", "block_bytes", "block_checksums", "params")

@@ -1,0 +1,227 @@
+"""The router's gRPC front, `triskel.v1.Router` (grpc.aio): a thin shell over a `Generator`.
+
+`Generate` streams a `TokenChunk` per generated piece, then one `Finished`.
+Errors become statuses: a bad request INVALID_ARGUMENT (the message names the
+field), a serving failure UNAVAILABLE, anything else INTERNAL. When the client
+cancels, the generator is closed, which cancels the request on the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from triskel.router.metrics import RequestTimer, RouterMetrics, model_label, status_of
+from triskel.router.types import (
+    ChatMessage,
+    GenerationEvent,
+    GenerationRequest,
+    Generator,
+    ImagePart,
+    RequestError,
+    ServiceError,
+    TextPart,
+    TokenEvent,
+)
+from triskel.v1 import router_pb2, router_pb2_grpc
+
+_log = logging.getLogger(__name__)
+
+SERVICE_NAME = "triskel.v1.Router"
+# The roles `ChatMessage.role` documents.
+CHAT_ROLES = ("system", "user", "assistant", "tool")
+_MAX_REQUEST_ID_CHARS = 128
+# Credentials stay at the front door: routing policies never need them.
+_PRIVATE_METADATA = frozenset({"authorization", "cookie"})
+# Long prompts and inline images exceed gRPC's 4 MiB default; match the HTTP front.
+_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+
+
+class RouterServicer(router_pb2_grpc.RouterServicer):
+    def __init__(self, generator: Generator, metrics: RouterMetrics) -> None:
+        self._generator = generator
+        self._metrics = metrics
+
+    async def Generate(
+        self, request: router_pb2.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[router_pb2.GenerateResponse]:
+        timer = RequestTimer()
+        served = [card.name for card in self._generator.models()]
+        label = model_label(request.model, served)
+        try:
+            generation = generation_request(request, _passed_metadata(context))
+        except RequestError as error:
+            self._metrics.observe_request(label, "grpc", "client_error")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            return  # abort raises; kept for readers
+        tracker = self._metrics.track_request(label, "grpc", timer)
+        failure: Exception | None = None
+        events: AsyncIterator[GenerationEvent] | None = None
+        try:
+            events = self._generator.generate(generation)
+            async for event in events:
+                tracker.on_event(event)
+                if isinstance(event, TokenEvent):
+                    chunk = router_pb2.TokenChunk(text=event.text, token_ids=event.token_ids)
+                    yield router_pb2.GenerateResponse(chunk=chunk)
+                    continue
+                tracker.close("ok")
+                usage = router_pb2.Usage(
+                    prompt_tokens=event.prompt_tokens,
+                    completion_tokens=event.completion_tokens,
+                    cached_prompt_tokens=event.cached_prompt_tokens,
+                )
+                finished = router_pb2.Finished(
+                    finish_reason=event.finish_reason,
+                    usage=usage,
+                    request_id=generation.request_id,
+                )
+                yield router_pb2.GenerateResponse(finished=finished)
+                return
+            raise RuntimeError("the generator ended without a FinishEvent")
+        except Exception as error:
+            failure = error
+            tracker.close(status_of(error))
+        finally:
+            # Also reached when the client cancels (the task is cancelled or this
+            # generator closed): the generator's cleanup cancels the workers' side.
+            tracker.close("cancelled")
+            if events is not None:
+                await _close(events)
+        assert failure is not None  # the try block either returned or raised
+        code, message = _status(failure, generation.request_id)
+        await context.abort(code, message)
+
+    async def ListModels(
+        self, request: router_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.ListModelsResponse:
+        models = [
+            router_pb2.ModelInfo(name=card.name, max_context_tokens=card.max_context_tokens)
+            for card in self._generator.models()
+        ]
+        return router_pb2.ListModelsResponse(models=models)
+
+
+async def start_grpc_server(servicer: RouterServicer, address: str) -> tuple[grpc.aio.Server, int]:
+    """Serves `servicer` on `address` ("host:port", port 0 picks one); returns (server, port).
+
+    Adds the standard health service (SERVING for "" and the Router) and reflection.
+    Stop it with `await server.stop(grace_s)`.
+    """
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+        ]
+    )
+    router_pb2_grpc.add_RouterServicer_to_server(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port: int = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind the router's gRPC server to {address}")
+    await server.start()
+    for service in ("", SERVICE_NAME):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    return server, port
+
+
+def generation_request(
+    request: router_pb2.GenerateRequest, headers: dict[str, str]
+) -> GenerationRequest:
+    """Checks what the proto cannot express and converts; raises RequestError naming the field."""
+    request_id = request.request_id or uuid.uuid4().hex
+    if len(request_id) > _MAX_REQUEST_ID_CHARS or not request_id.isprintable():
+        raise RequestError(
+            "request_id", f"must be at most {_MAX_REQUEST_ID_CHARS} printable characters"
+        )
+    if not request.model:
+        raise RequestError("model", "is required")
+    if request.max_tokens == 0:
+        raise RequestError("max_tokens", "must be > 0, got 0")
+    kind = request.WhichOneof("input")
+    if kind is None:
+        raise RequestError("input", "set one of prompt or chat")
+    prompt, messages = None, None
+    if kind == "prompt":
+        if not request.prompt:
+            raise RequestError("prompt", "must not be empty")
+        prompt = request.prompt
+    else:
+        messages = _messages(request.chat.messages)
+    return GenerationRequest(
+        request_id=request_id,
+        model=request.model,
+        prompt=prompt,
+        messages=messages,
+        max_tokens=request.max_tokens,
+        ignore_eos=request.ignore_eos,
+        headers=headers,
+    )
+
+
+def _messages(messages: Sequence[router_pb2.ChatMessage]) -> tuple[ChatMessage, ...]:
+    if not messages:
+        raise RequestError("chat.messages", "must contain at least one message")
+    converted = []
+    for i, message in enumerate(messages):
+        field = f"chat.messages[{i}]"
+        if message.role not in CHAT_ROLES:
+            raise RequestError(
+                f"{field}.role", f"must be one of {CHAT_ROLES}, got {message.role!r}"
+            )
+        if not message.content:
+            raise RequestError(f"{field}.content", "must contain at least one part")
+        parts = tuple(
+            _part(part, f"{field}.content[{j}]") for j, part in enumerate(message.content)
+        )
+        converted.append(ChatMessage(message.role, parts))
+    return tuple(converted)
+
+
+def _part(part: router_pb2.ContentPart, field: str) -> TextPart | ImagePart:
+    kind = part.WhichOneof("part")
+    if kind == "text":
+        return TextPart(part.text)
+    if kind == "image":
+        if not part.image.url:
+            raise RequestError(f"{field}.image.url", "is required")
+        return ImagePart(part.image.url, part.image.width_px, part.image.height_px)
+    raise RequestError(field, "set text or image")
+
+
+def _passed_metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    """Text metadata as headers (gRPC keys are lower-case already)."""
+    return {
+        key: value
+        for key, value in context.invocation_metadata() or ()
+        if not key.endswith("-bin") and key not in _PRIVATE_METADATA
+    }
+
+
+def _status(error: Exception, request_id: str) -> tuple[grpc.StatusCode, str]:
+    if isinstance(error, RequestError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(error)
+    if isinstance(error, ServiceError):
+        return grpc.StatusCode.UNAVAILABLE, str(error)
+    _log.error("request %s failed unexpectedly", request_id, exc_info=error)
+    return grpc.StatusCode.INTERNAL, f"internal error; the router's log has details ({request_id})"
+
+
+async def _close(events: AsyncIterator[GenerationEvent]) -> None:
+    """Closes the event stream; its cleanup must not replace the status already chosen."""
+    aclose = getattr(events, "aclose", None)
+    if aclose is None:
+        return
+    try:
+        await aclose()
+    except Exception:
+        _log.exception("closing a request's event stream failed")

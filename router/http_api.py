@@ -1,0 +1,261 @@
+"""The router's OpenAI-compatible HTTP front (aiohttp): a thin shell over a `Generator`.
+
+Request bodies are parsed by `openai.parsing`, responses shaped by `openai.responses`;
+this module does the I/O. A streamed response starts (headers and first bytes) only
+once the generator yields its first event, so a failure before that is a plain HTTP
+error (400 / 503 / 500); a failure after it ends the stream with an error event and
+`[DONE]`. When the client goes away the generator is closed, which cancels the
+request on the workers.
+
+Disconnects are noticed on the next write. Run the app with
+`AppRunner(app, handler_cancellation=True)` to also stop waiting requests
+(a long prefill, a non-streamed completion) the moment the client leaves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+
+import orjson
+from aiohttp import web
+
+from triskel.router.metrics import (
+    RequestTimer,
+    RequestTracker,
+    RouterMetrics,
+    model_label,
+    status_of,
+)
+from triskel.router.openai.parsing import (
+    ParsedRequest,
+    check_request_id,
+    parse_chat_request,
+    parse_completion_request,
+    passed_headers,
+)
+from triskel.router.openai.responses import (
+    SSE_DONE,
+    CompletionFormatter,
+    ErrorReply,
+    Json,
+    error_reply,
+    models_json,
+    sse_event,
+)
+from triskel.router.types import (
+    GenerationEvent,
+    Generator,
+    RequestError,
+    ServiceError,
+    TokenEvent,
+)
+
+_log = logging.getLogger(__name__)
+
+# Room for images sent inline as data: URLs (aiohttp's default is 1 MiB).
+MAX_BODY_BYTES = 32 * 1024 * 1024
+_SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    # Stop reverse proxies (nginx) from buffering the stream.
+    "X-Accel-Buffering": "no",
+}
+
+Parser = Callable[[object, str, Mapping[str, str]], ParsedRequest]
+
+
+def build_http_app(generator: Generator, metrics: RouterMetrics) -> web.Application:
+    """`/v1/chat/completions`, `/v1/completions`, `/v1/models`, `/health`, `/metrics`."""
+    front = _HttpFront(generator, metrics)
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app.router.add_post("/v1/chat/completions", front.chat_completions)
+    app.router.add_post("/v1/completions", front.completions)
+    app.router.add_get("/v1/models", front.list_models)
+    app.router.add_get("/health", front.health)
+    app.router.add_get("/metrics", front.metrics)
+    return app
+
+
+class _ClientGone(Exception):
+    """Writing to the client failed: it closed the connection."""
+
+
+class _HttpFront:
+    def __init__(self, generator: Generator, metrics: RouterMetrics) -> None:
+        self._generator = generator
+        self._metrics = metrics
+        self._started_s = int(time.time())
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, parse_chat_request, is_chat=True)
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, parse_completion_request, is_chat=False)
+
+    async def list_models(self, request: web.Request) -> web.Response:
+        return _json_response(models_json(self._generator.models(), self._started_s))
+
+    async def health(self, request: web.Request) -> web.Response:
+        return _json_response({"status": "ok"})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        body, content_type = self._metrics.render()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def _serve(
+        self, request: web.Request, parse: Parser, is_chat: bool
+    ) -> web.StreamResponse:
+        timer = RequestTimer()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        # A malformed id is never echoed back.
+        reply_headers = {"x-request-id": uuid.uuid4().hex}
+        body: object = None
+        try:
+            check_request_id(request_id)
+            reply_headers["x-request-id"] = request_id
+            body = await _read_json(request)
+            parsed = parse(body, request_id, passed_headers(request.headers))
+        except RequestError as error:
+            model = body.get("model") if isinstance(body, dict) else None
+            self._metrics.observe_request(self._model_label(model), "http", "client_error")
+            return self._error_response(error, reply_headers)
+        tracker = self._metrics.track_request(
+            self._model_label(parsed.request.model), "http", timer
+        )
+        formatter = CompletionFormatter(
+            is_chat, request_id, parsed.request.model, int(time.time()), parsed.include_usage
+        )
+        try:
+            events = self._generator.generate(parsed.request)
+        except Exception as error:  # a Generator that fails before returning its stream
+            tracker.close(status_of(error))
+            return self._error_response(error, reply_headers)
+        try:
+            if parsed.stream:
+                return await self._stream(request, events, tracker, formatter, reply_headers)
+            return await self._complete(events, tracker, formatter, reply_headers)
+        finally:
+            # Reached on every path, a cancelled handler included: the generator's own
+            # cleanup cancels the request on the workers.
+            tracker.close("cancelled")
+            await _close(events)
+
+    async def _complete(
+        self,
+        events: AsyncIterator[GenerationEvent],
+        tracker: RequestTracker,
+        formatter: CompletionFormatter,
+        reply_headers: dict[str, str],
+    ) -> web.Response:
+        pieces: list[str] = []
+        try:
+            async for event in events:
+                tracker.on_event(event)
+                if isinstance(event, TokenEvent):
+                    pieces.append(event.text)
+                else:
+                    tracker.close("ok")
+                    body = formatter.complete("".join(pieces), event)
+                    return _json_response(body, reply_headers)
+            raise RuntimeError("the generator ended without a FinishEvent")
+        except Exception as error:
+            tracker.close(status_of(error))
+            return self._error_response(error, reply_headers)
+
+    async def _stream(
+        self,
+        request: web.Request,
+        events: AsyncIterator[GenerationEvent],
+        tracker: RequestTracker,
+        formatter: CompletionFormatter,
+        reply_headers: dict[str, str],
+    ) -> web.StreamResponse:
+        response: web.StreamResponse | None = None
+        try:
+            async for event in events:
+                tracker.on_event(event)
+                if response is None:
+                    response = web.StreamResponse(headers={**_SSE_HEADERS, **reply_headers})
+                    await _send(response.prepare(request))
+                    await _send(response.write(_sse(formatter.stream_start())))
+                if isinstance(event, TokenEvent):
+                    await _send(response.write(_sse([formatter.text_chunk(event.text)])))
+                    continue
+                tracker.close("ok")
+                await _send(response.write(_sse(formatter.stream_end(event)) + SSE_DONE))
+                return response
+            raise RuntimeError("the generator ended without a FinishEvent")
+        except _ClientGone:
+            tracker.close("cancelled")
+            assert response is not None  # only writes raise _ClientGone
+            return response
+        except Exception as error:
+            tracker.close(status_of(error))
+            if response is None:
+                return self._error_response(error, reply_headers)
+            # Tell the client plainly instead of ending the stream as if it were complete.
+            reply = self._reply(error, reply_headers["x-request-id"])
+            with contextlib.suppress(_ClientGone):
+                await _send(response.write(_sse([reply.json()]) + SSE_DONE))
+            return response
+
+    def _error_response(self, error: Exception, reply_headers: dict[str, str]) -> web.Response:
+        reply = self._reply(error, reply_headers["x-request-id"])
+        headers = dict(reply_headers)
+        if reply.retry_after_s is not None:
+            headers["Retry-After"] = str(reply.retry_after_s)
+        return _json_response(reply.json(), headers, reply.http_status)
+
+    def _reply(self, error: Exception, request_id: str) -> ErrorReply:
+        if not isinstance(error, RequestError | ServiceError):
+            _log.exception("request %s failed unexpectedly", request_id, exc_info=error)
+        return error_reply(error, request_id)
+
+    def _model_label(self, model: object) -> str:
+        return model_label(model, (card.name for card in self._generator.models()))
+
+
+async def _read_json(request: web.Request) -> object:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise RequestError("body", f"is larger than the {MAX_BODY_BYTES}-byte limit") from None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise RequestError("body", f"is not valid JSON: {error}") from None
+
+
+def _sse(payloads: list[Json]) -> bytes:
+    return b"".join(sse_event(payload) for payload in payloads)
+
+
+async def _send(operation: Awaitable[object]) -> None:
+    """Awaits one write; a closed connection becomes `_ClientGone`."""
+    try:
+        await operation
+    except ConnectionResetError:  # aiohttp's ClientConnectionResetError included
+        raise _ClientGone from None
+
+
+async def _close(events: AsyncIterator[GenerationEvent]) -> None:
+    """Closes the event stream; its cleanup must not replace the reply already chosen."""
+    aclose = getattr(events, "aclose", None)
+    if aclose is None:
+        return
+    try:
+        await aclose()
+    except Exception:
+        _log.exception("closing a request's event stream failed")
+
+
+def _json_response(
+    body: Json, headers: Mapping[str, str] | None = None, status: int = 200
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )

@@ -1,0 +1,212 @@
+"""The router's Prometheus metrics, in a registry of its own, and per-request timing.
+
+`RouterMetrics` owns a private `CollectorRegistry` (never the process-global default),
+so several routers in one process (tests, `triskel up`) do not collide. The fronts
+measure each request as its events pass through them (`RequestTimer`) and account it
+once through a `RequestTracker`; the orchestrator records worker calls and KV transfers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Literal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from triskel.router.types import FinishEvent, GenerationEvent, RequestError, TokenEvent
+
+RequestStatus = Literal["ok", "client_error", "service_error", "cancelled"]
+Front = Literal["http", "grpc"]
+Clock = Callable[[], float]
+
+# LLM latencies span a 1 ms inter-token gap to a minute-long queued prefill.
+_LATENCY_BUCKETS_S = (
+    *(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75),
+    *(1.0, 1.5, 2.5, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0),
+)
+# KV transfers on one host take well under a millisecond; across hosts, seconds.
+_TRANSFER_BUCKETS_S = (
+    *(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
+    *(1.0, 2.5, 5.0, 10.0),
+)
+
+
+class RouterMetrics:
+    """Every metric the router exports, with typed methods to record them."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = self.registry
+
+        def counter(name: str, doc: str, *labels: str) -> Counter:
+            return Counter(name, doc, labels, registry=registry)
+
+        def histogram(
+            name: str, doc: str, label: str, buckets: tuple[float, ...] = _LATENCY_BUCKETS_S
+        ) -> Histogram:
+            return Histogram(name, doc, [label], buckets=buckets, registry=registry)
+
+        self._requests = counter(
+            "triskel_requests_total",
+            "Requests answered, by final status.",
+            "model",
+            "status",
+            "front",
+        )
+        self._ttft_s = histogram("triskel_ttft_seconds", "Time to first token.", "model")
+        self._tpot_s = histogram(
+            "triskel_tpot_seconds", "Time per output token after the first.", "model"
+        )
+        self._e2e_s = histogram("triskel_e2e_seconds", "Request receipt to last token.", "model")
+        self._kv_bytes = counter(
+            "triskel_kv_transfer_bytes_total", "KV cache bytes moved between workers.", "connector"
+        )
+        self._kv_s = histogram(
+            "triskel_kv_transfer_seconds",
+            "One KV cache transfer.",
+            "connector",
+            _TRANSFER_BUCKETS_S,
+        )
+        self._prompt_tokens = counter(
+            "triskel_prompt_tokens_total", "Prompt tokens of finished requests.", "model"
+        )
+        self._generation_tokens = counter(
+            "triskel_generation_tokens_total", "Tokens generated for finished requests.", "model"
+        )
+        self._prefix_hit_tokens = counter(
+            "triskel_prefix_hit_tokens_total", "Prompt tokens served from a prefix cache.", "model"
+        )
+        self._worker_requests = counter(
+            "triskel_worker_requests_total", "Router calls to workers.", "worker", "stage", "status"
+        )
+        self._inflight = Gauge(
+            "triskel_inflight_requests",
+            "Requests received, not yet answered.",
+            ["model"],
+            registry=registry,
+        )
+
+    def observe_request(
+        self,
+        model: str,
+        front: Front,
+        status: RequestStatus,
+        ttft_s: float | None = None,
+        tpot_s: float | None = None,
+        e2e_s: float | None = None,
+    ) -> None:
+        """Counts one answered request; each latency is recorded when measured (not None)."""
+        self._requests.labels(model, status, front).inc()
+        latencies_s = ((self._ttft_s, ttft_s), (self._tpot_s, tpot_s), (self._e2e_s, e2e_s))
+        for histogram, value_s in latencies_s:
+            if value_s is not None:
+                histogram.labels(model).observe(value_s)
+
+    def observe_tokens(
+        self, model: str, prompt_tokens: int, generated_tokens: int, cached_tokens: int
+    ) -> None:
+        self._prompt_tokens.labels(model).inc(prompt_tokens)
+        self._generation_tokens.labels(model).inc(generated_tokens)
+        self._prefix_hit_tokens.labels(model).inc(cached_tokens)
+
+    def observe_kv_transfer(self, connector: str, num_bytes: int, seconds: float) -> None:
+        self._kv_bytes.labels(connector).inc(num_bytes)
+        self._kv_s.labels(connector).observe(seconds)
+
+    def observe_worker_call(self, worker: str, stage: str, status: str) -> None:
+        """`stage` is encode | prefill | decode | unified; `status` "ok" or an error name."""
+        self._worker_requests.labels(worker, stage, status).inc()
+
+    def track_request(
+        self, model: str, front: Front, timer: RequestTimer | None = None
+    ) -> RequestTracker:
+        """Starts accounting one request (in flight from now); pass `timer` if started earlier."""
+        self._inflight.labels(model).inc()
+        return RequestTracker(self, model, front, timer or RequestTimer())
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition body and its content type, for `GET /metrics`."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def _request_done(self, model: str) -> None:
+        self._inflight.labels(model).dec()
+
+
+class RequestTimer:
+    """TTFT, TPOT and e2e of one request, measured from creation as its events pass by.
+
+    TTFT is taken at the first TokenEvent, e2e at the FinishEvent, and
+    TPOT = (e2e − TTFT) / (completion_tokens − 1) when more than one token was made
+    (the usual definition, e.g. DistServe's).
+    """
+
+    def __init__(self, clock: Clock = time.perf_counter) -> None:
+        self._clock = clock
+        self._start_s = clock()
+        self.ttft_s: float | None = None
+        self.tpot_s: float | None = None
+        self.e2e_s: float | None = None
+
+    def on_event(self, event: GenerationEvent) -> None:
+        elapsed_s = self._clock() - self._start_s
+        if isinstance(event, TokenEvent):
+            if self.ttft_s is None:
+                self.ttft_s = elapsed_s
+            return
+        self.e2e_s = elapsed_s
+        if self.ttft_s is not None and event.completion_tokens > 1:
+            self.tpot_s = (elapsed_s - self.ttft_s) / (event.completion_tokens - 1)
+
+
+class RequestTracker:
+    """Accounts one request: in flight until `close`, then status, latencies and tokens once."""
+
+    def __init__(
+        self, metrics: RouterMetrics, model: str, front: Front, timer: RequestTimer
+    ) -> None:
+        self._metrics = metrics
+        self._model = model
+        self._front: Front = front
+        self.timer = timer
+        self.finish: FinishEvent | None = None
+        self._is_closed = False
+
+    def on_event(self, event: GenerationEvent) -> None:
+        self.timer.on_event(event)
+        if isinstance(event, FinishEvent):
+            self.finish = event
+
+    def close(self, status: RequestStatus) -> None:
+        """Records the request; later calls do nothing (error paths may overlap)."""
+        if self._is_closed:
+            return
+        self._is_closed = True
+        self._metrics._request_done(self._model)
+        timer = self.timer
+        self._metrics.observe_request(
+            self._model, self._front, status, timer.ttft_s, timer.tpot_s, timer.e2e_s
+        )
+        if self.finish is not None:
+            self._metrics.observe_tokens(
+                self._model,
+                self.finish.prompt_tokens,
+                self.finish.completion_tokens,
+                self.finish.cached_prompt_tokens,
+            )
+
+
+def model_label(model: object, served: Iterable[str]) -> str:
+    """`model` when it is served, else "unknown": clients must not mint label values."""
+    return model if isinstance(model, str) and model in set(served) else "unknown"
+
+
+def status_of(error: BaseException) -> RequestStatus:
+    """The metrics status of a request that ended with `error`."""
+    if isinstance(error, RequestError):
+        return "client_error"
+    if isinstance(error, Exception):
+        # ServiceError, and our own bugs: both count against the service.
+        return "service_error"
+    return "cancelled"  # CancelledError, GeneratorExit: the client went away

@@ -1,0 +1,248 @@
+"""OpenAI request bodies (already JSON-decoded) → `GenerationRequest`. Pure, no I/O.
+
+Every rejection is a `RequestError` naming the field in the client's terms
+(`messages[1].content[0].image_url.url`) and the value or limit. Fields we do not
+know are ignored, as clients send sampling knobs (temperature, top_p...) that a
+mock engine has no use for; fields that would change the response's shape
+(`n`, `logprobs`, `echo`, `best_of`) are rejected rather than silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import orjson
+
+from triskel.router.types import ChatMessage, GenerationRequest, ImagePart, RequestError, TextPart
+
+# OpenAI's default for the legacy completions endpoint when max_tokens is omitted.
+COMPLETIONS_DEFAULT_MAX_TOKENS = 16
+CHAT_ROLES = ("system", "developer", "user", "assistant", "tool")
+# Bounds our `width` / `height` extension fields; larger images are downscaled by clients.
+MAX_IMAGE_SIDE_PX = 16384
+
+MAX_REQUEST_ID_CHARS = 128
+# Credentials stay at the front door: routing policies never need them.
+_PRIVATE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+Body = dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRequest:
+    request: GenerationRequest
+    stream: bool
+    # stream_options.include_usage: send a usage chunk before [DONE].
+    include_usage: bool
+
+
+def parse_chat_request(body: object, request_id: str, headers: Mapping[str, str]) -> ParsedRequest:
+    """A `POST /v1/chat/completions` body; `headers` are passed on as given."""
+    fields = _object(body, "body")
+    model = _model(fields)
+    _reject_unsupported(fields, _CHAT_UNSUPPORTED)
+    completion_tokens = _positive_int(fields, "max_completion_tokens")
+    max_tokens = _positive_int(fields, "max_tokens")
+    if None not in (completion_tokens, max_tokens) and completion_tokens != max_tokens:
+        raise RequestError(
+            "max_completion_tokens",
+            f"({completion_tokens}) disagrees with max_tokens ({max_tokens}); send one of them",
+        )
+    stream, include_usage = _stream_flags(fields)
+    request = GenerationRequest(
+        request_id=request_id,
+        model=model,
+        messages=_messages(fields.get("messages")),
+        max_tokens=completion_tokens or max_tokens,
+        ignore_eos=_bool(fields, "ignore_eos"),
+        headers=dict(headers),
+    )
+    return ParsedRequest(request, stream, include_usage)
+
+
+def parse_completion_request(
+    body: object, request_id: str, headers: Mapping[str, str]
+) -> ParsedRequest:
+    """A `POST /v1/completions` body; `headers` are passed on as given."""
+    fields = _object(body, "body")
+    model = _model(fields)
+    _reject_unsupported(fields, _COMPLETION_UNSUPPORTED)
+    stream, include_usage = _stream_flags(fields)
+    request = GenerationRequest(
+        request_id=request_id,
+        model=model,
+        prompt=_prompt(fields.get("prompt")),
+        max_tokens=_positive_int(fields, "max_tokens") or COMPLETIONS_DEFAULT_MAX_TOKENS,
+        ignore_eos=_bool(fields, "ignore_eos"),
+        headers=dict(headers),
+    )
+    return ParsedRequest(request, stream, include_usage)
+
+
+def check_request_id(request_id: str) -> None:
+    """The `x-request-id` header's value, which travels in logs and to workers."""
+    if not (
+        0 < len(request_id) <= MAX_REQUEST_ID_CHARS
+        and request_id.isascii()
+        and request_id.isprintable()
+    ):
+        raise RequestError(
+            "x-request-id",
+            f"header must be 1 to {MAX_REQUEST_ID_CHARS} printable ASCII characters",
+        )
+
+
+def passed_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Request headers for routing policies: lower-case names, credentials left out."""
+    return {k.lower(): v for k, v in headers.items() if k.lower() not in _PRIVATE_HEADERS}
+
+
+def shown(value: object) -> str:
+    """A value as a short phrase for error messages: JSON for scalars, the kind otherwise."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_absent_or(*allowed: object) -> Callable[[object], bool]:
+    # Compared by type as well, because True == 1 in Python but not in JSON.
+    return lambda value: (
+        value is None or any(type(value) is type(a) and value == a for a in allowed)
+    )
+
+
+_CHAT_UNSUPPORTED = {
+    "n": (_is_absent_or(1), "only 1 choice per request is supported"),
+    "logprobs": (_is_absent_or(False), "log probabilities are not supported"),
+}
+_COMPLETION_UNSUPPORTED = {
+    **_CHAT_UNSUPPORTED,
+    "logprobs": (_is_absent_or(), "log probabilities are not supported"),
+    "echo": (_is_absent_or(False), "echoing the prompt is not supported"),
+    "best_of": (_is_absent_or(1), "only best_of 1 is supported"),
+}
+
+
+def _reject_unsupported(
+    fields: Body, checks: Mapping[str, tuple[Callable[[object], bool], str]]
+) -> None:
+    for name, (is_supported, why) in checks.items():
+        value = fields.get(name)
+        if not is_supported(value):
+            raise RequestError(name, f"{why}, got {shown(value)}")
+
+
+def _object(value: object, field: str) -> Body:
+    if not isinstance(value, dict):
+        raise RequestError(field, f"must be a JSON object, got {shown(value)}")
+    return value
+
+
+def _model(fields: Body) -> str:
+    model = fields.get("model")
+    if not isinstance(model, str) or not model:
+        raise RequestError("model", f"must be a non-empty string, got {shown(model)}")
+    return model
+
+
+def _positive_int(fields: Body, field: str) -> int | None:
+    value = fields.get(field)
+    if value is None:
+        return None
+    if type(value) is not int or value < 1:
+        raise RequestError(field, f"must be an integer >= 1, got {shown(value)}")
+    return value
+
+
+def _bool(fields: Body, name: str, parent: str = "") -> bool:
+    value = fields.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise RequestError(parent + name, f"must be true or false, got {shown(value)}")
+    return bool(value)
+
+
+def _stream_flags(fields: Body) -> tuple[bool, bool]:
+    stream = _bool(fields, "stream")
+    options = fields.get("stream_options")
+    if options is None:
+        return stream, False
+    if not stream:
+        raise RequestError("stream_options", "is only allowed when stream is true")
+    return stream, _bool(_object(options, "stream_options"), "include_usage", "stream_options.")
+
+
+def _prompt(value: object) -> str:
+    if isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            raise RequestError("prompt", "token-id prompts are not supported; send a string")
+        if len(value) != 1:
+            raise RequestError("prompt", f"batches are not supported, got {len(value)} prompts")
+        value = value[0]
+    if not isinstance(value, str) or not value:
+        raise RequestError("prompt", f"must be a non-empty string, got {shown(value)}")
+    return value
+
+
+def _messages(value: object) -> tuple[ChatMessage, ...]:
+    if not isinstance(value, list) or not value:
+        raise RequestError("messages", f"must be a non-empty array, got {shown(value)}")
+    return tuple(_message(item, f"messages[{i}]") for i, item in enumerate(value))
+
+
+def _message(value: object, field: str) -> ChatMessage:
+    fields = _object(value, field)
+    role = fields.get("role")
+    if role not in CHAT_ROLES:
+        raise RequestError(f"{field}.role", f"must be one of {CHAT_ROLES}, got {shown(role)}")
+    content = fields.get("content")
+    if isinstance(content, str):
+        return ChatMessage(str(role), (TextPart(content),))
+    if not isinstance(content, list) or not content:
+        raise RequestError(
+            f"{field}.content",
+            f"must be a string or a non-empty array of parts, got {shown(content)}",
+        )
+    parts = tuple(_part(part, f"{field}.content[{i}]") for i, part in enumerate(content))
+    return ChatMessage(str(role), parts)
+
+
+def _part(value: object, field: str) -> TextPart | ImagePart:
+    fields = _object(value, field)
+    kind = fields.get("type")
+    if kind == "text":
+        text = fields.get("text")
+        if not isinstance(text, str):
+            raise RequestError(f"{field}.text", f"must be a string, got {shown(text)}")
+        return TextPart(text)
+    if kind == "image_url":
+        image = _object(fields.get("image_url"), f"{field}.image_url")
+        url = image.get("url")
+        if not isinstance(url, str) or not url:
+            raise RequestError(
+                f"{field}.image_url.url", f"must be a non-empty string, got {shown(url)}"
+            )
+        return ImagePart(
+            url,
+            width_px=_image_side_px(image, f"{field}.image_url", "width"),
+            height_px=_image_side_px(image, f"{field}.image_url", "height"),
+        )
+    raise RequestError(
+        f"{field}.type", f'must be "text" or "image_url", got {shown(kind)} (not supported)'
+    )
+
+
+def _image_side_px(image: Body, field: str, side: str) -> int:
+    """Our `width` / `height` extension; 0 (absent) lets the encoder use its default size."""
+    value = image.get(side)
+    if value is None:
+        return 0
+    if type(value) is not int or not 1 <= value <= MAX_IMAGE_SIDE_PX:
+        raise RequestError(
+            f"{field}.{side}",
+            f"must be an integer pixel count in [1, {MAX_IMAGE_SIDE_PX}], got {shown(value)}",
+        )
+    return value

@@ -1,0 +1,99 @@
+"""`triskel router`: connect to the workers, serve HTTP and gRPC until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+from aiohttp import web
+from pydantic import Field
+
+from triskel.common.api import Address, ApiModel
+from triskel.router.grpc_api import RouterServicer, start_grpc_server
+from triskel.router.http_api import build_http_app
+from triskel.router.metrics import RouterMetrics
+from triskel.router.orchestrator import Orchestrator
+from triskel.router.picker import RoundRobinPicker
+from triskel.router.registry import WorkerRegistry
+from triskel.router.worker_client import WorkerClient
+
+_STOP_GRACE_S = 2.0
+
+
+class RouterProcessConfig(ApiModel):
+    http_address: Address = "127.0.0.1:8080"
+    grpc_address: Address = "127.0.0.1:50051"
+    # Worker gRPC addresses; each worker tells its role and model itself.
+    workers: list[Address] = Field(min_length=1)
+    connect_timeout_s: float = Field(default=30.0, gt=0)
+
+
+@dataclass(frozen=True, slots=True)
+class RouterEndpoints:
+    http_address: str
+    grpc_address: str
+
+
+class RouterStartupError(RuntimeError):
+    """The router cannot start (a worker unreachable, an unservable deployment)."""
+
+
+async def connect_workers(addresses: list[str], timeout_s: float) -> list[WorkerClient]:
+    clients = [WorkerClient(address) for address in addresses]
+    try:
+        await asyncio.gather(*(client.connect(timeout_s) for client in clients))
+    except grpc.aio.AioRpcError as error:
+        for client in clients:
+            await client.close()
+        raise RouterStartupError(f"cannot reach a worker: {error.details()}") from None
+    return clients
+
+
+async def run_router(
+    config: RouterProcessConfig,
+    on_ready: Callable[[RouterEndpoints], None],
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serves until `stop` is set (or SIGTERM / SIGINT when `stop` is None)."""
+    clients = await connect_workers(config.workers, config.connect_timeout_s)
+    try:
+        registry = WorkerRegistry(clients)
+    except ValueError as error:
+        raise RouterStartupError(str(error)) from None
+    metrics = RouterMetrics()
+    orchestrator = Orchestrator(registry, RoundRobinPicker(), metrics)
+    grpc_server, grpc_port = await start_grpc_server(
+        RouterServicer(orchestrator, metrics), config.grpc_address
+    )
+    runner = web.AppRunner(build_http_app(orchestrator, metrics), access_log=None)
+    await runner.setup()
+    http_host, http_port = _split(config.http_address)
+    site = web.TCPSite(runner, http_host, http_port)
+    await site.start()
+    bound_http_port = runner.addresses[0][1]
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    on_ready(
+        RouterEndpoints(
+            http_address=f"{http_host}:{bound_http_port}",
+            grpc_address=f"{_split(config.grpc_address)[0]}:{grpc_port}",
+        )
+    )
+    try:
+        await stop.wait()
+    finally:
+        await grpc_server.stop(_STOP_GRACE_S)
+        await runner.cleanup()
+        for client in clients:
+            await client.close()
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host, int(port)

@@ -1,0 +1,87 @@
+"""Which workers serve which model in which role, and how each model is served."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from triskel.common.api import Role
+from triskel.router.types import ModelCard
+from triskel.router.worker_client import WorkerClient
+
+
+class ServingMode(StrEnum):
+    """How a model's requests flow through its pools."""
+
+    # prefill on a prefill worker, KV transfer, decode on a decode worker
+    DISAGGREGATED = "disaggregated"
+    # prefill and decode on one unified worker
+    UNIFIED = "unified"
+
+
+class RegistryError(ValueError):
+    """The workers do not form a servable deployment (names the model and what is missing)."""
+
+
+@dataclass(slots=True)
+class ModelPools:
+    model: str
+    workers: dict[Role, list[WorkerClient]] = field(default_factory=dict)
+
+    def of(self, role: Role) -> list[WorkerClient]:
+        return self.workers.get(role, [])
+
+    @property
+    def mode(self) -> ServingMode:
+        if self.of(Role.PREFILL) and self.of(Role.DECODE):
+            return ServingMode.DISAGGREGATED
+        return ServingMode.UNIFIED
+
+    @property
+    def encoders(self) -> list[WorkerClient]:
+        return self.of(Role.ENCODE) or self.of(Role.UNIFIED)
+
+    @property
+    def max_context_tokens(self) -> int:
+        return min(w.identity.max_context_tokens for ws in self.workers.values() for w in ws)
+
+
+class WorkerRegistry:
+    """Connected workers grouped by model and role."""
+
+    def __init__(self, workers: Sequence[WorkerClient]) -> None:
+        self._models: dict[str, ModelPools] = {}
+        for worker in workers:
+            ident = worker.identity
+            pools = self._models.setdefault(ident.model, ModelPools(ident.model))
+            pools.workers.setdefault(ident.role, []).append(worker)
+        for pools in self._models.values():
+            _check_servable(pools)
+
+    def pools(self, model: str) -> ModelPools | None:
+        return self._models.get(model)
+
+    def model_cards(self) -> list[ModelCard]:
+        return [
+            ModelCard(name, pools.max_context_tokens)
+            for name, pools in sorted(self._models.items())
+        ]
+
+    def all_workers(self) -> list[WorkerClient]:
+        return [w for pools in self._models.values() for ws in pools.workers.values() for w in ws]
+
+
+def _check_servable(pools: ModelPools) -> None:
+    has_prefill, has_decode = bool(pools.of(Role.PREFILL)), bool(pools.of(Role.DECODE))
+    if has_prefill != has_decode:
+        missing = "decode" if has_prefill else "prefill"
+        raise RegistryError(f"model {pools.model}: has no {missing} workers to pair with")
+    if not (has_prefill or pools.of(Role.UNIFIED)):
+        raise RegistryError(f"model {pools.model}: needs prefill + decode or unified workers")
+    block_sizes = {w.identity.block_size_tokens for ws in pools.workers.values() for w in ws}
+    if len(block_sizes) > 1:
+        # A mismatch would make KV handles and prefix hashes disagree silently.
+        raise RegistryError(
+            f"model {pools.model}: workers disagree on block_size_tokens {sorted(block_sizes)}"
+        )

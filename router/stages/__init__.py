@@ -1,0 +1,1 @@
+"""The router's request path as a chain of stages (see `base.Stage`)."""

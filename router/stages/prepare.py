@@ -1,0 +1,49 @@
+"""Resolve the model and lay the prompt out as text pieces and images, in order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from triskel.common.tokenizer import CHAT_GENERATION_PROMPT, CHAT_TURN_END, chat_turn_start
+from triskel.router.registry import WorkerRegistry
+from triskel.router.stages.base import RequestContext
+from triskel.router.types import ChatMessage, ImagePart, RequestError, TextPart
+
+
+class PrepareStage:
+    name = "prepare"
+
+    def __init__(self, registry: WorkerRegistry) -> None:
+        self._registry = registry
+
+    async def run(self, ctx: RequestContext) -> None:
+        request = ctx.request
+        pools = self._registry.pools(request.model)
+        if pools is None:
+            known = ", ".join(card.name for card in self._registry.model_cards()) or "none"
+            raise RequestError("model", f"unknown model {request.model!r}; served: {known}")
+        ctx.pools = pools
+        if request.max_tokens is not None and request.max_tokens < 1:
+            raise RequestError("max_tokens", f"must be >= 1, got {request.max_tokens}")
+        if request.messages is not None:
+            ctx.segments = chat_segments(request.messages)
+        elif request.prompt:
+            ctx.segments = [request.prompt]
+        else:
+            raise RequestError("prompt", "must not be empty")
+
+
+def chat_segments(messages: Sequence[ChatMessage]) -> list[str | ImagePart]:
+    """Chat messages under the mock chat template, images kept in place."""
+    if not messages:
+        raise RequestError("messages", "must contain at least one message")
+    segments: list[str | ImagePart] = []
+    for index, message in enumerate(messages):
+        if not message.parts:
+            raise RequestError(f"messages[{index}].content", "must not be empty")
+        segments.append(chat_turn_start(message.role))
+        for part in message.parts:
+            segments.append(part.text if isinstance(part, TextPart) else part)
+        segments.append(CHAT_TURN_END)
+    segments.append(CHAT_GENERATION_PROMPT)
+    return segments

@@ -1,0 +1,59 @@
+"""How the router calls workers: per-stage timeouts, error mapping and metrics in one place."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+
+from triskel.router.metrics import RouterMetrics
+from triskel.router.types import RequestError, ServiceError
+from triskel.router.worker_client import WorkerClient
+
+
+@dataclass(frozen=True, slots=True)
+class StageTimeouts:
+    """Upper bounds per stage, in seconds (a hung worker never hangs the client)."""
+
+    encode_s: float = 60.0
+    prefill_s: float = 300.0
+    # Whole decode stream; long generations on slow profiles need room.
+    decode_s: float = 1800.0
+    # How long a prefill worker keeps KV waiting for the decode worker's pull.
+    kv_hold_ms: int = 30_000
+
+
+class WorkerCalls:
+    def __init__(self, metrics: RouterMetrics, timeouts: StageTimeouts) -> None:
+        self.metrics = metrics
+        self.timeouts = timeouts
+
+    @contextlib.asynccontextmanager
+    async def call(self, worker: WorkerClient, stage: str) -> AsyncIterator[None]:
+        """Maps a failed call to RequestError / ServiceError naming the worker and stage."""
+        status = "ok"
+        try:
+            yield
+        except grpc.aio.AioRpcError as error:
+            status = error.code().name.lower()
+            raise _mapped(error, worker, stage) from None
+        except BaseException:
+            status = "aborted"
+            raise
+        finally:
+            self.metrics.observe_worker_call(worker.worker_id, stage, status)
+
+
+def _mapped(error: grpc.aio.AioRpcError, worker: WorkerClient, stage: str) -> Exception:
+    details = error.details() or error.code().name
+    if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+        # The worker knows limits the router could not check (its own context window).
+        field_name, _, message = details.partition(": ")
+        return RequestError(field_name if message else "request", message or details)
+    if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return ServiceError(f"{stage} on worker {worker.worker_id} timed out", retry_after_s=1.0)
+    return ServiceError(
+        f"{stage} on worker {worker.worker_id} failed: {details}", retry_after_s=1.0
+    )

@@ -1,0 +1,1 @@
+"""The `triskel` command line."""

@@ -1,0 +1,106 @@
+"""The `triskel up` file: a router and pools of local worker processes.
+
+Pool entries mirror the `WorkerPool` custom resource's spec (plus a `name`), so
+a file that runs locally reads like the manifests that run on a cluster.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+
+from triskel.common.api import Address, ApiModel, WorkerPoolSpec
+
+DEFAULT_CONFIG_NAME = "default_up.yaml"
+
+
+class UpConfigError(ValueError):
+    """The file is unusable; the message names the file, the field and the value."""
+
+
+class RouterSettings(ApiModel):
+    http: Address = "127.0.0.1:8080"
+    grpc: Address = "127.0.0.1:50051"
+
+
+class PoolEntry(WorkerPoolSpec):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=40)]
+
+
+class UpConfig(ApiModel):
+    router: RouterSettings = Field(default_factory=RouterSettings)
+    pools: Annotated[list[PoolEntry], Field(min_length=1)]
+
+    @field_validator("pools")
+    @classmethod
+    def _unique_names(cls, pools: list[PoolEntry]) -> list[PoolEntry]:
+        seen: set[str] = set()
+        for pool in pools:
+            if pool.name in seen:
+                raise ValueError(f"pool name {pool.name!r} is used twice")
+            seen.add(pool.name)
+        return pools
+
+
+def load_up_config(path: Path | None) -> tuple[UpConfig, str]:
+    """The config from `path`, or the built-in default; also returns where it came from."""
+    if path is None:
+        text = resources.files("triskel.cli").joinpath(DEFAULT_CONFIG_NAME).read_text()
+        return parse_up_config(text, f"<built-in {DEFAULT_CONFIG_NAME}>"), "built-in defaults"
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise UpConfigError(f"{path}: cannot read: {error.strerror}") from None
+    return parse_up_config(text, str(path)), str(path)
+
+
+def parse_up_config(text: str, source: str) -> UpConfig:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise UpConfigError(f"{source}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise UpConfigError(f"{source}: expected a mapping with `pools`, got {_kind(data)}")
+    try:
+        return UpConfig.model_validate(data)
+    except ValidationError as error:
+        raise UpConfigError(_describe(source, error, data)) from None
+
+
+def _describe(source: str, error: ValidationError, data: Any) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for issue in error.errors():
+        location = _location(issue["loc"], data)
+        value = f" (got {issue['input']!r})" if issue["type"] != "missing" else ""
+        lines.append(f"  {location}: {issue['msg']}{value}")
+    return "\n".join(lines)
+
+
+def _location(loc: tuple[int | str, ...], data: Any) -> str:
+    """`pools[1](decode).kvConnector.type`: list items also show their `name` if any."""
+    text = ""
+    node = data
+    for part in loc:
+        node = _child(node, part)
+        if isinstance(part, int):
+            name = node.get("name") if isinstance(node, dict) else None
+            text += f"[{part}]" + (f"({name})" if name else "")
+        else:
+            text += ("." if text else "") + str(part)
+    return text
+
+
+def _child(node: Any, part: int | str) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and part < len(node):
+        return node[part]
+    return None
+
+
+def _kind(value: Any) -> str:
+    return "nothing" if value is None else type(value).__name__

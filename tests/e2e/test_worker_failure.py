@@ -1,0 +1,106 @@
+"""A worker that dies mid-request gives the client a clear error, never a hang."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from triskel.cli.supervisor import Child, Supervisor
+from triskel.cli.up import worker_configs
+from triskel.cli.up_config import parse_up_config
+from triskel.router.process import RouterEndpoints, RouterProcessConfig, run_router
+
+PROFILE = "{name: llama-3.1-8b-h100, kvCapacityTokens: 65536}"
+POOLS = f"""
+pools:
+  - {{name: prefill, role: prefill, model: m, profile: {PROFILE}}}
+  - {{name: decode, role: decode, model: m, profile: {PROFILE}}}
+"""
+
+
+@pytest_asyncio.fixture
+async def deployment() -> AsyncIterator[tuple[str, dict[str, Child]]]:
+    """Workers as real processes (so one can be killed), the router in-process."""
+    supervisor = Supervisor()
+    stop = asyncio.Event()
+    router_task = None
+    try:
+        children = {}
+        for worker in worker_configs(parse_up_config(POOLS, "<test>")):
+            children[worker.worker_id] = await supervisor.start(
+                worker.worker_id, "worker", worker.model_dump(mode="json", by_alias=True)
+            )
+        ready: asyncio.Future[RouterEndpoints] = asyncio.get_running_loop().create_future()
+        config = RouterProcessConfig(
+            http_address="127.0.0.1:0",
+            grpc_address="127.0.0.1:0",
+            workers=[c.ready["grpc"] for c in children.values()],
+        )
+        router_task = asyncio.create_task(run_router(config, ready.set_result, stop))
+        endpoints = await asyncio.wait_for(ready, 60)
+        yield f"http://{endpoints.http_address}", children
+    finally:
+        stop.set()
+        if router_task is not None:
+            await asyncio.gather(router_task, return_exceptions=True)
+        await supervisor.stop_all()
+
+
+@pytest.mark.asyncio
+async def test_decode_worker_killed_mid_stream_ends_the_stream_with_an_error_event(
+    deployment: tuple[str, dict[str, Child]],
+) -> None:
+    base_url, children = deployment
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "Write a very long story."}],
+        "max_tokens": 4000,
+        "ignore_eos": True,
+        "stream": True,
+    }
+    events: list[dict[str, object]] = []
+
+    async def consume() -> None:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{base_url}/v1/chat/completions", json=body) as response,
+        ):
+            assert response.status == 200
+            async for raw in response.content:
+                line = raw.decode().strip()
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    events.append(json.loads(line[len("data: ") :]))
+                    if len(events) == 10:
+                        os.kill(children["decode-0"].process.pid, signal.SIGKILL)
+
+    # The deadline is the assertion that nothing hangs.
+    await asyncio.wait_for(consume(), 60)
+    assert 10 <= len(events) < 4000
+    error = events[-1].get("error")
+    assert isinstance(error, dict), events[-1]
+    assert "decode" in str(error["message"])
+
+
+@pytest.mark.asyncio
+async def test_prefill_worker_gone_before_the_request_is_a_503(
+    deployment: tuple[str, dict[str, Child]],
+) -> None:
+    base_url, children = deployment
+    prefill = children["prefill-0"].process
+    prefill.send_signal(signal.SIGKILL)
+    await prefill.wait()
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{base_url}/v1/chat/completions", json=body) as response,
+    ):
+        payload = await asyncio.wait_for(response.json(), 30)
+    assert response.status == 503
+    assert "prefill" in payload["error"]["message"]

@@ -1,0 +1,59 @@
+"""Request validation: every rejection names the field and the values involved."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from triskel.common.profiles import LatencyProfile
+from triskel.workers.engine.core import EngineConfig
+from triskel.workers.engine.request import EngineRequest
+from triskel.workers.engine.validation import validate_request
+
+
+@pytest.mark.parametrize(
+    ("bad_request", "message"),
+    [
+        (EngineRequest("r", [], 5), "prompt_token_ids: must not be empty"),
+        (EngineRequest("r", [1, -2], 5), "prompt_token_ids: ids must be in"),
+        (EngineRequest("r", [1], 0), "max_tokens: must be >= 1, got 0"),
+        (
+            EngineRequest("r", [1] * 4000, 100),
+            "max_tokens: prompt (4000 tokens) + max_tokens (100) exceeds the context window "
+            "of 4096 tokens",
+        ),
+        (
+            EngineRequest("r", [1] * 200, 60),
+            "max_tokens: prompt (200 tokens) + max_tokens (60) "
+            "needs 65 KV blocks but the pool has 64",
+        ),
+        (EngineRequest("r", [1], 5, remote_kv=True), "first_token_id: required"),
+        (EngineRequest("r", [1], 5, first_token_id=3), "first_token_id: only valid"),
+        (
+            EngineRequest("r", [1], 5, prefill_only=True, remote_kv=True, first_token_id=3),
+            "remote_kv: cannot be combined with prefill_only",
+        ),
+        (EngineRequest("r", [1], 1, remote_kv=True, first_token_id=3), "max_tokens: a remote-KV"),
+    ],
+)
+def test_invalid_requests_name_the_field(
+    simple_profile: LatencyProfile, bad_request: EngineRequest, message: str
+) -> None:
+    # The pool: 64 blocks of 4 tokens; the context window: 4096 tokens.
+    config = EngineConfig.from_profile(simple_profile)
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        validate_request(bad_request, config, live_request_ids=set())
+
+
+def test_a_live_request_id_is_rejected(simple_profile: LatencyProfile) -> None:
+    config = EngineConfig.from_profile(simple_profile)
+    with pytest.raises(ValueError, match=r"^request_id: 'r' is already in use"):
+        validate_request(EngineRequest("r", [1], 5), config, live_request_ids={"r"})
+
+
+def test_a_valid_request_passes(simple_profile: LatencyProfile) -> None:
+    config = EngineConfig.from_profile(simple_profile)
+    # Exactly the whole pool (64 blocks x 4 = 256 tokens) is still acceptable.
+    validate_request(EngineRequest("r", [1] * 200, 56), config, live_request_ids=set())
+    validate_request(EngineRequest("d", [1, 2], 2, remote_kv=True, first_token_id=3), config, set())

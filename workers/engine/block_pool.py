@@ -1,0 +1,220 @@
+"""A fixed pool of paged KV blocks with reference counts and a prefix cache.
+
+Every block is in exactly one of three states:
+
+    in use      ref_count > 0 (held by running, loading or held requests)
+    evictable   ref_count == 0 and cached: still served as a prefix hit, and
+                evicted (least recently freed first) when fresh blocks run out
+    empty       ref_count == 0 and not cached: handed out before any eviction
+
+Full blocks are cached under their chained hash (`triskel.common.hashing`).
+Caching a block emits `BlocksStored`, evicting one `BlocksRemoved`; events are
+queued here until `drain_events`. If two requests compute the same block at the
+same time, the second copy stays uncached (the hash already names a block).
+
+The design follows vLLM v1's BlockPool (refcounts, hash → block map, LRU free
+queue); keeping empty blocks apart from evictable ones is our change, so a cached
+prefix is never evicted while empty blocks remain.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Sequence
+
+from triskel.common.hashing import BlockHash
+from triskel.workers.engine.events import BlocksRemoved, BlocksStored, KvEvent
+
+
+class BlockPool:
+    """`num_blocks` KV blocks, numbered 0..num_blocks-1."""
+
+    def __init__(self, num_blocks: int) -> None:
+        if num_blocks < 1:
+            raise ValueError(f"num_blocks: must be >= 1, got {num_blocks}")
+        self.num_blocks = num_blocks
+        self._ref_counts = [0] * num_blocks
+        self._block_hashes: list[BlockHash | None] = [None] * num_blocks
+        self._block_of_hash: dict[BlockHash, int] = {}
+        # Parent of each cached hash (None: the block is a sequence's block 0).
+        self._parent_of_hash: dict[BlockHash, BlockHash | None] = {}
+        self._empty: deque[int] = deque(range(num_blocks))
+        # Insertion order = free order, so the first entry is the least recently freed.
+        self._evictable: OrderedDict[int, None] = OrderedDict()
+        self._events: list[KvEvent] = []
+        self._next_event_id = 1
+
+    # -- counts -----------------------------------------------------------------
+
+    @property
+    def num_free_blocks(self) -> int:
+        """Blocks an allocation can take (empty plus evictable)."""
+        return len(self._empty) + len(self._evictable)
+
+    @property
+    def num_cached_blocks(self) -> int:
+        return len(self._block_of_hash)
+
+    @property
+    def usage(self) -> float:
+        """Share of blocks referenced by live requests, 0..1 (evictable counts as free)."""
+        return 1.0 - self.num_free_blocks / self.num_blocks
+
+    def ref_count(self, block_id: int) -> int:
+        return self._ref_counts[block_id]
+
+    def is_cached(self, block_id: int) -> bool:
+        return self._block_hashes[block_id] is not None
+
+    # -- prefix lookup ----------------------------------------------------------
+
+    def find_cached_prefix(self, block_hashes: Sequence[BlockHash]) -> list[int]:
+        """Blocks caching the longest run of `block_hashes` from block 0 (no refcount change)."""
+        block_ids: list[int] = []
+        for block_hash in block_hashes:
+            block_id = self._block_of_hash.get(block_hash)
+            if block_id is None:
+                break
+            block_ids.append(block_id)
+        return block_ids
+
+    def num_evictable(self, block_ids: Iterable[int]) -> int:
+        """How many of `block_ids` are unreferenced (touching them takes free blocks)."""
+        return sum(1 for block_id in block_ids if self._ref_counts[block_id] == 0)
+
+    def touch(self, block_ids: Iterable[int]) -> None:
+        """Takes a reference on cache-hit blocks, pulling evictable ones out of the LRU."""
+        for block_id in block_ids:
+            if self._ref_counts[block_id] == 0:
+                del self._evictable[block_id]
+            self._ref_counts[block_id] += 1
+
+    # -- allocation -------------------------------------------------------------
+
+    def can_allocate(self, num_blocks: int) -> bool:
+        return num_blocks <= self.num_free_blocks
+
+    def allocate(self, num_blocks: int) -> list[int]:
+        """`num_blocks` fresh blocks with one reference each, evicting cached ones if needed.
+
+        Raises ValueError when fewer blocks are free (check `can_allocate` first).
+        """
+        if num_blocks > self.num_free_blocks:
+            raise ValueError(
+                f"num_blocks: {num_blocks} requested but only {self.num_free_blocks} free"
+            )
+        block_ids: list[int] = []
+        evicted: list[BlockHash] = []
+        for _ in range(num_blocks):
+            if self._empty:
+                block_id = self._empty.popleft()
+            else:
+                block_id, _ = self._evictable.popitem(last=False)
+                evicted.append(self._uncache(block_id))
+            self._ref_counts[block_id] = 1
+            block_ids.append(block_id)
+        if evicted:
+            self._emit(BlocksRemoved(self._next_event_id, tuple(evicted)))
+        return block_ids
+
+    def free(self, block_ids: Iterable[int]) -> None:
+        """Drops one reference per block, in the given order.
+
+        Blocks reaching zero references become evictable (if cached) or empty;
+        callers pass a request's blocks last-first, so a prefix's tail is evicted
+        before its head (as vLLM does).
+        """
+        for block_id in block_ids:
+            ref_count = self._ref_counts[block_id]
+            if ref_count <= 0:
+                raise ValueError(f"block_ids: block {block_id} is already free")
+            self._ref_counts[block_id] = ref_count - 1
+            if ref_count == 1:
+                if self._block_hashes[block_id] is None:
+                    self._empty.append(block_id)
+                else:
+                    self._evictable[block_id] = None
+
+    # -- caching ----------------------------------------------------------------
+
+    def cache_blocks(
+        self,
+        block_ids: Sequence[int],
+        block_hashes: Sequence[BlockHash],
+        parent_hash: BlockHash | None,
+    ) -> None:
+        """Caches consecutive full blocks of one sequence under their chained hashes.
+
+        `parent_hash` is the hash of the block before `block_ids[0]` (None for
+        block 0). Blocks already cached, and blocks whose hash another block
+        already caches, are skipped; each run of newly cached blocks is one
+        `BlocksStored` event.
+        """
+        if len(block_ids) != len(block_hashes):
+            raise ValueError(
+                f"block_hashes: {len(block_hashes)} hashes for {len(block_ids)} blocks"
+            )
+        run: list[BlockHash] = []
+        run_parent = parent_hash
+        previous = parent_hash
+        for block_id, block_hash in zip(block_ids, block_hashes, strict=True):
+            if self._block_hashes[block_id] is None and block_hash not in self._block_of_hash:
+                if not run:
+                    run_parent = previous
+                self._block_hashes[block_id] = block_hash
+                self._block_of_hash[block_hash] = block_id
+                self._parent_of_hash[block_hash] = previous
+                run.append(block_hash)
+            elif run:
+                self._emit(BlocksStored(self._next_event_id, tuple(run), run_parent))
+                run = []
+            previous = block_hash
+        if run:
+            self._emit(BlocksStored(self._next_event_id, tuple(run), run_parent))
+
+    def _uncache(self, block_id: int) -> BlockHash:
+        block_hash = self._block_hashes[block_id]
+        if block_hash is None:
+            raise ValueError(f"block_ids: block {block_id} is not cached")
+        self._block_hashes[block_id] = None
+        del self._block_of_hash[block_hash]
+        del self._parent_of_hash[block_hash]
+        return block_hash
+
+    # -- events and snapshots ---------------------------------------------------
+
+    def _emit(self, event: KvEvent) -> None:
+        self._events.append(event)
+        self._next_event_id += 1
+
+    def drain_events(self) -> list[KvEvent]:
+        """Events since the last drain, oldest first."""
+        events, self._events = self._events, []
+        return events
+
+    @property
+    def last_event_id(self) -> int:
+        """Id of the newest event emitted (0 before any)."""
+        return self._next_event_id - 1
+
+    def cached_block_chains(self) -> list[list[BlockHash]]:
+        """Every cached block, as root-to-leaf chains (a snapshot for new subscribers).
+
+        Each chain starts at a block whose parent is not cached (normally a
+        sequence's block 0) and ends at a block with no cached child; a shared
+        prefix appears in every chain that extends it.
+        """
+        parent_of = self._parent_of_hash
+        has_child = {parent for parent in parent_of.values() if parent in parent_of}
+        chains: list[list[BlockHash]] = []
+        for leaf in parent_of:
+            if leaf in has_child:
+                continue
+            chain = [leaf]
+            parent = parent_of[leaf]
+            while parent is not None and parent in parent_of:
+                chain.append(parent)
+                parent = parent_of[parent]
+            chain.reverse()
+            chains.append(chain)
+        return chains

@@ -1,0 +1,220 @@
+"""The engine core: `schedule → run → postprocess`, one step per call. Pure and synchronous.
+
+The caller owns time: `step()` returns the modelled duration of the forward
+pass it just "ran"; an async runtime sleeps that long before delivering the
+outputs, a discrete-event simulator advances its virtual clock by it. Nothing
+here does I/O or reads a clock. The loop reads like nano-vllm's LLMEngine.step:
+
+    batch   = scheduler.schedule()              # who runs, how many tokens each
+    run     = model_runner.run(batch)           # modelled duration + sampled tokens
+    outputs = scheduler.postprocess(batch, run) # advance, cache blocks, finish / hold
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from triskel.common.hashing import BlockHash
+from triskel.common.profiles import LatencyProfile
+from triskel.workers.engine.block_pool import BlockPool
+from triskel.workers.engine.events import KvEvent
+from triskel.workers.engine.kv_cache_manager import KvCacheManager
+from triskel.workers.engine.model_runner import MockModelRunner
+from triskel.workers.engine.outputs import EngineStats, KvLoad, RequestOutput, StepResult
+from triskel.workers.engine.request import EngineRequest, FinishReason, RequestState, RequestStatus
+from triskel.workers.engine.sampler import natural_length_tokens, prompt_seed
+from triskel.workers.engine.scheduler import Scheduler
+from triskel.workers.engine.validation import validate_request
+
+__all__ = [
+    "EngineConfig",
+    "EngineCore",
+    "EngineRequest",
+    "EngineStats",
+    "KvLoad",
+    "RequestOutput",
+    "StepResult",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    model: str
+    profile: LatencyProfile
+    num_kv_blocks: int
+    block_size_tokens: int
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    hash_salt: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ValueError("model: must not be empty")
+        counts = {
+            "num_kv_blocks": self.num_kv_blocks,
+            "block_size_tokens": self.block_size_tokens,
+            "max_num_batched_tokens": self.max_num_batched_tokens,
+            "max_num_seqs": self.max_num_seqs,
+        }
+        for name, value in counts.items():
+            if value < 1:
+                raise ValueError(f"{name}: must be >= 1, got {value}")
+
+    @classmethod
+    def from_profile(
+        cls,
+        profile: LatencyProfile,
+        model: str | None = None,
+        kv_capacity_tokens: int | None = None,
+    ) -> EngineConfig:
+        """The profile's deployment; `kv_capacity_tokens` overrides its KV capacity."""
+        capacity = profile.kv_capacity_tokens if kv_capacity_tokens is None else kv_capacity_tokens
+        num_blocks = capacity // profile.block_size_tokens
+        if num_blocks < 1:
+            raise ValueError(
+                f"kv_capacity_tokens: {capacity} tokens is less than one block of "
+                f"{profile.block_size_tokens} tokens"
+            )
+        return cls(
+            model=model or profile.model,
+            profile=profile,
+            num_kv_blocks=num_blocks,
+            block_size_tokens=profile.block_size_tokens,
+            max_num_batched_tokens=profile.max_num_batched_tokens,
+            max_num_seqs=profile.max_num_seqs,
+        )
+
+
+class EngineCore:
+    """One worker's engine state. Not thread-safe: call it from one task or thread."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self._pool = BlockPool(config.num_kv_blocks)
+        kv = KvCacheManager(self._pool, config.block_size_tokens, config.model, config.hash_salt)
+        self._scheduler = Scheduler(kv, config.max_num_batched_tokens, config.max_num_seqs)
+        self._runner = MockModelRunner(config.profile)
+        self._pending_outputs: list[RequestOutput] = []
+        # Set when a step could schedule nothing; cleared by anything that frees
+        # blocks or adds work, so a blocked engine does not spin on empty steps.
+        self._is_stalled = False
+
+    # -- requests ---------------------------------------------------------------
+
+    def add_request(self, request: EngineRequest) -> None:
+        """Queues `request`; ValueError("<field>: ...") when it cannot be served."""
+        validate_request(request, self.config, self._scheduler.requests)
+        prompt = request.prompt_token_ids
+        seed = prompt_seed(prompt)
+        token_ids = list(prompt)
+        if request.remote_kv and request.first_token_id is not None:
+            token_ids.append(request.first_token_id)
+        state = RequestState(
+            request=request,
+            token_ids=token_ids,
+            num_prompt_tokens=len(prompt),
+            sample_seed=seed,
+            natural_length_tokens=natural_length_tokens(seed),
+            needs_remote_kv=request.remote_kv,
+        )
+        self._scheduler.add(state)
+        self._is_stalled = False
+
+    def has_unfinished_work(self) -> bool:
+        """True when a `step()` can advance something (outputs to deliver or requests to run)."""
+        if self._pending_outputs:
+            return True
+        return self._scheduler.has_schedulable_requests and not self._is_stalled
+
+    def step(self) -> StepResult:
+        """Runs one engine step and returns its modelled duration and outputs."""
+        batch = self._scheduler.schedule()
+        run = self._runner.run(batch)
+        outputs = self._pending_outputs + self._scheduler.postprocess(batch, run.sampled_token_ids)
+        self._pending_outputs = []
+        if batch.is_empty and batch.num_preempted == 0:
+            self._is_stalled = True
+        return StepResult(run.duration_ms, outputs, batch.num_preempted)
+
+    def abort(self, request_id: str) -> bool:
+        """Drops the request wherever it is and frees its blocks; False if unknown."""
+        state = self._scheduler.requests.get(request_id)
+        if state is None:
+            return False
+        self._scheduler.abort(state)
+        self._is_stalled = False
+        return True
+
+    # -- prefill holds and remote KV ----------------------------------------------
+
+    def held_block_ids(self, request_id: str) -> list[int]:
+        """The blocks of a held prefill, in prompt order (the last may be partial)."""
+        return list(self._held(request_id).block_ids)
+
+    def release_kv(self, request_id: str) -> None:
+        """Unreferences a held prefill's blocks (they stay cached); no-op if already gone."""
+        state = self._scheduler.requests.get(request_id)
+        if state is None:
+            return  # aborted or released already (a race the runtime may lose)
+        self._scheduler.release(self._held(request_id))
+        self._is_stalled = False
+
+    def _held(self, request_id: str) -> RequestState:
+        state = self._scheduler.held.get(request_id)
+        if state is None:
+            raise ValueError(f"request_id: {request_id!r} holds no prefilled KV")
+        return state
+
+    def take_kv_loads(self) -> list[KvLoad]:
+        """Remote KV pulls to start, queued by steps since the last call."""
+        return self._scheduler.take_kv_loads()
+
+    def finish_kv_load(self, request_id: str, ok: bool) -> None:
+        """Reports a pull's result: ok → decoding starts at output index 1; not ok → the
+        request is freed and reported with finish_reason "error" by the next step.
+
+        Unknown ids (aborted meanwhile) are ignored.
+        """
+        state = self._scheduler.requests.get(request_id)
+        if state is None:
+            return
+        if state.status is not RequestStatus.WAITING_FOR_KV:
+            raise ValueError(f"request_id: {request_id!r} is not waiting for KV")
+        self._scheduler.finish_kv_load(state, ok)
+        if not ok:
+            self._pending_outputs.append(
+                RequestOutput(
+                    request_id=request_id,
+                    new_token_ids=[],
+                    finish_reason=FinishReason.ERROR,
+                    num_cached_tokens=state.num_cached_tokens,
+                    num_prompt_tokens=state.num_prompt_tokens,
+                )
+            )
+        self._is_stalled = False
+
+    # -- observability --------------------------------------------------------------
+
+    def stats(self) -> EngineStats:
+        scheduler = self._scheduler
+        return EngineStats(
+            num_waiting_requests=(
+                len(scheduler.waiting) + len(scheduler.loaded) + len(scheduler.kv_waiting)
+            ),
+            num_running_requests=len(scheduler.running),
+            num_kv_holds=len(scheduler.held),
+            kv_usage=self._pool.usage,
+            num_kv_blocks=self._pool.num_blocks,
+            num_free_kv_blocks=self._pool.num_free_blocks,
+            num_tokens_in_flight=scheduler.num_tokens_in_flight(),
+            prefix_query_tokens_total=scheduler.prefix_query_tokens_total,
+            prefix_hit_tokens_total=scheduler.prefix_hit_tokens_total,
+            num_preemptions_total=scheduler.num_preemptions_total,
+        )
+
+    def drain_kv_events(self) -> list[KvEvent]:
+        return self._pool.drain_events()
+
+    def cached_block_chains(self) -> list[list[BlockHash]]:
+        """Every cached block as root-to-leaf hash chains (a snapshot for new subscribers)."""
+        return self._pool.cached_block_chains()

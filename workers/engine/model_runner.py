@@ -1,0 +1,49 @@
+"""The mock "forward pass": how long a scheduled batch takes, and what it samples.
+
+Stands where a GPU model runner would: it reads the batch the scheduler built,
+prices it with the profile's latency model (`triskel.common.latency.step_ms`)
+and samples one token for every request whose known tokens are now all
+computed. A request fed exactly its last token after producing outputs is
+decoding; anything else is a prefill chunk (including recomputation after
+preemption).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from triskel.common.latency import step_ms
+from triskel.common.profiles import LatencyProfile
+from triskel.workers.engine.batch import ScheduledBatch
+from triskel.workers.engine.sampler import token_for_seed
+
+
+@dataclass(slots=True)
+class ModelRunOutput:
+    duration_ms: float
+    # Aligned with the batch's requests; None where a prefill chunk ends mid-prompt.
+    sampled_token_ids: list[int | None]
+
+
+class MockModelRunner:
+    def __init__(self, profile: LatencyProfile) -> None:
+        self._profile = profile
+
+    def run(self, batch: ScheduledBatch) -> ModelRunOutput:
+        prefill_chunks: list[tuple[int, int]] = []
+        decode_context_lens: list[int] = []
+        sampled: list[int | None] = []
+        for state, num_new in zip(batch.requests, batch.num_new_tokens, strict=True):
+            num_computed = state.num_computed_tokens
+            num_tokens = len(state.token_ids)
+            num_outputs = num_tokens - state.num_prompt_tokens
+            if num_new == 1 and num_outputs > 0 and num_computed + 1 == num_tokens:
+                decode_context_lens.append(num_tokens)
+            else:
+                prefill_chunks.append((num_new, num_computed))
+            if num_computed + num_new == num_tokens:
+                sampled.append(token_for_seed(state.sample_seed, num_outputs))
+            else:
+                sampled.append(None)
+        duration_ms = step_ms(self._profile, prefill_chunks, decode_context_lens)
+        return ModelRunOutput(duration_ms, sampled)

@@ -1,0 +1,49 @@
+"""Deterministic "model outputs": the same prompt always yields the same tokens.
+
+A prompt's seed is the XXH3-64 hash of its token ids; the output token at index
+i is a hash of (seed, i) folded into the mock tokenizer's word ids, so it decodes
+to a readable word. Each prompt also has a natural length (16–512 tokens,
+log-uniform) after which it stops, like an EOS. Because both depend only on the
+prompt, a unified worker and a prefill + decode pair produce identical streams:
+index 0 is the token prefill emits, and decode continues from index 1.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Sequence
+
+import xxhash
+
+from triskel.common.tokenizer import MockTokenizer
+
+MIN_NATURAL_LENGTH_TOKENS = 16
+MAX_NATURAL_LENGTH_TOKENS = 512
+_NUM_WORD_TOKENS = MockTokenizer().num_word_tokens
+_LENGTH_SALT = b"triskel/natural-length"
+_TWO_POW_64 = float(2**64)
+
+
+def prompt_seed(prompt_token_ids: Sequence[int]) -> int:
+    """The sampling seed of a prompt (hash once per request, reuse for every token)."""
+    return int(xxhash.xxh3_64_intdigest(array("I", prompt_token_ids).tobytes()))
+
+
+def token_for_seed(seed: int, index: int) -> int:
+    """Output token at `index` for a prompt with this seed, in [0, num_word_tokens)."""
+    digest: int = xxhash.xxh3_64_intdigest(index.to_bytes(8, "little"), seed=seed)
+    return digest % _NUM_WORD_TOKENS
+
+
+def output_token_id(prompt_token_ids: Sequence[int], index: int) -> int:
+    """Output token at `index` for this prompt (convenience over the two above)."""
+    return token_for_seed(prompt_seed(prompt_token_ids), index)
+
+
+def natural_length_tokens(seed: int) -> int:
+    """How many tokens a prompt with this seed generates before it stops by itself."""
+    fraction: float = xxhash.xxh3_64_intdigest(_LENGTH_SALT, seed=seed) / _TWO_POW_64
+    ratio = MAX_NATURAL_LENGTH_TOKENS / MIN_NATURAL_LENGTH_TOKENS
+    length = round(MIN_NATURAL_LENGTH_TOKENS * math.pow(ratio, fraction))
+    return min(MAX_NATURAL_LENGTH_TOKENS, length)

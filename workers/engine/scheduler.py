@@ -1,0 +1,270 @@
+"""Continuous batching with chunked prefill, prefix caching and preemption (vLLM v1 style).
+
+Each step has a budget of `max_num_batched_tokens` tokens:
+
+1. Running requests go first, in admission order. Each takes what it still
+   needs (1 token when decoding; the rest of its prompt, capped by the budget,
+   when prefilling, so a long prompt is prefilled in chunks across steps). If
+   the pool cannot supply a block, the most recently admitted running request
+   is PREEMPTED: its blocks are freed and it goes back to the front of the
+   waiting queue, to be recomputed later.
+2. If nobody was preempted, waiting requests are admitted while budget and
+   `max_num_seqs` allow: loaded remote-KV requests first, then the waiting
+   queue in order. A request's prefix-cache hit is looked up at admission.
+   Remote-KV requests get blocks for their whole prompt and wait for the KV
+   (`take_kv_loads` / `finish_kv_load`) without using the budget.
+
+After the model runs, `postprocess` advances every scheduled request, caches
+its newly full blocks, appends sampled tokens and finishes or holds requests.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from triskel.workers.engine.batch import ScheduledBatch
+from triskel.workers.engine.kv_cache_manager import KvCacheManager
+from triskel.workers.engine.outputs import KvLoad, RequestOutput
+from triskel.workers.engine.request import FinishReason, RequestState, RequestStatus
+
+
+class Scheduler:
+    def __init__(self, kv: KvCacheManager, max_num_batched_tokens: int, max_num_seqs: int) -> None:
+        self._kv = kv
+        self._max_num_batched_tokens = max_num_batched_tokens
+        self._max_num_seqs = max_num_seqs
+        self.requests: dict[str, RequestState] = {}
+        self.waiting: deque[RequestState] = deque()
+        self.loaded: deque[RequestState] = deque()
+        self.running: list[RequestState] = []
+        self.kv_waiting: dict[str, RequestState] = {}
+        self.held: dict[str, RequestState] = {}
+        self._kv_loads: list[KvLoad] = []
+        self.prefix_query_tokens_total = 0
+        self.prefix_hit_tokens_total = 0
+        self.num_preemptions_total = 0
+
+    @property
+    def has_schedulable_requests(self) -> bool:
+        return bool(self.running or self.waiting or self.loaded)
+
+    def add(self, state: RequestState) -> None:
+        self.requests[state.request_id] = state
+        self.waiting.append(state)
+
+    # -- schedule ---------------------------------------------------------------
+
+    def schedule(self) -> ScheduledBatch:
+        batch = ScheduledBatch()
+        budget = self._schedule_running(batch, self._max_num_batched_tokens)
+        if batch.num_preempted == 0:
+            budget = self._admit(self.loaded, batch, budget)
+            self._admit(self.waiting, batch, budget)
+        return batch
+
+    def _schedule_running(self, batch: ScheduledBatch, budget: int) -> int:
+        kv = self._kv
+        index = 0
+        while index < len(self.running) and budget > 0:
+            state = self.running[index]
+            num_new = min(len(state.token_ids) - state.num_computed_tokens, budget)
+            # Most steps are decodes inside a block already held: nothing to allocate.
+            num_blocks = kv.num_new_blocks(state, num_new)
+            if num_blocks:
+                if not self._make_room(state, num_blocks, batch):
+                    break  # `state` itself was preempted; it was the last running request
+                kv.allocate_blocks(state, num_blocks)
+            batch.requests.append(state)
+            batch.num_new_tokens.append(num_new)
+            budget -= num_new
+            index += 1
+        return budget
+
+    def _make_room(self, state: RequestState, num_blocks: int, batch: ScheduledBatch) -> bool:
+        """Preempts the newest running requests until `num_blocks` are free for `state`;
+        False if `state` itself had to go."""
+        while not self._kv.pool.can_allocate(num_blocks):
+            victim = self.running.pop()
+            self._preempt(victim)
+            batch.num_preempted += 1
+            if victim is state:
+                return False
+        return True
+
+    def _preempt(self, state: RequestState) -> None:
+        self._kv.free(state)
+        state.num_computed_tokens = 0
+        state.status = RequestStatus.PREEMPTED
+        self.waiting.appendleft(state)
+        self.num_preemptions_total += 1
+
+    def _admit(self, queue: deque[RequestState], batch: ScheduledBatch, budget: int) -> int:
+        while queue and budget > 0 and len(self.running) < self._max_num_seqs:
+            state = queue[0]
+            if state.needs_remote_kv:
+                if not self._start_kv_load(state):
+                    break
+                queue.popleft()
+                continue
+            # Loaded remote-KV requests already hold their blocks; others start empty.
+            hits: list[int] = []
+            if not state.block_ids:
+                max_hit_blocks = (state.num_tokens - 1) // self._kv.block_size_tokens
+                hits = self._kv.find_prefix_hit(state, max_hit_blocks)
+            num_cached = len(hits) * self._kv.block_size_tokens
+            num_new = min(state.num_uncomputed_tokens - num_cached, budget)
+            if not self._kv.can_allocate(state, num_new, hits):
+                break
+            queue.popleft()
+            self._kv.allocate(state, num_new, hits)
+            self._record_first_admission(state, num_cached)
+            state.status = RequestStatus.RUNNING
+            self.running.append(state)
+            batch.add(state, num_new)
+            budget -= num_new
+        return budget
+
+    def _start_kv_load(self, state: RequestState) -> bool:
+        """Allocates blocks for a remote-KV prompt and queues its load; False if no room."""
+        num_prompt = state.num_prompt_tokens
+        hits = self._kv.find_prefix_hit(state, num_prompt // self._kv.block_size_tokens)
+        num_to_load = num_prompt - len(hits) * self._kv.block_size_tokens
+        if not self._kv.can_allocate(state, num_to_load, hits):
+            return False
+        self._kv.allocate(state, num_to_load, hits)
+        self._record_first_admission(state, len(hits) * self._kv.block_size_tokens)
+        state.status = RequestStatus.WAITING_FOR_KV
+        self.kv_waiting[state.request_id] = state
+        self._kv_loads.append(
+            KvLoad(state.request_id, list(state.block_ids), len(hits), num_prompt)
+        )
+        return True
+
+    def _record_first_admission(self, state: RequestState, num_cached_tokens: int) -> None:
+        if state.was_admitted:
+            return
+        state.was_admitted = True
+        state.num_cached_tokens = num_cached_tokens
+        self.prefix_query_tokens_total += state.num_prompt_tokens
+        self.prefix_hit_tokens_total += num_cached_tokens
+
+    # -- postprocess ------------------------------------------------------------
+
+    def postprocess(
+        self, batch: ScheduledBatch, sampled_token_ids: list[int | None]
+    ) -> list[RequestOutput]:
+        """Applies one step's results; `sampled_token_ids[i]` is None mid-prefill."""
+        outputs: list[RequestOutput] = []
+        num_left_running = 0
+        block_size = self._kv.block_size_tokens
+        for state, num_new, token_id in zip(
+            batch.requests, batch.num_new_tokens, sampled_token_ids, strict=True
+        ):
+            state.num_computed_tokens += num_new
+            if state.num_computed_tokens >= (state.num_registered_blocks + 1) * block_size:
+                self._kv.cache_computed_blocks(state)
+            if token_id is None:
+                continue
+            state.token_ids.append(token_id)
+            num_outputs = len(state.token_ids) - state.num_prompt_tokens
+            reason = self._finish_reason(state, num_outputs)
+            outputs.append(
+                RequestOutput(
+                    state.request.request_id,
+                    [token_id],
+                    reason,
+                    state.num_cached_tokens,
+                    state.num_prompt_tokens,
+                    num_outputs == 1,
+                )
+            )
+            if state.is_prefill_only:
+                self._hold(state, reason)
+                num_left_running += 1
+            elif reason is not None:
+                self._finish(state, reason)
+                num_left_running += 1
+        if num_left_running:
+            self.running = [state for state in self.running if state.is_running]
+        return outputs
+
+    @staticmethod
+    def _finish_reason(state: RequestState, num_outputs: int) -> FinishReason | None:
+        if not state.request.ignore_eos and num_outputs >= state.natural_length_tokens:
+            return FinishReason.STOP
+        if num_outputs >= state.request.max_tokens:
+            return FinishReason.LENGTH
+        return None
+
+    def _hold(self, state: RequestState, reason: FinishReason | None) -> None:
+        state.status = RequestStatus.HOLDING_KV
+        state.finish_reason = reason
+        self.held[state.request_id] = state
+
+    def _finish(self, state: RequestState, reason: FinishReason) -> None:
+        self._kv.free(state)
+        state.status = RequestStatus.FINISHED
+        state.finish_reason = reason
+        del self.requests[state.request_id]
+
+    # -- remote KV, holds and aborts ---------------------------------------------
+
+    def take_kv_loads(self) -> list[KvLoad]:
+        loads, self._kv_loads = self._kv_loads, []
+        return loads
+
+    def finish_kv_load(self, state: RequestState, ok: bool) -> None:
+        """Marks a remote-KV request loaded (ready to decode) or failed (freed)."""
+        del self.kv_waiting[state.request_id]
+        if not ok:
+            self._finish(state, FinishReason.ERROR)
+            return
+        state.num_computed_tokens = state.num_prompt_tokens
+        state.needs_remote_kv = False
+        self._kv.cache_computed_blocks(state)
+        state.status = RequestStatus.WAITING
+        self.loaded.append(state)
+
+    def release(self, state: RequestState) -> None:
+        """Frees a held prefill's blocks (they stay cached)."""
+        del self.held[state.request_id]
+        self._kv.free(state)
+        state.status = RequestStatus.FINISHED
+        del self.requests[state.request_id]
+
+    def abort(self, state: RequestState) -> None:
+        """Removes `state` from wherever it is and frees its blocks."""
+        status = state.status
+        if status is RequestStatus.RUNNING:
+            self.running.remove(state)
+        elif status is RequestStatus.WAITING_FOR_KV:
+            del self.kv_waiting[state.request_id]
+            self._kv_loads = [
+                load for load in self._kv_loads if load.request_id != state.request_id
+            ]
+        elif status is RequestStatus.HOLDING_KV:
+            del self.held[state.request_id]
+        elif state.block_ids:  # waiting with blocks: its remote KV has arrived
+            self.loaded.remove(state)
+        else:
+            self.waiting.remove(state)
+        self._kv.free(state)
+        state.status = RequestStatus.FINISHED
+        del self.requests[state.request_id]
+
+    def num_tokens_in_flight(self) -> int:
+        """Uncomputed prompt tokens of queued and running requests + running ones' outputs left."""
+        total = 0
+        for queue in (self.waiting, self.loaded):
+            for state in queue:
+                uncomputed = state.num_prompt_tokens - state.num_computed_tokens
+                if uncomputed > 0 and not state.needs_remote_kv:
+                    total += uncomputed
+        for state in self.running:
+            num_prompt = state.num_prompt_tokens
+            uncomputed = num_prompt - state.num_computed_tokens
+            if uncomputed > 0:
+                total += uncomputed
+            # Never negative: a running request finishes when it reaches max_tokens.
+            total += state.request.max_tokens - (len(state.token_ids) - num_prompt)
+        return total

@@ -1,0 +1,61 @@
+"""Which requests an engine accepts. Errors read "<field>: <what is wrong, with values>"."""
+
+from __future__ import annotations
+
+from collections.abc import Container
+from typing import TYPE_CHECKING
+
+from triskel.workers.engine.request import EngineRequest
+
+if TYPE_CHECKING:
+    from triskel.workers.engine.core import EngineConfig
+
+MAX_TOKEN_ID = 2**32 - 1  # block hashing packs ids as unsigned 32-bit integers
+
+
+def validate_request(
+    request: EngineRequest, config: EngineConfig, live_request_ids: Container[str]
+) -> None:
+    """Raises ValueError naming the offending field if `request` cannot be served.
+
+    A request must fit both the model's context window and the KV pool (prompt
+    plus max_tokens), as vLLM requires max_model_len to fit the KV cache, so a
+    lone request can always finish.
+    """
+    prompt = request.prompt_token_ids
+    if not prompt:
+        raise ValueError("prompt_token_ids: must not be empty")
+    if min(prompt) < 0 or max(prompt) > MAX_TOKEN_ID:
+        raise ValueError(
+            f"prompt_token_ids: ids must be in [0, {MAX_TOKEN_ID}], "
+            f"got min {min(prompt)} and max {max(prompt)}"
+        )
+    if request.max_tokens < 1:
+        raise ValueError(f"max_tokens: must be >= 1, got {request.max_tokens}")
+    num_tokens = len(prompt) + request.max_tokens
+    context_tokens = config.profile.max_context_tokens
+    if num_tokens > context_tokens:
+        raise ValueError(
+            f"max_tokens: prompt ({len(prompt)} tokens) + max_tokens ({request.max_tokens}) "
+            f"exceeds the context window of {context_tokens} tokens"
+        )
+    num_blocks = -(-num_tokens // config.block_size_tokens)
+    if num_blocks > config.num_kv_blocks:
+        raise ValueError(
+            f"max_tokens: prompt ({len(prompt)} tokens) + max_tokens ({request.max_tokens}) "
+            f"needs {num_blocks} KV blocks but the pool has {config.num_kv_blocks}"
+        )
+    if request.remote_kv:
+        if request.first_token_id is None:
+            raise ValueError("first_token_id: required when remote_kv is set")
+        if request.prefill_only:
+            raise ValueError("remote_kv: cannot be combined with prefill_only")
+        if request.max_tokens < 2:
+            raise ValueError(
+                "max_tokens: a remote-KV request already has its first token; "
+                f"max_tokens must be >= 2, got {request.max_tokens}"
+            )
+    elif request.first_token_id is not None:
+        raise ValueError("first_token_id: only valid with remote_kv")
+    if request.request_id in live_request_ids:
+        raise ValueError(f"request_id: {request.request_id!r} is already in use")

@@ -1,0 +1,262 @@
+"""The control channel every connector shares: length-prefixed JSON frames over TCP.
+
+    frame = 4-byte big-endian length ‖ JSON object (orjson)
+
+An importer opens a connection to the exporter's listener, sends a `PullRequest`
+frame and reads `PullReply` frames; what moves the bytes (more bytes on this same
+socket, Mooncake, torch.distributed) is the connector's business.
+
+Sockets are driven with the event loop's `sock_*` calls rather than streams, so raw
+block bytes can go straight from the sender's arena (`sock_sendall` of memoryviews)
+into the receiver's (`sock_recv_into`), with no intermediate buffer on either side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import struct
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+_HEADER = struct.Struct("!I")
+# Control frames are small (a pull names its blocks); a bigger length means a
+# confused or hostile peer, not a real request.
+MAX_FRAME_BYTES = 16 << 20
+
+
+class ChannelClosed(ConnectionError):
+    """The peer closed the connection."""
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """("host", port) from "host:port" or "[v6host]:port"; ValueError names the address."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f"address {address!r} is not host:port")
+    return host.strip("[]"), int(port_text)
+
+
+@dataclass(frozen=True, slots=True)
+class PullRequest:
+    """Importer → exporter: send blocks `[skip_blocks:]` of `request_id`'s export.
+
+    `num_blocks` and `block_bytes` are what the importer expects (the exporter
+    refuses a mismatch); `dest_block_ids` are the importer's destination blocks
+    (all of them, `skip_blocks` included); `params` are transport specifics.
+    """
+
+    request_id: str
+    num_blocks: int
+    skip_blocks: int
+    block_bytes: int
+    dest_block_ids: tuple[int, ...]
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def num_pulled_bytes(self) -> int:
+        return (self.num_blocks - self.skip_blocks) * self.block_bytes
+
+    def to_frame(self) -> dict[str, Any]:
+        return {
+            "op": "pull",
+            "request_id": self.request_id,
+            "num_blocks": self.num_blocks,
+            "skip_blocks": self.skip_blocks,
+            "block_bytes": self.block_bytes,
+            "dest_block_ids": list(self.dest_block_ids),
+            "params": dict(self.params),
+        }
+
+    @classmethod
+    def from_frame(cls, frame: Mapping[str, Any]) -> PullRequest:
+        """ValueError naming the field when the frame is not a valid pull."""
+        if frame.get("op") != "pull":
+            raise ValueError(f"op {frame.get('op')!r} is not 'pull'")
+        dest = frame.get("dest_block_ids")
+        params = frame.get("params")
+        if not isinstance(dest, list) or not all(type(b) is int for b in dest):
+            raise ValueError("dest_block_ids must be a list of ints")
+        if not isinstance(params, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in params.items()
+        ):
+            raise ValueError("params must map strings to strings")
+        return cls(
+            request_id=_field(frame, "request_id", str),
+            num_blocks=_field(frame, "num_blocks", int),
+            skip_blocks=_field(frame, "skip_blocks", int),
+            block_bytes=_field(frame, "block_bytes", int),
+            dest_block_ids=tuple(dest),
+            params=params,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PullReply:
+    """Exporter → importer. `code` is a machine-readable failure kind ("" when ok)."""
+
+    ok: bool
+    num_bytes: int = 0
+    error: str = ""
+    code: str = ""
+
+    @classmethod
+    def refusal_frame(cls, error: str, code: str) -> dict[str, Any]:
+        return cls(ok=False, error=error, code=code).to_frame()
+
+    def to_frame(self) -> dict[str, Any]:
+        return {"ok": self.ok, "num_bytes": self.num_bytes, "error": self.error, "code": self.code}
+
+    @classmethod
+    def from_frame(cls, frame: Mapping[str, Any]) -> PullReply:
+        return cls(
+            ok=_field(frame, "ok", bool),
+            num_bytes=_field(frame, "num_bytes", int),
+            error=_field(frame, "error", str),
+            code=_field(frame, "code", str),
+        )
+
+
+def _field(frame: Mapping[str, Any], name: str, kind: type[_T]) -> _T:
+    value = frame.get(name)
+    # bool is an int subclass; a JSON true must not pass as a count.
+    if type(value) is not kind:
+        raise ValueError(f"{name} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+class FrameChannel:
+    """One connected socket: frames both ways, plus raw buffers for data planes."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+        self._loop = asyncio.get_running_loop()
+
+    async def send_frame(self, message: Mapping[str, Any]) -> None:
+        body = orjson.dumps(message)
+        await self._loop.sock_sendall(self._sock, _HEADER.pack(len(body)) + body)
+
+    async def recv_frame(self) -> dict[str, Any]:
+        header = await self._recv_bytes(_HEADER.size)
+        (length,) = _HEADER.unpack(header)
+        if length > MAX_FRAME_BYTES:
+            raise ValueError(f"control frame of {length} bytes exceeds {MAX_FRAME_BYTES}")
+        frame = orjson.loads(await self._recv_bytes(length))
+        if not isinstance(frame, dict):
+            raise ValueError(f"control frame is {type(frame).__name__}, not an object")
+        return frame
+
+    async def send_buffers(self, buffers: Iterable[memoryview]) -> None:
+        for buffer in buffers:
+            await self._loop.sock_sendall(self._sock, buffer)
+
+    async def recv_into(self, buffer: memoryview) -> None:
+        """Fill `buffer` completely; ChannelClosed if the peer closes first."""
+        filled_bytes = 0
+        total_bytes = buffer.nbytes
+        while filled_bytes < total_bytes:
+            received = await self._loop.sock_recv_into(self._sock, buffer[filled_bytes:])
+            if received == 0:
+                raise ChannelClosed(f"peer closed after {filled_bytes} of {total_bytes} bytes")
+            filled_bytes += received
+
+    async def _recv_bytes(self, num_bytes: int) -> bytes:
+        buffer = bytearray(num_bytes)
+        with memoryview(buffer) as view:
+            await self.recv_into(view)
+        return bytes(buffer)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+async def open_channel(address: str) -> FrameChannel:
+    """Connect to a control listener; OSError (e.g. ConnectionRefusedError) if it is gone."""
+    host, port = parse_address(address)
+    loop = asyncio.get_running_loop()
+    family, kind, proto, _, sockaddr = (
+        await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, sockaddr)
+        return FrameChannel(sock)
+    except BaseException:
+        sock.close()
+        raise
+
+
+ConnectionHandler = Callable[[FrameChannel], Awaitable[None]]
+
+
+class ControlServer:
+    """Accepts connections on `host`:0 and runs `handler` for each, concurrently."""
+
+    def __init__(self, handler: ConnectionHandler) -> None:
+        self._handler = handler
+        self._listener: socket.socket | None = None
+        self._accept_task: asyncio.Task[None] | None = None
+        self._connection_tasks: set[asyncio.Task[None]] = set()
+        self.address = ""
+
+    async def start(self, host: str) -> str:
+        """Bind and listen; returns the "host:port" address peers should use."""
+        loop = asyncio.get_running_loop()
+        family = (await loop.getaddrinfo(host, 0, type=socket.SOCK_STREAM))[0][0]
+        listener = socket.create_server((host, 0), family=family)
+        listener.setblocking(False)
+        self._listener = listener
+        self.address = format_address(host, listener.getsockname()[1])
+        self._accept_task = asyncio.create_task(self._accept_loop(), name="kv-control-accept")
+        return self.address
+
+    async def _accept_loop(self) -> None:
+        assert self._listener is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            sock, _ = await loop.sock_accept(self._listener)
+            task = asyncio.create_task(self._serve(FrameChannel(sock)), name="kv-control-conn")
+            self._connection_tasks.add(task)
+            task.add_done_callback(self._connection_tasks.discard)
+
+    async def _serve(self, channel: FrameChannel) -> None:
+        try:
+            await self._handler(channel)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            log.debug("KV control peer went away", exc_info=True)
+        except ValueError as error:  # a malformed frame: drop that peer, keep serving
+            log.warning("bad KV control frame: %s", error)
+        except Exception:
+            log.exception("KV control connection failed")
+        finally:
+            channel.close()
+
+    async def close(self) -> None:
+        """Stop accepting, cancel open connections; idempotent."""
+        tasks: list[asyncio.Task[None]] = list(self._connection_tasks)
+        if self._accept_task is not None:
+            tasks.append(self._accept_task)
+            self._accept_task = None
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None

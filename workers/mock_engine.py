@@ -1,0 +1,397 @@
+"""The CPU mock engine: the pure `EngineCore` driven in real time, with real KV bytes.
+
+One asyncio task runs the engine loop, `step → wait the modelled time → deliver`,
+exactly as a GPU engine would run its forward passes. Requests talk to the loop
+through one queue each. KV bytes live in a `KvArena`; a prefill writes its
+blocks there and exports them through the connector, a remote-KV decode pulls
+them into its own blocks before it joins the running batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from triskel.common.api import Role
+from triskel.common.hashing import BlockHash, hash_block, hash_blocks, root_hash
+from triskel.common.latency import encode_ms
+from triskel.common.tokenizer import MockTokenizer
+from triskel.workers.api import (
+    DecodeDone,
+    DecodeEvent,
+    DecodeParams,
+    EncodeResult,
+    EngineFailure,
+    EngineInputError,
+    EngineRoleError,
+    ImageInput,
+    KvEventBatch,
+    KvReceived,
+    LoadSnapshot,
+    PrefillResult,
+    Tokens,
+    WorkerDescription,
+)
+from triskel.workers.engine.core import EngineCore, KvLoad, RequestOutput
+from triskel.workers.engine.encoder import image_token_ids
+from triskel.workers.engine.request import EngineRequest
+from triskel.workers.kv.arena import KvArena
+from triskel.workers.kv.connector import KvConnector, KvTransferError
+from triskel.workers.kv.handle import KvHandle
+from triskel.workers.kv_events import KvEventHub
+
+log = logging.getLogger(__name__)
+
+_PREFILL_ROLES = (Role.PREFILL, Role.UNIFIED)
+_DECODE_ROLES = (Role.DECODE, Role.UNIFIED)
+_ENCODE_ROLES = (Role.ENCODE, Role.UNIFIED)
+
+
+@dataclass(frozen=True, slots=True)
+class MockEngineSettings:
+    worker_id: str
+    role: Role
+    # Wall-clock seconds per modelled second (0.1 = ten times faster than the GPU).
+    time_scale: float = 1.0
+    default_kv_hold_ms: int = 30_000
+
+
+class _Failed:
+    """A failure delivered through a request's queue."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+_QueueItem = RequestOutput | KvReceived | _Failed
+
+
+class MockEngine:
+    """Implements `triskel.workers.api.Engine` over the mock `EngineCore`."""
+
+    def __init__(
+        self,
+        settings: MockEngineSettings,
+        core: EngineCore,
+        arena: KvArena,
+        connector: KvConnector,
+        tokenizer: MockTokenizer | None = None,
+    ) -> None:
+        self._settings = settings
+        self._core = core
+        self._arena = arena
+        self._connector = connector
+        self._tokenizer = tokenizer or MockTokenizer()
+        self._queues: dict[str, asyncio.Queue[_QueueItem]] = {}
+        self._hold_timers: dict[str, asyncio.TimerHandle] = {}
+        self._pull_tasks: set[asyncio.Task[None]] = set()
+        self._kv_handles: dict[str, DecodeParams] = {}
+        self._events = KvEventHub()
+        self._wakeup = asyncio.Event()
+        self._encode_lock = asyncio.Lock()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @property
+    def description(self) -> WorkerDescription:
+        config = self._core.config
+        return WorkerDescription(
+            worker_id=self._settings.worker_id,
+            role=self._settings.role,
+            model=config.model,
+            profile=config.profile.name,
+            block_size_tokens=config.block_size_tokens,
+            max_context_tokens=config.profile.max_context_tokens,
+            kv_connector=self._connector.type_name,
+            num_kv_blocks=config.num_kv_blocks,
+            hash_salt=config.hash_salt,
+        )
+
+    async def start(self) -> None:
+        await self._connector.start(self._arena, self._settings.worker_id)
+        self._connector.on_export_done(self._release_export)
+        self._loop_task = asyncio.create_task(self._run_loop(), name="engine-loop")
+
+    async def close(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        for task in list(self._pull_tasks):
+            task.cancel()
+        for timer in self._hold_timers.values():
+            timer.cancel()
+        self._hold_timers.clear()
+        for queue in self._queues.values():
+            queue.put_nowait(_Failed(EngineFailure("worker shutting down")))
+        self._events.close()
+        await self._connector.close()
+        self._arena.close()
+
+    # -- the engine loop --------------------------------------------------------
+
+    async def _run_loop(self) -> None:
+        while True:
+            if not self._core.has_unfinished_work():
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            result = self._core.step()
+            self._start_kv_pulls(self._core.take_kv_loads())
+            self._publish_kv_events()
+            # The modelled forward pass takes this long; outputs exist only after it.
+            await asyncio.sleep(result.duration_ms / 1000 * self._settings.time_scale)
+            for output in result.outputs:
+                queue = self._queues.get(output.request_id)
+                if queue is not None:
+                    queue.put_nowait(output)
+
+    def _submit(self, request: EngineRequest) -> asyncio.Queue[_QueueItem]:
+        try:
+            self._core.add_request(request)
+        except ValueError as error:
+            field_name, _, message = str(error).partition(": ")
+            raise EngineInputError(field_name, message or str(error)) from error
+        queue: asyncio.Queue[_QueueItem] = asyncio.Queue()
+        self._queues[request.request_id] = queue
+        self._wakeup.set()
+        return queue
+
+    def _publish_kv_events(self) -> None:
+        events = self._core.drain_kv_events()
+        if events:
+            self._events.publish(events)
+
+    # -- encode -----------------------------------------------------------------
+
+    async def encode(self, request_id: str, images: Sequence[ImageInput]) -> EncodeResult:
+        self._require_role(_ENCODE_ROLES, "Encode")
+        if not images:
+            raise EngineInputError("images", "at least one image is required")
+        started = time.perf_counter()
+        coefficients = self._core.config.profile.encode
+        per_image = tuple(
+            tuple(image_token_ids(image.url, image.width_px, image.height_px, coefficients))
+            for image in images
+        )
+        num_tokens = sum(len(tokens) for tokens in per_image)
+        # One vision encoder per worker: images are encoded one request at a time.
+        async with self._encode_lock:
+            await asyncio.sleep(encode_ms(coefficients, num_tokens) / 1000 * self._time_scale)
+        return EncodeResult(per_image, (time.perf_counter() - started) * 1000)
+
+    # -- prefill ----------------------------------------------------------------
+
+    async def prefill(
+        self, request_id: str, prompt_token_ids: Sequence[int], max_tokens: int, kv_hold_ms: int
+    ) -> PrefillResult:
+        self._require_role(_PREFILL_ROLES, "Prefill")
+        started = time.perf_counter()
+        request = EngineRequest(
+            request_id=request_id,
+            prompt_token_ids=list(prompt_token_ids),
+            max_tokens=max_tokens,
+            prefill_only=True,
+        )
+        queue = self._submit(request)
+        try:
+            output = await self._next_output(queue)
+        except BaseException:
+            self._abort(request_id)
+            raise
+        finally:
+            self._queues.pop(request_id, None)
+        if not output.is_prefill_done or not output.new_token_ids:
+            self._abort(request_id)
+            raise EngineFailure(f"prefill of {request_id} ended without a first token")
+        first_token = output.new_token_ids[0]
+        handle = None
+        if output.finish_reason is None:
+            handle = self._export_kv(request, kv_hold_ms or self._settings.default_kv_hold_ms)
+        else:
+            self._core.release_kv(request_id)
+            self._publish_kv_events()
+        return PrefillResult(
+            first_token_id=first_token,
+            first_token_text=self._tokenizer.decode([first_token]),
+            num_cached_tokens=output.num_cached_tokens,
+            kv=handle,
+            finish_reason=output.finish_reason,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def _export_kv(self, request: EngineRequest, hold_ms: int) -> KvHandle:
+        block_ids = self._core.held_block_ids(request.request_id)
+        seeds = self._block_seeds(request.prompt_token_ids, len(block_ids))
+        for block_id, seed in zip(block_ids, seeds, strict=True):
+            self._arena.fill_block(block_id, seed)
+        handle = self._connector.describe(
+            request.request_id, block_ids, len(request.prompt_token_ids)
+        )
+        loop = asyncio.get_running_loop()
+        self._hold_timers[request.request_id] = loop.call_later(
+            hold_ms / 1000, self._expire_export, request.request_id
+        )
+        return handle
+
+    def _block_seeds(self, token_ids: Sequence[int], num_blocks: int) -> list[BlockHash]:
+        """Content seeds per block: a block's KV depends on every token up to its end."""
+        config = self._core.config
+        size = config.block_size_tokens
+        seeds = hash_blocks(token_ids, size, config.model, config.hash_salt)
+        if len(seeds) < num_blocks:  # a partial last block
+            parent = seeds[-1] if seeds else root_hash(config.model, config.hash_salt)
+            seeds.append(hash_block(parent, token_ids[len(seeds) * size :]))
+        return seeds
+
+    def _release_export(self, request_id: str) -> None:
+        timer = self._hold_timers.pop(request_id, None)
+        if timer is not None:
+            timer.cancel()
+        self._core.release_kv(request_id)
+        self._publish_kv_events()
+
+    def _expire_export(self, request_id: str) -> None:
+        self._hold_timers.pop(request_id, None)
+        if self._connector.withdraw(request_id):
+            log.warning("KV of %s was not pulled in time; freed", request_id)
+            self._core.release_kv(request_id)
+            self._publish_kv_events()
+
+    # -- decode -----------------------------------------------------------------
+
+    async def decode(self, params: DecodeParams) -> AsyncIterator[DecodeEvent]:
+        self._require_role(_DECODE_ROLES, "Decode")
+        if params.kv is not None and params.first_token_id is None:
+            raise EngineInputError("first_token_id", "required when a KV handle is given")
+        request = EngineRequest(
+            request_id=params.request_id,
+            prompt_token_ids=list(params.prompt_token_ids),
+            max_tokens=params.max_tokens,
+            ignore_eos=params.ignore_eos,
+            remote_kv=params.kv is not None,
+            first_token_id=params.first_token_id,
+        )
+        if params.kv is not None:
+            self._kv_handles[params.request_id] = params
+        queue = self._submit(request)
+        num_generated = 0
+        finished = False
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, _Failed):
+                    raise item.error
+                if isinstance(item, KvReceived):
+                    yield item
+                    continue
+                if item.finish_reason == "error":
+                    raise EngineFailure(f"request {params.request_id} failed in the engine")
+                if item.new_token_ids:
+                    num_generated += len(item.new_token_ids)
+                    yield Tokens(
+                        tuple(item.new_token_ids), self._tokenizer.decode(item.new_token_ids)
+                    )
+                if item.finish_reason is not None:
+                    finished = True
+                    yield DecodeDone(item.finish_reason, num_generated, item.num_cached_tokens)
+                    return
+        finally:
+            self._queues.pop(params.request_id, None)
+            self._kv_handles.pop(params.request_id, None)
+            if not finished:
+                self._abort(params.request_id)
+
+    def _start_kv_pulls(self, loads: list[KvLoad]) -> None:
+        for load in loads:
+            task = asyncio.create_task(self._pull_kv(load), name=f"kv-pull-{load.request_id}")
+            self._pull_tasks.add(task)
+            task.add_done_callback(self._pull_tasks.discard)
+
+    async def _pull_kv(self, load: KvLoad) -> None:
+        params = self._kv_handles.get(load.request_id)
+        queue = self._queues.get(load.request_id)
+        if params is None or params.kv is None or queue is None:
+            self._core.finish_kv_load(load.request_id, ok=False)
+            return
+        started = time.perf_counter()
+        try:
+            num_bytes = await self._connector.receive(
+                params.kv, load.block_ids, skip_blocks=load.num_cached_blocks
+            )
+        except KvTransferError as error:
+            self._core.finish_kv_load(load.request_id, ok=False)
+            queue.put_nowait(_Failed(EngineFailure(f"KV transfer failed: {error}")))
+        else:
+            self._core.finish_kv_load(load.request_id, ok=True)
+            transfer_ms = (time.perf_counter() - started) * 1000
+            queue.put_nowait(KvReceived(num_bytes, transfer_ms, load.num_cached_blocks))
+        self._publish_kv_events()
+        self._wakeup.set()
+
+    # -- control ----------------------------------------------------------------
+
+    async def cancel(self, request_id: str) -> bool:
+        queue = self._queues.get(request_id)
+        if queue is not None:
+            queue.put_nowait(_Failed(EngineFailure(f"request {request_id} was cancelled")))
+        withdrawn = self._connector.withdraw(request_id)
+        timer = self._hold_timers.pop(request_id, None)
+        if timer is not None:
+            timer.cancel()
+        return self._abort(request_id) or withdrawn
+
+    def _abort(self, request_id: str) -> bool:
+        found = self._core.abort(request_id)
+        self._publish_kv_events()
+        return found
+
+    def load(self) -> LoadSnapshot:
+        stats = self._core.stats()
+        return LoadSnapshot(
+            worker_id=self._settings.worker_id,
+            num_waiting_requests=stats.num_waiting_requests,
+            num_running_requests=stats.num_running_requests,
+            kv_usage=stats.kv_usage,
+            num_kv_blocks=stats.num_kv_blocks,
+            num_tokens_in_flight=stats.num_tokens_in_flight,
+            num_kv_holds=stats.num_kv_holds,
+            timestamp_ms=time.time() * 1000,
+            prefix_query_tokens_total=stats.prefix_query_tokens_total,
+            prefix_hit_tokens_total=stats.prefix_hit_tokens_total,
+        )
+
+    def kv_events(self) -> AsyncIterator[KvEventBatch]:
+        return self._events.subscribe(self._core.cached_block_chains())
+
+    # -- helpers ----------------------------------------------------------------
+
+    @property
+    def _time_scale(self) -> float:
+        return self._settings.time_scale
+
+    def _require_role(self, roles: tuple[Role, ...], call: str) -> None:
+        if self._settings.role not in roles:
+            raise EngineRoleError(
+                f"{call} is not served by a {self._settings.role} worker "
+                f"({self._settings.worker_id}); roles that serve it: "
+                + ", ".join(str(role) for role in roles)
+            )
+
+    async def _next_output(self, queue: asyncio.Queue[_QueueItem]) -> RequestOutput:
+        while True:
+            item = await queue.get()
+            if isinstance(item, _Failed):
+                raise item.error
+            if isinstance(item, RequestOutput):
+                if item.finish_reason == "error":
+                    raise EngineFailure("request failed in the engine")
+                return item

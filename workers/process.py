@@ -1,0 +1,81 @@
+"""`triskel worker`: build one worker from its pool spec and serve it until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+
+from pydantic import Field
+
+from triskel.common.api import Address, ApiModel, EngineType, WorkerPoolSpec
+from triskel.common.profiles import load_profile
+from triskel.workers.engine.core import EngineConfig, EngineCore
+from triskel.workers.kv.arena import KvArena, kv_block_bytes
+from triskel.workers.kv.registry import create_connector
+from triskel.workers.mock_engine import MockEngine, MockEngineSettings
+from triskel.workers.server import start_worker_server
+
+_STOP_GRACE_S = 2.0
+
+
+class WorkerProcessConfig(ApiModel):
+    """Everything one worker process needs; `triskel up` writes it for each replica."""
+
+    worker_id: str = Field(min_length=1)
+    pool: WorkerPoolSpec
+    # gRPC listen address; port 0 picks a free port.
+    grpc_address: Address = "127.0.0.1:0"
+    # Address the KV connector binds and advertises to peers.
+    kv_host: str = "127.0.0.1"
+
+
+def build_mock_engine(config: WorkerProcessConfig) -> MockEngine:
+    """The mock engine for a pool spec; ValueError names the bad field."""
+    spec = config.pool
+    if spec.engine.type is not EngineType.MOCK:
+        raise ValueError(
+            f"engine.type: {spec.engine.type} workers are not runnable by `triskel worker` yet; "
+            "use mock"
+        )
+    profile = load_profile(spec.profile.name)
+    engine_config = EngineConfig.from_profile(
+        profile, model=spec.model, kv_capacity_tokens=spec.profile.kv_capacity_tokens
+    )
+    arena = KvArena(
+        engine_config.num_kv_blocks,
+        kv_block_bytes(
+            profile.geometry.kv_bytes_per_token,
+            engine_config.block_size_tokens,
+            spec.profile.kv_bytes_scale,
+        ),
+    )
+    connector = create_connector(spec.kv_connector.type, spec.kv_connector.params)
+    settings = MockEngineSettings(
+        worker_id=config.worker_id, role=spec.role, time_scale=spec.profile.time_scale
+    )
+    return MockEngine(settings, EngineCore(engine_config), arena, connector)
+
+
+async def run_worker(
+    config: WorkerProcessConfig, on_ready: Callable[[str], None], stop: asyncio.Event | None = None
+) -> None:
+    """Serves the worker until `stop` is set (or SIGTERM / SIGINT when `stop` is None).
+
+    `on_ready` receives the bound gRPC address once the worker accepts calls.
+    """
+    engine = build_mock_engine(config)
+    await engine.start()
+    host = config.grpc_address.rsplit(":", 1)[0]
+    server, port = await start_worker_server(engine, config.grpc_address)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    on_ready(f"{host}:{port}")
+    try:
+        await stop.wait()
+    finally:
+        await server.stop(_STOP_GRACE_S)
+        await engine.close()

@@ -1,0 +1,214 @@
+"""The worker's gRPC server: `triskel.v1.Worker` as a thin shell over an `Engine`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from triskel.v1 import worker_pb2, worker_pb2_grpc
+from triskel.workers.api import (
+    DecodeDone,
+    DecodeParams,
+    Engine,
+    EngineFailure,
+    EngineInputError,
+    EngineRoleError,
+    ImageInput,
+    KvCacheEvent,
+    KvReceived,
+    Tokens,
+)
+from triskel.workers.engine.events import BlocksStored
+from triskel.workers.kv.handle import KvHandle
+
+_DEFAULT_STATS_INTERVAL_MS = 100
+_SERVICE_NAME = "triskel.v1.Worker"
+
+
+class WorkerServicer(worker_pb2_grpc.WorkerServicer):
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def GetInfo(
+        self, request: worker_pb2.GetInfoRequest, context: grpc.aio.ServicerContext
+    ) -> worker_pb2.WorkerInfo:
+        d = self._engine.description
+        return worker_pb2.WorkerInfo(
+            worker_id=d.worker_id,
+            role=str(d.role),
+            model=d.model,
+            profile=d.profile,
+            block_size_tokens=d.block_size_tokens,
+            max_context_tokens=d.max_context_tokens,
+            kv_connector=d.kv_connector,
+            num_kv_blocks=d.num_kv_blocks,
+            hash_salt=d.hash_salt,
+        )
+
+    async def Encode(
+        self, request: worker_pb2.EncodeRequest, context: grpc.aio.ServicerContext
+    ) -> worker_pb2.EncodeResponse:
+        images = [ImageInput(i.url, i.width_px, i.height_px) for i in request.images]
+        async with _mapped_errors(context):
+            result = await self._engine.encode(request.request_id, images)
+        return worker_pb2.EncodeResponse(
+            images=[worker_pb2.EncodedImage(token_ids=ids) for ids in result.token_ids_per_image],
+            elapsed_ms=result.elapsed_ms,
+        )
+
+    async def Prefill(
+        self, request: worker_pb2.PrefillRequest, context: grpc.aio.ServicerContext
+    ) -> worker_pb2.PrefillResponse:
+        async with _mapped_errors(context):
+            _require_request_id(request.request_id)
+            result = await self._engine.prefill(
+                request.request_id, request.token_ids, request.max_tokens, request.kv_hold_ms
+            )
+        response = worker_pb2.PrefillResponse(
+            first_token_id=result.first_token_id,
+            first_token_text=result.first_token_text,
+            num_cached_tokens=result.num_cached_tokens,
+            elapsed_ms=result.elapsed_ms,
+            finish_reason=result.finish_reason or "",
+        )
+        if result.kv is not None:
+            response.kv.CopyFrom(result.kv.to_proto())
+        return response
+
+    async def Decode(
+        self, request: worker_pb2.DecodeRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[worker_pb2.DecodeResponse]:
+        has_kv = request.HasField("kv")
+        params = DecodeParams(
+            request_id=request.request_id,
+            prompt_token_ids=list(request.token_ids),
+            max_tokens=request.max_tokens,
+            ignore_eos=request.ignore_eos,
+            kv=KvHandle.from_proto(request.kv) if has_kv else None,
+            first_token_id=request.first_token_id if has_kv else None,
+        )
+        async with _mapped_errors(context):
+            _require_request_id(request.request_id)
+            events = self._engine.decode(params)
+            try:
+                async for event in events:
+                    yield _decode_response(event)
+            finally:
+                # A cancelled call lands here too: closing the stream aborts the request.
+                await events.aclose()  # type: ignore[attr-defined]
+
+    async def Cancel(
+        self, request: worker_pb2.CancelRequest, context: grpc.aio.ServicerContext
+    ) -> worker_pb2.CancelResponse:
+        return worker_pb2.CancelResponse(found=await self._engine.cancel(request.request_id))
+
+    async def StreamStats(
+        self, request: worker_pb2.StreamStatsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[worker_pb2.WorkerStats]:
+        interval_s = (request.interval_ms or _DEFAULT_STATS_INTERVAL_MS) / 1000
+        while True:
+            load = self._engine.load()
+            yield worker_pb2.WorkerStats(
+                worker_id=load.worker_id,
+                num_waiting_requests=load.num_waiting_requests,
+                num_running_requests=load.num_running_requests,
+                kv_usage=load.kv_usage,
+                num_kv_blocks=load.num_kv_blocks,
+                num_tokens_in_flight=load.num_tokens_in_flight,
+                num_kv_holds=load.num_kv_holds,
+                timestamp_ms=load.timestamp_ms,
+                prefix_query_tokens_total=load.prefix_query_tokens_total,
+                prefix_hit_tokens_total=load.prefix_hit_tokens_total,
+            )
+            await asyncio.sleep(interval_s)
+
+    async def StreamKvEvents(
+        self, request: worker_pb2.StreamKvEventsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[worker_pb2.KvEventBatch]:
+        worker_id = self._engine.description.worker_id
+        batches = self._engine.kv_events()
+        try:
+            async for batch in batches:
+                yield worker_pb2.KvEventBatch(
+                    worker_id=worker_id,
+                    events=[_kv_event(event) for event in batch.events],
+                    is_snapshot=batch.is_snapshot,
+                )
+        finally:
+            await batches.aclose()  # type: ignore[attr-defined]
+
+
+def _require_request_id(request_id: str) -> None:
+    if not request_id:
+        raise EngineInputError("request_id", "must not be empty")
+
+
+def _decode_response(event: KvReceived | Tokens | DecodeDone) -> worker_pb2.DecodeResponse:
+    if isinstance(event, KvReceived):
+        return worker_pb2.DecodeResponse(
+            kv_received=worker_pb2.KvReceived(
+                num_bytes=event.num_bytes,
+                transfer_ms=event.transfer_ms,
+                num_blocks_skipped=event.num_blocks_skipped,
+            )
+        )
+    if isinstance(event, Tokens):
+        return worker_pb2.DecodeResponse(
+            tokens=worker_pb2.DecodeTokens(token_ids=event.token_ids, text=event.text)
+        )
+    return worker_pb2.DecodeResponse(
+        done=worker_pb2.DecodeDone(
+            finish_reason=event.finish_reason,
+            num_generated_tokens=event.num_generated_tokens,
+            num_cached_tokens=event.num_cached_tokens,
+        )
+    )
+
+
+def _kv_event(event: KvCacheEvent) -> worker_pb2.KvEvent:
+    if isinstance(event, BlocksStored):
+        stored = worker_pb2.BlocksStored(block_hashes=event.block_hashes)
+        if event.parent_hash is not None:
+            stored.parent_hash = event.parent_hash
+        return worker_pb2.KvEvent(event_id=event.event_id, stored=stored)
+    removed = worker_pb2.BlocksRemoved(block_hashes=event.block_hashes)
+    return worker_pb2.KvEvent(event_id=event.event_id, removed=removed)
+
+
+@contextlib.asynccontextmanager
+async def _mapped_errors(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    """Engine errors become gRPC statuses with their message; nothing else leaks."""
+    try:
+        yield
+    except EngineInputError as error:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+    except EngineRoleError as error:
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+    except EngineFailure as error:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+
+
+async def start_worker_server(engine: Engine, address: str) -> tuple[grpc.aio.Server, int]:
+    """Serves `engine` on `address` ("host:port", port 0 picks one); returns (server, port).
+
+    Adds the standard gRPC health service (SERVING) and reflection.
+    """
+    server = grpc.aio.server()
+    worker_pb2_grpc.add_WorkerServicer_to_server(WorkerServicer(engine), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind the worker's gRPC server to {address}")
+    await server.start()
+    for service in ("", _SERVICE_NAME):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    return server, port
