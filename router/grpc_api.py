@@ -13,10 +13,10 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
+from triskel.common.grpc_server import start_server
 from triskel.router.metrics import RequestTimer, RouterMetrics, model_label, status_of
+from triskel.router.streams import close_quietly
 from triskel.router.types import (
     ChatMessage,
     GenerationEvent,
@@ -38,8 +38,6 @@ CHAT_ROLES = ("system", "user", "assistant", "tool")
 _MAX_REQUEST_ID_CHARS = 128
 # Credentials stay at the front door: routing policies never need them.
 _PRIVATE_METADATA = frozenset({"authorization", "cookie"})
-# Long prompts and inline images exceed gRPC's 4 MiB default; match the HTTP front.
-_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 
 class RouterServicer(router_pb2_grpc.RouterServicer):
@@ -92,7 +90,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             # generator closed): the generator's cleanup cancels the workers' side.
             tracker.close("cancelled")
             if events is not None:
-                await _close(events)
+                await close_quietly(events)
         assert failure is not None  # the try block either returned or raised
         code, message = _status(failure, generation.request_id)
         await context.abort(code, message)
@@ -108,30 +106,15 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 
 
 async def start_grpc_server(servicer: RouterServicer, address: str) -> tuple[grpc.aio.Server, int]:
-    """Serves `servicer` on `address` ("host:port", port 0 picks one); returns (server, port).
+    """Serves `servicer` on `address` (port 0 picks one) with health and reflection.
 
-    Adds the standard health service (SERVING for "" and the Router) and reflection.
     Stop it with `await server.stop(grace_s)`.
     """
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-        ]
+    return await start_server(
+        lambda server: router_pb2_grpc.add_RouterServicer_to_server(servicer, server),
+        SERVICE_NAME,
+        address,
     )
-    router_pb2_grpc.add_RouterServicer_to_server(servicer, server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
-    port: int = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"cannot bind the router's gRPC server to {address}")
-    await server.start()
-    for service in ("", SERVICE_NAME):
-        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    return server, port
 
 
 def generation_request(
@@ -214,14 +197,3 @@ def _status(error: Exception, request_id: str) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.UNAVAILABLE, str(error)
     _log.error("request %s failed unexpectedly", request_id, exc_info=error)
     return grpc.StatusCode.INTERNAL, f"internal error; the router's log has details ({request_id})"
-
-
-async def _close(events: AsyncIterator[GenerationEvent]) -> None:
-    """Closes the event stream; its cleanup must not replace the status already chosen."""
-    aclose = getattr(events, "aclose", None)
-    if aclose is None:
-        return
-    try:
-        await aclose()
-    except Exception:
-        _log.exception("closing a request's event stream failed")

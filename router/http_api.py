@@ -46,6 +46,7 @@ from triskel.router.openai.responses import (
     models_json,
     sse_event,
 )
+from triskel.router.streams import close_quietly
 from triskel.router.types import (
     GenerationEvent,
     Generator,
@@ -142,7 +143,7 @@ class _HttpFront:
             # Reached on every path, a cancelled handler included: the generator's own
             # cleanup cancels the request on the workers.
             tracker.close("cancelled")
-            await _close(events)
+            await close_quietly(events)
 
     async def _complete(
         self,
@@ -240,17 +241,6 @@ async def _send(operation: Awaitable[object]) -> None:
         await operation
     except ConnectionResetError:  # aiohttp's ClientConnectionResetError included
         raise _ClientGone from None
-
-
-async def _close(events: AsyncIterator[GenerationEvent]) -> None:
-    """Closes the event stream; its cleanup must not replace the reply already chosen."""
-    aclose = getattr(events, "aclose", None)
-    if aclose is None:
-        return
-    try:
-        await aclose()
-    except Exception:
-        _log.exception("closing a request's event stream failed")
 
 
 def _json_response(

@@ -87,37 +87,35 @@ class Orchestrator:
                 ),
                 timeout=self._calls.timeouts.prefill_s,
             )
+        first_token = TokenEvent(prefill.first_token_text, (prefill.first_token_id,))
         if prefill.finish_reason:
-            yield TokenEvent(prefill.first_token_text, (prefill.first_token_id,))
+            yield first_token
             yield self._finish(ctx, prefill.finish_reason, 1, prefill.num_cached_tokens)
             return
         pulled = False
         try:
-            yield TokenEvent(prefill.first_token_text, (prefill.first_token_id,))
+            yield first_token
             decode_worker = self._picker.pick("decode", pools.model, pools.of(Role.DECODE))
-            decode_request = worker_pb2.DecodeRequest(
-                request_id=request.request_id,
-                token_ids=ctx.prompt_token_ids,
-                max_tokens=ctx.max_tokens,
-                kv=prefill.kv,
-                first_token_id=prefill.first_token_id,
-                ignore_eos=request.ignore_eos,
-            )
-            async for event in self._decode_stream(decode_worker, decode_request):
-                if isinstance(event, worker_pb2.KvReceived):
-                    pulled = True
-                    self._calls.metrics.observe_kv_transfer(
-                        prefill.kv.connector, event.num_bytes, event.transfer_ms / 1000
-                    )
-                elif isinstance(event, worker_pb2.DecodeDone):
-                    yield self._finish(
-                        ctx,
-                        event.finish_reason,
-                        1 + event.num_generated_tokens,
-                        prefill.num_cached_tokens,
-                    )
-                else:
-                    yield event
+            decode_request = _decode_request(ctx)
+            decode_request.kv.CopyFrom(prefill.kv)
+            decode_request.first_token_id = prefill.first_token_id
+            stream = self._decode_stream(decode_worker, decode_request)
+            async with contextlib.aclosing(stream):
+                async for event in stream:
+                    if isinstance(event, worker_pb2.KvReceived):
+                        pulled = True
+                        self._calls.metrics.observe_kv_transfer(
+                            prefill.kv.connector, event.num_bytes, event.transfer_ms / 1000
+                        )
+                    elif isinstance(event, worker_pb2.DecodeDone):
+                        yield self._finish(
+                            ctx,
+                            event.finish_reason,
+                            1 + event.num_generated_tokens,
+                            prefill.num_cached_tokens,
+                        )
+                    else:
+                        yield event
         finally:
             if not pulled:
                 # The decode side never took the KV: free it on the prefill worker now
@@ -125,25 +123,24 @@ class Orchestrator:
                 await _cancel_quietly(prefill_worker, request.request_id)
 
     async def _unified(self, ctx: RequestContext) -> AsyncGenerator[GenerationEvent, None]:
-        pools, request = ctx.model_pools, ctx.request
+        pools = ctx.model_pools
         worker = self._picker.pick("unified", pools.model, pools.of(Role.UNIFIED))
-        decode_request = worker_pb2.DecodeRequest(
-            request_id=request.request_id,
-            token_ids=ctx.prompt_token_ids,
-            max_tokens=ctx.max_tokens,
-            ignore_eos=request.ignore_eos,
-        )
-        async for event in self._decode_stream(worker, decode_request):
-            if isinstance(event, worker_pb2.DecodeDone):
-                yield self._finish(
-                    ctx, event.finish_reason, event.num_generated_tokens, event.num_cached_tokens
-                )
-            elif isinstance(event, TokenEvent):
-                yield event
+        stream = self._decode_stream(worker, _decode_request(ctx))
+        async with contextlib.aclosing(stream):
+            async for event in stream:
+                if isinstance(event, worker_pb2.DecodeDone):
+                    yield self._finish(
+                        ctx,
+                        event.finish_reason,
+                        event.num_generated_tokens,
+                        event.num_cached_tokens,
+                    )
+                elif isinstance(event, TokenEvent):
+                    yield event
 
     async def _decode_stream(
         self, worker: WorkerClient, request: worker_pb2.DecodeRequest
-    ) -> AsyncIterator[TokenEvent | worker_pb2.KvReceived | worker_pb2.DecodeDone]:
+    ) -> AsyncGenerator[TokenEvent | worker_pb2.KvReceived | worker_pb2.DecodeDone, None]:
         """The worker's Decode stream as events; cancelled on close, error if it ends early."""
         call = worker.stub.Decode(request, timeout=self._calls.timeouts.decode_s)
         try:
@@ -170,6 +167,16 @@ class Orchestrator:
             completion_tokens=num_generated,
             cached_prompt_tokens=num_cached,
         )
+
+
+def _decode_request(ctx: RequestContext) -> worker_pb2.DecodeRequest:
+    """Decode without KV (prefill locally); the disaggregated path adds the handle."""
+    return worker_pb2.DecodeRequest(
+        request_id=ctx.request.request_id,
+        token_ids=ctx.prompt_token_ids,
+        max_tokens=ctx.max_tokens,
+        ignore_eos=ctx.request.ignore_eos,
+    )
 
 
 async def _cancel_quietly(worker: WorkerClient, request_id: str) -> None:

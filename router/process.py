@@ -68,7 +68,10 @@ async def run_router(
     grpc_server, grpc_port = await start_grpc_server(
         RouterServicer(orchestrator, metrics), config.grpc_address
     )
-    runner = web.AppRunner(build_http_app(orchestrator, metrics), access_log=None)
+    # handler_cancellation: a client that leaves mid-request cancels it on the workers too.
+    runner = web.AppRunner(
+        build_http_app(orchestrator, metrics), access_log=None, handler_cancellation=True
+    )
     await runner.setup()
     http_host, http_port = _split(config.http_address)
     site = web.TCPSite(runner, http_host, http_port)

@@ -7,14 +7,8 @@ from dataclasses import dataclass
 import grpc
 
 from triskel.common.api import Role
+from triskel.common.grpc_server import MESSAGE_SIZE_OPTIONS
 from triskel.v1 import worker_pb2, worker_pb2_grpc
-
-# Large prompts travel as token-id lists: allow messages well above gRPC's 4 MiB default.
-_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-_CHANNEL_OPTIONS = (
-    ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +54,7 @@ class WorkerClient:
         """Waits for the worker and fetches its identity; raises grpc.aio.AioRpcError."""
         if self._channel is None:
             # Created here, not in __init__: a grpc.aio channel binds to the running loop.
-            self._channel = grpc.aio.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
+            self._channel = grpc.aio.insecure_channel(self.address, options=MESSAGE_SIZE_OPTIONS)
             self._stub = worker_pb2_grpc.WorkerStub(self._channel)
         info: worker_pb2.WorkerInfo = await self.stub.GetInfo(
             worker_pb2.GetInfoRequest(), timeout=timeout_s, wait_for_ready=True

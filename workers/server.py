@@ -7,9 +7,8 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
+from triskel.common.grpc_server import start_server
 from triskel.v1 import worker_pb2, worker_pb2_grpc
 from triskel.workers.api import (
     DecodeDone,
@@ -194,21 +193,10 @@ async def _mapped_errors(context: grpc.aio.ServicerContext) -> AsyncIterator[Non
 
 
 async def start_worker_server(engine: Engine, address: str) -> tuple[grpc.aio.Server, int]:
-    """Serves `engine` on `address` ("host:port", port 0 picks one); returns (server, port).
-
-    Adds the standard gRPC health service (SERVING) and reflection.
-    """
-    server = grpc.aio.server()
-    worker_pb2_grpc.add_WorkerServicer_to_server(WorkerServicer(engine), server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    """Serves `engine` on `address` (port 0 picks one) with health and reflection."""
+    servicer = WorkerServicer(engine)
+    return await start_server(
+        lambda server: worker_pb2_grpc.add_WorkerServicer_to_server(servicer, server),
+        _SERVICE_NAME,
+        address,
     )
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"cannot bind the worker's gRPC server to {address}")
-    await server.start()
-    for service in ("", _SERVICE_NAME):
-        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    return server, port

@@ -103,7 +103,7 @@ def shown(value: object) -> str:
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, list):
-        return "an array"
+        return "an array" if value else "an empty array"
     text = orjson.dumps(value).decode()
     return text if len(text) <= 40 else text[:37] + "..."
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from triskel.v1 import router_pb2, router_pb2_grpc
+from triskel.v1 import router_pb2, router_pb2_grpc, worker_pb2, worker_pb2_grpc
 
 from support.cluster import LocalCluster, local_cluster, small_config
 
@@ -198,3 +199,37 @@ async def test_unified_workers_serve_without_kv_transfer() -> None:
         text, _ = await stream_chat(cluster.http_url, CHAT)
         assert text
         assert await metric_value(cluster.http_url, "triskel_kv_transfer_bytes_total") == 0
+
+
+async def worker_load(address: str) -> worker_pb2.WorkerStats:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stats = worker_pb2_grpc.WorkerStub(channel).StreamStats(worker_pb2.StreamStatsRequest())
+        first: worker_pb2.WorkerStats = await anext(aiter(stats))
+        stats.cancel()
+        return first
+
+
+@pytest.mark.asyncio
+async def test_a_client_that_leaves_mid_stream_frees_the_decode_worker(
+    cluster: LocalCluster,
+) -> None:
+    body = {**CHAT, "max_tokens": 20_000, "ignore_eos": True, "stream": True}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{cluster.http_url}/v1/chat/completions", json=body) as response,
+    ):
+        for _ in range(5):
+            await response.content.readline()
+        decode = cluster.worker_addresses["decode-0"]
+        assert (await worker_load(decode)).num_running_requests == 1
+    # The connection is closed: the router cancels the Decode call, the worker aborts.
+    loads: list[worker_pb2.WorkerStats] = []
+
+    async def idle() -> bool:
+        loads.append(await worker_load(decode))
+        return loads[-1].num_running_requests == 0 and loads[-1].kv_usage == 0
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while not await idle():
+        assert asyncio.get_running_loop().time() < deadline, loads[-1]
+        await asyncio.sleep(0.05)

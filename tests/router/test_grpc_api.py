@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -16,56 +16,15 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from triskel.router.grpc_api import RouterServicer, start_grpc_server
 from triskel.router.metrics import RouterMetrics
 from triskel.router.types import (
-    FinishEvent,
-    GenerationEvent,
-    GenerationRequest,
     ImagePart,
-    ModelCard,
-    RequestError,
     ServiceError,
     TextPart,
-    TokenEvent,
 )
 from triskel.v1 import router_pb2, router_pb2_grpc
 
-MODEL = "m"
+from support.fake_generator import MODEL, FakeGenerator
+
 DEADLINE_S = 5.0
-
-
-@dataclass
-class FakeGenerator:
-    """Yields `tokens` then a FinishEvent; fails with `error` just before token `fail_at`;
-    `endless` yields tokens forever (paced), for a client to cancel."""
-
-    tokens: tuple[str, ...] = ("Hello", ",", " world")
-    error: Exception | None = None
-    fail_at: int = 0
-    endless: bool = False
-    requests: list[GenerationRequest] = field(default_factory=list)
-    closed_early: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def models(self) -> list[ModelCard]:
-        return [ModelCard(MODEL, 4096)]
-
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
-        self.requests.append(request)
-        try:
-            if request.model != MODEL:
-                raise RequestError("model", f"unknown model {request.model!r}; served: {MODEL}")
-            index = 0
-            while self.endless or index < len(self.tokens):
-                if self.error is not None and index == self.fail_at:
-                    raise self.error
-                if self.endless:
-                    await asyncio.sleep(0.01)  # pacing, like a decode step
-                yield TokenEvent(self.tokens[index % len(self.tokens)], (100 + index,))
-                index += 1
-            yield FinishEvent(
-                "stop", prompt_tokens=7, completion_tokens=index, cached_prompt_tokens=3
-            )
-        except (GeneratorExit, asyncio.CancelledError):
-            self.closed_early.set()
-            raise
 
 
 @dataclass
@@ -91,7 +50,7 @@ async def start(generator: FakeGenerator) -> Running:
 
 @pytest_asyncio.fixture
 async def running() -> AsyncIterator[Running]:
-    front = await start(FakeGenerator())
+    front = await start(FakeGenerator(finish_reason="stop", first_token_id=100))
     yield front
     await front.close()
 

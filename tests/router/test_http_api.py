@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -19,65 +19,14 @@ from openai.types.chat import ChatCompletionMessageParam
 from triskel.router.http_api import MAX_BODY_BYTES, build_http_app
 from triskel.router.metrics import RouterMetrics
 from triskel.router.types import (
-    FinishEvent,
-    GenerationEvent,
-    GenerationRequest,
     ImagePart,
-    ModelCard,
-    RequestError,
     ServiceError,
     TextPart,
-    TokenEvent,
 )
 
-MODEL = "m"
+from support.fake_generator import MODEL, FakeGenerator
+
 DEADLINE_S = 5.0
-
-
-@dataclass
-class FakeGenerator:
-    """Yields `tokens` then a FinishEvent; fails with `error` just before token `fail_at`.
-
-    `endless` yields tokens forever (paced), `hang` waits forever before the first event:
-    both model a long generation the client may walk away from.
-    """
-
-    tokens: tuple[str, ...] = ("Hello", ",", " world")
-    error: Exception | None = None
-    fail_at: int = 0
-    endless: bool = False
-    hang: bool = False
-    requests: list[GenerationRequest] = field(default_factory=list)
-    started: asyncio.Event = field(default_factory=asyncio.Event)
-    closed_early: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def models(self) -> list[ModelCard]:
-        return [ModelCard(MODEL, 4096)]
-
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
-        self.requests.append(request)
-        self.started.set()
-        try:
-            if request.model != MODEL:
-                raise RequestError("model", f"unknown model {request.model!r}; served: {MODEL}")
-            if self.hang:
-                await asyncio.Event().wait()
-            index = 0
-            while self.endless or index < len(self.tokens):
-                if self.error is not None and index == self.fail_at:
-                    raise self.error
-                if self.endless:
-                    await asyncio.sleep(0.01)  # pacing, like a decode step
-                yield TokenEvent(self.tokens[index % len(self.tokens)], (index,))
-                index += 1
-            if self.error is not None and self.fail_at >= len(self.tokens):
-                raise self.error
-            yield FinishEvent(
-                "length", prompt_tokens=7, completion_tokens=index, cached_prompt_tokens=3
-            )
-        except (GeneratorExit, asyncio.CancelledError):
-            self.closed_early.set()
-            raise
 
 
 @dataclass(frozen=True)

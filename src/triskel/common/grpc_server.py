@@ -1,0 +1,42 @@
+"""How every Triskel gRPC server starts: message limits, health checking, reflection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+# Long prompts travel as token-id lists and images inline: allow messages well above
+# gRPC's 4 MiB default on servers and clients alike.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MESSAGE_SIZE_OPTIONS = (
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+)
+
+
+async def start_server(
+    add_service: Callable[[grpc.aio.Server], None], service_name: str, address: str
+) -> tuple[grpc.aio.Server, int]:
+    """Starts a server on `address` ("host:port", port 0 picks one); returns (server, port).
+
+    `add_service` registers the servicer. The standard health service reports
+    SERVING for "" and `service_name`, and reflection lists every service, so
+    grpcurl and Kubernetes gRPC probes work unchanged. OSError if it cannot bind.
+    """
+    server = grpc.aio.server(options=MESSAGE_SIZE_OPTIONS)
+    add_service(server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port: int = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind the {service_name} gRPC server to {address}")
+    await server.start()
+    for service in ("", service_name):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    return server, port
