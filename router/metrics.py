@@ -9,7 +9,7 @@ once through a `RequestTracker`; the orchestrator records worker calls and KV tr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -25,6 +25,11 @@ Clock = Callable[[], float]
 _LATENCY_BUCKETS_S = (
     *(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75),
     *(1.0, 1.5, 2.5, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0),
+)
+# A scheduling decision takes microseconds; a slow plugin at 1,024 workers, milliseconds.
+_DECISION_BUCKETS_S = (
+    *(0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005),
+    *(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05),
 )
 # KV transfers on one host take well under a millisecond; across hosts, seconds.
 _TRANSFER_BUCKETS_S = (
@@ -81,6 +86,30 @@ class RouterMetrics:
         self._worker_requests = counter(
             "triskel_worker_requests_total", "Router calls to workers.", "worker", "stage", "status"
         )
+        self._decisions = counter(
+            "triskel_router_decisions_total",
+            "Scheduling decisions, by stage, the picker's reason and the chosen worker.",
+            "stage",
+            "reason",
+            "worker",
+        )
+        self._decision_s = histogram(
+            "triskel_router_decision_seconds",
+            "Time to pick a worker (every plugin of the profile).",
+            "stage",
+            _DECISION_BUCKETS_S,
+        )
+        self._plugin_s = histogram(
+            "triskel_router_plugin_seconds",
+            "Time spent in one scheduling plugin per decision.",
+            "plugin",
+            _DECISION_BUCKETS_S,
+        )
+        self._retries = counter(
+            "triskel_router_retries_total",
+            "Requests sent to another worker after one failed before the first token.",
+            "stage",
+        )
         self._inflight = Gauge(
             "triskel_inflight_requests",
             "Requests received, not yet answered.",
@@ -118,6 +147,17 @@ class RouterMetrics:
     def observe_worker_call(self, worker: str, stage: str, status: str) -> None:
         """`stage` is encode | prefill | decode | unified; `status` "ok" or an error name."""
         self._worker_requests.labels(worker, stage, status).inc()
+
+    def observe_decision(
+        self, stage: str, reason: str, worker: str, plugin_seconds: Mapping[str, float]
+    ) -> None:
+        self._decisions.labels(stage, reason, worker).inc()
+        self._decision_s.labels(stage).observe(sum(plugin_seconds.values()))
+        for plugin, seconds in plugin_seconds.items():
+            self._plugin_s.labels(plugin).observe(seconds)
+
+    def observe_retry(self, stage: str) -> None:
+        self._retries.labels(stage).inc()
 
     def track_request(
         self, model: str, front: Front, timer: RequestTimer | None = None

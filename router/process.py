@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -12,12 +14,20 @@ from aiohttp import web
 from pydantic import Field
 
 from triskel.common.api import Address, ApiModel
+from triskel.router.cluster import ClusterView
+from triskel.router.dispatcher import Dispatcher
 from triskel.router.grpc_api import RouterServicer, start_grpc_server
 from triskel.router.http_api import build_http_app
 from triskel.router.metrics import RouterMetrics
 from triskel.router.orchestrator import Orchestrator
-from triskel.router.picker import RoundRobinPicker
 from triskel.router.registry import WorkerRegistry
+from triskel.router.scheduling.builtin import default_registry
+from triskel.router.scheduling.config import build_scheduler
+from triskel.router.scheduling.plugin import PluginContext
+from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.router.scheduling.registry import PluginConfigError
+from triskel.router.settings import RoutingSettings
+from triskel.router.worker_calls import StageTimeouts, WorkerCalls
 from triskel.router.worker_client import WorkerClient
 
 _STOP_GRACE_S = 2.0
@@ -29,6 +39,7 @@ class RouterProcessConfig(ApiModel):
     # Worker gRPC addresses; each worker tells its role and model itself.
     workers: list[Address] = Field(min_length=1)
     connect_timeout_s: float = Field(default=30.0, gt=0)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +74,18 @@ async def run_router(
         registry = WorkerRegistry(clients)
     except ValueError as error:
         raise RouterStartupError(str(error)) from None
+    kv_index = KvBlockIndex()
+    context = PluginContext(kv_index=kv_index, clock=time.monotonic, rng=random.Random())
+    try:
+        scheduler = build_scheduler(config.routing.scheduling, default_registry(), context)
+    except PluginConfigError as error:
+        raise RouterStartupError(f"routing.scheduling: {error}") from None
     metrics = RouterMetrics()
-    orchestrator = Orchestrator(registry, RoundRobinPicker(), metrics)
+    cluster = ClusterView(clients, kv_index)
+    cluster.start()
+    calls = WorkerCalls(metrics, StageTimeouts())
+    dispatcher = Dispatcher(cluster, scheduler, metrics, config.routing.slo)
+    orchestrator = Orchestrator(registry, dispatcher, calls, config.routing)
     grpc_server, grpc_port = await start_grpc_server(
         RouterServicer(orchestrator, metrics), config.grpc_address
     )
@@ -93,6 +114,7 @@ async def run_router(
     finally:
         await grpc_server.stop(_STOP_GRACE_S)
         await runner.cleanup()
+        await cluster.close()
         for client in clients:
             await client.close()
 

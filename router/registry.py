@@ -43,6 +43,11 @@ class ModelPools:
         return self.of(Role.ENCODE) or self.of(Role.UNIFIED)
 
     @property
+    def any_worker(self) -> WorkerClient:
+        """One worker; all of a model's workers agree on block size (checked at start)."""
+        return next(w for ws in self.workers.values() for w in ws)
+
+    @property
     def max_context_tokens(self) -> int:
         return min(w.identity.max_context_tokens for ws in self.workers.values() for w in ws)
 

@@ -19,6 +19,8 @@ class WorkerIdentity:
     address: str
     role: Role
     model: str
+    # The worker's latency profile name (mock engines) or engine name.
+    profile: str
     block_size_tokens: int
     max_context_tokens: int
     kv_connector: str
@@ -64,6 +66,7 @@ class WorkerClient:
             address=self.address,
             role=Role(info.role),
             model=info.model,
+            profile=info.profile,
             block_size_tokens=info.block_size_tokens,
             max_context_tokens=info.max_context_tokens,
             kv_connector=info.kv_connector,

@@ -96,6 +96,9 @@ class MockEngine:
         self._wakeup = asyncio.Event()
         self._encode_lock = asyncio.Lock()
         self._loop_task: asyncio.Task[None] | None = None
+        # Requests that left the running batch in the step being modelled (see _run_loop).
+        self._leaving_batch: set[str] = set()
+        self._prefill_ids: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -145,10 +148,18 @@ class MockEngine:
                 await self._wakeup.wait()
                 continue
             result = self._core.step()
+            # The core finishes a step at once; a GPU takes the modelled time. Until the
+            # outputs are delivered, requests that finished (or finished prefill and now
+            # hold KV) in this step still count as running.
+            self._leaving_batch = {
+                o.request_id
+                for o in result.outputs
+                if o.finish_reason is not None or o.request_id in self._prefill_ids
+            }
             self._start_kv_pulls(self._core.take_kv_loads())
             self._publish_kv_events()
-            # The modelled forward pass takes this long; outputs exist only after it.
             await asyncio.sleep(result.duration_ms / 1000 * self._settings.time_scale)
+            self._leaving_batch = set()
             for output in result.outputs:
                 queue = self._queues.get(output.request_id)
                 if queue is not None:
@@ -202,6 +213,7 @@ class MockEngine:
             prefill_only=True,
         )
         queue = self._submit(request)
+        self._prefill_ids.add(request_id)
         try:
             output = await self._next_output(queue)
         except BaseException:
@@ -209,6 +221,7 @@ class MockEngine:
             raise
         finally:
             self._queues.pop(request_id, None)
+            self._prefill_ids.discard(request_id)
         if not output.is_prefill_done or not output.new_token_ids:
             self._abort(request_id)
             raise EngineFailure(f"prefill of {request_id} ended without a first token")
@@ -350,20 +363,23 @@ class MockEngine:
         return self._abort(request_id) or withdrawn
 
     def _abort(self, request_id: str) -> bool:
+        self._leaving_batch.discard(request_id)
         found = self._core.abort(request_id)
         self._publish_kv_events()
         return found
 
     def load(self) -> LoadSnapshot:
         stats = self._core.stats()
+        leaving = self._leaving_batch
+        now_holding = len(leaving & self._prefill_ids)
         return LoadSnapshot(
             worker_id=self._settings.worker_id,
             num_waiting_requests=stats.num_waiting_requests,
-            num_running_requests=stats.num_running_requests,
+            num_running_requests=stats.num_running_requests + len(leaving),
             kv_usage=stats.kv_usage,
             num_kv_blocks=stats.num_kv_blocks,
             num_tokens_in_flight=stats.num_tokens_in_flight,
-            num_kv_holds=stats.num_kv_holds,
+            num_kv_holds=stats.num_kv_holds - now_holding,
             timestamp_ms=time.time() * 1000,
             prefix_query_tokens_total=stats.prefix_query_tokens_total,
             prefix_hit_tokens_total=stats.prefix_hit_tokens_total,

@@ -1,4 +1,4 @@
-"""The stage interface: each step of the router's request path is one `Stage`.
+"""The request-path interface: each step of the router's request path is a `RequestStage`.
 
 A request's `RequestContext` passes through the stages in order; each reads what
 earlier ones left and adds its own part. Later issues slot in semantic routing
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from triskel.common.hashing import BlockHash
 from triskel.router.registry import ModelPools
 from triskel.router.types import GenerationRequest, ImagePart
 
@@ -29,6 +30,8 @@ class RequestContext:
     # Set by TokenizeStage.
     prompt_token_ids: list[int] = field(default_factory=list)
     max_tokens: int = 0
+    # The prompt's block hashes, computed once when a scheduler first needs them.
+    block_hashes: list[BlockHash] | None = None
 
     @property
     def model_pools(self) -> ModelPools:
@@ -37,7 +40,7 @@ class RequestContext:
         return self.pools
 
 
-class Stage(Protocol):
+class RequestStage(Protocol):
     """One step of the request path.
 
     `run` may update the context, raise `RequestError` (the client's fault) or

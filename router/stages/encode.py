@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from triskel.router.picker import Picker
+from triskel.router.dispatcher import Dispatcher
+from triskel.router.scheduling.types import Stage
 from triskel.router.stages.base import RequestContext
 from triskel.router.types import ImagePart, ServiceError
 from triskel.router.worker_calls import WorkerCalls
@@ -12,8 +13,8 @@ from triskel.v1 import router_pb2, worker_pb2
 class EncodeStage:
     name = "encode"
 
-    def __init__(self, picker: Picker, calls: WorkerCalls) -> None:
-        self._picker = picker
+    def __init__(self, dispatcher: Dispatcher, calls: WorkerCalls) -> None:
+        self._dispatcher = dispatcher
         self._calls = calls
 
     async def run(self, ctx: RequestContext) -> None:
@@ -23,7 +24,7 @@ class EncodeStage:
         pools = ctx.model_pools
         if not pools.encoders:
             raise ServiceError(f"model {pools.model} has no encode or unified workers for images")
-        worker = self._picker.pick("encode", pools.model, pools.encoders)
+        worker = self._dispatcher.pick(Stage.ENCODE, ctx, pools.encoders)
         request = worker_pb2.EncodeRequest(
             request_id=ctx.request.request_id,
             images=[
@@ -31,7 +32,7 @@ class EncodeStage:
                 for i in images
             ],
         )
-        async with self._calls.call(worker, "encode"):
+        async with self._calls.call(worker, Stage.ENCODE):
             response: worker_pb2.EncodeResponse = await worker.stub.Encode(
                 request, timeout=self._calls.timeouts.encode_s
             )

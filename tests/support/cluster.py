@@ -42,7 +42,10 @@ async def local_cluster(config: UpConfig) -> AsyncIterator[LocalCluster]:
             tasks.append(await _start_worker(worker, stop, workers))
         ready: asyncio.Future[RouterEndpoints] = asyncio.get_running_loop().create_future()
         router_config = RouterProcessConfig(
-            http_address="127.0.0.1:0", grpc_address="127.0.0.1:0", workers=list(workers.values())
+            http_address="127.0.0.1:0",
+            grpc_address="127.0.0.1:0",
+            workers=list(workers.values()),
+            routing=config.routing,
         )
         tasks.append(asyncio.create_task(run_router(router_config, ready.set_result, stop)))
         endpoints = await asyncio.wait_for(_first(ready, tasks[-1]), STARTUP_TIMEOUT_S)

@@ -15,6 +15,7 @@ def fake_worker(
         address="127.0.0.1:1",
         role=role,
         model=model,
+        profile="llama-3.1-8b-h100",
         block_size_tokens=block,
         max_context_tokens=ctx,
         kv_connector="tcp",

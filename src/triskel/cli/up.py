@@ -54,6 +54,7 @@ async def run_up(config: UpConfig, source: str, say: Print, log_level: str = "wa
             http_address=config.router.http,
             grpc_address=config.router.grpc,
             workers=[child.ready["grpc"] for child in started],
+            routing=config.routing,
         )
         router = await supervisor.start(
             "router", "router", router_config.model_dump(mode="json", by_alias=True)

@@ -14,6 +14,11 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from triskel.common.api import Address, ApiModel, WorkerPoolSpec
+from triskel.router.scheduling.builtin import default_registry
+from triskel.router.scheduling.config import build_scheduler
+from triskel.router.scheduling.plugin import PluginContext
+from triskel.router.scheduling.registry import PluginConfigError
+from triskel.router.settings import RoutingSettings
 
 DEFAULT_CONFIG_NAME = "default_up.yaml"
 
@@ -33,6 +38,8 @@ class PoolEntry(WorkerPoolSpec):
 
 class UpConfig(ApiModel):
     router: RouterSettings = Field(default_factory=RouterSettings)
+    # Scheduling profiles, disaggregation policy, SLOs (round-robin when absent).
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     pools: Annotated[list[PoolEntry], Field(min_length=1)]
 
     @field_validator("pools")
@@ -66,9 +73,17 @@ def parse_up_config(text: str, source: str) -> UpConfig:
     if not isinstance(data, dict):
         raise UpConfigError(f"{source}: expected a mapping with `pools`, got {_kind(data)}")
     try:
-        return UpConfig.model_validate(data)
+        config = UpConfig.model_validate(data)
     except ValidationError as error:
         raise UpConfigError(_describe(source, error, data)) from None
+    try:
+        # Build the plugins once now, so a bad parameter stops `up` before any process starts.
+        build_scheduler(config.routing.scheduling, default_registry(), PluginContext())
+    except PluginConfigError as error:
+        raise UpConfigError(
+            f"{source}: invalid configuration\n  routing.scheduling: {error}"
+        ) from None
+    return config
 
 
 def _describe(source: str, error: ValidationError, data: Any) -> str:

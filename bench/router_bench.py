@@ -1,0 +1,96 @@
+"""The router's costs, in one run: decision time per plugin, added TTFT, relayed tokens/s.
+
+    python bench/router_bench.py [--rate 20] [--requests 200] [--quick]
+
+1. Decision time per plugin and for the shipped profiles at 16, 128 and 1,024
+   workers (median and p99, µs), from the scheduler's own per-plugin timing.
+2. Router-added TTFT: the same open-loop load (fixed rate, distinct prompts)
+   through the router and straight to one mock worker; TTFT p50 / p99 of both and
+   the sustained requests/s.
+3. Relay: tokens/s through the router vs straight from the worker when the worker
+   generates instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from decision_time import plugin_kinds, single_plugin_config, time_config
+from router_load import measure_overhead, measure_relay
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+CLUSTER_SIZES = (16, 128, 1024)
+SHIPPED_PROFILES = ("dualmap.yaml", "llm-d-default.yaml")
+
+
+def decisions(quick: bool) -> None:
+    print("## Decision time per plugin (µs, median / p99)\n")
+    header = "| plugin | " + " | ".join(f"{n} workers" for n in CLUSTER_SIZES) + " |"
+    print(header)
+    print("|---" * (len(CLUSTER_SIZES) + 1) + "|")
+    configs: list[tuple[str, dict[str, Any]]] = [
+        (name, single_plugin_config(name, kind)) for name, kind in plugin_kinds().items()
+    ]
+    for example in SHIPPED_PROFILES:
+        path = EXAMPLES / example
+        if path.is_file():
+            scheduling = yaml.safe_load(path.read_text())["routing"]["scheduling"]
+            configs.append((f"profile {example} (prefill)", scheduling))
+    for name, config in configs:
+        cells = []
+        for num_workers in CLUSTER_SIZES:
+            num_requests = 50 if quick else max(200, 20_000 // num_workers)
+            total, per_plugin = time_config(name, config, num_workers, num_requests)
+            own = per_plugin.get(name, total)
+            cells.append(f"{own.median_us:,.1f} / {own.p99_us:,.1f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print()
+
+
+async def overhead(rate: float, count: int) -> None:
+    routed, straight = await measure_overhead(rate, count, max_tokens=16, prompt_words=100)
+    print(f"## Router-added latency ({count} requests open-loop at {rate:g}/s, 16 output tokens)\n")
+    print("| path | TTFT p50 ms | TTFT p99 ms | sustained req/s |")
+    print("|---|---:|---:|---:|")
+    for result in (straight, routed):
+        print(
+            f"| {result.target} | {result.ttft_ms(0.5):.2f} | {result.ttft_ms(0.99):.2f} "
+            f"| {result.achieved_per_s:.1f} |"
+        )
+    print(
+        f"\nRouter-added TTFT: p50 {routed.ttft_ms(0.5) - straight.ttft_ms(0.5):+.2f} ms, "
+        f"p99 {routed.ttft_ms(0.99) - straight.ttft_ms(0.99):+.2f} ms\n"
+    )
+
+
+async def relay(concurrency: int, max_tokens: int) -> None:
+    routed, straight = await measure_relay(concurrency, max_tokens)
+    print(f"## Relay ({concurrency} concurrent streams of {max_tokens} tokens, instant worker)\n")
+    print("| path | tokens/s |")
+    print("|---|---:|")
+    for result in (straight, routed):
+        print(f"| {result.target} | {result.tokens_per_s:,.0f} |")
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=float, default=20.0, help="open-loop requests per second")
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
+    args = parser.parse_args()
+    decisions(args.quick)
+    asyncio.run(overhead(args.rate, 40 if args.quick else args.requests))
+    asyncio.run(relay(8 if args.quick else 32, 256))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""The router's live view of its workers: load reports, KV events, health, in-flight work.
+
+One watch task per worker keeps two streams open: `StreamStats` (load snapshots)
+and `StreamKvEvents` (fed into the precise KV index). A worker whose streams
+break is marked unhealthy and left out of scheduling until they reconnect. The
+view turns all of it into `Endpoint`s, the plain data the scheduler reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+
+from triskel.common.profiles import LatencyProfile, load_profile
+from triskel.router.scheduling.producers.kv_events_feed import apply_batch
+from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.router.scheduling.types import ActiveLoad, Endpoint, WorkerLoad
+from triskel.router.worker_client import WorkerClient
+from triskel.v1 import worker_pb2
+
+_log = logging.getLogger(__name__)
+
+STATS_INTERVAL_MS = 50
+_RECONNECT_DELAY_S = 0.5
+
+
+@dataclass(slots=True)
+class _Active:
+    num_requests: int = 0
+    num_prefill_tokens: int = 0
+    num_decode_blocks: int = 0
+
+    def snapshot(self) -> ActiveLoad:
+        return ActiveLoad(self.num_requests, self.num_prefill_tokens, self.num_decode_blocks)
+
+
+@dataclass(slots=True)
+class WorkerView:
+    client: WorkerClient
+    profile: LatencyProfile | None
+    load: WorkerLoad = field(default_factory=WorkerLoad)
+    active: _Active = field(default_factory=_Active)
+    # Healthy until a stream breaks; healthy again when it reconnects.
+    is_healthy: bool = True
+
+    def endpoint(self) -> Endpoint:
+        identity = self.client.identity
+        return Endpoint(
+            worker_id=identity.worker_id,
+            model=identity.model,
+            block_size_tokens=identity.block_size_tokens,
+            load=self.load,
+            active=self.active.snapshot(),
+            profile=self.profile,
+        )
+
+
+class ClusterView:
+    def __init__(self, clients: Sequence[WorkerClient], kv_index: KvBlockIndex) -> None:
+        self._kv_index = kv_index
+        self._workers = {c.worker_id: WorkerView(c, _profile_of(c)) for c in clients}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def kv_index(self) -> KvBlockIndex:
+        return self._kv_index
+
+    def start(self) -> None:
+        for view in self._workers.values():
+            self._tasks.append(asyncio.create_task(self._watch_stats(view)))
+            self._tasks.append(asyncio.create_task(self._watch_kv_events(view)))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    def endpoints(self, workers: Sequence[WorkerClient]) -> list[Endpoint]:
+        """Endpoints for the healthy ones among `workers`."""
+        views = (self._workers[w.worker_id] for w in workers)
+        return [v.endpoint() for v in views if v.is_healthy]
+
+    def client(self, worker_id: str) -> WorkerClient:
+        return self._workers[worker_id].client
+
+    def mark_unhealthy(self, worker_id: str) -> None:
+        """A call failed in a way that means the worker is gone (until its streams return)."""
+        self._workers[worker_id].is_healthy = False
+
+    @contextlib.contextmanager
+    def prefilling(self, worker_id: str, num_uncached_tokens: int) -> Iterator[None]:
+        """Counts a request's prefill work on `worker_id` while the block runs."""
+        active = self._workers[worker_id].active
+        active.num_requests += 1
+        active.num_prefill_tokens += num_uncached_tokens
+        try:
+            yield
+        finally:
+            active.num_requests -= 1
+            active.num_prefill_tokens -= num_uncached_tokens
+
+    @contextlib.contextmanager
+    def decoding(self, worker_id: str, num_blocks: int) -> Iterator[None]:
+        """Counts a request's decode work (its KV blocks) on `worker_id` while the block runs."""
+        active = self._workers[worker_id].active
+        active.num_requests += 1
+        active.num_decode_blocks += num_blocks
+        try:
+            yield
+        finally:
+            active.num_requests -= 1
+            active.num_decode_blocks -= num_blocks
+
+    async def _watch_stats(self, view: WorkerView) -> None:
+        request = worker_pb2.StreamStatsRequest(interval_ms=STATS_INTERVAL_MS)
+        while True:
+            try:
+                async for stats in view.client.stub.StreamStats(request):
+                    view.load = WorkerLoad(
+                        num_waiting_requests=stats.num_waiting_requests,
+                        num_running_requests=stats.num_running_requests,
+                        kv_usage=stats.kv_usage,
+                        num_tokens_in_flight=stats.num_tokens_in_flight,
+                        num_kv_blocks=stats.num_kv_blocks,
+                    )
+                    view.is_healthy = True
+            except grpc.aio.AioRpcError as error:
+                self._lost(view, "stats", error)
+            await asyncio.sleep(_RECONNECT_DELAY_S)
+
+    async def _watch_kv_events(self, view: WorkerView) -> None:
+        worker_id = view.client.worker_id
+        while True:
+            try:
+                # A gap in event ids ends this subscription; the next one starts with a
+                # fresh snapshot, so the index heals itself.
+                async for batch in view.client.stub.StreamKvEvents(
+                    worker_pb2.StreamKvEventsRequest()
+                ):
+                    if not apply_batch(self._kv_index, batch):
+                        _log.warning("KV events from %s had a gap; resubscribing", worker_id)
+                        break
+            except grpc.aio.AioRpcError as error:
+                self._lost(view, "KV events", error)
+                self._kv_index.remove_worker(worker_id)
+            await asyncio.sleep(_RECONNECT_DELAY_S)
+
+    def _lost(self, view: WorkerView, stream: str, error: grpc.aio.AioRpcError) -> None:
+        if view.is_healthy:
+            _log.warning(
+                "lost the %s stream of worker %s (%s); leaving it out until it returns",
+                stream,
+                view.client.worker_id,
+                error.code().name,
+            )
+        view.is_healthy = False
+
+
+def _profile_of(client: WorkerClient) -> LatencyProfile | None:
+    """The worker's latency profile when it names one Triskel knows (mock engines do)."""
+    try:
+        return load_profile(client.identity.profile)
+    except ValueError:
+        return None

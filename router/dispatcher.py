@@ -1,0 +1,71 @@
+"""Choosing a worker for one stage of one request: the scheduler over live endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from triskel.common.hashing import BlockHash, hash_blocks
+from triskel.router.cluster import ClusterView
+from triskel.router.metrics import RouterMetrics
+from triskel.router.scheduling.scheduler import Scheduler
+from triskel.router.scheduling.types import NoEndpointError, SchedulingRequest, Stage
+from triskel.router.settings import SloSpec
+from triskel.router.stages.base import RequestContext
+from triskel.router.types import ServiceError
+from triskel.router.worker_client import WorkerClient
+
+
+class Dispatcher:
+    def __init__(
+        self, cluster: ClusterView, scheduler: Scheduler, metrics: RouterMetrics, slo: SloSpec
+    ) -> None:
+        self.cluster = cluster
+        self._scheduler = scheduler
+        self._metrics = metrics
+        self._slo = slo
+
+    def block_hashes(self, ctx: RequestContext) -> list[BlockHash]:
+        """The prompt's block hashes as the model's workers compute them (computed once)."""
+        if ctx.block_hashes is None:
+            identity = ctx.model_pools.any_worker.identity
+            ctx.block_hashes = hash_blocks(
+                ctx.prompt_token_ids,
+                identity.block_size_tokens,
+                identity.model,
+                identity.hash_salt,
+            )
+        return ctx.block_hashes
+
+    def pick(
+        self,
+        stage: Stage,
+        ctx: RequestContext,
+        workers: Sequence[WorkerClient],
+        exclude: Collection[str] = (),
+    ) -> WorkerClient:
+        """The scheduler's choice among the healthy `workers` not in `exclude`."""
+        candidates = [e for e in self.cluster.endpoints(workers) if e.worker_id not in exclude]
+        # Encoding runs before tokenization: there is no prompt to hash yet.
+        has_prompt = stage is not Stage.ENCODE
+        request = SchedulingRequest(
+            request_id=ctx.request.request_id,
+            model=ctx.model_pools.model,
+            stage=stage,
+            token_ids=ctx.prompt_token_ids if has_prompt else (),
+            block_hashes=self.block_hashes(ctx) if has_prompt else (),
+            max_tokens=ctx.max_tokens,
+            headers=ctx.request.headers,
+            ttft_slo_ms=self._slo.ttft_ms,
+            tpot_slo_ms=self._slo.tpot_ms,
+        )
+        try:
+            decision = self._scheduler.schedule(request, candidates)
+        except NoEndpointError as error:
+            raise ServiceError(str(error), retry_after_s=1.0) from None
+        worker_id = decision.endpoint.worker_id
+        self._metrics.observe_decision(stage, decision.reason, worker_id, decision.plugin_seconds)
+        return self.cluster.client(worker_id)
+
+    def num_cached_blocks(self, ctx: RequestContext, worker: WorkerClient) -> int:
+        """Leading prompt blocks `worker` holds, per its KV events."""
+        return self.cluster.kv_index.match_lengths(self.block_hashes(ctx), [worker.worker_id])[0]

@@ -1,0 +1,289 @@
+"""How a request runs on workers once its stages are done, with retries.
+
+    disaggregated:  pick prefill → Prefill (first token, KV handle) → pick decode →
+                    Decode pulling the KV → tokens
+    conditional:    pick decode first; if it lacks fewer than `maxLocalPrefillTokens`
+                    of the prompt, Decode there with local prefill (no transfer)
+    unified:        Decode with local prefill on a unified worker
+
+A stage whose worker fails before it produced anything is retried on another
+worker (up to `maxAttempts`). A decode worker that fails after the KV was pulled
+but before its first token is replaced by local prefill on another decode worker,
+dropping the token the client already has (outputs are deterministic per prompt).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, Sequence
+from typing import TypeVar
+
+import grpc
+
+from triskel.common.api import Role
+from triskel.common.tokenizer import MockTokenizer
+from triskel.router.dispatcher import Dispatcher
+from triskel.router.scheduling.types import Stage
+from triskel.router.settings import DisaggregationMode, RoutingSettings
+from triskel.router.stages.base import RequestContext
+from triskel.router.types import FinishEvent, GenerationEvent, ServiceError, TokenEvent
+from triskel.router.worker_calls import WorkerCalls
+from triskel.router.worker_client import WorkerClient
+from triskel.v1 import worker_pb2
+
+_DecodeEvent = TokenEvent | worker_pb2.KvReceived | worker_pb2.DecodeDone
+T = TypeVar("T")
+
+
+class Flows:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        calls: WorkerCalls,
+        settings: RoutingSettings,
+        tokenizer: MockTokenizer,
+    ) -> None:
+        self._tokenizer = tokenizer
+        self._dispatcher = dispatcher
+        self._cluster = dispatcher.cluster
+        self._calls = calls
+        self._settings = settings
+
+    # -- unified and local prefill ------------------------------------------------
+
+    async def unified(self, ctx: RequestContext) -> AsyncGenerator[GenerationEvent, None]:
+        local = self._local(ctx, Stage.UNIFIED, ctx.model_pools.of(Role.UNIFIED))
+        async for event in _relay(local):
+            yield event
+
+    async def _local(
+        self,
+        ctx: RequestContext,
+        stage: Stage,
+        workers: Sequence[WorkerClient],
+        first_choice: WorkerClient | None = None,
+        num_tokens_already_sent: int = 0,
+    ) -> AsyncGenerator[GenerationEvent, None]:
+        """Decode with local prefill; retried elsewhere while no new token was streamed."""
+        failed: set[str] = set()
+        for attempt in range(self._settings.max_attempts):
+            worker = first_choice or self._dispatcher.pick(stage, ctx, workers, failed)
+            first_choice = None
+            to_skip = num_tokens_already_sent
+            streamed = False
+            try:
+                with self._cluster.prefilling(worker.worker_id, self._uncached(ctx, worker)):
+                    stream = self._decode_stream(worker, stage, _decode_request(ctx))
+                    async with contextlib.aclosing(stream):
+                        async for event in stream:
+                            if isinstance(event, worker_pb2.DecodeDone):
+                                yield _finish(
+                                    ctx,
+                                    event.finish_reason,
+                                    event.num_generated_tokens,
+                                    event.num_cached_tokens,
+                                )
+                                return
+                            if isinstance(event, TokenEvent):
+                                event, to_skip = self._drop_leading(event, to_skip)
+                                if event.token_ids:
+                                    streamed = True
+                                    yield event
+            except ServiceError:
+                if streamed or attempt + 1 == self._settings.max_attempts:
+                    raise
+                failed.add(worker.worker_id)
+                self._calls.metrics.observe_retry(stage)
+
+    # -- disaggregated ------------------------------------------------------------
+
+    async def disaggregated(self, ctx: RequestContext) -> AsyncGenerator[GenerationEvent, None]:
+        pools = ctx.model_pools
+        decode_workers = pools.of(Role.DECODE)
+        decode_worker: WorkerClient | None = None
+        policy = self._settings.disaggregation
+        if policy.mode is DisaggregationMode.CONDITIONAL:
+            decode_worker = self._dispatcher.pick(Stage.DECODE, ctx, decode_workers)
+            if self._uncached(ctx, decode_worker) < policy.max_local_prefill_tokens:
+                local = self._local(ctx, Stage.DECODE, decode_workers, decode_worker)
+                async for event in _relay(local):
+                    yield event
+                return
+        prefill_worker, prefill = await self._prefill(ctx, pools.of(Role.PREFILL))
+        first_token = TokenEvent(prefill.first_token_text, (prefill.first_token_id,))
+        if prefill.finish_reason:
+            yield first_token
+            yield _finish(ctx, prefill.finish_reason, 1, prefill.num_cached_tokens)
+            return
+        transfer = _Transfer(prefill)
+        try:
+            yield first_token
+            decode = self._decode_after_prefill(ctx, decode_workers, decode_worker, transfer)
+            async for event in _relay(decode):
+                yield event
+        finally:
+            if not transfer.is_pulled:
+                # Nobody took the KV: free it on the prefill worker now, not at hold expiry.
+                await _cancel_quietly(prefill_worker, ctx.request.request_id)
+
+    async def _decode_after_prefill(
+        self,
+        ctx: RequestContext,
+        workers: Sequence[WorkerClient],
+        first_choice: WorkerClient | None,
+        transfer: _Transfer,
+    ) -> AsyncGenerator[GenerationEvent, None]:
+        """Decode with the prefill's KV; retried elsewhere while no decode token was streamed."""
+        failed: set[str] = set()
+        for attempt in range(self._settings.max_attempts):
+            worker = first_choice or self._dispatcher.pick(Stage.DECODE, ctx, workers, failed)
+            first_choice = None
+            if transfer.is_pulled:
+                # The KV went to a worker that then failed: recompute it here instead,
+                # skipping the first token the client already has.
+                async for event in _relay(self._local(ctx, Stage.DECODE, workers, worker, 1)):
+                    yield event
+                return
+            streamed = False
+            try:
+                async for event in _relay(self._decode_with_kv(ctx, worker, transfer)):
+                    streamed = True
+                    yield event
+                return
+            except ServiceError:
+                if streamed or attempt + 1 == self._settings.max_attempts:
+                    raise
+                failed.add(worker.worker_id)
+                self._calls.metrics.observe_retry(Stage.DECODE)
+
+    async def _decode_with_kv(
+        self, ctx: RequestContext, worker: WorkerClient, transfer: _Transfer
+    ) -> AsyncGenerator[GenerationEvent, None]:
+        prefill = transfer.prefill
+        request = _decode_request(ctx)
+        request.kv.CopyFrom(prefill.kv)
+        request.first_token_id = prefill.first_token_id
+        with self._cluster.decoding(worker.worker_id, _num_blocks(ctx, worker)):
+            async for decoded in _relay(self._decode_stream(worker, Stage.DECODE, request)):
+                if isinstance(decoded, worker_pb2.KvReceived):
+                    transfer.is_pulled = True
+                    seconds = decoded.transfer_ms / 1000
+                    self._calls.metrics.observe_kv_transfer(
+                        prefill.kv.connector, decoded.num_bytes, seconds
+                    )
+                elif isinstance(decoded, worker_pb2.DecodeDone):
+                    num_generated = 1 + decoded.num_generated_tokens
+                    yield _finish(
+                        ctx, decoded.finish_reason, num_generated, prefill.num_cached_tokens
+                    )
+                    return
+                else:
+                    yield decoded
+
+    async def _prefill(
+        self, ctx: RequestContext, workers: Sequence[WorkerClient]
+    ) -> tuple[WorkerClient, worker_pb2.PrefillResponse]:
+        failed: set[str] = set()
+        request = worker_pb2.PrefillRequest(
+            request_id=ctx.request.request_id,
+            token_ids=ctx.prompt_token_ids,
+            max_tokens=ctx.max_tokens,
+            kv_hold_ms=self._calls.timeouts.kv_hold_ms,
+        )
+        for attempt in range(self._settings.max_attempts):
+            worker = self._dispatcher.pick(Stage.PREFILL, ctx, workers, failed)
+            try:
+                with self._cluster.prefilling(worker.worker_id, self._uncached(ctx, worker)):
+                    async with self._calls.call(worker, Stage.PREFILL):
+                        response: worker_pb2.PrefillResponse = await worker.stub.Prefill(
+                            request, timeout=self._calls.timeouts.prefill_s
+                        )
+                return worker, response
+            except ServiceError:
+                if attempt + 1 == self._settings.max_attempts:
+                    raise
+                failed.add(worker.worker_id)
+                self._calls.metrics.observe_retry(Stage.PREFILL)
+        raise AssertionError("unreachable: the last attempt raises")
+
+    async def _decode_stream(
+        self, worker: WorkerClient, stage: Stage, request: worker_pb2.DecodeRequest
+    ) -> AsyncGenerator[_DecodeEvent, None]:
+        """The worker's Decode stream as events; cancelled on close, error if it ends early."""
+        call = worker.stub.Decode(request, timeout=self._calls.timeouts.decode_s)
+        try:
+            async with self._calls.call(worker, stage):
+                async for response in call:
+                    kind = response.WhichOneof("event")
+                    if kind == "tokens":
+                        yield TokenEvent(response.tokens.text, tuple(response.tokens.token_ids))
+                    elif kind == "kv_received":
+                        yield response.kv_received
+                    elif kind == "done":
+                        yield response.done
+                        return
+            raise ServiceError(f"{stage} on worker {worker.worker_id} ended without finishing")
+        finally:
+            call.cancel()
+
+    def _drop_leading(self, event: TokenEvent, count: int) -> tuple[TokenEvent, int]:
+        """`event` without its first `count` tokens (the client has them), and what is left
+        to drop."""
+        if count == 0:
+            return event, 0
+        dropped = min(count, len(event.token_ids))
+        kept = event.token_ids[dropped:]
+        return TokenEvent(self._tokenizer.decode(kept), kept), count - dropped
+
+    def _uncached(self, ctx: RequestContext, worker: WorkerClient) -> int:
+        cached_tokens = self._dispatcher.num_cached_blocks(ctx, worker) * _block_size(worker)
+        return len(ctx.prompt_token_ids) - cached_tokens
+
+
+class _Transfer:
+    """A prefill's KV handle and whether a decode worker has pulled it yet."""
+
+    __slots__ = ("is_pulled", "prefill")
+
+    def __init__(self, prefill: worker_pb2.PrefillResponse) -> None:
+        self.prefill = prefill
+        self.is_pulled = False
+
+
+async def _relay(events: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
+    """Re-yields `events`, closing them when the consumer stops early."""
+    async with contextlib.aclosing(events):
+        async for event in events:
+            yield event
+
+
+def _decode_request(ctx: RequestContext) -> worker_pb2.DecodeRequest:
+    """Decode without KV (prefill locally); the disaggregated path adds the handle."""
+    return worker_pb2.DecodeRequest(
+        request_id=ctx.request.request_id,
+        token_ids=ctx.prompt_token_ids,
+        max_tokens=ctx.max_tokens,
+        ignore_eos=ctx.request.ignore_eos,
+    )
+
+
+def _block_size(worker: WorkerClient) -> int:
+    return worker.identity.block_size_tokens
+
+
+def _num_blocks(ctx: RequestContext, worker: WorkerClient) -> int:
+    return -(-len(ctx.prompt_token_ids) // _block_size(worker))
+
+
+def _finish(ctx: RequestContext, reason: str, num_generated: int, num_cached: int) -> FinishEvent:
+    return FinishEvent(
+        finish_reason=reason,
+        prompt_tokens=len(ctx.prompt_token_ids),
+        completion_tokens=num_generated,
+        cached_prompt_tokens=num_cached,
+    )
+
+
+async def _cancel_quietly(worker: WorkerClient, request_id: str) -> None:
+    with contextlib.suppress(grpc.aio.AioRpcError):
+        await worker.stub.Cancel(worker_pb2.CancelRequest(request_id=request_id), timeout=2.0)

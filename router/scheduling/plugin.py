@@ -1,0 +1,88 @@
+"""The plugin kinds and what a plugin may use.
+
+A profile runs `filters → scorers → picker`; plugins that also observe picks
+(to learn from the router's own decisions) implement `PickObserver`. Plugins are
+pure: no I/O, no wall clock (they read time from the context's `clock`), so the
+simulator drives them unchanged.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.router.scheduling.types import (
+    CycleState,
+    Endpoint,
+    SchedulingRequest,
+    ScoredEndpoint,
+)
+
+
+@runtime_checkable
+class Filter(Protocol):
+    """Keeps the candidates fit for the request, in order. May return an empty list."""
+
+    name: str
+
+    def filter(
+        self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
+    ) -> list[Endpoint]: ...
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """One score per candidate, same order, meant to lie in [0, 1] (1 = best).
+
+    The framework clamps to [0, 1] and multiplies by the profile's weight, so a
+    scorer never needs to know about the others.
+    """
+
+    name: str
+
+    def score(
+        self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
+    ) -> Sequence[float]: ...
+
+
+@runtime_checkable
+class Picker(Protocol):
+    """Chooses one of the scored candidates (never an empty list).
+
+    Returns the endpoint and a short reason label for metrics.
+    """
+
+    name: str
+
+    def pick(
+        self, request: SchedulingRequest, scored: Sequence[ScoredEndpoint], state: CycleState
+    ) -> tuple[Endpoint, str]: ...
+
+
+@runtime_checkable
+class PickObserver(Protocol):
+    """Learns from picks: called after the profile chose `endpoint` for `request`."""
+
+    name: str
+
+    def on_picked(self, request: SchedulingRequest, endpoint: Endpoint) -> None: ...
+
+
+Plugin = Filter | Scorer | Picker
+
+
+@dataclass(slots=True)
+class PluginContext:
+    """Shared data producers and sources of time and randomness, given to every factory.
+
+    One context per router (or simulation); never a global.
+    """
+
+    # Which worker holds which KV block, from the workers' KV events.
+    kv_index: KvBlockIndex = field(default_factory=KvBlockIndex)
+    # Monotonic seconds; the simulator passes its virtual clock.
+    clock: Callable[[], float] = field(default=lambda: 0.0)
+    rng: random.Random = field(default_factory=lambda: random.Random(0))

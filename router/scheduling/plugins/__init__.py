@@ -1,0 +1,1 @@
+"""Scheduling plugins, one folder each with its README."""

@@ -1,0 +1,41 @@
+"""kv-utilization-scorer: more free KV cache, higher score.
+
+llm-d's KV-cache utilisation scorer: `score = 1 − kv_usage`, with `kv_usage` the
+fraction of KV blocks in use from the worker's last load report. A worker near
+full must evict (losing cached prefixes) or preempt to admit more work, so free
+blocks predict both latency and cache retention. Absolute, not relative to the
+other candidates: a cluster at 90% everywhere should not look as good as one at 10%.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from triskel.router.scheduling.plugin import PluginContext
+from triskel.router.scheduling.registry import PluginParameters, parse_parameters
+from triskel.router.scheduling.types import CycleState, Endpoint, SchedulingRequest
+
+TYPE_NAME = "kv-utilization-scorer"
+SUMMARY = "Free share of the worker's KV cache: 1 − kv_usage."
+
+
+class KvUtilizationParameters(PluginParameters):
+    """No parameters."""
+
+
+class KvUtilizationScorer:
+    """`1 − kv_usage` per candidate (the framework clamps reports outside [0, 1])."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def score(
+        self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
+    ) -> list[float]:
+        return [1.0 - c.load.kv_usage for c in candidates]
+
+
+def create(name: str, parameters: Mapping[str, Any], context: PluginContext) -> KvUtilizationScorer:
+    parse_parameters(KvUtilizationParameters, name, parameters)
+    return KvUtilizationScorer(name)

@@ -1,0 +1,49 @@
+"""queue-scorer: shorter waiting queue, higher score, relative to the other candidates.
+
+llm-d's queue scorer: with q the worker's waiting requests (its last load report),
+
+    score = (maxQ − q) / (maxQ − minQ)      over this pick's candidates
+
+so the shortest queue scores 1 and the longest 0; when every queue has the same
+length the queue says nothing and every candidate scores 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from triskel.router.scheduling.plugin import PluginContext
+from triskel.router.scheduling.registry import PluginParameters, parse_parameters
+from triskel.router.scheduling.types import CycleState, Endpoint, SchedulingRequest
+
+TYPE_NAME = "queue-scorer"
+SUMMARY = "Shorter waiting queue scores higher, min-max scaled over the candidates."
+
+
+class QueueScorerParameters(PluginParameters):
+    """No parameters."""
+
+
+class QueueScorer:
+    """`(maxQ − q)/(maxQ − minQ)` over the candidates' waiting queues (all equal → 1)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def score(
+        self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
+    ) -> list[float]:
+        queues = [c.load.num_waiting_requests for c in candidates]
+        if not queues:
+            return []
+        max_queue = max(queues)
+        spread = max_queue - min(queues)
+        if spread == 0:
+            return [1.0] * len(queues)
+        return [(max_queue - queue) / spread for queue in queues]
+
+
+def create(name: str, parameters: Mapping[str, Any], context: PluginContext) -> QueueScorer:
+    parse_parameters(QueueScorerParameters, name, parameters)
+    return QueueScorer(name)

@@ -1,0 +1,1 @@
+"""Data producers that plugins read: prefix indexes, load trackers, latency predictors."""

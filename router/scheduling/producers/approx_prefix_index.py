@@ -1,0 +1,139 @@
+"""The approximate prefix index: the router's own routing history, no worker events.
+
+After each pick the router records the prompt's block hashes for the chosen
+worker, betting that the worker now caches them. Per worker an LRU of
+`capacity_blocks_per_worker` hashes bounds memory (llm-d's approximate prefix
+cache keeps 31,250 blocks per pod), and entries expire `ttl_s` seconds after
+they were last recorded (Dynamo's approximate mode expires after 120 s), since
+the worker has likely evicted them by then.
+
+    worker a:  oldest ─► [h7 t=3.0] [h0 t=9.5] [h1 t=9.5] ◄─ newest
+    holders:   h0 → {a, b}   h1 → {a}   h7 → {a}
+
+Recording moves a hash to the newest end with the current time, so each LRU is
+ordered by time too: expiry and eviction both pop from the oldest end.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+from triskel.common.hashing import BlockHash
+
+LLMD_CAPACITY_BLOCKS_PER_WORKER = 31_250
+DYNAMO_TTL_S = 120.0
+
+_NO_HOLDERS: frozenset[str] = frozenset()
+
+
+class ApproximatePrefixIndex:
+    """Which worker was last sent which blocks, with LRU capacity and TTL per worker.
+
+    `clock` returns monotonic seconds (the simulator passes its virtual clock).
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        capacity_blocks_per_worker: int = LLMD_CAPACITY_BLOCKS_PER_WORKER,
+        ttl_s: float = DYNAMO_TTL_S,
+    ) -> None:
+        if capacity_blocks_per_worker < 1:
+            raise ValueError(
+                f"capacity_blocks_per_worker must be >= 1, got {capacity_blocks_per_worker}"
+            )
+        if not ttl_s > 0:
+            raise ValueError(f"ttl_s must be > 0, got {ttl_s}")
+        self._capacity = capacity_blocks_per_worker
+        self._ttl_s = ttl_s
+        self._clock = clock
+        # Per worker: hash → time recorded, oldest first.
+        self._lru_of: dict[str, OrderedDict[BlockHash, float]] = {}
+        self._holders_of: dict[BlockHash, set[str]] = {}
+        # Workers that left are never matched again; a sweep every TTL frees their entries.
+        self._next_sweep_s = clock() + ttl_s
+
+    def record(self, worker_id: str, block_hashes: Sequence[BlockHash]) -> None:
+        """Notes that `worker_id` was just sent (and so likely caches) `block_hashes`."""
+        now = self._clock()
+        if now >= self._next_sweep_s:
+            self._sweep(now)
+        lru = self._lru_of.setdefault(worker_id, OrderedDict())
+        self._expire(worker_id, lru, now)
+        holders_of = self._holders_of
+        for block_hash in block_hashes:
+            if block_hash in lru:
+                lru.move_to_end(block_hash)
+            else:
+                holders = holders_of.get(block_hash)
+                if holders is None:
+                    holders_of[block_hash] = {worker_id}
+                else:
+                    holders.add(worker_id)
+            lru[block_hash] = now
+        while len(lru) > self._capacity:
+            evicted, _ = lru.popitem(last=False)
+            self._drop_holder(evicted, worker_id)
+
+    def match_lengths(
+        self, block_hashes: Sequence[BlockHash], worker_ids: Sequence[str]
+    ) -> list[int]:
+        """Leading blocks of `block_hashes` each worker holds, aligned with `worker_ids`.
+
+        Same walk as the precise index: from block 0, a worker stops at its first
+        block missing (or expired).
+        """
+        now = self._clock()
+        for worker_id in set(worker_ids):
+            lru = self._lru_of.get(worker_id)
+            if lru is not None:
+                self._expire(worker_id, lru, now)
+        matched: dict[str, int] = {}
+        active: set[str] = set(worker_ids)
+        depth = 0
+        holders_of = self._holders_of
+        for block_hash in block_hashes:
+            if not active:
+                break
+            still = active & holders_of.get(block_hash, _NO_HOLDERS)
+            if len(still) != len(active):
+                for worker_id in active - still:
+                    matched[worker_id] = depth
+            active = still
+            depth += 1
+        for worker_id in active:
+            matched[worker_id] = depth
+        return [matched[worker_id] for worker_id in worker_ids]
+
+    def remove_worker(self, worker_id: str) -> None:
+        """Forgets everything recorded for `worker_id`."""
+        for block_hash in self._lru_of.pop(worker_id, ()):
+            self._drop_holder(block_hash, worker_id)
+
+    def num_blocks(self, worker_id: str) -> int:
+        """Hashes recorded for `worker_id` (expired ones count until next touched)."""
+        return len(self._lru_of.get(worker_id, ()))
+
+    def _sweep(self, now: float) -> None:
+        for worker_id, lru in list(self._lru_of.items()):
+            self._expire(worker_id, lru, now)
+            if not lru:
+                del self._lru_of[worker_id]
+        self._next_sweep_s = now + self._ttl_s
+
+    def _expire(self, worker_id: str, lru: OrderedDict[BlockHash, float], now: float) -> None:
+        # Oldest first, so stop at the first live entry: amortised O(1) per entry.
+        oldest_live = now - self._ttl_s
+        while lru:
+            block_hash, recorded = next(iter(lru.items()))
+            if recorded > oldest_live:
+                break
+            del lru[block_hash]
+            self._drop_holder(block_hash, worker_id)
+
+    def _drop_holder(self, block_hash: BlockHash, worker_id: str) -> None:
+        holders = self._holders_of[block_hash]
+        holders.discard(worker_id)
+        if not holders:
+            del self._holders_of[block_hash]

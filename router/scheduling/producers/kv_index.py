@@ -1,0 +1,218 @@
+"""The precise KV index: which worker holds which block, from the workers' KV events.
+
+Each worker publishes numbered events (ids increase by one): blocks stored,
+blocks removed, cache cleared. A new subscription starts with a snapshot of every
+block the worker holds. The index applies a worker's events strictly in order;
+an id that is not the last one plus one (a gap, or a replay) is refused and the
+worker is marked as needing a snapshot, which the caller gets by resubscribing.
+This is Dynamo's KV indexer protocol (gap detection, full dump on reconnect) and
+llm-d's precise prefix index (events applied per pod, in order).
+
+Block hashes are chained (each covers its whole prefix, see triskel.common.hashing),
+so a flat map `hash → workers` answers prefix matches as a radix tree would:
+
+    prompt:   h0 ─ h1 ─ h2 ─ h3
+    holders:  {a,b} {a,b} {a}  {}      → match lengths a: 3, b: 2, c: 0
+
+Storage sits behind `BlockLocations`, so a shared backend (Redis, for several
+router replicas) can replace the in-memory map without touching callers. The
+event cursors stay here: they belong to this router's subscriptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence, Set
+from dataclasses import dataclass
+from typing import Protocol
+
+from triskel.common.hashing import BlockHash
+
+_NO_HOLDERS: frozenset[str] = frozenset()
+
+
+class BlockLocations(Protocol):
+    """Storage of `block hash → workers holding it`.
+
+    Contract: `add` / `discard` are idempotent per (worker, hash); `holders` yields,
+    for each hash in order, the set of workers holding it (empty when none); the
+    caller may stop iterating early, so a remote backend may fetch lazily or in
+    chunks. Sets yielded must not be mutated by the caller.
+    """
+
+    def add(self, worker_id: str, block_hashes: Iterable[BlockHash]) -> None: ...
+
+    def discard(self, worker_id: str, block_hashes: Iterable[BlockHash]) -> None: ...
+
+    def clear_worker(self, worker_id: str) -> None: ...
+
+    def holders(self, block_hashes: Sequence[BlockHash]) -> Iterator[Set[str]]: ...
+
+    def num_blocks(self, worker_id: str) -> int: ...
+
+
+class InMemoryBlockLocations:
+    """`BlockLocations` in two dicts: hash → workers, and worker → hashes (for removal)."""
+
+    __slots__ = ("_blocks_of", "_holders_of")
+
+    def __init__(self) -> None:
+        self._holders_of: dict[BlockHash, set[str]] = {}
+        self._blocks_of: dict[str, set[BlockHash]] = {}
+
+    def add(self, worker_id: str, block_hashes: Iterable[BlockHash]) -> None:
+        blocks = self._blocks_of.setdefault(worker_id, set())
+        holders_of = self._holders_of
+        for block_hash in block_hashes:
+            blocks.add(block_hash)
+            holders = holders_of.get(block_hash)
+            if holders is None:
+                holders_of[block_hash] = {worker_id}
+            else:
+                holders.add(worker_id)
+
+    def discard(self, worker_id: str, block_hashes: Iterable[BlockHash]) -> None:
+        blocks = self._blocks_of.get(worker_id)
+        if blocks is None:
+            return
+        for block_hash in block_hashes:
+            if block_hash in blocks:
+                blocks.discard(block_hash)
+                self._drop_holder(block_hash, worker_id)
+
+    def clear_worker(self, worker_id: str) -> None:
+        for block_hash in self._blocks_of.pop(worker_id, ()):
+            self._drop_holder(block_hash, worker_id)
+
+    def holders(self, block_hashes: Sequence[BlockHash]) -> Iterator[Set[str]]:
+        holders_of = self._holders_of
+        for block_hash in block_hashes:
+            yield holders_of.get(block_hash, _NO_HOLDERS)
+
+    def num_blocks(self, worker_id: str) -> int:
+        return len(self._blocks_of.get(worker_id, ()))
+
+    def _drop_holder(self, block_hash: BlockHash, worker_id: str) -> None:
+        holders = self._holders_of[block_hash]
+        holders.discard(worker_id)
+        if not holders:
+            # Drop empty sets so memory follows the cached blocks, not every hash ever seen.
+            del self._holders_of[block_hash]
+
+
+@dataclass(slots=True)
+class _Cursor:
+    """How far a worker's event stream has been applied."""
+
+    # None: unknown (an empty snapshot carries no id); the next live event sets it.
+    last_event_id: int | None
+    needs_snapshot: bool = False
+
+
+class KvBlockIndex:
+    """Which worker holds which KV block, kept current from each worker's KV events.
+
+    A worker never seen is taken to be at event 0 (workers number events from 1).
+    Events refused out of order leave the worker's last known blocks in place
+    (stale but mostly right) until a snapshot replaces them.
+    """
+
+    def __init__(self, locations: BlockLocations | None = None) -> None:
+        self._locations: BlockLocations = (
+            locations if locations is not None else InMemoryBlockLocations()
+        )
+        self._cursors: dict[str, _Cursor] = {}
+
+    def apply_snapshot(
+        self,
+        worker_id: str,
+        chains: Sequence[Sequence[BlockHash]],
+        last_event_id: int | None,
+    ) -> None:
+        """Replaces everything known about `worker_id` with `chains`.
+
+        `last_event_id` is the id of the worker's newest event the snapshot covers;
+        None when unknown (the next live event is then accepted whatever its id).
+        """
+        self._locations.clear_worker(worker_id)
+        for chain in chains:
+            self._locations.add(worker_id, chain)
+        self._cursors[worker_id] = _Cursor(last_event_id)
+
+    def apply_stored(
+        self, worker_id: str, event_id: int, block_hashes: Sequence[BlockHash]
+    ) -> bool:
+        """Records that `worker_id` now holds `block_hashes`; False (ignored) if out of order."""
+        if not self._advance(worker_id, event_id):
+            return False
+        self._locations.add(worker_id, block_hashes)
+        return True
+
+    def apply_removed(
+        self, worker_id: str, event_id: int, block_hashes: Sequence[BlockHash]
+    ) -> bool:
+        """Records that `worker_id` evicted `block_hashes`; False (ignored) if out of order."""
+        if not self._advance(worker_id, event_id):
+            return False
+        self._locations.discard(worker_id, block_hashes)
+        return True
+
+    def apply_cleared(self, worker_id: str, event_id: int) -> bool:
+        """Records that `worker_id` dropped its whole cache; False (ignored) if out of order."""
+        if not self._advance(worker_id, event_id):
+            return False
+        self._locations.clear_worker(worker_id)
+        return True
+
+    def needs_snapshot(self, worker_id: str) -> bool:
+        """True from a refused event until the next `apply_snapshot` for `worker_id`."""
+        cursor = self._cursors.get(worker_id)
+        return cursor is not None and cursor.needs_snapshot
+
+    def remove_worker(self, worker_id: str) -> None:
+        """Forgets `worker_id`: its blocks and its event cursor."""
+        self._locations.clear_worker(worker_id)
+        self._cursors.pop(worker_id, None)
+
+    def match_lengths(
+        self, block_hashes: Sequence[BlockHash], worker_ids: Sequence[str]
+    ) -> list[int]:
+        """Leading blocks of `block_hashes` each worker holds, aligned with `worker_ids`.
+
+        Walks from block 0 and stops for a worker at its first missing block (a
+        later block it holds cannot be reused without the ones before it). Cost:
+        one set intersection per matched block, each no larger than the smaller
+        of the still-matching workers and the block's holders.
+        """
+        matched: dict[str, int] = {}
+        active: Set[str] = set(worker_ids)
+        depth = 0
+        if active:
+            for holders in self._locations.holders(block_hashes):
+                still = active & holders
+                if len(still) != len(active):
+                    for worker_id in active - still:
+                        matched[worker_id] = depth
+                active = still
+                if not active:
+                    break
+                depth += 1
+        for worker_id in active:
+            matched[worker_id] = depth
+        return [matched.get(worker_id, 0) for worker_id in worker_ids]
+
+    def num_blocks(self, worker_id: str) -> int:
+        """Blocks `worker_id` holds, per its events."""
+        return self._locations.num_blocks(worker_id)
+
+    def _advance(self, worker_id: str, event_id: int) -> bool:
+        """Moves the worker's cursor to `event_id` if it is the next one expected."""
+        cursor = self._cursors.get(worker_id)
+        if cursor is None:
+            cursor = self._cursors[worker_id] = _Cursor(last_event_id=0)
+        if cursor.needs_snapshot:
+            return False
+        if cursor.last_event_id is not None and event_id != cursor.last_event_id + 1:
+            cursor.needs_snapshot = True
+            return False
+        cursor.last_event_id = event_id
+        return True

@@ -1,0 +1,93 @@
+"""Runs a stage's profile: filters → weighted scorers → picker, timing every plugin.
+
+candidates ─► filter ─► filter ─► [scorer × weight, clamped to [0, 1]] ─Σ─► picker ─► decision
+                                                                              │
+                                                observers.on_picked ◄─────────┘
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from triskel.router.scheduling.plugin import Filter, Picker, PickObserver, Scorer
+from triskel.router.scheduling.types import (
+    CycleState,
+    Decision,
+    Endpoint,
+    NoEndpointError,
+    SchedulingRequest,
+    ScoredEndpoint,
+    Stage,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    filters: tuple[Filter, ...]
+    scorers: tuple[tuple[Scorer, float], ...]
+    picker: Picker
+
+    @property
+    def observers(self) -> tuple[PickObserver, ...]:
+        plugins = (*self.filters, *(s for s, _ in self.scorers), self.picker)
+        unique = {id(p): p for p in plugins if isinstance(p, PickObserver)}
+        return tuple(unique.values())
+
+
+class Scheduler:
+    """Picks one endpoint per stage. Pure: the same object runs in router and simulator."""
+
+    def __init__(
+        self,
+        profiles: Mapping[Stage, Profile],
+        default: Profile | None,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._profiles = dict(profiles)
+        self._default = default
+        self._timer = timer
+
+    def profile_for(self, stage: Stage) -> Profile:
+        profile = self._profiles.get(stage, self._default)
+        if profile is None:
+            raise NoEndpointError(f"no scheduling profile for stage {stage} and no default")
+        return profile
+
+    def schedule(self, request: SchedulingRequest, candidates: Sequence[Endpoint]) -> Decision:
+        """Picks one of `candidates` (NoEndpointError when none, or none passes a filter)."""
+        profile = self.profile_for(request.stage)
+        timer = self._timer
+        seconds: dict[str, float] = {}
+        state = CycleState()
+        remaining = list(candidates)
+        if not remaining:
+            raise NoEndpointError(f"no {request.stage} workers for model {request.model}")
+        for plugin in profile.filters:
+            started = timer()
+            remaining = plugin.filter(request, remaining, state)
+            seconds[plugin.name] = timer() - started
+            if not remaining:
+                raise NoEndpointError(
+                    f"no {request.stage} worker for model {request.model} passed filter "
+                    f"{plugin.name!r}"
+                )
+        totals = [0.0] * len(remaining)
+        for scorer, weight in profile.scorers:
+            started = timer()
+            scores = scorer.score(request, remaining, state)
+            seconds[scorer.name] = timer() - started
+            for index, value in enumerate(scores):
+                totals[index] += weight * min(1.0, max(0.0, value))
+        scored = [ScoredEndpoint(e, s) for e, s in zip(remaining, totals, strict=True)]
+        started = timer()
+        endpoint, reason = profile.picker.pick(request, scored, state)
+        seconds[profile.picker.name] = seconds.get(profile.picker.name, 0.0) + timer() - started
+        for observer in profile.observers:
+            observer.on_picked(request, endpoint)
+        scores_by_worker = (
+            {s.endpoint.worker_id: s.score for s in scored} if profile.scorers else {}
+        )
+        return Decision(endpoint, profile.name, reason, seconds, scores_by_worker)

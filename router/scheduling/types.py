@@ -1,0 +1,122 @@
+"""What scheduling sees: candidate endpoints, the request, per-cycle scratch state.
+
+All plain data, no I/O: the router fills these from live state, the simulator
+from its virtual cluster, and both run the same plugins over them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from triskel.common.hashing import BlockHash
+from triskel.common.profiles import LatencyProfile
+
+T = TypeVar("T")
+
+
+class Stage(StrEnum):
+    """Which step of the request a pick is for; each stage has its own profile."""
+
+    ENCODE = "encode"
+    PREFILL = "prefill"
+    DECODE = "decode"
+    UNIFIED = "unified"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerLoad:
+    """The worker's own last load report (may be up to one stats period old)."""
+
+    num_waiting_requests: int = 0
+    num_running_requests: int = 0
+    kv_usage: float = 0.0
+    num_tokens_in_flight: int = 0
+    num_kv_blocks: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveLoad:
+    """What this router has sent to the worker and not seen finish (always current).
+
+    `num_prefill_tokens`: uncached prompt tokens of requests still prefilling;
+    `num_decode_blocks`: KV blocks of requests decoding (Dynamo's "active blocks").
+    """
+
+    num_requests: int = 0
+    num_prefill_tokens: int = 0
+    num_decode_blocks: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A candidate worker."""
+
+    worker_id: str
+    model: str
+    block_size_tokens: int
+    load: WorkerLoad = field(default_factory=WorkerLoad)
+    active: ActiveLoad = field(default_factory=ActiveLoad)
+    # The worker's latency profile when known (mock engines report theirs).
+    profile: LatencyProfile | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulingRequest:
+    """One pick's input. `block_hashes` are the prompt's full-block hashes, computed once."""
+
+    request_id: str
+    model: str
+    stage: Stage
+    token_ids: Sequence[int]
+    block_hashes: Sequence[BlockHash]
+    max_tokens: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    ttft_slo_ms: float | None = None
+    tpot_slo_ms: float | None = None
+
+    @property
+    def num_prompt_tokens(self) -> int:
+        return len(self.token_ids)
+
+
+class CycleState:
+    """Scratch space for one scheduling cycle, so plugins share work (e.g. prefix matches)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {}
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """The value under `key`, computing and storing it on first use."""
+        if key not in self._values:
+            self._values[key] = compute()
+        value: T = self._values[key]
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredEndpoint:
+    endpoint: Endpoint
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one pick."""
+
+    endpoint: Endpoint
+    profile: str
+    # A short label for metrics, e.g. "max-score" or "dualmap:ttft-fallback".
+    reason: str
+    # Seconds spent in each plugin, by plugin name.
+    plugin_seconds: Mapping[str, float]
+    # Weighted total per worker id (empty when the profile has no scorers).
+    scores: Mapping[str, float]
+
+
+class NoEndpointError(Exception):
+    """No candidate survived the filters (the message names the filter and stage)."""

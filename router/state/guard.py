@@ -1,0 +1,100 @@
+"""Bounds Redis calls and turns failures into fallbacks (a small circuit breaker).
+
+    healthy ──call fails──► outage: fallbacks only until retry_at
+       ▲                      │ backoff passed: the next call tries Redis
+       └──── call succeeds ◄──┘ (fails again: backoff doubles, up to backoff_max_s)
+
+Every call runs under `call_timeout_s`, so a hung Redis costs one timeout per
+backoff period, not one per request. Failures are counted through `on_error` (the
+router turns it into `triskel_redis_errors_total`) and logged once per outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from redis.exceptions import RedisError
+
+from triskel.router.state.config import StateConfig
+
+T = TypeVar("T")
+_log = logging.getLogger(__name__)
+
+
+class RedisGuard:
+    """Runs Redis calls with a deadline and serves fallbacks while Redis is out.
+
+    `on_error(operation)` is called once per failed call; `on_recovered()` once when a
+    call succeeds after an outage (e.g. to republish this router's state at once).
+    """
+
+    def __init__(
+        self,
+        config: StateConfig,
+        on_error: Callable[[str], None],
+        on_recovered: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._timeout_s = config.call_timeout_s
+        self._backoff_initial_s = config.backoff_initial_s
+        self._backoff_max_s = config.backoff_max_s
+        self._on_error = on_error
+        self._on_recovered = on_recovered
+        self._clock = clock
+        self._is_out = False
+        self._backoff_s = 0.0
+        self._retry_at_s = 0.0
+        self._num_outage_errors = 0
+
+    @property
+    def is_out(self) -> bool:
+        """True from a failed call until a call succeeds again."""
+        return self._is_out
+
+    async def run(
+        self, operation: str, call: Callable[[], Awaitable[T]], fallback: Callable[[], T]
+    ) -> T:
+        """`call()`'s result, or `fallback()` when Redis is in backoff or the call fails."""
+        if self._is_out and self._clock() < self._retry_at_s:
+            return fallback()
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                result = await call()
+        except (RedisError, OSError, TimeoutError) as error:
+            self._note_failure(operation, error)
+            return fallback()
+        if self._is_out:
+            self._note_recovery()
+        return result
+
+    def _note_failure(self, operation: str, error: BaseException) -> None:
+        self._on_error(operation)
+        self._num_outage_errors += 1
+        now_s = self._clock()
+        if not self._is_out:
+            self._is_out = True
+            self._backoff_s = self._backoff_initial_s
+            self._retry_at_s = now_s + self._backoff_s
+            _log.warning(
+                "Redis unavailable (%s: %r); serving shared state from memory, "
+                "retrying after %.2f s",
+                operation,
+                error,
+                self._backoff_s,
+            )
+        elif now_s >= self._retry_at_s:
+            # A retry failed: wait longer. Calls that were already in flight when the
+            # outage began fail before retry_at and leave the schedule alone.
+            self._backoff_s = min(self._backoff_s * 2, self._backoff_max_s)
+            self._retry_at_s = now_s + self._backoff_s
+
+    def _note_recovery(self) -> None:
+        _log.info("Redis is back after %d failed calls", self._num_outage_errors)
+        self._is_out = False
+        self._num_outage_errors = 0
+        if self._on_recovered is not None:
+            self._on_recovered()

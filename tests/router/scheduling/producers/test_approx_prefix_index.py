@@ -1,0 +1,100 @@
+"""ApproximatePrefixIndex: match walking, LRU eviction order, TTL expiry on a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from triskel.common.hashing import BlockHash
+from triskel.router.scheduling.producers.approx_prefix_index import ApproximatePrefixIndex
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def hashes(*values: int) -> list[BlockHash]:
+    return [BlockHash(v) for v in values]
+
+
+H = hashes(10, 11, 12, 13)
+
+
+def test_records_match_from_block_zero() -> None:
+    index = ApproximatePrefixIndex(FakeClock())
+    index.record("a", H[:3])
+    index.record("b", H[1:])  # without block 0 nothing of this counts
+    assert index.match_lengths(H, ["a", "b", "c"]) == [3, 0, 0]
+    assert index.match_lengths([], ["a"]) == [0]
+
+
+def test_lru_evicts_least_recently_recorded_first() -> None:
+    index = ApproximatePrefixIndex(FakeClock(), capacity_blocks_per_worker=3)
+    index.record("a", hashes(1, 2, 3))
+    index.record("a", hashes(1))  # touch 1: now 2 is the oldest
+    index.record("a", hashes(4))  # over capacity by one → 2 goes
+    assert index.num_blocks("a") == 3
+    assert index.match_lengths(hashes(1), ["a"]) == [1]
+    assert index.match_lengths(hashes(2), ["a"]) == [0]
+    assert index.match_lengths(hashes(3), ["a"]) == [1]
+    # Capacity is per worker: b's records never evict a's.
+    index.record("b", hashes(5, 6, 7))
+    assert index.num_blocks("a") == 3
+
+
+@pytest.mark.parametrize(
+    ("age_s", "expected"),
+    [
+        pytest.param(119.9, 4, id="just-alive"),
+        pytest.param(120.0, 0, id="expires-at-ttl"),  # age ≥ TTL means gone
+        pytest.param(500.0, 0, id="long-gone"),
+    ],
+)
+def test_entries_expire_after_ttl(age_s: float, expected: int) -> None:
+    clock = FakeClock()
+    index = ApproximatePrefixIndex(clock, ttl_s=120.0)
+    index.record("a", H)
+    clock.now_s = age_s
+    assert index.match_lengths(H, ["a"]) == [expected]
+
+
+def test_recording_again_refreshes_the_ttl() -> None:
+    clock = FakeClock()
+    index = ApproximatePrefixIndex(clock, ttl_s=10.0)
+    index.record("a", H)
+    clock.now_s = 8.0
+    index.record("a", H[:2])
+    clock.now_s = 12.0
+    # Blocks 0 and 1 were refreshed at t=8 (age 4 s); 2 and 3 are 12 s old.
+    assert index.match_lengths(H, ["a"]) == [2]
+    assert index.num_blocks("a") == 2
+
+
+def test_sweep_frees_workers_that_are_never_matched_again() -> None:
+    clock = FakeClock()
+    index = ApproximatePrefixIndex(clock, ttl_s=10.0)
+    index.record("gone", H)
+    clock.now_s = 11.0
+    index.record("a", H[:1])  # a record after one TTL sweeps every worker
+    assert index.num_blocks("gone") == 0
+    assert index.match_lengths(H, ["a", "gone"]) == [1, 0]
+
+
+def test_remove_worker() -> None:
+    index = ApproximatePrefixIndex(FakeClock())
+    index.record("a", H)
+    index.record("b", H)
+    index.remove_worker("a")
+    assert index.match_lengths(H, ["a", "b"]) == [0, 4]
+
+
+@pytest.mark.parametrize(
+    ("capacity", "ttl_s", "field"),
+    [(0, 1.0, "capacity_blocks_per_worker"), (1, 0.0, "ttl_s"), (1, -5.0, "ttl_s")],
+)
+def test_bad_arguments_name_the_field(capacity: int, ttl_s: float, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        ApproximatePrefixIndex(FakeClock(), capacity_blocks_per_worker=capacity, ttl_s=ttl_s)

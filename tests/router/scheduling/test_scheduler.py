@@ -1,0 +1,111 @@
+"""The framework: filters, clamped and weighted scores, one picker, observers, timing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pytest
+
+from triskel.router.scheduling.scheduler import Profile, Scheduler
+from triskel.router.scheduling.types import (
+    CycleState,
+    Endpoint,
+    NoEndpointError,
+    SchedulingRequest,
+    ScoredEndpoint,
+    Stage,
+)
+
+
+def endpoints(*ids: str) -> list[Endpoint]:
+    return [Endpoint(worker_id=i, model="m", block_size_tokens=16) for i in ids]
+
+
+REQUEST = SchedulingRequest("r", "m", Stage.PREFILL, [1, 2, 3], [], max_tokens=4)
+
+
+@dataclass
+class KeepFilter:
+    name: str
+    keep: set[str]
+
+    def filter(
+        self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
+    ) -> list[Endpoint]:
+        return [c for c in candidates if c.worker_id in self.keep]
+
+
+@dataclass
+class FixedScorer:
+    name: str
+    scores: dict[str, float]
+
+    def score(
+        self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
+    ) -> list[float]:
+        return [self.scores[c.worker_id] for c in candidates]
+
+
+@dataclass
+class RecordingPicker:
+    name: str = "picker"
+    seen: list[tuple[str, float]] = field(default_factory=list)
+    picked: list[str] = field(default_factory=list)
+
+    def pick(
+        self, request: SchedulingRequest, scored: Sequence[ScoredEndpoint], state: CycleState
+    ) -> tuple[Endpoint, str]:
+        self.seen = [(s.endpoint.worker_id, s.score) for s in scored]
+        best = max(scored, key=lambda s: s.score)
+        return best.endpoint, "best"
+
+    def on_picked(self, request: SchedulingRequest, endpoint: Endpoint) -> None:
+        self.picked.append(endpoint.worker_id)
+
+
+def test_scores_are_clamped_weighted_and_summed_before_the_picker() -> None:
+    picker = RecordingPicker()
+    profile = Profile(
+        "prefill",
+        (KeepFilter("keep", {"a", "b"}),),
+        (
+            (FixedScorer("s1", {"a": 0.5, "b": 2.0, "c": 1.0}), 3.0),
+            (FixedScorer("s2", {"a": -1.0, "b": 0.25, "c": 1.0}), 2.0),
+        ),
+        picker,
+    )
+    decision = Scheduler({Stage.PREFILL: profile}, None).schedule(REQUEST, endpoints("a", "b", "c"))
+    # a: 3·0.5 + 2·clamp(−1)=0 → 1.5;  b: 3·clamp(2)=3 + 2·0.25 → 3.5;  c filtered out.
+    assert picker.seen == [("a", 1.5), ("b", 3.5)]
+    assert decision.endpoint.worker_id == "b" and decision.reason == "best"
+    assert decision.scores == {"a": 1.5, "b": 3.5}
+    assert set(decision.plugin_seconds) == {"keep", "s1", "s2", "picker"}
+    # The picker is also an observer: it learns of its own pick.
+    assert picker.picked == ["b"]
+
+
+def test_a_stage_without_a_profile_uses_the_default() -> None:
+    default = Profile("default", (), (), RecordingPicker())
+    decision = Scheduler({}, default).schedule(REQUEST, endpoints("a"))
+    assert decision.profile == "default"
+
+
+@pytest.mark.parametrize(
+    ("candidates", "keep", "fragment"),
+    [
+        ([], {"a"}, "no prefill workers for model m"),
+        (endpoints("a"), set(), "passed filter 'keep'"),
+    ],
+)
+def test_no_candidate_left_is_an_error_naming_why(
+    candidates: list[Endpoint], keep: set[str], fragment: str
+) -> None:
+    profile = Profile("prefill", (KeepFilter("keep", keep),), (), RecordingPicker())
+    with pytest.raises(NoEndpointError, match=fragment):
+        Scheduler({Stage.PREFILL: profile}, None).schedule(REQUEST, candidates)
+
+
+def test_no_profile_and_no_default_is_an_error() -> None:
+    with pytest.raises(NoEndpointError, match="no scheduling profile for stage decode"):
+        Scheduler({}, None).profile_for(Stage.DECODE)
