@@ -118,6 +118,8 @@ def time_config(
     context = PluginContext(kv_index=index, clock=time.monotonic, rng=random.Random(seed))
     scheduler = build_scheduler(RoutingConfig.model_validate(config), default_registry(), context)
     batch = requests(prefixes, num_requests, rng)
+    # One untimed decision first: rings and indexes are built once per cluster, not per pick.
+    scheduler.schedule(batch[0], endpoints)
     totals: list[float] = []
     per_plugin: dict[str, list[float]] = {}
     for request in batch:

@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from triskel.router.settings import RoutingSettings
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 from decision_time import plugin_kinds, single_plugin_config, time_config
@@ -42,7 +44,8 @@ def decisions(quick: bool) -> None:
     for example in SHIPPED_PROFILES:
         path = EXAMPLES / example
         if path.is_file():
-            scheduling = yaml.safe_load(path.read_text())["routing"]["scheduling"]
+            settings = RoutingSettings.model_validate(yaml.safe_load(path.read_text())["routing"])
+            scheduling = settings.scheduling().model_dump(by_alias=True, exclude_none=True)
             configs.append((f"profile {example} (prefill)", scheduling))
     for name, config in configs:
         cells = []

@@ -151,45 +151,43 @@ async def open_loop(target: str, send: SendOne, rate_per_s: float, count: int) -
     return LoadResult(target, rate_per_s, list(samples), time.perf_counter() - started)
 
 
-def prompts(count: int, words: int) -> list[str]:
-    """Distinct prompts (no shared prefix, so caching does not favour either path)."""
-    return [f"request {i}: " + " ".join(f"w{i}x{j}" for j in range(words)) for i in range(count)]
+def prompts(count: int, words: int, phase: str) -> list[str]:
+    """Distinct prompts, also across phases, so no phase hits another's prefix cache."""
+    return [
+        f"{phase} request {i}: " + " ".join(f"w{i}x{j}" for j in range(words)) for i in range(count)
+    ]
 
 
 async def measure_overhead(
     rate_per_s: float, count: int, max_tokens: int, prompt_words: int
 ) -> tuple[LoadResult, LoadResult]:
     """The same open-loop load through the router and straight to the worker."""
-    texts = prompts(count, prompt_words)
     async with Deployment(time_scale=1.0) as deployment:
         async with grpc.aio.insecure_channel(deployment.worker_address) as worker_channel:
-            await open_loop("warm-up", direct(worker_channel, texts, 4), rate_per_s, 10)
-            straight = await open_loop(
-                "straight to the worker",
-                direct(worker_channel, texts, max_tokens),
-                rate_per_s,
-                count,
-            )
+            warm = prompts(10, prompt_words, "warm-direct")
+            await open_loop("warm-up", direct(worker_channel, warm, 4), rate_per_s, 10)
+            texts = prompts(count, prompt_words, "direct")
+            send = direct(worker_channel, texts, max_tokens)
+            straight = await open_loop("straight to the worker", send, rate_per_s, count)
         async with grpc.aio.insecure_channel(deployment.router_address) as router_channel:
-            await open_loop("warm-up", via_router(router_channel, texts, 4), rate_per_s, 10)
-            routed = await open_loop(
-                "through the router",
-                via_router(router_channel, texts, max_tokens),
-                rate_per_s,
-                count,
-            )
+            warm = prompts(10, prompt_words, "warm-routed")
+            await open_loop("warm-up", via_router(router_channel, warm, 4), rate_per_s, 10)
+            texts = prompts(count, prompt_words, "routed")
+            send = via_router(router_channel, texts, max_tokens)
+            routed = await open_loop("through the router", send, rate_per_s, count)
     return routed, straight
 
 
 async def measure_relay(concurrency: int, max_tokens: int) -> tuple[LoadResult, LoadResult]:
     """Tokens/s relayed when the worker generates instantly (time scale 0)."""
-    texts = prompts(concurrency, 20)
     async with Deployment(time_scale=0.0) as deployment:
         async with grpc.aio.insecure_channel(deployment.worker_address) as channel:
+            texts = prompts(concurrency, 20, "relay-direct")
             straight = await open_loop(
                 "straight to the worker", direct(channel, texts, max_tokens), 1e9, concurrency
             )
         async with grpc.aio.insecure_channel(deployment.router_address) as channel:
+            texts = prompts(concurrency, 20, "relay-routed")
             routed = await open_loop(
                 "through the router", via_router(channel, texts, max_tokens), 1e9, concurrency
             )

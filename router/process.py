@@ -77,9 +77,9 @@ async def run_router(
     kv_index = KvBlockIndex()
     context = PluginContext(kv_index=kv_index, clock=time.monotonic, rng=random.Random())
     try:
-        scheduler = build_scheduler(config.routing.scheduling, default_registry(), context)
+        scheduler = build_scheduler(config.routing.scheduling(), default_registry(), context)
     except PluginConfigError as error:
-        raise RouterStartupError(f"routing.scheduling: {error}") from None
+        raise RouterStartupError(f"routing: {error}") from None
     metrics = RouterMetrics()
     cluster = ClusterView(clients, kv_index)
     cluster.start()

@@ -37,9 +37,18 @@ class SloSpec(ApiModel):
     tpot_ms: Annotated[float, Field(gt=0)] | None = None
 
 
-class RoutingSettings(ApiModel):
-    scheduling: RoutingConfig = Field(default_factory=round_robin_config)
+class RoutingSettings(RoutingConfig):
+    """Scheduling plugins and profiles (the `RoutingConfig` fields) plus serving policy."""
+
     disaggregation: DisaggregationSpec = Field(default_factory=DisaggregationSpec)
     slo: SloSpec = Field(default_factory=SloSpec)
     # Tries per stage when a worker fails before the request's first token there.
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 2
+
+    def scheduling(self) -> RoutingConfig:
+        """The scheduling part; round-robin for every stage when no profile is configured."""
+        if not self.profiles:
+            return round_robin_config()
+        return RoutingConfig(
+            plugins=self.plugins, profiles=self.profiles, default_profile=self.default_profile
+        )

@@ -39,10 +39,14 @@ class KvEventHub:
             else:
                 queue.put_nowait(batch)
 
-    async def subscribe(
+    def subscribe(
         self, cached_chains: Sequence[Sequence[BlockHash]]
     ) -> AsyncIterator[KvEventBatch]:
-        """The snapshot (events numbered with the last live id), then live batches."""
+        """The snapshot (events numbered with the last live id), then live batches.
+
+        The subscription starts now, not at the first iteration, so no event published
+        between the snapshot and the first read is lost.
+        """
         queue: asyncio.Queue[KvEventBatch | _Closed] = asyncio.Queue()
         self._subscribers.add(queue)
         snapshot = tuple(
@@ -50,8 +54,13 @@ class KvEventHub:
             for chain in cached_chains
             if chain
         )
+        return self._stream(queue, KvEventBatch(snapshot, is_snapshot=True))
+
+    async def _stream(
+        self, queue: asyncio.Queue[KvEventBatch | _Closed], snapshot: KvEventBatch
+    ) -> AsyncIterator[KvEventBatch]:
         try:
-            yield KvEventBatch(snapshot, is_snapshot=True)
+            yield snapshot
             while True:
                 item = await queue.get()
                 if isinstance(item, _Closed):

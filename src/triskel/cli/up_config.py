@@ -78,11 +78,9 @@ def parse_up_config(text: str, source: str) -> UpConfig:
         raise UpConfigError(_describe(source, error, data)) from None
     try:
         # Build the plugins once now, so a bad parameter stops `up` before any process starts.
-        build_scheduler(config.routing.scheduling, default_registry(), PluginContext())
+        build_scheduler(config.routing.scheduling(), default_registry(), PluginContext())
     except PluginConfigError as error:
-        raise UpConfigError(
-            f"{source}: invalid configuration\n  routing.scheduling: {error}"
-        ) from None
+        raise UpConfigError(f"{source}: invalid configuration\n  routing: {error}") from None
     return config
 
 

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from triskel.router.scheduling.builtin import BUILTIN_PLUGINS, default_registry
-from triskel.router.scheduling.config import RoutingConfig, build_scheduler
+from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
+from triskel.router.settings import RoutingSettings
 
 PLUGIN_FOLDERS = sorted(
     Path(module.__file__).parent for module in BUILTIN_PLUGINS if module.__file__
@@ -32,7 +33,6 @@ def test_readme_example_builds(folder: Path) -> None:
     blocks = _YAML_BLOCK.findall(readme.read_text())
     assert blocks, f"{readme} has no ```yaml example"
     document = yaml.safe_load(blocks[0])
-    routing = document.get("routing", document)
-    scheduling = routing.get("scheduling", routing)
-    config = RoutingConfig.model_validate(scheduling)
-    build_scheduler(config, default_registry(), PluginContext())
+    # The example is a `routing:` section, as it would appear in a `triskel up` file.
+    settings = RoutingSettings.model_validate(document["routing"])
+    build_scheduler(settings.scheduling(), default_registry(), PluginContext())
