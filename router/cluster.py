@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -20,23 +20,15 @@ from triskel.common.profiles import LatencyProfile, load_profile
 from triskel.router.scheduling.producers.kv_events_feed import apply_batch
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.types import ActiveLoad, Endpoint, WorkerLoad
+from triskel.router.state.protocols import LoadCounts, SharedState
 from triskel.router.worker_client import WorkerClient
 from triskel.v1 import worker_pb2
 
 _log = logging.getLogger(__name__)
 
 STATS_INTERVAL_MS = 50
+SHARED_LOAD_INTERVAL_S = 0.05
 _RECONNECT_DELAY_S = 0.5
-
-
-@dataclass(slots=True)
-class _Active:
-    num_requests: int = 0
-    num_prefill_tokens: int = 0
-    num_decode_blocks: int = 0
-
-    def snapshot(self) -> ActiveLoad:
-        return ActiveLoad(self.num_requests, self.num_prefill_tokens, self.num_decode_blocks)
 
 
 @dataclass(slots=True)
@@ -44,42 +36,65 @@ class WorkerView:
     client: WorkerClient
     profile: LatencyProfile | None
     load: WorkerLoad = field(default_factory=WorkerLoad)
-    active: _Active = field(default_factory=_Active)
+    # This router's work in flight on the worker (exact, updated synchronously) ...
+    own: LoadCounts = field(default_factory=LoadCounts)
+    # ... and other router replicas' (from the shared ledger, refreshed periodically).
+    others: LoadCounts = field(default_factory=LoadCounts)
     # Healthy until a stream breaks; healthy again when it reconnects.
     is_healthy: bool = True
 
     def endpoint(self) -> Endpoint:
         identity = self.client.identity
+        total = self.own + self.others
         return Endpoint(
             worker_id=identity.worker_id,
             model=identity.model,
             block_size_tokens=identity.block_size_tokens,
             load=self.load,
-            active=self.active.snapshot(),
+            active=ActiveLoad(
+                total.num_requests, total.num_prefill_tokens, total.num_decode_blocks
+            ),
             profile=self.profile,
         )
 
 
 class ClusterView:
-    def __init__(self, clients: Sequence[WorkerClient], kv_index: KvBlockIndex) -> None:
+    def __init__(
+        self, clients: Sequence[WorkerClient], kv_index: KvBlockIndex, state: SharedState
+    ) -> None:
         self._kv_index = kv_index
+        self._state = state
         self._workers = {c.worker_id: WorkerView(c, _profile_of(c)) for c in clients}
         self._tasks: list[asyncio.Task[None]] = []
+        # Shared-state writes run beside the request path, never on it.
+        self._writes: set[asyncio.Task[None]] = set()
 
     @property
     def kv_index(self) -> KvBlockIndex:
         return self._kv_index
 
+    @property
+    def state(self) -> SharedState:
+        return self._state
+
     def start(self) -> None:
         for view in self._workers.values():
             self._tasks.append(asyncio.create_task(self._watch_stats(view)))
             self._tasks.append(asyncio.create_task(self._watch_kv_events(view)))
+        self._tasks.append(asyncio.create_task(self._watch_shared_load()))
 
     async def close(self) -> None:
+        await asyncio.gather(*self._writes, return_exceptions=True)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+
+    def spawn_write(self, write: Coroutine[object, object, None]) -> None:
+        """Runs a shared-state write in the background (it degrades on its own)."""
+        task = asyncio.create_task(write)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
 
     def endpoints(self, workers: Sequence[WorkerClient]) -> list[Endpoint]:
         """Endpoints for the healthy ones among `workers`."""
@@ -96,26 +111,35 @@ class ClusterView:
     @contextlib.contextmanager
     def prefilling(self, worker_id: str, num_uncached_tokens: int) -> Iterator[None]:
         """Counts a request's prefill work on `worker_id` while the block runs."""
-        active = self._workers[worker_id].active
-        active.num_requests += 1
-        active.num_prefill_tokens += num_uncached_tokens
-        try:
+        with self._in_flight(worker_id, LoadCounts(1, num_uncached_tokens, 0)):
             yield
-        finally:
-            active.num_requests -= 1
-            active.num_prefill_tokens -= num_uncached_tokens
 
     @contextlib.contextmanager
     def decoding(self, worker_id: str, num_blocks: int) -> Iterator[None]:
         """Counts a request's decode work (its KV blocks) on `worker_id` while the block runs."""
-        active = self._workers[worker_id].active
-        active.num_requests += 1
-        active.num_decode_blocks += num_blocks
+        with self._in_flight(worker_id, LoadCounts(1, 0, num_blocks)):
+            yield
+
+    @contextlib.contextmanager
+    def _in_flight(self, worker_id: str, counts: LoadCounts) -> Iterator[None]:
+        view = self._workers[worker_id]
+        view.own = view.own + counts
+        self.spawn_write(self._state.load.add(worker_id, counts))
         try:
             yield
         finally:
-            active.num_requests -= 1
-            active.num_decode_blocks -= num_blocks
+            view.own = view.own + -counts
+            self.spawn_write(self._state.load.add(worker_id, -counts))
+
+    async def _watch_shared_load(self) -> None:
+        """Other routers' work per worker: the shared totals minus our own share."""
+        worker_ids = list(self._workers)
+        while True:
+            totals = await self._state.load.totals(worker_ids)
+            for worker_id, total in totals.items():
+                view = self._workers[worker_id]
+                view.others = _at_least_zero(total + -view.own)
+            await asyncio.sleep(SHARED_LOAD_INTERVAL_S)
 
     async def _watch_stats(self, view: WorkerView) -> None:
         request = worker_pb2.StreamStatsRequest(interval_ms=STATS_INTERVAL_MS)
@@ -160,6 +184,15 @@ class ClusterView:
                 error.code().name,
             )
         view.is_healthy = False
+
+
+def _at_least_zero(counts: LoadCounts) -> LoadCounts:
+    # Our own share in the ledger can lag our local counts by a write or two.
+    return LoadCounts(
+        max(0, counts.num_requests),
+        max(0, counts.num_prefill_tokens),
+        max(0, counts.num_decode_blocks),
+    )
 
 
 def _profile_of(client: WorkerClient) -> LatencyProfile | None:

@@ -17,12 +17,19 @@ from triskel.router.worker_client import WorkerClient
 
 class Dispatcher:
     def __init__(
-        self, cluster: ClusterView, scheduler: Scheduler, metrics: RouterMetrics, slo: SloSpec
+        self,
+        cluster: ClusterView,
+        scheduler: Scheduler,
+        metrics: RouterMetrics,
+        slo: SloSpec,
+        share_prefix_history: bool = False,
     ) -> None:
         self.cluster = cluster
         self._scheduler = scheduler
         self._metrics = metrics
         self._slo = slo
+        # With shared state, every replica's picks feed every replica's prefix scores.
+        self._share_prefix_history = share_prefix_history
 
     def block_hashes(self, ctx: RequestContext) -> list[BlockHash]:
         """The prompt's block hashes as the model's workers compute them (computed once)."""
@@ -36,7 +43,7 @@ class Dispatcher:
             )
         return ctx.block_hashes
 
-    def pick(
+    async def pick(
         self,
         stage: Stage,
         ctx: RequestContext,
@@ -47,16 +54,23 @@ class Dispatcher:
         candidates = [e for e in self.cluster.endpoints(workers) if e.worker_id not in exclude]
         # Encoding runs before tokenization: there is no prompt to hash yet.
         has_prompt = stage is not Stage.ENCODE
+        block_hashes = self.block_hashes(ctx) if has_prompt else []
+        shared_matches: dict[str, int] = {}
+        if self._share_prefix_history and block_hashes:
+            ids = [c.worker_id for c in candidates]
+            lengths = await self.cluster.state.prefixes.match_lengths(block_hashes, ids)
+            shared_matches = dict(zip(ids, lengths, strict=True))
         request = SchedulingRequest(
             request_id=ctx.request.request_id,
             model=ctx.model_pools.model,
             stage=stage,
             token_ids=ctx.prompt_token_ids if has_prompt else (),
-            block_hashes=self.block_hashes(ctx) if has_prompt else (),
+            block_hashes=block_hashes,
             max_tokens=ctx.max_tokens,
             headers=ctx.request.headers,
             ttft_slo_ms=self._slo.ttft_ms,
             tpot_slo_ms=self._slo.tpot_ms,
+            shared_prefix_matches=shared_matches,
         )
         try:
             decision = self._scheduler.schedule(request, candidates)
@@ -64,6 +78,8 @@ class Dispatcher:
             raise ServiceError(str(error), retry_after_s=1.0) from None
         worker_id = decision.endpoint.worker_id
         self._metrics.observe_decision(stage, decision.reason, worker_id, decision.plugin_seconds)
+        if self._share_prefix_history and block_hashes:
+            self.cluster.spawn_write(self.cluster.state.prefixes.record(worker_id, block_hashes))
         return self.cluster.client(worker_id)
 
     def num_cached_blocks(self, ctx: RequestContext, worker: WorkerClient) -> int:

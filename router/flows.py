@@ -67,7 +67,7 @@ class Flows:
         """Decode with local prefill; retried elsewhere while no new token was streamed."""
         failed: set[str] = set()
         for attempt in range(self._settings.max_attempts):
-            worker = first_choice or self._dispatcher.pick(stage, ctx, workers, failed)
+            worker = first_choice or await self._dispatcher.pick(stage, ctx, workers, failed)
             first_choice = None
             to_skip = num_tokens_already_sent
             streamed = False
@@ -103,7 +103,7 @@ class Flows:
         decode_worker: WorkerClient | None = None
         policy = self._settings.disaggregation
         if policy.mode is DisaggregationMode.CONDITIONAL:
-            decode_worker = self._dispatcher.pick(Stage.DECODE, ctx, decode_workers)
+            decode_worker = await self._dispatcher.pick(Stage.DECODE, ctx, decode_workers)
             if self._uncached(ctx, decode_worker) < policy.max_local_prefill_tokens:
                 local = self._local(ctx, Stage.DECODE, decode_workers, decode_worker)
                 async for event in _relay(local):
@@ -136,7 +136,7 @@ class Flows:
         """Decode with the prefill's KV; retried elsewhere while no decode token was streamed."""
         failed: set[str] = set()
         for attempt in range(self._settings.max_attempts):
-            worker = first_choice or self._dispatcher.pick(Stage.DECODE, ctx, workers, failed)
+            worker = first_choice or await self._dispatcher.pick(Stage.DECODE, ctx, workers, failed)
             first_choice = None
             if transfer.is_pulled:
                 # The KV went to a worker that then failed: recompute it here instead,
@@ -191,7 +191,7 @@ class Flows:
             kv_hold_ms=self._calls.timeouts.kv_hold_ms,
         )
         for attempt in range(self._settings.max_attempts):
-            worker = self._dispatcher.pick(Stage.PREFILL, ctx, workers, failed)
+            worker = await self._dispatcher.pick(Stage.PREFILL, ctx, workers, failed)
             try:
                 with self._cluster.prefilling(worker.worker_id, self._uncached(ctx, worker)):
                     async with self._calls.call(worker, Stage.PREFILL):

@@ -23,6 +23,7 @@ from triskel.router.types import (
     GenerationRequest,
     Generator,
     ImagePart,
+    OverloadedError,
     RequestError,
     ServiceError,
     TextPart,
@@ -193,6 +194,8 @@ def _passed_metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
 def _status(error: Exception, request_id: str) -> tuple[grpc.StatusCode, str]:
     if isinstance(error, RequestError):
         return grpc.StatusCode.INVALID_ARGUMENT, str(error)
+    if isinstance(error, OverloadedError):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, str(error)
     if isinstance(error, ServiceError):
         return grpc.StatusCode.UNAVAILABLE, str(error)
     _log.error("request %s failed unexpectedly", request_id, exc_info=error)

@@ -15,9 +15,15 @@ from typing import Literal
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from triskel.router.types import FinishEvent, GenerationEvent, RequestError, TokenEvent
+from triskel.router.types import (
+    FinishEvent,
+    GenerationEvent,
+    OverloadedError,
+    RequestError,
+    TokenEvent,
+)
 
-RequestStatus = Literal["ok", "client_error", "service_error", "cancelled"]
+RequestStatus = Literal["ok", "client_error", "service_error", "rejected", "cancelled"]
 Front = Literal["http", "grpc"]
 Clock = Callable[[], float]
 
@@ -110,6 +116,21 @@ class RouterMetrics:
             "Requests sent to another worker after one failed before the first token.",
             "stage",
         )
+        self._redis_errors = counter(
+            "triskel_redis_errors_total",
+            "Shared-state calls that failed and were served from local state instead.",
+            "operation",
+        )
+        self._queue_depth = Gauge(
+            "triskel_admission_queue_depth",
+            "Requests waiting in the router's admission queue.",
+            registry=registry,
+        )
+        self._admission_in_flight = Gauge(
+            "triskel_admission_in_flight_requests",
+            "Requests holding an admission slot.",
+            registry=registry,
+        )
         self._inflight = Gauge(
             "triskel_inflight_requests",
             "Requests received, not yet answered.",
@@ -155,6 +176,14 @@ class RouterMetrics:
         self._decision_s.labels(stage).observe(sum(plugin_seconds.values()))
         for plugin, seconds in plugin_seconds.items():
             self._plugin_s.labels(plugin).observe(seconds)
+
+    def observe_redis_error(self, operation: str) -> None:
+        self._redis_errors.labels(operation).inc()
+
+    def watch_admission(self, queue_depth: Callable[[], int], in_flight: Callable[[], int]) -> None:
+        """Reads the admission queue's gauges at scrape time."""
+        self._queue_depth.set_function(queue_depth)
+        self._admission_in_flight.set_function(in_flight)
 
     def observe_retry(self, stage: str) -> None:
         self._retries.labels(stage).inc()
@@ -246,6 +275,8 @@ def status_of(error: BaseException) -> RequestStatus:
     """The metrics status of a request that ended with `error`."""
     if isinstance(error, RequestError):
         return "client_error"
+    if isinstance(error, OverloadedError):
+        return "rejected"
     if isinstance(error, Exception):
         # ServiceError, and our own bugs: both count against the service.
         return "service_error"

@@ -12,6 +12,13 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 from triskel.common.tokenizer import MockTokenizer
+from triskel.router.admission import (
+    PRIORITY_HEADER,
+    AdmissionController,
+    AdmissionRejected,
+    parse_priority,
+    parse_tenant,
+)
 from triskel.router.dispatcher import Dispatcher
 from triskel.router.flows import Flows
 from triskel.router.registry import ServingMode, WorkerRegistry
@@ -20,7 +27,13 @@ from triskel.router.stages.base import RequestContext, RequestStage
 from triskel.router.stages.encode import EncodeStage
 from triskel.router.stages.prepare import PrepareStage
 from triskel.router.stages.tokenize import TokenizeStage
-from triskel.router.types import GenerationEvent, GenerationRequest, ModelCard
+from triskel.router.types import (
+    GenerationEvent,
+    GenerationRequest,
+    ModelCard,
+    OverloadedError,
+    RequestError,
+)
 from triskel.router.worker_calls import WorkerCalls
 
 
@@ -31,9 +44,11 @@ class Orchestrator:
         dispatcher: Dispatcher,
         calls: WorkerCalls,
         settings: RoutingSettings,
+        admission: AdmissionController,
         tokenizer: MockTokenizer | None = None,
     ) -> None:
         tokenizer = tokenizer or MockTokenizer()
+        self._admission = admission
         self._registry = registry
         self._flows = Flows(dispatcher, calls, settings, tokenizer)
         self._stages: Sequence[RequestStage] = (
@@ -46,13 +61,22 @@ class Orchestrator:
         return self._registry.model_cards()
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
-        ctx = RequestContext(request)
-        for stage in self._stages:
-            await stage.run(ctx)
-        if ctx.model_pools.mode is ServingMode.DISAGGREGATED:
-            events = self._flows.disaggregated(ctx)
-        else:
-            events = self._flows.unified(ctx)
-        async with contextlib.aclosing(events):
-            async for event in events:
-                yield event
+        try:
+            priority = parse_priority(request.headers)
+        except ValueError as error:
+            message = str(error).removeprefix(f"header {PRIORITY_HEADER}: ")
+            raise RequestError(PRIORITY_HEADER, message) from None
+        try:
+            async with self._admission.admit(priority, parse_tenant(request.headers)):
+                ctx = RequestContext(request)
+                for stage in self._stages:
+                    await stage.run(ctx)
+                if ctx.model_pools.mode is ServingMode.DISAGGREGATED:
+                    events = self._flows.disaggregated(ctx)
+                else:
+                    events = self._flows.unified(ctx)
+                async with contextlib.aclosing(events):
+                    async for event in events:
+                        yield event
+        except AdmissionRejected as rejected:
+            raise OverloadedError(str(rejected), retry_after_s=rejected.retry_after_s) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import signal
 import time
@@ -14,6 +15,7 @@ from aiohttp import web
 from pydantic import Field
 
 from triskel.common.api import Address, ApiModel
+from triskel.router.admission import AdmissionController
 from triskel.router.cluster import ClusterView
 from triskel.router.dispatcher import Dispatcher
 from triskel.router.grpc_api import RouterServicer, start_grpc_server
@@ -27,6 +29,7 @@ from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.registry import PluginConfigError
 from triskel.router.settings import RoutingSettings
+from triskel.router.state.factory import open_state
 from triskel.router.worker_calls import StageTimeouts, WorkerCalls
 from triskel.router.worker_client import WorkerClient
 
@@ -40,6 +43,10 @@ class RouterProcessConfig(ApiModel):
     workers: list[Address] = Field(min_length=1)
     connect_timeout_s: float = Field(default=30.0, gt=0)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    # With a Redis URL, router replicas share load, membership and prefix history.
+    redis_url: str | None = None
+    # Names this replica in shared state (defaults to the gRPC address and process id).
+    router_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +88,30 @@ async def run_router(
     except PluginConfigError as error:
         raise RouterStartupError(f"routing: {error}") from None
     metrics = RouterMetrics()
-    cluster = ClusterView(clients, kv_index)
+    router_id = config.router_id or f"{config.grpc_address}/{os.getpid()}"
+    try:
+        state = open_state(
+            config.redis_url, router_id=router_id, on_redis_error=metrics.observe_redis_error
+        )
+    except ValueError as error:
+        raise RouterStartupError(f"redis_url: {error}") from None
+    await state.start()
+    for worker in clients:
+        await state.members.register(worker.identity.model, worker.worker_id)
+    cluster = ClusterView(clients, kv_index, state)
     cluster.start()
     calls = WorkerCalls(metrics, StageTimeouts())
-    dispatcher = Dispatcher(cluster, scheduler, metrics, config.routing.slo)
-    orchestrator = Orchestrator(registry, dispatcher, calls, config.routing)
+    dispatcher = Dispatcher(
+        cluster,
+        scheduler,
+        metrics,
+        config.routing.slo,
+        share_prefix_history=config.redis_url is not None,
+    )
+    spec = config.routing.admission
+    admission = AdmissionController(spec.max_in_flight, spec.max_queued)
+    metrics.watch_admission(lambda: admission.queue_depth, lambda: admission.in_flight)
+    orchestrator = Orchestrator(registry, dispatcher, calls, config.routing, admission)
     grpc_server, grpc_port = await start_grpc_server(
         RouterServicer(orchestrator, metrics), config.grpc_address
     )
@@ -115,6 +141,7 @@ async def run_router(
         await grpc_server.stop(_STOP_GRACE_S)
         await runner.cleanup()
         await cluster.close()
+        await state.aclose()
         for client in clients:
             await client.close()
 

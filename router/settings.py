@@ -37,11 +37,19 @@ class SloSpec(ApiModel):
     tpot_ms: Annotated[float, Field(gt=0)] | None = None
 
 
+class AdmissionSpec(ApiModel):
+    """The router's own queue: beyond `maxQueued` waiting requests, 429 with Retry-After."""
+
+    max_in_flight: Annotated[int, Field(ge=1)] = 1024
+    max_queued: Annotated[int, Field(ge=0)] = 4096
+
+
 class RoutingSettings(RoutingConfig):
     """Scheduling plugins and profiles (the `RoutingConfig` fields) plus serving policy."""
 
     disaggregation: DisaggregationSpec = Field(default_factory=DisaggregationSpec)
     slo: SloSpec = Field(default_factory=SloSpec)
+    admission: AdmissionSpec = Field(default_factory=AdmissionSpec)
     # Tries per stage when a worker fails before the request's first token there.
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 2
 

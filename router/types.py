@@ -99,6 +99,10 @@ class ServiceError(Exception):
         self.retry_after_s = retry_after_s
 
 
+class OverloadedError(ServiceError):
+    """The router's admission queue is full: HTTP 429 with Retry-After / RESOURCE_EXHAUSTED."""
+
+
 class Generator(Protocol):
     """What the fronts call. Implemented by the orchestrator; faked in front tests."""
 

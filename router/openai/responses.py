@@ -17,7 +17,13 @@ from dataclasses import dataclass
 
 import orjson
 
-from triskel.router.types import FinishEvent, ModelCard, RequestError, ServiceError
+from triskel.router.types import (
+    FinishEvent,
+    ModelCard,
+    OverloadedError,
+    RequestError,
+    ServiceError,
+)
 
 Json = dict[str, object]
 SSE_DONE = b"data: [DONE]\n\n"
@@ -150,6 +156,8 @@ def error_reply(error: Exception, request_id: str) -> ErrorReply:
         if error.retry_after_s is not None:
             # Retry-After takes whole seconds; round up so clients never come back early.
             retry_after_s = max(1, math.ceil(error.retry_after_s))
+        if isinstance(error, OverloadedError):
+            return ErrorReply(429, "rate_limit_exceeded", str(error), retry_after_s=retry_after_s)
         return ErrorReply(503, "service_unavailable", str(error), retry_after_s=retry_after_s)
     return ErrorReply(
         500,

@@ -76,6 +76,9 @@ class SchedulingRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     ttft_slo_ms: float | None = None
     tpot_slo_ms: float | None = None
+    # Leading blocks each worker was recently sent by ANY router replica (shared prefix
+    # history, fetched before scheduling); empty when routers do not share state.
+    shared_prefix_matches: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def num_prompt_tokens(self) -> int:

@@ -24,7 +24,7 @@ class EncodeStage:
         pools = ctx.model_pools
         if not pools.encoders:
             raise ServiceError(f"model {pools.model} has no encode or unified workers for images")
-        worker = self._dispatcher.pick(Stage.ENCODE, ctx, pools.encoders)
+        worker = await self._dispatcher.pick(Stage.ENCODE, ctx, pools.encoders)
         request = worker_pb2.EncodeRequest(
             request_id=ctx.request.request_id,
             images=[

@@ -15,11 +15,12 @@ from triskel.router.state.resilient import ResilientState
 
 
 def connect_redis(redis_url: str, config: StateConfig) -> Redis:
-    """A client for `redis_url` as the Redis backends expect it (str replies, no retries).
+    """A client for `redis_url` as the Redis backends expect it (str replies, one retry).
 
     It connects lazily, so a Redis that is down at startup only means fallbacks.
-    Retries are off: the guard decides when to try again, and a retry inside one
-    call would only spend its deadline.
+    One immediate retry replaces a pooled connection that went stale while Redis
+    restarted; beyond that the guard decides when to try again, and its deadline
+    bounds both tries.
     """
     if not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError(
@@ -30,7 +31,7 @@ def connect_redis(redis_url: str, config: StateConfig) -> Redis:
         decode_responses=True,
         socket_timeout=config.call_timeout_s,
         socket_connect_timeout=config.call_timeout_s,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1),
     )
 
 

@@ -80,9 +80,10 @@ class RedisGuard:
             self._backoff_s = self._backoff_initial_s
             self._retry_at_s = now_s + self._backoff_s
             _log.warning(
-                "Redis unavailable (%s: %r); serving shared state from memory, "
+                "Redis unavailable (%s: %s: %s); serving shared state from memory, "
                 "retrying after %.2f s",
                 operation,
+                type(error).__name__,
                 error,
                 self._backoff_s,
             )

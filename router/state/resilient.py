@@ -134,6 +134,7 @@ class ResilientState:
             RedisPrefixHistory(redis, config), MemoryPrefixHistory(config), self.guard
         )
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._is_closing = False
 
     async def start(self) -> None:
         if self._heartbeat_task is None:
@@ -147,6 +148,9 @@ class ResilientState:
         await self.members.heartbeat()
 
     async def aclose(self) -> None:
+        """Stops the heartbeat and closes the Redis client this state owns."""
+        self._is_closing = True  # ends the loop even if a cancellation gets lost
+        self._wake_heartbeat.set()
         task, self._heartbeat_task = self._heartbeat_task, None
         if task is not None:
             task.cancel()
@@ -155,7 +159,7 @@ class ResilientState:
         await self._redis.aclose()
 
     async def _heartbeat_forever(self) -> None:
-        while True:
+        while not self._is_closing:
             self._wake_heartbeat.clear()
             try:
                 await self.heartbeat()
@@ -164,5 +168,8 @@ class ResilientState:
                 # heartbeat would let this router's share expire everywhere: log, go on.
                 _log.exception("shared-state heartbeat failed")
             # Sleeps one interval, or less when the guard reports that Redis is back.
+            # (asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that races with the event, and the loop would never end.)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_heartbeat.wait(), self._interval_s)
+                async with asyncio.timeout(self._interval_s):
+                    await self._wake_heartbeat.wait()

@@ -88,6 +88,10 @@ def worker(
 @app.command()
 def router(
     config_json: Annotated[str, typer.Option("--config-json", help="RouterProcessConfig")],
+    redis_url: Annotated[
+        str | None,
+        typer.Option("--redis-url", help="share state with other replicas (redis://host:port)"),
+    ] = None,
     log_level: LogLevel = "warning",
 ) -> None:
     """Run the router in front of already running workers."""
@@ -103,6 +107,8 @@ def router(
         config = RouterProcessConfig.model_validate(_json_config(config_json))
     except ValidationError as error:
         raise _fail(f"--config-json: {error}") from None
+    if redis_url is not None:
+        config = config.model_copy(update={"redis_url": redis_url})
 
     def ready(endpoints: RouterEndpoints) -> None:
         announce_ready({"http": endpoints.http_address, "grpc": endpoints.grpc_address})

@@ -55,6 +55,7 @@ async def run_up(config: UpConfig, source: str, say: Print, log_level: str = "wa
             grpc_address=config.router.grpc,
             workers=[child.ready["grpc"] for child in started],
             routing=config.routing,
+            redis_url=config.router.redis_url,
         )
         router = await supervisor.start(
             "router", "router", router_config.model_dump(mode="json", by_alias=True)

@@ -30,6 +30,8 @@ class UpConfigError(ValueError):
 class RouterSettings(ApiModel):
     http: Address = "127.0.0.1:8080"
     grpc: Address = "127.0.0.1:50051"
+    # Share load, membership and prefix history with other router replicas.
+    redis_url: str | None = None
 
 
 class PoolEntry(WorkerPoolSpec):

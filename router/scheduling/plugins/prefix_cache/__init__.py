@@ -56,7 +56,12 @@ class PrefixCacheScorer:
         def compute() -> dict[str, int]:
             worker_ids = [c.worker_id for c in candidates]
             lengths = self.index.match_lengths(request.block_hashes, worker_ids)
-            return dict(zip(worker_ids, lengths, strict=True))
+            # Other router replicas' picks (shared history) count as much as our own.
+            shared = request.shared_prefix_matches
+            return {
+                worker_id: max(length, shared.get(worker_id, 0))
+                for worker_id, length in zip(worker_ids, lengths, strict=True)
+            }
 
         matches = state.memo(MATCHES_KEY, compute)
         return [matches[c.worker_id] / num_blocks for c in candidates]
