@@ -28,6 +28,8 @@ _log = logging.getLogger(__name__)
 
 STATS_INTERVAL_MS = 50
 SHARED_LOAD_INTERVAL_S = 0.05
+# Membership changes with deployments, not requests: a second's lag is plenty.
+MEMBERS_INTERVAL_S = 1.0
 _RECONNECT_DELAY_S = 0.5
 
 
@@ -68,6 +70,8 @@ class ClusterView:
         self._tasks: list[asyncio.Task[None]] = []
         # Shared-state writes run beside the request path, never on it.
         self._writes: set[asyncio.Task[None]] = set()
+        # Workers announced by any router replica, per model and role (see ring_members).
+        self._announced: dict[str, frozenset[str]] = {}
 
     @property
     def kv_index(self) -> KvBlockIndex:
@@ -82,6 +86,7 @@ class ClusterView:
             self._tasks.append(asyncio.create_task(self._watch_stats(view)))
             self._tasks.append(asyncio.create_task(self._watch_kv_events(view)))
         self._tasks.append(asyncio.create_task(self._watch_shared_load()))
+        self._tasks.append(asyncio.create_task(self._watch_members()))
 
     async def close(self) -> None:
         await asyncio.gather(*self._writes, return_exceptions=True)
@@ -100,6 +105,20 @@ class ClusterView:
         """Endpoints for the healthy ones among `workers`."""
         views = (self._workers[w.worker_id] for w in workers)
         return [v.endpoint() for v in views if v.is_healthy]
+
+    async def announce_workers(self) -> None:
+        """Announces every worker this router knows, so all replicas build the same rings."""
+        for view in self._workers.values():
+            await self._state.members.register(_group(view.client), view.client.worker_id)
+
+    def ring_members(self, workers: Sequence[WorkerClient]) -> frozenset[str]:
+        """Workers any replica announced for the models and roles of `workers`.
+
+        Hash rings are built over these, not over the healthy candidates, so every
+        replica maps a prefix to the same workers even when their views differ.
+        """
+        groups = {_group(w) for w in workers}
+        return frozenset().union(*(self._announced.get(g, frozenset()) for g in groups))
 
     def client(self, worker_id: str) -> WorkerClient:
         return self._workers[worker_id].client
@@ -140,6 +159,13 @@ class ClusterView:
                 view = self._workers[worker_id]
                 view.others = _at_least_zero(total + -view.own)
             await asyncio.sleep(SHARED_LOAD_INTERVAL_S)
+
+    async def _watch_members(self) -> None:
+        groups = {_group(view.client) for view in self._workers.values()}
+        while True:
+            for group in groups:
+                self._announced[group] = frozenset(await self._state.members.members(group))
+            await asyncio.sleep(MEMBERS_INTERVAL_S)
 
     async def _watch_stats(self, view: WorkerView) -> None:
         request = worker_pb2.StreamStatsRequest(interval_ms=STATS_INTERVAL_MS)
@@ -193,6 +219,11 @@ def _at_least_zero(counts: LoadCounts) -> LoadCounts:
         max(0, counts.num_prefill_tokens),
         max(0, counts.num_decode_blocks),
     )
+
+
+def _group(client: WorkerClient) -> str:
+    """The membership group of a worker: workers of one model and role share rings."""
+    return f"{client.identity.model}/{client.identity.role}"
 
 
 def _profile_of(client: WorkerClient) -> LatencyProfile | None:

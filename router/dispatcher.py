@@ -71,6 +71,7 @@ class Dispatcher:
             ttft_slo_ms=self._slo.ttft_ms,
             tpot_slo_ms=self._slo.tpot_ms,
             shared_prefix_matches=shared_matches,
+            ring_members=self.cluster.ring_members(workers),
         )
         try:
             decision = self._scheduler.schedule(request, candidates)

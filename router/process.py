@@ -96,9 +96,8 @@ async def run_router(
     except ValueError as error:
         raise RouterStartupError(f"redis_url: {error}") from None
     await state.start()
-    for worker in clients:
-        await state.members.register(worker.identity.model, worker.worker_id)
     cluster = ClusterView(clients, kv_index, state)
+    await cluster.announce_workers()
     cluster.start()
     calls = WorkerCalls(metrics, StageTimeouts())
     dispatcher = Dispatcher(

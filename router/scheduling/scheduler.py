@@ -79,15 +79,15 @@ class Scheduler:
             started = timer()
             scores = scorer.score(request, remaining, state)
             seconds[scorer.name] = timer() - started
-            for index, value in enumerate(scores):
-                totals[index] += weight * min(1.0, max(0.0, value))
+            # Clamp, weigh and add in one pass (a comprehension: this runs per candidate).
+            totals = [
+                total + weight * (0.0 if value < 0.0 else 1.0 if value > 1.0 else value)
+                for total, value in zip(totals, scores, strict=True)
+            ]
         scored = [ScoredEndpoint(e, s) for e, s in zip(remaining, totals, strict=True)]
         started = timer()
         endpoint, reason = profile.picker.pick(request, scored, state)
         seconds[profile.picker.name] = seconds.get(profile.picker.name, 0.0) + timer() - started
         for observer in profile.observers:
             observer.on_picked(request, endpoint)
-        scores_by_worker = (
-            {s.endpoint.worker_id: s.score for s in scored} if profile.scorers else {}
-        )
-        return Decision(endpoint, profile.name, reason, seconds, scores_by_worker)
+        return Decision(endpoint, profile.name, reason, seconds, scored if profile.scorers else ())

@@ -6,10 +6,10 @@ from its virtual cluster, and both run the same plugins over them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from triskel.common.hashing import BlockHash
 from triskel.common.profiles import LatencyProfile
@@ -79,6 +79,10 @@ class SchedulingRequest:
     # Leading blocks each worker was recently sent by ANY router replica (shared prefix
     # history, fetched before scheduling); empty when routers do not share state.
     shared_prefix_matches: Mapping[str, int] = field(default_factory=dict)
+    # Every worker that serves this stage, healthy or not, as all router replicas agree
+    # (hash rings are built over it, so a health blip or a retry does not move arcs);
+    # empty: the candidates are the members.
+    ring_members: Collection[str] = ()
 
     @property
     def num_prompt_tokens(self) -> int:
@@ -101,8 +105,9 @@ class CycleState:
         return value
 
 
-@dataclass(frozen=True, slots=True)
-class ScoredEndpoint:
+class ScoredEndpoint(NamedTuple):
+    """A candidate and its weighted total (a tuple: one is built per candidate per pick)."""
+
     endpoint: Endpoint
     score: float
 
@@ -117,8 +122,13 @@ class Decision:
     reason: str
     # Seconds spent in each plugin, by plugin name.
     plugin_seconds: Mapping[str, float]
-    # Weighted total per worker id (empty when the profile has no scorers).
-    scores: Mapping[str, float]
+    # What the picker chose from: the filtered candidates with their weighted totals.
+    scored: Sequence[ScoredEndpoint] = ()
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """Weighted total per worker id (built on demand: the hot path never needs it)."""
+        return {s.endpoint.worker_id: s.score for s in self.scored}
 
 
 class NoEndpointError(Exception):

@@ -15,7 +15,7 @@ rebalancing of requests the router holds back is the pure `plan_rebalance`.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from typing import Annotated, Any
 
 import xxhash
@@ -76,12 +76,17 @@ class DualMap:
         self.rings = tuple(HashRing(parameters.vnodes_per_worker, seed) for seed in RING_SEEDS)
         self._kv_index = kv_index
 
-    def candidate_ids(self, request: SchedulingRequest) -> tuple[str, str | None]:
-        """The ring-1 owner and the ring-2 owner (next distinct one on ring 2 if equal)."""
+    def candidate_ids(
+        self, request: SchedulingRequest, eligible: Container[str] | None = None
+    ) -> tuple[str | None, str | None]:
+        """The first eligible worker clockwise on ring 1, and on ring 2 the first eligible
+        one that differs from it (None where no eligible worker is left)."""
         first_ring, second_ring = self.rings
         key = prefix_key(request, self.parameters.num_prefix_blocks)
-        first = first_ring.lookup(key)
-        second = next((w for w in second_ring.walk(key) if w != first), None)
+        first = next((w for w in first_ring.walk(key) if _allowed(w, eligible)), None)
+        second = next(
+            (w for w in second_ring.walk(key) if w != first and _allowed(w, eligible)), None
+        )
         return first, second
 
     def filter(
@@ -89,10 +94,14 @@ class DualMap:
     ) -> list[Endpoint]:
         if not candidates:
             return []
-        worker_ids = [c.worker_id for c in candidates]
+        candidate_ids = {c.worker_id for c in candidates}
+        # Candidates not announced yet join the rings too, so every candidate can be picked.
+        members = candidate_ids.union(request.ring_members)
         for ring in self.rings:
-            ring.sync(worker_ids)  # no-op unless the pool changed
-        keep = self.candidate_ids(request)
+            ring.sync(members)  # no-op unless membership changed
+        # A member that is down or excluded (a retry) hands its keys to the next one on
+        # the ring for this pick only: the rings themselves stay put.
+        keep = self.candidate_ids(request, candidate_ids)
         return [c for c in candidates if c.worker_id in keep]
 
     def pick(
@@ -122,6 +131,10 @@ class DualMap:
         if ttfts_ms[hit] <= slo_ms / 2:
             return endpoints[hit], "dualmap:cache"
         return endpoints[fastest], "dualmap:ttft"
+
+
+def _allowed(worker_id: str, eligible: Container[str] | None) -> bool:
+    return eligible is None or worker_id in eligible
 
 
 def create(name: str, parameters: Mapping[str, Any], context: PluginContext) -> DualMap:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -149,6 +150,35 @@ def test_removing_a_worker_keeps_the_pairs_that_did_not_include_it() -> None:
     unaffected = [i for i, pair in enumerate(before) if "w5" not in pair]
     assert unaffected and all(before[i] == after[i] for i in unaffected)
     assert all("w5" not in pair for pair in after)
+
+
+def test_with_ring_members_a_missing_candidate_lends_its_keys_and_gets_them_back() -> None:
+    dm = plugin()
+    members = frozenset(ids(POOL))
+    prompts = [
+        dataclasses.replace(request(token_ids=range(i * 16, i * 16 + 16)), ring_members=members)
+        for i in range(300)
+    ]
+    before = [set(ids(dm.filter(p, POOL, CycleState()))) for p in prompts]
+    rings_before = [ring.members for ring in dm.rings]
+    # w5 is down (or excluded by a retry) but still a member: the rings do not change ...
+    without_w5 = [e for e in POOL if e.worker_id != "w5"]
+    during = [set(ids(dm.filter(p, without_w5, CycleState()))) for p in prompts]
+    assert [ring.members for ring in dm.rings] == rings_before
+    # ... its pairs take the next worker on the ring, every other pair stays ...
+    assert all(len(pair) == 2 and "w5" not in pair for pair in during)
+    assert all(b == d for b, d in zip(before, during, strict=True) if "w5" not in b)
+    assert any(b != d for b, d in zip(before, during, strict=True))
+    # ... and when it is back, every pair is what it was.
+    assert [set(ids(dm.filter(p, POOL, CycleState()))) for p in prompts] == before
+
+
+def test_a_candidate_not_yet_announced_joins_the_rings() -> None:
+    dm = plugin()
+    announced = frozenset(ids(POOL[:4]))
+    prompt = dataclasses.replace(request(), ring_members=announced)
+    dm.filter(prompt, POOL[:5], CycleState())
+    assert all(ring.members == frozenset(ids(POOL[:5])) for ring in dm.rings)
 
 
 @pytest.mark.parametrize(("num_candidates", "expected_size"), [(0, 0), (1, 1)])

@@ -1,0 +1,58 @@
+"""The cluster view's shared parts: ring membership per model and role, in-flight counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from triskel.common.api import Role
+from triskel.router.cluster import ClusterView
+from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.router.state.memory import MemoryState
+
+from support.fake_workers import fake_worker
+from support.waiting import wait_until
+
+PREFILLS = [fake_worker(f"p{i}", Role.PREFILL) for i in range(3)]
+DECODES = [fake_worker(f"d{i}", Role.DECODE) for i in range(2)]
+OTHER_MODEL = [fake_worker("x0", Role.PREFILL, model="other")]
+
+
+@pytest.mark.asyncio
+async def test_ring_members_are_every_announced_worker_of_the_same_model_and_role() -> None:
+    state = MemoryState()
+    cluster = ClusterView([*PREFILLS, *DECODES, *OTHER_MODEL], KvBlockIndex(), state)
+    await cluster.announce_workers()
+    # A prefill worker only another replica reaches: on the rings all the same, so
+    # every replica maps each prefix alike.
+    await state.members.register("m/prefill", "p-remote")
+    cluster.start()
+    try:
+        await wait_until(lambda: bool(cluster.ring_members(PREFILLS)))
+        assert cluster.ring_members(PREFILLS) == {"p0", "p1", "p2", "p-remote"}
+        assert cluster.ring_members(DECODES) == {"d0", "d1"}
+        # A mixed list (encode falls back to unified workers) takes both roles' members.
+        assert cluster.ring_members([PREFILLS[0], DECODES[0]]) == {
+            "p0",
+            "p1",
+            "p2",
+            "p-remote",
+            "d0",
+            "d1",
+        }
+        assert cluster.ring_members(OTHER_MODEL) == {"x0"}
+    finally:
+        await cluster.close()
+
+
+@pytest.mark.asyncio
+async def test_in_flight_work_is_counted_while_the_block_runs_and_written_to_the_ledger() -> None:
+    state = MemoryState()
+    cluster = ClusterView(PREFILLS, KvBlockIndex(), state)
+    with cluster.prefilling("p1", num_uncached_tokens=100):
+        (endpoint,) = cluster.endpoints([PREFILLS[1]])
+        assert (endpoint.active.num_requests, endpoint.active.num_prefill_tokens) == (1, 100)
+        await wait_until(lambda: state.load.get("p1").num_prefill_tokens == 100)
+    (endpoint,) = cluster.endpoints([PREFILLS[1]])
+    assert endpoint.active.num_requests == 0
+    await wait_until(lambda: state.load.get("p1").is_zero)
+    await cluster.close()
