@@ -17,8 +17,9 @@ from typing import Any
 
 from triskel.common.hashing import hash_blocks
 from triskel.common.profiles import load_profile
+from triskel.common.routing_api import RoutingConfig
 from triskel.router.scheduling.builtin import default_registry
-from triskel.router.scheduling.config import RoutingConfig, build_scheduler
+from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import Filter, PluginContext, Scorer
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.types import (

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from triskel.router.settings import RoutingSettings
+from triskel.common.routing_api import RoutingSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from triskel.common.hashing import BlockHash, hash_blocks
+from triskel.common.routing_api import SloSpec
 from triskel.router.cluster import ClusterView
 from triskel.router.metrics import RouterMetrics
 from triskel.router.scheduling.scheduler import Scheduler
 from triskel.router.scheduling.types import NoEndpointError, SchedulingRequest, Stage
-from triskel.router.settings import SloSpec
 from triskel.router.stages.base import RequestContext
 from triskel.router.types import ServiceError
 from triskel.router.worker_client import WorkerClient

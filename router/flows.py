@@ -21,10 +21,10 @@ from typing import TypeVar
 import grpc
 
 from triskel.common.api import Role
+from triskel.common.routing_api import DisaggregationMode, RoutingSettings
 from triskel.common.tokenizer import MockTokenizer
 from triskel.router.dispatcher import Dispatcher
 from triskel.router.scheduling.types import Stage
-from triskel.router.settings import DisaggregationMode, RoutingSettings
 from triskel.router.stages.base import RequestContext
 from triskel.router.types import FinishEvent, GenerationEvent, ServiceError, TokenEvent
 from triskel.router.worker_calls import WorkerCalls

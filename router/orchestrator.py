@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
+from triskel.common.routing_api import RoutingSettings
 from triskel.common.tokenizer import MockTokenizer
 from triskel.router.admission import (
     PRIORITY_HEADER,
@@ -22,7 +23,6 @@ from triskel.router.admission import (
 from triskel.router.dispatcher import Dispatcher
 from triskel.router.flows import Flows
 from triskel.router.registry import ServingMode, WorkerRegistry
-from triskel.router.settings import RoutingSettings
 from triskel.router.stages.base import RequestContext, RequestStage
 from triskel.router.stages.encode import EncodeStage
 from triskel.router.stages.prepare import PrepareStage

@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import Field
 
 from triskel.common.api import Address, ApiModel
+from triskel.common.routing_api import RoutingSettings
 from triskel.router.admission import AdmissionController
 from triskel.router.cluster import ClusterView
 from triskel.router.dispatcher import Dispatcher
@@ -28,7 +29,6 @@ from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.registry import PluginConfigError
-from triskel.router.settings import RoutingSettings
 from triskel.router.state.factory import open_state
 from triskel.router.worker_calls import StageTimeouts, WorkerCalls
 from triskel.router.worker_client import WorkerClient

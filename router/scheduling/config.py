@@ -1,89 +1,14 @@
-"""The routing configuration: plugins, then per-stage profiles that reference them.
-
-    routing:
-      plugins:
-        - {type: prefix-cache-scorer, name: prefix}
-        - {type: queue-scorer}
-        - {type: max-score-picker}
-      profiles:
-        - name: prefill                      # a stage: encode | prefill | decode | unified
-          plugins:
-            - {pluginRef: prefix, weight: 3}
-            - {pluginRef: queue-scorer, weight: 2}
-            - {pluginRef: max-score-picker}
-
-The shape follows llm-d's EndpointPickerConfig. A stage without a profile uses
-`defaultProfile` (round-robin unless configured).
-"""
+"""Builds a `Scheduler` from the routing configuration (`triskel.common.routing_api`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field, model_validator
-
-from triskel.common.api import ApiModel
+from triskel.common.routing_api import PluginRef, RoutingConfig
 from triskel.router.scheduling.plugin import Filter, Picker, PluginContext, Scorer
 from triskel.router.scheduling.registry import PluginConfigError, PluginRegistry
 from triskel.router.scheduling.scheduler import Profile, Scheduler
 from triskel.router.scheduling.types import Stage
-
-
-class PluginEntry(ApiModel):
-    type: Annotated[str, Field(min_length=1)]
-    name: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def ref(self) -> str:
-        return self.name or self.type
-
-
-class PluginRef(ApiModel):
-    plugin_ref: Annotated[str, Field(min_length=1)]
-    # Only for scorers: how much this score counts in the total.
-    weight: Annotated[float, Field(ge=0)] | None = None
-
-
-class ProfileEntry(ApiModel):
-    name: Stage | str
-    plugins: Annotated[list[PluginRef], Field(min_length=1)]
-
-
-class RoutingConfig(ApiModel):
-    plugins: list[PluginEntry] = Field(default_factory=list)
-    profiles: list[ProfileEntry] = Field(default_factory=list)
-    # Profile for stages that have none of their own.
-    default_profile: str | None = None
-
-    @model_validator(mode="after")
-    def _check_refs(self) -> RoutingConfig:
-        names = [entry.ref for entry in self.plugins]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"plugin names used twice: {', '.join(duplicates)}")
-        profiles = [p.name for p in self.profiles]
-        for profile in self.profiles:
-            for ref in profile.plugins:
-                if ref.plugin_ref not in names:
-                    raise ValueError(
-                        f"profile {profile.name}: pluginRef {ref.plugin_ref!r} names no plugin; "
-                        f"defined: {', '.join(names) or 'none'}"
-                    )
-        if self.default_profile is not None and self.default_profile not in profiles:
-            raise ValueError(f"defaultProfile {self.default_profile!r} names no profile")
-        return self
-
-
-def round_robin_config() -> RoutingConfig:
-    """What a router runs with no routing configuration: round-robin for every stage."""
-    return RoutingConfig.model_validate(
-        {
-            "plugins": [{"type": "round-robin-picker"}],
-            "profiles": [{"name": "default", "plugins": [{"pluginRef": "round-robin-picker"}]}],
-            "defaultProfile": "default",
-        }
-    )
 
 
 def build_scheduler(

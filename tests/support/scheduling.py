@@ -8,7 +8,8 @@ from typing import Any
 
 from triskel.common.hashing import hash_blocks
 from triskel.common.profiles import LatencyProfile
-from triskel.router.scheduling.config import RoutingConfig, build_scheduler
+from triskel.common.routing_api import RoutingConfig
+from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.registry import PluginRegistry
 from triskel.router.scheduling.scheduler import Scheduler

@@ -14,11 +14,11 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from triskel.common.api import Address, ApiModel, WorkerPoolSpec
+from triskel.common.routing_api import RoutingSettings
 from triskel.router.scheduling.builtin import default_registry
 from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.registry import PluginConfigError
-from triskel.router.settings import RoutingSettings
 
 DEFAULT_CONFIG_NAME = "default_up.yaml"
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from triskel.common.routing_api import RoutingSettings
 from triskel.router.scheduling.builtin import BUILTIN_PLUGINS, default_registry
 from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
-from triskel.router.settings import RoutingSettings
 
 PLUGIN_FOLDERS = sorted(
     Path(module.__file__).parent for module in BUILTIN_PLUGINS if module.__file__

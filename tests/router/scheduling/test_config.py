@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from triskel.router.scheduling.config import RoutingConfig, build_scheduler
+from triskel.common.routing_api import RoutingConfig
+from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.registry import (
     PluginConfigError,

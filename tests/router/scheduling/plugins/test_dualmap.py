@@ -10,7 +10,8 @@ import pytest
 import xxhash
 
 from triskel.common.hashing import BlockHash
-from triskel.router.scheduling.config import RoutingConfig, build_scheduler
+from triskel.common.routing_api import RoutingConfig
+from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.plugins import dualmap
 from triskel.router.scheduling.plugins.dualmap import DualMap, create, prefix_key

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from triskel.router.scheduling.config import RoutingConfig, build_scheduler
+from triskel.common.routing_api import RoutingConfig
+from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext, Scorer
 from triskel.router.scheduling.plugins import precise_prefix
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex

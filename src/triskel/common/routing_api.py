@@ -1,0 +1,135 @@
+"""Routing configuration data: scheduling plugins and profiles, and serving policy.
+
+Shared by the router (which builds schedulers from it), `triskel up` files, and the
+`RoutingPolicy` / `ServingGraph` custom resources whose CRD schemas are generated
+from these models. The shape of the scheduling part follows llm-d's
+EndpointPickerConfig:
+
+    routing:
+      plugins:
+        - {type: prefix-cache-scorer, name: prefix}
+        - {type: queue-scorer}
+        - {type: max-score-picker}
+      profiles:
+        - name: prefill                      # a stage: encode | prefill | decode | unified
+          plugins:
+            - {pluginRef: prefix, weight: 3}
+            - {pluginRef: queue-scorer, weight: 2}
+            - {pluginRef: max-score-picker}
+
+A stage without a profile uses `defaultProfile` (round-robin unless configured).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
+
+from triskel.common.api import ApiModel
+
+
+class PluginEntry(ApiModel):
+    type: Annotated[str, Field(min_length=1)]
+    name: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return self.name or self.type
+
+
+class PluginRef(ApiModel):
+    plugin_ref: Annotated[str, Field(min_length=1)]
+    # Only for scorers: how much this score counts in the total.
+    weight: Annotated[float, Field(ge=0)] | None = None
+
+
+class ProfileEntry(ApiModel):
+    # A stage (encode | prefill | decode | unified) or a name for `defaultProfile`.
+    name: Annotated[str, Field(min_length=1)]
+    plugins: Annotated[list[PluginRef], Field(min_length=1)]
+
+
+class RoutingConfig(ApiModel):
+    plugins: list[PluginEntry] = Field(default_factory=list)
+    profiles: list[ProfileEntry] = Field(default_factory=list)
+    # Profile for stages that have none of their own.
+    default_profile: str | None = None
+
+    @model_validator(mode="after")
+    def _check_refs(self) -> RoutingConfig:
+        names = [entry.ref for entry in self.plugins]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"plugin names used twice: {', '.join(duplicates)}")
+        profiles = [p.name for p in self.profiles]
+        for profile in self.profiles:
+            for ref in profile.plugins:
+                if ref.plugin_ref not in names:
+                    raise ValueError(
+                        f"profile {profile.name}: pluginRef {ref.plugin_ref!r} names no plugin; "
+                        f"defined: {', '.join(names) or 'none'}"
+                    )
+        if self.default_profile is not None and self.default_profile not in profiles:
+            raise ValueError(f"defaultProfile {self.default_profile!r} names no profile")
+        return self
+
+
+def round_robin_config() -> RoutingConfig:
+    """What a router runs with no routing configuration: round-robin for every stage."""
+    return RoutingConfig.model_validate(
+        {
+            "plugins": [{"type": "round-robin-picker"}],
+            "profiles": [{"name": "default", "plugins": [{"pluginRef": "round-robin-picker"}]}],
+            "defaultProfile": "default",
+        }
+    )
+
+
+class DisaggregationMode(StrEnum):
+    # Every request prefills on a prefill worker (when the model has prefill workers).
+    ALWAYS = "always"
+    # Prefill on the decode worker when little of the prompt is uncached there.
+    CONDITIONAL = "conditional"
+
+
+class DisaggregationSpec(ApiModel):
+    mode: DisaggregationMode = DisaggregationMode.ALWAYS
+    # Conditional: prefill locally when the decode worker lacks fewer than this many
+    # prompt tokens (Dynamo's default is 2,048 on GPUs; a KV transfer costs more than
+    # recomputing a short suffix).
+    max_local_prefill_tokens: Annotated[int, Field(ge=0)] = 512
+
+
+class SloSpec(ApiModel):
+    """Targets the SLO-aware plugins aim for when a request carries none."""
+
+    ttft_ms: Annotated[float, Field(gt=0)] | None = None
+    tpot_ms: Annotated[float, Field(gt=0)] | None = None
+
+
+class AdmissionSpec(ApiModel):
+    """The router's own queue: beyond `maxQueued` waiting requests, 429 with Retry-After."""
+
+    max_in_flight: Annotated[int, Field(ge=1)] = 1024
+    max_queued: Annotated[int, Field(ge=0)] = 4096
+
+
+class RoutingSettings(RoutingConfig):
+    """Scheduling plugins and profiles (the `RoutingConfig` fields) plus serving policy."""
+
+    disaggregation: DisaggregationSpec = Field(default_factory=DisaggregationSpec)
+    slo: SloSpec = Field(default_factory=SloSpec)
+    admission: AdmissionSpec = Field(default_factory=AdmissionSpec)
+    # Tries per stage when a worker fails before the request's first token there.
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 2
+
+    def scheduling(self) -> RoutingConfig:
+        """The scheduling part; round-robin for every stage when no profile is configured."""
+        if not self.profiles:
+            return round_robin_config()
+        return RoutingConfig(
+            plugins=self.plugins, profiles=self.profiles, default_profile=self.default_profile
+        )
