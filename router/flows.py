@@ -102,9 +102,12 @@ class Flows:
         decode_workers = pools.of(Role.DECODE)
         decode_worker: WorkerClient | None = None
         policy = self._settings.disaggregation
-        if policy.mode is DisaggregationMode.CONDITIONAL:
+        if policy.mode is not DisaggregationMode.ALWAYS:
             decode_worker = await self._dispatcher.pick(Stage.DECODE, ctx, decode_workers)
-            if self._uncached(ctx, decode_worker) < policy.max_local_prefill_tokens:
+            if (
+                policy.mode is DisaggregationMode.NEVER
+                or self._uncached(ctx, decode_worker) < policy.max_local_prefill_tokens
+            ):
                 local = self._local(ctx, Stage.DECODE, decode_workers, decode_worker)
                 async for event in _relay(local):
                     yield event

@@ -51,6 +51,8 @@ class ConnectorType(StrEnum):
     TCP = "tcp"
     MOONCAKE = "mooncake"
     NCCL = "nccl"
+    # vLLM's NIXL connector: real engines only (the mock moves bytes with the others).
+    NIXL = "nixl"
 
 
 class EngineSpec(ApiModel):
@@ -62,7 +64,29 @@ class EngineSpec(ApiModel):
 
 
 class ReplicasSpec(ApiModel):
-    """Bounds for the pool's size; `desired` is what runs now (defaults to `min`)."""
+    """Bounds for the pool's size; `desired` is what runs now (defaults to `min`).
+
+    `desired` is the WorkerPool's scale subresource (`kubectl scale`, HPA, KEDA and
+    the SLO planner write it); the CRD refuses a value outside [min, max].
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.min <= self.max",
+                    "message": "replicas.min must be <= replicas.max",
+                    "fieldPath": ".min",
+                },
+                {
+                    "rule": "!has(self.desired) || (self.desired >= self.min && "
+                    "self.desired <= self.max)",
+                    "message": "replicas.desired must be within [replicas.min, replicas.max]",
+                    "fieldPath": ".desired",
+                },
+            ]
+        }
+    )
 
     min: Annotated[int, Field(ge=0)] = 1
     max: Annotated[int, Field(ge=1)] = 1
@@ -128,3 +152,26 @@ class WorkerPoolSpec(ApiModel):
     parallelism: ParallelismSpec = Field(default_factory=ParallelismSpec)
     kv_connector: KvConnectorSpec = Field(default_factory=KvConnectorSpec)
     profile: ProfileSpec = Field(default_factory=ProfileSpec)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.kvConnector) || !has(self.kvConnector.type) || "
+                    "self.kvConnector.type != 'nixl' || "
+                    "(has(self.engine) && has(self.engine.type) && self.engine.type != 'mock')",
+                    "message": "kvConnector.type nixl needs engine.type vllm or sglang",
+                    "fieldPath": ".kvConnector.type",
+                }
+            ]
+        }
+    )
+
+    @model_validator(mode="after")
+    def _check_connector(self) -> WorkerPoolSpec:
+        if self.kv_connector.type is ConnectorType.NIXL and self.engine.type is EngineType.MOCK:
+            raise ValueError(
+                "kvConnector.type: nixl needs engine.type vllm or sglang "
+                "(mock workers use tcp, mooncake or nccl)"
+            )
+        return self

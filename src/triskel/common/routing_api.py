@@ -33,7 +33,10 @@ from triskel.common.api import ApiModel
 class PluginEntry(ApiModel):
     type: Annotated[str, Field(min_length=1)]
     name: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    # Free-form here: each plugin type parses (and refuses) its own parameters.
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
 
     @property
     def ref(self) -> str:
@@ -93,6 +96,9 @@ class DisaggregationMode(StrEnum):
     ALWAYS = "always"
     # Prefill on the decode worker when little of the prompt is uncached there.
     CONDITIONAL = "conditional"
+    # Every request prefills on its decode worker; prefill pools stand idle (e.g. while
+    # the planner moves their replicas to decode).
+    NEVER = "never"
 
 
 class DisaggregationSpec(ApiModel):

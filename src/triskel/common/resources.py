@@ -1,0 +1,234 @@
+"""Triskel's custom resources: `WorkerPool`, `ServingGraph`, `RoutingPolicy`.
+
+Group `triskel.io`, version `v1alpha1`. The spec and status models here are the
+single source of truth: the CRDs in `manifests/crds/` are generated from them
+(`triskel crds`), and the operator and router read objects through them.
+
+    ServingGraph "chat" ── model: llama-3.1-8b, SLOs, disaggregation
+        ├── pools: [prefill, decode]  → WorkerPool "prefill" (role prefill), "decode" ...
+        └── routingPolicy: dualmap    → RoutingPolicy "dualmap" (scheduling profiles)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+
+from triskel.common.api import ApiModel, WorkerPoolSpec
+from triskel.common.routing_api import AdmissionSpec, DisaggregationSpec, RoutingConfig
+
+API_GROUP = "triskel.io"
+API_VERSION = "v1alpha1"
+# A pool name becomes a Service and Deployment name: a DNS-1035 label, with room for
+# the suffixes the operator adds.
+POOL_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+POOL_NAME_MAX_LENGTH = 50
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(ApiModel):
+    """A Kubernetes-style condition (`Ready`, `Progressing`, `Degraded`)."""
+
+    type: Annotated[str, Field(min_length=1)]
+    status: ConditionStatus
+    reason: Annotated[str, Field(min_length=1)]
+    message: str = ""
+    # RFC 3339, when `status` last changed.
+    last_transition_time: str | None = None
+    observed_generation: Annotated[int, Field(ge=0)] | None = None
+
+
+class WorkerPoolStatus(ApiModel):
+    """What the operator observed of the pool's workload."""
+
+    # Replicas the Deployment runs now, and how many of them are ready (scale subresource).
+    replicas: Annotated[int, Field(ge=0)] = 0
+    ready_replicas: Annotated[int, Field(ge=0)] = 0
+    # What the pool is being sized to: spec.replicas.desired, else spec.replicas.min.
+    desired_replicas: Annotated[int, Field(ge=0)] = 0
+    # Label selector of the pool's pods, as a string (the scale subresource needs it).
+    selector: str | None = None
+    # gRPC addresses (host:port) of ready workers, for routers that watch pools.
+    endpoints: list[str] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: Annotated[int, Field(ge=0)] | None = None
+    # RFC 3339, when the operator last changed the replica count.
+    last_scale_time: str | None = None
+
+
+class GraphSlo(ApiModel):
+    """The graph's latency targets and the share of requests that must meet both."""
+
+    ttft_ms: Annotated[float, Field(gt=0)] = 2000.0
+    tpot_ms: Annotated[float, Field(gt=0)] = 100.0
+    attainment: Annotated[float, Field(gt=0, le=1)] = 0.9
+
+
+class ServingGraphSpec(ApiModel):
+    """The pools that serve one model, with its SLOs and disaggregation policy."""
+
+    # The model name clients send (`"model"` in OpenAI requests).
+    model: Annotated[str, Field(min_length=1)]
+    # WorkerPool names in the graph's namespace; their roles decide each stage.
+    pools: Annotated[
+        list[Annotated[str, Field(pattern=POOL_NAME_PATTERN, max_length=POOL_NAME_MAX_LENGTH)]],
+        Field(min_length=1, json_schema_extra={"x-kubernetes-list-type": "set"}),
+    ]
+    slo: GraphSlo = Field(default_factory=GraphSlo)
+    disaggregation: DisaggregationSpec = Field(default_factory=DisaggregationSpec)
+    # A RoutingPolicy in the same namespace; without one the router takes workers in turn.
+    routing_policy: (
+        Annotated[str, Field(pattern=POOL_NAME_PATTERN, max_length=POOL_NAME_MAX_LENGTH)] | None
+    ) = None
+
+    @field_validator("pools")
+    @classmethod
+    def _unique_pools(cls, pools: list[str]) -> list[str]:
+        repeated = sorted({p for p in pools if pools.count(p) > 1})
+        if repeated:
+            raise ValueError(f"pools named twice: {', '.join(repeated)}")
+        return pools
+
+
+class ServingGraphStatus(ApiModel):
+    # Pools of the graph that exist and have every desired replica ready.
+    ready_pools: Annotated[int, Field(ge=0)] = 0
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: Annotated[int, Field(ge=0)] | None = None
+
+
+class RoutingPolicySpec(RoutingConfig):
+    """Scheduling plugins and profiles (llm-d's shape), plus the router's admission queue.
+
+    Semantic routing and the semantic cache will add their own sections here.
+    """
+
+    admission: AdmissionSpec = Field(default_factory=AdmissionSpec)
+    # Tries per stage when a worker fails before the request's first token there.
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 2
+
+
+class RoutingPolicyStatus(ApiModel):
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: Annotated[int, Field(ge=0)] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterColumn:
+    name: str
+    type: str  # string | integer | number | boolean | date
+    json_path: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceKind:
+    """Everything the CRD generator needs to know about one kind."""
+
+    kind: str
+    plural: str
+    singular: str
+    short_names: tuple[str, ...]
+    spec_model: type[ApiModel]
+    status_model: type[ApiModel]
+    description: str
+    printer_columns: tuple[PrinterColumn, ...]
+    # CEL rules on the whole object (e.g. on metadata.name).
+    root_rules: tuple[dict[str, str], ...] = ()
+    # The scale subresource: spec / status replica paths and the label selector path.
+    scale: dict[str, str] | None = None
+    categories: tuple[str, ...] = field(default=("triskel",))
+
+    @property
+    def api_version(self) -> str:
+        return f"{API_GROUP}/{API_VERSION}"
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{API_GROUP}"
+
+
+_AGE = PrinterColumn("Age", "date", ".metadata.creationTimestamp")
+_NAME_RULE = {
+    "rule": f"self.metadata.name.matches('{POOL_NAME_PATTERN}') && "
+    f"size(self.metadata.name) <= {POOL_NAME_MAX_LENGTH}",
+    "message": f"metadata.name must be a DNS-1035 label of at most {POOL_NAME_MAX_LENGTH} "
+    "characters (it names the pool's Deployment and Service)",
+}
+
+WORKER_POOL = ResourceKind(
+    kind="WorkerPool",
+    plural="workerpools",
+    singular="workerpool",
+    short_names=("wp",),
+    spec_model=WorkerPoolSpec,
+    status_model=WorkerPoolStatus,
+    description="A pool of identical workers serving one model in one role.",
+    printer_columns=(
+        PrinterColumn("Role", "string", ".spec.role"),
+        PrinterColumn("Model", "string", ".spec.model"),
+        PrinterColumn("Ready", "integer", ".status.readyReplicas"),
+        PrinterColumn("Desired", "integer", ".status.desiredReplicas"),
+        _AGE,
+    ),
+    root_rules=(_NAME_RULE,),
+    scale={
+        "specReplicasPath": ".spec.replicas.desired",
+        "statusReplicasPath": ".status.replicas",
+        "labelSelectorPath": ".status.selector",
+    },
+)
+
+SERVING_GRAPH = ResourceKind(
+    kind="ServingGraph",
+    plural="servinggraphs",
+    singular="servinggraph",
+    short_names=("sg",),
+    spec_model=ServingGraphSpec,
+    status_model=ServingGraphStatus,
+    description="The worker pools that serve one model, with its SLOs.",
+    printer_columns=(
+        PrinterColumn("Model", "string", ".spec.model"),
+        PrinterColumn("Pools", "integer", ".status.readyPools", "ready pools"),
+        PrinterColumn("Ready", "string", '.status.conditions[?(@.type=="Ready")].status'),
+        _AGE,
+    ),
+)
+
+ROUTING_POLICY = ResourceKind(
+    kind="RoutingPolicy",
+    plural="routingpolicies",
+    singular="routingpolicy",
+    short_names=("rp",),
+    spec_model=RoutingPolicySpec,
+    status_model=RoutingPolicyStatus,
+    description="How the router picks workers: scheduling plugins, profiles, admission.",
+    printer_columns=(
+        PrinterColumn("Ready", "string", '.status.conditions[?(@.type=="Ready")].status'),
+        _AGE,
+    ),
+)
+
+RESOURCE_KINDS: tuple[ResourceKind, ...] = (WORKER_POOL, SERVING_GRAPH, ROUTING_POLICY)
+
+
+def kind_named(kind: str) -> ResourceKind:
+    """The kind called `kind` (KeyError naming the known ones otherwise)."""
+    for resource in RESOURCE_KINDS:
+        if resource.kind == kind:
+            return resource
+    known = ", ".join(r.kind for r in RESOURCE_KINDS)
+    raise KeyError(f"unknown kind {kind!r}; Triskel defines {known}")
+
+
+def parse_spec(kind: ResourceKind, body: dict[str, Any]) -> ApiModel:
+    """The object's spec as its model (pydantic ValidationError names the field)."""
+    return kind.spec_model.model_validate(body.get("spec") or {})
