@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from triskel.common.hashing import BlockHash, hash_blocks
-from triskel.common.routing_api import SloSpec
 from triskel.router.cluster import ClusterView
 from triskel.router.metrics import RouterMetrics
-from triskel.router.scheduling.scheduler import Scheduler
+from triskel.router.routing_table import RoutingTable
 from triskel.router.scheduling.types import NoEndpointError, SchedulingRequest, Stage
 from triskel.router.stages.base import RequestContext
 from triskel.router.types import ServiceError
@@ -19,15 +18,13 @@ class Dispatcher:
     def __init__(
         self,
         cluster: ClusterView,
-        scheduler: Scheduler,
+        table: RoutingTable,
         metrics: RouterMetrics,
-        slo: SloSpec,
         share_prefix_history: bool = False,
     ) -> None:
         self.cluster = cluster
-        self._scheduler = scheduler
+        self.table = table
         self._metrics = metrics
-        self._slo = slo
         # With shared state, every replica's picks feed every replica's prefix scores.
         self._share_prefix_history = share_prefix_history
 
@@ -51,6 +48,8 @@ class Dispatcher:
         exclude: Collection[str] = (),
     ) -> WorkerClient:
         """The scheduler's choice among the healthy `workers` not in `exclude`."""
+        routing = self.table.for_model(ctx.model_pools.model)
+        slo = routing.settings.slo
         candidates = [e for e in self.cluster.endpoints(workers) if e.worker_id not in exclude]
         # Encoding runs before tokenization: there is no prompt to hash yet.
         has_prompt = stage is not Stage.ENCODE
@@ -68,13 +67,13 @@ class Dispatcher:
             block_hashes=block_hashes,
             max_tokens=ctx.max_tokens,
             headers=ctx.request.headers,
-            ttft_slo_ms=self._slo.ttft_ms,
-            tpot_slo_ms=self._slo.tpot_ms,
+            ttft_slo_ms=slo.ttft_ms,
+            tpot_slo_ms=slo.tpot_ms,
             shared_prefix_matches=shared_matches,
             ring_members=self.cluster.ring_members(workers),
         )
         try:
-            decision = self._scheduler.schedule(request, candidates)
+            decision = routing.scheduler.schedule(request, candidates)
         except NoEndpointError as error:
             raise ServiceError(str(error), retry_after_s=1.0) from None
         worker_id = decision.endpoint.worker_id

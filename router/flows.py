@@ -40,14 +40,15 @@ class Flows:
         self,
         dispatcher: Dispatcher,
         calls: WorkerCalls,
-        settings: RoutingSettings,
         tokenizer: MockTokenizer,
     ) -> None:
         self._tokenizer = tokenizer
         self._dispatcher = dispatcher
         self._cluster = dispatcher.cluster
         self._calls = calls
-        self._settings = settings
+
+    def _settings_of(self, ctx: RequestContext) -> RoutingSettings:
+        return self._dispatcher.table.for_model(ctx.model_pools.model).settings
 
     # -- unified and local prefill ------------------------------------------------
 
@@ -66,7 +67,7 @@ class Flows:
     ) -> AsyncGenerator[GenerationEvent, None]:
         """Decode with local prefill; retried elsewhere while no new token was streamed."""
         failed: set[str] = set()
-        for attempt in range(self._settings.max_attempts):
+        for attempt in range(self._settings_of(ctx).max_attempts):
             worker = first_choice or await self._dispatcher.pick(stage, ctx, workers, failed)
             first_choice = None
             to_skip = num_tokens_already_sent
@@ -90,7 +91,7 @@ class Flows:
                                     streamed = True
                                     yield event
             except ServiceError:
-                if streamed or attempt + 1 == self._settings.max_attempts:
+                if streamed or attempt + 1 == self._settings_of(ctx).max_attempts:
                     raise
                 failed.add(worker.worker_id)
                 self._calls.metrics.observe_retry(stage)
@@ -101,7 +102,7 @@ class Flows:
         pools = ctx.model_pools
         decode_workers = pools.of(Role.DECODE)
         decode_worker: WorkerClient | None = None
-        policy = self._settings.disaggregation
+        policy = self._settings_of(ctx).disaggregation
         if policy.mode is not DisaggregationMode.ALWAYS:
             decode_worker = await self._dispatcher.pick(Stage.DECODE, ctx, decode_workers)
             if (
@@ -138,7 +139,7 @@ class Flows:
     ) -> AsyncGenerator[GenerationEvent, None]:
         """Decode with the prefill's KV; retried elsewhere while no decode token was streamed."""
         failed: set[str] = set()
-        for attempt in range(self._settings.max_attempts):
+        for attempt in range(self._settings_of(ctx).max_attempts):
             worker = first_choice or await self._dispatcher.pick(Stage.DECODE, ctx, workers, failed)
             first_choice = None
             if transfer.is_pulled:
@@ -154,7 +155,7 @@ class Flows:
                     yield event
                 return
             except ServiceError:
-                if streamed or attempt + 1 == self._settings.max_attempts:
+                if streamed or attempt + 1 == self._settings_of(ctx).max_attempts:
                     raise
                 failed.add(worker.worker_id)
                 self._calls.metrics.observe_retry(Stage.DECODE)
@@ -193,7 +194,7 @@ class Flows:
             max_tokens=ctx.max_tokens,
             kv_hold_ms=self._calls.timeouts.kv_hold_ms,
         )
-        for attempt in range(self._settings.max_attempts):
+        for attempt in range(self._settings_of(ctx).max_attempts):
             worker = await self._dispatcher.pick(Stage.PREFILL, ctx, workers, failed)
             try:
                 with self._cluster.prefilling(worker.worker_id, self._uncached(ctx, worker)):
@@ -203,7 +204,7 @@ class Flows:
                         )
                 return worker, response
             except ServiceError:
-                if attempt + 1 == self._settings.max_attempts:
+                if attempt + 1 == self._settings_of(ctx).max_attempts:
                     raise
                 failed.add(worker.worker_id)
                 self._calls.metrics.observe_retry(Stage.PREFILL)

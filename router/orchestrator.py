@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
-from triskel.common.routing_api import RoutingSettings
 from triskel.common.tokenizer import MockTokenizer
 from triskel.router.admission import (
     PRIORITY_HEADER,
@@ -43,14 +42,13 @@ class Orchestrator:
         registry: WorkerRegistry,
         dispatcher: Dispatcher,
         calls: WorkerCalls,
-        settings: RoutingSettings,
         admission: AdmissionController,
         tokenizer: MockTokenizer | None = None,
     ) -> None:
         tokenizer = tokenizer or MockTokenizer()
         self._admission = admission
         self._registry = registry
-        self._flows = Flows(dispatcher, calls, settings, tokenizer)
+        self._flows = Flows(dispatcher, calls, tokenizer)
         self._stages: Sequence[RequestStage] = (
             PrepareStage(registry),
             EncodeStage(dispatcher, calls),

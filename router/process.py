@@ -24,6 +24,7 @@ from triskel.router.http_api import build_http_app
 from triskel.router.metrics import RouterMetrics
 from triskel.router.orchestrator import Orchestrator
 from triskel.router.registry import WorkerRegistry
+from triskel.router.routing_table import ModelRouting, RoutingTable
 from triskel.router.scheduling.builtin import default_registry
 from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
@@ -100,17 +101,14 @@ async def run_router(
     await cluster.announce_workers()
     cluster.start()
     calls = WorkerCalls(metrics, StageTimeouts())
+    table = RoutingTable(ModelRouting(scheduler, config.routing))
     dispatcher = Dispatcher(
-        cluster,
-        scheduler,
-        metrics,
-        config.routing.slo,
-        share_prefix_history=config.redis_url is not None,
+        cluster, table, metrics, share_prefix_history=config.redis_url is not None
     )
     spec = config.routing.admission
     admission = AdmissionController(spec.max_in_flight, spec.max_queued)
     metrics.watch_admission(lambda: admission.queue_depth, lambda: admission.in_flight)
-    orchestrator = Orchestrator(registry, dispatcher, calls, config.routing, admission)
+    orchestrator = Orchestrator(registry, dispatcher, calls, admission)
     grpc_server, grpc_port = await start_grpc_server(
         RouterServicer(orchestrator, metrics), config.grpc_address
     )
