@@ -68,6 +68,9 @@ class ClusterView:
         self._state = state
         self._workers = {c.worker_id: WorkerView(c, _profile_of(c)) for c in clients}
         self._tasks: list[asyncio.Task[None]] = []
+        # Each worker's stream watchers, so a worker that leaves takes its own along.
+        self._worker_tasks: dict[str, list[asyncio.Task[None]]] = {}
+        self._is_started = False
         # Shared-state writes run beside the request path, never on it.
         self._writes: set[asyncio.Task[None]] = set()
         # Workers announced by any router replica, per model and role (see ring_members).
@@ -82,18 +85,45 @@ class ClusterView:
         return self._state
 
     def start(self) -> None:
+        self._is_started = True
         for view in self._workers.values():
-            self._tasks.append(asyncio.create_task(self._watch_stats(view)))
-            self._tasks.append(asyncio.create_task(self._watch_kv_events(view)))
+            self._watch(view)
         self._tasks.append(asyncio.create_task(self._watch_shared_load()))
         self._tasks.append(asyncio.create_task(self._watch_members()))
 
     async def close(self) -> None:
         await asyncio.gather(*self._writes, return_exceptions=True)
-        for task in self._tasks:
+        tasks = [*self._tasks, *(t for ts in self._worker_tasks.values() for t in ts)]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._worker_tasks.clear()
+
+    def add_worker(self, client: WorkerClient) -> None:
+        """A worker discovery found (connected already): watched and announced from now."""
+        view = WorkerView(client, _profile_of(client))
+        self._workers[client.worker_id] = view
+        if self._is_started:
+            self._watch(view)
+        self.spawn_write(self._state.members.register(_group(client), client.worker_id))
+
+    async def remove_worker(self, worker_id: str) -> None:
+        """Forgets a worker that left: its watchers, its KV blocks, its announcement."""
+        view = self._workers.pop(worker_id, None)
+        tasks = self._worker_tasks.pop(worker_id, [])
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._kv_index.remove_worker(worker_id)
+        if view is not None:
+            self.spawn_write(self._state.members.deregister(_group(view.client), worker_id))
+
+    def _watch(self, view: WorkerView) -> None:
+        self._worker_tasks[view.client.worker_id] = [
+            asyncio.create_task(self._watch_stats(view)),
+            asyncio.create_task(self._watch_kv_events(view)),
+        ]
 
     def spawn_write(self, write: Coroutine[object, object, None]) -> None:
         """Runs a shared-state write in the background (it degrades on its own)."""
@@ -103,8 +133,8 @@ class ClusterView:
 
     def endpoints(self, workers: Sequence[WorkerClient]) -> list[Endpoint]:
         """Endpoints for the healthy ones among `workers`."""
-        views = (self._workers[w.worker_id] for w in workers)
-        return [v.endpoint() for v in views if v.is_healthy]
+        views = (self._workers.get(w.worker_id) for w in workers)
+        return [v.endpoint() for v in views if v is not None and v.is_healthy]
 
     async def announce_workers(self) -> None:
         """Announces every worker this router knows, so all replicas build the same rings."""
@@ -161,9 +191,8 @@ class ClusterView:
             await asyncio.sleep(SHARED_LOAD_INTERVAL_S)
 
     async def _watch_members(self) -> None:
-        groups = {_group(view.client) for view in self._workers.values()}
         while True:
-            for group in groups:
+            for group in {_group(view.client) for view in self._workers.values()}:
                 self._announced[group] = frozenset(await self._state.members.members(group))
             await asyncio.sleep(MEMBERS_INTERVAL_S)
 

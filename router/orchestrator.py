@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Sequence
 from triskel.common.tokenizer import MockTokenizer
 from triskel.router.admission import (
     PRIORITY_HEADER,
-    AdmissionController,
     AdmissionRejected,
     parse_priority,
     parse_tenant,
@@ -42,11 +41,10 @@ class Orchestrator:
         registry: WorkerRegistry,
         dispatcher: Dispatcher,
         calls: WorkerCalls,
-        admission: AdmissionController,
         tokenizer: MockTokenizer | None = None,
     ) -> None:
         tokenizer = tokenizer or MockTokenizer()
-        self._admission = admission
+        self._table = dispatcher.table
         self._registry = registry
         self._flows = Flows(dispatcher, calls, tokenizer)
         self._stages: Sequence[RequestStage] = (
@@ -65,7 +63,9 @@ class Orchestrator:
             message = str(error).removeprefix(f"header {PRIORITY_HEADER}: ")
             raise RequestError(PRIORITY_HEADER, message) from None
         try:
-            async with self._admission.admit(priority, parse_tenant(request.headers)):
+            # An unknown model is refused by the prepare stage, after the default queue.
+            admission = self._table.for_model(request.model).admission
+            async with admission.admit(priority, parse_tenant(request.headers)):
                 ctx = RequestContext(request)
                 for stage in self._stages:
                     await stage.run(ctx)

@@ -9,15 +9,20 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from triskel.common.api import Address, ApiModel
+from triskel.common.kube import Credentials, KubeClient, in_cluster_credentials
+from triskel.common.router_cluster import RouterClusterConfig
 from triskel.common.routing_api import RoutingSettings
 from triskel.router.admission import AdmissionController
 from triskel.router.cluster import ClusterView
+from triskel.router.discovery.sources import ConfigFile, fetch_endpoints
+from triskel.router.discovery.sync import ClusterSync, run_sync
 from triskel.router.dispatcher import Dispatcher
 from triskel.router.grpc_api import RouterServicer, start_grpc_server
 from triskel.router.http_api import build_http_app
@@ -41,13 +46,27 @@ class RouterProcessConfig(ApiModel):
     http_address: Address = "127.0.0.1:8080"
     grpc_address: Address = "127.0.0.1:50051"
     # Worker gRPC addresses; each worker tells its role and model itself.
-    workers: list[Address] = Field(min_length=1)
+    workers: list[Address] = Field(default_factory=list)
+    # In a cluster instead: the operator's router config (the mounted ConfigMap). Workers
+    # come from the WorkerPools' status and policies reload without a restart.
+    cluster_config: Path | None = None
+    # The Kubernetes API for cluster_config (default: the pod's service account); e.g.
+    # `kubectl proxy`'s http://127.0.0.1:8001 to run a router outside the cluster.
+    kube_api_url: str | None = None
     connect_timeout_s: float = Field(default=30.0, gt=0)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     # With a Redis URL, router replicas share load, membership and prefix history.
     redis_url: str | None = None
     # Names this replica in shared state (defaults to the gRPC address and process id).
     router_id: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source_of_workers(self) -> RouterProcessConfig:
+        if self.cluster_config is None and not self.workers:
+            raise ValueError("workers: give at least one worker address, or cluster_config")
+        if self.cluster_config is not None and self.workers:
+            raise ValueError("workers: not with cluster_config (workers are discovered)")
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +120,14 @@ async def run_router(
     await cluster.announce_workers()
     cluster.start()
     calls = WorkerCalls(metrics, StageTimeouts())
-    table = RoutingTable(ModelRouting(scheduler, config.routing))
-    dispatcher = Dispatcher(
-        cluster, table, metrics, share_prefix_history=config.redis_url is not None
-    )
     spec = config.routing.admission
     admission = AdmissionController(spec.max_in_flight, spec.max_queued)
     metrics.watch_admission(lambda: admission.queue_depth, lambda: admission.in_flight)
-    orchestrator = Orchestrator(registry, dispatcher, calls, admission)
+    table = RoutingTable(ModelRouting(scheduler, config.routing, admission))
+    dispatcher = Dispatcher(
+        cluster, table, metrics, share_prefix_history=config.redis_url is not None
+    )
+    orchestrator = Orchestrator(registry, dispatcher, calls)
     grpc_server, grpc_port = await start_grpc_server(
         RouterServicer(orchestrator, metrics), config.grpc_address
     )
@@ -126,6 +145,7 @@ async def run_router(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+    discovery = _start_discovery(config, registry, cluster, table, context, stop)
     on_ready(
         RouterEndpoints(
             http_address=f"{http_host}:{bound_http_port}",
@@ -135,12 +155,63 @@ async def run_router(
     try:
         await stop.wait()
     finally:
+        if discovery is not None:
+            await discovery.aclose()
         await grpc_server.stop(_STOP_GRACE_S)
         await runner.cleanup()
         await cluster.close()
         await state.aclose()
         for client in clients:
             await client.close()
+
+
+class _Discovery:
+    """The in-cluster sync loop and the API client it uses."""
+
+    def __init__(self, task: asyncio.Task[None], kube: KubeClient) -> None:
+        self._task, self._kube = task, kube
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        await self._kube.close()
+
+
+def _start_discovery(
+    config: RouterProcessConfig,
+    registry: WorkerRegistry,
+    cluster: ClusterView,
+    table: RoutingTable,
+    context: PluginContext,
+    stop: asyncio.Event,
+) -> _Discovery | None:
+    if config.cluster_config is None:
+        return None
+    credentials = (
+        Credentials(server=config.kube_api_url)
+        if config.kube_api_url is not None
+        else in_cluster_credentials()
+    )
+    if credentials is None:
+        raise RouterStartupError(
+            "cluster_config: no Kubernetes service account here; run in a pod or set "
+            "kube_api_url (e.g. kubectl proxy's http://127.0.0.1:8001)"
+        )
+    kube = KubeClient(credentials)
+    config_file = ConfigFile(config.cluster_config)
+
+    def read_config() -> RouterClusterConfig:
+        config_file.refresh()
+        return config_file.config
+
+    sync = ClusterSync(
+        registry,
+        cluster,
+        table,
+        lambda settings: build_scheduler(settings.scheduling(), default_registry(), context),
+        lambda pools: fetch_endpoints(kube, pools),
+    )
+    return _Discovery(asyncio.create_task(run_sync(sync, read_config, stop)), kube)
 
 
 def _split(address: str) -> tuple[str, int]:

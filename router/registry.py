@@ -56,13 +56,30 @@ class WorkerRegistry:
     """Connected workers grouped by model and role."""
 
     def __init__(self, workers: Sequence[WorkerClient]) -> None:
+        """Strict (a fixed deployment): RegistryError when a model cannot be served."""
         self._models: dict[str, ModelPools] = {}
+        problems = self.replace(workers)
+        if problems:
+            raise RegistryError(problems[0])
+
+    def replace(self, workers: Sequence[WorkerClient]) -> list[str]:
+        """Swaps in a new worker set (discovery); models that cannot be served with it are
+        left out until they can, and their problems returned."""
+        models: dict[str, ModelPools] = {}
         for worker in workers:
             ident = worker.identity
-            pools = self._models.setdefault(ident.model, ModelPools(ident.model))
+            pools = models.setdefault(ident.model, ModelPools(ident.model))
             pools.workers.setdefault(ident.role, []).append(worker)
-        for pools in self._models.values():
-            _check_servable(pools)
+        problems = []
+        for model, pools in list(models.items()):
+            try:
+                _check_servable(pools)
+            except RegistryError as error:
+                problems.append(str(error))
+                del models[model]
+        self._models = models
+        self._all = list(workers)
+        return problems
 
     def pools(self, model: str) -> ModelPools | None:
         return self._models.get(model)
@@ -74,7 +91,8 @@ class WorkerRegistry:
         ]
 
     def all_workers(self) -> list[WorkerClient]:
-        return [w for pools in self._models.values() for ws in pools.workers.values() for w in ws]
+        """Every connected worker, including those of models not servable right now."""
+        return list(self._all)
 
 
 def _check_servable(pools: ModelPools) -> None:

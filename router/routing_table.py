@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from triskel.common.routing_api import RoutingSettings
+from triskel.router.admission import AdmissionController
 from triskel.router.scheduling.scheduler import Scheduler
 
 
@@ -19,6 +20,9 @@ from triskel.router.scheduling.scheduler import Scheduler
 class ModelRouting:
     scheduler: Scheduler
     settings: RoutingSettings
+    # The model's own queue (a policy's `admission`), so one model's burst cannot
+    # starve another's.
+    admission: AdmissionController
 
 
 class RoutingTable:

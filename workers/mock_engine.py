@@ -58,6 +58,8 @@ class MockEngineSettings:
     # Wall-clock seconds per modelled second (0.1 = ten times faster than the GPU).
     time_scale: float = 1.0
     default_kv_hold_ms: int = 30_000
+    # Address the KV connector binds and advertises to peers (a pod's IP in a cluster).
+    kv_host: str = "127.0.0.1"
 
 
 class _Failed:
@@ -118,7 +120,7 @@ class MockEngine:
         )
 
     async def start(self) -> None:
-        await self._connector.start(self._arena, self._settings.worker_id)
+        await self._connector.start(self._arena, self._settings.worker_id, self._settings.kv_host)
         self._connector.on_export_done(self._release_export)
         self._loop_task = asyncio.create_task(self._run_loop(), name="engine-loop")
 

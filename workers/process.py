@@ -52,7 +52,10 @@ def build_mock_engine(config: WorkerProcessConfig) -> MockEngine:
     )
     connector = create_connector(spec.kv_connector.type, spec.kv_connector.params)
     settings = MockEngineSettings(
-        worker_id=config.worker_id, role=spec.role, time_scale=spec.profile.time_scale
+        worker_id=config.worker_id,
+        role=spec.role,
+        time_scale=spec.profile.time_scale,
+        kv_host=config.kv_host,
     )
     return MockEngine(settings, EngineCore(engine_config), arena, connector)
 

@@ -1,4 +1,4 @@
-"""The `triskel` command: `up`, `worker`, `router`."""
+"""The `triskel` command: `up`, `worker`, `router`, `crds`."""
 
 from __future__ import annotations
 
@@ -32,13 +32,13 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _json_config(text: str) -> dict[str, Any]:
+def _json_config(text: str, option: str = "--config-json") -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        raise _fail(f"--config-json: not valid JSON: {error}") from None
+        raise _fail(f"{option}: not valid JSON: {error}") from None
     if not isinstance(data, dict):
-        raise _fail("--config-json: expected a JSON object")
+        raise _fail(f"{option}: expected a JSON object")
     return data
 
 
@@ -64,17 +64,42 @@ def up(
 
 @app.command()
 def worker(
-    config_json: Annotated[str, typer.Option("--config-json", help="WorkerProcessConfig")],
+    config_json: Annotated[
+        str | None, typer.Option("--config-json", help="WorkerProcessConfig (triskel up)")
+    ] = None,
+    pool_json: Annotated[
+        str | None, typer.Option("--pool-json", help="WorkerPoolSpec (a pod's args)")
+    ] = None,
+    worker_id: Annotated[str | None, typer.Option("--worker-id")] = None,
+    grpc_address: Annotated[
+        str | None, typer.Option("--grpc-address", help="host:port to serve on (port 0: any)")
+    ] = None,
+    kv_host: Annotated[
+        str | None, typer.Option("--kv-host", help="address KV listeners bind and advertise")
+    ] = None,
     log_level: LogLevel = "warning",
 ) -> None:
-    """Run one worker (started by `triskel up` or a pod)."""
+    """Run one worker (started by `triskel up` or a pod).
+
+    Either `--config-json` or `--pool-json` with `--worker-id`; a flag overrides
+    the same field of `--config-json`.
+    """
     from triskel.workers.process import WorkerProcessConfig, run_worker
 
     _setup_logging(log_level)
+    fields = _json_config(config_json, "--config-json") if config_json is not None else {}
+    if pool_json is not None:
+        fields["pool"] = _json_config(pool_json, "--pool-json")
+    flags = {"worker_id": worker_id, "grpc_address": grpc_address, "kv_host": kv_host}
+    for name, value in flags.items():
+        if value is not None:
+            # The field may be spelled either way in --config-json; the flag replaces both.
+            fields.pop(WorkerProcessConfig.model_fields[name].alias or name, None)
+            fields[name] = value
     try:
-        config = WorkerProcessConfig.model_validate(_json_config(config_json))
+        config = WorkerProcessConfig.model_validate(fields)
     except ValidationError as error:
-        raise _fail(f"--config-json: {error}") from None
+        raise _fail(f"worker config: {error}") from None
 
     def ready(address: str) -> None:
         announce_ready({"worker_id": config.worker_id, "grpc": address})
@@ -87,14 +112,33 @@ def worker(
 
 @app.command()
 def router(
-    config_json: Annotated[str, typer.Option("--config-json", help="RouterProcessConfig")],
+    config_json: Annotated[
+        str | None, typer.Option("--config-json", help="RouterProcessConfig")
+    ] = None,
+    cluster_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--cluster-config",
+            help="the operator's router config file (in a cluster: the mounted ConfigMap)",
+        ),
+    ] = None,
+    http_address: Annotated[
+        str | None, typer.Option("--http-address", help="HTTP listen host:port")
+    ] = None,
+    grpc_address: Annotated[
+        str | None, typer.Option("--grpc-address", help="gRPC listen host:port")
+    ] = None,
+    kube_api_url: Annotated[
+        str | None,
+        typer.Option("--kube-api-url", help="Kubernetes API outside a pod (kubectl proxy)"),
+    ] = None,
     redis_url: Annotated[
         str | None,
         typer.Option("--redis-url", help="share state with other replicas (redis://host:port)"),
     ] = None,
     log_level: LogLevel = "warning",
 ) -> None:
-    """Run the router in front of already running workers."""
+    """Run the router in front of running workers, or of a cluster's pools."""
     from triskel.router.process import (
         RouterEndpoints,
         RouterProcessConfig,
@@ -103,12 +147,19 @@ def router(
     )
 
     _setup_logging(log_level)
+    data = _json_config(config_json) if config_json is not None else {}
+    overrides = {
+        "clusterConfig": None if cluster_config is None else str(cluster_config),
+        "httpAddress": http_address,
+        "grpcAddress": grpc_address,
+        "kubeApiUrl": kube_api_url,
+        "redisUrl": redis_url,
+    }
+    data.update({key: value for key, value in overrides.items() if value is not None})
     try:
-        config = RouterProcessConfig.model_validate(_json_config(config_json))
+        config = RouterProcessConfig.model_validate(data)
     except ValidationError as error:
-        raise _fail(f"--config-json: {error}") from None
-    if redis_url is not None:
-        config = config.model_copy(update={"redis_url": redis_url})
+        raise _fail(f"router: {error}") from None
 
     def ready(endpoints: RouterEndpoints) -> None:
         announce_ready({"http": endpoints.http_address, "grpc": endpoints.grpc_address})
@@ -117,6 +168,72 @@ def router(
         asyncio.run(run_router(config, ready))
     except (RouterStartupError, OSError) as error:
         raise _fail(f"router: {error}") from None
+
+
+@app.command()
+def crds(
+    write: Annotated[
+        Path | None, typer.Option("--write", help="write one <plural>.triskel.io.yaml per CRD")
+    ] = None,
+    check: Annotated[
+        Path | None, typer.Option("--check", help="fail if this folder's CRDs are not current")
+    ] = None,
+) -> None:
+    """Print the CustomResourceDefinitions generated from the API models."""
+    from triskel.operator.crd_files import check_folder, render_all, write_folder
+
+    if write is not None and check is not None:
+        raise _fail("--write and --check: pick one")
+    if check is not None:
+        drift = check_folder(check)
+        if not drift.is_current:
+            raise _fail(f"{drift.describe(check)}\nregenerate with: triskel crds --write {check}")
+        typer.echo(f"{check}: CRDs are current")
+    elif write is not None:
+        for path in write_folder(write):
+            typer.echo(f"wrote {path}")
+    else:
+        typer.echo(render_all(), nl=False)
+
+
+@app.command("operator")
+def operator_command(
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", help="watch this namespace (repeat; default: all)"),
+    ] = None,
+    router_namespace: Annotated[
+        str,
+        typer.Option(
+            "--router-namespace",
+            envvar="POD_NAMESPACE",
+            help="where the router runs and reads its ConfigMap",
+        ),
+    ] = "default",
+    worker_image: Annotated[
+        str, typer.Option("--worker-image", envvar="TRISKEL_WORKER_IMAGE", help="mock workers")
+    ] = "ghcr.io/triskel-io/triskel:0.1.0",
+    drain_timeout_s: Annotated[
+        float, typer.Option("--drain-timeout-s", min=0, help="longest wait for in-flight work")
+    ] = 120.0,
+    liveness: Annotated[
+        str | None, typer.Option("--liveness", help="e.g. http://0.0.0.0:8080/healthz")
+    ] = None,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run the Kubernetes operator (WorkerPool, ServingGraph, RoutingPolicy)."""
+    from triskel.operator.app import run_operator
+    from triskel.operator.runtime import OperatorOptions
+
+    _setup_logging(log_level)
+    options = OperatorOptions(
+        worker_image=worker_image,
+        namespaces=tuple(namespace or ()),
+        router_namespace=router_namespace,
+        drain_timeout_s=drain_timeout_s,
+        liveness_endpoint=liveness,
+    )
+    asyncio.run(run_operator(options))
 
 
 def main() -> None:

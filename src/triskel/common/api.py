@@ -27,10 +27,17 @@ Address = Annotated[str, AfterValidator(_check_address)]
 
 
 class ApiModel(BaseModel):
-    """Strict base: unknown fields are errors, never silently dropped."""
+    """Strict base: unknown fields are errors, never silently dropped.
+
+    Attribute docstrings become field descriptions (`kubectl explain wp.spec.replicas`).
+    """
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
     )
 
 
@@ -59,8 +66,11 @@ class EngineSpec(ApiModel):
     """Which engine the pool runs, and how to start it."""
 
     type: EngineType = EngineType.MOCK
+    """mock (CPU, modelled latency), vllm or sglang."""
     image: str | None = None
+    """Container image; the operator's default for its engine when empty."""
     args: tuple[str, ...] = ()
+    """Extra engine arguments, appended to the ones Triskel derives."""
 
 
 class ReplicasSpec(ApiModel):
@@ -89,8 +99,11 @@ class ReplicasSpec(ApiModel):
     )
 
     min: Annotated[int, Field(ge=0)] = 1
+    """Fewest replicas; what runs while `desired` is unset."""
     max: Annotated[int, Field(ge=1)] = 1
+    """Most replicas any scaler may ask for."""
     desired: Annotated[int, Field(ge=0)] | None = None
+    """Replicas to run now, within [min, max] (the scale subresource's spec.replicas)."""
 
     @model_validator(mode="after")
     def _check_bounds(self) -> ReplicasSpec:
@@ -111,47 +124,62 @@ class ResourcesSpec(ApiModel):
     """Per-replica resources (used by the operator; the mock ignores GPUs)."""
 
     gpus: Annotated[int, Field(ge=0)] = 0
+    """GPUs per replica (nvidia.com/gpu)."""
     cpu: str | None = None
+    """CPU request per replica, as a Kubernetes quantity ("2", "500m")."""
     memory: str | None = None
+    """Memory request per replica, as a Kubernetes quantity ("16Gi")."""
 
 
 class ParallelismSpec(ApiModel):
+    """How one replica splits the model over its GPUs."""
+
     tp: Annotated[int, Field(ge=1)] = 1
+    """Tensor-parallel ranks."""
     pp: Annotated[int, Field(ge=1)] = 1
+    """Pipeline-parallel stages."""
     dp: Annotated[int, Field(ge=1)] = 1
+    """Data-parallel ranks."""
     ep: Annotated[int, Field(ge=1)] = 1
+    """Expert-parallel ranks (MoE models)."""
 
 
 class KvConnectorSpec(ApiModel):
     """How KV bytes move between this pool's workers and their peers."""
 
     type: ConnectorType = ConnectorType.TCP
+    """tcp, mooncake, nccl or nixl (nixl needs a real engine)."""
     params: dict[str, str] = Field(default_factory=dict)
+    """Transport settings, parsed (and checked) by the connector itself."""
 
 
 class ProfileSpec(ApiModel):
     """The mock engine's latency profile and how to size it for a small machine."""
 
     name: str = "llama-3.1-8b-h100"
-    # KV bytes actually moved = the model's real KV bytes × this factor.
+    """A latency profile shipped with Triskel (model × GPU)."""
     kv_bytes_scale: Annotated[float, Field(gt=0, le=1)] = 1 / 256
-    # Overrides the profile's KV capacity (tokens), e.g. to force preemption.
+    """KV bytes actually moved = the model's real KV bytes × this factor."""
     kv_capacity_tokens: Annotated[int, Field(ge=1)] | None = None
-    # Wall-clock seconds per modelled second: 0.1 runs the mock 10× faster.
+    """Overrides the profile's KV capacity (tokens), e.g. to force preemption."""
     time_scale: Annotated[float, Field(ge=0)] = 1.0
+    """Wall-clock seconds per modelled second: 0.1 runs the mock 10× faster."""
 
 
 class WorkerPoolSpec(ApiModel):
     """A pool of identical workers serving one model in one role."""
 
     role: Role
+    """The stage these workers serve: encode, prefill, decode or unified (all of them)."""
     model: Annotated[str, Field(min_length=1)]
+    """The model name clients ask for; a ServingGraph groups pools by it."""
     engine: EngineSpec = Field(default_factory=EngineSpec)
     replicas: ReplicasSpec = Field(default_factory=ReplicasSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     parallelism: ParallelismSpec = Field(default_factory=ParallelismSpec)
     kv_connector: KvConnectorSpec = Field(default_factory=KvConnectorSpec)
     profile: ProfileSpec = Field(default_factory=ProfileSpec)
+    """The mock engine's latency model (real engines ignore it)."""
 
     model_config = ConfigDict(
         json_schema_extra={

@@ -40,54 +40,72 @@ class Condition(ApiModel):
     type: Annotated[str, Field(min_length=1)]
     status: ConditionStatus
     reason: Annotated[str, Field(min_length=1)]
+    """One CamelCase word saying why (`AllReplicasReady`, `InvalidSpec`)."""
     message: str = ""
-    # RFC 3339, when `status` last changed.
     last_transition_time: str | None = None
+    """RFC 3339, when `status` last changed."""
     observed_generation: Annotated[int, Field(ge=0)] | None = None
+
+
+# One condition per type, as with metav1.Condition: server-side apply merges by `type`.
+Conditions = Annotated[
+    list[Condition],
+    Field(
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        }
+    ),
+]
 
 
 class WorkerPoolStatus(ApiModel):
     """What the operator observed of the pool's workload."""
 
-    # Replicas the Deployment runs now, and how many of them are ready (scale subresource).
     replicas: Annotated[int, Field(ge=0)] = 0
+    """Replicas the Deployment runs now (the scale subresource's status.replicas)."""
     ready_replicas: Annotated[int, Field(ge=0)] = 0
-    # What the pool is being sized to: spec.replicas.desired, else spec.replicas.min.
+    """How many of them are ready."""
     desired_replicas: Annotated[int, Field(ge=0)] = 0
-    # Label selector of the pool's pods, as a string (the scale subresource needs it).
+    """What the pool is being sized to: spec.replicas.desired, else spec.replicas.min."""
     selector: str | None = None
-    # gRPC addresses (host:port) of ready workers, for routers that watch pools.
+    """Label selector of the pool's pods, as a string (the scale subresource needs it)."""
     endpoints: list[str] = Field(default_factory=list)
-    conditions: list[Condition] = Field(default_factory=list)
+    """gRPC addresses (host:port) of ready workers, for routers that watch pools."""
+    conditions: Conditions = Field(default_factory=list)
     observed_generation: Annotated[int, Field(ge=0)] | None = None
-    # RFC 3339, when the operator last changed the replica count.
+    """The spec generation this status describes."""
     last_scale_time: str | None = None
+    """RFC 3339, when the operator last changed the replica count."""
 
 
 class GraphSlo(ApiModel):
     """The graph's latency targets and the share of requests that must meet both."""
 
     ttft_ms: Annotated[float, Field(gt=0)] = 2000.0
+    """Time to first token, milliseconds."""
     tpot_ms: Annotated[float, Field(gt=0)] = 100.0
+    """Time per output token after the first, milliseconds."""
     attainment: Annotated[float, Field(gt=0, le=1)] = 0.9
+    """Share of requests that must meet both targets."""
 
 
 class ServingGraphSpec(ApiModel):
     """The pools that serve one model, with its SLOs and disaggregation policy."""
 
-    # The model name clients send (`"model"` in OpenAI requests).
     model: Annotated[str, Field(min_length=1)]
-    # WorkerPool names in the graph's namespace; their roles decide each stage.
+    """The model name clients send (`"model"` in OpenAI requests)."""
     pools: Annotated[
         list[Annotated[str, Field(pattern=POOL_NAME_PATTERN, max_length=POOL_NAME_MAX_LENGTH)]],
         Field(min_length=1, json_schema_extra={"x-kubernetes-list-type": "set"}),
     ]
+    """WorkerPool names in the graph's namespace; their roles decide each stage."""
     slo: GraphSlo = Field(default_factory=GraphSlo)
     disaggregation: DisaggregationSpec = Field(default_factory=DisaggregationSpec)
-    # A RoutingPolicy in the same namespace; without one the router takes workers in turn.
     routing_policy: (
         Annotated[str, Field(pattern=POOL_NAME_PATTERN, max_length=POOL_NAME_MAX_LENGTH)] | None
     ) = None
+    """A RoutingPolicy in the same namespace; without one the router takes workers in turn."""
 
     @field_validator("pools")
     @classmethod
@@ -99,10 +117,11 @@ class ServingGraphSpec(ApiModel):
 
 
 class ServingGraphStatus(ApiModel):
-    # Pools of the graph that exist and have every desired replica ready.
     ready_pools: Annotated[int, Field(ge=0)] = 0
-    conditions: list[Condition] = Field(default_factory=list)
+    """Pools of the graph that exist and have every desired replica ready."""
+    conditions: Conditions = Field(default_factory=list)
     observed_generation: Annotated[int, Field(ge=0)] | None = None
+    """The spec generation this status describes."""
 
 
 class RoutingPolicySpec(RoutingConfig):
@@ -112,13 +131,14 @@ class RoutingPolicySpec(RoutingConfig):
     """
 
     admission: AdmissionSpec = Field(default_factory=AdmissionSpec)
-    # Tries per stage when a worker fails before the request's first token there.
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 2
+    """Tries per stage when a worker fails before the request's first token there."""
 
 
 class RoutingPolicyStatus(ApiModel):
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: Conditions = Field(default_factory=list)
     observed_generation: Annotated[int, Field(ge=0)] | None = None
+    """The spec generation this status describes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +177,20 @@ class ResourceKind:
 
 
 _AGE = PrinterColumn("Age", "date", ".metadata.creationTimestamp")
+_NAME_CHECK = (
+    f"self.metadata.name.matches('{POOL_NAME_PATTERN}') && "
+    f"size(self.metadata.name) <= {POOL_NAME_MAX_LENGTH}"
+)
 _NAME_RULE = {
-    "rule": f"self.metadata.name.matches('{POOL_NAME_PATTERN}') && "
-    f"size(self.metadata.name) <= {POOL_NAME_MAX_LENGTH}",
+    "rule": _NAME_CHECK,
     "message": f"metadata.name must be a DNS-1035 label of at most {POOL_NAME_MAX_LENGTH} "
     "characters (it names the pool's Deployment and Service)",
+}
+# ServingGraph.spec.routingPolicy only accepts such names, so any other could never be used.
+_POLICY_NAME_RULE = {
+    "rule": _NAME_CHECK,
+    "message": f"metadata.name must be a DNS-1035 label of at most {POOL_NAME_MAX_LENGTH} "
+    "characters (ServingGraph.spec.routingPolicy refers to it)",
 }
 
 WORKER_POOL = ResourceKind(
@@ -215,6 +244,7 @@ ROUTING_POLICY = ResourceKind(
         PrinterColumn("Ready", "string", '.status.conditions[?(@.type=="Ready")].status'),
         _AGE,
     ),
+    root_rules=(_POLICY_NAME_RULE,),
 )
 
 RESOURCE_KINDS: tuple[ResourceKind, ...] = (WORKER_POOL, SERVING_GRAPH, ROUTING_POLICY)

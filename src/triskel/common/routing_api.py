@@ -32,11 +32,13 @@ from triskel.common.api import ApiModel
 
 class PluginEntry(ApiModel):
     type: Annotated[str, Field(min_length=1)]
+    """The plugin's registered type (`dualmap`, `queue-scorer`, `max-score-picker`...)."""
     name: str | None = None
-    # Free-form here: each plugin type parses (and refuses) its own parameters.
+    """What profiles call it (`pluginRef`); defaults to `type`."""
     parameters: dict[str, Any] = Field(
         default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
     )
+    """Free-form here: each plugin type parses (and refuses) its own parameters."""
 
     @property
     def ref(self) -> str:
@@ -45,21 +47,23 @@ class PluginEntry(ApiModel):
 
 class PluginRef(ApiModel):
     plugin_ref: Annotated[str, Field(min_length=1)]
-    # Only for scorers: how much this score counts in the total.
+    """The `name` (or `type`) of a plugin in `plugins`."""
     weight: Annotated[float, Field(ge=0)] | None = None
+    """Only for scorers: how much this score counts in the total."""
 
 
 class ProfileEntry(ApiModel):
-    # A stage (encode | prefill | decode | unified) or a name for `defaultProfile`.
     name: Annotated[str, Field(min_length=1)]
+    """A stage (encode | prefill | decode | unified) or a name for `defaultProfile`."""
     plugins: Annotated[list[PluginRef], Field(min_length=1)]
+    """Filters, then weighted scorers, then one picker."""
 
 
 class RoutingConfig(ApiModel):
     plugins: list[PluginEntry] = Field(default_factory=list)
     profiles: list[ProfileEntry] = Field(default_factory=list)
-    # Profile for stages that have none of their own.
     default_profile: str | None = None
+    """Profile for stages that have none of their own."""
 
     @model_validator(mode="after")
     def _check_refs(self) -> RoutingConfig:
@@ -103,10 +107,11 @@ class DisaggregationMode(StrEnum):
 
 class DisaggregationSpec(ApiModel):
     mode: DisaggregationMode = DisaggregationMode.ALWAYS
-    # Conditional: prefill locally when the decode worker lacks fewer than this many
-    # prompt tokens (Dynamo's default is 2,048 on GPUs; a KV transfer costs more than
-    # recomputing a short suffix).
+    """always, never, or conditional (see maxLocalPrefillTokens)."""
     max_local_prefill_tokens: Annotated[int, Field(ge=0)] = 512
+    """Conditional: prefill locally when the decode worker lacks fewer than this many
+    prompt tokens (Dynamo's default is 2,048 on GPUs; a KV transfer costs more than
+    recomputing a short suffix)."""
 
 
 class SloSpec(ApiModel):

@@ -1,0 +1,64 @@
+"""The mock engine's container: `triskel worker` in the Triskel image.
+
+    triskel worker --pool-json '{"role":"prefill",...}'  the pool spec, minus replicas
+                   --worker-id $(POD_NAME)               unique and stable for the pod's life
+                   --grpc-address 0.0.0.0:50051          reachable on the pod IP
+                   --kv-host $(POD_IP)                   KV listeners bind and advertise it
+                   [engine.args ...]
+
+The KV connectors listen on ports the kernel picks and advertise them in every KV
+handle, so no `kv` port is declared: pod-to-pod traffic needs no declared port.
+The worker serves no /metrics yet, so its pods are not scraped.
+"""
+
+from __future__ import annotations
+
+import json
+
+from triskel.common.api import WorkerPoolSpec
+from triskel.operator.builders.engines.base import (
+    POD_IP_ENV,
+    POD_NAME_ENV,
+    EnginePod,
+    NamedPort,
+    escape_expansion,
+    user_args,
+)
+
+GRPC_PORT = 50051
+# Importing Triskel and sizing the KV arena take a few seconds on a slow node.
+_STARTUP_BUDGET_S = 60
+
+
+def pool_json(spec: WorkerPoolSpec) -> str:
+    """The spec a worker needs, as compact JSON with sorted keys.
+
+    `replicas` is left out: it changes whenever the pool scales, and a change in
+    the pod template would restart every pod instead of adding or removing some.
+    """
+    data = spec.model_dump(mode="json", by_alias=True, exclude={"replicas"})
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def mock_pod(spec: WorkerPoolSpec, image: str) -> EnginePod:
+    """The mock worker's container; `image` is the Triskel image (`engine.image` wins)."""
+    return EnginePod(
+        image=spec.engine.image or image,
+        command=("triskel", "worker"),
+        args=(
+            "--pool-json",
+            escape_expansion(pool_json(spec)),
+            "--worker-id",
+            f"$({POD_NAME_ENV})",
+            "--grpc-address",
+            f"0.0.0.0:{GRPC_PORT}",
+            "--kv-host",
+            f"$({POD_IP_ENV})",
+            *user_args(spec),
+        ),
+        ports=(NamedPort("grpc", GRPC_PORT),),
+        # The worker's gRPC server serves the standard health service ("" is SERVING
+        # once it accepts calls), which the kubelet's gRPC probe asks.
+        health_check={"grpc": {"port": GRPC_PORT}},
+        startup_budget_s=_STARTUP_BUDGET_S,
+    )

@@ -1,0 +1,42 @@
+"""RoutingPolicy handlers: judge the policy the way the router will, report, publish."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from triskel.common.resources import API_GROUP, API_VERSION, ROUTING_POLICY
+from triskel.operator.conditions import DEGRADED, READY, ConditionUpdate, merge_conditions
+from triskel.operator.policy_check import policy_problem
+from triskel.operator.runtime import OperatorRuntime
+
+PLURAL = ROUTING_POLICY.plural
+
+
+def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
+    @kopf.on.resume(API_GROUP, API_VERSION, PLURAL, id="reconcile", registry=registry)
+    @kopf.on.create(API_GROUP, API_VERSION, PLURAL, id="reconcile", registry=registry)
+    @kopf.on.update(API_GROUP, API_VERSION, PLURAL, id="reconcile", registry=registry)
+    async def routingpolicy_reconcile(
+        body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, **_: Any
+    ) -> None:
+        problem = policy_problem(dict(body))
+        if problem is None:
+            updates = [
+                ConditionUpdate(READY, True, "Accepted", "every plugin and profile builds"),
+                ConditionUpdate(DEGRADED, False, "AsExpected"),
+            ]
+        else:
+            message = f"RoutingPolicy {meta['namespace']}/{meta['name']}: {problem}"
+            kopf.warn(body, reason="InvalidPolicy", message=message)
+            updates = [
+                ConditionUpdate(READY, False, "InvalidPolicy", message),
+                ConditionUpdate(DEGRADED, True, "InvalidPolicy", message),
+            ]
+        patch.status["observedGeneration"] = meta.get("generation")
+        patch.status["conditions"] = merge_conditions(
+            status.get("conditions", []), updates, meta.get("generation"), runtime.now()
+        )
+        # A refused policy is left out of the router config; routers keep the last good one.
+        await runtime.publish_router_config()

@@ -1,0 +1,147 @@
+"""Brings a WorkerPool's children in line with its spec; shrinks only after draining.
+
+    spec ──► Deployment (replicas), headless Service, PodDisruptionBudget
+        └─ fewer replicas than running: drain the surplus pods first (drain.py)
+
+Every step is idempotent (`KubeClient.apply`), so a reconcile interrupted by an
+operator restart is simply run again: nothing is created twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from triskel.common.api import WorkerPoolSpec
+from triskel.common.kube import KubeClient, path_of, resource_path
+from triskel.operator.builders.deployment import build_deployment
+from triskel.operator.builders.labels import owner_reference, selector_string
+from triskel.operator.builders.pdb import build_pdb
+from triskel.operator.builders.service import build_service
+from triskel.operator.drain import DrainResult, WorkProbe, mark_draining, wait_drained
+from triskel.operator.pods import choose_victims, grpc_address, pods_of_pool, serving_endpoints
+from triskel.operator.worker_probe import work_in_flight
+
+_log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    """What every pool's reconcile needs besides the pool itself."""
+
+    worker_image: str
+    drain_timeout_s: float = 120.0
+
+
+@dataclass(slots=True)
+class PoolOutcome:
+    """The observed state after a reconcile: the status to write, and any drain result."""
+
+    status: Json
+    drain: DrainResult | None = None
+
+
+class PoolReconciler:
+    def __init__(
+        self,
+        kube: KubeClient,
+        settings: PoolSettings,
+        now: Callable[[], str],
+        probe: WorkProbe = work_in_flight,
+    ) -> None:
+        self._kube = kube
+        self._settings = settings
+        self._now = now
+        self._probe = probe
+
+    async def reconcile(self, body: Json, spec: WorkerPoolSpec) -> PoolOutcome:
+        name = body["metadata"]["name"]
+        namespace = body["metadata"]["namespace"]
+        target = spec.replicas.count
+        owner = owner_reference(body)
+        desired = build_deployment(name, namespace, spec, self._settings.worker_image, owner)
+        live = await self._kube.get(path_of(desired))
+        drain = None
+        if live is not None and _replicas(live) > target:
+            drain = await self._drain_surplus(body, _replicas(live) - target)
+        deployment = await self._kube.apply(desired)
+        await self._kube.apply(build_service(name, namespace, spec, owner))
+        pdb = build_pdb(name, namespace, spec, owner)
+        if pdb is not None:
+            await self._kube.apply(pdb)
+        else:
+            await self._kube.delete(
+                resource_path("policy/v1", "PodDisruptionBudget", namespace, name)
+            )
+        return PoolOutcome(await self.observe(body, spec, deployment), drain)
+
+    async def observe(self, body: Json, spec: WorkerPoolSpec, deployment: Json | None) -> Json:
+        """The status fields the operator owns (conditions are merged by the caller)."""
+        name = body["metadata"]["name"]
+        pods = await self._pods(body)
+        deployment_status = (deployment or {}).get("status", {})
+        return {
+            "replicas": deployment_status.get("replicas", 0),
+            "readyReplicas": deployment_status.get("readyReplicas", 0),
+            "desiredReplicas": spec.replicas.count,
+            "selector": selector_string(name),
+            "endpoints": serving_endpoints(pods),
+        }
+
+    async def remove(self, body: Json) -> DrainResult:
+        """Drains every pod, then deletes the pool's children (deletion, not scale-in)."""
+        name = body["metadata"]["name"]
+        namespace = body["metadata"]["namespace"]
+        pods = await self._pods(body)
+        await self._publish_endpoints(body, [])
+        await mark_draining(self._kube, pods, self._now())
+        result = await wait_drained(pods, self._settings.drain_timeout_s, self._probe)
+        for api_version, kind in (
+            ("apps/v1", "Deployment"),
+            ("v1", "Service"),
+            ("policy/v1", "PodDisruptionBudget"),
+        ):
+            await self._kube.delete(resource_path(api_version, kind, namespace, name))
+        return result
+
+    async def _drain_surplus(self, body: Json, surplus: int) -> DrainResult:
+        pods = await self._pods(body)
+        work = {p["metadata"]["name"]: await self._work(p) for p in pods}
+        victims = choose_victims(pods, surplus, work)
+        names = {v["metadata"]["name"] for v in victims}
+        # Routers drop the victims first (they watch status.endpoints), then they drain.
+        await self._publish_endpoints(
+            body, serving_endpoints([p for p in pods if p["metadata"]["name"] not in names])
+        )
+        await mark_draining(self._kube, victims, self._now())
+        result = await wait_drained(victims, self._settings.drain_timeout_s, self._probe)
+        _log.info(
+            "pool %s: drained %s, timed out %s",
+            body["metadata"]["name"],
+            result.drained,
+            result.timed_out,
+        )
+        return result
+
+    async def _work(self, pod: Json) -> int | None:
+        address = grpc_address(pod)
+        return None if address is None else await self._probe(address)
+
+    async def _pods(self, body: Json) -> list[Json]:
+        namespace = body["metadata"]["namespace"]
+        # Filtered here rather than by label selector: simple, and the same everywhere.
+        pods = await self._kube.list(resource_path("v1", "Pod", namespace))
+        return pods_of_pool(pods, body["metadata"]["name"])
+
+    async def _publish_endpoints(self, body: Json, endpoints: list[str]) -> None:
+        path = path_of(body) + "/status"
+        await self._kube.merge_patch(path, {"status": {"endpoints": endpoints}})
+
+
+def _replicas(deployment: Json) -> int:
+    replicas: int = deployment.get("spec", {}).get("replicas", 1)
+    return replicas

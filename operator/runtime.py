@@ -1,0 +1,69 @@
+"""What the handlers share while the operator runs: options and the API client.
+
+Built once per `run_operator` call and captured by the handlers' closures, so
+two operators in one process (tests) never share state.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import kopf
+
+from triskel.common.kube import Credentials, KubeClient
+from triskel.operator.pool_reconciler import PoolReconciler, PoolSettings
+from triskel.operator.router_config_sync import publish_router_config
+
+DEFAULT_WORKER_IMAGE = "ghcr.io/triskel-io/triskel:0.1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorOptions:
+    # The image mock workers run (the operator's own image, in a helm install).
+    worker_image: str = DEFAULT_WORKER_IMAGE
+    # Namespaces to watch; empty: all of them.
+    namespaces: tuple[str, ...] = ()
+    # Where the router runs and reads its ConfigMap (the helm release's namespace).
+    router_namespace: str = "default"
+    # Longest wait for a pod's in-flight work before it is removed anyway.
+    drain_timeout_s: float = 120.0
+    # How often pool and graph status is refreshed from what runs.
+    status_interval_s: float = 10.0
+    # kopf's liveness endpoint, e.g. http://0.0.0.0:8080/healthz.
+    liveness_endpoint: str | None = None
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class OperatorRuntime:
+    def __init__(self, options: OperatorOptions, now: Callable[[], str] = utc_now) -> None:
+        self.options = options
+        self.now = now
+        self._kube: KubeClient | None = None
+
+    def logged_in(self, credentials: Credentials) -> None:
+        self._kube = KubeClient(credentials)
+
+    @property
+    def kube(self) -> KubeClient:
+        if self._kube is None:
+            # kopf logs in before any handler runs; retry shortly if that ever races.
+            raise kopf.TemporaryError("not logged in to the API server yet", delay=1)
+        return self._kube
+
+    def pools(self) -> PoolReconciler:
+        settings = PoolSettings(self.options.worker_image, self.options.drain_timeout_s)
+        return PoolReconciler(self.kube, settings, self.now)
+
+    async def publish_router_config(self, without: tuple[str, str] | None = None) -> None:
+        await publish_router_config(
+            self.kube, self.options.router_namespace, self.options.namespaces, without
+        )
+
+    async def close(self) -> None:
+        if self._kube is not None:
+            await self._kube.close()

@@ -1,0 +1,144 @@
+"""Keeps the router's workers and routing in line with the cluster, without a restart.
+
+Every `interval_s`: re-read the router config, fetch the pools' endpoints, then
+
+    new addresses      ──► connect (GetInfo), join the registry and the cluster view
+    vanished addresses ──► leave the registry first (no new picks), then close
+    changed policies   ──► rebuild only those models' schedulers; swap the table
+
+A model whose policy did not change keeps its scheduler object, and with it the
+state its plugins built (hash rings, prefix history).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from triskel.common.router_cluster import RouterClusterConfig
+from triskel.common.routing_api import RoutingSettings
+from triskel.router.admission import AdmissionController
+from triskel.router.cluster import ClusterView
+from triskel.router.discovery.desired import (
+    PoolKey,
+    pools_to_watch,
+    settings_per_model,
+    wanted_workers,
+)
+from triskel.router.registry import WorkerRegistry
+from triskel.router.routing_table import ModelRouting, RoutingTable
+from triskel.router.scheduling.registry import PluginConfigError
+from triskel.router.scheduling.scheduler import Scheduler
+from triskel.router.worker_client import WorkerClient
+
+_log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0
+EndpointsFetcher = Callable[[Sequence[PoolKey]], Awaitable[Mapping[PoolKey, Sequence[str]]]]
+SchedulerFactory = Callable[[RoutingSettings], Scheduler]
+
+
+@dataclass(slots=True)
+class _Installed:
+    settings: RoutingSettings
+    routing: ModelRouting
+
+
+class ClusterSync:
+    def __init__(
+        self,
+        registry: WorkerRegistry,
+        cluster: ClusterView,
+        table: RoutingTable,
+        build_scheduler: SchedulerFactory,
+        fetch_endpoints: EndpointsFetcher,
+    ) -> None:
+        self._registry = registry
+        self._cluster = cluster
+        self._table = table
+        self._build_scheduler = build_scheduler
+        self._fetch_endpoints = fetch_endpoints
+        self._installed: dict[str, _Installed] = {}
+
+    async def apply(self, config: RouterClusterConfig) -> None:
+        """One round: workers first (so new models have workers), then routing."""
+        endpoints = await self._fetch_endpoints(pools_to_watch(config))
+        await self._sync_workers(set(wanted_workers(config, endpoints)))
+        self._sync_routing(settings_per_model(config))
+
+    async def _sync_workers(self, wanted: set[str]) -> None:
+        current = {w.address: w for w in self._registry.all_workers()}
+        added = [WorkerClient(address) for address in sorted(wanted - set(current))]
+        connected = await asyncio.gather(*(self._connect(c) for c in added))
+        joined = [client for client, ok in zip(added, connected, strict=True) if ok]
+        gone = [current[address] for address in sorted(set(current) - wanted)]
+        if not joined and not gone:
+            return
+        kept = [w for a, w in current.items() if a in wanted]
+        # The cluster view knows a worker before any pick can see it, and forgets it only
+        # after picks no longer can.
+        for client in joined:
+            self._cluster.add_worker(client)
+        problems = self._registry.replace([*kept, *joined])
+        for problem in problems:
+            _log.warning("not serving: %s", problem)
+        for client in gone:
+            await self._cluster.remove_worker(client.worker_id)
+            await client.close()
+        _log.info("workers: +%d -%d", len(joined), len(gone))
+
+    async def _connect(self, client: WorkerClient) -> bool:
+        try:
+            await client.connect(CONNECT_TIMEOUT_S)
+        except (grpc.aio.AioRpcError, TimeoutError) as error:
+            _log.warning("cannot reach worker %s yet: %s", client.address, error)
+            await client.close()
+            return False
+        return True
+
+    def _sync_routing(self, wanted: Mapping[str, RoutingSettings]) -> None:
+        installed: dict[str, _Installed] = {}
+        changed = False
+        for model, settings in wanted.items():
+            previous = self._installed.get(model)
+            if previous is not None and previous.settings == settings:
+                installed[model] = previous
+                continue
+            try:
+                scheduler = self._build_scheduler(settings)
+            except PluginConfigError as error:
+                # The operator refuses such policies; keep what served before, if anything.
+                _log.error("model %s: routing policy refused: %s", model, error)
+                if previous is not None:
+                    installed[model] = previous
+                continue
+            spec = settings.admission
+            admission = AdmissionController(spec.max_in_flight, spec.max_queued)
+            installed[model] = _Installed(settings, ModelRouting(scheduler, settings, admission))
+            changed = True
+        if changed or installed.keys() != self._installed.keys():
+            self._installed = installed
+            per_model = {model: entry.routing for model, entry in installed.items()}
+            self._table.replace(self._table.default, per_model)
+            _log.info("routing reloaded for %s", ", ".join(sorted(per_model)) or "no models")
+
+
+async def run_sync(
+    sync: ClusterSync,
+    read_config: Callable[[], RouterClusterConfig],
+    stop: asyncio.Event,
+    interval_s: float = 2.0,
+) -> None:
+    """Applies the config every `interval_s` until `stop` is set; errors never end it."""
+    while not stop.is_set():
+        try:
+            await sync.apply(read_config())
+        except Exception:  # a bad round is logged; the next one tries again
+            _log.exception("cluster sync round failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)

@@ -1,0 +1,208 @@
+"""The helm chart's values (`charts/triskel/values.yaml`) as models.
+
+`charts/triskel/values.schema.json` is generated from `ChartValues`
+(`python scripts/gen_chart_schema.py`), so `helm install` and `helm lint` refuse a bad
+value with the field named, and `values.yaml` is tested to equal these defaults.
+Field names are camelCase in YAML, as everywhere in Kubernetes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from triskel.common.api import ApiModel
+
+# Kubernetes' own pattern for a resource quantity ("500m", "2Gi", "1e3").
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+# A namespace or Service name: an RFC 1123 label.
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# A ConfigMap name: an RFC 1123 subdomain.
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# A Prometheus duration ("30s", "1m").
+DURATION_PATTERN = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
+
+Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN)] | Annotated[int, Field(ge=0)]
+ResourceName = Literal["cpu", "memory", "ephemeral-storage"]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class ChartModel(ApiModel):
+    """Strict (unknown keys are errors) and documented: docstrings become descriptions."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+
+class PullPolicy(StrEnum):
+    ALWAYS = "Always"
+    IF_NOT_PRESENT = "IfNotPresent"
+    NEVER = "Never"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class Image(ChartModel):
+    repository: Annotated[str, Field(min_length=1)]
+    """Image name without the tag."""
+    tag: str = ""
+    """Image tag; empty means the chart's appVersion."""
+    pull_policy: PullPolicy = PullPolicy.IF_NOT_PRESENT
+
+
+class ImagePullSecret(ChartModel):
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN_PATTERN)]
+    """A Secret of type kubernetes.io/dockerconfigjson in the release namespace."""
+
+
+class Resources(ChartModel):
+    """Container resources, as in a Pod spec (quantities like "500m" or "1Gi")."""
+
+    requests: dict[ResourceName, Quantity] = Field(default_factory=dict)
+    limits: dict[ResourceName, Quantity] = Field(default_factory=dict)
+
+
+class Toleration(ChartModel):
+    key: str = ""
+    """Taint key; empty with operator Exists tolerates every taint."""
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str = ""
+    effect: Literal["", "NoSchedule", "PreferNoSchedule", "NoExecute"] = ""
+    """Taint effect to tolerate; empty means all effects."""
+    toleration_seconds: Annotated[int, Field(ge=0)] | None = None
+    """How long a NoExecute taint is tolerated before eviction (unset: forever)."""
+
+
+class PodPlacement(ChartModel):
+    """Where a component's pods may run."""
+
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+    affinity: dict[str, Any] = Field(default_factory=dict)
+    """A Pod spec `affinity` (nodeAffinity, podAffinity, podAntiAffinity), copied as is."""
+
+
+class OperatorValues(PodPlacement):
+    """The operator: one kopf process reconciling WorkerPools, ServingGraphs, RoutingPolicies."""
+
+    watch_namespaces: Annotated[
+        list[Annotated[str, Field(pattern=DNS_LABEL_PATTERN, max_length=63)]],
+        Field(json_schema_extra={"uniqueItems": True}),
+    ] = Field(default_factory=list)
+    """Namespaces whose WorkerPools, ServingGraphs and RoutingPolicies the operator handles
+    (and the router reads), with a Role in each; empty means every namespace, with
+    ClusterRoles."""
+    log_level: LogLevel = LogLevel.INFO
+    resources: Resources = Resources(
+        requests={"cpu": "100m", "memory": "256Mi"}, limits={"memory": "512Mi"}
+    )
+
+
+class RouterService(ChartModel):
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
+    http_port: Port = 8080
+    """Service port of the OpenAI-compatible HTTP API and /metrics."""
+    grpc_port: Port = 50051
+    """Service port of the gRPC API (triskel.v1.Router)."""
+
+
+class RouterValues(PodPlacement):
+    """The router: the one endpoint clients call."""
+
+    replicas: Annotated[int, Field(ge=0)] = 1
+    """Router replicas; more than one should share state through `redis.enabled`."""
+    log_level: LogLevel = LogLevel.INFO
+    service: RouterService = RouterService()
+    resources: Resources = Resources(
+        requests={"cpu": "500m", "memory": "512Mi"}, limits={"memory": "1Gi"}
+    )
+
+
+class RedisValues(PodPlacement):
+    """An in-cluster Redis for state shared by router replicas (a cache: no persistence)."""
+
+    enabled: bool = False
+    image: Image = Image(repository="redis", tag="7")
+    resources: Resources = Resources(
+        requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "512Mi"}
+    )
+
+
+class ServiceMonitorValues(ChartModel):
+    """A Prometheus Operator ServiceMonitor for the router's /metrics."""
+
+    enabled: bool = False
+    """Needs the monitoring.coreos.com/v1 CRDs (Prometheus Operator) in the cluster."""
+    interval: Annotated[str, Field(pattern=DURATION_PATTERN)] = "30s"
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Extra labels, e.g. the `release` label your Prometheus selects ServiceMonitors by."""
+
+
+class MetricsValues(ChartModel):
+    service_monitor: ServiceMonitorValues = ServiceMonitorValues()
+
+
+class ChartValues(ChartModel):
+    """Values of the `triskel` helm chart."""
+
+    image: Image = Image(repository="ghcr.io/triskel-io/triskel")
+    """The Triskel image (repository-root Dockerfile); operator and router both run it."""
+    image_pull_secrets: list[ImagePullSecret] = Field(default_factory=list)
+    name_override: str = ""
+    """Replaces the chart name in resource names."""
+    fullname_override: str = ""
+    """Replaces the `<release>-<chart>` prefix of resource names."""
+    operator: OperatorValues = OperatorValues()
+    router: RouterValues = RouterValues()
+    redis: RedisValues = RedisValues()
+    metrics: MetricsValues = MetricsValues()
+
+
+def values_json_schema() -> dict[str, Any]:
+    """The JSON schema of `ChartValues` as helm reads it (draft 7, no `$ref`s).
+
+    References are inlined and titles dropped so the file reads top-down and any
+    draft-7 validator (helm 3's included) resolves it.
+    """
+    schema = ChartValues.model_json_schema(by_alias=True, mode="validation")
+    definitions = schema.pop("$defs", {})
+    inlined = _inline(schema, definitions)
+    return {"$schema": "http://json-schema.org/draft-07/schema#", **inlined}
+
+
+def values_json_schema_text() -> str:
+    """`values_json_schema()` as the committed file's exact text."""
+    return json.dumps(values_json_schema(), indent=2) + "\n"
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_inline(item, definitions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        name = node["$ref"].removeprefix("#/$defs/")
+        target = copy.deepcopy(definitions[name])
+        # A field's own description and default win over the referenced model's.
+        target.update({k: v for k, v in node.items() if k != "$ref"})
+        return _inline(target, definitions)
+    inlined: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, str) and key == "title":
+            continue
+        if isinstance(value, str) and key == "description":
+            # Docstrings wrap at 100 columns; a description is one line.
+            value = " ".join(value.split())
+        inlined[key] = _inline(value, definitions)
+    return inlined

@@ -1,0 +1,185 @@
+"""The chart's RBAC is least privilege: exact rules, no wildcards, scoped as configured."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from triskel.common.resources import RESOURCE_KINDS
+from triskel.common.router_cluster import ROUTER_CONFIG_MAP_NAME
+
+from support.helm import NAMESPACE, find, render
+
+WRITE = ["get", "list", "watch", "create", "update", "patch", "delete"]
+READ = ["get", "list", "watch"]
+
+# Why each rule, in the order the chart lists them:
+OPERATOR_RULES = [
+    # kopf lists and watches its kinds and patches finalizers and progress annotations;
+    # nothing creates or deletes them but users.
+    {
+        "apiGroups": ["triskel.io"],
+        "resources": ["workerpools", "servinggraphs", "routingpolicies"],
+        "verbs": ["get", "list", "watch", "patch"],
+    },
+    {
+        "apiGroups": ["triskel.io"],
+        "resources": ["workerpools/status", "servinggraphs/status", "routingpolicies/status"],
+        "verbs": ["get", "patch"],
+    },
+    # Only WorkerPool has a scale subresource (the SLO planner resizes pools through it).
+    {"apiGroups": ["triskel.io"], "resources": ["workerpools/scale"], "verbs": ["get", "patch"]},
+    # blockOwnerDeletion on adopted children needs update on the owner's finalizers.
+    {
+        "apiGroups": ["triskel.io"],
+        "resources": [
+            "workerpools/finalizers",
+            "servinggraphs/finalizers",
+            "routingpolicies/finalizers",
+        ],
+        "verbs": ["update"],
+    },
+    # The children it owns: full lifecycle.
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": WRITE},
+    {"apiGroups": [""], "resources": ["services"], "verbs": WRITE},
+    {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": WRITE},
+    # Drain marks pods with an annotation (patch); it never deletes them itself.
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+]
+ROUTER_RULES = [
+    {"apiGroups": ["triskel.io"], "resources": ["workerpools"], "verbs": READ},
+    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
+]
+# The routers' one ConfigMap, in the release namespace: the operator creates it and then
+# only touches that name (create cannot be limited by name); routers only read it.
+OPERATOR_CONFIG_RULES = [
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+    {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": [ROUTER_CONFIG_MAP_NAME],
+        "verbs": ["get", "patch"],
+    },
+]
+ROUTER_CONFIG_RULES = [
+    {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": [ROUTER_CONFIG_MAP_NAME],
+        "verbs": READ,
+    },
+]
+# kopf watches CRDs (cluster-scoped) to notice them change while it runs.
+DISCOVERY_RULES = [
+    {
+        "apiGroups": ["apiextensions.k8s.io"],
+        "resources": ["customresourcedefinitions"],
+        "verbs": ["list", "watch"],
+    },
+]
+# With watchNamespaces, kopf also follows those namespaces (deleted, re-created).
+NAMESPACED_DISCOVERY_RULES = [
+    *DISCOVERY_RULES,
+    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
+]
+
+
+def _rules(
+    manifests: list[dict[str, Any]], kind: str, name: str, namespace: str | None = None
+) -> list[dict[str, Any]]:
+    matches = [
+        m
+        for m in manifests
+        if m["kind"] == kind
+        and m["metadata"]["name"] == name
+        and m["metadata"].get("namespace") == namespace
+    ]
+    assert len(matches) == 1, f"expected one {kind} {namespace}/{name}"
+    rules: list[dict[str, Any]] = matches[0]["rules"]
+    return rules
+
+
+def test_cluster_wide_rules_are_exact() -> None:
+    manifests = render()
+    assert _rules(manifests, "ClusterRole", f"{NAMESPACE}-triskel-operator") == OPERATOR_RULES
+    assert _rules(manifests, "ClusterRole", f"{NAMESPACE}-triskel-router") == ROUTER_RULES
+    assert (
+        _rules(manifests, "ClusterRole", f"{NAMESPACE}-triskel-operator-discovery")
+        == DISCOVERY_RULES
+    )
+
+
+@pytest.mark.parametrize("namespace", ["team-a", "team-b"])
+def test_namespaced_rules_are_the_same_rules_in_roles(namespace: str) -> None:
+    manifests = render({"operator": {"watchNamespaces": ["team-a", "team-b"]}})
+    name = f"{NAMESPACE}-triskel-operator"
+    assert _rules(manifests, "Role", name, namespace) == OPERATOR_RULES
+    assert _rules(manifests, "Role", f"{NAMESPACE}-triskel-router", namespace) == ROUTER_RULES
+    assert (
+        _rules(manifests, "ClusterRole", f"{NAMESPACE}-triskel-operator-discovery")
+        == NAMESPACED_DISCOVERY_RULES
+    )
+
+
+@pytest.mark.parametrize("values", [{}, {"operator": {"watchNamespaces": ["team-a"]}}])
+def test_router_config_map_rules_stay_in_the_release_namespace(values: dict[str, Any]) -> None:
+    manifests = render(values)
+    assert (
+        _rules(manifests, "Role", "triskel-operator-router-config", NAMESPACE)
+        == OPERATOR_CONFIG_RULES
+    )
+    assert _rules(manifests, "Role", "triskel-router-config", NAMESPACE) == ROUTER_CONFIG_RULES
+    for name, account in (
+        ("triskel-operator-router-config", "triskel-operator"),
+        ("triskel-router-config", "triskel-router"),
+    ):
+        binding = find(manifests, "RoleBinding", name)
+        assert binding["roleRef"]["name"] == name
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}
+        ]
+
+
+@pytest.mark.parametrize("values", [{}, {"operator": {"watchNamespaces": ["team-a"]}}])
+def test_no_wildcards_and_no_secrets(values: dict[str, Any]) -> None:
+    for manifest in render(values):
+        for rule in manifest.get("rules", []):
+            for field in ("apiGroups", "resources", "verbs", "resourceNames"):
+                assert "*" not in rule.get(field, []), (manifest["metadata"]["name"], rule)
+            # Neither component reads Secrets, nor may escalate through RBAC objects.
+            assert not {"secrets", "roles", "clusterroles", "rolebindings"} & set(
+                rule["resources"]
+            ), rule
+            assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"]), rule
+
+
+def test_bindings_name_the_component_service_accounts() -> None:
+    manifests = render()
+    for component in ("operator", "router", "operator-discovery"):
+        binding = find(manifests, "ClusterRoleBinding", f"{NAMESPACE}-triskel-{component}")
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": f"{NAMESPACE}-triskel-{component}",
+        }
+        account = "triskel-operator" if component.startswith("operator") else "triskel-router"
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}
+        ]
+
+
+def test_operator_rules_cover_every_custom_kind() -> None:
+    # The kinds come from the API models: a new kind must get its rules here too.
+    rules = _rules(render(), "ClusterRole", f"{NAMESPACE}-triskel-operator")
+    triskel_resources = {
+        r for rule in rules if rule["apiGroups"] == ["triskel.io"] for r in rule["resources"]
+    }
+    expected = set()
+    for kind in RESOURCE_KINDS:
+        expected |= {kind.plural, f"{kind.plural}/status", f"{kind.plural}/finalizers"}
+        if kind.scale is not None:
+            expected.add(f"{kind.plural}/scale")
+    assert triskel_resources == expected

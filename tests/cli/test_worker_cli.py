@@ -1,0 +1,89 @@
+"""`triskel worker`: the flags a pod starts it with, next to `--config-json` (`triskel up`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+
+import grpc
+import pytest
+from typer.testing import CliRunner
+
+from triskel.cli.main import app
+from triskel.cli.supervisor import READY_PREFIX
+from triskel.v1 import worker_pb2, worker_pb2_grpc
+
+from support.processes import read_until, start_triskel
+
+POOL = {"role": "decode", "model": "m", "profile": {"kvCapacityTokens": 2048, "timeScale": 0}}
+
+
+async def run_until_ready(args: list[str]) -> tuple[dict[str, str], worker_pb2.WorkerInfo]:
+    """Starts `triskel worker args`, asks it who it is, stops it (SIGTERM, by PID)."""
+    process = await start_triskel(["worker", *args])
+    try:
+        lines = await read_until(process, READY_PREFIX, timeout_s=60)
+        ready: dict[str, str] = json.loads(lines[-1].split(READY_PREFIX, 1)[1])
+        async with grpc.aio.insecure_channel(ready["grpc"]) as channel:
+            info = await worker_pb2_grpc.WorkerStub(channel).GetInfo(
+                worker_pb2.GetInfoRequest(), timeout=10
+            )
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+        return ready, info
+    finally:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+
+@pytest.mark.asyncio
+async def test_pod_flags_start_a_worker() -> None:
+    ready, info = await run_until_ready(
+        [
+            "--pool-json",
+            json.dumps(POOL),
+            "--worker-id",
+            "decode-7f9c-abcde",
+            "--grpc-address",
+            "127.0.0.1:0",
+            "--kv-host",
+            "127.0.0.1",
+        ]
+    )
+    assert ready["worker_id"] == info.worker_id == "decode-7f9c-abcde"
+    assert info.role == "decode"
+
+
+@pytest.mark.asyncio
+async def test_config_json_still_works_and_flags_override_it() -> None:
+    # `triskel up` writes the whole config with wire (camelCase) names.
+    config = {"workerId": "from-json", "pool": POOL, "grpcAddress": "127.0.0.1:0"}
+    _, info = await run_until_ready(["--config-json", json.dumps(config)])
+    assert info.worker_id == "from-json"
+    _, info = await run_until_ready(
+        ["--config-json", json.dumps(config), "--worker-id", "from-flag"]
+    )
+    assert info.worker_id == "from-flag"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        # Without --config-json, the pool alone does not say who the worker is.
+        (["--pool-json", json.dumps(POOL)], "workerId\n  Field required"),
+        (["--pool-json", "{not json", "--worker-id", "w"], "--pool-json: not valid JSON"),
+        (["--pool-json", "[1]", "--worker-id", "w"], "--pool-json: expected a JSON object"),
+        (
+            ["--pool-json", json.dumps(POOL), "--worker-id", "w", "--grpc-address", "nowhere"],
+            "expected host:port",
+        ),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_problem(args: list[str], fragment: str) -> None:
+    result = CliRunner().invoke(app, ["worker", *args])
+    assert result.exit_code == 2
+    assert fragment in result.stderr, result.stderr

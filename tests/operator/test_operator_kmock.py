@@ -1,0 +1,309 @@
+"""The operator against an emulated API server (kmock): create, update, scale with drain,
+delete with drain, restart mid-reconcile, a ServingGraph naming a missing pool.
+
+kmock runs no controllers, so the test plays the ReplicaSet: it creates the pool's
+Pod objects itself, pointing at real mock workers on loopback, so drains wait on
+real in-flight work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import kmock
+import kopf
+import pytest
+
+from triskel.common.api import WorkerPoolSpec
+from triskel.operator.app import operator_settings, run_operator
+from triskel.operator.runtime import OperatorOptions
+from triskel.v1 import worker_pb2, worker_pb2_grpc
+from triskel.workers.process import WorkerProcessConfig, run_worker
+
+from support.kube_emulator import (
+    NAMESPACE,
+    collection_path,
+    create,
+    declare_resources,
+    operator_thread,
+    stored,
+    watches_open,
+)
+from support.waiting import wait_until
+
+GROUP_VERSION = "triskel.io/v1alpha1"
+POOL_SPEC: dict[str, Any] = {
+    "role": "unified",
+    "model": "m",
+    "replicas": {"min": 1, "max": 4, "desired": 2},
+    "profile": {"kvCapacityTokens": 16384, "timeScale": 0.2},
+}
+
+
+def pool(name: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": GROUP_VERSION,
+        "kind": "WorkerPool",
+        "metadata": {"name": name},
+        "spec": spec or POOL_SPEC,
+    }
+
+
+@contextlib.asynccontextmanager
+async def running_operator(server: kmock.KubernetesEmulator) -> AsyncIterator[None]:
+    url = str(server.url).rstrip("/")
+    options = OperatorOptions(
+        worker_image="triskel:test",
+        # Cluster-wide: kmock cannot answer kopf's namespace listing of a namespaced run.
+        router_namespace=NAMESPACE,
+        drain_timeout_s=20.0,
+        status_interval_s=0.5,
+    )
+
+    def login() -> kopf.ConnectionInfo:
+        return kopf.ConnectionInfo(server=url, insecure=True, scheme="Bearer", token="test")
+
+    def start(stop: threading.Event) -> Any:
+        settings = operator_settings()
+        settings.watching.reconnect_backoff = 0.1
+        return run_operator(options, stop, login, settings)
+
+    async with operator_thread(start):
+        await watches_open(server, ["workerpools", "servinggraphs", "routingpolicies"])
+        yield
+
+
+@pytest.fixture
+def server(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
+    declare_resources(kmock)
+    return kmock
+
+
+def deployment(server: kmock.KubernetesEmulator, name: str) -> Any:
+    return stored(server, "apps/v1", "deployments", name)
+
+
+def custom(server: kmock.KubernetesEmulator, plural: str, name: str) -> Any:
+    return stored(server, GROUP_VERSION, plural, name)
+
+
+async def eventually(check: Any, timeout_s: float = 15.0) -> None:
+    await wait_until(check, timeout_s)
+
+
+# --- workers the test stands in for pods with ---------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def mock_workers(count: int) -> AsyncIterator[list[str]]:
+    stop = asyncio.Event()
+    tasks, addresses = [], []
+    spec = WorkerPoolSpec.model_validate(POOL_SPEC)
+    try:
+        for i in range(count):
+            ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            config = WorkerProcessConfig(worker_id=f"w{i}", pool=spec)
+            tasks.append(asyncio.create_task(run_worker(config, ready.set_result, stop)))
+            addresses.append(await asyncio.wait_for(ready, 30))
+        yield addresses
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def add_pod(
+    server: kmock.KubernetesEmulator, pool_name: str, name: str, address: str
+) -> None:
+    host, port = address.rsplit(":", 1)
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "resourceVersion": "1",
+            "labels": {"triskel.io/pool": pool_name},
+        },
+        "spec": {
+            "containers": [
+                {"name": "worker", "ports": [{"name": "grpc", "containerPort": int(port)}]}
+            ]
+        },
+        "status": {"podIP": host, "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    response = await server.post(collection_path("v1", "pods"), json=body)
+    assert response.status < 300, await response.text()
+
+
+async def long_decode(address: str, num_tokens: int) -> float:
+    """Runs one request to completion on the worker; returns when it finished."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = worker_pb2_grpc.WorkerStub(channel)
+        request = worker_pb2.DecodeRequest(
+            request_id="long", token_ids=list(range(64)), max_tokens=num_tokens, ignore_eos=True
+        )
+        async for _ in stub.Decode(request):
+            pass
+    return time.monotonic()
+
+
+# --- tests ------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_pool_gets_a_deployment_a_service_and_a_pdb_owned_by_it(
+    server: kmock.KubernetesEmulator,
+) -> None:
+    async with running_operator(server):
+        await create(server, pool("decode"))
+        await eventually(lambda: deployment(server, "decode") is not None)
+        await eventually(lambda: stored(server, "v1", "services", "decode") is not None)
+        await eventually(
+            lambda: stored(server, "policy/v1", "poddisruptionbudgets", "decode") is not None
+        )
+        live = deployment(server, "decode")
+        owner = live["metadata"]["ownerReferences"][0]
+        assert (owner["kind"], owner["name"], owner["controller"]) == ("WorkerPool", "decode", True)
+        assert live["spec"]["replicas"] == 2
+        await eventually(
+            lambda: (
+                custom(server, "workerpools", "decode").get("status", {}).get("desiredReplicas")
+                == 2
+            )
+        )
+        status = custom(server, "workerpools", "decode")["status"]
+        assert status["selector"] and {c["type"] for c in status["conditions"]} >= {
+            "Ready",
+            "Progressing",
+            "Degraded",
+        }
+
+
+@pytest.mark.asyncio
+async def test_a_spec_update_rolls_into_the_deployment(server: kmock.KubernetesEmulator) -> None:
+    async with running_operator(server):
+        await create(server, pool("decode"))
+        await eventually(lambda: deployment(server, "decode") is not None)
+        scaled = {**POOL_SPEC, "replicas": {"min": 1, "max": 4, "desired": 3}}
+        path = collection_path(GROUP_VERSION, "workerpools") + "/decode"
+        await server.patch(path, json={"spec": scaled, "metadata": {"generation": 2}})
+        await eventually(lambda: deployment(server, "decode")["spec"]["replicas"] == 3)
+
+
+@pytest.mark.asyncio
+async def test_scale_in_drains_the_idle_pod_and_keeps_the_busy_one(
+    server: kmock.KubernetesEmulator,
+) -> None:
+    async with mock_workers(2) as addresses, running_operator(server):
+        await create(server, pool("decode"))
+        await eventually(lambda: deployment(server, "decode") is not None)
+        await add_pod(server, "decode", "decode-a", addresses[0])
+        await add_pod(server, "decode", "decode-b", addresses[1])
+        busy = asyncio.create_task(long_decode(addresses[0], 400))
+        await asyncio.sleep(0.3)  # the request is running on decode-a
+        scaled = {**POOL_SPEC, "replicas": {"min": 1, "max": 4, "desired": 1}}
+        path = collection_path(GROUP_VERSION, "workerpools") + "/decode"
+        await server.patch(path, json={"spec": scaled, "metadata": {"generation": 2}})
+        await eventually(lambda: deployment(server, "decode")["spec"]["replicas"] == 1)
+        # The idle pod was chosen and marked; the busy one keeps serving.
+        annotations_b = stored(server, "v1", "pods", "decode-b")["metadata"].get("annotations", {})
+        annotations_a = stored(server, "v1", "pods", "decode-a")["metadata"].get("annotations", {})
+        assert "triskel.io/draining" in annotations_b
+        assert "triskel.io/draining" not in annotations_a
+        assert not busy.done()
+        endpoints = custom(server, "workerpools", "decode")["status"]["endpoints"]
+        assert endpoints == [addresses[0]]
+        busy.cancel()
+
+
+@pytest.mark.asyncio
+async def test_delete_waits_for_in_flight_work_then_removes_the_children(
+    server: kmock.KubernetesEmulator,
+) -> None:
+    async with mock_workers(1) as addresses, running_operator(server):
+        await create(server, pool("decode"))
+        await eventually(lambda: deployment(server, "decode") is not None)
+        await add_pod(server, "decode", "decode-a", addresses[0])
+        busy = asyncio.create_task(long_decode(addresses[0], 200))
+        await asyncio.sleep(0.3)
+        assert not busy.done()  # still running when the delete arrives
+        await server.delete(collection_path(GROUP_VERSION, "workerpools") + "/decode")
+        await eventually(lambda: custom(server, "workerpools", "decode") is None, timeout_s=30)
+        gone_at = time.monotonic()
+        finished_at = await busy
+        # The request finished before the pool (and its children) went away.
+        assert finished_at <= gone_at
+        assert deployment(server, "decode") is None
+        assert stored(server, "v1", "services", "decode") is None
+
+
+@pytest.mark.asyncio
+async def test_a_restart_mid_reconcile_duplicates_and_orphans_nothing(
+    server: kmock.KubernetesEmulator,
+) -> None:
+    # Looking the Service up hangs while `hang` is set: the first operator stops after
+    # creating the Deployment and before the Service, as if killed mid-reconcile.
+    hang = threading.Event()
+    hang.set()
+    services = kmock.resource("v1/services")
+    server[kmock.method.GET, services, lambda _request: hang.is_set()] << (
+        lambda: asyncio.sleep(3600)
+    )
+    async with running_operator(server):
+        await create(server, pool("decode"))
+        await eventually(lambda: deployment(server, "decode") is not None)
+        await eventually(lambda: len(server[kmock.method.GET, services]) >= 1)
+    assert stored(server, "v1", "services", "decode") is None
+    hang.clear()
+    async with running_operator(server):
+        await eventually(lambda: stored(server, "v1", "services", "decode") is not None)
+        await eventually(
+            lambda: stored(server, "policy/v1", "poddisruptionbudgets", "decode") is not None
+        )
+    # One of each, all owned by the pool: nothing duplicated, nothing orphaned.
+    for plural in ("apps/v1/deployments", "v1/services", "policy/v1/poddisruptionbudgets"):
+        children = [o for k, o in server.objects.items() if k[0] == kmock.resource(plural)]
+        assert len(children) == 1, plural
+        assert children[0]["metadata"]["ownerReferences"][0]["name"] == "decode"
+
+
+@pytest.mark.asyncio
+async def test_a_graph_naming_a_missing_pool_is_degraded_with_a_warning_and_nothing_deleted(
+    server: kmock.KubernetesEmulator,
+) -> None:
+    async with running_operator(server):
+        await create(server, pool("decode"))
+        await create(
+            server,
+            {
+                "apiVersion": GROUP_VERSION,
+                "kind": "ServingGraph",
+                "metadata": {"name": "chat"},
+                "spec": {"model": "m", "pools": ["decode", "prefill"]},
+            },
+        )
+
+        def degraded() -> bool:
+            graph = custom(server, "servinggraphs", "chat")
+            conditions = (graph or {}).get("status", {}).get("conditions", [])
+            return any(c["type"] == "Degraded" and c["status"] == "True" for c in conditions)
+
+        await eventually(degraded)
+        graph = custom(server, "servinggraphs", "chat")
+        condition = next(c for c in graph["status"]["conditions"] if c["type"] == "Degraded")
+        assert condition["reason"] == "PoolNotFound"
+        assert "'prefill'" in condition["message"]
+        await eventually(
+            lambda: any(
+                "'prefill'" in (event.data or {}).get("message", "")
+                for event in server["post", kmock.resource("v1/events")]
+            )
+        )
+        assert custom(server, "workerpools", "decode") is not None
+        assert deployment(server, "decode") is not None

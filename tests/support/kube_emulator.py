@@ -1,0 +1,122 @@
+"""The operator against kmock's emulated API server, run the way toolbox.md found works.
+
+kopf runs in its own thread and event loop (on stop it cancels every task created
+after it started, which would include pytest's own), objects are created over HTTP
+once the operator's watches are open, and every created object carries a
+resourceVersion (kopf's finalizer patch tests it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import kmock
+
+from triskel.common.resources import API_GROUP, API_VERSION, RESOURCE_KINDS
+
+from support.waiting import wait_until
+
+NAMESPACE = "default"
+# Core and built-in kinds the operator reads or writes, as (api path, kind, plural).
+_BUILTIN: tuple[tuple[str, str, str, frozenset[str]], ...] = (
+    ("v1", "Namespace", "namespaces", frozenset({"list", "watch", "get"})),
+    ("v1", "Pod", "pods", frozenset({"list", "watch", "get", "patch", "create", "delete"})),
+    ("v1", "Service", "services", frozenset({"list", "get", "create", "patch", "delete"})),
+    ("v1", "ConfigMap", "configmaps", frozenset({"list", "get", "create", "patch", "delete"})),
+    ("v1", "Event", "events", frozenset({"create", "list"})),
+    (
+        "apps/v1",
+        "Deployment",
+        "deployments",
+        frozenset({"list", "get", "create", "patch", "delete"}),
+    ),
+    (
+        "policy/v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        frozenset({"list", "get", "create", "patch", "delete"}),
+    ),
+)
+
+
+def declare_resources(server: kmock.KubernetesEmulator) -> None:
+    """Makes kmock's discovery list the kinds the operator uses."""
+    for api, kind, plural, verbs in _BUILTIN:
+        server.resources[f"{api}/{plural}"] = kmock.ResourceInfo(
+            kind=kind, namespaced=kind != "Namespace", verbs=set(verbs)
+        )
+    for resource in RESOURCE_KINDS:
+        server.resources[f"{API_GROUP}/{API_VERSION}/{resource.plural}"] = kmock.ResourceInfo(
+            kind=resource.kind,
+            namespaced=True,
+            verbs={"list", "watch", "get", "patch", "create", "delete"},
+            subresources={"status"},
+        )
+
+
+def collection_path(api_version: str, plural: str, namespace: str = NAMESPACE) -> str:
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    return f"{prefix}/namespaces/{namespace}/{plural}"
+
+
+async def create(server: kmock.KubernetesEmulator, body: Mapping[str, Any]) -> None:
+    """Creates an object over HTTP, as kubectl would (so watches see it once)."""
+    # What a real API server fills in (kmock does not): owners need the uid.
+    metadata = {
+        "namespace": NAMESPACE,
+        "resourceVersion": "1",
+        "uid": str(uuid.uuid4()),
+        "generation": 1,
+        **body["metadata"],
+    }
+    resource = next(r for r in RESOURCE_KINDS if r.kind == body["kind"])
+    path = collection_path(resource.api_version, resource.plural)
+    response = await server.post(path, json={**body, "metadata": metadata})
+    assert response.status < 300, await response.text()
+
+
+def stored(server: kmock.KubernetesEmulator, api_version: str, plural: str, name: str) -> Any:
+    """The emulated object, or None when absent or deleted."""
+    try:
+        obj = server.objects[f"{api_version}/{plural}", NAMESPACE, name]
+    except KeyError:
+        return None
+    return None if obj.deleted else obj
+
+
+async def watches_open(server: kmock.KubernetesEmulator, plurals: list[str]) -> None:
+    """Waits until the operator watches every one of `plurals` (custom resources)."""
+
+    def is_watching(plural: str) -> bool:
+        resource = server.resource(API_GROUP, API_VERSION, plural)
+        return any(r.action == kmock.action.WATCH and r.resource == resource for r in list(server))
+
+    await wait_until(lambda: all(is_watching(p) for p in plurals), timeout_s=15)
+
+
+@contextlib.asynccontextmanager
+async def operator_thread(start: Callable[[threading.Event], Any]) -> AsyncIterator[None]:
+    """Runs `start(stop_flag)` (an `asyncio.run`-able coroutine factory) in its own thread."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(start(stop))
+        except BaseException as error:  # reported to the test below
+            errors.append(error)
+
+    thread = threading.Thread(target=run, name="operator", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.to_thread(thread.join, 15)
+        assert not thread.is_alive(), "the operator did not stop within 15 s"
+        assert not errors, f"the operator failed: {errors[0]!r}"
