@@ -6,8 +6,9 @@ from typing import Any
 
 import kopf
 
-from triskel.common.resources import API_GROUP, API_VERSION, ROUTING_POLICY
+from triskel.common.resources import ROUTING_POLICY
 from triskel.operator.conditions import DEGRADED, READY, ConditionUpdate, merge_conditions
+from triskel.operator.handlers.triggers import on_spec_change
 from triskel.operator.policy_check import policy_problem
 from triskel.operator.runtime import OperatorRuntime
 
@@ -15,9 +16,7 @@ PLURAL = ROUTING_POLICY.plural
 
 
 def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
-    @kopf.on.resume(API_GROUP, API_VERSION, PLURAL, id="reconcile", registry=registry)
-    @kopf.on.create(API_GROUP, API_VERSION, PLURAL, id="reconcile", registry=registry)
-    @kopf.on.update(API_GROUP, API_VERSION, PLURAL, id="reconcile", registry=registry)
+    @on_spec_change(PLURAL, registry)
     async def routingpolicy_reconcile(
         body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, **_: Any
     ) -> None:

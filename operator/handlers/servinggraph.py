@@ -18,6 +18,7 @@ from triskel.common.resources import (
 )
 from triskel.operator.conditions import DEGRADED, READY, ConditionUpdate, merge_conditions
 from triskel.operator.graph_check import check_graph, count_ready_pools
+from triskel.operator.handlers.triggers import every, on_spec_change
 from triskel.operator.runtime import OperatorRuntime
 from triskel.operator.validation import describe_error
 
@@ -26,18 +27,8 @@ _GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
 
 
 def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
-    @kopf.on.resume(API_GROUP, API_VERSION, PLURAL, id="reconcile", registry=registry)
-    @kopf.on.create(API_GROUP, API_VERSION, PLURAL, id="reconcile", registry=registry)
-    @kopf.on.update(API_GROUP, API_VERSION, PLURAL, id="reconcile", registry=registry)
-    @kopf.timer(
-        API_GROUP,
-        API_VERSION,
-        PLURAL,
-        id="refresh",
-        interval=runtime.options.status_interval_s,
-        initial_delay=runtime.options.status_interval_s,
-        registry=registry,
-    )
+    @on_spec_change(PLURAL, registry)
+    @every(PLURAL, runtime.options.status_interval_s, "refresh", registry)
     async def servinggraph_reconcile(
         body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, **_: Any
     ) -> None:

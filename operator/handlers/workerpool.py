@@ -17,6 +17,7 @@ from triskel.operator.conditions import (
     ConditionUpdate,
     merge_conditions,
 )
+from triskel.operator.handlers.triggers import every, on_spec_change
 from triskel.operator.runtime import OperatorRuntime
 from triskel.operator.validation import describe_error
 
@@ -25,9 +26,7 @@ PLURAL = WORKER_POOL.plural
 
 
 def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
-    @kopf.on.resume(API_GROUP, API_VERSION, PLURAL, id="reconcile", registry=registry)
-    @kopf.on.create(API_GROUP, API_VERSION, PLURAL, id="reconcile", registry=registry)
-    @kopf.on.update(API_GROUP, API_VERSION, PLURAL, id="reconcile", registry=registry)
+    @on_spec_change(PLURAL, registry)
     async def workerpool_reconcile(
         body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, **_: Any
     ) -> None:
@@ -46,15 +45,7 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         _write_status(patch, status, meta, outcome.status, runtime)
         await runtime.publish_router_config()
 
-    @kopf.timer(
-        API_GROUP,
-        API_VERSION,
-        PLURAL,
-        id="status",
-        interval=runtime.options.status_interval_s,
-        initial_delay=runtime.options.status_interval_s,
-        registry=registry,
-    )
+    @every(PLURAL, runtime.options.status_interval_s, "status", registry)
     async def workerpool_status(
         body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, **_: Any
     ) -> None:

@@ -20,11 +20,9 @@ import kmock
 import kopf
 import pytest
 
-from triskel.common.api import WorkerPoolSpec
 from triskel.operator.app import operator_settings, run_operator
 from triskel.operator.runtime import OperatorOptions
 from triskel.v1 import worker_pb2, worker_pb2_grpc
-from triskel.workers.process import WorkerProcessConfig, run_worker
 
 from support.kube_emulator import (
     NAMESPACE,
@@ -35,6 +33,7 @@ from support.kube_emulator import (
     stored,
     watches_open,
 )
+from support.local_workers import local_workers
 from support.waiting import wait_until
 
 GROUP_VERSION = "triskel.io/v1alpha1"
@@ -98,23 +97,6 @@ async def eventually(check: Any, timeout_s: float = 15.0) -> None:
 
 
 # --- workers the test stands in for pods with ---------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def mock_workers(count: int) -> AsyncIterator[list[str]]:
-    stop = asyncio.Event()
-    tasks, addresses = [], []
-    spec = WorkerPoolSpec.model_validate(POOL_SPEC)
-    try:
-        for i in range(count):
-            ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            config = WorkerProcessConfig(worker_id=f"w{i}", pool=spec)
-            tasks.append(asyncio.create_task(run_worker(config, ready.set_result, stop)))
-            addresses.append(await asyncio.wait_for(ready, 30))
-        yield addresses
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def add_pod(
@@ -200,7 +182,7 @@ async def test_a_spec_update_rolls_into_the_deployment(server: kmock.KubernetesE
 async def test_scale_in_drains_the_idle_pod_and_keeps_the_busy_one(
     server: kmock.KubernetesEmulator,
 ) -> None:
-    async with mock_workers(2) as addresses, running_operator(server):
+    async with local_workers(POOL_SPEC, 2) as addresses, running_operator(server):
         await create(server, pool("decode"))
         await eventually(lambda: deployment(server, "decode") is not None)
         await add_pod(server, "decode", "decode-a", addresses[0])
@@ -226,7 +208,7 @@ async def test_scale_in_drains_the_idle_pod_and_keeps_the_busy_one(
 async def test_delete_waits_for_in_flight_work_then_removes_the_children(
     server: kmock.KubernetesEmulator,
 ) -> None:
-    async with mock_workers(1) as addresses, running_operator(server):
+    async with local_workers(POOL_SPEC, 1) as addresses, running_operator(server):
         await create(server, pool("decode"))
         await eventually(lambda: deployment(server, "decode") is not None)
         await add_pod(server, "decode", "decode-a", addresses[0])

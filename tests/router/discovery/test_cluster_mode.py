@@ -17,11 +17,10 @@ import aiohttp
 import kmock
 import pytest
 
-from triskel.common.api import WorkerPoolSpec
 from triskel.router.process import RouterEndpoints, RouterProcessConfig, run_router
-from triskel.workers.process import WorkerProcessConfig, run_worker
 
 from support.kube_emulator import NAMESPACE, collection_path, create, declare_resources
+from support.local_workers import local_workers
 
 POOL_SPEC = {"role": "unified", "model": "m", "profile": {"timeScale": 0.01}}
 LEAST_LOAD = {
@@ -56,24 +55,6 @@ def router_config(policy: dict[str, Any] | None) -> str:
     }
     policies = [{"namespace": NAMESPACE, "name": "p", "spec": policy}] if policy else []
     return json.dumps({"graphs": [graph], "routingPolicies": policies})
-
-
-@contextlib.asynccontextmanager
-async def workers(count: int) -> AsyncIterator[list[str]]:
-    stop = asyncio.Event()
-    tasks, addresses = [], []
-    try:
-        for i in range(count):
-            ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            config = WorkerProcessConfig(
-                worker_id=f"w{i}", pool=WorkerPoolSpec.model_validate(POOL_SPEC)
-            )
-            tasks.append(asyncio.create_task(run_worker(config, ready.set_result, stop)))
-            addresses.append(await asyncio.wait_for(ready, 30))
-        yield addresses
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @contextlib.asynccontextmanager
@@ -139,7 +120,7 @@ async def test_workers_come_and_go_with_the_pool_status_and_policies_reload(
     declare_resources(kmock)
     config_file = tmp_path / "router-config.json"
     config_file.write_text(router_config(None))
-    async with workers(2) as (first, second):
+    async with local_workers(POOL_SPEC, 2) as (first, second):
         await create(
             kmock,
             {
