@@ -43,6 +43,10 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
                 f"in flight after {runtime.options.drain_timeout_s:g} s",
             )
         _write_status(patch, status, meta, outcome.status, runtime)
+        if spec.replicas.desired is None:
+            # The scale subresource reads spec.replicas.desired: without it `kubectl get
+            # --subresource scale`, HPA and KEDA would see 0 replicas. The pool runs `min`.
+            patch.spec["replicas"] = {"desired": spec.replicas.min}
         await runtime.publish_router_config()
 
     @every(PLURAL, runtime.options.status_interval_s, "status", registry)

@@ -168,6 +168,22 @@ async def test_a_pool_gets_a_deployment_a_service_and_a_pdb_owned_by_it(
 
 
 @pytest.mark.asyncio
+async def test_a_pool_without_desired_replicas_gets_min_so_the_scale_subresource_reads_it(
+    server: kmock.KubernetesEmulator,
+) -> None:
+    spec = {**POOL_SPEC, "replicas": {"min": 3, "max": 4}}
+    async with running_operator(server):
+        await create(server, pool("prefill", spec))
+
+        def desired() -> Any:
+            return custom(server, "workerpools", "prefill")["spec"]["replicas"].get("desired")
+
+        await eventually(lambda: desired() == 3)
+        assert deployment(server, "prefill")["spec"]["replicas"] == 3
+        assert custom(server, "workerpools", "prefill")["spec"]["replicas"]["max"] == 4
+
+
+@pytest.mark.asyncio
 async def test_a_spec_update_rolls_into_the_deployment(server: kmock.KubernetesEmulator) -> None:
     async with running_operator(server):
         await create(server, pool("decode"))
