@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import signal
@@ -35,7 +36,7 @@ from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.registry import PluginConfigError
-from triskel.router.state.factory import open_state
+from triskel.router.state.factory import open_kv_relay, open_state
 from triskel.router.worker_calls import StageTimeouts, WorkerCalls
 from triskel.router.worker_client import WorkerClient
 
@@ -116,7 +117,16 @@ async def run_router(
     except ValueError as error:
         raise RouterStartupError(f"redis_url: {error}") from None
     await state.start()
-    cluster = ClusterView(clients, kv_index, state)
+    # Its own Redis client: blocking stream reads must not hold the shared state's.
+    kv_relay = open_kv_relay(
+        config.redis_url,
+        router_id=router_id,
+        index=kv_index,
+        on_redis_error=metrics.observe_redis_error,
+    )
+    if kv_relay is not None:
+        await kv_relay.start()
+    cluster = ClusterView(clients, kv_index, state, kv_relay)
     await cluster.announce_workers()
     cluster.start()
     calls = WorkerCalls(metrics, StageTimeouts())
@@ -146,6 +156,10 @@ async def run_router(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
     discovery = _start_discovery(config, registry, cluster, table, context, stop)
+    # What exists now lives as long as the router: keep it out of every later collection,
+    # so full collections stay short (they pause the event loop, i.e. every request).
+    gc.collect()
+    gc.freeze()
     on_ready(
         RouterEndpoints(
             http_address=f"{http_host}:{bound_http_port}",
@@ -160,6 +174,8 @@ async def run_router(
         await grpc_server.stop(_STOP_GRACE_S)
         await runner.cleanup()
         await cluster.close()
+        if kv_relay is not None:
+            await kv_relay.aclose()
         await state.aclose()
         for client in clients:
             await client.close()

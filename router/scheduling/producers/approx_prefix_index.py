@@ -8,7 +8,7 @@ they were last recorded (Dynamo's approximate mode expires after 120 s), since
 the worker has likely evicted them by then.
 
     worker a:  oldest ─► [h7 t=3.0] [h0 t=9.5] [h1 t=9.5] ◄─ newest
-    holders:   h0 → {a, b}   h1 → {a}   h7 → {a}
+    holders:   h0 → {a, b}   h1 → {a}   h7 → {a}      (bitmasks, see worker_masks)
 
 Recording moves a hash to the newest end with the current time, so each LRU is
 ordered by time too: expiry and eviction both pop from the oldest end.
@@ -20,11 +20,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from triskel.common.hashing import BlockHash
+from triskel.router.scheduling.producers.worker_masks import WorkerSlots, match_lengths
 
 LLMD_CAPACITY_BLOCKS_PER_WORKER = 31_250
 DYNAMO_TTL_S = 120.0
-
-_NO_HOLDERS: frozenset[str] = frozenset()
 
 
 class ApproximatePrefixIndex:
@@ -50,7 +49,9 @@ class ApproximatePrefixIndex:
         self._clock = clock
         # Per worker: hash → time recorded, oldest first.
         self._lru_of: dict[str, OrderedDict[BlockHash, float]] = {}
-        self._holders_of: dict[BlockHash, set[str]] = {}
+        # hash → holders' bitmask (see worker_masks: the GC never walks it).
+        self._slots = WorkerSlots()
+        self._holders_of: dict[BlockHash, int] = {}
         # Workers that left are never matched again; a sweep every TTL frees their entries.
         self._next_sweep_s = clock() + ttl_s
 
@@ -61,16 +62,13 @@ class ApproximatePrefixIndex:
             self._sweep(now)
         lru = self._lru_of.setdefault(worker_id, OrderedDict())
         self._expire(worker_id, lru, now)
+        bit = self._slots.bit(worker_id)
         holders_of = self._holders_of
         for block_hash in block_hashes:
             if block_hash in lru:
                 lru.move_to_end(block_hash)
             else:
-                holders = holders_of.get(block_hash)
-                if holders is None:
-                    holders_of[block_hash] = {worker_id}
-                else:
-                    holders.add(worker_id)
+                holders_of[block_hash] = holders_of.get(block_hash, 0) | bit
             lru[block_hash] = now
         while len(lru) > self._capacity:
             evicted, _ = lru.popitem(last=False)
@@ -89,27 +87,13 @@ class ApproximatePrefixIndex:
             lru = self._lru_of.get(worker_id)
             if lru is not None:
                 self._expire(worker_id, lru, now)
-        matched: dict[str, int] = {}
-        active: set[str] = set(worker_ids)
-        depth = 0
-        holders_of = self._holders_of
-        for block_hash in block_hashes:
-            if not active:
-                break
-            still = active & holders_of.get(block_hash, _NO_HOLDERS)
-            if len(still) != len(active):
-                for worker_id in active - still:
-                    matched[worker_id] = depth
-            active = still
-            depth += 1
-        for worker_id in active:
-            matched[worker_id] = depth
-        return [matched[worker_id] for worker_id in worker_ids]
+        return match_lengths(self._holders_of, block_hashes, worker_ids, self._slots)
 
     def remove_worker(self, worker_id: str) -> None:
         """Forgets everything recorded for `worker_id`."""
         for block_hash in self._lru_of.pop(worker_id, ()):
             self._drop_holder(block_hash, worker_id)
+        self._slots.release(worker_id)
 
     def num_blocks(self, worker_id: str) -> int:
         """Hashes recorded for `worker_id` (expired ones count until next touched)."""
@@ -120,6 +104,7 @@ class ApproximatePrefixIndex:
             self._expire(worker_id, lru, now)
             if not lru:
                 del self._lru_of[worker_id]
+                self._slots.release(worker_id)
         self._next_sweep_s = now + self._ttl_s
 
     def _expire(self, worker_id: str, lru: OrderedDict[BlockHash, float], now: float) -> None:
@@ -133,7 +118,8 @@ class ApproximatePrefixIndex:
             self._drop_holder(block_hash, worker_id)
 
     def _drop_holder(self, block_hash: BlockHash, worker_id: str) -> None:
-        holders = self._holders_of[block_hash]
-        holders.discard(worker_id)
-        if not holders:
+        holders = self._holders_of[block_hash] & ~self._slots.bit(worker_id)
+        if holders:
+            self._holders_of[block_hash] = holders
+        else:
             del self._holders_of[block_hash]

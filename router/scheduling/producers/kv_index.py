@@ -21,22 +21,21 @@ event cursors stay here: they belong to this router's subscriptions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence, Set
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from triskel.common.hashing import BlockHash
-
-_NO_HOLDERS: frozenset[str] = frozenset()
+from triskel.router.scheduling.producers.worker_masks import WorkerSlots, match_lengths
 
 
 class BlockLocations(Protocol):
     """Storage of `block hash → workers holding it`.
 
-    Contract: `add` / `discard` are idempotent per (worker, hash); `holders` yields,
-    for each hash in order, the set of workers holding it (empty when none); the
-    caller may stop iterating early, so a remote backend may fetch lazily or in
-    chunks. Sets yielded must not be mutated by the caller.
+    Contract: `add` / `discard` are idempotent per (worker, hash); `match_lengths`
+    gives, per worker id in order, how many leading blocks of `block_hashes` it
+    holds (it stops at a worker's first missing block: a later block cannot be
+    reused without the ones before it).
     """
 
     def add(self, worker_id: str, block_hashes: Iterable[BlockHash]) -> None: ...
@@ -45,57 +44,65 @@ class BlockLocations(Protocol):
 
     def clear_worker(self, worker_id: str) -> None: ...
 
-    def holders(self, block_hashes: Sequence[BlockHash]) -> Iterator[Set[str]]: ...
+    def match_lengths(
+        self, block_hashes: Sequence[BlockHash], worker_ids: Sequence[str]
+    ) -> list[int]: ...
 
     def num_blocks(self, worker_id: str) -> int: ...
 
 
 class InMemoryBlockLocations:
-    """`BlockLocations` in two dicts: hash → workers, and worker → hashes (for removal)."""
+    """`BlockLocations` in plain dicts of ints (see `worker_masks`: the GC skips them):
+    hash → holders' bitmask, and worker → its hashes (for removal)."""
 
-    __slots__ = ("_blocks_of", "_holders_of")
+    __slots__ = ("_blocks_of", "_holders_of", "_slots")
 
     def __init__(self) -> None:
-        self._holders_of: dict[BlockHash, set[str]] = {}
-        self._blocks_of: dict[str, set[BlockHash]] = {}
+        self._slots = WorkerSlots()
+        self._holders_of: dict[BlockHash, int] = {}
+        # A dict used as a set: unlike a set, a dict of atoms is not GC-tracked.
+        self._blocks_of: dict[str, dict[BlockHash, None]] = {}
 
     def add(self, worker_id: str, block_hashes: Iterable[BlockHash]) -> None:
-        blocks = self._blocks_of.setdefault(worker_id, set())
+        bit = self._slots.bit(worker_id)
+        blocks = self._blocks_of.setdefault(worker_id, {})
         holders_of = self._holders_of
         for block_hash in block_hashes:
-            blocks.add(block_hash)
-            holders = holders_of.get(block_hash)
-            if holders is None:
-                holders_of[block_hash] = {worker_id}
-            else:
-                holders.add(worker_id)
+            blocks[block_hash] = None
+            holders_of[block_hash] = holders_of.get(block_hash, 0) | bit
 
     def discard(self, worker_id: str, block_hashes: Iterable[BlockHash]) -> None:
         blocks = self._blocks_of.get(worker_id)
         if blocks is None:
             return
+        bit = self._slots.bit(worker_id)
         for block_hash in block_hashes:
-            if block_hash in blocks:
-                blocks.discard(block_hash)
-                self._drop_holder(block_hash, worker_id)
+            if blocks.pop(block_hash, 0) is None:
+                self._drop_holder(block_hash, bit)
 
     def clear_worker(self, worker_id: str) -> None:
-        for block_hash in self._blocks_of.pop(worker_id, ()):
-            self._drop_holder(block_hash, worker_id)
+        blocks = self._blocks_of.pop(worker_id, None)
+        if blocks is None:
+            return
+        bit = self._slots.bit(worker_id)
+        for block_hash in blocks:
+            self._drop_holder(block_hash, bit)
+        self._slots.release(worker_id)
 
-    def holders(self, block_hashes: Sequence[BlockHash]) -> Iterator[Set[str]]:
-        holders_of = self._holders_of
-        for block_hash in block_hashes:
-            yield holders_of.get(block_hash, _NO_HOLDERS)
+    def match_lengths(
+        self, block_hashes: Sequence[BlockHash], worker_ids: Sequence[str]
+    ) -> list[int]:
+        return match_lengths(self._holders_of, block_hashes, worker_ids, self._slots)
 
     def num_blocks(self, worker_id: str) -> int:
         return len(self._blocks_of.get(worker_id, ()))
 
-    def _drop_holder(self, block_hash: BlockHash, worker_id: str) -> None:
-        holders = self._holders_of[block_hash]
-        holders.discard(worker_id)
-        if not holders:
-            # Drop empty sets so memory follows the cached blocks, not every hash ever seen.
+    def _drop_holder(self, block_hash: BlockHash, bit: int) -> None:
+        holders = self._holders_of[block_hash] & ~bit
+        if holders:
+            self._holders_of[block_hash] = holders
+        else:
+            # Drop empty entries so memory follows the cached blocks, not every hash ever seen.
             del self._holders_of[block_hash]
 
 
@@ -179,26 +186,9 @@ class KvBlockIndex:
         """Leading blocks of `block_hashes` each worker holds, aligned with `worker_ids`.
 
         Walks from block 0 and stops for a worker at its first missing block (a
-        later block it holds cannot be reused without the ones before it). Cost:
-        one set intersection per matched block, each no larger than the smaller
-        of the still-matching workers and the block's holders.
+        later block it holds cannot be reused without the ones before it).
         """
-        matched: dict[str, int] = {}
-        active: Set[str] = set(worker_ids)
-        depth = 0
-        if active:
-            for holders in self._locations.holders(block_hashes):
-                still = active & holders
-                if len(still) != len(active):
-                    for worker_id in active - still:
-                        matched[worker_id] = depth
-                active = still
-                if not active:
-                    break
-                depth += 1
-        for worker_id in active:
-            matched[worker_id] = depth
-        return [matched.get(worker_id, 0) for worker_id in worker_ids]
+        return self._locations.match_lengths(block_hashes, worker_ids)
 
     def num_blocks(self, worker_id: str) -> int:
         """Blocks `worker_id` holds, per its events."""
