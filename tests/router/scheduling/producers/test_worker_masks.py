@@ -54,5 +54,5 @@ def test_masks_agree_with_sets_on_a_thousand_workers() -> None:
     for worker, depth in depth_of.items():
         for block_hash in H[:depth]:
             holders[block_hash] = holders.get(block_hash, 0) | slots.bit(worker)
-    asked = rng.sample(workers, 300) + ["never-seen"]
+    asked = [*rng.sample(workers, 300), "never-seen"]
     assert match_lengths(holders, H, asked, slots) == [depth_of.get(w, 0) for w in asked]
