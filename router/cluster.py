@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 import grpc
 
 from triskel.common.profiles import LatencyProfile, load_profile
-from triskel.router.scheduling.producers.kv_events_feed import apply_batch
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.types import ActiveLoad, Endpoint, WorkerLoad
+from triskel.router.state.kv_direct import KvEventSource, follow_directly
+from triskel.router.state.kv_relay import KvRelay
 from triskel.router.state.protocols import LoadCounts, SharedState
 from triskel.router.worker_client import WorkerClient
 from triskel.v1 import worker_pb2
@@ -62,10 +63,16 @@ class WorkerView:
 
 class ClusterView:
     def __init__(
-        self, clients: Sequence[WorkerClient], kv_index: KvBlockIndex, state: SharedState
+        self,
+        clients: Sequence[WorkerClient],
+        kv_index: KvBlockIndex,
+        state: SharedState,
+        kv_relay: KvRelay | None = None,
     ) -> None:
         self._kv_index = kv_index
         self._state = state
+        # Shares KV events between router replicas (with --redis-url); it feeds kv_index.
+        self._kv_relay = kv_relay
         self._workers = {c.worker_id: WorkerView(c, _profile_of(c)) for c in clients}
         self._tasks: list[asyncio.Task[None]] = []
         # Each worker's stream watchers, so a worker that leaves takes its own along.
@@ -214,21 +221,21 @@ class ClusterView:
             await asyncio.sleep(_RECONNECT_DELAY_S)
 
     async def _watch_kv_events(self, view: WorkerView) -> None:
-        worker_id = view.client.worker_id
-        while True:
-            try:
-                # A gap in event ids ends this subscription; the next one starts with a
-                # fresh snapshot, so the index heals itself.
-                async for batch in view.client.stub.StreamKvEvents(
-                    worker_pb2.StreamKvEventsRequest()
-                ):
-                    if not apply_batch(self._kv_index, batch):
-                        _log.warning("KV events from %s had a gap; resubscribing", worker_id)
-                        break
-            except grpc.aio.AioRpcError as error:
-                self._lost(view, "KV events", error)
-                self._kv_index.remove_worker(worker_id)
-            await asyncio.sleep(_RECONNECT_DELAY_S)
+        """Keeps the KV index current for one worker: through the relay, or directly.
+
+        With a relay one replica subscribes for all and every replica reads Redis
+        (directly again while Redis is out); without one this router subscribes itself.
+        """
+        client = view.client
+        source = KvEventSource(
+            client.worker_id,
+            lambda: client.stub.StreamKvEvents(worker_pb2.StreamKvEventsRequest()),
+            lambda error: self._lost(view, "KV events", error),
+        )
+        if self._kv_relay is not None:
+            await self._kv_relay.follow(source)
+        else:
+            await follow_directly(source, self._kv_index)
 
     def _lost(self, view: WorkerView, stream: str, error: grpc.aio.AioRpcError) -> None:
         if view.is_healthy:

@@ -1,11 +1,13 @@
 """State shared by router replicas: load in flight, ring membership, prefix history.
 
 `open_state(redis_url, router_id=...)` gives Redis-backed state that degrades to
-memory while Redis is out, or purely local state without a URL.
+memory while Redis is out, or purely local state without a URL; `open_kv_relay`
+shares the precise KV index's events the same way (None without a URL).
 """
 
 from triskel.router.state.config import StateConfig
-from triskel.router.state.factory import connect_redis, open_state
+from triskel.router.state.factory import connect_redis, open_kv_relay, open_state
+from triskel.router.state.kv_relay import KvRelay
 from triskel.router.state.protocols import (
     LoadCounts,
     LoadLedger,
@@ -16,6 +18,7 @@ from triskel.router.state.protocols import (
 )
 
 __all__ = [
+    "KvRelay",
     "LoadCounts",
     "LoadLedger",
     "PrefixHistory",
@@ -24,5 +27,6 @@ __all__ = [
     "WorkerRegistry",
     "connect_redis",
     "load_in_flight",
+    "open_kv_relay",
     "open_state",
 ]

@@ -16,6 +16,13 @@ class StateConfig:
     `call_timeout_s` bounds every Redis call so a hung Redis cannot stall routing;
     after a failure Redis is retried after `backoff_initial_s`, doubling up to
     `backoff_max_s` while it keeps failing.
+
+    The KV relay (`kv_relay.py`) has bounds of its own, as its calls run beside
+    scheduling, never on it: one replica holds each worker's lease for
+    `kv_lease_ttl_s` (so a dead holder is replaced within about that long) and renews
+    it every third of it; a blocking stream read waits up to `kv_read_block_s`, and
+    every relay call, blocking reads included, is bounded by `kv_call_timeout_s`. A
+    worker's stream keeps about `kv_stream_maxlen` entries (approximate trimming).
     """
 
     key_prefix: str = "triskel"
@@ -28,6 +35,10 @@ class StateConfig:
     backoff_max_s: float = 10.0
     # In-memory prefix history bound: llm-d keeps 31,250 blocks per pod.
     memory_prefix_capacity: int = 500_000
+    kv_lease_ttl_s: float = 5.0
+    kv_read_block_s: float = 0.5
+    kv_call_timeout_s: float = 1.0
+    kv_stream_maxlen: int = 10_000
 
     def __post_init__(self) -> None:
         if not self.key_prefix:
@@ -39,6 +50,8 @@ class StateConfig:
             "heartbeat_interval_s",
             "call_timeout_s",
             "backoff_initial_s",
+            "kv_lease_ttl_s",
+            "kv_read_block_s",
         ):
             value = getattr(self, name)
             if value <= 0:
@@ -58,4 +71,20 @@ class StateConfig:
             raise ValueError(
                 "StateConfig.memory_prefix_capacity must be >= 1, "
                 f"got {self.memory_prefix_capacity}"
+            )
+        if self.kv_call_timeout_s <= self.kv_read_block_s:
+            raise ValueError(
+                f"StateConfig.kv_call_timeout_s ({self.kv_call_timeout_s}) must be above "
+                f"kv_read_block_s ({self.kv_read_block_s}), or every idle blocking read "
+                "would count as a Redis failure"
+            )
+        if self.kv_call_timeout_s >= self.kv_lease_ttl_s / 2:
+            raise ValueError(
+                f"StateConfig.kv_call_timeout_s ({self.kv_call_timeout_s}) must be below half "
+                f"of kv_lease_ttl_s ({self.kv_lease_ttl_s}), or a slow renewal could land "
+                "after the lease expired"
+            )
+        if self.kv_stream_maxlen < 1:
+            raise ValueError(
+                f"StateConfig.kv_stream_maxlen must be >= 1, got {self.kv_stream_maxlen}"
             )

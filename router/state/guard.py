@@ -71,6 +71,21 @@ class RedisGuard:
             self._note_recovery()
         return result
 
+    async def run_in_loop(
+        self, operation: str, call: Callable[[], Awaitable[T]], fallback: Callable[[], T]
+    ) -> T:
+        """`run` for background loops: also raises a cancellation the client swallowed.
+
+        redis-py writes through `asyncio.wait_for`, which on Python 3.11 can swallow a
+        cancellation arriving just as the write completes. The task stays marked as
+        cancelling, so this raises it again; a loop that went on would never end.
+        """
+        result = await self.run(operation, call, fallback)
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
+        return result
+
     def _note_failure(self, operation: str, error: BaseException) -> None:
         self._on_error(operation)
         self._num_outage_errors += 1

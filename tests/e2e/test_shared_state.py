@@ -14,8 +14,9 @@ from triskel.cli.supervisor import Supervisor
 from triskel.cli.up import worker_configs
 from triskel.cli.up_config import parse_up_config
 from triskel.router.process import RouterProcessConfig
+from triskel.router.state import StateConfig, connect_redis
 
-from support.redis_server import RedisServer, private_redis  # noqa: F401
+from support.redis_server import RedisServer, eventually, private_redis  # noqa: F401
 
 # The approximate prefix scorer only knows where prompts were SENT: without shared
 # state, router B cannot know where router A sent the prefix.
@@ -100,3 +101,24 @@ async def test_the_same_long_prefix_goes_to_the_same_worker_through_either_route
                 metrics = await response.text()
             workers |= set(DECISION_WORKER.findall(metrics))
     assert len(workers) == 1, workers
+
+
+@pytest.mark.asyncio
+async def test_each_workers_kv_events_are_relayed_through_redis_by_one_router(
+    two_routers: list[str],
+    private_redis: RedisServer,  # noqa: F811
+) -> None:
+    worker_ids = [w.worker_id for w in worker_configs(parse_up_config(POOLS, "<test>"))]
+    # The routers use the default key prefix; generous bounds for a busy machine.
+    redis = connect_redis(private_redis.url, StateConfig(call_timeout_s=2.0))
+
+    async def every_worker_relayed() -> bool:
+        holders = [await redis.get(f"triskel:kv:lease:{w}") for w in worker_ids]
+        snapshots = [await redis.hexists(f"triskel:kv:snapshot:{w}", "id") for w in worker_ids]
+        # One lease per worker, so one router subscribes to it; its snapshot is stored.
+        return all(h in {"router-a", "router-b"} for h in holders) and all(snapshots)
+
+    try:
+        await eventually(every_worker_relayed, timeout_s=10.0)
+    finally:
+        await redis.aclose()

@@ -15,3 +15,10 @@ async def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> N
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout_s} s")
         await asyncio.sleep(0.01)
+
+
+async def cancel_and_wait(task: asyncio.Task[None], timeout_s: float = 5.0) -> None:
+    """Cancels `task` and waits for it to end; AssertionError if it is still running."""
+    task.cancel()
+    await asyncio.wait([task], timeout=timeout_s)
+    assert task.done(), f"{task.get_name()} ignored its cancellation for {timeout_s} s"

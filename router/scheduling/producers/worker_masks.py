@@ -94,8 +94,8 @@ def match_lengths(
         depth_of_slot[slot] = depth
     lengths = []
     for worker_id in worker_ids:
-        slot = slots.slot(worker_id)
-        lengths.append(0 if slot is None else depth_of_slot.get(slot, 0))
+        known = slots.slot(worker_id)
+        lengths.append(0 if known is None else depth_of_slot.get(known, 0))
     return lengths
 
 

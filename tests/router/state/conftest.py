@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import pytest_asyncio
@@ -11,6 +12,7 @@ from redis.asyncio import Redis
 
 from triskel.router.state import StateConfig, connect_redis
 
+from support.kv_event_worker import FakeKvWorker
 from support.redis_server import private_redis, redis_server, redis_url  # noqa: F401
 
 # Generous: these tests check behaviour, not speed, on a possibly busy CI machine.
@@ -44,3 +46,29 @@ async def redis_pair(redis_url: str, config: StateConfig) -> AsyncIterator[tuple
     finally:
         await first.aclose()
         await second.aclose()
+
+
+@pytest.fixture
+def relay_config(config: StateConfig) -> StateConfig:
+    """KV relay lifetimes short enough for takeovers within a test, long enough for CI.
+
+    Leases renew every third of a second, so a snapshot request is served within
+    about that; a dead holder's lease expires after 1 s.
+    """
+    return dataclasses.replace(
+        config, kv_lease_ttl_s=1.0, kv_read_block_s=0.05, kv_call_timeout_s=0.4
+    )
+
+
+@pytest_asyncio.fixture
+async def start_kv_worker() -> AsyncIterator[Callable[[str], Awaitable[FakeKvWorker]]]:
+    """Starts fake KV-event workers on loopback; all are closed after the test."""
+    workers: list[FakeKvWorker] = []
+
+    async def start(worker_id: str) -> FakeKvWorker:
+        workers.append(await FakeKvWorker(worker_id).start())
+        return workers[-1]
+
+    yield start
+    for worker in workers:
+        await worker.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import pytest
@@ -158,3 +159,27 @@ async def test_bugs_are_not_mistaken_for_outages(guard: RedisGuard, errors: list
     with pytest.raises(KeyError):
         await guard.run("op", buggy, fallback)
     assert errors == []
+
+
+@pytest.mark.parametrize(("method", "is_cancelled"), [("run", False), ("run_in_loop", True)])
+@pytest.mark.asyncio
+async def test_run_in_loop_raises_a_cancellation_the_call_swallowed(
+    errors: list[str], method: str, is_cancelled: bool
+) -> None:
+    # A deadline far away: only the test's own cancellation may end the call.
+    guard = RedisGuard(StateConfig(call_timeout_s=5.0), errors.append)
+    started = asyncio.Event()
+
+    async def swallowing_call() -> str:
+        # What asyncio.wait_for inside redis-py can do on Python 3.11.
+        started.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(10)
+        return "from-redis"
+
+    call = asyncio.create_task(getattr(guard, method)("op", swallowing_call, fallback))
+    await started.wait()
+    call.cancel()
+    await asyncio.wait([call], timeout=5.0)
+    # `run` returns as if nothing happened, so a loop around it would never end.
+    assert call.cancelled() is is_cancelled

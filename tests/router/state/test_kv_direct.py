@@ -1,0 +1,78 @@
+"""follow_directly: a router's own subscription to a fake worker on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import grpc
+import pytest
+import pytest_asyncio
+
+from triskel.common.hashing import BlockHash
+from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.router.state.kv_direct import follow_directly
+
+from support.kv_event_worker import FakeKvWorker
+from support.waiting import cancel_and_wait, wait_until
+
+
+class Following:
+    """A worker followed directly into an index, and the losses reported."""
+
+    def __init__(self, worker: FakeKvWorker) -> None:
+        self.worker = worker
+        self.index = KvBlockIndex()
+        self.losses: list[grpc.StatusCode] = []
+        source = worker.source(lambda error: self.losses.append(error.code()))
+        self.task = asyncio.create_task(follow_directly(source, self.index))
+
+    def num_matched(self, *chain: int) -> int:
+        return self.index.match_lengths([BlockHash(h) for h in chain], [self.worker.worker_id])[0]
+
+
+@pytest_asyncio.fixture
+async def following(
+    start_kv_worker: Callable[[str], Awaitable[FakeKvWorker]],
+) -> AsyncIterator[Following]:
+    worker = await start_kv_worker("w1")
+    worker.store(1, 2)  # before the router subscribed: only the snapshot has it
+    followed = Following(worker)
+    yield followed
+    await cancel_and_wait(followed.task)
+
+
+@pytest.mark.asyncio
+async def test_applies_the_snapshot_then_live_events(following: Following) -> None:
+    await wait_until(lambda: following.num_matched(1, 2) == 2)
+    following.worker.store(1, 2, 3)
+    await wait_until(lambda: following.num_matched(1, 2, 3) == 3)
+    following.worker.clear()
+    await wait_until(lambda: following.index.num_blocks("w1") == 0)
+    assert following.worker.num_subscriptions == 1
+
+
+@pytest.mark.asyncio
+async def test_a_gap_resubscribes_for_a_fresh_snapshot(following: Following) -> None:
+    await wait_until(lambda: following.num_matched(1, 2) == 2)
+    following.worker.skip_events(1)
+    following.worker.store(5)  # refused: its id skips one
+    # Only the second subscription's snapshot can bring block 5.
+    await wait_until(lambda: following.num_matched(5) == 1)
+    assert following.worker.num_subscriptions == 2
+    # The refused subscription was cancelled, not left open on the worker.
+    assert following.worker.num_subscribers == 1
+
+
+@pytest.mark.asyncio
+async def test_a_broken_stream_forgets_the_worker_and_reports_the_loss(
+    following: Following,
+) -> None:
+    await wait_until(lambda: following.num_matched(1, 2) == 2)
+    await following.worker.stop()
+    # Its blocks may be gone with it; the view is told so it stops scheduling there.
+    await wait_until(lambda: following.index.num_blocks("w1") == 0)
+    assert following.losses and following.losses[0] in {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.CANCELLED,
+    }
