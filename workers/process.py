@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Callable
 
@@ -10,11 +11,14 @@ from pydantic import Field
 
 from triskel.common.api import Address, ApiModel, EngineType, WorkerPoolSpec
 from triskel.common.profiles import load_profile
+from triskel.workers.api import Engine, LoadSnapshot
 from triskel.workers.engine.core import EngineConfig, EngineCore
 from triskel.workers.kv.arena import KvArena, kv_block_bytes
 from triskel.workers.kv.registry import create_connector
 from triskel.workers.mock_engine import MockEngine, MockEngineSettings
 from triskel.workers.server import start_worker_server
+
+_log = logging.getLogger(__name__)
 
 _STOP_GRACE_S = 2.0
 
@@ -26,6 +30,9 @@ class WorkerProcessConfig(ApiModel):
     pool: WorkerPoolSpec
     # gRPC listen address; port 0 picks a free port.
     grpc_address: Address = "127.0.0.1:0"
+    # On SIGTERM, longest wait for requests in flight before stopping (the pod's
+    # terminationGracePeriodSeconds leaves room for it).
+    drain_timeout_s: float = Field(default=90.0, ge=0)
     # Address the KV connector binds and advertises to peers.
     kv_host: str = "127.0.0.1"
 
@@ -79,6 +86,27 @@ async def run_worker(
     on_ready(f"{host}:{port}")
     try:
         await stop.wait()
+        # A pod being removed gets SIGTERM after routers stopped sending to it (the
+        # operator drains first; its preStop hook covers discovery lag): let what is
+        # already here finish, bounded, before the server goes.
+        await drain(engine, config.drain_timeout_s)
     finally:
         await server.stop(_STOP_GRACE_S)
         await engine.close()
+
+
+async def drain(engine: Engine, timeout_s: float, poll_s: float = 0.05) -> bool:
+    """Waits until `engine` has no queued or running request and no KV held for a pull;
+    False when `timeout_s` passed first."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while _work_in_flight(engine.load()) > 0:
+        if loop.time() >= deadline:
+            _log.warning("stopping with work in flight after a %.0f s drain", timeout_s)
+            return False
+        await asyncio.sleep(poll_s)
+    return True
+
+
+def _work_in_flight(load: LoadSnapshot) -> int:
+    return load.num_waiting_requests + load.num_running_requests + load.num_kv_holds

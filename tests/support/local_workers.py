@@ -22,7 +22,7 @@ async def local_workers(pool_spec: Mapping[str, Any], count: int) -> AsyncIterat
     try:
         for i in range(count):
             ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            config = WorkerProcessConfig(worker_id=f"w{i}", pool=spec)
+            config = WorkerProcessConfig(worker_id=f"w{i}", pool=spec, drain_timeout_s=2.0)
             tasks.append(asyncio.create_task(run_worker(config, ready.set_result, stop)))
             addresses.append(await asyncio.wait_for(ready, STARTUP_TIMEOUT_S))
         yield addresses

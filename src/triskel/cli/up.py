@@ -15,10 +15,16 @@ from triskel.workers.process import WorkerProcessConfig
 Print = Callable[[str], None]
 
 
+# Ctrl-C on a laptop should stop promptly: the router goes first, so little is left.
+UP_DRAIN_TIMEOUT_S = 2.0
+
+
 def worker_configs(config: UpConfig) -> list[WorkerProcessConfig]:
     """One worker process per replica, named `<pool>-<index>`."""
     return [
-        WorkerProcessConfig(worker_id=f"{pool.name}-{index}", pool=_spec(pool))
+        WorkerProcessConfig(
+            worker_id=f"{pool.name}-{index}", pool=_spec(pool), drain_timeout_s=UP_DRAIN_TIMEOUT_S
+        )
         for pool in config.pools
         for index in range(pool.replicas.count)
     ]

@@ -95,8 +95,11 @@ async def test_a_worker_started_with_the_pod_args_serves() -> None:
             stub = worker_pb2_grpc.WorkerStub(channel)
             info = await stub.GetInfo(worker_pb2.GetInfoRequest(), timeout=10)
             assert (info.worker_id, info.role) == ("p1-5d8f7-x2x9q", "prefill")
+            # A short hold: on SIGTERM the worker drains (waits for it to expire) and exits.
             prefill = await stub.Prefill(
-                worker_pb2.PrefillRequest(request_id="r", token_ids=list(range(40)), max_tokens=2),
+                worker_pb2.PrefillRequest(
+                    request_id="r", token_ids=list(range(40)), max_tokens=2, kv_hold_ms=300
+                ),
                 timeout=10,
             )
         # Decode workers in other pods pull KV from the pod IP the handle advertises.
