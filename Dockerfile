@@ -20,6 +20,7 @@ COPY pyproject.toml setup.py README.md ./
 COPY src ./src
 COPY operator ./operator
 COPY router ./router
+COPY simulator ./simulator
 COPY workers ./workers
 # No extras: the dev tools and torch (the `nccl` extra) stay out of the image.
 RUN pip install . && rm -rf /build

@@ -1,7 +1,7 @@
 """Maps the component folders into the `triskel` namespace.
 
-`operator/` is `triskel.operator`, `router/` is `triskel.router`, `workers/` is
-`triskel.workers`. The folders themselves must never be on sys.path: a top-level
+`operator/` is `triskel.operator`, `router/` is `triskel.router`, `simulator/` is
+`triskel.simulator`, `workers/` is `triskel.workers`. The folders themselves must never be on sys.path: a top-level
 package named `operator` would shadow the standard library's.
 """
 
@@ -10,6 +10,7 @@ from setuptools import find_packages, setup
 COMPONENT_FOLDERS = {
     "triskel.operator": "operator",
     "triskel.router": "router",
+    "triskel.simulator": "simulator",
     "triskel.workers": "workers",
 }
 

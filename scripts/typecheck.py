@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPONENT_FOLDERS = ("operator", "router", "workers")
+COMPONENT_FOLDERS = ("operator", "router", "simulator", "workers")
 
 
 def build_tree(into: Path) -> Path:

@@ -53,7 +53,7 @@ def test_copies_every_folder_the_build_reads_and_dockerignore_lets_them_in() -> 
     }
     # setup.py maps these component folders into the triskel package.
     components = set(re.findall(r'"triskel\.\w+": "(\w+)"', (ROOT / "setup.py").read_text()))
-    assert components == {"operator", "router", "workers"}
+    assert components == {"operator", "router", "simulator", "workers"}
     needed = {"pyproject.toml", "setup.py", "README.md", "src", *components}
     assert needed <= copied, needed - copied
     allowed = {
