@@ -1,8 +1,9 @@
 """Maps the component folders into the `triskel` namespace.
 
 `operator/` is `triskel.operator`, `router/` is `triskel.router`, `simulator/` is
-`triskel.simulator`, `workers/` is `triskel.workers`. The folders themselves must never be on sys.path: a top-level
-package named `operator` would shadow the standard library's.
+`triskel.simulator`, `workers/` is `triskel.workers`. The folders themselves must
+never be on sys.path: a top-level package named `operator` would shadow the
+standard library's.
 """
 
 from setuptools import find_packages, setup
