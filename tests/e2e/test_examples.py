@@ -7,9 +7,12 @@ import re
 import signal
 from pathlib import Path
 
+import grpc
 import openai
 import pytest
 import yaml
+
+from triskel.v1 import router_pb2, router_pb2_grpc
 
 from support.processes import read_until, start_triskel
 
@@ -24,6 +27,23 @@ def on_free_ports(example: str, tmp_path: Path) -> Path:
     path = tmp_path / example
     path.write_text(yaml.safe_dump(document))
     return path
+
+
+async def grpc_text(
+    address: str, messages: list[openai.types.chat.ChatCompletionMessageParam]
+) -> str:
+    chat = router_pb2.ChatMessages(
+        messages=[
+            router_pb2.ChatMessage(
+                role=str(m["role"]), content=[router_pb2.ContentPart(text=str(m["content"]))]
+            )
+            for m in messages
+        ]
+    )
+    request = router_pb2.GenerateRequest(model="llama-3.1-8b", chat=chat, max_tokens=12)
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = router_pb2_grpc.RouterStub(channel)
+        return "".join([r.chunk.text async for r in stub.Generate(request) if r.HasField("chunk")])
 
 
 @pytest.mark.asyncio
@@ -52,6 +72,10 @@ async def test_dualmap_example_serves_the_openai_client(tmp_path: Path) -> None:
         models = await client.models.list()
         assert [m.id for m in models.data] == ["llama-3.1-8b"]
         await client.close()
+        # The same example serves gRPC: the same prompt streams the same text.
+        grpc_match = re.search(r"grpc (127\.0\.0\.1:\d+)", ready)
+        assert grpc_match, ready
+        assert await grpc_text(grpc_match.group(1), messages) == text
     finally:
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), 30) == 0
