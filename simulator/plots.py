@@ -1,0 +1,91 @@
+"""PNG plots for `triskel simulate --plot`: attainment vs rate, and the TTFT CDF.
+
+matplotlib comes with the optional `plot` extra (`pip install 'triskel[plot]'`), so
+the router and operator images do not carry it; it is imported when a plot is drawn.
+Figures are drawn on the Agg canvas directly, without pyplot: no global figure
+state, no GUI backend, safe in threads and on machines without a display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from triskel.simulator.goodput import GoodputResult
+from triskel.simulator.metrics import SloTargets
+from triskel.simulator.records import RunResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+_SIZE_IN = (6.4, 4.0)
+_DPI = 120
+
+
+def plot_attainment_vs_rate(
+    searches: Mapping[str, GoodputResult], target: float, path: Path
+) -> Path:
+    """One line per policy through its goodput probes, sorted by rate; the target dashed."""
+    figure = _new_figure()
+    axes = figure.add_subplot()
+    for policy, search in searches.items():
+        probes = sorted(search.probes, key=lambda p: p.rate_scale)
+        axes.plot(
+            [p.rate_scale for p in probes],
+            [p.slo_attainment for p in probes],
+            marker="o",
+            label=policy,
+        )
+    axes.axhline(target, linestyle="--", color="grey", label=f"target {target:.0%}")
+    # Probes double the rate, so a log axis spaces them evenly.
+    axes.set_xscale("log", base=2)
+    axes.set_xlabel("rate scale (× trace rate)")
+    axes.set_ylabel("SLO attainment")
+    axes.set_ylim(0.0, 1.05)
+    axes.legend()
+    return _save(figure, path)
+
+
+def plot_ttft_cdf(runs: Mapping[str, RunResult], path: Path, slo: SloTargets | None = None) -> Path:
+    """The empirical CDF of TTFT over finished requests, one line per policy.
+
+    Failed requests have no TTFT and are left out, so a line tops out at the
+    finished share rather than 1: a policy that drops requests shows it.
+    """
+    figure = _new_figure()
+    axes = figure.add_subplot()
+    for policy, run in runs.items():
+        ttfts_s = sorted(r.ttft_s for r in run.requests if r.is_finished and r.ttft_s is not None)
+        axes.step(
+            ttfts_s, _cdf_heights(len(ttfts_s), len(run.requests)), where="post", label=policy
+        )
+    if slo is not None:
+        axes.axvline(slo.ttft_s, linestyle="--", color="grey", label=f"TTFT SLO {slo.ttft_s:g} s")
+    axes.set_xlabel("TTFT (s)")
+    axes.set_ylabel("share of requests")
+    axes.set_ylim(0.0, 1.05)
+    axes.legend()
+    return _save(figure, path)
+
+
+def _cdf_heights(num_points: int, num_requests: int) -> Sequence[float]:
+    # The i-th smallest of n values out of N requests: i / N of requests are at or below it.
+    return [(i + 1) / num_requests for i in range(num_points)]
+
+
+def _new_figure() -> Figure:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise ImportError("plots need matplotlib: pip install 'triskel[plot]'") from error
+    figure = Figure(figsize=_SIZE_IN, dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png")
+    return path

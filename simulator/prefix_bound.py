@@ -1,0 +1,80 @@
+"""The best prefix-cache hit ratio any router could reach on a trace.
+
+One cache of unlimited size that every request goes through sees every prefix
+computed before: no eviction, no prefix split across instances. A request's hit is
+the longest prefix of its blocks that an earlier request already computed. No
+cluster of finite, separate caches can do better, so a policy's hit ratio is best
+read as a share of this bound.
+
+Only full blocks count. Engines (vLLM, and Triskel's `triskel.common.hashing`) hash
+and cache full blocks only, so a partly filled last block is never reusable, not
+even by a request with the same ids: counting it would raise the bound above what
+the engines can reach.
+
+Prefixes live in a trie keyed by (parent node, block id): ids are compared by
+position, so the bound stays right even if a trace reused an id at a different
+depth. Each request costs one dict lookup per block, about 0.1 s for the 12,031
+requests (~24 blocks each) of Mooncake's conversation trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from triskel.traces import TraceRequest
+
+_ROOT = 0
+"""Node id of the empty prefix."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixBound:
+    num_hit_tokens: int
+    num_prompt_tokens: int
+
+    @property
+    def hit_ratio(self) -> float:
+        """Hit tokens / prompt tokens; 0.0 for a trace without prompts (nothing to hit)."""
+        return self.num_hit_tokens / self.num_prompt_tokens if self.num_prompt_tokens else 0.0
+
+
+def prefix_hit_bound(requests: Iterable[TraceRequest]) -> PrefixBound:
+    """Replays `requests` in the given (arrival) order through one infinite block cache.
+
+    `Trace.requests` is already in arrival order. Requests without prefix ids
+    (`prefix_block_tokens == 0`) hit nothing but still count in the prompt tokens.
+    """
+    children: dict[tuple[int, int], int] = {}
+    num_hit_tokens = 0
+    num_prompt_tokens = 0
+    for request in requests:
+        num_prompt_tokens += request.num_input_tokens
+        block_tokens = request.prefix_block_tokens
+        if block_tokens <= 0:
+            continue
+        num_full_blocks = min(
+            len(request.prefix_block_ids), request.num_input_tokens // block_tokens
+        )
+        num_hit_blocks = _match_and_insert(children, request.prefix_block_ids[:num_full_blocks])
+        num_hit_tokens += num_hit_blocks * block_tokens
+    return PrefixBound(num_hit_tokens=num_hit_tokens, num_prompt_tokens=num_prompt_tokens)
+
+
+def _match_and_insert(children: dict[tuple[int, int], int], block_ids: tuple[int, ...]) -> int:
+    """How many leading `block_ids` the trie already holds; adds the rest."""
+    node = _ROOT
+    num_hit_blocks = 0
+    is_matching = True
+    for block_id in block_ids:
+        key = (node, block_id)
+        child = children.get(key)
+        if child is None:
+            # Node ids are handed out in creation order; 0 is the root.
+            child = len(children) + 1
+            children[key] = child
+            is_matching = False
+        elif is_matching:
+            num_hit_blocks += 1
+        node = child
+    return num_hit_blocks
