@@ -10,7 +10,7 @@ so that when the Deployment shrinks, the pods that go are the ones already drain
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 POOL_LABEL = "triskel.io/pool"
@@ -52,7 +52,8 @@ def is_ready(pod: Json) -> bool:
 
 
 def is_draining(pod: Json) -> bool:
-    return DRAINING_ANNOTATION in pod.get("metadata", {}).get("annotations", {})
+    annotations = pod.get("metadata", {}).get("annotations") or {}
+    return bool(annotations.get(DRAINING_ANNOTATION))
 
 
 def serving_endpoints(pods: Sequence[Json]) -> list[str]:
@@ -73,7 +74,14 @@ def drain_patch(now: str) -> Json:
     }
 
 
-def choose_victims(pods: Sequence[Json], count: int, work: dict[str, int | None]) -> list[Json]:
+def undrain_patch() -> Json:
+    """The merge patch that returns a pod to service (null deletes an annotation)."""
+    return {
+        "metadata": {"annotations": {DRAINING_ANNOTATION: None, DELETION_COST_ANNOTATION: None}}
+    }
+
+
+def choose_victims(pods: Sequence[Json], count: int, work: Mapping[str, int | None]) -> list[Json]:
     """The `count` pods to remove: already draining first, then least work in flight,
     then not ready, then by name (stable)."""
 

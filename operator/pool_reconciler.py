@@ -21,7 +21,14 @@ from triskel.operator.builders.labels import owner_reference, selector_string
 from triskel.operator.builders.pdb import build_pdb
 from triskel.operator.builders.service import build_service
 from triskel.operator.drain import DrainResult, WorkProbe, mark_draining, wait_drained
-from triskel.operator.pods import choose_victims, grpc_address, pods_of_pool, serving_endpoints
+from triskel.operator.pods import (
+    choose_victims,
+    grpc_address,
+    is_draining,
+    pods_of_pool,
+    serving_endpoints,
+    undrain_patch,
+)
 from triskel.operator.worker_probe import work_in_flight
 
 _log = logging.getLogger(__name__)
@@ -68,6 +75,10 @@ class PoolReconciler:
         drain = None
         if live is not None and _replicas(live) > target:
             drain = await self._drain_surplus(body, _replicas(live) - target)
+        else:
+            # Pods marked for a scale-in that did not happen (the pool grew back, or the
+            # operator stopped in between) go back into service.
+            await self._undrain(body)
         deployment = await self._kube.apply(desired)
         await self._kube.apply(build_service(name, namespace, spec, owner))
         pdb = build_pdb(name, namespace, spec, owner)
@@ -126,6 +137,13 @@ class PoolReconciler:
             result.timed_out,
         )
         return result
+
+    async def _undrain(self, body: Json) -> None:
+        for pod in await self._pods(body):
+            if is_draining(pod):
+                metadata = pod["metadata"]
+                path = resource_path("v1", "Pod", metadata["namespace"], metadata["name"])
+                await self._kube.merge_patch(path, undrain_patch())
 
     async def _work(self, pod: Json) -> int | None:
         address = grpc_address(pod)

@@ -100,7 +100,11 @@ async def eventually(check: Any, timeout_s: float = 15.0) -> None:
 
 
 async def add_pod(
-    server: kmock.KubernetesEmulator, pool_name: str, name: str, address: str
+    server: kmock.KubernetesEmulator,
+    pool_name: str,
+    name: str,
+    address: str,
+    annotations: dict[str, str] | None = None,
 ) -> None:
     host, port = address.rsplit(":", 1)
     body = {
@@ -111,6 +115,7 @@ async def add_pod(
             "namespace": NAMESPACE,
             "resourceVersion": "1",
             "labels": {"triskel.io/pool": pool_name},
+            "annotations": annotations or {},
         },
         "spec": {
             "containers": [
@@ -218,6 +223,26 @@ async def test_scale_in_drains_the_idle_pod_and_keeps_the_busy_one(
         endpoints = custom(server, "workerpools", "decode")["status"]["endpoints"]
         assert endpoints == [addresses[0]]
         busy.cancel()
+
+
+@pytest.mark.asyncio
+async def test_a_pod_left_marked_by_an_interrupted_scale_in_returns_to_service(
+    server: kmock.KubernetesEmulator,
+) -> None:
+    async with local_workers(POOL_SPEC, 2) as addresses:
+        # As if an operator marked decode-b, then stopped before shrinking the Deployment.
+        await add_pod(server, "decode", "decode-a", addresses[0])
+        marked = {"triskel.io/draining": "2026-11-24T00:00:00Z"}
+        await add_pod(server, "decode", "decode-b", addresses[1], marked)
+        async with running_operator(server):
+            await create(server, pool("decode"))  # desired 2: nothing to scale in
+
+            def endpoints() -> Any:
+                return custom(server, "workerpools", "decode").get("status", {}).get("endpoints")
+
+            await eventually(lambda: endpoints() == sorted(addresses))
+        annotations = stored(server, "v1", "pods", "decode-b")["metadata"]["annotations"]
+        assert not annotations.get("triskel.io/draining")
 
 
 @pytest.mark.asyncio
