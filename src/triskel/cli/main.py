@@ -236,6 +236,75 @@ def operator_command(
     asyncio.run(run_operator(options))
 
 
+@app.command()
+def simulate(
+    trace: Annotated[
+        str,
+        typer.Option(
+            "--trace", help="a .jsonl (Mooncake) or .csv (Azure) trace, or synthetic:FILE"
+        ),
+    ],
+    policy: Annotated[
+        list[str] | None,
+        typer.Option("--policy", help="round-robin or a YAML routing file (repeat to compare)"),
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="first N requests")] = None,
+    rate_scale: Annotated[
+        float, typer.Option("--rate-scale", min=0.0001, help="replay K times faster")
+    ] = 1.0,
+    unified: Annotated[int, typer.Option("--unified", min=0, help="unified instances")] = 0,
+    prefill: Annotated[int, typer.Option("--prefill", min=0, help="prefill instances")] = 0,
+    decode: Annotated[int, typer.Option("--decode", min=0, help="decode instances")] = 0,
+    profile: Annotated[str, typer.Option("--profile", help="latency profile")] = (
+        "llama-3.1-8b-h100"
+    ),
+    ttft_ms: Annotated[float, typer.Option("--ttft-ms", min=0.001, help="TTFT SLO")] = 2000.0,
+    tpot_ms: Annotated[float, typer.Option("--tpot-ms", min=0.001, help="TPOT SLO")] = 100.0,
+    attainment: Annotated[
+        float, typer.Option("--attainment", min=0.01, max=1.0, help="goodput target")
+    ] = 0.9,
+    goodput: Annotated[
+        bool, typer.Option("--goodput", help="search each policy's goodput (many runs)")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="random seed of every policy")] = 0,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write results")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="write PNG charts here")] = None,
+) -> None:
+    """Replay a trace on a simulated cluster under one or more routing policies."""
+    from triskel.simulator.cluster import ClusterShape
+    from triskel.simulator.command import (
+        SimulateError,
+        SimulateOptions,
+        load_policy,
+        run_simulate,
+    )
+    from triskel.simulator.metrics import SloTargets
+    from triskel.traces import TraceError, load_trace
+
+    if unified == 0 and prefill == 0 and decode == 0:
+        prefill, decode = 8, 8  # the cluster docs/benchmarks.md uses
+    try:
+        shape = ClusterShape(
+            num_unified=unified, num_prefill=prefill, num_decode=decode, profile=profile
+        )
+        options = SimulateOptions(
+            trace=load_trace(trace, limit),
+            shape=shape,
+            slo=SloTargets(ttft_ms / 1000, tpot_ms / 1000, attainment),
+            policies=[load_policy(spec) for spec in policy or ["round-robin"]],
+            rate_scale=rate_scale,
+            seed=seed,
+            search_goodput=goodput,
+            json_path=json_path,
+            plot_dir=plot,
+        )
+    except (TraceError, SimulateError) as error:
+        raise _fail(str(error)) from None
+    except ValidationError as error:
+        raise _fail(f"cluster: {error.errors()[0]['msg']}") from None
+    run_simulate(options, typer.echo)
+
+
 def main() -> None:
     app()
 

@@ -56,10 +56,16 @@ def hash_blocks(
     num_full = len(token_ids) // block_size
     if max_blocks is not None:
         num_full = min(num_full, max_blocks)
+    # Packing the prompt once and hashing byte slices gives the same bytes as
+    # `hash_block` per block, at half the cost (no list slice and array per block):
+    # routers and the simulator hash every 16-token block of 10k-token prompts.
+    packed = array("I", token_ids[: num_full * block_size])
+    payload = memoryview(packed).cast("B")
+    block_bytes = block_size * packed.itemsize
+    digest = xxhash.xxh3_64_intdigest
     parent = root_hash(model, salt)
     hashes: list[BlockHash] = []
-    for index in range(num_full):
-        start = index * block_size
-        parent = hash_block(parent, token_ids[start : start + block_size])
+    for start in range(0, num_full * block_bytes, block_bytes):
+        parent = BlockHash(digest(payload[start : start + block_bytes], seed=parent))
         hashes.append(parent)
     return hashes

@@ -1,0 +1,85 @@
+"""The shape of a simulated cluster, and building its instances.
+
+    unified:        num_unified instances, each prefills and decodes its requests
+    disaggregated:  num_prefill prefill instances + num_decode decode instances
+
+Every instance runs the same latency profile; a KV capacity override lets a run
+study cache pressure without writing a new profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from triskel.common.api import Role
+from triskel.common.profiles import LatencyProfile, load_profile
+from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.simulator.instance import SimInstance
+from triskel.workers.engine.core import EngineConfig, EngineCore
+
+DEFAULT_PROFILE = "llama-3.1-8b-h100"
+
+
+class ClusterShape(BaseModel):
+    """How many instances of each role; either unified ones or prefill + decode ones."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    num_unified: Annotated[int, Field(ge=0)] = 0
+    num_prefill: Annotated[int, Field(ge=0)] = 0
+    num_decode: Annotated[int, Field(ge=0)] = 0
+    profile: Annotated[str, Field(min_length=1)] = DEFAULT_PROFILE
+    # Overrides the profile's KV capacity per instance (tokens); None keeps it.
+    kv_capacity_tokens: Annotated[int, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _check_roles(self) -> ClusterShape:
+        is_split = self.num_prefill > 0 or self.num_decode > 0
+        if self.num_unified > 0 and is_split:
+            raise ValueError(
+                f"cluster: num_unified ({self.num_unified}) cannot be combined with "
+                f"num_prefill ({self.num_prefill}) / num_decode ({self.num_decode})"
+            )
+        if not is_split and self.num_unified == 0:
+            raise ValueError("cluster: needs num_unified > 0 or num_prefill and num_decode > 0")
+        if is_split and (self.num_prefill == 0 or self.num_decode == 0):
+            raise ValueError(
+                f"cluster: a disaggregated cluster needs both roles, got num_prefill "
+                f"({self.num_prefill}) and num_decode ({self.num_decode})"
+            )
+        return self
+
+    @property
+    def is_disaggregated(self) -> bool:
+        return self.num_decode > 0
+
+
+@dataclass(frozen=True, slots=True)
+class SimCluster:
+    """The instances, in a fixed order (unified, then prefill, then decode)."""
+
+    profile: LatencyProfile
+    instances: tuple[SimInstance, ...]
+
+    def of(self, role: Role) -> tuple[SimInstance, ...]:
+        return tuple(i for i in self.instances if i.role is role)
+
+
+def build_cluster(shape: ClusterShape, kv_index: KvBlockIndex) -> SimCluster:
+    """Fresh idle instances for `shape`, publishing their KV events into `kv_index`."""
+    profile = load_profile(shape.profile)
+    config = EngineConfig.from_profile(profile, kv_capacity_tokens=shape.kv_capacity_tokens)
+    counts = (
+        (Role.UNIFIED, shape.num_unified),
+        (Role.PREFILL, shape.num_prefill),
+        (Role.DECODE, shape.num_decode),
+    )
+    instances = tuple(
+        SimInstance(f"{role}-{n}", role, EngineCore(config), kv_index)
+        for role, count in counts
+        for n in range(count)
+    )
+    return SimCluster(profile, instances)

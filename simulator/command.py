@@ -1,0 +1,164 @@
+"""`triskel simulate`: load a trace and policies, run each, print and save the comparison.
+
+trace ──► prefix-hit bound (one infinite cache)
+  └────► per policy: simulate at the given rate scale ──► metrics
+                     [--goodput: search the rate scale where attainment ≥ target]
+──► Markdown table (stdout), [--json FILE], [--plot DIR: attainment vs rate, TTFT CDF]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from triskel.common.routing_api import RoutingSettings, SloSpec
+from triskel.simulator.cluster import ClusterShape
+from triskel.simulator.goodput import GoodputResult, find_goodput
+from triskel.simulator.metrics import RunMetrics, SloTargets, summarize
+from triskel.simulator.prefix_bound import prefix_hit_bound
+from triskel.simulator.records import RunResult
+from triskel.simulator.report import PolicyRow, comparison_table, to_json
+from triskel.simulator.run import simulate
+from triskel.traces.types import Trace
+
+ROUND_ROBIN = "round-robin"
+Echo = Callable[[str], None]
+
+
+class SimulateError(ValueError):
+    """A bad input; the message names the file or option and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    name: str
+    routing: RoutingSettings
+
+
+@dataclass(frozen=True, slots=True)
+class SimulateOptions:
+    trace: Trace
+    shape: ClusterShape
+    slo: SloTargets
+    policies: Sequence[Policy]
+    rate_scale: float = 1.0
+    seed: int = 0
+    search_goodput: bool = False
+    json_path: Path | None = None
+    plot_dir: Path | None = None
+
+
+def load_policy(spec: str) -> Policy:
+    """`round-robin`, or a YAML file: a `triskel up` file (its `routing:`) or a bare
+    routing section. The policy is named after the file."""
+    if spec == ROUND_ROBIN:
+        return Policy(ROUND_ROBIN, RoutingSettings())
+    path = Path(spec)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise SimulateError(f"--policy {spec}: cannot read: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise SimulateError(f"--policy {spec}: not valid YAML: {error}") from None
+    if isinstance(data, dict) and "routing" in data:
+        data = data["routing"]
+    if not isinstance(data, dict):
+        raise SimulateError(f"--policy {spec}: expected a mapping with plugins and profiles")
+    try:
+        routing = RoutingSettings.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise SimulateError(f"--policy {spec}: routing.{where}: {first['msg']}") from None
+    return Policy(path.stem, routing)
+
+
+def run_simulate(options: SimulateOptions, echo: Echo) -> list[PolicyRow]:
+    """Runs every policy on the same trace and seed; prints the table; writes outputs."""
+    trace = options.trace
+    has_prefixes = any(r.prefix_block_ids for r in trace.requests)
+    bound = prefix_hit_bound(trace.requests).hit_ratio if has_prefixes else None
+    echo(
+        f"trace {trace.name}: {trace.num_requests} requests over {trace.duration_s:.0f} s"
+        + ("" if bound is None else f", prefix-hit bound {bound:.1%}")
+    )
+    rows: list[PolicyRow] = []
+    runs: dict[str, RunResult] = {}
+    searches: dict[str, GoodputResult] = {}
+    for policy in options.policies:
+        result, search = _run_policy(policy, options, echo)
+        runs[policy.name] = result
+        if search is not None:
+            searches[policy.name] = search
+        rows.append((policy.name, summarize(result, options.slo), search))
+    echo("")
+    echo(comparison_table(rows, bound))
+    if options.json_path is not None:
+        document: dict[str, Any] = {
+            "trace": trace.name,
+            "rateScale": options.rate_scale,
+            "seed": options.seed,
+            **to_json(rows, bound),
+        }
+        options.json_path.write_text(json.dumps(document, indent=2) + "\n")
+        echo(f"wrote {options.json_path}")
+    if options.plot_dir is not None:
+        _plot(options, runs, searches, echo)
+    return rows
+
+
+def _run_policy(
+    policy: Policy, options: SimulateOptions, echo: Echo
+) -> tuple[RunResult, GoodputResult | None]:
+    routing = _with_slo(policy.routing, options.slo)
+
+    def run_at(rate_scale: float) -> RunResult:
+        return simulate(
+            options.trace, options.shape, routing, options.seed, rate_scale, policy=policy.name
+        )
+
+    def attainment_at(rate_scale: float) -> RunMetrics:
+        return summarize(run_at(rate_scale), options.slo)
+
+    result = run_at(options.rate_scale)
+    echo(f"  {policy.name}: simulated in {result.wall_s:.1f} s")
+    if not options.search_goodput:
+        return result, None
+    search = find_goodput(attainment_at, target=options.slo.attainment_target)
+    echo(f"  {policy.name}: goodput search, {len(search.probes)} runs")
+    return result, search
+
+
+def _with_slo(routing: RoutingSettings, slo: SloTargets) -> RoutingSettings:
+    """The SLO-aware plugins aim at the SLO the run is judged by."""
+    spec = SloSpec(ttft_ms=slo.ttft_s * 1000, tpot_ms=slo.tpot_s * 1000)
+    return routing.model_copy(update={"slo": spec})
+
+
+def _plot(
+    options: SimulateOptions,
+    runs: dict[str, RunResult],
+    searches: dict[str, GoodputResult],
+    echo: Echo,
+) -> None:
+    from triskel.simulator import plots  # matplotlib only when asked for
+
+    assert options.plot_dir is not None
+    options.plot_dir.mkdir(parents=True, exist_ok=True)
+    written = [plots.plot_ttft_cdf(runs, options.plot_dir / "ttft_cdf.png", options.slo)]
+    if searches:
+        written.append(
+            plots.plot_attainment_vs_rate(
+                searches,
+                options.slo.attainment_target,
+                options.plot_dir / "attainment_vs_rate.png",
+            )
+        )
+    for path in written:
+        echo(f"wrote {path}")

@@ -1,0 +1,247 @@
+"""The event loop: arrivals, engine steps and KV transfers on one virtual clock.
+
+Requests take the router's paths (`triskel.router.flows`), without retries
+(simulated workers do not fail):
+
+    unified:        pick unified ─► prefill + decode there
+    disaggregated:  pick prefill ─► prefill-only step(s) ─► first token to client
+                    ─► pick decode ─► decode admits, allocates, starts the pull
+                    ─► TransferDone ─► prefill frees its hold, decode streams tokens
+    conditional:    pick decode first; if it lacks fewer than maxLocalPrefillTokens
+                    of the prompt (or mode is never), prefill + decode there
+
+The client gets the first token when the prefill instance returns it, as from
+the live router, so the transfer delays the second token, not the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from triskel.common.api import Role
+from triskel.common.hashing import hash_blocks
+from triskel.common.routing_api import DisaggregationMode, RoutingSettings
+from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.router.scheduling.scheduler import Scheduler
+from triskel.router.scheduling.types import NoEndpointError, SchedulingRequest, Stage
+from triskel.simulator.cluster import SimCluster
+from triskel.simulator.events import Arrival, EventQueue, StepDone, TransferDone
+from triskel.simulator.flight import Flight
+from triskel.simulator.instance import SimInstance
+from triskel.simulator.records import RequestRecord
+from triskel.simulator.transfer import TransferModel, kv_bytes
+from triskel.traces.prompt_tokens import prompt_token_ids
+from triskel.traces.types import Trace
+from triskel.workers.engine.core import EngineRequest, RequestOutput
+
+
+class Simulation:
+    """One run; `run()` once, then read `records` (in trace order)."""
+
+    def __init__(
+        self,
+        trace: Trace,
+        cluster: SimCluster,
+        routing: RoutingSettings,
+        scheduler: Scheduler,
+        kv_index: KvBlockIndex,
+        events: EventQueue,
+        transfer: TransferModel,
+    ) -> None:
+        self._trace = trace
+        self._cluster = cluster
+        self._routing = routing
+        self._scheduler = scheduler
+        self._kv_index = kv_index
+        self._events = events
+        self._transfer = transfer
+        self._kv_bytes_per_token = cluster.profile.geometry.kv_bytes_per_token
+        self._by_stage = {
+            Stage.UNIFIED: cluster.of(Role.UNIFIED),
+            Stage.PREFILL: cluster.of(Role.PREFILL),
+            Stage.DECODE: cluster.of(Role.DECODE),
+        }
+        self._members = {s: frozenset(i.worker_id for i in xs) for s, xs in self._by_stage.items()}
+        self._positions = {id(instance): n for n, instance in enumerate(cluster.instances)}
+        self.records: list[RequestRecord | None] = [None] * trace.num_requests
+        self._in_flight: dict[str, Flight] = {}
+
+    def run(self) -> None:
+        events = self._events
+        for position, request in enumerate(self._trace.requests):
+            events.push(request.arrival_s, Arrival(position))
+        while events:
+            event = events.pop()
+            if isinstance(event, Arrival):
+                self._arrive(event.index)
+            elif isinstance(event, StepDone):
+                self._step_done(self._cluster.instances[event.instance])
+            else:
+                self._transfer_done(self._in_flight[event.request_id])
+
+    # -- events -------------------------------------------------------------------
+
+    def _arrive(self, position: int) -> None:
+        request = self._trace.requests[position]
+        config = self._cluster.instances[0].core.config
+        tokens = prompt_token_ids(request)
+        hashes = hash_blocks(tokens, config.block_size_tokens, config.model, config.hash_salt)
+        flight = Flight(request, position, request.arrival_s, tokens, hashes)
+        self._in_flight[flight.request_id] = flight
+        try:
+            self._route(flight)
+        except (NoEndpointError, ValueError):
+            # Refused (no worker passed the filters, or the engine cannot hold the prompt):
+            # the request fails, as a live router answers it with an error.
+            self._close(flight, None)
+
+    def _step_done(self, instance: SimInstance) -> None:
+        for output in instance.finish_step():
+            flight = self._in_flight.get(output.request_id)
+            if flight is not None:
+                self._deliver(flight, instance, output)
+        self._kick(instance)
+
+    def _transfer_done(self, flight: Flight) -> None:
+        assert flight.prefill is not None and flight.decode is not None
+        flight.decode.finish_kv_load(flight.request_id)
+        # The prefill worker frees its hold once the pull is done (the connector's export).
+        flight.prefill.release_kv(flight.request_id)
+        self._kick(flight.decode)
+        self._kick(flight.prefill)
+
+    # -- flows --------------------------------------------------------------------
+
+    def _route(self, flight: Flight) -> None:
+        if self._by_stage[Stage.UNIFIED]:
+            self._local(flight, self._pick(Stage.UNIFIED, flight))
+            return
+        policy = self._routing.disaggregation
+        if policy.mode is not DisaggregationMode.ALWAYS:
+            decode = self._pick(Stage.DECODE, flight)
+            if (
+                policy.mode is DisaggregationMode.NEVER
+                or self._uncached_tokens(flight, decode) < policy.max_local_prefill_tokens
+            ):
+                self._local(flight, decode)
+                return
+            flight.decode = decode
+        prefill = self._pick(Stage.PREFILL, flight)
+        flight.prefill = prefill
+        flight.charge(prefill, self._uncached_tokens(flight, prefill), 0)
+        prefill.add(
+            EngineRequest(
+                flight.request_id,
+                flight.prompt_token_ids,
+                flight.request.num_output_tokens,
+                ignore_eos=True,
+                prefill_only=True,
+            )
+        )
+        self._kick(prefill)
+
+    def _local(self, flight: Flight, instance: SimInstance) -> None:
+        """Prefill and decode on `instance` (the router counts it as prefilling throughout)."""
+        flight.prefill = flight.decode = instance
+        flight.charge(instance, self._uncached_tokens(flight, instance), 0)
+        instance.add(
+            EngineRequest(
+                flight.request_id,
+                flight.prompt_token_ids,
+                flight.request.num_output_tokens,
+                ignore_eos=True,
+            )
+        )
+        flight.prompt_token_ids = []
+        self._kick(instance)
+
+    def _decode_remote(self, flight: Flight) -> None:
+        """After the prefill: decode pulls its KV (on the decode worker picked up front, if any)."""
+        decode = flight.decode or self._pick(Stage.DECODE, flight)
+        flight.decode = decode
+        block_size = decode.core.config.block_size_tokens
+        flight.charge(decode, 0, -(-flight.request.num_input_tokens // block_size))
+        decode.add(
+            EngineRequest(
+                flight.request_id,
+                flight.prompt_token_ids,
+                flight.request.num_output_tokens,
+                ignore_eos=True,
+                remote_kv=True,
+                first_token_id=flight.first_token_id,
+            )
+        )
+        flight.prompt_token_ids = []
+        self._kick(decode)
+
+    def _deliver(self, flight: Flight, instance: SimInstance, output: RequestOutput) -> None:
+        now_s = self._events.now_s
+        if output.is_prefill_done:
+            flight.first_token_s = now_s
+            flight.first_token_id = output.new_token_ids[0]
+            flight.num_cached_tokens = output.num_cached_tokens
+        if instance is flight.prefill and instance is not flight.decode:
+            self._prefill_done(flight, instance, output)
+        elif output.finish_reason is not None:
+            self._close(flight, now_s)
+
+    def _prefill_done(self, flight: Flight, prefill: SimInstance, output: RequestOutput) -> None:
+        """A prefill-only request returned its first token; its KV is held for the decode."""
+        flight.discharge(prefill)
+        if output.finish_reason is not None:
+            # A one-token answer: nothing to decode, so free the hold now.
+            prefill.release_kv(flight.request_id)
+            self._close(flight, self._events.now_s)
+            return
+        try:
+            self._decode_remote(flight)
+        except (NoEndpointError, ValueError):
+            prefill.release_kv(flight.request_id)
+            self._close(flight, None)
+
+    def _close(self, flight: Flight, finish_s: float | None) -> None:
+        """Records the request (finish_s None: it failed) and forgets it."""
+        self.records[flight.position] = flight.close(finish_s)
+        del self._in_flight[flight.request_id]
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _kick(self, instance: SimInstance) -> None:
+        """Starts the instance's next step if it is idle and has work."""
+        started = instance.start_step()
+        if started is None:
+            return
+        now_s = self._events.now_s
+        self._events.push(now_s + started.duration_s, StepDone(self._positions[id(instance)]))
+        block_size = instance.core.config.block_size_tokens
+        for load in started.kv_loads:
+            # Only the blocks the decode instance lacks move (the connector skips the rest).
+            num_tokens = load.num_prompt_tokens - load.num_cached_blocks * block_size
+            num_bytes = kv_bytes(num_tokens, self._kv_bytes_per_token)
+            self._in_flight[load.request_id].kv_bytes_moved = num_bytes
+            done_s = now_s + self._transfer.seconds(num_bytes)
+            self._events.push(done_s, TransferDone(load.request_id))
+
+    def _pick(self, stage: Stage, flight: Flight) -> SimInstance:
+        candidates: Sequence[SimInstance] = self._by_stage[stage]
+        slo = self._routing.slo
+        request = SchedulingRequest(
+            request_id=flight.request_id,
+            model=self._cluster.instances[0].core.config.model,
+            stage=stage,
+            token_ids=flight.prompt_token_ids,
+            block_hashes=flight.block_hashes,
+            max_tokens=flight.request.num_output_tokens,
+            ttft_slo_ms=slo.ttft_ms,
+            tpot_slo_ms=slo.tpot_ms,
+            ring_members=self._members[stage],
+        )
+        decision = self._scheduler.schedule(request, [i.endpoint() for i in candidates])
+        worker_id = decision.endpoint.worker_id
+        return next(i for i in candidates if i.worker_id == worker_id)
+
+    def _uncached_tokens(self, flight: Flight, instance: SimInstance) -> int:
+        """Prompt tokens `instance` lacks, per the KV index (as the router estimates it)."""
+        num_blocks = self._kv_index.match_lengths(flight.block_hashes, [instance.worker_id])[0]
+        block_size = instance.core.config.block_size_tokens
+        return flight.request.num_input_tokens - num_blocks * block_size

@@ -1,0 +1,108 @@
+"""`triskel simulate`: policies from files, one table for several policies, JSON and plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from triskel.cli.main import app
+from triskel.simulator.cluster import ClusterShape
+from triskel.simulator.command import (
+    SimulateError,
+    SimulateOptions,
+    load_policy,
+    run_simulate,
+)
+from triskel.simulator.metrics import SloTargets
+from triskel.traces import SyntheticSpec, Trace, synthetic_trace
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "traces"
+
+
+def small_trace() -> Trace:
+    spec = SyntheticSpec.model_validate(
+        {
+            "ratePerS": 4,
+            "numRequests": 24,
+            "inputTokensMean": 256,
+            "outputTokensMean": 16,
+            "numPrefixes": 2,
+            "prefixBlocks": 2,
+        }
+    )
+    return synthetic_trace(spec, seed=1)
+
+
+def test_policies_load_from_up_files_bare_sections_or_by_name(tmp_path: Path) -> None:
+    assert load_policy("round-robin").routing.profiles == []
+    dualmap = load_policy(str(EXAMPLES / "dualmap.yaml"))  # a whole `triskel up` file
+    assert dualmap.name == "dualmap" and dualmap.routing.profiles
+    bare = tmp_path / "least.yaml"
+    bare.write_text(
+        "plugins: [{type: least-load-scorer}, {type: max-score-picker}]\n"
+        "profiles: [{name: unified, plugins: [{pluginRef: least-load-scorer},"
+        " {pluginRef: max-score-picker}]}]\n"
+    )
+    assert load_policy(str(bare)).name == "least"
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (None, "cannot read"),
+        ("plugins: [", "not valid YAML"),
+        ("[1, 2]", "expected a mapping"),
+        # The field is named: a profile pointing at a plugin that is not defined.
+        ("profiles: [{name: unified, plugins: [{pluginRef: nope}]}]", "routing"),
+    ],
+)
+def test_a_bad_policy_file_is_refused_naming_it(
+    tmp_path: Path, content: str | None, fragment: str
+) -> None:
+    path = tmp_path / "policy.yaml"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(SimulateError, match=fragment) as raised:
+        load_policy(str(path))
+    assert str(path) in str(raised.value)
+
+
+def test_several_policies_share_one_table_and_json(tmp_path: Path) -> None:
+    lines: list[str] = []
+    options = SimulateOptions(
+        trace=small_trace(),
+        shape=ClusterShape(num_unified=2),
+        slo=SloTargets(ttft_s=2.0, tpot_s=0.1),
+        policies=[load_policy("round-robin"), load_policy(str(EXAMPLES / "dualmap.yaml"))],
+        json_path=tmp_path / "results.json",
+        plot_dir=tmp_path / "plots",
+    )
+    rows = run_simulate(options, lines.append)
+    assert [name for name, _, _ in rows] == ["round-robin", "dualmap"]
+    table = "\n".join(lines)
+    assert "| round-robin |" in table and "| dualmap |" in table
+    document = json.loads((tmp_path / "results.json").read_text())
+    assert document["seed"] == 0 and len(json.dumps(document)) > 100
+    assert (tmp_path / "plots" / "ttft_cdf.png").stat().st_size > 0
+
+
+def test_the_command_refuses_a_bad_trace_naming_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"timestamp": 0, "input_length": -3, "output_length": 5, "hash_ids": []}\n')
+    result = CliRunner().invoke(app, ["simulate", "--trace", str(bad), "--unified", "1"])
+    assert result.exit_code == 2
+    assert "bad.jsonl:1" in result.output and "input_length" in result.output
+
+
+def test_the_command_runs_a_small_slice_of_the_mooncake_sample() -> None:
+    trace = str(SAMPLE / "mooncake_conversation_head200.jsonl")
+    result = CliRunner().invoke(
+        app,
+        ["simulate", "--trace", trace, "--limit", "20", "--prefill", "1", "--decode", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "| round-robin |" in result.output and "prefix-hit bound" in result.output

@@ -1,0 +1,73 @@
+"""One simulated instance: steps on demand, busy time, KV events into the index, endpoints."""
+
+from __future__ import annotations
+
+import pytest
+
+from triskel.common.api import Role
+from triskel.common.hashing import hash_blocks
+from triskel.common.latency import step_ms
+from triskel.common.profiles import load_profile
+from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.simulator.instance import SimInstance
+from triskel.workers.engine.core import EngineConfig, EngineCore, EngineRequest
+
+PROFILE = load_profile("llama-3.1-8b-h100")
+PROMPT = list(range(64))
+
+
+def _instance(index: KvBlockIndex) -> SimInstance:
+    core = EngineCore(EngineConfig.from_profile(PROFILE, kv_capacity_tokens=1600))
+    return SimInstance("unified-0", Role.UNIFIED, core, index)
+
+
+def test_idle_instance_without_work_does_not_step() -> None:
+    instance = _instance(KvBlockIndex())
+    assert instance.start_step() is None
+    assert not instance.is_busy
+
+
+def test_step_runs_modelled_time_and_delivers_at_finish() -> None:
+    index = KvBlockIndex()
+    instance = _instance(index)
+    instance.add(EngineRequest("r0", PROMPT, max_tokens=1, ignore_eos=True))
+    started = instance.start_step()
+    assert started is not None
+    # One 64-token prefill from an empty cache: the latency model's (64 new, 0 before) chunk.
+    assert started.duration_s == pytest.approx(step_ms(PROFILE, [(64, 0)], []) / 1000)
+    # A second step cannot start while one runs (one GPU, one forward pass at a time).
+    assert instance.is_busy and instance.start_step() is None
+    outputs = instance.finish_step()
+    assert [o.request_id for o in outputs] == ["r0"]
+    assert instance.busy_s == pytest.approx(started.duration_s)
+
+
+def test_kv_events_reach_the_shared_index() -> None:
+    index = KvBlockIndex()
+    instance = _instance(index)
+    instance.add(EngineRequest("r0", PROMPT, max_tokens=1, ignore_eos=True))
+    instance.start_step()
+    hashes = hash_blocks(PROMPT, 16, PROFILE.model)
+    # All four full 16-token blocks were cached by the step, and the index says so.
+    assert index.match_lengths(hashes, ["unified-0"]) == [4]
+
+
+def test_endpoint_reports_engine_load_and_router_counts() -> None:
+    instance = _instance(KvBlockIndex())
+    instance.add(EngineRequest("r0", PROMPT, max_tokens=8, ignore_eos=True))
+    instance.add_active(1, 64, 0)
+    endpoint = instance.endpoint()
+    assert endpoint.worker_id == "unified-0"
+    assert endpoint.block_size_tokens == 16
+    assert endpoint.load.num_waiting_requests == 1
+    assert endpoint.active.num_requests == 1
+    assert endpoint.active.num_prefill_tokens == 64
+    assert endpoint.profile == PROFILE
+    # The endpoint is rebuilt after a change, not served stale.
+    instance.add_active(-1, -64, 0)
+    assert instance.endpoint().active.num_requests == 0
+
+
+def test_finish_without_a_running_step_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no step is running"):
+        _instance(KvBlockIndex()).finish_step()
