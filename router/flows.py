@@ -4,6 +4,9 @@
                     Decode pulling the KV → tokens
     conditional:    pick decode first; if it lacks fewer than `maxLocalPrefillTokens`
                     of the prompt, Decode there with local prefill (no transfer)
+    adaptive:       as conditional; otherwise pick prefill too and prefill on the decode
+                    worker if its predicted TTFT is lower
+                    (`triskel.router.scheduling.disaggregation`)
     unified:        Decode with local prefill on a unified worker
 
 A stage whose worker fails before it produced anything is retried on another
@@ -21,9 +24,15 @@ from typing import TypeVar
 import grpc
 
 from triskel.common.api import Role
-from triskel.common.routing_api import DisaggregationMode, RoutingSettings
+from triskel.common.routing_api import RoutingSettings
 from triskel.common.tokenizer import MockTokenizer
 from triskel.router.dispatcher import Dispatcher
+from triskel.router.scheduling.disaggregation import (
+    LocalPrefill,
+    decode_is_faster,
+    local_prefill,
+    needs_decode_first,
+)
 from triskel.router.scheduling.types import Stage
 from triskel.router.stages.base import RequestContext
 from triskel.router.types import FinishEvent, GenerationEvent, ServiceError, TokenEvent
@@ -102,18 +111,23 @@ class Flows:
         pools = ctx.model_pools
         decode_workers = pools.of(Role.DECODE)
         decode_worker: WorkerClient | None = None
+        prefill_workers = pools.of(Role.PREFILL)
+        first_prefill: WorkerClient | None = None
         policy = self._settings_of(ctx).disaggregation
-        if policy.mode is not DisaggregationMode.ALWAYS:
+        if needs_decode_first(policy):
             decode_worker = await self._dispatcher.pick(Stage.DECODE, ctx, decode_workers)
-            if (
-                policy.mode is DisaggregationMode.NEVER
-                or self._uncached(ctx, decode_worker) < policy.max_local_prefill_tokens
-            ):
+            uncached = self._uncached(ctx, decode_worker)
+            choice = local_prefill(policy, uncached)
+            if choice is LocalPrefill.COMPARE:
+                first_prefill = await self._dispatcher.pick(Stage.PREFILL, ctx, prefill_workers)
+                if self._decode_is_faster(ctx, decode_worker, uncached, first_prefill):
+                    choice = LocalPrefill.YES
+            if choice is LocalPrefill.YES:
                 local = self._local(ctx, Stage.DECODE, decode_workers, decode_worker)
                 async for event in _relay(local):
                     yield event
                 return
-        prefill_worker, prefill = await self._prefill(ctx, pools.of(Role.PREFILL))
+        prefill_worker, prefill = await self._prefill(ctx, prefill_workers, first_prefill)
         first_token = TokenEvent(prefill.first_token_text, (prefill.first_token_id,))
         if prefill.finish_reason:
             yield first_token
@@ -185,8 +199,12 @@ class Flows:
                     yield decoded
 
     async def _prefill(
-        self, ctx: RequestContext, workers: Sequence[WorkerClient]
+        self,
+        ctx: RequestContext,
+        workers: Sequence[WorkerClient],
+        first: WorkerClient | None = None,
     ) -> tuple[WorkerClient, worker_pb2.PrefillResponse]:
+        """Prefill with retries; the first attempt goes to `first` when it was picked already."""
         failed: set[str] = set()
         request = worker_pb2.PrefillRequest(
             request_id=ctx.request.request_id,
@@ -195,7 +213,10 @@ class Flows:
             kv_hold_ms=self._calls.timeouts.kv_hold_ms,
         )
         for attempt in range(self._settings_of(ctx).max_attempts):
-            worker = await self._dispatcher.pick(Stage.PREFILL, ctx, workers, failed)
+            if first is not None and attempt == 0:
+                worker = first
+            else:
+                worker = await self._dispatcher.pick(Stage.PREFILL, ctx, workers, failed)
             try:
                 with self._cluster.prefilling(worker.worker_id, self._uncached(ctx, worker)):
                     async with self._calls.call(worker, Stage.PREFILL):
@@ -238,6 +259,20 @@ class Flows:
         dropped = min(count, len(event.token_ids))
         kept = event.token_ids[dropped:]
         return TokenEvent(self._tokenizer.decode(kept), kept), count - dropped
+
+    def _decode_is_faster(
+        self,
+        ctx: RequestContext,
+        decode_worker: WorkerClient,
+        uncached_on_decode: int,
+        prefill_worker: WorkerClient,
+    ) -> bool:
+        endpoints = self._cluster.endpoints([decode_worker, prefill_worker])
+        if len(endpoints) < 2:
+            return False  # one went unhealthy meanwhile: keep the prefill pool's path
+        decode, prefill = endpoints
+        uncached_on_prefill = self._uncached(ctx, prefill_worker)
+        return decode_is_faster(decode, uncached_on_decode, prefill, uncached_on_prefill)
 
     def _uncached(self, ctx: RequestContext, worker: WorkerClient) -> int:
         cached_tokens = self._dispatcher.num_cached_blocks(ctx, worker) * _block_size(worker)

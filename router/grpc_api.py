@@ -133,18 +133,23 @@ def generation_request(
         raise RequestError("max_tokens", "must be > 0, got 0")
     kind = request.WhichOneof("input")
     if kind is None:
-        raise RequestError("input", "set one of prompt or chat")
-    prompt, messages = None, None
+        raise RequestError("input", "set one of prompt, prompt_token_ids or chat")
+    prompt, token_ids, messages = None, None, None
     if kind == "prompt":
         if not request.prompt:
             raise RequestError("prompt", "must not be empty")
         prompt = request.prompt
+    elif kind == "prompt_token_ids":
+        if not request.prompt_token_ids.ids:
+            raise RequestError("prompt_token_ids.ids", "must not be empty")
+        token_ids = tuple(request.prompt_token_ids.ids)
     else:
         messages = _messages(request.chat.messages)
     return GenerationRequest(
         request_id=request_id,
         model=request.model,
         prompt=prompt,
+        prompt_token_ids=token_ids,
         messages=messages,
         max_tokens=request.max_tokens,
         ignore_eos=request.ignore_eos,

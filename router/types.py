@@ -32,12 +32,18 @@ class ChatMessage:
 
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
-    """One request as the fronts parsed it. Exactly one of `prompt` / `messages` is set."""
+    """One request as the fronts parsed it.
+
+    Exactly one of `prompt` / `prompt_token_ids` / `messages` is set. Token ids go
+    to the workers as given (no tokenizer), so a benchmark replaying a trace sends
+    exactly the trace's prompts.
+    """
 
     request_id: str
     model: str
     prompt: str | None = None
     messages: tuple[ChatMessage, ...] | None = None
+    prompt_token_ids: tuple[int, ...] | None = None
     # None: as many as the context window allows (capped by the generator).
     max_tokens: int | None = None
     ignore_eos: bool = False

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from triskel.common.api import Role
-from triskel.common.profiles import LatencyProfile, load_profile
+from triskel.common.profiles import LatencyProfile, list_profiles, load_profile
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.simulator.cache_view import CachedBlocksView
 from triskel.simulator.instance import SimInstance
 from triskel.workers.engine.core import EngineConfig, EngineCore
 
@@ -34,6 +35,14 @@ class ClusterShape(BaseModel):
     profile: Annotated[str, Field(min_length=1)] = DEFAULT_PROFILE
     # Overrides the profile's KV capacity per instance (tokens); None keeps it.
     kv_capacity_tokens: Annotated[int, Field(gt=0)] | None = None
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, name: str) -> str:
+        known = list_profiles()
+        if name not in known:
+            raise ValueError(f"unknown profile {name!r}; known profiles: {', '.join(known)}")
+        return name
 
     @model_validator(mode="after")
     def _check_roles(self) -> ClusterShape:
@@ -56,6 +65,11 @@ class ClusterShape(BaseModel):
     def is_disaggregated(self) -> bool:
         return self.num_decode > 0
 
+    def total_kv_capacity_tokens(self) -> int:
+        """KV tokens all instances hold together (the override, else the profile's)."""
+        per_instance = self.kv_capacity_tokens or load_profile(self.profile).kv_capacity_tokens
+        return per_instance * (self.num_unified + self.num_prefill + self.num_decode)
+
 
 @dataclass(frozen=True, slots=True)
 class SimCluster:
@@ -67,9 +81,13 @@ class SimCluster:
     def of(self, role: Role) -> tuple[SimInstance, ...]:
         return tuple(i for i in self.instances if i.role is role)
 
+    def kv_index(self) -> KvBlockIndex:
+        """The router's KV index over these instances' caches (see `cache_view`)."""
+        return KvBlockIndex(CachedBlocksView({i.worker_id: i.core for i in self.instances}))
 
-def build_cluster(shape: ClusterShape, kv_index: KvBlockIndex) -> SimCluster:
-    """Fresh idle instances for `shape`, publishing their KV events into `kv_index`."""
+
+def build_cluster(shape: ClusterShape) -> SimCluster:
+    """Fresh idle instances for `shape`."""
     profile = load_profile(shape.profile)
     config = EngineConfig.from_profile(profile, kv_capacity_tokens=shape.kv_capacity_tokens)
     counts = (
@@ -78,7 +96,7 @@ def build_cluster(shape: ClusterShape, kv_index: KvBlockIndex) -> SimCluster:
         (Role.DECODE, shape.num_decode),
     )
     instances = tuple(
-        SimInstance(f"{role}-{n}", role, EngineCore(config), kv_index)
+        SimInstance(f"{role}-{n}", role, EngineCore(config))
         for role, count in counts
         for n in range(count)
     )

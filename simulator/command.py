@@ -9,7 +9,9 @@ trace ──► prefix-hit bound (one infinite cache)
 from __future__ import annotations
 
 import json
+import multiprocessing
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from triskel.common.routing_api import RoutingSettings, SloSpec
 from triskel.simulator.cluster import ClusterShape
 from triskel.simulator.goodput import GoodputResult, find_goodput
 from triskel.simulator.metrics import RunMetrics, SloTargets, summarize
-from triskel.simulator.prefix_bound import prefix_hit_bound
+from triskel.simulator.prefix_bound import pooled_lru_hit_ratio, prefix_hit_bound
 from triskel.simulator.records import RunResult
 from triskel.simulator.report import PolicyRow, comparison_table, to_json
 from triskel.simulator.run import simulate
@@ -49,9 +51,19 @@ class SimulateOptions:
     policies: Sequence[Policy]
     rate_scale: float = 1.0
     seed: int = 0
+    # Policies simulated at once, each in its own process (runs are CPU-bound Python).
+    jobs: int = 1
     search_goodput: bool = False
+    # The search's first probe: start near the expected answer to save runs.
+    goodput_low: float = 0.125
     json_path: Path | None = None
     plot_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        names = [policy.name for policy in self.policies]
+        if len(set(names)) != len(names):
+            # Results are keyed by name: the second would overwrite the first.
+            raise SimulateError(f"--policy: two policies share a name in {names}; rename one")
 
 
 def load_policy(spec: str) -> Policy:
@@ -84,15 +96,23 @@ def run_simulate(options: SimulateOptions, echo: Echo) -> list[PolicyRow]:
     trace = options.trace
     has_prefixes = any(r.prefix_block_ids for r in trace.requests)
     bound = prefix_hit_bound(trace.requests).hit_ratio if has_prefixes else None
+    capacity = options.shape.total_kv_capacity_tokens()
+    pooled = pooled_lru_hit_ratio(trace.requests, capacity).hit_ratio if has_prefixes else None
     echo(
         f"trace {trace.name}: {trace.num_requests} requests over {trace.duration_s:.0f} s"
         + ("" if bound is None else f", prefix-hit bound {bound:.1%}")
     )
+    if pooled is not None:
+        echo(
+            f"one LRU cache pooling the cluster's {capacity:,} KV tokens would hit {pooled:.1%} "
+            "(what the cache capacity allows any policy)"
+        )
     rows: list[PolicyRow] = []
     runs: dict[str, RunResult] = {}
     searches: dict[str, GoodputResult] = {}
-    for policy in options.policies:
-        result, search = _run_policy(policy, options, echo)
+    for policy, (result, search) in zip(
+        options.policies, _run_policies(options, echo), strict=True
+    ):
         runs[policy.name] = result
         if search is not None:
             searches[policy.name] = search
@@ -104,6 +124,8 @@ def run_simulate(options: SimulateOptions, echo: Echo) -> list[PolicyRow]:
             "trace": trace.name,
             "rateScale": options.rate_scale,
             "seed": options.seed,
+            "kvCapacityTokens": capacity,
+            "pooledLruHitRatio": pooled,
             **to_json(rows, bound),
         }
         options.json_path.write_text(json.dumps(document, indent=2) + "\n")
@@ -111,6 +133,32 @@ def run_simulate(options: SimulateOptions, echo: Echo) -> list[PolicyRow]:
     if options.plot_dir is not None:
         _plot(options, runs, searches, echo)
     return rows
+
+
+def _run_policies(
+    options: SimulateOptions, echo: Echo
+) -> list[tuple[RunResult, GoodputResult | None]]:
+    """Every policy's run (and search), in policy order."""
+    if options.jobs == 1 or len(options.policies) == 1:
+        return [_run_policy(policy, options, echo) for policy in options.policies]
+    # Workers print nothing (their echo would interleave); progress is reported here.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(options.jobs, mp_context=context) as pool:
+        futures = [
+            pool.submit(_run_policy, policy, options, _silent) for policy in options.policies
+        ]
+        results = []
+        for policy, future in zip(options.policies, futures, strict=True):
+            result, search = future.result()
+            echo(f"  {policy.name}: simulated in {result.wall_s:.1f} s")
+            if search is not None:
+                echo(f"  {policy.name}: goodput search, {len(search.probes)} runs")
+            results.append((result, search))
+    return results
+
+
+def _silent(_: str) -> None:
+    pass
 
 
 def _run_policy(
@@ -130,7 +178,9 @@ def _run_policy(
     echo(f"  {policy.name}: simulated in {result.wall_s:.1f} s")
     if not options.search_goodput:
         return result, None
-    search = find_goodput(attainment_at, target=options.slo.attainment_target)
+    search = find_goodput(
+        attainment_at, target=options.slo.attainment_target, low=options.goodput_low
+    )
     echo(f"  {policy.name}: goodput search, {len(search.probes)} runs")
     return result, search
 

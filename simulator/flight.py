@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from triskel.common.hashing import BlockHash
@@ -22,7 +23,7 @@ class Flight:
     # Where the request sits in the trace (its record's slot).
     position: int
     arrival_s: float
-    prompt_token_ids: list[int]
+    prompt_token_ids: Sequence[int]
     block_hashes: list[BlockHash]
     prefill: SimInstance | None = None
     decode: SimInstance | None = None

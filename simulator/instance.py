@@ -1,10 +1,11 @@
 """One simulated worker: the mock engine's own core, stepped on the virtual clock.
 
 The instance does what the mock worker's engine loop does, minus the sleeping:
-run a step when idle and there is work, hold its outputs until the step's
-modelled duration has passed, and publish the engine's KV events at once (as the
-worker does before it sleeps). The events go straight into the router's
-`KvBlockIndex`, in order, so prefix-aware plugins see every instance's cache.
+run a step when idle and there is work, and hold its outputs until the step's
+modelled duration has passed. The worker publishes its KV events before it
+sleeps; here they would reach the router's index at once and in order, so the
+index reads the engine's cache instead (`triskel.simulator.cache_view`) and the
+events are dropped.
 
 It also keeps what the router's ClusterView keeps per worker: the work sent to
 it and not yet finished (`ActiveLoad`), so the scheduler gets the same
@@ -16,13 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from triskel.common.api import Role
-from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.types import ActiveLoad, Endpoint, WorkerLoad
 from triskel.workers.engine.core import EngineCore, EngineRequest, KvLoad, RequestOutput
-from triskel.workers.engine.events import BlocksStored
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per step, and frozen ones build slower
 class StartedStep:
     """A step now running: when it ends, and the remote KV pulls it started."""
 
@@ -33,14 +32,22 @@ class StartedStep:
 class SimInstance:
     """A worker of one role. Not thread-safe; the event loop is its only caller."""
 
-    def __init__(
-        self, worker_id: str, role: Role, core: EngineCore, kv_index: KvBlockIndex
-    ) -> None:
+    __slots__ = (
+        "_active",
+        "_endpoint",
+        "_outputs",
+        "_running",
+        "busy_s",
+        "core",
+        "role",
+        "worker_id",
+    )
+
+    def __init__(self, worker_id: str, role: Role, core: EngineCore) -> None:
         self.worker_id = worker_id
         self.role = role
         self.core = core
         self.busy_s = 0.0
-        self._kv_index = kv_index
         self._running: StartedStep | None = None
         self._outputs: list[RequestOutput] = []
         # (requests, uncached prefill tokens, decode blocks) sent here and not finished.
@@ -62,11 +69,12 @@ class SimInstance:
 
     def start_step(self) -> StartedStep | None:
         """Runs the engine's next step if idle and it has work; None otherwise."""
-        if self._running is not None or not self.core.has_unfinished_work():
+        core = self.core
+        if self._running is not None or not core.has_unfinished_work():
             return None
-        result = self.core.step()
-        self._publish_kv_events()
-        started = StartedStep(result.duration_ms / 1000, self.core.take_kv_loads())
+        result = core.step()
+        core.drain_kv_events()
+        started = StartedStep(result.duration_ms / 1000, core.take_kv_loads())
         self._running = started
         self._outputs = result.outputs
         self._endpoint = None
@@ -84,13 +92,13 @@ class SimInstance:
     def finish_kv_load(self, request_id: str) -> None:
         """The pulled KV of `request_id` has arrived: it may decode."""
         self.core.finish_kv_load(request_id, ok=True)
-        self._publish_kv_events()
+        self.core.drain_kv_events()
         self._endpoint = None
 
     def release_kv(self, request_id: str) -> None:
         """Frees a held prefill (its decode instance has pulled the KV)."""
         self.core.release_kv(request_id)
-        self._publish_kv_events()
+        self.core.drain_kv_events()
         self._endpoint = None
 
     # -- the router's view --------------------------------------------------------------
@@ -127,11 +135,3 @@ class SimInstance:
                 profile=config.profile,
             )
         return self._endpoint
-
-    def _publish_kv_events(self) -> None:
-        index = self._kv_index
-        for event in self.core.drain_kv_events():
-            if isinstance(event, BlocksStored):
-                index.apply_stored(self.worker_id, event.event_id, event.block_hashes)
-            else:
-                index.apply_removed(self.worker_id, event.event_id, event.block_hashes)

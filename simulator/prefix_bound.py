@@ -19,6 +19,7 @@ requests (~24 blocks each) of Mooncake's conversation trace.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -78,3 +79,58 @@ def _match_and_insert(children: dict[tuple[int, int], int], block_ids: tuple[int
             num_hit_blocks += 1
         node = child
     return num_hit_blocks
+
+
+def pooled_lru_hit_ratio(requests: Iterable[TraceRequest], capacity_tokens: int) -> PrefixBound:
+    """The hit ratio of one LRU cache of `capacity_tokens` that every request goes through.
+
+    A reference, not a bound: it is what a cluster's caches would reach if they were
+    pooled into one (no prefix split across instances) but kept the engines' LRU
+    eviction. When it sits far below `prefix_hit_bound`, the cluster lacks cache
+    capacity for the trace's reuse distances, which no routing policy can fix.
+    A request's blocks are touched last-to-first, so its tail is evicted before its
+    head, as engines free a finished request's blocks.
+    """
+    if capacity_tokens <= 0:
+        raise ValueError(f"capacity_tokens must be > 0, got {capacity_tokens}")
+    children: dict[tuple[int, int], int] = {}
+    cached: OrderedDict[int, None] = OrderedDict()
+    num_hit_tokens = 0
+    num_prompt_tokens = 0
+    for request in requests:
+        num_prompt_tokens += request.num_input_tokens
+        block_tokens = request.prefix_block_tokens
+        if block_tokens <= 0:
+            continue
+        capacity_blocks = capacity_tokens // block_tokens
+        num_full_blocks = min(
+            len(request.prefix_block_ids), request.num_input_tokens // block_tokens
+        )
+        path = _path(children, request.prefix_block_ids[:num_full_blocks])
+        num_hit_blocks = 0
+        for node in path:
+            if node not in cached:
+                break
+            num_hit_blocks += 1
+        num_hit_tokens += num_hit_blocks * block_tokens
+        for node in reversed(path):
+            cached[node] = None
+            cached.move_to_end(node)
+        while len(cached) > capacity_blocks:
+            cached.popitem(last=False)
+    return PrefixBound(num_hit_tokens=num_hit_tokens, num_prompt_tokens=num_prompt_tokens)
+
+
+def _path(children: dict[tuple[int, int], int], block_ids: tuple[int, ...]) -> list[int]:
+    """The trie nodes of `block_ids`' prefixes, created as needed."""
+    node = _ROOT
+    path = []
+    for block_id in block_ids:
+        key = (node, block_id)
+        child = children.get(key)
+        if child is None:
+            child = len(children) + 1
+            children[key] = child
+        path.append(child)
+        node = child
+    return path

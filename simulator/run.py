@@ -1,10 +1,11 @@
 """`simulate`: one policy on one trace on one cluster shape, start to finish.
 
-It wires the parts the way a live deployment is wired: one KV index fed by every
-instance's KV events, the router's own plugins built from the routing settings
-with the virtual clock and a seeded random stream, and the mock engine's core in
-every instance. Everything random flows from `seed`, and events at equal times
-run in push order, so a seed always replays the same run.
+It wires the parts the way a live deployment is wired: one KV index holding every
+instance's cache (as KV events delivered at once would keep it), the router's own
+plugins built from the routing settings with the virtual clock and a seeded random
+stream, and the mock engine's core in every instance. Everything random flows from
+`seed`, and events at equal times run in push order, so a seed always replays the
+same run.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from triskel.common.routing_api import RoutingSettings
 from triskel.router.scheduling.builtin import default_registry
 from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
-from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.simulator.cluster import ClusterShape, build_cluster
 from triskel.simulator.events import EventQueue
 from triskel.simulator.records import InstanceRecord, RequestRecord, RunResult
@@ -42,11 +42,11 @@ def simulate(
     """
     started = time.perf_counter()
     scaled = trace.scaled(rate_scale)
-    kv_index = KvBlockIndex()
+    cluster = build_cluster(shape)
+    kv_index = cluster.kv_index()
     events = EventQueue()
     context = PluginContext(kv_index=kv_index, clock=events.clock, rng=random.Random(seed))
     scheduler = build_scheduler(routing.scheduling(), default_registry(), context)
-    cluster = build_cluster(shape, kv_index)
     simulation = Simulation(
         scaled, cluster, routing, scheduler, kv_index, events, transfer or TransferModel()
     )

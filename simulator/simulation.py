@@ -9,6 +9,8 @@ Requests take the router's paths (`triskel.router.flows`), without retries
                     ─► TransferDone ─► prefill frees its hold, decode streams tokens
     conditional:    pick decode first; if it lacks fewer than maxLocalPrefillTokens
                     of the prompt (or mode is never), prefill + decode there
+    adaptive:       as conditional; otherwise also pick prefill, and prefill on the
+                    decode instance if its predicted TTFT is lower
 
 The client gets the first token when the prefill instance returns it, as from
 the live router, so the transfer delays the second token, not the first.
@@ -20,7 +22,13 @@ from collections.abc import Sequence
 
 from triskel.common.api import Role
 from triskel.common.hashing import hash_blocks
-from triskel.common.routing_api import DisaggregationMode, RoutingSettings
+from triskel.common.routing_api import RoutingSettings
+from triskel.router.scheduling.disaggregation import (
+    LocalPrefill,
+    decode_is_faster,
+    local_prefill,
+    needs_decode_first,
+)
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.scheduler import Scheduler
 from triskel.router.scheduling.types import NoEndpointError, SchedulingRequest, Stage
@@ -30,7 +38,7 @@ from triskel.simulator.flight import Flight
 from triskel.simulator.instance import SimInstance
 from triskel.simulator.records import RequestRecord
 from triskel.simulator.transfer import TransferModel, kv_bytes
-from triskel.traces.prompt_tokens import prompt_token_ids
+from triskel.traces.prompt_tokens import packed_prompt_token_ids
 from triskel.traces.types import Trace
 from triskel.workers.engine.core import EngineRequest, RequestOutput
 
@@ -62,20 +70,29 @@ class Simulation:
             Stage.DECODE: cluster.of(Role.DECODE),
         }
         self._members = {s: frozenset(i.worker_id for i in xs) for s, xs in self._by_stage.items()}
-        self._positions = {id(instance): n for n, instance in enumerate(cluster.instances)}
+        # One StepDone per instance, reused for all its steps (events are immutable).
+        self._step_done_of = {i: StepDone(n) for n, i in enumerate(cluster.instances)}
         self.records: list[RequestRecord | None] = [None] * trace.num_requests
         self._in_flight: dict[str, Flight] = {}
 
     def run(self) -> None:
         events = self._events
-        for position, request in enumerate(self._trace.requests):
-            events.push(request.arrival_s, Arrival(position))
-        while events:
-            event = events.pop()
-            if isinstance(event, Arrival):
+        events.push_many(
+            (request.arrival_s, Arrival(position))
+            for position, request in enumerate(self._trace.requests)
+        )
+        instances = self._cluster.instances
+        pop = events.pop
+        while True:
+            try:
+                event = pop()
+            except IndexError:
+                return  # nothing left: every request has finished or failed
+            # Most events end a step, so that test comes first.
+            if isinstance(event, StepDone):
+                self._step_done(instances[event.instance])
+            elif isinstance(event, Arrival):
                 self._arrive(event.index)
-            elif isinstance(event, StepDone):
-                self._step_done(self._cluster.instances[event.instance])
             else:
                 self._transfer_done(self._in_flight[event.request_id])
 
@@ -84,7 +101,7 @@ class Simulation:
     def _arrive(self, position: int) -> None:
         request = self._trace.requests[position]
         config = self._cluster.instances[0].core.config
-        tokens = prompt_token_ids(request)
+        tokens = packed_prompt_token_ids(request)
         hashes = hash_blocks(tokens, config.block_size_tokens, config.model, config.hash_salt)
         flight = Flight(request, position, request.arrival_s, tokens, hashes)
         self._in_flight[flight.request_id] = flight
@@ -97,6 +114,10 @@ class Simulation:
 
     def _step_done(self, instance: SimInstance) -> None:
         for output in instance.finish_step():
+            # A token mid-stream changes nothing here (see `_deliver`): most outputs are those.
+            # A prefill-only request's one output always carries its first token.
+            if output.finish_reason is None and not output.is_prefill_done:
+                continue
             flight = self._in_flight.get(output.request_id)
             if flight is not None:
                 self._deliver(flight, instance, output)
@@ -117,16 +138,26 @@ class Simulation:
             self._local(flight, self._pick(Stage.UNIFIED, flight))
             return
         policy = self._routing.disaggregation
-        if policy.mode is not DisaggregationMode.ALWAYS:
+        prefill: SimInstance | None = None
+        if needs_decode_first(policy):
             decode = self._pick(Stage.DECODE, flight)
-            if (
-                policy.mode is DisaggregationMode.NEVER
-                or self._uncached_tokens(flight, decode) < policy.max_local_prefill_tokens
-            ):
+            uncached = self._uncached_tokens(flight, decode)
+            choice = local_prefill(policy, uncached)
+            if choice is LocalPrefill.COMPARE:
+                prefill = self._pick(Stage.PREFILL, flight)
+                if decode_is_faster(
+                    decode.endpoint(),
+                    uncached,
+                    prefill.endpoint(),
+                    self._uncached_tokens(flight, prefill),
+                ):
+                    choice = LocalPrefill.YES
+            if choice is LocalPrefill.YES:
                 self._local(flight, decode)
                 return
             flight.decode = decode
-        prefill = self._pick(Stage.PREFILL, flight)
+        if prefill is None:
+            prefill = self._pick(Stage.PREFILL, flight)
         flight.prefill = prefill
         flight.charge(prefill, self._uncached_tokens(flight, prefill), 0)
         prefill.add(
@@ -136,6 +167,7 @@ class Simulation:
                 flight.request.num_output_tokens,
                 ignore_eos=True,
                 prefill_only=True,
+                prompt_block_hashes=flight.block_hashes,
             )
         )
         self._kick(prefill)
@@ -150,6 +182,7 @@ class Simulation:
                 flight.prompt_token_ids,
                 flight.request.num_output_tokens,
                 ignore_eos=True,
+                prompt_block_hashes=flight.block_hashes,
             )
         )
         flight.prompt_token_ids = []
@@ -169,6 +202,7 @@ class Simulation:
                 ignore_eos=True,
                 remote_kv=True,
                 first_token_id=flight.first_token_id,
+                prompt_block_hashes=flight.block_hashes,
             )
         )
         flight.prompt_token_ids = []
@@ -212,7 +246,9 @@ class Simulation:
         if started is None:
             return
         now_s = self._events.now_s
-        self._events.push(now_s + started.duration_s, StepDone(self._positions[id(instance)]))
+        self._events.push(now_s + started.duration_s, self._step_done_of[instance])
+        if not started.kv_loads:
+            return
         block_size = instance.core.config.block_size_tokens
         for load in started.kv_loads:
             # Only the blocks the decode instance lacks move (the connector skips the rest).

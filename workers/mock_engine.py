@@ -47,6 +47,9 @@ from triskel.workers.kv_events import KvEventHub
 log = logging.getLogger(__name__)
 
 _PREFILL_ROLES = (Role.PREFILL, Role.UNIFIED)
+# How late a step may start and still be timed from where the previous step ended
+# (timer overshoot plus the core's own CPU time); see _run_loop.
+_MAX_STEP_LAG_S = 0.005
 _DECODE_ROLES = (Role.DECODE, Role.UNIFIED)
 _ENCODE_ROLES = (Role.ENCODE, Role.UNIFIED)
 
@@ -144,12 +147,24 @@ class MockEngine:
     # -- the engine loop --------------------------------------------------------
 
     async def _run_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        # Where the previous step ended on the modelled timeline; None after idling.
+        step_end_s: float | None = None
         while True:
             if not self._core.has_unfinished_work():
                 self._wakeup.clear()
                 await self._wakeup.wait()
+                step_end_s = None
                 continue
+            # A step that follows another starts where that one ended, not when this
+            # loop got round to it: sleeps overshoot (asyncio rounds timeouts up to the
+            # millisecond) and the core's CPU time would otherwise add ~1 ms to every
+            # ~8 ms decode step. A lag past the slack (a starved CPU) is not caught up.
+            now_s = loop.time()
+            if step_end_s is None or now_s - step_end_s > _MAX_STEP_LAG_S:
+                step_end_s = now_s
             result = self._core.step()
+            step_end_s += result.duration_ms / 1000 * self._settings.time_scale
             # The core finishes a step at once; a GPU takes the modelled time. Until the
             # outputs are delivered, requests that finished (or finished prefill and now
             # hold KV) in this step still count as running.
@@ -160,7 +175,7 @@ class MockEngine:
             }
             self._start_kv_pulls(self._core.take_kv_loads())
             self._publish_kv_events()
-            await asyncio.sleep(result.duration_ms / 1000 * self._settings.time_scale)
+            await asyncio.sleep(max(0.0, step_end_s - loop.time()))
             self._leaving_batch = set()
             for output in result.outputs:
                 queue = self._queues.get(output.request_id)

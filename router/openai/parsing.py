@@ -69,10 +69,12 @@ def parse_completion_request(
     model = _model(fields)
     _reject_unsupported(fields, _COMPLETION_UNSUPPORTED)
     stream, include_usage = _stream_flags(fields)
+    prompt = _prompt(fields.get("prompt"))
     request = GenerationRequest(
         request_id=request_id,
         model=model,
-        prompt=_prompt(fields.get("prompt")),
+        prompt=prompt if isinstance(prompt, str) else None,
+        prompt_token_ids=None if isinstance(prompt, str) else prompt,
         max_tokens=_positive_int(fields, "max_tokens") or COMPLETIONS_DEFAULT_MAX_TOKENS,
         ignore_eos=_bool(fields, "ignore_eos"),
         headers=dict(headers),
@@ -175,16 +177,33 @@ def _stream_flags(fields: Body) -> tuple[bool, bool]:
     return stream, _bool(_object(options, "stream_options"), "include_usage", "stream_options.")
 
 
-def _prompt(value: object) -> str:
-    if isinstance(value, list):
-        if not all(isinstance(item, str) for item in value):
-            raise RequestError("prompt", "token-id prompts are not supported; send a string")
+def _prompt(value: object) -> str | tuple[int, ...]:
+    """Text or token ids. OpenAI also takes a batch of either; only a batch of one is served."""
+    field = "prompt"
+    if isinstance(value, list) and value and isinstance(value[0], str | list):
         if len(value) != 1:
-            raise RequestError("prompt", f"batches are not supported, got {len(value)} prompts")
-        value = value[0]
+            raise RequestError(field, f"batches are not supported, got {len(value)} prompts")
+        value, field = value[0], "prompt[0]"
+    if isinstance(value, list):
+        return _token_ids(value, field)
     if not isinstance(value, str) or not value:
-        raise RequestError("prompt", f"must be a non-empty string, got {shown(value)}")
+        raise RequestError(field, f"must be a non-empty string or token ids, got {shown(value)}")
     return value
+
+
+def _token_ids(values: list[object], field: str) -> tuple[int, ...]:
+    """Token ids as given; whether the model's vocabulary has them is the tokenize stage's call."""
+    if not values:
+        raise RequestError(field, "must not be an empty array")
+    ids: list[int] = []
+    for position, value in enumerate(values):
+        # JSON's true is not a token id, though Python's bool is an int.
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise RequestError(
+                f"{field}[{position}]", f"a token id must be an integer >= 0, got {shown(value)}"
+            )
+        ids.append(value)
+    return tuple(ids)
 
 
 def _messages(value: object) -> tuple[ChatMessage, ...]:

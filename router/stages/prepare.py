@@ -27,6 +27,8 @@ class PrepareStage:
             raise RequestError("max_tokens", f"must be >= 1, got {request.max_tokens}")
         if request.messages is not None:
             ctx.segments = chat_segments(request.messages)
+        elif request.prompt_token_ids:
+            ctx.segments = []  # already tokens: the tokenize stage takes them as they are
         elif request.prompt:
             ctx.segments = [request.prompt]
         else:

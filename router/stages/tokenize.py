@@ -1,4 +1,4 @@
-"""Turn the prompt into token ids and check it against the model's context window."""
+"""Turn the prompt into token ids (or take the client's) and check them against the model."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ class TokenizeStage:
         self._tokenizer = tokenizer
 
     async def run(self, ctx: RequestContext) -> None:
+        request = ctx.request
+        token_ids = self._checked_ids(request.prompt_token_ids or ())
         images = iter(ctx.image_token_ids)
-        token_ids: list[int] = []
         for segment in ctx.segments:
             if isinstance(segment, ImagePart):
                 token_ids.extend(next(images))
             else:
                 token_ids.extend(self._tokenizer.encode(segment))
-        request = ctx.request
         input_field = "prompt" if request.messages is None else "messages"
         if not token_ids:
             raise RequestError(input_field, "encodes to zero tokens")
@@ -42,3 +42,14 @@ class TokenizeStage:
         ctx.prompt_token_ids = token_ids
         # No max_tokens: generate until the model stops or the context is full (OpenAI's rule).
         ctx.max_tokens = request.max_tokens if request.max_tokens is not None else room
+
+    def _checked_ids(self, token_ids: tuple[int, ...]) -> list[int]:
+        """Client-given token ids, refused when the model's vocabulary has no such id."""
+        vocab_size = self._tokenizer.vocab_size
+        if token_ids and max(token_ids) >= vocab_size:
+            position = next(p for p, value in enumerate(token_ids) if value >= vocab_size)
+            raise RequestError(
+                f"prompt[{position}]",
+                f"token id {token_ids[position]} is outside the vocabulary of {vocab_size} tokens",
+            )
+        return list(token_ids)

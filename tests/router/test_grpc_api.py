@@ -122,10 +122,26 @@ async def test_chat_with_an_image_and_a_generated_request_id(running: Running) -
     assert seen.request_id and responses[-1].finished.request_id == seen.request_id
 
 
+@pytest.mark.asyncio
+async def test_token_id_prompt_is_passed_on_as_it_is(running: Running) -> None:
+    ids = router_pb2.TokenIds(ids=[5, 0, 128000])
+    request = router_pb2.GenerateRequest(model=MODEL, prompt_token_ids=ids, max_tokens=4)
+    await generate(running.stub, request)
+    (seen,) = running.generator.requests
+    assert seen.prompt_token_ids == (5, 0, 128000)
+    assert seen.prompt is None and seen.messages is None
+
+
 @pytest.mark.parametrize(
     ("bad_request", "field_name"),
     [
         (router_pb2.GenerateRequest(prompt="Hi", max_tokens=8), "model"),
+        (
+            router_pb2.GenerateRequest(
+                model=MODEL, prompt_token_ids=router_pb2.TokenIds(), max_tokens=8
+            ),
+            "prompt_token_ids.ids",
+        ),
         (router_pb2.GenerateRequest(model=MODEL, max_tokens=8), "input"),  # neither input
         # proto3 cannot tell 0 from unset, so max_tokens is required.
         (prompt_request(max_tokens=0), "max_tokens"),

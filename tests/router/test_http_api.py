@@ -320,13 +320,32 @@ async def test_bad_chat_input_is_a_400_naming_the_field(
 
 
 @pytest.mark.parametrize(
+    "prompt",
+    # OpenAI's two token-id forms: a list of ids, and a batch of one such list.
+    [[5, 0, 128000], [[5, 0, 128000]]],
+)
+@pytest.mark.asyncio
+async def test_completion_takes_token_ids_as_they_are(front: Front, prompt: object) -> None:
+    reply = await front.post("/v1/completions", {"model": MODEL, "prompt": prompt})
+    assert reply.status == 200, reply.text
+    (seen,) = front.generator.requests
+    assert seen.prompt_token_ids == (5, 0, 128000) and seen.prompt is None
+
+
+@pytest.mark.parametrize(
     ("body", "param"),
     [
         ({"model": MODEL}, "prompt"),
         ({"model": MODEL, "prompt": ""}, "prompt"),
-        ({"model": MODEL, "prompt": [1, 2, 3]}, "prompt"),  # token ids: not supported
-        ({"model": MODEL, "prompt": [[1, 2]]}, "prompt"),
         ({"model": MODEL, "prompt": ["a", "b"]}, "prompt"),  # a batch: not supported
+        ({"model": MODEL, "prompt": [[1], [2]]}, "prompt"),
+        ({"model": MODEL, "prompt": []}, "prompt"),
+        ({"model": MODEL, "prompt": [[]]}, "prompt[0]"),
+        # Token ids are integers >= 0; the position names the bad one.
+        ({"model": MODEL, "prompt": [1, -2]}, "prompt[1]"),
+        ({"model": MODEL, "prompt": [1, 2.5]}, "prompt[1]"),
+        ({"model": MODEL, "prompt": [True]}, "prompt[0]"),
+        ({"model": MODEL, "prompt": [[7, "a"]]}, "prompt[0][1]"),
         ({"model": MODEL, "prompt": "x", "max_tokens": 0}, "max_tokens"),
         ({"model": MODEL, "prompt": "x", "n": 3}, "n"),
         ({"model": MODEL, "prompt": "x", "echo": True}, "echo"),

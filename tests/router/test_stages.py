@@ -63,6 +63,24 @@ async def test_tokenize_fills_the_context_window_when_max_tokens_is_absent() -> 
     assert ctx.max_tokens == 100 - len(ctx.prompt_token_ids)
 
 
+@pytest.mark.asyncio
+async def test_token_ids_skip_the_tokenizer() -> None:
+    ctx = await prepared(GenerationRequest("r", "m", prompt_token_ids=(7, 0, 31999)))
+    await TokenizeStage(MockTokenizer()).run(ctx)
+    assert ctx.prompt_token_ids == [7, 0, 31999]
+
+
+@pytest.mark.asyncio
+async def test_token_ids_outside_the_vocabulary_are_refused_by_position() -> None:
+    vocab_size = MockTokenizer().vocab_size
+    request = GenerationRequest("r", "m", prompt_token_ids=(1, vocab_size - 1, vocab_size))
+    ctx = await prepared(request)
+    with pytest.raises(RequestError) as caught:
+        await TokenizeStage(MockTokenizer()).run(ctx)
+    # Ids run from 0 to vocab_size - 1, so only the last one is out.
+    assert caught.value.field_name == "prompt[2]"
+
+
 @pytest.mark.parametrize(
     ("prompt", "max_tokens", "field", "fragment"),
     [

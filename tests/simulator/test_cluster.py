@@ -8,7 +8,6 @@ import pytest
 from pydantic import ValidationError
 
 from triskel.common.api import Role
-from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.simulator.cluster import ClusterShape, build_cluster
 
 
@@ -29,7 +28,7 @@ def test_refuses_bad_shapes(fields: dict[str, Any], message: str) -> None:
 
 
 def test_builds_disaggregated_instances_in_role_order() -> None:
-    cluster = build_cluster(ClusterShape(num_prefill=2, num_decode=1), KvBlockIndex())
+    cluster = build_cluster(ClusterShape(num_prefill=2, num_decode=1))
     assert [i.worker_id for i in cluster.instances] == ["prefill-0", "prefill-1", "decode-0"]
     assert [i.worker_id for i in cluster.of(Role.DECODE)] == ["decode-0"]
     assert cluster.of(Role.UNIFIED) == ()
@@ -38,7 +37,7 @@ def test_builds_disaggregated_instances_in_role_order() -> None:
 
 def test_kv_capacity_override_sizes_every_engine() -> None:
     shape = ClusterShape(num_unified=2, kv_capacity_tokens=1600)
-    cluster = build_cluster(shape, KvBlockIndex())
+    cluster = build_cluster(shape)
     # 1,600 tokens in 16-token blocks (the profile's block size) = 100 blocks each.
     assert [i.core.config.num_kv_blocks for i in cluster.instances] == [100, 100]
     assert not shape.is_disaggregated
@@ -46,4 +45,4 @@ def test_kv_capacity_override_sizes_every_engine() -> None:
 
 def test_unknown_profile_is_named() -> None:
     with pytest.raises(ValueError, match="unknown profile 'nope'"):
-        build_cluster(ClusterShape(num_unified=1, profile="nope"), KvBlockIndex())
+        build_cluster(ClusterShape(num_unified=1, profile="nope"))

@@ -106,3 +106,35 @@ def test_the_command_runs_a_small_slice_of_the_mooncake_sample() -> None:
     )
     assert result.exit_code == 0, result.output
     assert "| round-robin |" in result.output and "prefix-hit bound" in result.output
+
+
+def test_compare_runs_its_policies_in_parallel_processes_with_the_same_results() -> None:
+    trace = str(SAMPLE / "mooncake_conversation_head200.jsonl")
+    policies = f"round-robin,{EXAMPLES / 'dualmap.yaml'}"
+    common = ["simulate", "--trace", trace, "--limit", "12", "--prefill", "1", "--decode", "1"]
+    serial = CliRunner().invoke(app, [*common, "--compare", policies])
+    parallel = CliRunner().invoke(app, [*common, "--compare", policies, "--jobs", "2"])
+    assert serial.exit_code == 0 and parallel.exit_code == 0, serial.output + parallel.output
+
+    def table(output: str) -> list[str]:
+        return [line for line in output.splitlines() if line.startswith("|")]
+
+    assert len(table(serial.output)) == 4  # header, rule, two policies
+    assert table(serial.output) == table(parallel.output)
+
+
+def test_two_policies_with_one_name_are_refused() -> None:
+    trace = str(SAMPLE / "mooncake_conversation_head200.jsonl")
+    result = CliRunner().invoke(
+        app,
+        ["simulate", "--trace", trace, "--compare", "round-robin,round-robin", "--unified", "1"],
+    )
+    assert result.exit_code == 2
+    assert "share a name" in result.output
+
+
+def test_an_unknown_profile_is_refused_naming_the_known_ones() -> None:
+    trace = str(SAMPLE / "mooncake_conversation_head200.jsonl")
+    result = CliRunner().invoke(app, ["simulate", "--trace", trace, "--profile", "nope"])
+    assert result.exit_code == 2
+    assert "nope" in result.output and "llama-3.1-8b-h100" in result.output

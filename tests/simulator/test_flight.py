@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from triskel.common.api import Role
 from triskel.common.profiles import load_profile
-from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.simulator.flight import Flight
 from triskel.simulator.instance import SimInstance
 from triskel.traces.types import TraceRequest
@@ -15,7 +14,7 @@ PROFILE = load_profile("llama-3.1-8b-h100")
 
 def _instance(worker_id: str) -> SimInstance:
     config = EngineConfig.from_profile(PROFILE, kv_capacity_tokens=1600)
-    return SimInstance(worker_id, Role.PREFILL, EngineCore(config), KvBlockIndex())
+    return SimInstance(worker_id, Role.PREFILL, EngineCore(config))
 
 
 def _flight() -> Flight:

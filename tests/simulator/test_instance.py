@@ -9,6 +9,7 @@ from triskel.common.hashing import hash_blocks
 from triskel.common.latency import step_ms
 from triskel.common.profiles import load_profile
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.simulator.cache_view import CachedBlocksView
 from triskel.simulator.instance import SimInstance
 from triskel.workers.engine.core import EngineConfig, EngineCore, EngineRequest
 
@@ -16,20 +17,19 @@ PROFILE = load_profile("llama-3.1-8b-h100")
 PROMPT = list(range(64))
 
 
-def _instance(index: KvBlockIndex) -> SimInstance:
+def _instance() -> SimInstance:
     core = EngineCore(EngineConfig.from_profile(PROFILE, kv_capacity_tokens=1600))
-    return SimInstance("unified-0", Role.UNIFIED, core, index)
+    return SimInstance("unified-0", Role.UNIFIED, core)
 
 
 def test_idle_instance_without_work_does_not_step() -> None:
-    instance = _instance(KvBlockIndex())
+    instance = _instance()
     assert instance.start_step() is None
     assert not instance.is_busy
 
 
 def test_step_runs_modelled_time_and_delivers_at_finish() -> None:
-    index = KvBlockIndex()
-    instance = _instance(index)
+    instance = _instance()
     instance.add(EngineRequest("r0", PROMPT, max_tokens=1, ignore_eos=True))
     started = instance.start_step()
     assert started is not None
@@ -42,9 +42,9 @@ def test_step_runs_modelled_time_and_delivers_at_finish() -> None:
     assert instance.busy_s == pytest.approx(started.duration_s)
 
 
-def test_kv_events_reach_the_shared_index() -> None:
-    index = KvBlockIndex()
-    instance = _instance(index)
+def test_the_routers_index_sees_the_blocks_a_step_cached() -> None:
+    instance = _instance()
+    index = KvBlockIndex(CachedBlocksView({instance.worker_id: instance.core}))
     instance.add(EngineRequest("r0", PROMPT, max_tokens=1, ignore_eos=True))
     instance.start_step()
     hashes = hash_blocks(PROMPT, 16, PROFILE.model)
@@ -53,7 +53,7 @@ def test_kv_events_reach_the_shared_index() -> None:
 
 
 def test_endpoint_reports_engine_load_and_router_counts() -> None:
-    instance = _instance(KvBlockIndex())
+    instance = _instance()
     instance.add(EngineRequest("r0", PROMPT, max_tokens=8, ignore_eos=True))
     instance.add_active(1, 64, 0)
     endpoint = instance.endpoint()
@@ -70,4 +70,4 @@ def test_endpoint_reports_engine_load_and_router_counts() -> None:
 
 def test_finish_without_a_running_step_is_an_error() -> None:
     with pytest.raises(ValueError, match="no step is running"):
-        _instance(KvBlockIndex()).finish_step()
+        _instance().finish_step()

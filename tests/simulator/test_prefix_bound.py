@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from triskel.simulator.prefix_bound import PrefixBound, prefix_hit_bound
+from triskel.simulator.prefix_bound import PrefixBound, pooled_lru_hit_ratio, prefix_hit_bound
 from triskel.traces import TraceRequest
 
 BLOCK = 4
@@ -76,3 +76,22 @@ def test_fast_on_a_mooncake_sized_trace() -> None:
     assert bound.num_hit_tokens == 11_999 * 4 * BLOCK
     # Measured about 0.1 s; the margin absorbs slow CI machines.
     assert elapsed_s < 2.0
+
+
+def test_a_pooled_lru_as_large_as_the_trace_matches_the_infinite_bound() -> None:
+    requests = [request((1, 2), 8), request((1, 2, 3, 4), 16), request((1, 5), 8)]
+    assert pooled_lru_hit_ratio(requests, 1_000) == prefix_hit_bound(requests)
+
+
+def test_a_small_pooled_lru_forgets_what_it_evicted_tail_first() -> None:
+    # Capacity 3 blocks: after (1, 2) and (7, 8, 9), block 1 is gone (least recent).
+    requests = [request((1, 2), 8), request((7, 8, 9), 12), request((1, 2), 8)]
+    assert pooled_lru_hit_ratio(requests, 3 * BLOCK).num_hit_tokens == 0
+    # Capacity 4: only block 2, the tail of the first request, was evicted, so its head hits.
+    assert pooled_lru_hit_ratio(requests, 4 * BLOCK).num_hit_tokens == BLOCK
+    assert pooled_lru_hit_ratio(requests, 5 * BLOCK).num_hit_tokens == 2 * BLOCK
+
+
+def test_a_pooled_lru_needs_a_capacity() -> None:
+    with pytest.raises(ValueError, match="capacity_tokens"):
+        pooled_lru_hit_ratio([], 0)

@@ -117,3 +117,19 @@ def test_prompt_beyond_the_context_fails_alone() -> None:
     ).requests
     assert not failed.is_finished and failed.first_token_s is None
     assert done.is_finished
+
+
+def test_adaptive_mode_prefills_on_the_decode_instance_while_the_prefill_one_is_queued() -> None:
+    # Three 8,000-token prompts arrive together on one prefill + one decode instance.
+    # The first goes to the idle prefill instance (ties go to the prefill pool); the
+    # second finds 8,000 tokens queued there and an idle decode instance, so it
+    # prefills locally; the third finds both queued alike and returns to the prefill pool.
+    routing = RoutingSettings.model_validate(
+        {"disaggregation": {"mode": "adaptive", "maxLocalPrefillTokens": 512}}
+    )
+    requests = [TraceRequest(0.0, 8000, 4, (10 + n,), 8000, None, n) for n in range(3)]
+    shape = ClusterShape(num_prefill=1, num_decode=1)
+    records = simulate(_trace(*requests), shape, routing).requests
+    assert [r.prefill_worker for r in records] == ["prefill-0", "decode-0", "prefill-0"]
+    assert all(r.is_finished for r in records)
+    assert records[1].kv_bytes_moved == 0 and records[0].kv_bytes_moved > 0

@@ -70,3 +70,11 @@ def test_unknown_or_missing_sources_name_the_path(source: str, problem: str) -> 
     path = source.removeprefix("synthetic:")
     with pytest.raises(TraceError, match=rf"^{path}: {problem}"):
         load_trace(source)
+
+
+@pytest.mark.parametrize("name", ["missing.jsonl", "missing.csv"])
+def test_a_missing_file_is_a_trace_error_naming_it(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    with pytest.raises(TraceError, match="cannot read") as raised:
+        load_trace(str(path))
+    assert raised.value.path == str(path)

@@ -19,15 +19,29 @@ prefix is never evicted while empty blocks remain.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterable, Sequence
+from itertools import takewhile
 
 from triskel.common.hashing import BlockHash
 from triskel.workers.engine.events import BlocksRemoved, BlocksStored, KvEvent
+from triskel.workers.engine.eviction_queue import EvictionQueue
 
 
 class BlockPool:
     """`num_blocks` KV blocks, numbered 0..num_blocks-1."""
+
+    __slots__ = (
+        "_block_hashes",
+        "_block_of_hash",
+        "_empty",
+        "_events",
+        "_evictable",
+        "_next_event_id",
+        "_parent_hashes",
+        "_ref_counts",
+        "num_blocks",
+    )
 
     def __init__(self, num_blocks: int) -> None:
         if num_blocks < 1:
@@ -36,11 +50,11 @@ class BlockPool:
         self._ref_counts = [0] * num_blocks
         self._block_hashes: list[BlockHash | None] = [None] * num_blocks
         self._block_of_hash: dict[BlockHash, int] = {}
-        # Parent of each cached hash (None: the block is a sequence's block 0).
-        self._parent_of_hash: dict[BlockHash, BlockHash | None] = {}
+        # Parent hash of each cached block (None: a sequence's block 0), kept per block
+        # id so caching and evicting touch one dict, not two; stale once uncached.
+        self._parent_hashes: list[BlockHash | None] = [None] * num_blocks
         self._empty: deque[int] = deque(range(num_blocks))
-        # Insertion order = free order, so the first entry is the least recently freed.
-        self._evictable: OrderedDict[int, None] = OrderedDict()
+        self._evictable = EvictionQueue(num_blocks)
         self._events: list[KvEvent] = []
         self._next_event_id = 1
 
@@ -49,7 +63,7 @@ class BlockPool:
     @property
     def num_free_blocks(self) -> int:
         """Blocks an allocation can take (empty plus evictable)."""
-        return len(self._empty) + len(self._evictable)
+        return len(self._empty) + self._evictable.num_blocks
 
     @property
     def num_cached_blocks(self) -> int:
@@ -70,13 +84,19 @@ class BlockPool:
 
     def find_cached_prefix(self, block_hashes: Sequence[BlockHash]) -> list[int]:
         """Blocks caching the longest run of `block_hashes` from block 0 (no refcount change)."""
+        get = self._block_of_hash.get
         block_ids: list[int] = []
         for block_hash in block_hashes:
-            block_id = self._block_of_hash.get(block_hash)
+            block_id = get(block_hash)
             if block_id is None:
                 break
             block_ids.append(block_id)
         return block_ids
+
+    def num_cached_prefix(self, block_hashes: Iterable[BlockHash]) -> int:
+        """Length of the longest run of `block_hashes` from block 0 that is cached."""
+        # takewhile walks in C: shared prompts match hundreds of blocks, at every pick.
+        return len(list(takewhile(self._block_of_hash.__contains__, block_hashes)))
 
     def num_evictable(self, block_ids: Iterable[int]) -> int:
         """How many of `block_ids` are unreferenced (touching them takes free blocks)."""
@@ -86,7 +106,7 @@ class BlockPool:
         """Takes a reference on cache-hit blocks, pulling evictable ones out of the LRU."""
         for block_id in block_ids:
             if self._ref_counts[block_id] == 0:
-                del self._evictable[block_id]
+                self._evictable.remove(block_id)
             self._ref_counts[block_id] += 1
 
     # -- allocation -------------------------------------------------------------
@@ -103,18 +123,19 @@ class BlockPool:
             raise ValueError(
                 f"num_blocks: {num_blocks} requested but only {self.num_free_blocks} free"
             )
-        block_ids: list[int] = []
-        evicted: list[BlockHash] = []
-        for _ in range(num_blocks):
-            if self._empty:
-                block_id = self._empty.popleft()
-            else:
-                block_id, _ = self._evictable.popitem(last=False)
-                evicted.append(self._uncache(block_id))
-            self._ref_counts[block_id] = 1
-            block_ids.append(block_id)
-        if evicted:
-            self._emit(BlocksRemoved(self._next_event_id, tuple(evicted)))
+        # Empty blocks first, then the least recently freed cached ones. Whole runs at a
+        # time: a prefill takes hundreds of blocks per step and this is its hot loop.
+        empty = self._empty
+        popleft = empty.popleft
+        block_ids = [popleft() for _ in range(min(num_blocks, len(empty)))]
+        num_to_evict = num_blocks - len(block_ids)
+        if num_to_evict:
+            evicted_ids = self._evictable.pop(num_to_evict)
+            self._emit(BlocksRemoved(self._next_event_id, self._uncache(evicted_ids)))
+            block_ids += evicted_ids
+        ref_counts = self._ref_counts
+        for block_id in block_ids:
+            ref_counts[block_id] = 1
         return block_ids
 
     def free(self, block_ids: Iterable[int]) -> None:
@@ -124,16 +145,23 @@ class BlockPool:
         callers pass a request's blocks last-first, so a prefix's tail is evicted
         before its head (as vLLM does).
         """
-        for block_id in block_ids:
-            ref_count = self._ref_counts[block_id]
-            if ref_count <= 0:
-                raise ValueError(f"block_ids: block {block_id} is already free")
-            self._ref_counts[block_id] = ref_count - 1
-            if ref_count == 1:
-                if self._block_hashes[block_id] is None:
-                    self._empty.append(block_id)
-                else:
-                    self._evictable[block_id] = None
+        ref_counts = self._ref_counts
+        block_hashes = self._block_hashes
+        append_empty = self._empty.append
+        newly_evictable: list[int] = []  # queued in one run, in the order they were freed
+        try:
+            for block_id in block_ids:
+                ref_count = ref_counts[block_id]
+                if ref_count <= 0:
+                    raise ValueError(f"block_ids: block {block_id} is already free")
+                ref_counts[block_id] = ref_count - 1
+                if ref_count == 1:
+                    if block_hashes[block_id] is None:
+                        append_empty(block_id)
+                    else:
+                        newly_evictable.append(block_id)
+        finally:
+            self._evictable.push(newly_evictable)
 
     # -- caching ----------------------------------------------------------------
 
@@ -154,16 +182,20 @@ class BlockPool:
             raise ValueError(
                 f"block_hashes: {len(block_hashes)} hashes for {len(block_ids)} blocks"
             )
+        hash_of_block = self._block_hashes
+        # setdefault claims a hash no other block caches, in one lookup (the hot loop of
+        # every prefill and KV load): it returns `block_id` exactly when the claim held.
+        claim = self._block_of_hash.setdefault
+        parent_hashes = self._parent_hashes
         run: list[BlockHash] = []
         run_parent = parent_hash
         previous = parent_hash
         for block_id, block_hash in zip(block_ids, block_hashes, strict=True):
-            if self._block_hashes[block_id] is None and block_hash not in self._block_of_hash:
+            if hash_of_block[block_id] is None and claim(block_hash, block_id) == block_id:
                 if not run:
                     run_parent = previous
-                self._block_hashes[block_id] = block_hash
-                self._block_of_hash[block_hash] = block_id
-                self._parent_of_hash[block_hash] = previous
+                hash_of_block[block_id] = block_hash
+                parent_hashes[block_id] = previous
                 run.append(block_hash)
             elif run:
                 self._emit(BlocksStored(self._next_event_id, tuple(run), run_parent))
@@ -172,14 +204,19 @@ class BlockPool:
         if run:
             self._emit(BlocksStored(self._next_event_id, tuple(run), run_parent))
 
-    def _uncache(self, block_id: int) -> BlockHash:
-        block_hash = self._block_hashes[block_id]
-        if block_hash is None:
-            raise ValueError(f"block_ids: block {block_id} is not cached")
-        self._block_hashes[block_id] = None
-        del self._block_of_hash[block_hash]
-        del self._parent_of_hash[block_hash]
-        return block_hash
+    def _uncache(self, block_ids: list[int]) -> tuple[BlockHash, ...]:
+        """Forgets the hashes of cached `block_ids` (evictable ones); returns them in order."""
+        hash_of_block = self._block_hashes
+        block_of_hash = self._block_of_hash
+        block_hashes: list[BlockHash] = []
+        for block_id in block_ids:
+            block_hash = hash_of_block[block_id]
+            if block_hash is None:
+                raise ValueError(f"block_ids: block {block_id} is not cached")
+            hash_of_block[block_id] = None
+            del block_of_hash[block_hash]
+            block_hashes.append(block_hash)
+        return tuple(block_hashes)
 
     # -- events and snapshots ---------------------------------------------------
 
@@ -204,7 +241,10 @@ class BlockPool:
         sequence's block 0) and ends at a block with no cached child; a shared
         prefix appears in every chain that extends it.
         """
-        parent_of = self._parent_of_hash
+        block_of = self._block_of_hash
+        parent_of = {
+            block_hash: self._parent_hashes[block] for block_hash, block in block_of.items()
+        }
         has_child = {parent for parent in parent_of.values() if parent in parent_of}
         chains: list[list[BlockHash]] = []
         for leaf in parent_of:

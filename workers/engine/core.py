@@ -12,6 +12,7 @@ here does I/O or reads a clock. The loop reads like nano-vllm's LLMEngine.step:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from triskel.common.hashing import BlockHash
@@ -88,6 +89,15 @@ class EngineConfig:
 class EngineCore:
     """One worker's engine state. Not thread-safe: call it from one task or thread."""
 
+    __slots__ = (
+        "_is_stalled",
+        "_pending_outputs",
+        "_pool",
+        "_runner",
+        "_scheduler",
+        "config",
+    )
+
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
         self._pool = BlockPool(config.num_kv_blocks)
@@ -103,19 +113,20 @@ class EngineCore:
 
     def add_request(self, request: EngineRequest) -> None:
         """Queues `request`; ValueError("<field>: ...") when it cannot be served."""
-        validate_request(request, self.config, self._scheduler.requests)
-        prompt = request.prompt_token_ids
-        seed = prompt_seed(prompt)
-        token_ids = list(prompt)
+        token_ids = validate_request(request, self.config, self._scheduler.requests)
+        num_prompt_tokens = len(token_ids)
+        seed = prompt_seed(token_ids)
         if request.remote_kv and request.first_token_id is not None:
             token_ids.append(request.first_token_id)
+        block_hashes = request.prompt_block_hashes
         state = RequestState(
             request=request,
             token_ids=token_ids,
-            num_prompt_tokens=len(prompt),
+            num_prompt_tokens=num_prompt_tokens,
             sample_seed=seed,
             natural_length_tokens=natural_length_tokens(seed),
             needs_remote_kv=request.remote_kv,
+            block_hashes=[] if block_hashes is None else list(block_hashes),
         )
         self._scheduler.add(state)
         self._is_stalled = False
@@ -124,17 +135,33 @@ class EngineCore:
         """True when a `step()` can advance something (outputs to deliver or requests to run)."""
         if self._pending_outputs:
             return True
-        return self._scheduler.has_schedulable_requests and not self._is_stalled
+        if self._is_stalled:
+            return False
+        scheduler = self._scheduler  # asked before every step: no property call
+        return bool(scheduler.running or scheduler.waiting or scheduler.loaded)
 
     def step(self) -> StepResult:
         """Runs one engine step and returns its modelled duration and outputs."""
-        batch = self._scheduler.schedule()
-        run = self._runner.run(batch)
-        outputs = self._pending_outputs + self._scheduler.postprocess(batch, run.sampled_token_ids)
-        self._pending_outputs = []
-        if batch.is_empty and batch.num_preempted == 0:
-            self._is_stalled = True
-        return StepResult(run.duration_ms, outputs, batch.num_preempted)
+        scheduler = self._scheduler
+        decodes = scheduler.schedule_decodes()
+        if decodes is not None:
+            # Most steps only decode the running batch: the same three stages, minus the
+            # bookkeeping a general batch needs (see `Scheduler.schedule_decodes`).
+            duration_ms, sampled = self._runner.run_decodes(decodes)
+            outputs = scheduler.postprocess_decodes(decodes, sampled)
+            num_preempted = 0
+        else:
+            batch = scheduler.schedule()
+            run = self._runner.run(batch)
+            duration_ms = run.duration_ms
+            outputs = scheduler.postprocess(batch, run.sampled_token_ids)
+            num_preempted = batch.num_preempted
+            if batch.is_empty and num_preempted == 0:
+                self._is_stalled = True
+        if self._pending_outputs:
+            outputs = self._pending_outputs + outputs
+            self._pending_outputs = []
+        return StepResult(duration_ms, outputs, num_preempted)
 
     def abort(self, request_id: str) -> bool:
         """Drops the request wherever it is and frees its blocks; False if unknown."""
@@ -214,6 +241,16 @@ class EngineCore:
 
     def drain_kv_events(self) -> list[KvEvent]:
         return self._pool.drain_events()
+
+    def num_cached_prefix_blocks(self, block_hashes: Sequence[BlockHash]) -> int:
+        """Leading blocks of `block_hashes` in the prefix cache (what this engine's KV
+        events, applied in order, tell an index it holds)."""
+        return self._pool.num_cached_prefix(block_hashes)
+
+    @property
+    def num_cached_blocks(self) -> int:
+        """Blocks in the prefix cache (stored by KV events and not removed since)."""
+        return self._pool.num_cached_blocks
 
     def cached_block_chains(self) -> list[list[BlockHash]]:
         """Every cached block as root-to-leaf hash chains (a snapshot for new subscribers)."""

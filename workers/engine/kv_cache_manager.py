@@ -12,7 +12,7 @@ output tokens are cached too and a follow-up turn that repeats them hits.
 
 from __future__ import annotations
 
-from triskel.common.hashing import hash_block, root_hash
+from triskel.common.hashing import chain_block_hashes, root_hash
 from triskel.workers.engine.block_pool import BlockPool
 from triskel.workers.engine.request import RequestState
 
@@ -22,6 +22,12 @@ def _cdiv(numerator: int, denominator: int) -> int:
 
 
 class KvCacheManager:
+    __slots__ = (
+        "_root_hash",
+        "block_size_tokens",
+        "pool",
+    )
+
     def __init__(self, pool: BlockPool, block_size_tokens: int, model: str, salt: str = "") -> None:
         if block_size_tokens < 1:
             raise ValueError(f"block_size_tokens: must be >= 1, got {block_size_tokens}")
@@ -108,8 +114,9 @@ class KvCacheManager:
         """Hashes `state`'s full blocks up to `num_blocks` (those not hashed yet)."""
         hashes = state.block_hashes
         size = self.block_size_tokens
+        first = len(hashes)
         num_blocks = min(num_blocks, state.num_tokens // size)
-        parent = hashes[-1] if hashes else self._root_hash
-        for index in range(len(hashes), num_blocks):
-            parent = hash_block(parent, state.token_ids[index * size : (index + 1) * size])
-            hashes.append(parent)
+        if num_blocks > first:
+            parent = hashes[-1] if hashes else self._root_hash
+            tokens = state.token_ids[first * size : num_blocks * size]
+            hashes.extend(chain_block_hashes(parent, tokens, size))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from triskel.common.latency import step_ms
 from triskel.common.profiles import LatencyProfile
 from triskel.workers.engine.batch import ScheduledBatch
+from triskel.workers.engine.request import RequestState
 from triskel.workers.engine.sampler import token_for_seed
 
 
@@ -26,6 +27,8 @@ class ModelRunOutput:
 
 
 class MockModelRunner:
+    __slots__ = ("_profile",)
+
     def __init__(self, profile: LatencyProfile) -> None:
         self._profile = profile
 
@@ -47,3 +50,14 @@ class MockModelRunner:
                 sampled.append(None)
         duration_ms = step_ms(self._profile, prefill_chunks, decode_context_lens)
         return ModelRunOutput(duration_ms, sampled)
+
+    def run_decodes(self, states: list[RequestState]) -> tuple[float, list[int]]:
+        """`run` for a batch of pure decodes (each request fed its one newest token): the
+        step's duration (ms) and each request's sampled token (a tuple: built every step)."""
+        context_lens: list[int] = []
+        sampled: list[int] = []
+        for state in states:
+            num_tokens = len(state.token_ids)
+            context_lens.append(num_tokens)
+            sampled.append(token_for_seed(state.sample_seed, num_tokens - state.num_prompt_tokens))
+        return step_ms(self._profile, (), context_lens), sampled

@@ -13,6 +13,8 @@ token it sampled last.
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum, auto
 
@@ -28,15 +30,19 @@ class EngineRequest:
     `remote_kv`: the prompt's KV is pulled from a prefill worker; `first_token_id`
     (required then) is the request's first output token, which this engine does
     not emit again.
+    `prompt_block_hashes`: the prompt's full-block hashes (`hash_blocks` with this
+    engine's block size, model and salt) when the caller has them already, as the
+    router and the simulator do; the engine then does not hash the prompt again.
     """
 
     request_id: str
-    prompt_token_ids: list[int]
+    prompt_token_ids: Sequence[int]
     max_tokens: int
     ignore_eos: bool = False
     prefill_only: bool = False
     remote_kv: bool = False
     first_token_id: int | None = None
+    prompt_block_hashes: Sequence[BlockHash] | None = None
 
 
 class RequestStatus(Enum):
@@ -59,7 +65,8 @@ class RequestState:
     """The scheduler's view of one request (compared by identity)."""
 
     request: EngineRequest
-    token_ids: list[int]
+    # Packed as unsigned 32-bit ids: hashing reads the buffer, and no int object per token.
+    token_ids: array[int]
     num_prompt_tokens: int
     sample_seed: int
     natural_length_tokens: int

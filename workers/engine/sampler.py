@@ -11,6 +11,7 @@ index 0 is the token prefill emits, and decode continues from index 1.
 from __future__ import annotations
 
 import math
+import struct
 from array import array
 from collections.abc import Sequence
 
@@ -23,6 +24,8 @@ MAX_NATURAL_LENGTH_TOKENS = 512
 _NUM_WORD_TOKENS = MockTokenizer().num_word_tokens
 _LENGTH_SALT = b"triskel/natural-length"
 _TWO_POW_64 = float(2**64)
+# The index as 8 little-endian bytes (int.to_bytes(8, "little"), a little faster per token).
+_pack_index = struct.Struct("<Q").pack
 
 
 def prompt_seed(prompt_token_ids: Sequence[int]) -> int:
@@ -32,7 +35,7 @@ def prompt_seed(prompt_token_ids: Sequence[int]) -> int:
 
 def token_for_seed(seed: int, index: int) -> int:
     """Output token at `index` for a prompt with this seed, in [0, num_word_tokens)."""
-    digest: int = xxhash.xxh3_64_intdigest(index.to_bytes(8, "little"), seed=seed)
+    digest: int = xxhash.xxh3_64_intdigest(_pack_index(index), seed)
     return digest % _NUM_WORD_TOKENS
 
 

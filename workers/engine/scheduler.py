@@ -29,12 +29,33 @@ from triskel.workers.engine.request import FinishReason, RequestState, RequestSt
 
 
 class Scheduler:
+    __slots__ = (
+        "_kv",
+        "_kv_loads",
+        "_max_num_batched_tokens",
+        "_max_num_seqs",
+        "_waiting_prompt_tokens",
+        "held",
+        "kv_waiting",
+        "loaded",
+        "num_preemptions_total",
+        "prefix_hit_tokens_total",
+        "prefix_query_tokens_total",
+        "requests",
+        "running",
+        "waiting",
+    )
+
     def __init__(self, kv: KvCacheManager, max_num_batched_tokens: int, max_num_seqs: int) -> None:
         self._kv = kv
         self._max_num_batched_tokens = max_num_batched_tokens
         self._max_num_seqs = max_num_seqs
         self.requests: dict[str, RequestState] = {}
         self.waiting: deque[RequestState] = deque()
+        # `_queued_prompt_tokens` summed over `waiting`, kept as requests enter and leave
+        # it (a waiting request's share does not change), so load reports need no walk
+        # of a queue that can hold thousands of requests.
+        self._waiting_prompt_tokens = 0
         self.loaded: deque[RequestState] = deque()
         self.running: list[RequestState] = []
         self.kv_waiting: dict[str, RequestState] = {}
@@ -51,6 +72,7 @@ class Scheduler:
     def add(self, state: RequestState) -> None:
         self.requests[state.request_id] = state
         self.waiting.append(state)
+        self._waiting_prompt_tokens += _queued_prompt_tokens(state)
 
     # -- schedule ---------------------------------------------------------------
 
@@ -61,6 +83,37 @@ class Scheduler:
             budget = self._admit(self.loaded, batch, budget)
             self._admit(self.waiting, batch, budget)
         return batch
+
+    def schedule_decodes(self) -> list[RequestState] | None:
+        """The running batch, if this step is nothing but its decodes; else None.
+
+        That is the decision `schedule` would make when nothing waits to be admitted
+        and every running request feeds the one token it sampled last: each is fed 1
+        token, a request whose token starts a new block gets one (in batch order, as
+        `schedule` allocates), and nobody is preempted or admitted. Most steps are
+        such steps, so they skip building a `ScheduledBatch`.
+        """
+        running = self.running
+        if not running or self.waiting or self.loaded:
+            return None
+        if len(running) > self._max_num_batched_tokens:
+            return None
+        block_size = self._kv.block_size_tokens
+        num_new_blocks = 0
+        for state in running:
+            num_computed = state.num_computed_tokens
+            if len(state.token_ids) != num_computed + 1 or num_computed < state.num_prompt_tokens:
+                return None  # not exactly one token to feed, or still prefilling
+            if num_computed == len(state.block_ids) * block_size:
+                num_new_blocks += 1
+        if num_new_blocks:
+            kv = self._kv
+            if not kv.pool.can_allocate(num_new_blocks):
+                return None  # `schedule` preempts to make room
+            for state in running:
+                if state.num_computed_tokens == len(state.block_ids) * block_size:
+                    kv.allocate_blocks(state, 1)
+        return running
 
     def _schedule_running(self, batch: ScheduledBatch, budget: int) -> int:
         kv = self._kv
@@ -96,6 +149,7 @@ class Scheduler:
         state.num_computed_tokens = 0
         state.status = RequestStatus.PREEMPTED
         self.waiting.appendleft(state)
+        self._waiting_prompt_tokens += _queued_prompt_tokens(state)
         self.num_preemptions_total += 1
 
     def _admit(self, queue: deque[RequestState], batch: ScheduledBatch, budget: int) -> int:
@@ -104,7 +158,7 @@ class Scheduler:
             if state.needs_remote_kv:
                 if not self._start_kv_load(state):
                     break
-                queue.popleft()
+                self._pop_front(queue)
                 continue
             # Loaded remote-KV requests already hold their blocks; others start empty.
             hits: list[int] = []
@@ -115,7 +169,7 @@ class Scheduler:
             num_new = min(state.num_uncomputed_tokens - num_cached, budget)
             if not self._kv.can_allocate(state, num_new, hits):
                 break
-            queue.popleft()
+            self._pop_front(queue)
             self._kv.allocate(state, num_new, hits)
             self._record_first_admission(state, num_cached)
             state.status = RequestStatus.RUNNING
@@ -123,6 +177,11 @@ class Scheduler:
             batch.add(state, num_new)
             budget -= num_new
         return budget
+
+    def _pop_front(self, queue: deque[RequestState]) -> None:
+        state = queue.popleft()
+        if queue is self.waiting:
+            self._waiting_prompt_tokens -= _queued_prompt_tokens(state)
 
     def _start_kv_load(self, state: RequestState) -> bool:
         """Allocates blocks for a remote-KV prompt and queues its load; False if no room."""
@@ -160,41 +219,62 @@ class Scheduler:
         for state, num_new, token_id in zip(
             batch.requests, batch.num_new_tokens, sampled_token_ids, strict=True
         ):
-            state.num_computed_tokens += num_new
-            if state.num_computed_tokens >= (state.num_registered_blocks + 1) * block_size:
+            num_computed = state.num_computed_tokens + num_new
+            state.num_computed_tokens = num_computed
+            if num_computed >= (state.num_registered_blocks + 1) * block_size:
                 self._kv.cache_computed_blocks(state)
-            if token_id is None:
-                continue
-            state.token_ids.append(token_id)
-            num_outputs = len(state.token_ids) - state.num_prompt_tokens
-            reason = self._finish_reason(state, num_outputs)
-            outputs.append(
-                RequestOutput(
-                    state.request.request_id,
-                    [token_id],
-                    reason,
-                    state.num_cached_tokens,
-                    state.num_prompt_tokens,
-                    num_outputs == 1,
-                )
-            )
-            if state.is_prefill_only:
-                self._hold(state, reason)
-                num_left_running += 1
-            elif reason is not None:
-                self._finish(state, reason)
+            if token_id is not None and self._take_token(state, token_id, outputs):
                 num_left_running += 1
         if num_left_running:
             self.running = [state for state in self.running if state.is_running]
         return outputs
 
-    @staticmethod
-    def _finish_reason(state: RequestState, num_outputs: int) -> FinishReason | None:
-        if not state.request.ignore_eos and num_outputs >= state.natural_length_tokens:
-            return FinishReason.STOP
-        if num_outputs >= state.request.max_tokens:
-            return FinishReason.LENGTH
-        return None
+    def postprocess_decodes(
+        self, states: list[RequestState], sampled_token_ids: list[int]
+    ) -> list[RequestOutput]:
+        """`postprocess` for a batch from `schedule_decodes` (each request fed 1 token)."""
+        outputs: list[RequestOutput] = []
+        num_left_running = 0
+        block_size = self._kv.block_size_tokens
+        for state, token_id in zip(states, sampled_token_ids, strict=True):
+            num_computed = state.num_computed_tokens + 1
+            state.num_computed_tokens = num_computed
+            if num_computed >= (state.num_registered_blocks + 1) * block_size:
+                self._kv.cache_computed_blocks(state)
+            if self._take_token(state, token_id, outputs):
+                num_left_running += 1
+        if num_left_running:
+            self.running = [state for state in self.running if state.is_running]
+        return outputs
+
+    def _take_token(self, state: RequestState, token_id: int, outputs: list[RequestOutput]) -> bool:
+        """Appends a sampled token and its output; True if `state` left the running batch."""
+        token_ids = state.token_ids
+        token_ids.append(token_id)
+        num_outputs = len(token_ids) - state.num_prompt_tokens
+        request = state.request
+        reason = None
+        if not request.ignore_eos and num_outputs >= state.natural_length_tokens:
+            reason = FinishReason.STOP
+        elif num_outputs >= request.max_tokens:
+            reason = FinishReason.LENGTH
+        outputs.append(
+            RequestOutput(
+                request.request_id,
+                [token_id],
+                reason,
+                state.num_cached_tokens,
+                state.num_prompt_tokens,
+                num_outputs == 1,
+            )
+        )
+        if request.prefill_only:
+            self._hold(state, reason)
+            return True
+        if reason is not None:
+            self._finish(state, reason)
+            return True
+        return False
 
     def _hold(self, state: RequestState, reason: FinishReason | None) -> None:
         state.status = RequestStatus.HOLDING_KV
@@ -248,18 +328,16 @@ class Scheduler:
             self.loaded.remove(state)
         else:
             self.waiting.remove(state)
+            self._waiting_prompt_tokens -= _queued_prompt_tokens(state)
         self._kv.free(state)
         state.status = RequestStatus.FINISHED
         del self.requests[state.request_id]
 
     def num_tokens_in_flight(self) -> int:
         """Uncomputed prompt tokens of queued and running requests + running ones' outputs left."""
-        total = 0
-        for queue in (self.waiting, self.loaded):
-            for state in queue:
-                uncomputed = state.num_prompt_tokens - state.num_computed_tokens
-                if uncomputed > 0 and not state.needs_remote_kv:
-                    total += uncomputed
+        total = self._waiting_prompt_tokens
+        for state in self.loaded:
+            total += _queued_prompt_tokens(state)
         for state in self.running:
             num_prompt = state.num_prompt_tokens
             uncomputed = num_prompt - state.num_computed_tokens
@@ -268,3 +346,10 @@ class Scheduler:
             # Never negative: a running request finishes when it reaches max_tokens.
             total += state.request.max_tokens - (len(state.token_ids) - num_prompt)
         return total
+
+
+def _queued_prompt_tokens(state: RequestState) -> int:
+    """A queued request's share of `num_tokens_in_flight`: its uncomputed prompt tokens
+    (none while its KV is still to be pulled from a prefill worker)."""
+    uncomputed = state.num_prompt_tokens - state.num_computed_tokens
+    return uncomputed if uncomputed > 0 and not state.needs_remote_kv else 0

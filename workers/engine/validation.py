@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Container
+from array import array
+from collections.abc import Container, Sequence
 from typing import TYPE_CHECKING
 
+from triskel.common.hashing import BlockHash, hash_block, root_hash
 from triskel.workers.engine.request import EngineRequest
 
 if TYPE_CHECKING:
@@ -15,21 +17,24 @@ MAX_TOKEN_ID = 2**32 - 1  # block hashing packs ids as unsigned 32-bit integers
 
 def validate_request(
     request: EngineRequest, config: EngineConfig, live_request_ids: Container[str]
-) -> None:
+) -> array[int]:
     """Raises ValueError naming the offending field if `request` cannot be served.
 
     A request must fit both the model's context window and the KV pool (prompt
     plus max_tokens), as vLLM requires max_model_len to fit the KV cache, so a
-    lone request can always finish.
+    lone request can always finish. Returns a fresh copy of the prompt packed as
+    unsigned 32-bit ids (the engine's token store): packing is the range check.
     """
     prompt = request.prompt_token_ids
     if not prompt:
         raise ValueError("prompt_token_ids: must not be empty")
-    if min(prompt) < 0 or max(prompt) > MAX_TOKEN_ID:
+    try:
+        packed = array("I", prompt)
+    except OverflowError:
         raise ValueError(
             f"prompt_token_ids: ids must be in [0, {MAX_TOKEN_ID}], "
             f"got min {min(prompt)} and max {max(prompt)}"
-        )
+        ) from None
     if request.max_tokens < 1:
         raise ValueError(f"max_tokens: must be >= 1, got {request.max_tokens}")
     num_tokens = len(prompt) + request.max_tokens
@@ -57,5 +62,33 @@ def validate_request(
             )
     elif request.first_token_id is not None:
         raise ValueError("first_token_id: only valid with remote_kv")
+    if request.prompt_block_hashes is not None:
+        _check_block_hashes(packed, request.prompt_block_hashes, config)
     if request.request_id in live_request_ids:
         raise ValueError(f"request_id: {request.request_id!r} is already in use")
+    return packed
+
+
+def _check_block_hashes(
+    prompt: array[int], block_hashes: Sequence[BlockHash], config: EngineConfig
+) -> None:
+    """Spot-checks hashes the caller computed: their count, the first block (which the
+    model, salt and block size seed) and the last link, without rehashing the prompt."""
+    size = config.block_size_tokens
+    num_full = len(prompt) // size
+    if len(block_hashes) != num_full:
+        raise ValueError(
+            f"prompt_block_hashes: {len(block_hashes)} hashes for a prompt of {num_full} "
+            f"full blocks of {size} tokens"
+        )
+    if not block_hashes:
+        return
+    root = root_hash(config.model, config.hash_salt)
+    first = hash_block(root, prompt[:size])
+    parent = block_hashes[-2] if num_full > 1 else root
+    last = hash_block(parent, prompt[(num_full - 1) * size : num_full * size])
+    if block_hashes[0] != first or block_hashes[-1] != last:
+        raise ValueError(
+            f"prompt_block_hashes: do not match the prompt's blocks (block size {size}, "
+            f"model {config.model!r}, salt {config.hash_salt!r})"
+        )

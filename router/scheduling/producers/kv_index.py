@@ -67,18 +67,26 @@ class InMemoryBlockLocations:
         bit = self._slots.bit(worker_id)
         blocks = self._blocks_of.setdefault(worker_id, {})
         holders_of = self._holders_of
+        get = holders_of.get
         for block_hash in block_hashes:
             blocks[block_hash] = None
-            holders_of[block_hash] = holders_of.get(block_hash, 0) | bit
+            holders_of[block_hash] = get(block_hash, 0) | bit
 
     def discard(self, worker_id: str, block_hashes: Iterable[BlockHash]) -> None:
         blocks = self._blocks_of.get(worker_id)
         if blocks is None:
             return
         bit = self._slots.bit(worker_id)
+        # Inlined `_drop_holder`: every eviction lands here, block by block.
+        holders_of = self._holders_of
+        pop = blocks.pop
         for block_hash in block_hashes:
-            if blocks.pop(block_hash, 0) is None:
-                self._drop_holder(block_hash, bit)
+            if pop(block_hash, 0) is None:
+                holders = holders_of[block_hash] & ~bit
+                if holders:
+                    holders_of[block_hash] = holders
+                else:
+                    del holders_of[block_hash]
 
     def clear_worker(self, worker_id: str) -> None:
         blocks = self._blocks_of.pop(worker_id, None)

@@ -248,16 +248,27 @@ def simulate(
         list[str] | None,
         typer.Option("--policy", help="round-robin or a YAML routing file (repeat to compare)"),
     ] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option("--compare", help="several policies, comma-separated (as --policy)"),
+    ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="first N requests")] = None,
     rate_scale: Annotated[
         float, typer.Option("--rate-scale", min=0.0001, help="replay K times faster")
     ] = 1.0,
+    jobs: Annotated[
+        int, typer.Option("--jobs", min=1, help="policies simulated at once (processes)")
+    ] = 1,
     unified: Annotated[int, typer.Option("--unified", min=0, help="unified instances")] = 0,
     prefill: Annotated[int, typer.Option("--prefill", min=0, help="prefill instances")] = 0,
     decode: Annotated[int, typer.Option("--decode", min=0, help="decode instances")] = 0,
     profile: Annotated[str, typer.Option("--profile", help="latency profile")] = (
         "llama-3.1-8b-h100"
     ),
+    kv_capacity_tokens: Annotated[
+        int | None,
+        typer.Option("--kv-capacity-tokens", min=1, help="KV tokens per instance (what-if)"),
+    ] = None,
     ttft_ms: Annotated[float, typer.Option("--ttft-ms", min=0.001, help="TTFT SLO")] = 2000.0,
     tpot_ms: Annotated[float, typer.Option("--tpot-ms", min=0.001, help="TPOT SLO")] = 100.0,
     attainment: Annotated[
@@ -266,6 +277,9 @@ def simulate(
     goodput: Annotated[
         bool, typer.Option("--goodput", help="search each policy's goodput (many runs)")
     ] = False,
+    goodput_low: Annotated[
+        float, typer.Option("--goodput-low", min=0.0001, max=64, help="first rate probed")
+    ] = 0.125,
     seed: Annotated[int, typer.Option("--seed", help="random seed of every policy")] = 0,
     json_path: Annotated[Path | None, typer.Option("--json", help="write results")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="write PNG charts here")] = None,
@@ -285,16 +299,22 @@ def simulate(
         prefill, decode = 8, 8  # the cluster docs/benchmarks.md uses
     try:
         shape = ClusterShape(
-            num_unified=unified, num_prefill=prefill, num_decode=decode, profile=profile
+            num_unified=unified,
+            num_prefill=prefill,
+            num_decode=decode,
+            profile=profile,
+            kv_capacity_tokens=kv_capacity_tokens,
         )
         options = SimulateOptions(
             trace=load_trace(trace, limit),
             shape=shape,
             slo=SloTargets(ttft_ms / 1000, tpot_ms / 1000, attainment),
-            policies=[load_policy(spec) for spec in policy or ["round-robin"]],
+            policies=[load_policy(spec) for spec in _policy_specs(policy, compare)],
             rate_scale=rate_scale,
+            jobs=jobs,
             seed=seed,
             search_goodput=goodput,
+            goodput_low=goodput_low,
             json_path=json_path,
             plot_dir=plot,
         )
@@ -303,6 +323,78 @@ def simulate(
     except ValidationError as error:
         raise _fail(f"cluster: {error.errors()[0]['msg']}") from None
     run_simulate(options, typer.echo)
+
+
+def _policy_specs(policies: list[str] | None, compare: str | None) -> list[str]:
+    """`--policy` values, then `--compare` ones; round-robin when neither is given."""
+    specs = list(policies or [])
+    if compare:
+        specs += [spec.strip() for spec in compare.split(",") if spec.strip()]
+    return specs or ["round-robin"]
+
+
+@app.command()
+def bench(
+    trace: Annotated[
+        str,
+        typer.Option(
+            "--trace", help="a .jsonl (Mooncake) or .csv (Azure) trace, or synthetic:FILE"
+        ),
+    ],
+    url: Annotated[
+        str,
+        typer.Option("--url", help="the router: http://HOST:PORT or grpc://HOST:PORT"),
+    ] = "http://127.0.0.1:8080",
+    model: Annotated[
+        str | None, typer.Option("--model", help="default: the router's only model")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="first N requests")] = None,
+    rate_scale: Annotated[
+        float, typer.Option("--rate-scale", min=0.0001, help="replay K times faster")
+    ] = 1.0,
+    ttft_ms: Annotated[float, typer.Option("--ttft-ms", min=0.001, help="TTFT SLO")] = 2000.0,
+    tpot_ms: Annotated[float, typer.Option("--tpot-ms", min=0.001, help="TPOT SLO")] = 100.0,
+    attainment: Annotated[
+        float, typer.Option("--attainment", min=0.01, max=1.0, help="SLO attainment target")
+    ] = 0.9,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.001, help="seconds a request may take")
+    ] = 300.0,
+    salt: Annotated[
+        str, typer.Option("--salt", help="new prompts, same sharing (to rerun on warm caches)")
+    ] = "",
+    json_path: Annotated[Path | None, typer.Option("--json", help="write results")] = None,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="a progress bar on stderr")
+    ] = True,
+) -> None:
+    """Replay a trace against a running router (`triskel up`), open loop, and measure it."""
+    from triskel.simulator.bench.command import BenchOptions, run_bench
+    from triskel.simulator.bench.target import TargetError
+    from triskel.simulator.metrics import SloTargets
+    from triskel.traces import TraceError, load_trace
+
+    try:
+        loaded = load_trace(trace, limit)
+    except TraceError as error:  # a bad or unreadable file, named with line and field
+        raise _fail(str(error)) from None
+    options = BenchOptions(
+        url=url,
+        trace=loaded,
+        slo=SloTargets(ttft_ms / 1000, tpot_ms / 1000, attainment),
+        rate_scale=rate_scale,
+        model=model,
+        timeout_s=timeout,
+        salt=salt,
+        json_path=json_path,
+        show_progress=progress,
+    )
+    try:
+        metrics = asyncio.run(run_bench(options, typer.echo))
+    except TargetError as error:
+        raise _fail(str(error)) from None
+    if metrics.num_finished == 0:
+        raise _fail("bench: no request finished (see the failures above)")
 
 
 def main() -> None:

@@ -100,6 +100,9 @@ class DisaggregationMode(StrEnum):
     ALWAYS = "always"
     # Prefill on the decode worker when little of the prompt is uncached there.
     CONDITIONAL = "conditional"
+    # As conditional, and also when the decode worker's predicted TTFT beats the prefill
+    # worker's: idle decode compute absorbs prefill bursts.
+    ADAPTIVE = "adaptive"
     # Every request prefills on its decode worker; prefill pools stand idle (e.g. while
     # the planner moves their replicas to decode).
     NEVER = "never"
@@ -107,11 +110,12 @@ class DisaggregationMode(StrEnum):
 
 class DisaggregationSpec(ApiModel):
     mode: DisaggregationMode = DisaggregationMode.ALWAYS
-    """always, never, or conditional (see maxLocalPrefillTokens)."""
+    """always, never, conditional (see maxLocalPrefillTokens) or adaptive (conditional,
+    plus local prefill whenever the decode worker's predicted TTFT is the lower one)."""
     max_local_prefill_tokens: Annotated[int, Field(ge=0)] = 512
-    """Conditional: prefill locally when the decode worker lacks fewer than this many
-    prompt tokens (Dynamo's default is 2,048 on GPUs; a KV transfer costs more than
-    recomputing a short suffix)."""
+    """Conditional and adaptive: prefill locally when the decode worker lacks fewer than
+    this many prompt tokens (Dynamo's default is 2,048 on GPUs; a KV transfer costs more
+    than recomputing a short suffix)."""
 
 
 class SloSpec(ApiModel):

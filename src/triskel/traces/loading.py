@@ -35,12 +35,19 @@ def load_trace(source: str, limit: int | None = None) -> Trace:
 
     Raises TraceError naming the path for an unknown kind or a bad file.
     """
+    path = Path(source.removeprefix(SYNTHETIC_PREFIX))
+    try:
+        return _load(source, path, limit)
+    except OSError as error:
+        # A missing or unreadable file is the user's input too: one line, no traceback.
+        raise TraceError(path, None, None, f"cannot read: {error.strerror}") from None
+
+
+def _load(source: str, path: Path, limit: int | None) -> Trace:
     if source.startswith(SYNTHETIC_PREFIX):
-        path = Path(source.removeprefix(SYNTHETIC_PREFIX))
         trace = _load_synthetic(path)
         trace = replace(trace, name=path.stem, source=source)
         return trace if limit is None else trace.head(limit)
-    path = Path(source)
     if path.suffix == ".jsonl":
         return load_mooncake(path, limit)
     if path.suffix == ".csv":

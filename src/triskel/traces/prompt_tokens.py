@@ -21,6 +21,8 @@ distinct ids, most used once), so nothing is cached and nothing is global.
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 import numpy.typing as npt
 import xxhash
@@ -40,6 +42,18 @@ def prompt_token_ids(request: TraceRequest, vocab_size: int = 32000, salt: str =
     """
     tokens: list[int] = prompt_token_array(request, vocab_size, salt).tolist()
     return tokens
+
+
+def packed_prompt_token_ids(
+    request: TraceRequest, vocab_size: int = 32000, salt: str = ""
+) -> array[int]:
+    """`prompt_token_ids` packed as unsigned 32-bit ids (`array("I")`).
+
+    That is how block hashing and the mock engine store tokens, so they take it
+    without converting, and it skips building a Python int per token (a list of
+    10k ids costs as much as generating them, and ten times the memory).
+    """
+    return array("I", prompt_token_array(request, vocab_size, salt).tobytes())
 
 
 def prompt_token_array(
@@ -77,7 +91,10 @@ def _stream(keys: npt.NDArray[np.uint64], count: int, vocab_size: int) -> TokenA
     """A (len(keys), count) array: row r is the first `count` tokens of key r's stream."""
     counters = np.arange(1, count + 1, dtype=np.uint64) * _GOLDEN_GAMMA
     mixed = _splitmix(keys[:, None] + counters[None, :])
-    return (mixed % np.uint64(vocab_size)).astype(np.uint32)
+    # x - (x // v) * v is x % v, exactly (unsigned), but numpy divides by a scalar
+    # divisor with a precomputed multiplier and `%` with a real division: 8x faster.
+    divisor = np.uint64(vocab_size)
+    return (mixed - mixed // divisor * divisor).astype(np.uint32)
 
 
 def _splitmix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:

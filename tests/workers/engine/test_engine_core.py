@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 import pytest
 
+from triskel.common.hashing import hash_blocks
 from triskel.common.latency import decode_ms, prefill_ms
 from triskel.common.profiles import LatencyProfile
 from triskel.workers.engine.core import EngineConfig, EngineCore, EngineRequest, StepResult
 from triskel.workers.engine.events import BlocksStored
 from triskel.workers.engine.sampler import natural_length_tokens, output_token_id, prompt_seed
+from triskel.workers.engine.scheduler import Scheduler
 
 MakeCore = Callable[..., EngineCore]  # the `make_core` fixture (conftest.py)
 BLOCK_SIZE = 4  # the `simple_profile` fixture's block size
@@ -268,3 +271,71 @@ def test_config_from_profile(simple_profile: LatencyProfile) -> None:
         EngineConfig.from_profile(simple_profile, kv_capacity_tokens=3)
     with pytest.raises(ValueError, match="max_num_seqs: must be >= 1, got 0"):
         EngineConfig("m", simple_profile, 4, 4, 16, 0)
+
+
+def replay(core: EngineCore, seed: int) -> list[object]:
+    """Every engine call in a random mix on `core` (shared prefixes, holds, remote KV with
+    failed pulls, aborts, preemption on a small pool); returns all the engine reported."""
+    rng = random.Random(seed)
+    prefixes = [[rng.randrange(1000) for _ in range(24)] for _ in range(3)]
+    seen: list[object] = []
+    request_ids: list[str] = []
+    for n in range(200):
+        action = rng.random()
+        if action < 0.15:
+            prompt = rng.choice(prefixes)[: rng.randrange(1, 24)] + [n] * rng.randrange(0, 9)
+            kind = rng.random()
+            request = EngineRequest(
+                f"r{n}",
+                prompt,
+                max_tokens=rng.randrange(2, 60),
+                ignore_eos=rng.random() < 0.5,
+                prefill_only=kind < 0.2,
+                remote_kv=0.2 <= kind < 0.4,
+                first_token_id=7 if 0.2 <= kind < 0.4 else None,
+            )
+            try:
+                core.add_request(request)
+                request_ids.append(request.request_id)
+            except ValueError as error:
+                seen.append(str(error))
+        elif action < 0.9:
+            if core.has_unfinished_work():
+                seen.append(core.step())
+            for load in core.take_kv_loads():
+                seen.append(load)
+                core.finish_kv_load(load.request_id, ok=rng.random() < 0.8)
+        elif request_ids:
+            request_id = rng.choice(request_ids)
+            if rng.random() < 0.5:
+                seen.append(core.abort(request_id))
+            else:
+                try:
+                    core.release_kv(request_id)
+                except ValueError as error:  # not holding (yet, or any more)
+                    seen.append(str(error))
+        seen.append(core.stats())
+        seen.extend(core.drain_kv_events())
+    return seen
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_decode_only_steps_match_the_general_schedule(
+    make_core: MakeCore, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    # `schedule_decodes` is a shortcut for the steps `schedule` would make of the running
+    # batch alone; without it every step goes the general way, and nothing may differ.
+    with monkeypatch.context() as patched:
+        patched.setattr(Scheduler, "schedule_decodes", lambda self: None)
+        general = replay(make_core(num_kv_blocks=24), seed)
+    assert replay(make_core(num_kv_blocks=24), seed) == general
+
+
+def test_supplied_prompt_hashes_change_nothing(make_core: MakeCore) -> None:
+    hashed, plain = make_core(), make_core()
+    prompt = list(range(1000, 1014))  # 3 full blocks and a partial one
+    hashes = hash_blocks(prompt, BLOCK_SIZE, "test-model")
+    hashed.add_request(EngineRequest("r", prompt, 20, prompt_block_hashes=hashes))
+    plain.add_request(EngineRequest("r", prompt, 20))
+    assert run_until_idle(hashed) == run_until_idle(plain)
+    assert hashed.drain_kv_events() == plain.drain_kv_events()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from array import array
+
 import pytest
 
 from triskel.common.hashing import hash_blocks
@@ -17,7 +19,7 @@ BLOCK = 4
 def make_state(token_ids: list[int], request_id: str = "r") -> RequestState:
     return RequestState(
         request=EngineRequest(request_id, list(token_ids), max_tokens=100),
-        token_ids=list(token_ids),
+        token_ids=array("I", token_ids),
         num_prompt_tokens=len(token_ids),
         sample_seed=0,
         natural_length_tokens=10**6,

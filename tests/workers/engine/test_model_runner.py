@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from array import array
+
 import pytest
 
 from triskel.common.latency import step_ms
@@ -15,7 +17,7 @@ from triskel.workers.engine.sampler import prompt_seed, token_for_seed
 def make_state(prompt: list[int], outputs: list[int], num_computed: int) -> RequestState:
     return RequestState(
         request=EngineRequest("r", prompt, max_tokens=100),
-        token_ids=[*prompt, *outputs],
+        token_ids=array("I", [*prompt, *outputs]),
         num_prompt_tokens=len(prompt),
         sample_seed=prompt_seed(prompt),
         natural_length_tokens=10**6,

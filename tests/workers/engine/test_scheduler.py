@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from array import array
+
 import pytest
 
 from triskel.common.profiles import LatencyProfile
@@ -44,7 +47,7 @@ class Harness:
             remote_kv=remote_first is not None,
             first_token_id=remote_first,
         )
-        token_ids = [*prompt] if remote_first is None else [*prompt, remote_first]
+        token_ids = array("I", prompt if remote_first is None else [*prompt, remote_first])
         state = RequestState(
             request=request,
             token_ids=token_ids,
@@ -218,3 +221,43 @@ def test_finish_kv_load_frees_on_failure(simple_profile: LatencyProfile, ok: boo
     harness.scheduler.finish_kv_load(state, ok=ok)
     assert harness.pool.num_free_blocks == (61 if ok else 64)
     assert ("remote" in harness.scheduler.requests) is ok
+
+
+def walk_tokens_in_flight(scheduler: Scheduler) -> int:
+    """`num_tokens_in_flight` by its definition: a walk over every queue."""
+    total = 0
+    for state in (*scheduler.waiting, *scheduler.loaded):
+        uncomputed = state.num_prompt_tokens - state.num_computed_tokens
+        if uncomputed > 0 and not state.needs_remote_kv:
+            total += uncomputed
+    for state in scheduler.running:
+        total += max(0, state.num_prompt_tokens - state.num_computed_tokens)
+        total += state.request.max_tokens - state.num_output_tokens
+    return total
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_tokens_in_flight_follow_every_queue_change(
+    simple_profile: LatencyProfile, seed: int
+) -> None:
+    # The waiting queue's share is a running sum, kept as requests are added, admitted,
+    # preempted (a 20-block pool forces it) and aborted; it must equal the walk.
+    harness = Harness(simple_profile, num_blocks=20)
+    scheduler = harness.scheduler
+    rng = random.Random(seed)
+    states: list[RequestState] = []
+    for n in range(200):
+        action = rng.random()
+        if action < 0.2:
+            prompt = [rng.randrange(100) for _ in range(rng.randrange(1, 24))]
+            remote_first = 5 if rng.random() < 0.3 else None
+            states.append(harness.add(f"r{n}", prompt, rng.randrange(2, 30), remote_first))
+        elif action < 0.85:
+            harness.step()
+            for load in scheduler.take_kv_loads():
+                scheduler.finish_kv_load(scheduler.requests[load.request_id], rng.random() < 0.8)
+        elif states:
+            state = rng.choice(states)
+            if state.request_id in scheduler.requests:
+                scheduler.abort(state)
+        assert scheduler.num_tokens_in_flight() == walk_tokens_in_flight(scheduler)

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from triskel.common.hashing import BlockHash, hash_blocks
 from triskel.common.profiles import LatencyProfile
 from triskel.workers.engine.core import EngineConfig
 from triskel.workers.engine.request import EngineRequest
@@ -57,3 +58,36 @@ def test_a_valid_request_passes(simple_profile: LatencyProfile) -> None:
     # Exactly the whole pool (64 blocks x 4 = 256 tokens) is still acceptable.
     validate_request(EngineRequest("r", [1] * 200, 56), config, live_request_ids=set())
     validate_request(EngineRequest("d", [1, 2], 2, remote_kv=True, first_token_id=3), config, set())
+
+
+def test_the_prompt_comes_back_packed(simple_profile: LatencyProfile) -> None:
+    config = EngineConfig.from_profile(simple_profile)
+    prompt = [0, 7, 2**32 - 1]  # the whole id range fits
+    packed = validate_request(EngineRequest("r", prompt, 5), config, set())
+    assert packed.typecode == "I" and list(packed) == prompt
+    with pytest.raises(ValueError, match=r"got min 1 and max 4294967296$"):
+        validate_request(EngineRequest("r", [1, 2**32], 5), config, set())
+
+
+PROMPT = list(range(100, 110))  # 2 full blocks of 4 and a partial one
+HASHES = hash_blocks(PROMPT, 4, "simple-model")
+
+
+@pytest.mark.parametrize(
+    ("block_hashes", "message"),
+    [
+        (HASHES[:1], "prompt_block_hashes: 1 hashes for a prompt of 2 full blocks of 4 tokens"),
+        # Hashed for another model (a salt would do the same): the first block differs.
+        (hash_blocks(PROMPT, 4, "other-model"), "prompt_block_hashes: do not match"),
+        # The last link is checked too: a prompt that ends differently is caught.
+        ([HASHES[0], BlockHash(HASHES[1] ^ 1)], "prompt_block_hashes: do not match"),
+    ],
+)
+def test_supplied_prompt_hashes_are_checked(
+    simple_profile: LatencyProfile, block_hashes: list[BlockHash], message: str
+) -> None:
+    config = EngineConfig.from_profile(simple_profile, model="simple-model")
+    validate_request(EngineRequest("r", PROMPT, 5, prompt_block_hashes=HASHES), config, set())
+    request = EngineRequest("r", PROMPT, 5, prompt_block_hashes=block_hashes)
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        validate_request(request, config, set())

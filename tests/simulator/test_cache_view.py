@@ -1,0 +1,73 @@
+"""The router's index read from the engines' caches: the same answers as one fed their events."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from triskel.common.hashing import BlockHash, hash_blocks
+from triskel.common.profiles import load_profile
+from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.simulator.cache_view import CachedBlocksView
+from triskel.simulator.cluster import ClusterShape, build_cluster
+from triskel.workers.engine.core import EngineConfig, EngineCore, EngineRequest
+from triskel.workers.engine.events import BlocksStored
+
+PROFILE = load_profile("llama-3.1-8b-h100")
+WORKERS = ("a", "b")
+
+
+def _feed(index: KvBlockIndex, worker_id: str, core: EngineCore) -> None:
+    for event in core.drain_kv_events():
+        if isinstance(event, BlocksStored):
+            assert index.apply_stored(worker_id, event.event_id, event.block_hashes)
+        else:
+            assert index.apply_removed(worker_id, event.event_id, event.block_hashes)
+
+
+def test_matches_an_index_fed_every_kv_event() -> None:
+    # 40 blocks of 16 tokens per engine: prompts sharing prefixes keep storing, hitting
+    # and evicting blocks, so the answers cover partial matches and evicted prefixes.
+    config = EngineConfig.from_profile(PROFILE, kv_capacity_tokens=640)
+    cores = {worker_id: EngineCore(config) for worker_id in WORKERS}
+    view = KvBlockIndex(CachedBlocksView(cores))
+    fed = KvBlockIndex()
+    rng = random.Random(7)
+    prefixes = [[rng.randrange(32000) for _ in range(96)] for _ in range(3)]
+    prompts: list[list[int]] = []
+    for n in range(60):
+        prompt = rng.choice(prefixes)[: rng.randrange(16, 96)] + [n] * rng.randrange(0, 40)
+        prompts.append(prompt)
+        core = cores[rng.choice(WORKERS)]
+        core.add_request(EngineRequest(f"r{n}", prompt, max_tokens=rng.randrange(1, 30)))
+        for worker_id, worker_core in cores.items():
+            for _ in range(rng.randrange(0, 6)):
+                if worker_core.has_unfinished_work():
+                    worker_core.step()
+            _feed(fed, worker_id, worker_core)
+        for asked in rng.sample(prompts, min(5, len(prompts))):
+            hashes = hash_blocks(asked, 16, PROFILE.model)
+            assert view.match_lengths(hashes, [*WORKERS, "c"]) == fed.match_lengths(
+                hashes, [*WORKERS, "c"]
+            )
+        for worker_id in (*WORKERS, "c"):
+            assert view.num_blocks(worker_id) == fed.num_blocks(worker_id)
+
+
+def test_is_fed_by_the_engines_only() -> None:
+    index = KvBlockIndex(CachedBlocksView({}))
+    with pytest.raises(TypeError, match="read, not fed events"):
+        index.apply_stored("a", 1, [])
+    # Unknown workers hold nothing.
+    assert index.match_lengths([BlockHash(1), BlockHash(2)], ["a"]) == [0]
+
+
+def test_a_clusters_index_covers_every_instance() -> None:
+    cluster = build_cluster(ClusterShape(num_prefill=1, num_decode=1))
+    prefill = cluster.instances[0]
+    prompt = list(range(40))
+    prefill.add(EngineRequest("r0", prompt, max_tokens=2, prefill_only=True))
+    prefill.start_step()
+    hashes = hash_blocks(prompt, 16, PROFILE.model)
+    assert cluster.kv_index().match_lengths(hashes, ["prefill-0", "decode-0"]) == [2, 0]
