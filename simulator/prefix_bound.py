@@ -20,7 +20,7 @@ requests (~24 blocks each) of Mooncake's conversation trace.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from triskel.traces import TraceRequest
@@ -46,39 +46,8 @@ def prefix_hit_bound(requests: Iterable[TraceRequest]) -> PrefixBound:
     `Trace.requests` is already in arrival order. Requests without prefix ids
     (`prefix_block_tokens == 0`) hit nothing but still count in the prompt tokens.
     """
-    children: dict[tuple[int, int], int] = {}
-    num_hit_tokens = 0
-    num_prompt_tokens = 0
-    for request in requests:
-        num_prompt_tokens += request.num_input_tokens
-        block_tokens = request.prefix_block_tokens
-        if block_tokens <= 0:
-            continue
-        num_full_blocks = min(
-            len(request.prefix_block_ids), request.num_input_tokens // block_tokens
-        )
-        num_hit_blocks = _match_and_insert(children, request.prefix_block_ids[:num_full_blocks])
-        num_hit_tokens += num_hit_blocks * block_tokens
-    return PrefixBound(num_hit_tokens=num_hit_tokens, num_prompt_tokens=num_prompt_tokens)
-
-
-def _match_and_insert(children: dict[tuple[int, int], int], block_ids: tuple[int, ...]) -> int:
-    """How many leading `block_ids` the trie already holds; adds the rest."""
-    node = _ROOT
-    num_hit_blocks = 0
-    is_matching = True
-    for block_id in block_ids:
-        key = (node, block_id)
-        child = children.get(key)
-        if child is None:
-            # Node ids are handed out in creation order; 0 is the root.
-            child = len(children) + 1
-            children[key] = child
-            is_matching = False
-        elif is_matching:
-            num_hit_blocks += 1
-        node = child
-    return num_hit_blocks
+    # Nothing is ever evicted: a request hits every leading block an earlier one created.
+    return _replay(requests, lambda path, num_known, block_tokens: num_known)
 
 
 def pooled_lru_hit_ratio(requests: Iterable[TraceRequest], capacity_tokens: int) -> PrefixBound:
@@ -93,8 +62,33 @@ def pooled_lru_hit_ratio(requests: Iterable[TraceRequest], capacity_tokens: int)
     """
     if capacity_tokens <= 0:
         raise ValueError(f"capacity_tokens must be > 0, got {capacity_tokens}")
-    children: dict[tuple[int, int], int] = {}
     cached: OrderedDict[int, None] = OrderedDict()
+
+    def hits_then_touch(path: list[int], num_known: int, block_tokens: int) -> int:
+        num_hit_blocks = 0
+        for node in path:
+            if node not in cached:
+                break
+            num_hit_blocks += 1
+        for node in reversed(path):
+            cached[node] = None
+            cached.move_to_end(node)
+        capacity_blocks = capacity_tokens // block_tokens
+        while len(cached) > capacity_blocks:
+            cached.popitem(last=False)
+        return num_hit_blocks
+
+    return _replay(requests, hits_then_touch)
+
+
+HitCounter = Callable[[list[int], int, int], int]
+"""(trie path of a request's full blocks, how many of them existed before it, block
+size) -> how many leading blocks hit."""
+
+
+def _replay(requests: Iterable[TraceRequest], count_hits: HitCounter) -> PrefixBound:
+    """Walks every request's full blocks through one trie; `count_hits` plays the cache."""
+    children: dict[tuple[int, int], int] = {}
     num_hit_tokens = 0
     num_prompt_tokens = 0
     for request in requests:
@@ -102,35 +96,33 @@ def pooled_lru_hit_ratio(requests: Iterable[TraceRequest], capacity_tokens: int)
         block_tokens = request.prefix_block_tokens
         if block_tokens <= 0:
             continue
-        capacity_blocks = capacity_tokens // block_tokens
         num_full_blocks = min(
             len(request.prefix_block_ids), request.num_input_tokens // block_tokens
         )
-        path = _path(children, request.prefix_block_ids[:num_full_blocks])
-        num_hit_blocks = 0
-        for node in path:
-            if node not in cached:
-                break
-            num_hit_blocks += 1
-        num_hit_tokens += num_hit_blocks * block_tokens
-        for node in reversed(path):
-            cached[node] = None
-            cached.move_to_end(node)
-        while len(cached) > capacity_blocks:
-            cached.popitem(last=False)
+        path, num_known = _path(children, request.prefix_block_ids[:num_full_blocks])
+        num_hit_tokens += count_hits(path, num_known, block_tokens) * block_tokens
     return PrefixBound(num_hit_tokens=num_hit_tokens, num_prompt_tokens=num_prompt_tokens)
 
 
-def _path(children: dict[tuple[int, int], int], block_ids: tuple[int, ...]) -> list[int]:
-    """The trie nodes of `block_ids`' prefixes, created as needed."""
+def _path(
+    children: dict[tuple[int, int], int], block_ids: tuple[int, ...]
+) -> tuple[list[int], int]:
+    """The trie nodes of `block_ids`' prefixes, created as needed, and how many leading
+    ones existed already."""
     node = _ROOT
     path = []
+    num_known = 0
+    is_known = True
     for block_id in block_ids:
         key = (node, block_id)
         child = children.get(key)
         if child is None:
+            # Node ids are handed out in creation order; 0 is the root.
             child = len(children) + 1
             children[key] = child
+            is_known = False
+        elif is_known:
+            num_known += 1
         path.append(child)
         node = child
-    return path
+    return path, num_known
