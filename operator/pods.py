@@ -19,6 +19,8 @@ DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
 # Lower than any cost a user would set: drained pods are removed before all others.
 DRAINED_DELETION_COST = "-1000"
 GRPC_PORT_NAME = "grpc"
+# vLLM and SGLang pods serve their OpenAI-compatible API on this port name.
+HTTP_PORT_NAME = "http"
 
 Json = dict[str, Any]
 
@@ -36,12 +38,22 @@ def pods_of_pool(pods: Iterable[Json], pool: str) -> list[Json]:
 
 def grpc_address(pod: Json) -> str | None:
     """`podIP:port` of the worker's gRPC port, None until the pod has an IP."""
+    return _address(pod, GRPC_PORT_NAME)
+
+
+def serving_address(pod: Json) -> str | None:
+    """Where routers reach the worker: its gRPC port (Triskel's protocol), else its HTTP
+    API port (vLLM, SGLang); None until the pod has an IP."""
+    return _address(pod, GRPC_PORT_NAME) or _address(pod, HTTP_PORT_NAME)
+
+
+def _address(pod: Json, port_name: str) -> str | None:
     ip = pod.get("status", {}).get("podIP")
     if not ip:
         return None
     for container in pod.get("spec", {}).get("containers", []):
         for port in container.get("ports", []):
-            if port.get("name") == GRPC_PORT_NAME:
+            if port.get("name") == port_name:
                 return f"{ip}:{port['containerPort']}"
     return None
 
@@ -58,7 +70,7 @@ def is_draining(pod: Json) -> bool:
 
 def serving_endpoints(pods: Sequence[Json]) -> list[str]:
     """Addresses routers may send to: ready pods that are not draining, sorted."""
-    addresses = (grpc_address(p) for p in pods if is_ready(p) and not is_draining(p))
+    addresses = (serving_address(p) for p in pods if is_ready(p) and not is_draining(p))
     return sorted(a for a in addresses if a is not None)
 
 

@@ -14,16 +14,13 @@ import logging
 from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 
-import grpc
-
 from triskel.common.profiles import LatencyProfile, load_profile
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.types import ActiveLoad, Endpoint, WorkerLoad
 from triskel.router.state.kv_direct import KvEventSource, follow_directly
 from triskel.router.state.kv_relay import KvRelay
 from triskel.router.state.protocols import LoadCounts, SharedState
-from triskel.router.worker_client import WorkerClient
-from triskel.v1 import worker_pb2
+from triskel.router.worker_client import WorkerCallError, WorkerClient
 
 _log = logging.getLogger(__name__)
 
@@ -204,19 +201,12 @@ class ClusterView:
             await asyncio.sleep(MEMBERS_INTERVAL_S)
 
     async def _watch_stats(self, view: WorkerView) -> None:
-        request = worker_pb2.StreamStatsRequest(interval_ms=STATS_INTERVAL_MS)
         while True:
             try:
-                async for stats in view.client.stub.StreamStats(request):
-                    view.load = WorkerLoad(
-                        num_waiting_requests=stats.num_waiting_requests,
-                        num_running_requests=stats.num_running_requests,
-                        kv_usage=stats.kv_usage,
-                        num_tokens_in_flight=stats.num_tokens_in_flight,
-                        num_kv_blocks=stats.num_kv_blocks,
-                    )
+                async for load in view.client.watch_load(STATS_INTERVAL_MS):
+                    view.load = load
                     view.is_healthy = True
-            except grpc.aio.AioRpcError as error:
+            except WorkerCallError as error:
                 self._lost(view, "stats", error)
             await asyncio.sleep(_RECONNECT_DELAY_S)
 
@@ -227,9 +217,11 @@ class ClusterView:
         (directly again while Redis is out); without one this router subscribes itself.
         """
         client = view.client
+        if not client.has_kv_events:
+            return  # e.g. vLLM-API workers: prefix scorers use the router's own history
         source = KvEventSource(
             client.worker_id,
-            lambda: client.stub.StreamKvEvents(worker_pb2.StreamKvEventsRequest()),
+            client.kv_events,
             lambda error: self._lost(view, "KV events", error),
         )
         if self._kv_relay is not None:
@@ -237,15 +229,22 @@ class ClusterView:
         else:
             await follow_directly(source, self._kv_index)
 
-    def _lost(self, view: WorkerView, stream: str, error: grpc.aio.AioRpcError) -> None:
+    def _lost(self, view: WorkerView, stream: str, error: Exception) -> None:
         if view.is_healthy:
             _log.warning(
                 "lost the %s stream of worker %s (%s); leaving it out until it returns",
                 stream,
                 view.client.worker_id,
-                error.code().name,
+                _reason(error),
             )
         view.is_healthy = False
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, WorkerCallError):
+        return f"{error.failure}: {error.details}"
+    code = getattr(error, "code", None)  # a grpc.aio.AioRpcError from the KV event stream
+    return code().name if callable(code) else repr(error)
 
 
 def _at_least_zero(counts: LoadCounts) -> LoadCounts:

@@ -21,8 +21,6 @@ import contextlib
 from collections.abc import AsyncGenerator, Sequence
 from typing import TypeVar
 
-import grpc
-
 from triskel.common.api import Role
 from triskel.common.routing_api import RoutingSettings
 from triskel.common.tokenizer import MockTokenizer
@@ -37,10 +35,16 @@ from triskel.router.scheduling.types import Stage
 from triskel.router.stages.base import RequestContext
 from triskel.router.types import FinishEvent, GenerationEvent, ServiceError, TokenEvent
 from triskel.router.worker_calls import WorkerCalls
-from triskel.router.worker_client import WorkerClient
-from triskel.v1 import worker_pb2
+from triskel.router.worker_client import (
+    DecodeCall,
+    DecodeEvent,
+    DecodeFinished,
+    KvPulled,
+    PrefillCall,
+    PrefillReply,
+    WorkerClient,
+)
 
-_DecodeEvent = TokenEvent | worker_pb2.KvReceived | worker_pb2.DecodeDone
 T = TypeVar("T")
 
 
@@ -83,10 +87,10 @@ class Flows:
             streamed = False
             try:
                 with self._cluster.prefilling(worker.worker_id, self._uncached(ctx, worker)):
-                    stream = self._decode_stream(worker, stage, _decode_request(ctx))
+                    stream = self._decode_stream(worker, stage, _decode_call(ctx))
                     async with contextlib.aclosing(stream):
                         async for event in stream:
-                            if isinstance(event, worker_pb2.DecodeDone):
+                            if isinstance(event, DecodeFinished):
                                 yield _finish(
                                     ctx,
                                     event.finish_reason,
@@ -128,21 +132,21 @@ class Flows:
                     yield event
                 return
         prefill_worker, prefill = await self._prefill(ctx, prefill_workers, first_prefill)
-        first_token = TokenEvent(prefill.first_token_text, (prefill.first_token_id,))
-        if prefill.finish_reason:
-            yield first_token
-            yield _finish(ctx, prefill.finish_reason, 1, prefill.num_cached_tokens)
+        if prefill.finish_reason or prefill.kv is None:
+            yield prefill.first_token
+            yield _finish(ctx, prefill.finish_reason or "stop", 1, prefill.num_cached_tokens)
             return
         transfer = _Transfer(prefill)
         try:
-            yield first_token
+            if not prefill.decode_repeats_first_token:
+                yield prefill.first_token
             decode = self._decode_after_prefill(ctx, decode_workers, decode_worker, transfer)
             async for event in _relay(decode):
                 yield event
         finally:
             if not transfer.is_pulled:
                 # Nobody took the KV: free it on the prefill worker now, not at hold expiry.
-                await _cancel_quietly(prefill_worker, ctx.request.request_id)
+                await prefill_worker.cancel(ctx.request.request_id)
 
     async def _decode_after_prefill(
         self,
@@ -158,8 +162,10 @@ class Flows:
             first_choice = None
             if transfer.is_pulled:
                 # The KV went to a worker that then failed: recompute it here instead,
-                # skipping the first token the client already has.
-                async for event in _relay(self._local(ctx, Stage.DECODE, workers, worker, 1)):
+                # skipping the first token when the client already has it.
+                shown = 0 if transfer.prefill.decode_repeats_first_token else 1
+                local = self._local(ctx, Stage.DECODE, workers, worker, shown)
+                async for event in _relay(local):
                     yield event
                 return
             streamed = False
@@ -178,19 +184,20 @@ class Flows:
         self, ctx: RequestContext, worker: WorkerClient, transfer: _Transfer
     ) -> AsyncGenerator[GenerationEvent, None]:
         prefill = transfer.prefill
-        request = _decode_request(ctx)
-        request.kv.CopyFrom(prefill.kv)
-        request.first_token_id = prefill.first_token_id
+        assert prefill.kv is not None  # disaggregated() decodes only a prefill that kept KV
+        call = _decode_call(ctx, prefill)
         with self._cluster.decoding(worker.worker_id, _num_blocks(ctx, worker)):
-            async for decoded in _relay(self._decode_stream(worker, Stage.DECODE, request)):
-                if isinstance(decoded, worker_pb2.KvReceived):
+            async for decoded in _relay(self._decode_stream(worker, Stage.DECODE, call)):
+                if isinstance(decoded, KvPulled):
                     transfer.is_pulled = True
                     seconds = decoded.transfer_ms / 1000
                     self._calls.metrics.observe_kv_transfer(
                         prefill.kv.connector, decoded.num_bytes, seconds
                     )
-                elif isinstance(decoded, worker_pb2.DecodeDone):
-                    num_generated = 1 + decoded.num_generated_tokens
+                elif isinstance(decoded, DecodeFinished):
+                    # The prefill's first token counts unless the decode streamed it again.
+                    repeated = prefill.decode_repeats_first_token
+                    num_generated = decoded.num_generated_tokens + (0 if repeated else 1)
                     yield _finish(
                         ctx, decoded.finish_reason, num_generated, prefill.num_cached_tokens
                     )
@@ -203,10 +210,10 @@ class Flows:
         ctx: RequestContext,
         workers: Sequence[WorkerClient],
         first: WorkerClient | None = None,
-    ) -> tuple[WorkerClient, worker_pb2.PrefillResponse]:
+    ) -> tuple[WorkerClient, PrefillReply]:
         """Prefill with retries; the first attempt goes to `first` when it was picked already."""
         failed: set[str] = set()
-        request = worker_pb2.PrefillRequest(
+        call = PrefillCall(
             request_id=ctx.request.request_id,
             token_ids=ctx.prompt_token_ids,
             max_tokens=ctx.max_tokens,
@@ -220,10 +227,8 @@ class Flows:
             try:
                 with self._cluster.prefilling(worker.worker_id, self._uncached(ctx, worker)):
                     async with self._calls.call(worker, Stage.PREFILL):
-                        response: worker_pb2.PrefillResponse = await worker.stub.Prefill(
-                            request, timeout=self._calls.timeouts.prefill_s
-                        )
-                return worker, response
+                        reply = await worker.prefill(call, self._calls.timeouts.prefill_s)
+                return worker, reply
             except ServiceError:
                 if attempt + 1 == self._settings_of(ctx).max_attempts:
                     raise
@@ -232,24 +237,15 @@ class Flows:
         raise AssertionError("unreachable: the last attempt raises")
 
     async def _decode_stream(
-        self, worker: WorkerClient, stage: Stage, request: worker_pb2.DecodeRequest
-    ) -> AsyncGenerator[_DecodeEvent, None]:
-        """The worker's Decode stream as events; cancelled on close, error if it ends early."""
-        call = worker.stub.Decode(request, timeout=self._calls.timeouts.decode_s)
-        try:
-            async with self._calls.call(worker, stage):
-                async for response in call:
-                    kind = response.WhichOneof("event")
-                    if kind == "tokens":
-                        yield TokenEvent(response.tokens.text, tuple(response.tokens.token_ids))
-                    elif kind == "kv_received":
-                        yield response.kv_received
-                    elif kind == "done":
-                        yield response.done
-                        return
-            raise ServiceError(f"{stage} on worker {worker.worker_id} ended without finishing")
-        finally:
-            call.cancel()
+        self, worker: WorkerClient, stage: Stage, call: DecodeCall
+    ) -> AsyncGenerator[DecodeEvent, None]:
+        """The worker's decode stream; cancelled on close, an error if it ends early."""
+        stream = worker.decode(call, self._calls.timeouts.decode_s)
+        async with self._calls.call(worker, stage), contextlib.aclosing(stream):
+            async for event in stream:
+                yield event
+                if isinstance(event, DecodeFinished):
+                    return
 
     def _drop_leading(self, event: TokenEvent, count: int) -> tuple[TokenEvent, int]:
         """`event` without its first `count` tokens (the client has them), and what is left
@@ -284,7 +280,7 @@ class _Transfer:
 
     __slots__ = ("is_pulled", "prefill")
 
-    def __init__(self, prefill: worker_pb2.PrefillResponse) -> None:
+    def __init__(self, prefill: PrefillReply) -> None:
         self.prefill = prefill
         self.is_pulled = False
 
@@ -296,13 +292,15 @@ async def _relay(events: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
             yield event
 
 
-def _decode_request(ctx: RequestContext) -> worker_pb2.DecodeRequest:
-    """Decode without KV (prefill locally); the disaggregated path adds the handle."""
-    return worker_pb2.DecodeRequest(
+def _decode_call(ctx: RequestContext, prefill: PrefillReply | None = None) -> DecodeCall:
+    """Decode without KV (prefill locally), or continuing from `prefill`'s KV."""
+    return DecodeCall(
         request_id=ctx.request.request_id,
         token_ids=ctx.prompt_token_ids,
         max_tokens=ctx.max_tokens,
         ignore_eos=ctx.request.ignore_eos,
+        kv=None if prefill is None else prefill.kv,
+        first_token_id=None if prefill is None else prefill.first_token.token_ids[0],
     )
 
 
@@ -321,8 +319,3 @@ def _finish(ctx: RequestContext, reason: str, num_generated: int, num_cached: in
         completion_tokens=num_generated,
         cached_prompt_tokens=num_cached,
     )
-
-
-async def _cancel_quietly(worker: WorkerClient, request_id: str) -> None:
-    with contextlib.suppress(grpc.aio.AioRpcError):
-        await worker.stub.Cancel(worker_pb2.CancelRequest(request_id=request_id), timeout=2.0)

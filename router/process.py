@@ -12,15 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 from aiohttp import web
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from triskel.common.api import Address, ApiModel
 from triskel.common.kube import Credentials, KubeClient, in_cluster_credentials
 from triskel.common.router_cluster import RouterClusterConfig
 from triskel.common.routing_api import RoutingSettings
 from triskel.router.admission import AdmissionController
+from triskel.router.backends.addresses import WorkerEndpoint, as_endpoint, open_worker
 from triskel.router.cluster import ClusterView
 from triskel.router.discovery.sources import ConfigFile, fetch_endpoints
 from triskel.router.discovery.sync import ClusterSync, run_sync
@@ -38,7 +38,7 @@ from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.registry import PluginConfigError
 from triskel.router.state.factory import open_kv_relay, open_state
 from triskel.router.worker_calls import StageTimeouts, WorkerCalls
-from triskel.router.worker_client import WorkerClient
+from triskel.router.worker_client import WorkerCallError, WorkerClient
 
 _STOP_GRACE_S = 2.0
 
@@ -46,8 +46,9 @@ _STOP_GRACE_S = 2.0
 class RouterProcessConfig(ApiModel):
     http_address: Address = "127.0.0.1:8080"
     grpc_address: Address = "127.0.0.1:50051"
-    # Worker gRPC addresses; each worker tells its role and model itself.
-    workers: list[Address] = Field(default_factory=list)
+    # Workers: "host:port" (Triskel's gRPC protocol: each tells its role and model) or
+    # "http://host:port" / {url, api: vllm, role, ...} for vLLM's HTTP API.
+    workers: list[str | WorkerEndpoint] = Field(default_factory=list)
     # In a cluster instead: the operator's router config (the mounted ConfigMap). Workers
     # come from the WorkerPools' status and policies reload without a restart.
     cluster_config: Path | None = None
@@ -60,6 +61,12 @@ class RouterProcessConfig(ApiModel):
     redis_url: str | None = None
     # Names this replica in shared state (defaults to the gRPC address and process id).
     router_id: str | None = None
+
+    @field_validator("workers", mode="after")
+    @classmethod
+    def _checked_addresses(cls, value: list[str | WorkerEndpoint]) -> list[str | WorkerEndpoint]:
+        # A plain string is checked (and its protocol chosen) like {url: <string>}.
+        return [as_endpoint(item) for item in value]
 
     @model_validator(mode="after")
     def _one_source_of_workers(self) -> RouterProcessConfig:
@@ -80,14 +87,18 @@ class RouterStartupError(RuntimeError):
     """The router cannot start (a worker unreachable, an unservable deployment)."""
 
 
-async def connect_workers(addresses: list[str], timeout_s: float) -> list[WorkerClient]:
-    clients = [WorkerClient(address) for address in addresses]
+async def connect_workers(
+    workers: list[str | WorkerEndpoint], timeout_s: float
+) -> list[WorkerClient]:
+    clients = [open_worker(worker) for worker in workers]
     try:
         await asyncio.gather(*(client.connect(timeout_s) for client in clients))
-    except grpc.aio.AioRpcError as error:
+    except WorkerCallError as error:
         for client in clients:
             await client.close()
-        raise RouterStartupError(f"cannot reach a worker: {error.details()}") from None
+        if error.field_name:  # it answered, but not what the router can serve
+            raise RouterStartupError(f"workers: {error.details}") from None
+        raise RouterStartupError(f"cannot reach a worker: {error.details}") from None
     return clients
 
 

@@ -6,11 +6,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import grpc
-
 from triskel.router.metrics import RouterMetrics
 from triskel.router.types import RequestError, ServiceError
-from triskel.router.worker_client import WorkerClient
+from triskel.router.worker_client import CallFailure, WorkerCallError, WorkerClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +34,8 @@ class WorkerCalls:
         status = "ok"
         try:
             yield
-        except grpc.aio.AioRpcError as error:
-            status = error.code().name.lower()
+        except WorkerCallError as error:
+            status = str(error.failure)
             raise _mapped(error, worker, stage) from None
         except BaseException:
             status = "aborted"
@@ -46,14 +44,12 @@ class WorkerCalls:
             self.metrics.observe_worker_call(worker.worker_id, stage, status)
 
 
-def _mapped(error: grpc.aio.AioRpcError, worker: WorkerClient, stage: str) -> Exception:
-    details = error.details() or error.code().name
-    if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+def _mapped(error: WorkerCallError, worker: WorkerClient, stage: str) -> Exception:
+    if error.failure is CallFailure.INVALID_ARGUMENT:
         # The worker knows limits the router could not check (its own context window).
-        field_name, _, message = details.partition(": ")
-        return RequestError(field_name if message else "request", message or details)
-    if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return RequestError(error.field_name or "request", error.details)
+    if error.failure is CallFailure.TIMEOUT:
         return ServiceError(f"{stage} on worker {worker.worker_id} timed out", retry_after_s=1.0)
     return ServiceError(
-        f"{stage} on worker {worker.worker_id} failed: {details}", retry_after_s=1.0
+        f"{stage} on worker {worker.worker_id} failed: {error.details}", retry_after_s=1.0
     )

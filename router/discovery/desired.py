@@ -1,6 +1,6 @@
 """What the router should run, from the operator's router config (pure, no I/O).
 
-RouterClusterConfig ──► wanted workers: address → (model, role, pool)
+RouterClusterConfig ──► wanted workers: address → (model, role, pool, protocol)
                    └──► per model: scheduling profiles (the graph's RoutingPolicy),
                         SLOs and disaggregation (the graph), admission (the policy)
 """
@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from triskel.common.api import EngineType, Role
 from triskel.common.router_cluster import GraphRoute, RouterClusterConfig
 from triskel.common.routing_api import RoutingSettings, SloSpec
+from triskel.router.backends.addresses import WorkerApi, WorkerEndpoint
 
 PoolKey = tuple[str, str]  # (namespace, pool name)
+# Engines whose workers the router drives, and the protocol each speaks.
+_API_OF_ENGINE = {EngineType.MOCK: WorkerApi.TRISKEL, EngineType.VLLM: WorkerApi.VLLM}
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,14 @@ class WantedWorker:
     model: str
     role: Role
     pool: PoolKey
+    api: WorkerApi = WorkerApi.TRISKEL
+
+    def endpoint(self) -> WorkerEndpoint:
+        """How to reach it: vLLM pods do not report their role, so the pool's is given."""
+        if self.api is WorkerApi.VLLM:
+            url = f"http://{self.address}"
+            return WorkerEndpoint(url=url, api=self.api, role=self.role, model=self.model)
+        return WorkerEndpoint(url=self.address, api=self.api)
 
 
 def pools_to_watch(config: RouterClusterConfig) -> list[PoolKey]:
@@ -31,7 +42,7 @@ def pools_to_watch(config: RouterClusterConfig) -> list[PoolKey]:
         (graph.namespace, pool.name)
         for graph in config.graphs
         for pool in graph.pools
-        if pool.engine is EngineType.MOCK
+        if pool.engine in _API_OF_ENGINE
     }
     return sorted(keys)
 
@@ -39,19 +50,20 @@ def pools_to_watch(config: RouterClusterConfig) -> list[PoolKey]:
 def wanted_workers(
     config: RouterClusterConfig, endpoints: Mapping[PoolKey, Sequence[str]]
 ) -> dict[str, WantedWorker]:
-    """Every ready worker of every graph's pools, by gRPC address.
+    """Every ready worker of every graph's pools, by address.
 
-    Pools of other engines (vLLM, SGLang) speak HTTP, not triskel.v1.Worker: the
-    router's vLLM backend will drive them; until then they are not routed to.
+    Mock pools speak triskel.v1.Worker, vLLM pools their HTTP API. SGLang pools are
+    not routed to yet: their P/D needs the bootstrap protocol this router does not speak.
     """
     wanted: dict[str, WantedWorker] = {}
     for graph in config.graphs:
         for pool in graph.pools:
-            if pool.engine is not EngineType.MOCK:
+            api = _API_OF_ENGINE.get(pool.engine)
+            if api is None:
                 continue
             key = (graph.namespace, pool.name)
             for address in endpoints.get(key, ()):
-                wanted[address] = WantedWorker(address, pool.model, pool.role, key)
+                wanted[address] = WantedWorker(address, pool.model, pool.role, key, api)
     return wanted
 
 

@@ -18,14 +18,14 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import grpc
-
 from triskel.common.router_cluster import RouterClusterConfig
 from triskel.common.routing_api import RoutingSettings
 from triskel.router.admission import AdmissionController
+from triskel.router.backends.addresses import open_worker
 from triskel.router.cluster import ClusterView
 from triskel.router.discovery.desired import (
     PoolKey,
+    WantedWorker,
     pools_to_watch,
     settings_per_model,
     wanted_workers,
@@ -34,7 +34,7 @@ from triskel.router.registry import WorkerRegistry
 from triskel.router.routing_table import ModelRouting, RoutingTable
 from triskel.router.scheduling.registry import PluginConfigError
 from triskel.router.scheduling.scheduler import Scheduler
-from triskel.router.worker_client import WorkerClient
+from triskel.router.worker_client import WorkerCallError, WorkerClient
 
 _log = logging.getLogger(__name__)
 
@@ -68,15 +68,15 @@ class ClusterSync:
     async def apply(self, config: RouterClusterConfig) -> None:
         """One round: workers first (so new models have workers), then routing."""
         endpoints = await self._fetch_endpoints(pools_to_watch(config))
-        await self._sync_workers(set(wanted_workers(config, endpoints)))
+        await self._sync_workers(wanted_workers(config, endpoints))
         self._sync_routing(settings_per_model(config))
 
-    async def _sync_workers(self, wanted: set[str]) -> None:
-        current = {w.address: w for w in self._registry.all_workers()}
-        added = [WorkerClient(address) for address in sorted(wanted - set(current))]
+    async def _sync_workers(self, wanted: Mapping[str, WantedWorker]) -> None:
+        current = {_address_of(w): w for w in self._registry.all_workers()}
+        added = [open_worker(wanted[a].endpoint()) for a in sorted(wanted.keys() - current)]
         connected = await asyncio.gather(*(self._connect(c) for c in added))
         joined = [client for client, ok in zip(added, connected, strict=True) if ok]
-        gone = [current[address] for address in sorted(set(current) - wanted)]
+        gone = [current[address] for address in sorted(current.keys() - wanted.keys())]
         if not joined and not gone:
             return
         kept = [w for a, w in current.items() if a in wanted]
@@ -95,7 +95,7 @@ class ClusterSync:
     async def _connect(self, client: WorkerClient) -> bool:
         try:
             await client.connect(CONNECT_TIMEOUT_S)
-        except (grpc.aio.AioRpcError, TimeoutError) as error:
+        except (WorkerCallError, TimeoutError) as error:
             _log.warning("cannot reach worker %s yet: %s", client.address, error)
             await client.close()
             return False
@@ -126,6 +126,11 @@ class ClusterSync:
             per_model = {model: entry.routing for model, entry in installed.items()}
             self._table.replace(self._table.default, per_model)
             _log.info("routing reloaded for %s", ", ".join(sorted(per_model)) or "no models")
+
+
+def _address_of(worker: WorkerClient) -> str:
+    """The pool endpoint a client was opened for (vLLM clients hold it as a URL)."""
+    return worker.address.removeprefix("http://")
 
 
 async def run_sync(

@@ -7,7 +7,6 @@ from triskel.router.scheduling.types import Stage
 from triskel.router.stages.base import RequestContext
 from triskel.router.types import ImagePart, ServiceError
 from triskel.router.worker_calls import WorkerCalls
-from triskel.v1 import router_pb2, worker_pb2
 
 
 class EncodeStage:
@@ -25,18 +24,10 @@ class EncodeStage:
         if not pools.encoders:
             raise ServiceError(f"model {pools.model} has no encode or unified workers for images")
         worker = await self._dispatcher.pick(Stage.ENCODE, ctx, pools.encoders)
-        request = worker_pb2.EncodeRequest(
-            request_id=ctx.request.request_id,
-            images=[
-                router_pb2.ImagePart(url=i.url, width_px=i.width_px, height_px=i.height_px)
-                for i in images
-            ],
-        )
         async with self._calls.call(worker, Stage.ENCODE):
-            response: worker_pb2.EncodeResponse = await worker.stub.Encode(
-                request, timeout=self._calls.timeouts.encode_s
+            ctx.image_token_ids = await worker.encode(
+                ctx.request.request_id, images, self._calls.timeouts.encode_s
             )
-        ctx.image_token_ids = [tuple(image.token_ids) for image in response.images]
         if len(ctx.image_token_ids) != len(images):
             raise ServiceError(
                 f"encode worker {worker.worker_id} returned {len(ctx.image_token_ids)} "

@@ -12,7 +12,7 @@ import orjson
 
 from triskel.simulator.bench.outcome import Outcome, RequestFailed, StreamTimes
 from triskel.simulator.bench.plan import BenchRequest
-from triskel.simulator.bench.sse import SseDecoder
+from triskel.common.sse import SseDecoder
 from triskel.simulator.bench.target import Clock, TargetError
 
 LIST_MODELS_TIMEOUT_S = 10.0

@@ -6,6 +6,7 @@ from typing import Any
 
 from triskel.common.api import Role
 from triskel.common.router_cluster import RouterClusterConfig
+from triskel.router.backends.addresses import WorkerApi
 from triskel.router.discovery.desired import (
     pools_to_watch,
     settings_per_model,
@@ -54,10 +55,23 @@ def test_every_endpoint_of_every_pool_is_wanted_with_its_role() -> None:
     assert pools_to_watch(config()) == [("ns", "decode"), ("ns", "prefill")]
 
 
-def test_pools_of_http_engines_are_not_driven_over_the_worker_grpc_api() -> None:
-    # vLLM pods speak HTTP: the router's vllm backend (a later issue) will drive them.
-    assert pools_to_watch(config(engine="vllm")) == []
-    assert wanted_workers(config(engine="vllm"), {("ns", "decode"): ["10.0.0.2:8000"]}) == {}
+def test_vllm_pools_are_driven_over_their_http_api_with_the_pools_role() -> None:
+    # vLLM does not report its role or model: the pool's are given to the client.
+    wanted = wanted_workers(config(engine="vllm"), {("ns", "decode"): ["10.0.0.2:8000"]})
+    endpoint = wanted["10.0.0.2:8000"].endpoint()
+    assert (endpoint.url, endpoint.api, endpoint.role, endpoint.model) == (
+        "http://10.0.0.2:8000",
+        WorkerApi.VLLM,
+        Role.DECODE,
+        "m",
+    )
+    assert pools_to_watch(config(engine="vllm")) == [("ns", "decode"), ("ns", "prefill")]
+
+
+def test_sglang_pools_are_not_routed_to() -> None:
+    # Their P/D needs SGLang's bootstrap protocol, which this router does not speak.
+    assert pools_to_watch(config(engine="sglang")) == []
+    assert wanted_workers(config(engine="sglang"), {("ns", "decode"): ["10.0.0.2:30000"]}) == {}
 
 
 def test_settings_take_the_policy_from_the_policy_and_slos_from_the_graph() -> None:

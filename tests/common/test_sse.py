@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from triskel.simulator.bench.sse import SseDecoder
+from triskel.common.sse import SseDecoder
 
 
 def decode_all(chunks: list[bytes]) -> list[list[str]]:

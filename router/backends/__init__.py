@@ -1,0 +1,1 @@
+"""Worker protocols behind `triskel.router.worker_client.WorkerClient`."""

@@ -1,0 +1,199 @@
+"""Triskel's own worker protocol (`triskel.v1.Worker` over gRPC) behind `WorkerClient`."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+
+import grpc
+
+from triskel.common.api import Role
+from triskel.common.grpc_server import MESSAGE_SIZE_OPTIONS
+from triskel.router.scheduling.types import WorkerLoad
+from triskel.router.state.kv_direct import KvEventCall
+from triskel.router.types import ImagePart, TokenEvent
+from triskel.router.worker_client import (
+    CallFailure,
+    DecodeCall,
+    DecodeEvent,
+    DecodeFinished,
+    KvPulled,
+    KvTicket,
+    PrefillCall,
+    PrefillReply,
+    WorkerCallError,
+    WorkerClient,
+    WorkerIdentity,
+)
+from triskel.v1 import router_pb2, worker_pb2, worker_pb2_grpc
+
+BACKEND = "triskel"
+_CANCEL_TIMEOUT_S = 2.0
+
+
+class GrpcWorkerClient(WorkerClient):
+    """One channel and stub per worker."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(address)
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: worker_pb2_grpc.WorkerStub | None = None
+
+    @property
+    def backend(self) -> str:
+        return BACKEND
+
+    @property
+    def has_kv_events(self) -> bool:
+        return True
+
+    @property
+    def stub(self) -> worker_pb2_grpc.WorkerStub:
+        if self._stub is None:
+            raise RuntimeError(f"worker {self.address} is not connected yet")
+        return self._stub
+
+    async def connect(self, timeout_s: float) -> WorkerIdentity:
+        if self._channel is None:
+            # Created here, not in __init__: a grpc.aio channel binds to the running loop.
+            self._channel = grpc.aio.insecure_channel(self.address, options=MESSAGE_SIZE_OPTIONS)
+            self._stub = worker_pb2_grpc.WorkerStub(self._channel)
+        with _mapped():
+            info: worker_pb2.WorkerInfo = await self.stub.GetInfo(
+                worker_pb2.GetInfoRequest(), timeout=timeout_s, wait_for_ready=True
+            )
+        self._identity = WorkerIdentity(
+            worker_id=info.worker_id,
+            address=self.address,
+            role=Role(info.role),
+            model=info.model,
+            profile=info.profile,
+            block_size_tokens=info.block_size_tokens,
+            max_context_tokens=info.max_context_tokens,
+            kv_connector=info.kv_connector,
+            hash_salt=info.hash_salt,
+        )
+        return self._identity
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+
+    async def encode(
+        self, request_id: str, images: Sequence[ImagePart], timeout_s: float
+    ) -> list[tuple[int, ...]]:
+        request = worker_pb2.EncodeRequest(
+            request_id=request_id,
+            images=[
+                router_pb2.ImagePart(url=i.url, width_px=i.width_px, height_px=i.height_px)
+                for i in images
+            ],
+        )
+        with _mapped():
+            response: worker_pb2.EncodeResponse = await self.stub.Encode(request, timeout=timeout_s)
+        return [tuple(image.token_ids) for image in response.images]
+
+    async def prefill(self, call: PrefillCall, timeout_s: float) -> PrefillReply:
+        request = worker_pb2.PrefillRequest(
+            request_id=call.request_id,
+            token_ids=call.token_ids,
+            max_tokens=call.max_tokens,
+            kv_hold_ms=call.kv_hold_ms,
+        )
+        with _mapped():
+            response: worker_pb2.PrefillResponse = await self.stub.Prefill(
+                request, timeout=timeout_s
+            )
+        has_kv = response.HasField("kv")
+        return PrefillReply(
+            first_token=TokenEvent(response.first_token_text, (response.first_token_id,)),
+            num_cached_tokens=response.num_cached_tokens,
+            finish_reason=response.finish_reason or None,
+            kv=KvTicket(BACKEND, response.kv.connector, response.kv) if has_kv else None,
+        )
+
+    async def decode(self, call: DecodeCall, timeout_s: float) -> AsyncGenerator[DecodeEvent, None]:
+        request = worker_pb2.DecodeRequest(
+            request_id=call.request_id,
+            token_ids=call.token_ids,
+            max_tokens=call.max_tokens,
+            ignore_eos=call.ignore_eos,
+        )
+        if call.kv is not None:
+            request.kv.CopyFrom(_handle_of(call.kv))
+            request.first_token_id = call.first_token_id or 0
+        stream = self.stub.Decode(request, timeout=timeout_s)
+        try:
+            with _mapped():
+                async for response in stream:
+                    kind = response.WhichOneof("event")
+                    if kind == "tokens":
+                        tokens = response.tokens
+                        yield TokenEvent(tokens.text, tuple(tokens.token_ids))
+                    elif kind == "kv_received":
+                        received = response.kv_received
+                        yield KvPulled(received.num_bytes, received.transfer_ms)
+                    elif kind == "done":
+                        done = response.done
+                        yield DecodeFinished(
+                            done.finish_reason, done.num_generated_tokens, done.num_cached_tokens
+                        )
+                        return
+            raise WorkerCallError(CallFailure.UNAVAILABLE, "decode ended without finishing")
+        finally:
+            stream.cancel()
+
+    async def cancel(self, request_id: str) -> None:
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            await self.stub.Cancel(
+                worker_pb2.CancelRequest(request_id=request_id), timeout=_CANCEL_TIMEOUT_S
+            )
+
+    async def watch_load(self, interval_ms: int) -> AsyncIterator[WorkerLoad]:
+        request = worker_pb2.StreamStatsRequest(interval_ms=interval_ms)
+        with _mapped():
+            async for stats in self.stub.StreamStats(request):
+                yield WorkerLoad(
+                    num_waiting_requests=stats.num_waiting_requests,
+                    num_running_requests=stats.num_running_requests,
+                    kv_usage=stats.kv_usage,
+                    num_tokens_in_flight=stats.num_tokens_in_flight,
+                    num_kv_blocks=stats.num_kv_blocks,
+                )
+        raise WorkerCallError(CallFailure.UNAVAILABLE, "the stats stream ended")
+
+    def kv_events(self) -> KvEventCall:
+        call: KvEventCall = self.stub.StreamKvEvents(worker_pb2.StreamKvEventsRequest())
+        return call
+
+
+def _handle_of(ticket: KvTicket) -> worker_pb2.KvHandle:
+    if ticket.backend != BACKEND or not isinstance(ticket.payload, worker_pb2.KvHandle):
+        raise WorkerCallError(
+            CallFailure.INVALID_ARGUMENT,
+            f"a {ticket.backend} prefill's KV cannot be decoded by a Triskel-protocol worker",
+            "kv",
+        )
+    return ticket.payload
+
+
+@contextlib.contextmanager
+def _mapped() -> Iterator[None]:
+    try:
+        yield
+    except grpc.aio.AioRpcError as error:
+        raise _call_error(error) from None
+
+
+def _call_error(error: grpc.aio.AioRpcError) -> WorkerCallError:
+    code = error.code()
+    details = error.details() or code.name
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        # The worker knows limits the router could not check (its own context window).
+        field_name, _, message = details.partition(": ")
+        if message:
+            return WorkerCallError(CallFailure.INVALID_ARGUMENT, message, field_name)
+        return WorkerCallError(CallFailure.INVALID_ARGUMENT, details, "request")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return WorkerCallError(CallFailure.TIMEOUT, details)
+    return WorkerCallError(CallFailure.UNAVAILABLE, details)
