@@ -51,6 +51,14 @@ def test_routers_get_ready_undrained_pods_with_an_ip() -> None:
     assert grpc_address(pods[3]) is None
 
 
+def test_vllm_pods_are_reached_on_their_http_api_port() -> None:
+    # vLLM containers name their OpenAI-compatible port "http" and have no gRPC port.
+    vllm = pod("v", ip="10.0.0.9")
+    vllm["spec"]["containers"][0]["ports"] = [{"name": "http", "containerPort": 8000}]
+    assert serving_endpoints([vllm]) == ["10.0.0.9:8000"]
+    assert grpc_address(vllm) is None
+
+
 def test_undraining_clears_the_mark_even_where_a_null_is_stored() -> None:
     marked = pod("a", draining=True)
     assert is_draining(marked)
