@@ -241,11 +241,17 @@ class Flows:
     ) -> AsyncGenerator[DecodeEvent, None]:
         """The worker's decode stream; cancelled on close, an error if it ends early."""
         stream = worker.decode(call, self._calls.timeouts.decode_s)
+        finished: DecodeFinished | None = None
         async with self._calls.call(worker, stage), contextlib.aclosing(stream):
             async for event in stream:
-                yield event
                 if isinstance(event, DecodeFinished):
-                    return
+                    finished = event
+                    break
+                yield event
+        # Outside the call: the call succeeded even if the consumer stops at this event.
+        if finished is None:
+            raise ServiceError(f"{stage} on worker {worker.worker_id} ended without finishing")
+        yield finished
 
     def _drop_leading(self, event: TokenEvent, count: int) -> tuple[TokenEvent, int]:
         """`event` without its first `count` tokens (the client has them), and what is left

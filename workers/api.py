@@ -35,6 +35,16 @@ class EngineFailure(Exception):
     """The engine could not serve a valid request, e.g. a KV pull failed (gRPC UNAVAILABLE)."""
 
 
+class EngineKvPullFailed(EngineFailure):
+    """A remote-KV decode could not pull its KV: the exporter is unreachable, timed out,
+    or sent blocks that fail their checksums. The message names the exporter's address."""
+
+
+class EngineKvGone(EngineKvPullFailed):
+    """A remote-KV decode's handle is stale: its exporter has no such KV any more
+    (unknown, expired, withdrawn or already pulled). The prompt must be prefilled again."""
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerDescription:
     worker_id: str
@@ -70,6 +80,8 @@ class PrefillResult:
     kv: KvHandle | None
     finish_reason: str | None
     elapsed_ms: float
+    # The exporter's block ids of `kv`, prompt order (vLLM's remote_block_ids); () without KV.
+    kv_block_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,8 @@ from triskel.workers.api import (
     EncodeResult,
     EngineFailure,
     EngineInputError,
+    EngineKvGone,
+    EngineKvPullFailed,
     EngineRoleError,
     ImageInput,
     KvEventBatch,
@@ -40,7 +42,7 @@ from triskel.workers.engine.core import EngineCore, KvLoad, RequestOutput
 from triskel.workers.engine.encoder import image_token_ids
 from triskel.workers.engine.request import EngineRequest
 from triskel.workers.kv.arena import KvArena
-from triskel.workers.kv.connector import KvConnector, KvTransferError
+from triskel.workers.kv.connector import KvConnector, KvHandleGone, KvTransferError
 from triskel.workers.kv.handle import KvHandle
 from triskel.workers.kv_events import KvEventHub
 
@@ -244,7 +246,9 @@ class MockEngine:
             raise EngineFailure(f"prefill of {request_id} ended without a first token")
         first_token = output.new_token_ids[0]
         handle = None
+        block_ids: tuple[int, ...] = ()
         if output.finish_reason is None:
+            block_ids = tuple(self._core.held_block_ids(request_id))
             handle = self._export_kv(request, kv_hold_ms or self._settings.default_kv_hold_ms)
         else:
             self._core.release_kv(request_id)
@@ -256,6 +260,7 @@ class MockEngine:
             kv=handle,
             finish_reason=output.finish_reason,
             elapsed_ms=(time.perf_counter() - started) * 1000,
+            kv_block_ids=block_ids,
         )
 
     def _export_kv(self, request: EngineRequest, hold_ms: int) -> KvHandle:
@@ -359,7 +364,8 @@ class MockEngine:
             )
         except KvTransferError as error:
             self._core.finish_kv_load(load.request_id, ok=False)
-            queue.put_nowait(_Failed(EngineFailure(f"KV transfer failed: {error}")))
+            kind = EngineKvGone if isinstance(error, KvHandleGone) else EngineKvPullFailed
+            queue.put_nowait(_Failed(kind(f"KV transfer failed: {error}")))
         else:
             self._core.finish_kv_load(load.request_id, ok=True)
             transfer_ms = (time.perf_counter() - started) * 1000

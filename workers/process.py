@@ -6,16 +6,19 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from triskel.common.api import Address, ApiModel, EngineType, WorkerPoolSpec
+from triskel.common.api import Address, ApiModel, EngineType, Role, WorkerPoolSpec
 from triskel.common.profiles import load_profile
 from triskel.workers.api import Engine, LoadSnapshot
 from triskel.workers.engine.core import EngineConfig, EngineCore
 from triskel.workers.kv.arena import KvArena, kv_block_bytes
 from triskel.workers.kv.registry import create_connector
 from triskel.workers.mock_engine import MockEngine, MockEngineSettings
+from triskel.workers.openai_http.app import HttpApiSettings
+from triskel.workers.openai_http.server import WorkerHttpApi, start_worker_http_api
 from triskel.workers.server import start_worker_server
 
 _log = logging.getLogger(__name__)
@@ -35,6 +38,36 @@ class WorkerProcessConfig(ApiModel):
     drain_timeout_s: float = Field(default=90.0, ge=0)
     # Address the KV connector binds and advertises to peers.
     kv_host: str = "127.0.0.1"
+    # vLLM-compatible HTTP API (OpenAI routes, /metrics, P/D); None serves gRPC only.
+    http_address: Address | None = None
+    # SGLang-style P/D bootstrap listener (prefill and unified workers, with http_address).
+    bootstrap_address: Address | None = None
+    # A decode worker's longest wait for the bootstrap room of an SGLang-style request.
+    bootstrap_wait_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_listeners(self) -> WorkerProcessConfig:
+        if self.bootstrap_address is None:
+            return self
+        if self.http_address is None:
+            raise ValueError(
+                "bootstrapAddress: needs httpAddress (SGLang-style prefills arrive over HTTP)"
+            )
+        if self.pool.role not in (Role.PREFILL, Role.UNIFIED):
+            raise ValueError(
+                f"bootstrapAddress: only prefill and unified workers serve a bootstrap "
+                f"listener, this one is {self.pool.role}"
+            )
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerEndpoints:
+    """Where a running worker listens ("host:port" each); None: not served."""
+
+    grpc: str
+    http: str | None = None
+    bootstrap: str | None = None
 
 
 def build_mock_engine(config: WorkerProcessConfig) -> MockEngine:
@@ -68,30 +101,52 @@ def build_mock_engine(config: WorkerProcessConfig) -> MockEngine:
 
 
 async def run_worker(
-    config: WorkerProcessConfig, on_ready: Callable[[str], None], stop: asyncio.Event | None = None
+    config: WorkerProcessConfig,
+    on_ready: Callable[[WorkerEndpoints], None],
+    stop: asyncio.Event | None = None,
 ) -> None:
     """Serves the worker until `stop` is set (or SIGTERM / SIGINT when `stop` is None).
 
-    `on_ready` receives the bound gRPC address once the worker accepts calls.
+    `on_ready` receives the bound addresses once the worker accepts calls.
     """
     engine = build_mock_engine(config)
     await engine.start()
     host = config.grpc_address.rsplit(":", 1)[0]
-    server, port = await start_worker_server(engine, config.grpc_address)
-    if stop is None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-    on_ready(f"{host}:{port}")
+    server = None
+    http_api: WorkerHttpApi | None = None
     try:
+        server, port = await start_worker_server(engine, config.grpc_address)
+        if config.http_address is not None:
+            http_api = await start_worker_http_api(
+                engine,
+                config.http_address,
+                config.bootstrap_address,
+                HttpApiSettings(bootstrap_wait_s=config.bootstrap_wait_s),
+            )
+        if stop is None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+        on_ready(
+            WorkerEndpoints(
+                grpc=f"{host}:{port}",
+                http=http_api.http_address if http_api else None,
+                bootstrap=http_api.bootstrap_address if http_api else None,
+            )
+        )
         await stop.wait()
+        if http_api is not None:
+            http_api.mark_stopping()  # /health turns 503: HTTP routers stop sending
         # A pod being removed gets SIGTERM after routers stopped sending to it (the
         # operator drains first; its preStop hook covers discovery lag): let what is
-        # already here finish, bounded, before the server goes.
+        # already here finish, bounded, before the servers go.
         await drain(engine, config.drain_timeout_s)
     finally:
-        await server.stop(_STOP_GRACE_S)
+        if http_api is not None:
+            await http_api.close()
+        if server is not None:
+            await server.stop(_STOP_GRACE_S)
         await engine.close()
 
 

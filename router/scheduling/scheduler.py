@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from triskel.router.scheduling.plugin import Filter, Picker, PickObserver, Scorer
 from triskel.router.scheduling.types import (
@@ -29,12 +29,13 @@ class Profile:
     filters: tuple[Filter, ...]
     scorers: tuple[tuple[Scorer, float], ...]
     picker: Picker
+    # Found once: isinstance against a runtime Protocol is slow, and picks are hot.
+    observers: tuple[PickObserver, ...] = field(init=False)
 
-    @property
-    def observers(self) -> tuple[PickObserver, ...]:
+    def __post_init__(self) -> None:
         plugins = (*self.filters, *(s for s, _ in self.scorers), self.picker)
         unique = {id(p): p for p in plugins if isinstance(p, PickObserver)}
-        return tuple(unique.values())
+        object.__setattr__(self, "observers", tuple(unique.values()))
 
 
 class Scheduler:

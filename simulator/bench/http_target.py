@@ -10,9 +10,9 @@ from __future__ import annotations
 import aiohttp
 import orjson
 
+from triskel.common.sse import SseDecoder
 from triskel.simulator.bench.outcome import Outcome, RequestFailed, StreamTimes
 from triskel.simulator.bench.plan import BenchRequest
-from triskel.common.sse import SseDecoder
 from triskel.simulator.bench.target import Clock, TargetError
 
 LIST_MODELS_TIMEOUT_S = 10.0

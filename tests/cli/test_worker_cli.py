@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import json
 import signal
+from typing import Any
 
+import aiohttp
 import grpc
 import pytest
 from typer.testing import CliRunner
@@ -20,19 +22,30 @@ from support.processes import read_until, start_triskel
 POOL = {"role": "decode", "model": "m", "profile": {"kvCapacityTokens": 2048, "timeScale": 0}}
 
 
-async def run_until_ready(args: list[str]) -> tuple[dict[str, str], worker_pb2.WorkerInfo]:
-    """Starts `triskel worker args`, asks it who it is, stops it (SIGTERM, by PID)."""
+async def run_until_ready(
+    args: list[str],
+) -> tuple[dict[str, str | None], worker_pb2.WorkerInfo, dict[str, Any] | None]:
+    """Starts `triskel worker args`, asks it who it is (over gRPC, and over HTTP when it
+    serves HTTP: /get_model_info), stops it (SIGTERM, by PID)."""
     process = await start_triskel(["worker", *args])
     try:
         lines = await read_until(process, READY_PREFIX, timeout_s=60)
-        ready: dict[str, str] = json.loads(lines[-1].split(READY_PREFIX, 1)[1])
+        ready: dict[str, str | None] = json.loads(lines[-1].split(READY_PREFIX, 1)[1])
+        assert ready["grpc"] is not None
         async with grpc.aio.insecure_channel(ready["grpc"]) as channel:
             info = await worker_pb2_grpc.WorkerStub(channel).GetInfo(
                 worker_pb2.GetInfoRequest(), timeout=10
             )
+        model_info = None
+        if ready["http"] is not None:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"http://{ready['http']}/get_model_info") as reply,
+            ):
+                model_info = await reply.json()
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 30) == 0
-        return ready, info
+        return ready, info, model_info
     finally:
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -42,7 +55,7 @@ async def run_until_ready(args: list[str]) -> tuple[dict[str, str], worker_pb2.W
 
 @pytest.mark.asyncio
 async def test_pod_flags_start_a_worker() -> None:
-    ready, info = await run_until_ready(
+    ready, info, _ = await run_until_ready(
         [
             "--pool-json",
             json.dumps(POOL),
@@ -56,15 +69,41 @@ async def test_pod_flags_start_a_worker() -> None:
     )
     assert ready["worker_id"] == info.worker_id == "decode-7f9c-abcde"
     assert info.role == "decode"
+    # Without the flags the worker serves gRPC only, and says so.
+    assert (ready["http"], ready["bootstrap"]) == (None, None)
+
+
+@pytest.mark.asyncio
+async def test_http_flags_serve_the_vllm_api_beside_grpc() -> None:
+    prefill_pool = {**POOL, "role": "prefill"}
+    ready, info, model_info = await run_until_ready(
+        [
+            "--pool-json",
+            json.dumps(prefill_pool),
+            "--worker-id",
+            "prefill-1",
+            "--http-address",
+            "127.0.0.1:0",
+            "--bootstrap-address",
+            "127.0.0.1:0",
+        ]
+    )
+    # The ready line: {"worker_id", "grpc", "http", "bootstrap"}, each bound port real.
+    assert set(ready) == {"worker_id", "grpc", "http", "bootstrap"}
+    for name in ("grpc", "http", "bootstrap"):
+        address = ready[name]
+        assert address is not None and address.startswith("127.0.0.1:")
+        assert not address.endswith(":0")
+    assert model_info is not None and model_info["triskel"]["worker_id"] == info.worker_id
 
 
 @pytest.mark.asyncio
 async def test_config_json_still_works_and_flags_override_it() -> None:
     # `triskel up` writes the whole config with wire (camelCase) names.
     config = {"workerId": "from-json", "pool": POOL, "grpcAddress": "127.0.0.1:0"}
-    _, info = await run_until_ready(["--config-json", json.dumps(config)])
+    _, info, _ = await run_until_ready(["--config-json", json.dumps(config)])
     assert info.worker_id == "from-json"
-    _, info = await run_until_ready(
+    _, info, _ = await run_until_ready(
         ["--config-json", json.dumps(config), "--worker-id", "from-flag"]
     )
     assert info.worker_id == "from-flag"
@@ -80,6 +119,18 @@ async def test_config_json_still_works_and_flags_override_it() -> None:
         (
             ["--pool-json", json.dumps(POOL), "--worker-id", "w", "--grpc-address", "nowhere"],
             "expected host:port",
+        ),
+        (
+            ["--pool-json", json.dumps(POOL), "--worker-id", "w", "--http-address", "nowhere"],
+            "expected host:port",
+        ),
+        # A decode worker has no prefills to publish.
+        (
+            [
+                *("--pool-json", json.dumps(POOL), "--worker-id", "w"),
+                *("--http-address", "127.0.0.1:0", "--bootstrap-address", "127.0.0.1:0"),
+            ],
+            "bootstrapAddress: only prefill and unified workers",
         ),
     ],
 )

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from triskel.cli.up import worker_configs
 from triskel.cli.up_config import UpConfig, parse_up_config
 from triskel.router.process import RouterEndpoints, RouterProcessConfig, run_router
-from triskel.workers.process import WorkerProcessConfig, run_worker
+from triskel.workers.process import WorkerEndpoints, WorkerProcessConfig, run_worker
 
 STARTUP_TIMEOUT_S = 60.0
 T = TypeVar("T")
@@ -58,9 +58,10 @@ async def local_cluster(config: UpConfig) -> AsyncIterator[LocalCluster]:
 async def _start_worker(
     config: WorkerProcessConfig, stop: asyncio.Event, addresses: dict[str, str]
 ) -> asyncio.Task[None]:
-    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[WorkerEndpoints] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(run_worker(config, ready.set_result, stop))
-    addresses[config.worker_id] = await asyncio.wait_for(_first(ready, task), STARTUP_TIMEOUT_S)
+    endpoints = await asyncio.wait_for(_first(ready, task), STARTUP_TIMEOUT_S)
+    addresses[config.worker_id] = endpoints.grpc
     return task
 
 

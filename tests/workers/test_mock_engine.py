@@ -14,8 +14,8 @@ from triskel.workers.api import (
     DecodeDone,
     DecodeEvent,
     DecodeParams,
-    EngineFailure,
     EngineInputError,
+    EngineKvGone,
     EngineRoleError,
     KvReceived,
     Tokens,
@@ -59,6 +59,8 @@ async def test_split_prefill_and_decode_give_the_unified_tokens_with_real_kv_byt
     prefill, decode, unified = engines
     result = await prefill.prefill("r1", PROMPT, max_tokens=8, kv_hold_ms=10_000)
     assert result.kv is not None and result.finish_reason is None
+    # The exporter's own block ids, one per exported block (vLLM's remote_block_ids).
+    assert len(result.kv_block_ids) == result.kv.num_blocks == 3
     assert prefill.load().num_kv_holds == 1
     events = await collect(
         decode.decode(
@@ -110,7 +112,8 @@ async def test_an_unpulled_hold_expires_and_a_late_pull_is_a_clear_failure(
     assert result.kv is not None
     await wait_until(lambda: prefill.load().num_kv_holds == 0)
     params = DecodeParams("late", PROMPT, 4, True, kv=result.kv, first_token_id=1)
-    with pytest.raises(EngineFailure, match="KV transfer failed"):
+    # Stale, not merely failed: the caller must prefill again rather than retry the pull.
+    with pytest.raises(EngineKvGone, match=r"KV transfer failed.*unknown or expired"):
         await collect(decode.decode(params))
     assert decode.load().num_running_requests == 0
 

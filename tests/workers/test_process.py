@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import grpc
 import pytest
+from pydantic import ValidationError
 
 from triskel.common.api import WorkerPoolSpec
 from triskel.v1 import worker_pb2, worker_pb2_grpc
-from triskel.workers.process import WorkerProcessConfig, drain, run_worker
+from triskel.workers.process import WorkerEndpoints, WorkerProcessConfig, drain, run_worker
 
 POOL = WorkerPoolSpec.model_validate(
     {"role": "prefill", "model": "m", "profile": {"kvCapacityTokens": 2048, "timeScale": 0}}
@@ -33,11 +35,12 @@ async def test_kv_handles_advertise_the_kv_host(kv_host: str | None, expected: s
     if kv_host is not None:
         fields["kv_host"] = kv_host
     config = WorkerProcessConfig.model_validate(fields)
-    address: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[WorkerEndpoints] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
-    task = asyncio.create_task(run_worker(config, address.set_result, stop))
+    task = asyncio.create_task(run_worker(config, ready.set_result, stop))
     try:
-        async with grpc.aio.insecure_channel(await asyncio.wait_for(address, 30)) as channel:
+        endpoints = await asyncio.wait_for(ready, 30)
+        async with grpc.aio.insecure_channel(endpoints.grpc) as channel:
             reply = await worker_pb2_grpc.WorkerStub(channel).Prefill(
                 worker_pb2.PrefillRequest(request_id="r", token_ids=list(range(40)), max_tokens=2),
                 timeout=10,
@@ -56,10 +59,10 @@ async def test_stopping_lets_a_running_request_finish_before_the_server_goes() -
         {"role": "unified", "model": "m", "profile": {"kvCapacityTokens": 4096, "timeScale": 0.5}}
     )
     config = WorkerProcessConfig(worker_id="w", pool=pool, drain_timeout_s=30)
-    address: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[WorkerEndpoints] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
-    task = asyncio.create_task(run_worker(config, address.set_result, stop))
-    async with grpc.aio.insecure_channel(await asyncio.wait_for(address, 30)) as channel:
+    task = asyncio.create_task(run_worker(config, ready.set_result, stop))
+    async with grpc.aio.insecure_channel((await asyncio.wait_for(ready, 30)).grpc) as channel:
         request = worker_pb2.DecodeRequest(
             request_id="long", token_ids=list(range(64)), max_tokens=1000, ignore_eos=True
         )
@@ -82,3 +85,75 @@ async def test_a_drain_gives_up_at_its_deadline() -> None:
             )()
 
     assert await drain(Busy(), timeout_s=0.05) is False  # type: ignore[arg-type]
+
+
+@pytest.mark.asyncio
+async def test_the_http_api_and_bootstrap_listener_serve_beside_grpc() -> None:
+    config = WorkerProcessConfig(
+        worker_id="w",
+        pool=POOL,
+        http_address="127.0.0.1:0",
+        bootstrap_address="127.0.0.1:0",
+        drain_timeout_s=0,
+    )
+    ready: asyncio.Future[WorkerEndpoints] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_worker(config, ready.set_result, stop))
+    endpoints = await asyncio.wait_for(ready, 30)
+    assert endpoints.http is not None and endpoints.bootstrap is not None
+    async with aiohttp.ClientSession() as session:
+        for address in (endpoints.http, endpoints.bootstrap):
+            async with session.get(f"http://{address}/health") as reply:
+                assert reply.status == 200
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await session.get(f"http://{endpoints.http}/health")
+
+
+@pytest.mark.asyncio
+async def test_while_draining_health_fails_and_the_stream_in_flight_finishes() -> None:
+    pool = WorkerPoolSpec.model_validate(
+        {"role": "unified", "model": "m", "profile": {"kvCapacityTokens": 4096, "timeScale": 0.5}}
+    )
+    config = WorkerProcessConfig(
+        worker_id="w", pool=pool, http_address="127.0.0.1:0", drain_timeout_s=30
+    )
+    ready: asyncio.Future[WorkerEndpoints] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_worker(config, ready.set_result, stop))
+    base = f"http://{(await asyncio.wait_for(ready, 30)).http}"
+    body = {"prompt": list(range(64)), "max_tokens": 300, "ignore_eos": True, "stream": True}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base}/v1/completions", json=body) as stream:
+            events = []
+            async for line in stream.content:
+                if line.startswith(b"data: "):
+                    events.append(line)
+                if len(events) == 5:
+                    stop.set()  # SIGTERM, as Kubernetes sends it
+                    async with session.get(f"{base}/health") as health:
+                        # Routers polling /health stop sending here; this stream goes on.
+                        assert health.status == 503
+        assert events[-1] == b"data: [DONE]\n"
+        assert len(events) == 300 + 2  # every token, the finish chunk and [DONE]
+    await asyncio.wait_for(task, 30)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"bootstrap_address": "127.0.0.1:0"}, "bootstrapAddress: needs httpAddress"),
+        (
+            {"http_address": "127.0.0.1:0", "bootstrap_address": "127.0.0.1:0", "role": "decode"},
+            "only prefill and unified workers serve a bootstrap listener, this one is decode",
+        ),
+    ],
+)
+def test_a_bootstrap_listener_needs_http_and_a_prefilling_role(
+    fields: dict[str, str], message: str
+) -> None:
+    role = fields.pop("role", "prefill")
+    pool = {"role": role, "model": "m"}
+    with pytest.raises(ValidationError, match=message):
+        WorkerProcessConfig.model_validate({"worker_id": "w", "pool": pool, **fields})

@@ -35,6 +35,11 @@ class KvTransferError(Exception):
     """
 
 
+class KvHandleGone(KvTransferError):
+    """The exporter no longer has the handle's KV: unknown, expired, withdrawn or already
+    pulled. Retrying the same handle cannot succeed; the prompt must be prefilled again."""
+
+
 class KvConnector(ABC):
     """Moves KV blocks between workers' arenas.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from triskel.workers.kv.arena import KvArena
-from triskel.workers.kv.connector import KvTransferError
+from triskel.workers.kv.connector import KvHandleGone, KvTransferError
 from triskel.workers.kv.control import PullReply, PullRequest
 from triskel.workers.kv.exports import Export
 from triskel.workers.kv.handle import KvHandle
@@ -76,7 +76,13 @@ def request_problem(export: Export, request: PullRequest, block_bytes: int) -> s
 
 
 def require_ok(reply: PullReply, request: PullRequest, exporter_address: str) -> None:
-    """IMPORTER: KvTransferError with the exporter's reason, or on an unexpected size."""
+    """IMPORTER: KvTransferError with the exporter's reason, or on an unexpected size.
+
+    KvHandleGone when the exporter has no such export (code "unavailable"), so callers
+    can tell a stale handle from a transfer that may work on a retry.
+    """
+    if not reply.ok and reply.code == "unavailable":
+        raise KvHandleGone(f"exporter {exporter_address} refused the pull: {reply.error}")
     if not reply.ok:
         raise KvTransferError(f"exporter {exporter_address} refused the pull: {reply.error}")
     if reply.num_bytes != request.num_pulled_bytes:

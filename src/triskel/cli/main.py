@@ -77,6 +77,19 @@ def worker(
     kv_host: Annotated[
         str | None, typer.Option("--kv-host", help="address KV listeners bind and advertise")
     ] = None,
+    http_address: Annotated[
+        str | None,
+        typer.Option(
+            "--http-address", help="host:port of the vLLM-compatible HTTP API (port 0: any)"
+        ),
+    ] = None,
+    bootstrap_address: Annotated[
+        str | None,
+        typer.Option(
+            "--bootstrap-address",
+            help="host:port of the SGLang-style P/D bootstrap listener (prefill / unified)",
+        ),
+    ] = None,
     log_level: LogLevel = "warning",
 ) -> None:
     """Run one worker (started by `triskel up` or a pod).
@@ -84,13 +97,19 @@ def worker(
     Either `--config-json` or `--pool-json` with `--worker-id`; a flag overrides
     the same field of `--config-json`.
     """
-    from triskel.workers.process import WorkerProcessConfig, run_worker
+    from triskel.workers.process import WorkerEndpoints, WorkerProcessConfig, run_worker
 
     _setup_logging(log_level)
     fields = _json_config(config_json, "--config-json") if config_json is not None else {}
     if pool_json is not None:
         fields["pool"] = _json_config(pool_json, "--pool-json")
-    flags = {"worker_id": worker_id, "grpc_address": grpc_address, "kv_host": kv_host}
+    flags = {
+        "worker_id": worker_id,
+        "grpc_address": grpc_address,
+        "kv_host": kv_host,
+        "http_address": http_address,
+        "bootstrap_address": bootstrap_address,
+    }
     for name, value in flags.items():
         if value is not None:
             # The field may be spelled either way in --config-json; the flag replaces both.
@@ -101,8 +120,15 @@ def worker(
     except ValidationError as error:
         raise _fail(f"worker config: {error}") from None
 
-    def ready(address: str) -> None:
-        announce_ready({"worker_id": config.worker_id, "grpc": address})
+    def ready(endpoints: WorkerEndpoints) -> None:
+        announce_ready(
+            {
+                "worker_id": config.worker_id,
+                "grpc": endpoints.grpc,
+                "http": endpoints.http,
+                "bootstrap": endpoints.bootstrap,
+            }
+        )
 
     try:
         asyncio.run(run_worker(config, ready))

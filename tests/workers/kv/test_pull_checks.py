@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from triskel.workers.kv.arena import KvArena
-from triskel.workers.kv.connector import KvTransferError
+from triskel.workers.kv.connector import KvHandleGone, KvTransferError
 from triskel.workers.kv.control import PullReply, PullRequest
 from triskel.workers.kv.exports import Export
 from triskel.workers.kv.handle import KvHandle
@@ -77,6 +77,23 @@ def test_require_ok(reply: PullReply, message: str) -> None:
     require_ok(PullReply(ok=True, num_bytes=128), request, "x:1")
     with pytest.raises(KvTransferError, match=message):
         require_ok(reply, request, "x:1")
+
+
+@pytest.mark.parametrize(
+    ("code", "is_gone"),
+    [
+        # The exporter's table has no such export: retrying the handle cannot help.
+        ("unavailable", True),
+        # A malformed pull or a failed transfer is not about the handle's freshness.
+        ("bad_request", False),
+        ("transfer_failed", False),
+    ],
+)
+def test_require_ok_tells_a_stale_handle_apart(code: str, is_gone: bool) -> None:
+    request = PullRequest("r", 2, 0, 64, (0, 1))
+    with pytest.raises(KvTransferError) as raised:
+        require_ok(PullReply(ok=False, error="no", code=code), request, "x:1")
+    assert isinstance(raised.value, KvHandleGone) is is_gone
 
 
 def test_verify_blocks_names_the_first_bad_block(arena: KvArena) -> None:

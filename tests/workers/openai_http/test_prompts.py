@@ -1,0 +1,63 @@
+"""Prompt token ids agree with the mock tokenizer and the mock chat template."""
+
+from __future__ import annotations
+
+import pytest
+
+from triskel.common.api import Role
+from triskel.common.tokenizer import MockTokenizer, render_chat
+from triskel.workers.api import WorkerDescription
+from triskel.workers.openai_http.errors import ApiError
+from triskel.workers.openai_http.prompts import (
+    COMPLETIONS_DEFAULT_MAX_TOKENS,
+    max_tokens_for,
+    prompt_token_ids,
+)
+from triskel.workers.openai_http.requests import GenerateRequest, PromptInput
+
+TOKENIZER = MockTokenizer()
+# A 1,000-token context, and a KV pool of 50 blocks of 16 = 800 tokens: the pool binds.
+DESCRIPTION = WorkerDescription("w", Role.UNIFIED, "m", "p", 16, 1000, "tcp", 50, "")
+
+
+def test_text_and_chat_give_the_tokenizers_ids() -> None:
+    text = "The river runs under the stone bridge."
+    assert prompt_token_ids(PromptInput(text=text), TOKENIZER) == TOKENIZER.encode(text)
+    messages = (("system", ("Be brief.",)), ("user", ("What is a kernel?",)))
+    expected = TOKENIZER.encode(render_chat([(role, parts[0]) for role, parts in messages]))
+    assert prompt_token_ids(PromptInput(messages=messages), TOKENIZER) == expected
+
+
+def test_token_ids_are_taken_as_given_within_the_vocabulary() -> None:
+    assert prompt_token_ids(PromptInput(token_ids=(1, 2, 3)), TOKENIZER) == [1, 2, 3]
+    too_big = TOKENIZER.vocab_size
+    with pytest.raises(ApiError, match=r"prompt\[1\]: token id 128256 is outside"):
+        prompt_token_ids(PromptInput(token_ids=(1, too_big)), TOKENIZER)
+
+
+def test_a_prompt_of_zero_tokens_is_refused() -> None:
+    with pytest.raises(ApiError, match="prompt: encodes to zero tokens"):
+        prompt_token_ids(PromptInput(text=""), TOKENIZER)
+
+
+@pytest.mark.parametrize(
+    ("is_chat", "max_tokens", "num_prompt_tokens", "expected"),
+    [
+        (False, 5, 10, 5),
+        # vLLM's completions default.
+        (False, None, 10, COMPLETIONS_DEFAULT_MAX_TOKENS),
+        # vLLM's chat default: all that fits after the prompt, here the 800-token pool.
+        (True, None, 10, 790),
+    ],
+)
+def test_max_tokens_defaults_like_vllm(
+    is_chat: bool, max_tokens: int | None, num_prompt_tokens: int, expected: int
+) -> None:
+    request = GenerateRequest(is_chat, PromptInput(text="x"), max_tokens=max_tokens)
+    assert max_tokens_for(request, num_prompt_tokens, DESCRIPTION) == expected
+
+
+def test_a_chat_prompt_that_fills_the_worker_is_refused() -> None:
+    request = GenerateRequest(True, PromptInput(messages=(("user", ("x",)),)))
+    with pytest.raises(ApiError, match="messages: is 800 tokens; this worker fits at most 799"):
+        max_tokens_for(request, 800, DESCRIPTION)

@@ -1,0 +1,129 @@
+"""Serves a worker's vLLM-compatible API, and its SGLang-style bootstrap listener, on
+their addresses (port 0 picks a free one), and stops them.
+
+Stopping order (the worker process drains its engine in between):
+
+    mark_stopping()   /health answers 503, so routers stop sending
+    ... drain ...     requests in flight finish on the still-open listeners
+    close()           bootstrap waiters fail at once (502 on their decode workers),
+                      then both listeners close
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
+
+from triskel.workers.api import Engine
+from triskel.workers.kv.control import format_address, parse_address
+from triskel.workers.openai_http.app import HttpApiSettings, build_worker_app
+from triskel.workers.openai_http.bootstrap import build_bootstrap_app
+from triskel.workers.openai_http.info import ServingState
+from triskel.workers.openai_http.rooms import BootstrapRooms
+
+# Longest wait for a handler still running when a listener closes (after the drain,
+# only long polls and streams of clients that ignore the 503 are left).
+_SHUTDOWN_TIMEOUT_S = 2.0
+
+
+class _DropMalformedRequests(logging.Filter):
+    """smg probes workers with HTTP/2 prior knowledge at start; aiohttp logs each such
+    malformed request with a traceback. They are harmless: keep them out of the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], BadHttpMessage))
+
+
+_PROTOCOL_LOG = logging.getLogger(__name__ + ".protocol")
+_PROTOCOL_LOG.addFilter(_DropMalformedRequests())
+
+
+async def serve_app(app: web.Application, address: str) -> tuple[web.AppRunner, str]:
+    """Serves `app` on `address`; returns its runner and the bound "host:port"."""
+    # handler_cancellation: a client that leaves mid-request cancels it in the engine too.
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handler_cancellation=True,
+        shutdown_timeout=_SHUTDOWN_TIMEOUT_S,
+        logger=_PROTOCOL_LOG,
+    )
+    await runner.setup()
+    host, port = parse_address(address)
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, format_address(host, runner.addresses[0][1])
+
+
+@dataclass(frozen=True, slots=True)
+class _BootstrapListener:
+    runner: web.AppRunner
+    address: str
+    rooms: BootstrapRooms
+
+    async def close(self) -> None:
+        self.rooms.close("the prefill worker is stopping")
+        await self.runner.cleanup()
+
+
+class WorkerHttpApi:
+    """A worker's running HTTP API (and bootstrap listener); see `start_worker_http_api`."""
+
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        http_address: str,
+        state: ServingState,
+        bootstrap: _BootstrapListener | None,
+    ) -> None:
+        self._runner = runner
+        self._state = state
+        self._bootstrap = bootstrap
+        self.http_address = http_address
+        self.bootstrap_address = bootstrap.address if bootstrap is not None else None
+
+    def mark_stopping(self) -> None:
+        """From now on /health answers 503; requests are still served."""
+        self._state.is_stopping = True
+
+    async def close(self) -> None:
+        self.mark_stopping()
+        if self._bootstrap is not None:
+            # First: a decode worker waiting for a room hears at once that none will come.
+            self._bootstrap.rooms.close("the prefill worker is stopping")
+        await self._runner.cleanup()
+        if self._bootstrap is not None:
+            await self._bootstrap.close()
+
+
+async def start_worker_http_api(
+    engine: Engine,
+    http_address: str,
+    bootstrap_address: str | None = None,
+    settings: HttpApiSettings | None = None,
+) -> WorkerHttpApi:
+    """Serves the API over a started `engine`, and the bootstrap listener if given."""
+    settings = settings or HttpApiSettings()
+    state = ServingState()
+    bootstrap: _BootstrapListener | None = None
+    rooms: BootstrapRooms | None = None
+    bootstrap_port: int | None = None
+    if bootstrap_address is not None:
+        rooms = BootstrapRooms(ttl_s=settings.kv_hold_ms / 1000)
+        runner, bound = await serve_app(build_bootstrap_app(rooms), bootstrap_address)
+        bootstrap = _BootstrapListener(runner, bound, rooms)
+        bootstrap_port = parse_address(bound)[1]
+    try:
+        app = build_worker_app(engine, settings, state, rooms, bootstrap_port)
+        runner, bound = await serve_app(app, http_address)
+    except BaseException:
+        if bootstrap is not None:
+            await bootstrap.close()
+        raise
+    return WorkerHttpApi(runner, bound, state, bootstrap)
