@@ -190,10 +190,11 @@ class Flows:
             async for decoded in _relay(self._decode_stream(worker, Stage.DECODE, call)):
                 if isinstance(decoded, KvPulled):
                     transfer.is_pulled = True
-                    seconds = decoded.transfer_ms / 1000
-                    self._calls.metrics.observe_kv_transfer(
-                        prefill.kv.connector, decoded.num_bytes, seconds
-                    )
+                    if decoded.num_bytes:  # real vLLM does not say what it moved
+                        seconds = decoded.transfer_ms / 1000
+                        self._calls.metrics.observe_kv_transfer(
+                            prefill.kv.connector, decoded.num_bytes, seconds
+                        )
                 elif isinstance(decoded, DecodeFinished):
                     # The prefill's first token counts unless the decode streamed it again.
                     repeated = prefill.decode_repeats_first_token

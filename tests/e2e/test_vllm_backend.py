@@ -124,6 +124,13 @@ async def test_pd_over_kv_transfer_params_gives_the_unified_answer_and_moves_kv(
             if name == "triskel_worker_requests_total" and dict(labels)["status"] == "ok"
         }
         assert calls == {"prefill": 2.0, "decode": 2.0}
+        # The decode worker reports each pull in its answer's headers.
+        moved = sum(
+            value
+            for (name, _), value in router_metrics.items()
+            if name == "triskel_kv_transfer_bytes_total"
+        )
+        assert moved == await kv_received_bytes(decode)
 
 
 @pytest.mark.asyncio

@@ -41,6 +41,21 @@ _SSE_HEADERS = {
 }
 
 
+# A decode that pulled KV says how much and how fast (Triskel's router reads them).
+KV_BYTES_HEADER = "X-Triskel-Kv-Received-Bytes"
+KV_MS_HEADER = "X-Triskel-Kv-Transfer-Ms"
+
+
+def kv_headers(event: KvReceived) -> dict[str, str]:
+    return {KV_BYTES_HEADER: str(event.num_bytes), KV_MS_HEADER: f"{event.transfer_ms:.3f}"}
+
+
+class _SseResponse(web.StreamResponse):
+    """Headers wait for the first chunk (aiohttp sends them at once by default)."""
+
+    _send_headers_immediately = False
+
+
 class _ClientGone(Exception):
     """Writing to the client failed: it closed the connection."""
 
@@ -80,6 +95,7 @@ class GenerationHandlers:
             request.model or description.model,
             int(time.time()),
             request.include_usage,
+            request.return_token_ids,
         )
         answer = _Answer(job, shape, self._metrics.track(), headers)
         try:
@@ -126,17 +142,22 @@ class _Answer:
 
     async def whole(self, events: Flow) -> web.Response:
         pieces: list[str] = []
+        token_ids: list[int] = []
         try:
             async for event in events:
                 self._observe(event)
-                if isinstance(event, Tokens):
+                if isinstance(event, KvReceived):
+                    self._headers |= kv_headers(event)
+                elif isinstance(event, Tokens):
                     pieces.append(event.text)
+                    token_ids.extend(event.token_ids)
                 elif isinstance(event, Finished):
                     body = self._shape.whole(
                         "".join(pieces),
                         event.finish_reason,
                         self._usage(event),
                         event.kv_transfer_params,
+                        tuple(token_ids),
                     )
                     return json_response(body, self._headers)
             raise RuntimeError("the flow ended without finishing")
@@ -148,17 +169,23 @@ class _Answer:
         try:
             async for event in events:
                 self._observe(event)
+                opening = b""
                 if response is None:
-                    response = web.StreamResponse(headers={**_SSE_HEADERS, **self._headers})
+                    headers = {**_SSE_HEADERS, **self._headers}
+                    if isinstance(event, KvReceived):
+                        headers |= kv_headers(event)
+                    response = _SseResponse(headers=headers)
                     await _send(response.prepare(http_request))
-                    await _send(response.write(sse_events(self._shape.opening_chunks())))
+                    opening = sse_events(self._shape.opening_chunks())
                 if isinstance(event, Tokens):
-                    await _send(response.write(sse_events([self._shape.text_chunk(event.text)])))
+                    chunk = self._shape.text_chunk(event.text, event.token_ids)
+                    # Headers, opening and first tokens in one send (each costs a wakeup).
+                    await _send(response.write(opening + sse_events([chunk])))
                 elif isinstance(event, Finished):
                     closing = self._shape.closing_chunks(
                         event.finish_reason, self._usage(event), event.kv_transfer_params
                     )
-                    await _send(response.write(sse_events(closing) + SSE_DONE))
+                    await _send(response.write_eof(opening + sse_events(closing) + SSE_DONE))
                     return response
             raise RuntimeError("the flow ended without finishing")
         except _ClientGone:

@@ -67,6 +67,8 @@ class GenerateRequest:
     ignore_eos: bool = False
     stream: bool = False
     include_usage: bool = False
+    # vLLM >= 0.10.2: each choice also carries its "token_ids" (routers count tokens with it).
+    return_token_ids: bool = False
     kv_transfer_params: Json | None = None
     bootstrap: BootstrapParams | None = None
 
@@ -95,6 +97,7 @@ def parse_generate_request(body: object, is_chat: bool) -> GenerateRequest:
         ignore_eos=optional_bool(fields, "ignore_eos"),
         stream=stream,
         include_usage=include_usage,
+        return_token_ids=optional_bool(fields, "return_token_ids"),
         kv_transfer_params=kv_transfer_params,
         bootstrap=_bootstrap(fields),
     )

@@ -53,9 +53,16 @@ class CompletionShape:
     created_s: int
     # stream_options.include_usage: every chunk carries "usage": null, a last one the counts.
     include_usage: bool = False
+    # return_token_ids: choices carry "token_ids" beside the text.
+    return_token_ids: bool = False
 
     def whole(
-        self, text: str, finish_reason: str, usage: Usage, kv_transfer_params: Json | None
+        self,
+        text: str,
+        finish_reason: str,
+        usage: Usage,
+        kv_transfer_params: Json | None,
+        token_ids: tuple[int, ...] = (),
     ) -> Json:
         choice: Json = {"index": 0}
         if self.is_chat:
@@ -63,6 +70,8 @@ class CompletionShape:
         else:
             choice["text"] = text
         choice |= {"logprobs": None, "finish_reason": finish_reason, "stop_reason": None}
+        if self.return_token_ids:
+            choice["token_ids"] = list(token_ids)
         return {
             **self._header(self._object()),
             "choices": [choice],
@@ -76,8 +85,11 @@ class CompletionShape:
             return []
         return [self._chunk(self._choice({"role": "assistant", "content": ""}, None))]
 
-    def text_chunk(self, text: str) -> Json:
-        return self._chunk(self._choice({"content": text} if self.is_chat else text, None))
+    def text_chunk(self, text: str, token_ids: tuple[int, ...] = ()) -> Json:
+        choice = self._choice({"content": text} if self.is_chat else text, None)
+        if self.return_token_ids:
+            choice["token_ids"] = list(token_ids)
+        return self._chunk(choice)
 
     def closing_chunks(
         self, finish_reason: str, usage: Usage, kv_transfer_params: Json | None

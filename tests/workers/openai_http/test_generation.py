@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 import openai
+import orjson
 import pytest
 import pytest_asyncio
 
@@ -116,6 +117,27 @@ async def test_token_ids_and_text_of_the_same_prompt_give_the_same_output(
         model="m", prompt=TOKENIZER.encode(PROMPT), max_tokens=5
     )
     assert by_text.choices[0].text == by_ids.choices[0].text
+
+
+@pytest.mark.asyncio
+async def test_return_token_ids_gives_each_choice_the_ids_of_its_text(worker: LocalWorker) -> None:
+    # vLLM >= 0.10.2's field: routers count generated tokens with it.
+    body = {"model": "m", "prompt": PROMPT, "max_tokens": 4, "return_token_ids": True}
+    status, whole = await post_json(f"{worker.http_url}/v1/completions", body)
+    assert status == 200, whole
+    choice = whole["choices"][0]
+    assert len(choice["token_ids"]) == 4
+    assert TOKENIZER.decode(choice["token_ids"]) == choice["text"]
+    streamed_ids: list[int] = []
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{worker.http_url}/v1/completions", json={**body, "stream": True}) as reply,
+    ):
+        async for line in reply.content:
+            if line.startswith(b"data: {"):
+                chunk = orjson.loads(line[6:])
+                streamed_ids += chunk["choices"][0].get("token_ids", [])
+    assert streamed_ids == choice["token_ids"]
 
 
 @pytest.mark.asyncio
