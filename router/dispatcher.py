@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
 
 from triskel.common.hashing import BlockHash, hash_blocks
 from triskel.router.cluster import ClusterView
 from triskel.router.metrics import RouterMetrics
 from triskel.router.routing_table import RoutingTable
+from triskel.router.scheduling.producers.approx_prefix_index import ApproximatePrefixIndex
 from triskel.router.scheduling.types import NoEndpointError, SchedulingRequest, Stage
 from triskel.router.stages.base import RequestContext
 from triskel.router.types import ServiceError
@@ -21,12 +23,17 @@ class Dispatcher:
         table: RoutingTable,
         metrics: RouterMetrics,
         share_prefix_history: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cluster = cluster
         self.table = table
         self._metrics = metrics
         # With shared state, every replica's picks feed every replica's prefix scores.
         self._share_prefix_history = share_prefix_history
+        # Workers that publish no KV events (vLLM's HTTP API): what they likely cache is
+        # what this router sent them (llm-d's approximate prefix, LRU + TTL), so that
+        # disaggregation decisions still see their cached prefixes.
+        self._sent_prefixes = ApproximatePrefixIndex(clock)
 
     def block_hashes(self, ctx: RequestContext) -> list[BlockHash]:
         """The prompt's block hashes as the model's workers compute them (computed once)."""
@@ -80,8 +87,20 @@ class Dispatcher:
         self._metrics.observe_decision(stage, decision.reason, worker_id, decision.plugin_seconds)
         if self._share_prefix_history and block_hashes:
             self.cluster.spawn_write(self.cluster.state.prefixes.record(worker_id, block_hashes))
-        return self.cluster.client(worker_id)
+        client = self.cluster.client(worker_id)
+        if block_hashes and not client.has_kv_events:
+            matched = self._sent_prefixes.match_lengths(block_hashes, [worker_id])[0]
+            ctx.cached_blocks_at_pick[worker_id] = matched
+            self._sent_prefixes.record(worker_id, block_hashes)
+        return client
 
     def num_cached_blocks(self, ctx: RequestContext, worker: WorkerClient) -> int:
-        """Leading prompt blocks `worker` holds, per its KV events."""
-        return self.cluster.kv_index.match_lengths(self.block_hashes(ctx), [worker.worker_id])[0]
+        """Leading prompt blocks `worker` holds, per its KV events (or, for a worker that
+        publishes none, per what this router sent it)."""
+        hashes = self.block_hashes(ctx)
+        if worker.has_kv_events:
+            return self.cluster.kv_index.match_lengths(hashes, [worker.worker_id])[0]
+        at_pick = ctx.cached_blocks_at_pick.get(worker.worker_id)
+        if at_pick is not None:
+            return at_pick
+        return self._sent_prefixes.match_lengths(hashes, [worker.worker_id])[0]

@@ -32,6 +32,9 @@ class RequestContext:
     max_tokens: int = 0
     # The prompt's block hashes, computed once when a scheduler first needs them.
     block_hashes: list[BlockHash] | None = None
+    # Leading blocks each picked worker held when it was picked, for workers whose cache
+    # the router only infers from its own picks (recording a pick must not count itself).
+    cached_blocks_at_pick: dict[str, int] = field(default_factory=dict)
 
     @property
     def model_pools(self) -> ModelPools:

@@ -209,3 +209,31 @@ async def test_the_config_overrides_what_a_worker_says_of_itself() -> None:
         identity = await client.connect(5.0)
         assert (identity.role, identity.model) == (Role.DECODE, "other")
         await client.close()
+
+
+@pytest.mark.asyncio
+async def test_without_kv_events_what_the_router_sent_counts_as_cached() -> None:
+    # vLLM-API workers publish no KV events: the decode worker that took a prompt's KV
+    # is assumed to cache it, so a repeat of the prompt prefills there (16 tokens left).
+    async with contextlib.AsyncExitStack() as stack:
+        prefill = await stack.enter_async_context(
+            local_worker(http_pool("prefill"), "p0", http_address="127.0.0.1:0")
+        )
+        decode = await stack.enter_async_context(
+            local_worker(http_pool("decode"), "d0", http_address="127.0.0.1:0")
+        )
+        base_url = await stack.enter_async_context(
+            router(
+                [prefill.http_url, decode.http_url],
+                {"disaggregation": {"mode": "conditional", "maxLocalPrefillTokens": 16}},
+            )
+        )
+        first = await completion_text(base_url)
+        assert await completion_text(base_url) == first
+        metrics = await scrape(f"{base_url}/metrics")
+        prefill_calls = sum(
+            value
+            for (name, labels), value in metrics.items()
+            if name == "triskel_worker_requests_total" and dict(labels)["stage"] == "prefill"
+        )
+        assert prefill_calls == 1.0
