@@ -43,7 +43,9 @@ class WorkerProcessConfig(ApiModel):
     # SGLang-style P/D bootstrap listener (prefill and unified workers, with http_address).
     bootstrap_address: Address | None = None
     # A decode worker's longest wait for the bootstrap room of an SGLang-style request.
-    bootstrap_wait_s: float = Field(default=30.0, gt=0)
+    # SGLang's decode waits as long by default (SGLANG_DISAGGREGATION_WAITING_TIMEOUT): a
+    # shorter bound turns a long prefill queue into errors a peer router never sees on SGLang.
+    bootstrap_wait_s: float = Field(default=300.0, gt=0)
 
     @model_validator(mode="after")
     def _check_listeners(self) -> WorkerProcessConfig:

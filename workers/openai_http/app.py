@@ -22,7 +22,7 @@ class HttpApiSettings:
     # long a published bootstrap room is remembered).
     kv_hold_ms: int = 30_000
     # A decode worker's bound on waiting for its SGLang-style bootstrap room.
-    bootstrap_wait_s: float = 30.0
+    bootstrap_wait_s: float = 300.0
 
 
 def build_worker_app(
