@@ -94,7 +94,7 @@ class HttpTarget:
         body = orjson.dumps(
             {
                 "model": model,
-                "prompt": request.prompt_token_ids,
+                "prompt": self._prompt(request),
                 "max_tokens": request.num_output_tokens,
                 "ignore_eos": True,
                 "stream": True,
@@ -116,6 +116,10 @@ class HttpTarget:
         except aiohttp.ClientError as error:
             raise RequestFailed(f"connection failed: {error}") from None
         return stream.outcome()
+
+    def _prompt(self, request: BenchRequest) -> object:
+        """What the request sends as `prompt`: its exact token ids."""
+        return request.prompt_token_ids
 
     async def close(self) -> None:
         if self._session is not None:
