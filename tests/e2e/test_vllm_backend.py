@@ -66,6 +66,22 @@ def http_pool(role: str) -> dict[str, Any]:
     return mock_pool(role, kv_capacity_tokens=8192)
 
 
+async def http_worker(stack: contextlib.AsyncExitStack, role: str, worker_id: str) -> LocalWorker:
+    """A worker of `role` serving vLLM's HTTP API until the test's stack closes."""
+    worker = local_worker(http_pool(role), worker_id, http_address="127.0.0.1:0")
+    return await stack.enter_async_context(worker)
+
+
+def calls_by_stage(router_metrics: dict[Any, float], status: str | None = None) -> dict[str, float]:
+    """The router's worker calls per stage (of one status, or all)."""
+    calls: dict[str, float] = {}
+    for (name, labels), value in router_metrics.items():
+        fields = dict(labels)
+        if name == "triskel_worker_requests_total" and status in (None, fields["status"]):
+            calls[fields["stage"]] = calls.get(fields["stage"], 0.0) + value
+    return calls
+
+
 async def kv_received_bytes(worker: LocalWorker) -> float:
     metrics = await scrape(f"{worker.http_url}/metrics")
     return metrics.get(worker_metric("triskel_worker_kv_received_bytes_total"), 0.0)
@@ -81,15 +97,9 @@ async def completion_text(base_url: str, max_tokens: int = 6) -> str:
 @pytest.mark.asyncio
 async def test_pd_over_kv_transfer_params_gives_the_unified_answer_and_moves_kv() -> None:
     async with contextlib.AsyncExitStack() as stack:
-        unified = await stack.enter_async_context(
-            local_worker(http_pool("unified"), "u0", http_address="127.0.0.1:0")
-        )
-        prefill = await stack.enter_async_context(
-            local_worker(http_pool("prefill"), "p0", http_address="127.0.0.1:0")
-        )
-        decode = await stack.enter_async_context(
-            local_worker(http_pool("decode"), "d0", http_address="127.0.0.1:0")
-        )
+        unified = await http_worker(stack, "unified", "u0")
+        prefill = await http_worker(stack, "prefill", "p0")
+        decode = await http_worker(stack, "decode", "d0")
         # Outputs are deterministic per prompt: the unified worker's answer is the reference.
         expected = await completion_text(unified.http_url)
         base_url = await stack.enter_async_context(
@@ -118,12 +128,7 @@ async def test_pd_over_kv_transfer_params_gives_the_unified_answer_and_moves_kv(
         # Two P/D requests: each pulled the prompt's KV over the connector (real bytes).
         assert await kv_received_bytes(decode) > 0
         router_metrics = await scrape(f"{base_url}/metrics")
-        calls = {
-            dict(labels)["stage"]: value
-            for (name, labels), value in router_metrics.items()
-            if name == "triskel_worker_requests_total" and dict(labels)["status"] == "ok"
-        }
-        assert calls == {"prefill": 2.0, "decode": 2.0}
+        assert calls_by_stage(router_metrics, "ok") == {"prefill": 2.0, "decode": 2.0}
         # The decode worker reports each pull in its answer's headers.
         moved = sum(
             value
@@ -138,15 +143,9 @@ async def test_a_dead_prefill_worker_is_avoided_and_the_request_served_by_anothe
     # Its /metrics scrape fails within one stats period (it leaves the candidates), and
     # a pick that raced it would be retried on the other worker before the first token.
     async with contextlib.AsyncExitStack() as stack:
-        dead = await stack.enter_async_context(
-            local_worker(http_pool("prefill"), "p-dead", http_address="127.0.0.1:0")
-        )
-        alive = await stack.enter_async_context(
-            local_worker(http_pool("prefill"), "p-alive", http_address="127.0.0.1:0")
-        )
-        decode = await stack.enter_async_context(
-            local_worker(http_pool("decode"), "d0", http_address="127.0.0.1:0")
-        )
+        dead = await http_worker(stack, "prefill", "p-dead")
+        alive = await http_worker(stack, "prefill", "p-alive")
+        decode = await http_worker(stack, "decode", "d0")
         base_url = await stack.enter_async_context(
             router(
                 [dead.http_url, alive.http_url, decode.http_url],
@@ -161,12 +160,8 @@ async def test_a_dead_prefill_worker_is_avoided_and_the_request_served_by_anothe
 @pytest.mark.asyncio
 async def test_with_every_prefill_worker_dead_the_client_gets_a_clear_503() -> None:
     async with contextlib.AsyncExitStack() as stack:
-        prefill = await stack.enter_async_context(
-            local_worker(http_pool("prefill"), "p0", http_address="127.0.0.1:0")
-        )
-        decode = await stack.enter_async_context(
-            local_worker(http_pool("decode"), "d0", http_address="127.0.0.1:0")
-        )
+        prefill = await http_worker(stack, "prefill", "p0")
+        decode = await http_worker(stack, "decode", "d0")
         base_url = await stack.enter_async_context(
             router([prefill.http_url, decode.http_url], {"disaggregation": {"mode": "always"}})
         )
@@ -216,12 +211,8 @@ async def test_without_kv_events_what_the_router_sent_counts_as_cached() -> None
     # vLLM-API workers publish no KV events: the decode worker that took a prompt's KV
     # is assumed to cache it, so a repeat of the prompt prefills there (16 tokens left).
     async with contextlib.AsyncExitStack() as stack:
-        prefill = await stack.enter_async_context(
-            local_worker(http_pool("prefill"), "p0", http_address="127.0.0.1:0")
-        )
-        decode = await stack.enter_async_context(
-            local_worker(http_pool("decode"), "d0", http_address="127.0.0.1:0")
-        )
+        prefill = await http_worker(stack, "prefill", "p0")
+        decode = await http_worker(stack, "decode", "d0")
         base_url = await stack.enter_async_context(
             router(
                 [prefill.http_url, decode.http_url],
@@ -231,9 +222,4 @@ async def test_without_kv_events_what_the_router_sent_counts_as_cached() -> None
         first = await completion_text(base_url)
         assert await completion_text(base_url) == first
         metrics = await scrape(f"{base_url}/metrics")
-        prefill_calls = sum(
-            value
-            for (name, labels), value in metrics.items()
-            if name == "triskel_worker_requests_total" and dict(labels)["stage"] == "prefill"
-        )
-        assert prefill_calls == 1.0
+        assert calls_by_stage(metrics).get("prefill") == 1.0
