@@ -63,8 +63,11 @@ class _CrdJsonSchema(GenerateJsonSchema):
     """Pydantic's generator, plus defaults from `default_factory`.
 
     A field like `replicas: ReplicasSpec = Field(default_factory=ReplicasSpec)` gets
-    `default: {}` so the API server creates the object and fills its nested defaults
-    (`min`, `max`): CEL rules and `kubectl get -o yaml` then see the effective spec.
+    the section with its defaults written out (`default: {min: 1, max: 1}`), so the
+    API server creates it and CEL rules and `kubectl get -o yaml` see the effective
+    spec. Not `default: {}`: Kubernetes ≥ 1.30 checks each default against the CEL
+    rules of its own node, without filling nested defaults first, and `self.min` on
+    `{}` fails ("no such key: min"), which refuses the whole CRD.
     """
 
     def get_default_value(self, schema: core_schema.WithDefaultSchema) -> Any:
@@ -75,8 +78,8 @@ class _CrdJsonSchema(GenerateJsonSchema):
 
     def encode_default(self, dft: Any) -> Any:
         if isinstance(dft, BaseModel):
-            # Only what differs from the model's own defaults: `{}` for a plain factory.
-            return dft.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+            # Every field with a value: the default must satisfy the node's rules alone.
+            return dft.model_dump(mode="json", by_alias=True, exclude_none=True)
         return super().encode_default(dft)
 
 

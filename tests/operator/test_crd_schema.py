@@ -55,9 +55,9 @@ def test_refs_are_inlined_and_titles_dropped() -> None:
 
 def test_default_factories_become_defaults_the_api_server_can_fill() -> None:
     properties = structural_schema(Outer)["properties"]
-    # A plain factory is `{}`: the API server creates the object, then its nested defaults.
-    assert properties["inner"]["default"] == {}
-    # A factory that differs from the model's own defaults keeps only the difference.
+    # A section's default is written out whole: a CEL rule on the section sees its
+    # fields in the default itself (the API server checks the default before filling it).
+    assert properties["inner"]["default"] == {"sizeBytes": 4}
     assert properties["tuned"]["default"] == {"sizeBytes": 8}
     assert properties["labels"]["default"] == {}
     assert properties["args"]["default"] == []

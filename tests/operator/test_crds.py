@@ -11,7 +11,7 @@ import pytest
 from triskel.common.resources import RESOURCE_KINDS, ResourceKind, ServingGraphSpec
 from triskel.operator.crds import build_crd, build_crds, schema_node
 
-from support.cel_rules import RULES, compile_rule
+from support.cel_rules import RULES, compile_rule, rule_failures
 from support.crd_validation import draft4_schema
 from support.structural_schema import structural_violations
 
@@ -189,6 +189,16 @@ def test_every_default_is_valid_for_its_own_node(kind: ResourceKind) -> None:
         if "default" in node:
             validator = jsonschema.Draft4Validator(draft4_schema(node))
             assert list(validator.iter_errors(node["default"])) == [], path
+
+
+@KINDS
+def test_every_default_passes_the_cel_rules_of_its_own_node(kind: ResourceKind) -> None:
+    # Kubernetes >= 1.30 evaluates a node's CEL rules against its default as written,
+    # nested defaults not filled in, and refuses the whole CRD when one fails
+    # (`default: {}` for replicas once gave "no such key: min").
+    for path, node in walk(schema_of(build_crd(kind))):
+        if "default" in node and RULES in node:
+            assert rule_failures({RULES: node[RULES]}, node["default"], path) == [], path
 
 
 def test_build_crds_follows_resource_kinds() -> None:
