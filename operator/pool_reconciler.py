@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from triskel.common.api import WorkerPoolSpec
-from triskel.common.kube import KubeClient, path_of, resource_path
+from triskel.common.kube import KubeClient, KubeError, path_of, resource_path
 from triskel.operator.builders.deployment import build_deployment
 from triskel.operator.builders.labels import owner_reference, selector_string
 from triskel.operator.builders.pdb import build_pdb
+from triskel.operator.builders.server_features import ServerFeatures
 from triskel.operator.builders.service import build_service
 from triskel.operator.drain import DrainResult, WorkProbe, mark_draining, wait_drained
 from triskel.operator.pods import (
@@ -41,7 +42,20 @@ class PoolSettings:
     """What every pool's reconcile needs besides the pool itself."""
 
     worker_image: str
+    # What the cluster's API server accepts (from its version).
+    features: ServerFeatures
     drain_timeout_s: float = 120.0
+
+
+class ChildRefused(Exception):
+    """The API server refused one of the pool's children as built (its schema, an
+    admission plugin, a quota); `error` is the server's answer."""
+
+    def __init__(self, child: Json, error: KubeError) -> None:
+        self.kind = child["kind"]
+        self.name = child["metadata"]["name"]
+        self.error = error
+        super().__init__(f"the API server refused {self.kind} {self.name}: {error.message}")
 
 
 @dataclass(slots=True)
@@ -70,7 +84,10 @@ class PoolReconciler:
         namespace = body["metadata"]["namespace"]
         target = spec.replicas.count
         owner = owner_reference(body)
-        desired = build_deployment(name, namespace, spec, self._settings.worker_image, owner)
+        features = self._settings.features
+        desired = build_deployment(
+            name, namespace, spec, self._settings.worker_image, owner, features
+        )
         live = await self._kube.get(path_of(desired))
         drain = None
         if live is not None and _replicas(live) > target:
@@ -79,16 +96,22 @@ class PoolReconciler:
             # Pods marked for a scale-in that did not happen (the pool grew back, or the
             # operator stopped in between) go back into service.
             await self._undrain(body)
-        deployment = await self._kube.apply(desired)
-        await self._kube.apply(build_service(name, namespace, spec, owner))
-        pdb = build_pdb(name, namespace, spec, owner)
+        deployment = await self._apply(desired)
+        await self._apply(build_service(name, namespace, spec, owner))
+        pdb = build_pdb(name, namespace, spec, owner, features)
         if pdb is not None:
-            await self._kube.apply(pdb)
+            await self._apply(pdb)
         else:
-            await self._kube.delete(
-                resource_path("policy/v1", "PodDisruptionBudget", namespace, name)
-            )
+            await self._kube.delete(self._pdb_path(namespace, name))
         return PoolOutcome(await self.observe(body, spec, deployment), drain)
+
+    async def _apply(self, child: Json) -> Json:
+        try:
+            return await self._kube.apply(child)
+        except KubeError as error:
+            if error.is_transient:
+                raise
+            raise ChildRefused(child, error) from None
 
     async def observe(self, body: Json, spec: WorkerPoolSpec, deployment: Json | None) -> Json:
         """The status fields the operator owns (conditions are merged by the caller)."""
@@ -111,13 +134,14 @@ class PoolReconciler:
         await self._publish_endpoints(body, [])
         await mark_draining(self._kube, pods, self._now())
         result = await wait_drained(pods, self._settings.drain_timeout_s, self._probe)
-        for api_version, kind in (
-            ("apps/v1", "Deployment"),
-            ("v1", "Service"),
-            ("policy/v1", "PodDisruptionBudget"),
-        ):
-            await self._kube.delete(resource_path(api_version, kind, namespace, name))
+        await self._kube.delete(resource_path("apps/v1", "Deployment", namespace, name))
+        await self._kube.delete(resource_path("v1", "Service", namespace, name))
+        await self._kube.delete(self._pdb_path(namespace, name))
         return result
+
+    def _pdb_path(self, namespace: str, name: str) -> str:
+        api_version = self._settings.features.pdb_api_version
+        return resource_path(api_version, "PodDisruptionBudget", namespace, name)
 
     async def _drain_surplus(self, body: Json, surplus: int) -> DrainResult:
         pods = await self._pods(body)

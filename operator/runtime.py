@@ -6,6 +6,7 @@ two operators in one process (tests) never share state.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import kopf
 
 from triskel.common.kube import Credentials, KubeClient
+from triskel.operator.builders.server_features import ServerFeatures, ServerVersionError
 from triskel.operator.pool_reconciler import PoolReconciler, PoolSettings
 from triskel.operator.router_config_sync import publish_router_config
 
@@ -44,6 +46,10 @@ class OperatorRuntime:
         self.options = options
         self.now = now
         self._kube: KubeClient | None = None
+        self._features: ServerFeatures | None = None
+        # Handlers of every kind publish the router config; one at a time, so two
+        # never race to create the ConfigMap (the loser's 409 would cost a retry).
+        self._publishing = asyncio.Lock()
 
     def logged_in(self, credentials: Credentials) -> None:
         self._kube = KubeClient(credentials)
@@ -55,14 +61,27 @@ class OperatorRuntime:
             raise kopf.TemporaryError("not logged in to the API server yet", delay=1)
         return self._kube
 
-    def pools(self) -> PoolReconciler:
-        settings = PoolSettings(self.options.worker_image, self.options.drain_timeout_s)
+    async def pools(self) -> PoolReconciler:
+        settings = PoolSettings(
+            self.options.worker_image, await self.server_features(), self.options.drain_timeout_s
+        )
         return PoolReconciler(self.kube, settings, self.now)
 
+    async def server_features(self) -> ServerFeatures:
+        """What the API server accepts, read from its /version once per run."""
+        if self._features is None:
+            version = await self.kube.get("/version")
+            try:
+                self._features = ServerFeatures.from_version(version or {})
+            except ServerVersionError as error:
+                raise kopf.PermanentError(str(error)) from None
+        return self._features
+
     async def publish_router_config(self, without: tuple[str, str] | None = None) -> None:
-        await publish_router_config(
-            self.kube, self.options.router_namespace, self.options.namespaces, without
-        )
+        async with self._publishing:
+            await publish_router_config(
+                self.kube, self.options.router_namespace, self.options.namespaces, without
+            )
 
     async def close(self) -> None:
         if self._kube is not None:

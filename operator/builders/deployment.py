@@ -24,6 +24,7 @@ from triskel.common.api import WorkerPoolSpec
 from triskel.operator.builders.engines import EnginePod, engine_pod
 from triskel.operator.builders.engines.base import DOWNWARD_ENV
 from triskel.operator.builders.labels import child_metadata, pool_labels, pool_selector
+from triskel.operator.builders.server_features import ServerFeatures
 
 Json = dict[str, Any]
 
@@ -38,9 +39,15 @@ _SHM_VOLUME = "dshm"
 
 
 def build_deployment(
-    pool_name: str, namespace: str, spec: WorkerPoolSpec, image: str, owner: Json
+    pool_name: str,
+    namespace: str,
+    spec: WorkerPoolSpec,
+    image: str,
+    owner: Json,
+    features: ServerFeatures,
 ) -> Json:
-    """The Deployment running pool `pool_name`; `image` is the Triskel image (mock workers).
+    """The Deployment running pool `pool_name`; `image` is the Triskel image (mock workers),
+    `features` what the cluster's API server accepts.
 
     ValueError names the spec field the pool's engine cannot run as written.
     """
@@ -69,15 +76,17 @@ def build_deployment(
             "progressDeadlineSeconds": engine.startup_budget_s + _IMAGE_PULL_BUDGET_S,
             "template": {
                 "metadata": template_metadata,
-                "spec": _pod_spec(pool_name, spec, engine),
+                "spec": _pod_spec(pool_name, spec, engine, features),
             },
         },
     }
 
 
-def _pod_spec(pool_name: str, spec: WorkerPoolSpec, engine: EnginePod) -> Json:
+def _pod_spec(
+    pool_name: str, spec: WorkerPoolSpec, engine: EnginePod, features: ServerFeatures
+) -> Json:
     pod: Json = {
-        "containers": [_container(spec, engine)],
+        "containers": [_container(spec, engine, features)],
         "terminationGracePeriodSeconds": TERMINATION_GRACE_S,
         # Workers call no Kubernetes API.
         "automountServiceAccountToken": False,
@@ -107,7 +116,7 @@ def _pod_spec(pool_name: str, spec: WorkerPoolSpec, engine: EnginePod) -> Json:
     return pod
 
 
-def _container(spec: WorkerPoolSpec, engine: EnginePod) -> Json:
+def _container(spec: WorkerPoolSpec, engine: EnginePod, features: ServerFeatures) -> Json:
     container: Json = {
         "name": CONTAINER_NAME,
         "image": engine.image,
@@ -123,12 +132,13 @@ def _container(spec: WorkerPoolSpec, engine: EnginePod) -> Json:
         # unhealthy for a minute (a long prefill can stall its server for seconds).
         "startupProbe": _probe(
             engine,
+            features,
             period_s=_STARTUP_PERIOD_S,
             failures=math.ceil(engine.startup_budget_s / _STARTUP_PERIOD_S),
         ),
-        "readinessProbe": _probe(engine, period_s=5, failures=3),
-        "livenessProbe": _probe(engine, period_s=10, failures=6),
-        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_S}}},
+        "readinessProbe": _probe(engine, features, period_s=5, failures=3),
+        "livenessProbe": _probe(engine, features, period_s=10, failures=6),
+        "lifecycle": {"preStop": _pre_stop(features)},
     }
     resources = _resources(spec)
     if resources:
@@ -138,13 +148,23 @@ def _container(spec: WorkerPoolSpec, engine: EnginePod) -> Json:
     return container
 
 
-def _probe(engine: EnginePod, period_s: int, failures: int) -> Json:
+def _probe(engine: EnginePod, features: ServerFeatures, period_s: int, failures: int) -> Json:
+    action = copy.deepcopy(engine.health_check)
+    if "grpc" in action and not features.has_grpc_probes:
+        # Ready once the port accepts connections: the worker opens it only when serving.
+        action = {"tcpSocket": {"port": action["grpc"]["port"]}}
     return {
-        **copy.deepcopy(engine.health_check),
+        **action,
         "periodSeconds": period_s,
         "failureThreshold": failures,
         "timeoutSeconds": 5,
     }
+
+
+def _pre_stop(features: ServerFeatures) -> Json:
+    if features.has_pre_stop_sleep:
+        return {"sleep": {"seconds": PRE_STOP_SLEEP_S}}
+    return {"exec": {"command": ["sleep", str(PRE_STOP_SLEEP_S)]}}
 
 
 def _resources(spec: WorkerPoolSpec) -> Json:

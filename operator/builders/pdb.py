@@ -11,11 +11,14 @@ from typing import Any
 
 from triskel.common.api import WorkerPoolSpec
 from triskel.operator.builders.labels import child_metadata, pool_selector
+from triskel.operator.builders.server_features import ServerFeatures
 
 Json = dict[str, Any]
 
 
-def build_pdb(pool_name: str, namespace: str, spec: WorkerPoolSpec, owner: Json) -> Json | None:
+def build_pdb(
+    pool_name: str, namespace: str, spec: WorkerPoolSpec, owner: Json, features: ServerFeatures
+) -> Json | None:
     """The budget for pool `pool_name`, or None when the pool runs 0 or 1 replicas.
 
     With one replica, `maxUnavailable: 1` would allow evicting it anyway, and any
@@ -25,15 +28,17 @@ def build_pdb(pool_name: str, namespace: str, spec: WorkerPoolSpec, owner: Json)
     """
     if spec.replicas.count <= 1:
         return None
+    budget: Json = {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": pool_selector(pool_name)},
+    }
+    if features.pdb_api_version == "policy/v1":
+        # A crash-looping pod does not count as available; without this it could
+        # never be evicted, and a drain of its node would wait forever.
+        budget["unhealthyPodEvictionPolicy"] = "AlwaysAllow"
     return {
-        "apiVersion": "policy/v1",
+        "apiVersion": features.pdb_api_version,
         "kind": "PodDisruptionBudget",
         "metadata": child_metadata(pool_name, namespace, spec, owner),
-        "spec": {
-            "maxUnavailable": 1,
-            "selector": {"matchLabels": pool_selector(pool_name)},
-            # A crash-looping pod does not count as available; without this it could
-            # never be evicted, and a drain of its node would wait forever.
-            "unhealthyPodEvictionPolicy": "AlwaysAllow",
-        },
+        "spec": budget,
     }

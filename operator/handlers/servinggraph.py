@@ -18,6 +18,7 @@ from triskel.common.resources import (
 )
 from triskel.operator.conditions import DEGRADED, READY, ConditionUpdate, merge_conditions
 from triskel.operator.graph_check import check_graph, count_ready_pools
+from triskel.operator.handlers.reporting import report_problem
 from triskel.operator.handlers.triggers import every, on_spec_change
 from triskel.operator.runtime import OperatorRuntime
 from triskel.operator.validation import describe_error
@@ -36,15 +37,8 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         try:
             spec = ServingGraphSpec.model_validate(body.get("spec") or {})
         except ValidationError as error:
-            _degraded(
-                body,
-                meta,
-                status,
-                patch,
-                runtime,
-                "InvalidSpec",
-                f"ServingGraph {namespace}/{name}: {describe_error(error)}",
-            )
+            message = f"ServingGraph {namespace}/{name}: {describe_error(error)}"
+            report_problem(body, meta, status, patch, runtime.now(), "InvalidSpec", message)
             return
         kube = runtime.kube
         pools = {
@@ -62,7 +56,7 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         patch.status["observedGeneration"] = meta.get("generation")
         if problems:
             message = "; ".join(p.message for p in problems)
-            _degraded(body, meta, status, patch, runtime, problems[0].reason, message)
+            report_problem(body, meta, status, patch, runtime.now(), problems[0].reason, message)
         else:
             is_ready = num_ready == len(spec.pools)
             patch.status["conditions"] = merge_conditions(
@@ -87,31 +81,3 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
     async def servinggraph_delete(meta: kopf.Meta, **_: Any) -> None:
         # Its pools stay (they are resources of their own); routers stop serving the model.
         await runtime.publish_router_config(without=(meta["namespace"], meta["name"]))
-
-
-def _degraded(
-    body: kopf.Body,
-    meta: kopf.Meta,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    runtime: OperatorRuntime,
-    reason: str,
-    message: str,
-) -> None:
-    """Reports the problem; nothing is deleted (a fixed spec or a created pool heals it)."""
-    previous = status.get("conditions", [])
-    already = any(
-        c.get("type") == DEGRADED and c.get("status") == "True" and c.get("message") == message
-        for c in previous
-    )
-    if not already:  # one event per new problem, not one per refresh
-        kopf.warn(body, reason=reason, message=message)
-    patch.status["conditions"] = merge_conditions(
-        previous,
-        [
-            ConditionUpdate(DEGRADED, True, reason, message),
-            ConditionUpdate(READY, False, reason, message),
-        ],
-        meta.get("generation"),
-        runtime.now(),
-    )

@@ -15,14 +15,22 @@ from triskel.operator.conditions import (
     PROGRESSING,
     READY,
     ConditionUpdate,
+    is_true,
     merge_conditions,
 )
+from triskel.operator.handlers.reporting import report_problem
 from triskel.operator.handlers.triggers import every, on_spec_change
+from triskel.operator.pool_reconciler import ChildRefused
 from triskel.operator.runtime import OperatorRuntime
 from triskel.operator.validation import describe_error
 
 Json = dict[str, Any]
 PLURAL = WORKER_POOL.plural
+
+
+# How soon a pool whose child the API server refused is reconciled again: the
+# cause (a quota, an admission policy) may go away without the pool changing.
+CHILD_REFUSED_RETRY_S = 30.0
 
 
 def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
@@ -31,10 +39,15 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, **_: Any
     ) -> None:
         spec = _parse(body, meta, status, patch, runtime)
+        pools = await runtime.pools()
         try:
-            outcome = await runtime.pools().reconcile(dict(body), spec)
+            outcome = await pools.reconcile(dict(body), spec)
         except ValueError as error:  # the engine cannot run the spec as written
             _refuse(body, meta, status, patch, runtime, str(error))
+        except ChildRefused as refused:
+            message = f"WorkerPool {meta['namespace']}/{meta['name']}: {refused}"
+            report_problem(body, meta, status, patch, runtime.now(), "ChildRefused", message)
+            raise kopf.TemporaryError(message, delay=CHILD_REFUSED_RETRY_S) from None
         if outcome.drain is not None and outcome.drain.timed_out:
             kopf.warn(
                 body,
@@ -42,7 +55,8 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
                 message=f"removed pods {', '.join(outcome.drain.timed_out)} with work still "
                 f"in flight after {runtime.options.drain_timeout_s:g} s",
             )
-        _write_status(patch, status, meta, outcome.status, runtime)
+        # Every child was accepted: whatever was degraded before is mended.
+        _write_status(patch, status, meta, outcome.status, runtime, mended=True)
         if spec.replicas.desired is None:
             # The scale subresource reads spec.replicas.desired: without it `kubectl get
             # --subresource scale`, HPA and KEDA would see 0 replicas. The pool runs `min`.
@@ -59,12 +73,12 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
             return  # reported by the reconcile; nothing runs to observe
         path = resource_path("apps/v1", "Deployment", meta["namespace"], meta["name"])
         deployment = await runtime.kube.get(path)
-        observed = await runtime.pools().observe(dict(body), spec, deployment)
-        _write_status(patch, status, meta, observed, runtime)
+        observed = await (await runtime.pools()).observe(dict(body), spec, deployment)
+        _write_status(patch, status, meta, observed, runtime, mended=False)
 
     @kopf.on.delete(API_GROUP, API_VERSION, PLURAL, id="drain", registry=registry)
     async def workerpool_delete(body: kopf.Body, **_: Any) -> None:
-        result = await runtime.pools().remove(dict(body))
+        result = await (await runtime.pools()).remove(dict(body))
         await runtime.publish_router_config()
         if result.timed_out:
             kopf.warn(
@@ -97,16 +111,7 @@ def _refuse(
 ) -> NoReturn:
     """Reports a spec the operator cannot run; changes and deletes nothing."""
     message = f"WorkerPool {meta['namespace']}/{meta['name']}: {problem}"
-    kopf.warn(body, reason="InvalidSpec", message=message)
-    patch.status["conditions"] = merge_conditions(
-        status.get("conditions", []),
-        [
-            ConditionUpdate(DEGRADED, True, "InvalidSpec", message),
-            ConditionUpdate(READY, False, "InvalidSpec", message),
-        ],
-        meta.get("generation"),
-        runtime.now(),
-    )
+    report_problem(body, meta, status, patch, runtime.now(), "InvalidSpec", message)
     # Nothing is changed or deleted: fixing the spec triggers the next reconcile.
     raise kopf.PermanentError(message) from None
 
@@ -117,7 +122,20 @@ def _write_status(
     meta: kopf.Meta,
     observed: Json,
     runtime: OperatorRuntime,
+    mended: bool,
 ) -> None:
+    """The observed fields, and `Ready` / `Progressing` from them.
+
+    `Degraded` belongs to the reconcile, which alone knows whether the spec could be
+    applied: `mended` clears it after a reconcile that applied everything. The status
+    timer (`mended=False`) leaves a standing problem and its `Ready=False` in place:
+    pods of an older spec may still be ready, but the pool is not what was asked for.
+    """
+    patch.status.update(observed)
+    patch.status["observedGeneration"] = meta.get("generation")
+    previous = status.get("conditions", [])
+    if not mended and is_true(previous, DEGRADED):
+        return
     desired = observed["desiredReplicas"]
     ready = observed["readyReplicas"]
     is_ready = ready >= desired and observed["replicas"] == desired
@@ -130,10 +148,9 @@ def _write_status(
             f"{ready}/{desired} replicas ready",
         ),
         ConditionUpdate(PROGRESSING, not is_ready, progress, ""),
-        ConditionUpdate(DEGRADED, False, "AsExpected", ""),
     ]
-    patch.status.update(observed)
-    patch.status["observedGeneration"] = meta.get("generation")
+    if mended:
+        updates.append(ConditionUpdate(DEGRADED, False, "AsExpected", ""))
     patch.status["conditions"] = merge_conditions(
-        status.get("conditions", []), updates, meta.get("generation"), runtime.now()
+        previous, updates, meta.get("generation"), runtime.now()
     )

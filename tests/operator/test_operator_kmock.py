@@ -330,3 +330,86 @@ async def test_a_graph_naming_a_missing_pool_is_degraded_with_a_warning_and_noth
         )
         assert custom(server, "workerpools", "decode") is not None
         assert deployment(server, "decode") is not None
+
+
+def condition(server: kmock.KubernetesEmulator, name: str, kind: str) -> dict[str, Any] | None:
+    pool_body = custom(server, "workerpools", name) or {}
+    conditions = pool_body.get("status", {}).get("conditions", [])
+    return next((c for c in conditions if c["type"] == kind), None)
+
+
+def patches_of(server: kmock.KubernetesEmulator, name: str) -> int:
+    """PATCH requests kopf sent for pool `name` so far (handlers' and timers' results)."""
+    path = collection_path(GROUP_VERSION, "workerpools") + f"/{name}"
+    return sum(1 for r in list(server) if r.method == "PATCH" and r.url.path.startswith(path))
+
+
+async def timer_rounds(server: kmock.KubernetesEmulator, name: str, rounds: int) -> None:
+    """Waits until `rounds` more patches of the pool went out (the 0.5 s status timer)."""
+    start = patches_of(server, name)
+    await eventually(lambda: patches_of(server, name) >= start + rounds)
+
+
+def warned(server: kmock.KubernetesEmulator, reason: str, fragment: str) -> bool:
+    return any(
+        (event.data or {}).get("reason") == reason
+        and fragment in (event.data or {}).get("message", "")
+        for event in server["post", kmock.resource("v1/events")]
+    )
+
+
+@pytest.mark.asyncio
+async def test_the_status_timer_keeps_an_invalid_spec_reported(
+    server: kmock.KubernetesEmulator,
+) -> None:
+    # The models accept it; the vLLM engine's builder refuses an encode role.
+    spec = {**POOL_SPEC, "role": "encode", "engine": {"type": "vllm"}, "resources": {"gpus": 1}}
+    async with running_operator(server):
+        await create(server, pool("enc", spec))
+        await eventually(
+            lambda: (condition(server, "enc", "Degraded") or {}).get("status") == "True"
+        )
+        # The timer has run once it wrote the observed fields (the reconcile never did).
+        await eventually(
+            lambda: "desiredReplicas" in (custom(server, "workerpools", "enc") or {})["status"]
+        )
+        await timer_rounds(server, "enc", 3)  # must change nothing
+        degraded = condition(server, "enc", "Degraded")
+        ready = condition(server, "enc", "Ready")
+        assert degraded is not None and ready is not None
+        assert (degraded["status"], degraded["reason"]) == ("True", "InvalidSpec")
+        assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+        assert "WorkerPool default/enc: " in degraded["message"]
+        assert deployment(server, "enc") is None
+
+
+@pytest.mark.asyncio
+async def test_a_child_the_api_server_refuses_degrades_the_pool_with_a_warning(
+    server: kmock.KubernetesEmulator,
+) -> None:
+    refusal = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "reason": "Invalid",
+        "code": 422,
+        "message": 'Deployment.apps "decode" is invalid: spec.template.spec.containers[0]'
+        '.resources.requests[cpu]: Invalid value: "lots": must be a quantity',
+    }
+    server["post", kmock.resource("apps/v1/deployments")] << 422 << refusal
+    async with running_operator(server):
+        await create(server, pool("decode"))
+        await eventually(
+            lambda: (condition(server, "decode", "Degraded") or {}).get("status") == "True"
+        )
+        degraded = condition(server, "decode", "Degraded")
+        assert degraded is not None
+        assert degraded["reason"] == "ChildRefused"
+        # The object, the child and the server's own words, in the condition and the event.
+        assert degraded["message"].startswith(
+            "WorkerPool default/decode: the API server refused Deployment decode: "
+        )
+        assert 'Invalid value: "lots"' in degraded["message"]
+        await eventually(lambda: warned(server, "ChildRefused", "Deployment decode"))
+        await timer_rounds(server, "decode", 3)  # the status timer leaves the problem standing
+        assert (condition(server, "decode", "Degraded") or {}).get("reason") == "ChildRefused"

@@ -45,7 +45,9 @@ _BUILTIN: tuple[tuple[str, str, str, frozenset[str]], ...] = (
 
 
 def declare_resources(server: kmock.KubernetesEmulator) -> None:
-    """Makes kmock's discovery list the kinds the operator uses."""
+    """Makes kmock's discovery list the kinds the operator uses, and answers /version
+    as a 1.32 server (the operator builds its children for the server's version)."""
+    server["get /version"] << {"major": "1", "minor": "32", "gitVersion": "v1.32.0"}
     for api, kind, plural, verbs in _BUILTIN:
         server.resources[f"{api}/{plural}"] = kmock.ResourceInfo(
             kind=kind, namespaced=kind != "Namespace", verbs=set(verbs)

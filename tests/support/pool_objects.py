@@ -9,8 +9,11 @@ from typing import Any
 import kubernetes_validate
 
 from triskel.common.api import WorkerPoolSpec
+from triskel.operator.builders.server_features import ServerFeatures
 
 KUBERNETES_VERSION = "1.32.0"
+# What a 1.32 API server accepts: the builders' modern choices, checked against its schema.
+FEATURES = ServerFeatures(minor=32)
 OWNER_BODY: dict[str, Any] = {
     "apiVersion": "triskel.io/v1alpha1",
     "kind": "WorkerPool",

@@ -13,6 +13,7 @@ restart changes nothing and duplicates nothing.
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 from collections.abc import Mapping
@@ -32,6 +33,8 @@ _RESOURCES: dict[tuple[str, str], str] = {
     ("v1", "Pod"): "pods",
     ("v1", "Event"): "events",
     ("policy/v1", "PodDisruptionBudget"): "poddisruptionbudgets",
+    # Kubernetes 1.20 serves PodDisruptionBudgets in v1beta1 only.
+    ("policy/v1beta1", "PodDisruptionBudget"): "poddisruptionbudgets",
     ("discovery.k8s.io/v1", "EndpointSlice"): "endpointslices",
     ("triskel.io/v1alpha1", "WorkerPool"): "workerpools",
     ("triskel.io/v1alpha1", "ServingGraph"): "servinggraphs",
@@ -40,11 +43,19 @@ _RESOURCES: dict[tuple[str, str], str] = {
 
 
 class KubeError(Exception):
-    """The API server refused a call; `status` is the HTTP status."""
+    """The API server refused a call: the HTTP `status`, and from the server's Status
+    object its `reason` (`Invalid`, `Forbidden`, `AlreadyExists`...) and `message`."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, reason: str = "") -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
+        self.message = message
+        self.reason = reason
+
+    @property
+    def is_transient(self) -> bool:
+        """Worth retrying as is: the server was busy, failing or racing another writer."""
+        return self.status in (409, 429) or self.status >= 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +198,13 @@ class KubeClient:
         path = path_of(desired)
         actual = await self.get(path)
         if actual is None:
-            return await self.create(desired)
+            try:
+                return await self.create(desired)
+            except KubeError as error:
+                # Someone created it since the get (409 AlreadyExists): patch that one.
+                actual = await self.get(path) if error.status == 409 else None
+                if actual is None:
+                    raise
         patch = drift({k: v for k, v in desired.items() if k != "status"}, actual)
         if patch is None:
             return actual
@@ -196,6 +213,17 @@ class KubeClient:
 
 async def _json(response: aiohttp.ClientResponse) -> Json:
     if response.status >= 400:
-        raise KubeError(response.status, (await response.text())[:500])
+        text = await response.text()
+        try:
+            status = json.loads(text)
+        except ValueError:
+            status = None
+        if isinstance(status, dict) and status.get("kind") == "Status":
+            raise KubeError(
+                response.status,
+                str(status.get("message", ""))[:1000],
+                str(status.get("reason", "")),
+            )
+        raise KubeError(response.status, text[:500])
     body: Json = await response.json(content_type=None)
     return body

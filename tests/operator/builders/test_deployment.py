@@ -12,8 +12,9 @@ from triskel.operator.builders.deployment import (
     TERMINATION_GRACE_S,
     build_deployment,
 )
+from triskel.operator.builders.server_features import ServerFeatures
 
-from support.pool_objects import OWNER, pool_spec, referenced_vars, validate
+from support.pool_objects import FEATURES, OWNER, pool_spec, referenced_vars, validate
 
 IMAGE = "registry.example/triskel:1.2.3"
 GPU = {"resources": {"gpus": 1}}
@@ -54,7 +55,7 @@ CASES: dict[str, dict[str, Any]] = {
 
 
 def deployment(**fields: Any) -> dict[str, Any]:
-    return build_deployment("p1", "ns", pool_spec(**fields), IMAGE, OWNER)
+    return build_deployment("p1", "ns", pool_spec(**fields), IMAGE, OWNER, FEATURES)
 
 
 def container_of(obj: dict[str, Any]) -> dict[str, Any]:
@@ -197,6 +198,39 @@ def test_pods_drain_before_they_are_killed() -> None:
     assert pod["terminationGracePeriodSeconds"] == TERMINATION_GRACE_S > PRE_STOP_SLEEP_S + 60
     # No service links: a Service named "vllm" would inject VLLM_PORT into the engine.
     assert pod["enableServiceLinks"] is False
+
+
+# Each field newer than the server gets the fallback older servers take (1.20 refuses
+# the newer handlers outright: "must specify a handler type").
+@pytest.mark.parametrize(
+    ("minor", "pre_stop", "mock_probe"),
+    [
+        (30, {"sleep": {"seconds": PRE_STOP_SLEEP_S}}, {"grpc": {"port": 50051}}),
+        (29, {"exec": {"command": ["sleep", str(PRE_STOP_SLEEP_S)]}}, {"grpc": {"port": 50051}}),
+        (
+            23,
+            {"exec": {"command": ["sleep", str(PRE_STOP_SLEEP_S)]}},
+            {"tcpSocket": {"port": 50051}},
+        ),
+        (
+            20,
+            {"exec": {"command": ["sleep", str(PRE_STOP_SLEEP_S)]}},
+            {"tcpSocket": {"port": 50051}},
+        ),
+    ],
+)
+def test_older_servers_get_the_handlers_they_know(
+    minor: int, pre_stop: dict[str, Any], mock_probe: dict[str, Any]
+) -> None:
+    features = ServerFeatures(minor)
+    mock = container_of(build_deployment("p1", "ns", pool_spec(), IMAGE, OWNER, features))
+    assert mock["lifecycle"] == {"preStop": pre_stop}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert {k: v for k, v in mock[probe].items() if k in ("grpc", "tcpSocket")} == mock_probe
+    # HTTP probes (vLLM, SGLang) work on every version.
+    vllm_spec = pool_spec(**CASES["vllm-unified-tcp"])
+    vllm = container_of(build_deployment("p1", "ns", vllm_spec, IMAGE, OWNER, features))
+    assert "httpGet" in vllm["readinessProbe"]
 
 
 def test_results_share_no_mutable_state() -> None:

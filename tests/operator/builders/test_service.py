@@ -9,7 +9,7 @@ import pytest
 from triskel.operator.builders.deployment import build_deployment
 from triskel.operator.builders.service import build_service, service_dns_name
 
-from support.pool_objects import OWNER, pool_spec, validate
+from support.pool_objects import FEATURES, OWNER, pool_spec, validate
 
 GPU = {"resources": {"gpus": 1}}
 
@@ -45,9 +45,9 @@ def test_service_is_headless_over_the_engine_ports(
     assert service["spec"]["publishNotReadyAddresses"] is False
     assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == ports
     # Each Service port targets the container port of the same name.
-    container = build_deployment("p1", "ns", spec, "img", OWNER)["spec"]["template"]["spec"][
-        "containers"
-    ][0]
+    container = build_deployment("p1", "ns", spec, "img", OWNER, FEATURES)["spec"]["template"][
+        "spec"
+    ]["containers"][0]
     container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert {p["targetPort"]: p["port"] for p in service["spec"]["ports"]} == container_ports
 
@@ -55,9 +55,9 @@ def test_service_is_headless_over_the_engine_ports(
 def test_service_selects_the_deployment_pods() -> None:
     spec = pool_spec()
     service = build_service("p1", "ns", spec, OWNER)
-    labels = build_deployment("p1", "ns", spec, "img", OWNER)["spec"]["template"]["metadata"][
-        "labels"
-    ]
+    labels = build_deployment("p1", "ns", spec, "img", OWNER, FEATURES)["spec"]["template"][
+        "metadata"
+    ]["labels"]
     assert service["spec"]["selector"].items() <= labels.items()
     assert service["metadata"]["ownerReferences"] == [OWNER]
     assert service["metadata"]["name"] == "p1"

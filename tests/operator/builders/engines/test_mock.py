@@ -18,7 +18,7 @@ from triskel.operator.builders.deployment import build_deployment
 from triskel.operator.builders.engines.mock import GRPC_PORT, mock_pod, pool_json
 from triskel.v1 import worker_pb2, worker_pb2_grpc
 
-from support.pool_objects import OWNER, expand, pool_spec
+from support.pool_objects import FEATURES, OWNER, expand, pool_spec
 from support.processes import read_until, start_triskel
 
 IMAGE = "registry.example/triskel:1.2.3"
@@ -71,9 +71,9 @@ def test_dollar_signs_reach_the_worker_unexpanded() -> None:
 @pytest.mark.asyncio
 async def test_a_worker_started_with_the_pod_args_serves() -> None:
     spec = pool_spec(role="prefill", profile={"kvCapacityTokens": 4096, "timeScale": 0})
-    container = build_deployment("p1", "ns", spec, IMAGE, OWNER)["spec"]["template"]["spec"][
-        "containers"
-    ][0]
+    container = build_deployment("p1", "ns", spec, IMAGE, OWNER, FEATURES)["spec"]["template"][
+        "spec"
+    ]["containers"][0]
     # What the kubelet would run in pod p1-5d8f7-x2x9q with IP 127.0.0.2 (a loopback
     # address, yet not the worker's default 127.0.0.1, so --kv-host visibly takes effect).
     env = {"POD_NAME": "p1-5d8f7-x2x9q", "POD_IP": "127.0.0.2"}
