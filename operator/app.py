@@ -9,7 +9,7 @@ from typing import Any
 
 import kopf
 
-from triskel.common.kube import Credentials
+from triskel.common.kube import credentials_of
 from triskel.operator.handlers import routingpolicy, servinggraph, workerpool
 from triskel.operator.runtime import OperatorOptions, OperatorRuntime
 
@@ -26,7 +26,7 @@ def build_registry(runtime: OperatorRuntime, login: LoginFn | None = None) -> ko
     @kopf.on.login(registry=registry)
     async def triskel_login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
         info = login() if login is not None else _cluster_login(settings)
-        runtime.logged_in(_credentials(info))
+        runtime.logged_in(credentials_of(info))
         return info
 
     workerpool.register(registry, runtime)
@@ -74,19 +74,3 @@ def _cluster_login(settings: kopf.OperatorSettings) -> kopf.ConnectionInfo:
     if info is None:
         raise kopf.LoginError("no service account and no kubeconfig to reach the API server")
     return info
-
-
-def _credentials(info: kopf.ConnectionInfo) -> Credentials:
-    return Credentials(
-        server=info.server,
-        token=info.token,
-        ca_path=None if info.ca_path is None else str(info.ca_path),
-        ca_data=None if info.ca_data is None else _text(info.ca_data),
-        certificate_path=None if info.certificate_path is None else str(info.certificate_path),
-        private_key_path=None if info.private_key_path is None else str(info.private_key_path),
-        insecure=bool(info.insecure),
-    )
-
-
-def _text(data: str | bytes) -> str:
-    return data.decode() if isinstance(data, bytes) else data

@@ -16,7 +16,12 @@ from aiohttp import web
 from pydantic import Field, field_validator, model_validator
 
 from triskel.common.api import Address, ApiModel
-from triskel.common.kube import Credentials, KubeClient, in_cluster_credentials
+from triskel.common.kube import (
+    Credentials,
+    KubeClient,
+    in_cluster_credentials,
+    kubeconfig_credentials,
+)
 from triskel.common.router_cluster import RouterClusterConfig
 from triskel.common.routing_api import RoutingSettings
 from triskel.router.admission import AdmissionController
@@ -217,12 +222,13 @@ def _start_discovery(
     credentials = (
         Credentials(server=config.kube_api_url)
         if config.kube_api_url is not None
-        else in_cluster_credentials()
+        else in_cluster_credentials() or kubeconfig_credentials()
     )
     if credentials is None:
         raise RouterStartupError(
-            "cluster_config: no Kubernetes service account here; run in a pod or set "
-            "kube_api_url (e.g. kubectl proxy's http://127.0.0.1:8001)"
+            "cluster_config: no Kubernetes service account and no kubeconfig here; run in "
+            "a pod, set KUBECONFIG, or set kube_api_url (e.g. kubectl proxy's "
+            "http://127.0.0.1:8001)"
         )
     kube = KubeClient(credentials)
     config_file = ConfigFile(config.cluster_config)

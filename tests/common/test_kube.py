@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from triskel.common.kube import drift, path_of, resource_path
+from triskel.common.kube import drift, kubeconfig_credentials, path_of, resource_path
 
 
 def test_paths_of_core_and_grouped_kinds() -> None:
@@ -39,3 +40,36 @@ def test_drift_compares_only_what_the_desired_object_names() -> None:
     live["spec"]["template"]["containers"][0]["image"] = "old"
     # A list item really differs: the whole list is sent (merge patches replace lists).
     assert drift(desired, live)["spec"]["template"] == desired["spec"]["template"]
+
+
+def test_kubeconfig_credentials_follow_the_current_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The router outside a pod (or in the process kubelet's pods) logs in like kopf does.
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: b\n"
+        "clusters:\n"
+        "- {name: a, cluster: {server: 'https://127.0.0.1:1'}}\n"
+        "- {name: b, cluster: {server: 'https://127.0.0.1:2', certificate-authority: /ca.crt}}\n"
+        "users: [{name: u, user: {token: secret-token}}]\n"
+        "contexts:\n"
+        "- {name: a, context: {cluster: a, user: u}}\n"
+        "- {name: b, context: {cluster: b, user: u}}\n"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    credentials = kubeconfig_credentials()
+    assert credentials is not None
+    assert (credentials.server, credentials.token, credentials.ca_path) == (
+        "https://127.0.0.1:2",
+        "secret-token",
+        "/ca.crt",
+    )
+
+
+def test_no_kubeconfig_means_no_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config either
+    assert kubeconfig_credentials() is None

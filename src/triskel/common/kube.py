@@ -19,9 +19,12 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
+
+if TYPE_CHECKING:
+    import kopf
 
 Json = dict[str, Any]
 
@@ -100,6 +103,34 @@ def in_cluster_credentials() -> Credentials | None:
         token_path=str(token),
         ca_path=str(SERVICE_ACCOUNT_DIR / "ca.crt"),
     )
+
+
+def kubeconfig_credentials() -> Credentials | None:
+    """The current context of `$KUBECONFIG` (or `~/.kube/config`); None without either.
+
+    Read with kopf's own kubeconfig loader, the one the operator logs in with, so both
+    components understand the same kubeconfigs (tokens, CA files or data, client certs)."""
+    import kopf  # here, not at the top: the router needs it only outside a pod
+
+    info = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
+    return None if info is None else credentials_of(info)
+
+
+def credentials_of(info: kopf.ConnectionInfo) -> Credentials:
+    """kopf's login result as this client's credentials."""
+    return Credentials(
+        server=info.server,
+        token=info.token,
+        ca_path=None if info.ca_path is None else str(info.ca_path),
+        ca_data=None if info.ca_data is None else _text(info.ca_data),
+        certificate_path=None if info.certificate_path is None else str(info.certificate_path),
+        private_key_path=None if info.private_key_path is None else str(info.private_key_path),
+        insecure=bool(info.insecure),
+    )
+
+
+def _text(data: str | bytes) -> str:
+    return data.decode() if isinstance(data, bytes) else data
 
 
 def resource_path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
