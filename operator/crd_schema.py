@@ -65,9 +65,9 @@ class _CrdJsonSchema(GenerateJsonSchema):
     A field like `replicas: ReplicasSpec = Field(default_factory=ReplicasSpec)` gets
     the section with its defaults written out (`default: {min: 1, max: 1}`), so the
     API server creates it and CEL rules and `kubectl get -o yaml` see the effective
-    spec. Not `default: {}`: Kubernetes ≥ 1.30 checks each default against the CEL
-    rules of its own node, without filling nested defaults first, and `self.min` on
-    `{}` fails ("no such key: min"), which refuses the whole CRD.
+    spec. Not `default: {}`: recent Kubernetes (seen on 1.36) checks each default
+    against the CEL rules of its own node, without filling nested defaults first, and
+    `self.min` on `{}` fails ("no such key: min"), which refuses the whole CRD.
     """
 
     def get_default_value(self, schema: core_schema.WithDefaultSchema) -> Any:

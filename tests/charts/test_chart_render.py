@@ -61,8 +61,6 @@ COMMON = {
     # The routers' ConfigMap in the release namespace: the operator writes, routers read.
     ("Role", "triskel-operator-router-config"),
     ("RoleBinding", "triskel-operator-router-config"),
-    ("Role", "triskel-router-config"),
-    ("RoleBinding", "triskel-router-config"),
 }
 CLUSTER_WIDE_RBAC = {
     (kind, f"{NAMESPACE}-triskel-{component}")
@@ -123,11 +121,7 @@ def test_namespaced_objects_go_where_they_belong() -> None:
             for component in ("operator", "router")
             for watched in ("team-a", "team-b")
         },
-        *{
-            (kind, f"triskel-{component}-config", NAMESPACE)
-            for kind in ("Role", "RoleBinding")
-            for component in ("operator-router", "router")
-        },
+        *{(kind, "triskel-operator-router-config", NAMESPACE) for kind in ("Role", "RoleBinding")},
     }
     for binding in (m for m in manifests if m["kind"] == "RoleBinding"):
         (subject,) = binding["subjects"]
