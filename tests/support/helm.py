@@ -58,9 +58,11 @@ def run_helm(
         return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
-def render(values: Mapping[str, Any] | None = None, chart: Path = CHART) -> list[Manifest]:
+def render(
+    values: Mapping[str, Any] | None = None, chart: Path = CHART, namespace: str = NAMESPACE
+) -> list[Manifest]:
     """`helm template` of the chart as objects; AssertionError with helm's message on failure."""
-    result = run_helm(["template", RELEASE, str(chart), "--namespace", NAMESPACE], values)
+    result = run_helm(["template", RELEASE, str(chart), "--namespace", namespace], values)
     if result.returncode != 0:
         raise AssertionError(f"helm template failed:\n{result.stderr}")
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]

@@ -245,6 +245,12 @@ def operator_command(
     liveness: Annotated[
         str | None, typer.Option("--liveness", help="e.g. http://0.0.0.0:8080/healthz")
     ] = None,
+    status_interval_s: Annotated[
+        float,
+        typer.Option(
+            "--status-interval-s", min=0.1, help="how often pool and graph status is refreshed"
+        ),
+    ] = 10.0,
     log_level: LogLevel = "info",
 ) -> None:
     """Run the Kubernetes operator (WorkerPool, ServingGraph, RoutingPolicy)."""
@@ -257,6 +263,7 @@ def operator_command(
         namespaces=tuple(namespace or ()),
         router_namespace=router_namespace,
         drain_timeout_s=drain_timeout_s,
+        status_interval_s=status_interval_s,
         liveness_endpoint=liveness,
     )
     asyncio.run(run_operator(options))
