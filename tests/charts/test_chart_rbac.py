@@ -18,11 +18,17 @@ CHILD = ["get", "create", "patch", "delete"]
 # checks against a real API server's audit log that each one is used):
 OPERATOR_RULES = [
     # kopf lists and watches its kinds and patches finalizers and progress annotations;
-    # graph checks get pools and policies; nothing creates or deletes them but users.
+    # graph checks get pools and policies (no graph is read by name); nothing creates or
+    # deletes them but users.
     {
         "apiGroups": ["triskel.io"],
-        "resources": ["workerpools", "servinggraphs", "routingpolicies"],
+        "resources": ["workerpools", "routingpolicies"],
         "verbs": ["get", "list", "watch", "patch"],
+    },
+    {
+        "apiGroups": ["triskel.io"],
+        "resources": ["servinggraphs"],
+        "verbs": ["list", "watch", "patch"],
     },
     {
         "apiGroups": ["triskel.io"],
