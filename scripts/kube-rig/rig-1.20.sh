@@ -10,6 +10,7 @@
 #   rig.sh install   # fetch + build into $RIG_DIR/bin (skips what exists)
 #   rig.sh start     # start all three, write $RIG_DIR/run/kubeconfig, wait for ready
 #   rig.sh stop      # stop by recorded PIDs
+#   rig.sh lock      # re-resolve the [bookworm] and [bullseye] pins of debian-packages.lock
 set -euo pipefail
 # shellcheck source=lock.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lock.sh"
@@ -25,14 +26,11 @@ API_PORT="${API_PORT:-16443}"
 KCM_PORT="${KCM_PORT:-16257}"
 TOKEN="${RIG_TOKEN:-rig-admin-token-0123456789}"
 
-install() {
-  mkdir -p "$BIN" "$WORK"
-  export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -qq
-  # Build-Depends of Debian's kubernetes source package (rsync, jq) + openssl/curl for the rig
-  as_root apt-get install -y -qq --no-install-recommends rsync jq openssl curl dpkg-dev >/dev/null
+REFRESH="bash scripts/kube-rig/rig-1.20.sh lock"
 
-  # private apt config: Debian bookworm deb-src + bullseye (for Go 1.15); system sources untouched
+# private apt config: Debian bookworm deb-src + bullseye (for Go 1.15); system sources untouched.
+# Sets O (apt options) for the caller.
+apt_private() {
   local A="$WORK/apt"
   mkdir -p "$A/lists/partial" "$A/cache/archives/partial"
   # the machine's own Debian mirror, read from its apt sources (never hard-coded here)
@@ -44,10 +42,21 @@ install() {
 deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $M bookworm main
 deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $M bullseye main
 EOS
-  local O=(-o "Dir::Etc::sourcelist=$A/sources.list" -o "Dir::Etc::sourceparts=/nonexistent"
-           -o "Dir::State::Lists=$A/lists" -o "Dir::Cache=$A/cache")
+  O=(-o "Dir::Etc::sourcelist=$A/sources.list" -o "Dir::Etc::sourceparts=/nonexistent"
+     -o "Dir::State::Lists=$A/lists" -o "Dir::Cache=$A/cache")
+}
+
+install() {
+  mkdir -p "$BIN" "$WORK"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  # Build-Depends of Debian's kubernetes source package (rsync, jq) + openssl/curl for the rig
+  as_root apt-get install -y -qq --no-install-recommends rsync jq openssl curl dpkg-dev >/dev/null
+  local O; apt_private
 
   if [ ! -x "$BIN/etcd" ]; then          # etcd 3.4.23 from bookworm, extracted (no service started)
+    # (the machine's own apt sources, as before pinning: bookworm, its updates and security)
+    require_served bookworm "$(pinned bookworm | grep '^etcd-')" "$REFRESH"
     # shellcheck disable=SC2046
     ( cd "$WORK" && fetch_pinned "bookworm etcd" apt-get download $(pinned bookworm | grep '^etcd-') \
       && for d in etcd-server_*.deb etcd-client_*.deb; do dpkg-deb -x "$d" "$WORK/etcd-root"; done )
@@ -56,6 +65,8 @@ EOS
 
   if [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/kube-controller-manager" ]; then
     apt-get "${O[@]}" update -qq
+    require_served bookworm "$(pinned bookworm | grep '^kubernetes-source=')" "$REFRESH" "${O[@]}"
+    require_served bullseye "$(pinned bullseye)" "$REFRESH" "${O[@]}"
     # Go 1.15 (the toolchain k8s 1.20 was released with) from bullseye, extracted.
     # Go >= 1.18 builds but kube-apiserver then crashes ("fatal error: fault" in reflect2 map iteration).
     # shellcheck disable=SC2046
@@ -72,7 +83,8 @@ EOS
         make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" )
     cp "$WORK/k8s/_output/bin/kube-apiserver" "$WORK/k8s/_output/bin/kube-controller-manager" "$BIN/"
   fi
-  "$BIN/etcd" --version | head -1; "$BIN/kube-apiserver" --version
+  # (sed, not head: head closes the pipe early and etcd dies of SIGPIPE, exit 141 under pipefail)
+  "$BIN/etcd" --version | sed -n 1p; "$BIN/kube-apiserver" --version
 }
 
 certs() {
@@ -154,6 +166,20 @@ start() {
     curl -sfk "https://127.0.0.1:$KCM_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1
   done
   echo "export KUBECONFIG=$RUN/kubeconfig"
+}
+
+lock() {  # re-resolve [bookworm] and [bullseye] at today's versions and rewrite them
+  mkdir -p "$WORK"
+  local O T; apt_private; T=$(mktemp)
+  as_root apt-get update -qq; apt-get "${O[@]}" update -qq
+  { candidates etcd-client etcd-server
+    apt-cache "${O[@]}" madison kubernetes \
+      | awk -F'|' '/Sources/ {gsub(/ /, "", $2); print "kubernetes-source=" $2; exit}'; } > "$T"
+  grep -q '^kubernetes-source=' "$T" || { echo "kube-rig lock: bookworm serves no kubernetes source" >&2; return 1; }
+  lock_write bookworm "$T"
+  candidates golang-1.15-go golang-1.15-src -- "${O[@]}" > "$T"
+  lock_write bullseye "$T"
+  rm -f "$T"
 }
 
 stop() {

@@ -27,6 +27,7 @@
 #   rig-new.sh start     # etcd + crd-apiserver (<1 s), writes $RUN/kubeconfig; applies $RIG_CRDS if set
 #   rig-new.sh check     # CEL checks against $MAIN_REPO/manifests (needs `start` and kubectl)
 #   rig-new.sh stop      # stop by recorded PIDs
+#   rig-new.sh lock      # re-resolve the [sid] pins of debian-packages.lock at today's versions
 #   RIG_CRDS=crds.yaml rig-new.sh start-hybrid | check-hybrid | stop-hybrid   (~10 s to ready)
 #                        # one endpoint: rig-1.20.sh's 1.20 kube-apiserver + KCM aggregating crd-apiserver
 set -euo pipefail
@@ -42,6 +43,7 @@ ETCD_PEER_PORT="${ETCD_PEER_PORT:-23801}"
 API_PORT="${API_PORT:-16444}"
 TOKEN="${RIG_TOKEN:-rig-admin-token-0123456789}"
 MAIN_REPO="${MAIN_REPO:-$PWD}"
+REFRESH="bash scripts/kube-rig/rig-crd-1.36.sh lock"
 
 apt_opts() {  # private apt config: Debian sid deb + deb-src; system sources untouched
   local A="$WORK/apt"
@@ -65,6 +67,7 @@ EOS
     | awk '/^[a-z]/{p=$1} /Candidate/{print "  " p " " $2}'
 
   if [ ! -x "$BIN/etcd" ]; then
+    require_served sid "$(pinned sid | grep '^etcd-')" "$REFRESH" "${O[@]}"
     mkdir -p "$WORK/etcd-debs"
     # shellcheck disable=SC2046
     ( cd "$WORK/etcd-debs" && fetch_pinned "sid etcd" apt-get "${O[@]}" download $(pinned sid | grep '^etcd-') \
@@ -80,6 +83,7 @@ EOS
     PKGS=$(pinned sid | grep -v '^etcd-')
     GOV=$(echo "$PKGS" | grep -oE '^golang-1\.[0-9]+-go=' | head -1 | sed 's/^golang-//; s/-go=$//')
     echo "  $(echo "$PKGS" | wc -l) packages, Go $GOV"
+    require_served sid "$PKGS" "$REFRESH" "${O[@]}"
     rm -rf "$WORK/debs" "$WORK/root"; mkdir -p "$WORK/debs" "$WORK/root"
     # shellcheck disable=SC2086
     ( cd "$WORK/debs" && fetch_pinned "sid closure of golang-k8s-apiextensions-apiserver-dev" \
@@ -99,7 +103,8 @@ EOS
         GOPATH="$WORK/gopath:$SRC" GO111MODULE=off GOPROXY=off GOTOOLCHAIN=local GOCACHE="$WORK/gocache" \
         CGO_ENABLED=0 go build -trimpath -ldflags "$LDF" -o "$BIN/crd-apiserver" rignew/crd-apiserver )
   fi
-  "$BIN/etcd" --version | head -1
+  # (sed, not head: head closes the pipe early and etcd dies of SIGPIPE, exit 141 under pipefail)
+  "$BIN/etcd" --version | sed -n 1p
   "$BIN/crd-apiserver" --version
 }
 
@@ -492,20 +497,21 @@ stop_list() {
 
 lock() {  # re-resolve sid's closure at today's versions and rewrite the [sid] section
   mkdir -p "$WORK/apt/lists/partial" "$WORK/apt/cache/archives/partial"
-  local M O
+  local M O T
   M=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
   [ -n "$M" ] || M=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
   echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $M sid main" > "$WORK/apt/sources.list"
   read -ra O <<< "$(apt_opts)"
   apt-get "${O[@]}" update -qq
-  { sed '/^\[sid\]/,$d' "$LOCK"; echo "[sid]"
-    { echo etcd-server; echo etcd-client
-      apt-cache "${O[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
-        --no-replaces --no-enhances golang-k8s-apiextensions-apiserver-dev \
-        | grep -v '^[ <]' | grep -E '^golang-.*-dev$|^golang-1\.[0-9]+-(go|src)$'; } | sort -u \
-      | while read -r p; do echo "$p=$(apt-cache "${O[@]}" policy "$p" | awk '/Candidate/ {print $2}')"; done
-  } > "$LOCK.new"
-  mv "$LOCK.new" "$LOCK"; echo "rewrote $LOCK"
+  T=$(mktemp)
+  # shellcheck disable=SC2046
+  candidates etcd-client etcd-server $(apt-cache "${O[@]}" depends --recurse --no-recommends \
+      --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances \
+      golang-k8s-apiextensions-apiserver-dev \
+      | grep -v '^[ <]' | grep -E '^golang-.*-dev$|^golang-1\.[0-9]+-(go|src)$' | sort -u) \
+    -- "${O[@]}" | sort > "$T"
+  lock_write sid "$T"
+  rm -f "$T"
 }
 
 stop() { stop_list apiserver etcd; }

@@ -12,6 +12,9 @@ Two rigs, built from Debian's archive (pinned versions) into `$RIG_DIR`
 
 Each is stopped by the PIDs its script recorded; a build or start that fails fails the
 test with the script's reason, never a skip.
+
+The build (`build_rigs`) takes minutes, so tests/realapi/conftest.py runs it at collection
+time, outside every test's timeout; `start_*` take seconds and run inside a test.
 """
 
 from __future__ import annotations
@@ -36,12 +39,18 @@ SCRIPTS = ROOT / "scripts" / "kube-rig"
 TOOLS = ROOT / ".tools" / "bin"
 RIG_DIR = Path(os.environ.get("RIG_DIR", Path.home() / ".cache" / "triskel-rig"))
 ADMIN_TOKEN = "rig-admin-token-0123456789"  # the scripts' default static token
+# What `start_hybrid` and `start_rig_1_20` run (rig-1.20.sh fills bin/, rig-crd-1.36.sh
+# bin-new/: each install skips what is there, so a cached $RIG_DIR is a restore).
 BINARIES = (
     "bin/etcd",
+    "bin/etcdctl",
     "bin/kube-apiserver",
     "bin/kube-controller-manager",
+    "bin-new/etcd",
+    "bin-new/etcdctl",
     "bin-new/crd-apiserver",
 )
+BUILD_TIMEOUT_S = 1800  # ~8 min on 2 cores with a warm mirror; a slow one gets room
 AUDIT_POLICY = {
     "apiVersion": "audit.k8s.io/v1",
     "kind": "Policy",
@@ -66,6 +75,7 @@ class RealApi:
         check: bool = True,
         namespace: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
+        """kubectl 1.32 as the admin; with `check`, a non-zero exit fails with its stderr."""
         command = [str(kubectl_binary()), "--kubeconfig", str(self.kubeconfig)]
         if namespace is not None:
             command += ["--namespace", namespace]
@@ -77,12 +87,22 @@ class RealApi:
         return done
 
     def audit_events(self) -> list[dict[str, Any]]:
-        """Every request the server answered, as audit events: completed ones, and watches
-        (long-running: logged when the response starts, and again only when they end)."""
+        """One audit event per request the server answered, in log order: its
+        ResponseComplete event. A watch still open has none yet (it completes when the
+        client goes): its ResponseStarted event stands in, so the calls of a running
+        operator are all there."""
         if not self.audit_log.is_file():
             return []
-        events = [json.loads(line) for line in self.audit_log.read_text().splitlines() if line]
-        return [e for e in events if e.get("stage") in ("ResponseComplete", "ResponseStarted")]
+        final: dict[str, dict[str, Any]] = {}
+        # The server may be writing: the text after the last newline is "" or half a line.
+        for line in self.audit_log.read_text().split("\n")[:-1]:
+            event = json.loads(line)
+            stage = event.get("stage")
+            if stage == "ResponseComplete" or (
+                stage == "ResponseStarted" and event["auditID"] not in final
+            ):
+                final[event["auditID"]] = event
+        return list(final.values())
 
 
 def kubectl_binary() -> Path:
@@ -92,16 +112,41 @@ def kubectl_binary() -> Path:
     return binary
 
 
-def ensure_built() -> None:
-    """Builds the rigs when their binaries are missing (~7 min on 2 cores)."""
-    if all((RIG_DIR / binary).is_file() for binary in BINARIES):
-        return
-    for script in ("rig-1.20.sh", "rig-crd-1.36.sh"):
-        _run(["bash", str(SCRIPTS / script), "install"], f"building the {script} rig", 1800)
+def missing_binaries() -> list[str]:
+    return [binary for binary in BINARIES if not (RIG_DIR / binary).is_file()]
+
+
+def build_rigs(log: Path) -> str | None:
+    """Runs both scripts' `install` (~8 min on 2 cores; rig-1.20.sh's apt-get install
+    needs root or sudo), their output into `log`. Returns None when every binary is
+    there afterwards, else why not: the failing script's last lines, which name a pin
+    the archive stopped serving when that is the cause."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "RIG_DIR": str(RIG_DIR)}
+    with log.open("w") as out:
+        for script in ("rig-1.20.sh", "rig-crd-1.36.sh"):
+            command = ["bash", str(SCRIPTS / script), "install"]
+            try:
+                done = subprocess.run(
+                    command,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    timeout=BUILD_TIMEOUT_S,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                return f"{' '.join(command)} took over {BUILD_TIMEOUT_S} s (log: {log})"
+            if done.returncode != 0:
+                tail = "\n".join(log.read_text().splitlines()[-40:])
+                return f"{' '.join(command)} failed (exit {done.returncode}; log: {log}):\n{tail}"
+    missing = missing_binaries()
+    return f"the rig scripts built no {', '.join(missing)} (log: {log})" if missing else None
 
 
 @contextlib.contextmanager
 def start_hybrid(run_dir: Path) -> Iterator[RealApi]:
+    kubectl_binary()  # installed first: the script applies its APIServices with it
     ports = _free_ports(5)
     crds = run_dir / "crds.yaml"
     crds.write_text(yaml.safe_dump_all(build_crds(), sort_keys=False))
@@ -138,6 +183,7 @@ def start_hybrid(run_dir: Path) -> Iterator[RealApi]:
 @contextlib.contextmanager
 def start_rig_1_20(run_dir: Path) -> Iterator[RealApi]:
     # rig-1.20.sh keeps its run state under $RIG_DIR: a private one sharing the binaries.
+    kubectl_binary()  # installed first: the script applies the CRDs with it
     private = run_dir / "rig"
     private.mkdir()
     (private / "bin").symlink_to(RIG_DIR / "bin")
@@ -177,21 +223,23 @@ def _run(
     full_env = {
         **os.environ,
         "RIG_DIR": str(RIG_DIR),
+        # The scripts call kubectl (applying CRDs and APIServices): the pinned 1.32.
         "PATH": f"{TOOLS}:{os.environ['PATH']}",
         **(env or {}),
     }
-    done = subprocess.run(
-        command, env=full_env, capture_output=True, text=True, timeout=timeout_s, check=False
-    )
-    if done.returncode != 0:
+    try:
+        done = subprocess.run(
+            command, env=full_env, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+        output, failed = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}", done.returncode != 0
+    except subprocess.TimeoutExpired:
+        output, failed = f"(no answer within {timeout_s} s)", True
+    if failed:
         server_logs = ""
         if logs is not None:
             for log in sorted(logs.rglob("*.log")):
                 server_logs += f"\n--- {log}:\n{log.read_text()[-3000:]}"
-        pytest.fail(
-            f"{what} failed ({' '.join(command)}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-            f"{server_logs}"
-        )
+        pytest.fail(f"{what} failed ({' '.join(command)}):\n{output}{server_logs}")
 
 
 def _free_ports(count: int) -> list[int]:
