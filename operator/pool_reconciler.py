@@ -1,7 +1,8 @@
 """Brings a WorkerPool's children in line with its spec; shrinks only after draining.
 
     spec ──► Deployment (replicas), headless Service, PodDisruptionBudget
-        └─ fewer replicas than running: drain the surplus pods first (drain.py)
+        └─ fewer replicas than running: drain the surplus pods first (drain.py);
+           on servers before 1.22, delete them before the Deployment shrinks
 
 Every step is idempotent (`KubeClient.apply`), so a reconcile interrupted by an
 operator restart is simply run again: nothing is created twice.
@@ -92,6 +93,8 @@ class PoolReconciler:
         drain = None
         if live is not None and _replicas(live) > target:
             drain = await self._drain_surplus(body, _replicas(live) - target)
+            if not features.honours_pod_deletion_cost:
+                await self._delete_drained(namespace, drain)
         else:
             # Pods marked for a scale-in that did not happen (the pool grew back, or the
             # operator stopped in between) go back into service.
@@ -161,6 +164,15 @@ class PoolReconciler:
             result.timed_out,
         )
         return result
+
+    async def _delete_drained(self, namespace: str, drain: DrainResult) -> None:
+        """Before 1.22 a ReplicaSet ignores pod-deletion-cost and would remove pods of its
+        own choosing, leaving a drained one behind. Deleted first (the grace period and
+        preStop still apply), they are no longer active when the Deployment shrinks. A
+        ReplicaSet quick enough to replace one in between removes that new pod again when
+        it shrinks: unscheduled and unready pods go first."""
+        for name in [*drain.drained, *drain.timed_out]:
+            await self._kube.delete(resource_path("v1", "Pod", namespace, name))
 
     async def _undrain(self, body: Json) -> None:
         for pod in await self._pods(body):

@@ -79,6 +79,8 @@ class ClusterView:
         self._writes: set[asyncio.Task[None]] = set()
         # Workers announced by any router replica, per model and role (see ring_members).
         self._announced: dict[str, frozenset[str]] = {}
+        # Workers discovery removed while this router still had requests on them.
+        self._leaving: dict[str, WorkerView] = {}
 
     @property
     def kv_index(self) -> KvBlockIndex:
@@ -113,8 +115,11 @@ class ClusterView:
         self.spawn_write(self._state.members.register(_group(client), client.worker_id))
 
     async def remove_worker(self, worker_id: str) -> None:
-        """Forgets a worker that left: its watchers, its KV blocks, its announcement."""
+        """Forgets a worker that left: its watchers, its KV blocks, its announcement.
+        Requests already on it still count on it until they end (`requests_on`)."""
         view = self._workers.pop(worker_id, None)
+        if view is not None and view.own.num_requests > 0:
+            self._leaving[worker_id] = view
         tasks = self._worker_tasks.pop(worker_id, [])
         for task in tasks:
             task.cancel()
@@ -154,12 +159,19 @@ class ClusterView:
         groups = {_group(w) for w in workers}
         return frozenset().union(*(self._announced.get(g, frozenset()) for g in groups))
 
+    def requests_on(self, worker_id: str) -> int:
+        """This router's requests in flight on the worker, removed or not."""
+        view = self._workers.get(worker_id) or self._leaving.get(worker_id)
+        return 0 if view is None else view.own.num_requests
+
     def client(self, worker_id: str) -> WorkerClient:
         return self._workers[worker_id].client
 
     def mark_unhealthy(self, worker_id: str) -> None:
         """A call failed in a way that means the worker is gone (until its streams return)."""
-        self._workers[worker_id].is_healthy = False
+        view = self._workers.get(worker_id)
+        if view is not None:  # else removed already: no pick sees it
+            view.is_healthy = False
 
     @contextlib.contextmanager
     def prefilling(self, worker_id: str, num_uncached_tokens: int) -> Iterator[None]:
@@ -175,7 +187,12 @@ class ClusterView:
 
     @contextlib.contextmanager
     def _in_flight(self, worker_id: str, counts: LoadCounts) -> Iterator[None]:
-        view = self._workers[worker_id]
+        view = self._workers.get(worker_id) or self._leaving.get(worker_id)
+        if view is None:
+            # Removed, idle, since it was picked: its connection is closing, so the call
+            # fails and the flow retries elsewhere; there is nothing to count on.
+            yield
+            return
         view.own = view.own + counts
         self.spawn_write(self._state.load.add(worker_id, counts))
         try:
@@ -183,6 +200,8 @@ class ClusterView:
         finally:
             view.own = view.own + -counts
             self.spawn_write(self._state.load.add(worker_id, -counts))
+            if view.own.num_requests <= 0 and self._leaving.get(worker_id) is view:
+                del self._leaving[worker_id]
 
     async def _watch_shared_load(self) -> None:
         """Other routers' work per worker: the shared totals minus our own share."""

@@ -1,14 +1,16 @@
 """What the cluster's API server accepts in the objects the operator builds, by its version.
 
 Kubernetes 1.20 is the oldest version Triskel supports (docs/operator.md says why and
-how each version is tested). Three fields of a pool's children are newer than that,
-and each has a fallback that older servers take:
+how each version is tested). Three fields of a pool's children and one controller
+behaviour are newer than that, and each has a fallback that older servers take:
 
     field                          from   older servers get
     policy/v1 PodDisruptionBudget  1.21   policy/v1beta1 (same fields we set, minus
                                           unhealthyPodEvictionPolicy)
     gRPC probes                    1.24   a tcpSocket probe on the same port
     lifecycle.preStop.sleep        1.30   preStop exec `sleep N` (needs `sleep` in the image)
+    pod-deletion-cost honoured     1.22   the operator deletes the drained pods itself
+      by ReplicaSets                      before shrinking the Deployment (pool_reconciler)
 
 A server older than a field refuses the object outright ("must specify a handler
 type"), so the choice cannot be left to the server.
@@ -54,6 +56,12 @@ class ServerFeatures:
     @property
     def has_grpc_probes(self) -> bool:
         return self.minor >= 24
+
+    @property
+    def honours_pod_deletion_cost(self) -> bool:
+        # Alpha and off by default in 1.21, beta and on from 1.22 (PodDeletionCost): an
+        # older ReplicaSet removes pods by its own ranking, not the drained ones first.
+        return self.minor >= 22
 
     @property
     def has_pre_stop_sleep(self) -> bool:

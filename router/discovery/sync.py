@@ -3,7 +3,10 @@
 Every `interval_s`: re-read the router config, fetch the pools' endpoints, then
 
     new addresses      ──► connect (GetInfo), join the registry and the cluster view
-    vanished addresses ──► leave the registry first (no new picks), then close
+    vanished addresses ──► leave the registry first (no new picks), then close once
+                           this router's requests on them end (bounded), in the
+                           background: a scale-in drains the worker, it does not
+                           cut its streams
     changed policies   ──► rebuild only those models' schedulers; swap the table
 
 A model whose policy did not change keeps its scheduler object, and with it the
@@ -39,6 +42,11 @@ from triskel.router.worker_client import WorkerCallError, WorkerClient
 _log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
+# How long a removed worker's connection stays open for the requests still on it. The
+# operator deletes the pod once its work ends, or after its drain timeout (120 s by
+# default): no request outlives that.
+LEAVING_GRACE_S = 180.0
+LEAVING_POLL_S = 0.1
 EndpointsFetcher = Callable[[Sequence[PoolKey]], Awaitable[Mapping[PoolKey, Sequence[str]]]]
 SchedulerFactory = Callable[[RoutingSettings], Scheduler]
 
@@ -64,6 +72,13 @@ class ClusterSync:
         self._build_scheduler = build_scheduler
         self._fetch_endpoints = fetch_endpoints
         self._installed: dict[str, _Installed] = {}
+        self._leaving: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        """Closes the connections of removed workers now, whatever is still on them."""
+        for task in self._leaving:
+            task.cancel()
+        await asyncio.gather(*self._leaving, return_exceptions=True)
 
     async def apply(self, config: RouterClusterConfig) -> None:
         """One round: workers first (so new models have workers), then routing."""
@@ -89,8 +104,26 @@ class ClusterSync:
             _log.warning("not serving: %s", problem)
         for client in gone:
             await self._cluster.remove_worker(client.worker_id)
-            await client.close()
+            task = asyncio.create_task(self._close_when_idle(client))
+            self._leaving.add(task)
+            task.add_done_callback(self._leaving.discard)
         _log.info("workers: +%d -%d", len(joined), len(gone))
+
+    async def _close_when_idle(self, client: WorkerClient) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LEAVING_GRACE_S
+        try:
+            while self._cluster.requests_on(client.worker_id) > 0:
+                if loop.time() >= deadline:
+                    _log.warning(
+                        "worker %s left with requests still on it after %.0f s; closing",
+                        client.worker_id,
+                        LEAVING_GRACE_S,
+                    )
+                    break
+                await asyncio.sleep(LEAVING_POLL_S)
+        finally:
+            await client.close()
 
     async def _connect(self, client: WorkerClient) -> bool:
         try:
@@ -140,10 +173,13 @@ async def run_sync(
     interval_s: float = 2.0,
 ) -> None:
     """Applies the config every `interval_s` until `stop` is set; errors never end it."""
-    while not stop.is_set():
-        try:
-            await sync.apply(read_config())
-        except Exception:  # a bad round is logged; the next one tries again
-            _log.exception("cluster sync round failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval_s)
+    try:
+        while not stop.is_set():
+            try:
+                await sync.apply(read_config())
+            except Exception:  # a bad round is logged; the next one tries again
+                _log.exception("cluster sync round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
+    finally:
+        await sync.close()

@@ -49,7 +49,8 @@ OPERATOR_RULES = [
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": CHILD},
     {"apiGroups": [""], "resources": ["services"], "verbs": CHILD},
     {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": CHILD},
-    # Drain lists a pool's pods and marks them (patch); it never deletes them itself.
+    # Drain lists a pool's pods and marks them (patch); from Kubernetes 1.22 the
+    # ReplicaSet removes the marked ones (pod-deletion-cost), so the operator deletes none.
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "patch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]
@@ -106,6 +107,26 @@ def test_cluster_wide_rules_are_exact() -> None:
         _rules(manifests, "ClusterRole", f"{NAMESPACE}-triskel-operator-discovery")
         == DISCOVERY_RULES
     )
+
+
+@pytest.mark.parametrize(
+    ("kube_version", "pod_verbs"),
+    [
+        ("1.20.0", ["list", "patch", "delete"]),
+        ("1.21.14", ["list", "patch", "delete"]),
+        ("1.22.0", ["list", "patch"]),
+        ("1.36.0", ["list", "patch"]),
+    ],
+)
+def test_only_clusters_before_1_22_let_the_operator_delete_pods(
+    kube_version: str, pod_verbs: list[str]
+) -> None:
+    # There ReplicaSets ignore pod-deletion-cost: the operator deletes the drained pods.
+    rules = _rules(
+        render(kube_version=kube_version), "ClusterRole", f"{NAMESPACE}-triskel-operator"
+    )
+    (pods,) = [rule for rule in rules if rule["resources"] == ["pods"]]
+    assert pods["verbs"] == pod_verbs
 
 
 @pytest.mark.parametrize("namespace", ["team-a", "team-b"])

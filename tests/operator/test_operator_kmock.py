@@ -226,6 +226,31 @@ async def test_scale_in_drains_the_idle_pod_and_keeps_the_busy_one(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize(("minor", "deleted"), [(20, True), (21, True), (22, False)])
+async def test_before_1_22_the_operator_deletes_the_drained_pod_itself(
+    kmock: kmock.KubernetesEmulator, minor: int, deleted: bool
+) -> None:
+    # ReplicaSets of those servers ignore pod-deletion-cost and would remove a pod of
+    # their own choosing; from 1.22 the ReplicaSet removes the marked one.
+    declare_resources(kmock, minor)
+    server = kmock
+    async with local_workers(POOL_SPEC, 2) as addresses, running_operator(server):
+        await create(server, pool("decode"))
+        await eventually(lambda: deployment(server, "decode") is not None)
+        await add_pod(server, "decode", "decode-a", addresses[0])
+        await add_pod(server, "decode", "decode-b", addresses[1])
+        busy = asyncio.create_task(long_decode(addresses[0], 400))
+        await asyncio.sleep(0.3)  # decode-a is busy, so decode-b is the one to go
+        scaled = {**POOL_SPEC, "replicas": {"min": 1, "max": 4, "desired": 1}}
+        path = collection_path(GROUP_VERSION, "workerpools") + "/decode"
+        await server.patch(path, json={"spec": scaled, "metadata": {"generation": 2}})
+        await eventually(lambda: deployment(server, "decode")["spec"]["replicas"] == 1)
+        assert (stored(server, "v1", "pods", "decode-b") is None) is deleted
+        assert stored(server, "v1", "pods", "decode-a") is not None
+        busy.cancel()
+
+
+@pytest.mark.asyncio
 async def test_a_pod_left_marked_by_an_interrupted_scale_in_returns_to_service(
     server: kmock.KubernetesEmulator,
 ) -> None:

@@ -113,7 +113,7 @@ def test_the_chart_applies_server_side(real_api: RealApi, namespace: str, scope:
         "with-redis": {"redis": {"enabled": True}},
     }
     values = values_by_scope[scope]
-    manifests = render(values, namespace=namespace)
+    manifests = render(values, namespace=namespace, kube_version=real_api.server_version())
     listed = json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests})
     done = real_api.kubectl("apply", "--dry-run=server", "-f", "-", input=listed)
     # One line per object, each admitted by the server (a refusal exits non-zero above).

@@ -145,7 +145,11 @@ def test_the_operator_with_the_charts_rbac_is_never_refused_and_uses_every_rule(
     real_api: RealApi, namespace: str, tmp_path: Path, scope: str
 ) -> None:
     values = {"operator": {"watchNamespaces": [namespace]}} if scope == "namespaced" else {}
-    manifests = [m for m in render(values, namespace=namespace) if m["kind"] in RBAC_KINDS]
+    manifests = [
+        m
+        for m in render(values, namespace=namespace, kube_version=real_api.server_version())
+        if m["kind"] in RBAC_KINDS
+    ]
     real_api.kubectl(
         "apply",
         "-f",

@@ -59,10 +59,17 @@ def run_helm(
 
 
 def render(
-    values: Mapping[str, Any] | None = None, chart: Path = CHART, namespace: str = NAMESPACE
+    values: Mapping[str, Any] | None = None,
+    chart: Path = CHART,
+    namespace: str = NAMESPACE,
+    kube_version: str | None = None,
 ) -> list[Manifest]:
-    """`helm template` of the chart as objects; AssertionError with helm's message on failure."""
-    result = run_helm(["template", RELEASE, str(chart), "--namespace", namespace], values)
+    """`helm template` of the chart as objects; AssertionError with helm's message on failure.
+    `kube_version`: the cluster's, as `helm install` reads it (else helm's default)."""
+    args = ["template", RELEASE, str(chart), "--namespace", namespace]
+    if kube_version is not None:
+        args += ["--kube-version", kube_version]
+    result = run_helm(args, values)
     if result.returncode != 0:
         raise AssertionError(f"helm template failed:\n{result.stderr}")
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]

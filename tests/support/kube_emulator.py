@@ -41,13 +41,20 @@ _BUILTIN: tuple[tuple[str, str, str, frozenset[str]], ...] = (
         "poddisruptionbudgets",
         frozenset({"list", "get", "create", "patch", "delete"}),
     ),
+    # What servers before 1.21 serve budgets as.
+    (
+        "policy/v1beta1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        frozenset({"list", "get", "create", "patch", "delete"}),
+    ),
 )
 
 
-def declare_resources(server: kmock.KubernetesEmulator) -> None:
+def declare_resources(server: kmock.KubernetesEmulator, minor: int = 32) -> None:
     """Makes kmock's discovery list the kinds the operator uses, and answers /version
-    as a 1.32 server (the operator builds its children for the server's version)."""
-    server["get /version"] << {"major": "1", "minor": "32", "gitVersion": "v1.32.0"}
+    as a 1.`minor` server (the operator builds its children for the server's version)."""
+    server["get /version"] << {"major": "1", "minor": str(minor), "gitVersion": f"v1.{minor}.0"}
     for api, kind, plural, verbs in _BUILTIN:
         server.resources[f"{api}/{plural}"] = kmock.ResourceInfo(
             kind=kind, namespaced=kind != "Namespace", verbs=set(verbs)

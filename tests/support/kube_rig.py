@@ -86,6 +86,11 @@ class RealApi:
             raise AssertionError(f"kubectl {' '.join(args)} failed:\n{done.stderr}")
         return done
 
+    def server_version(self) -> str:
+        """The built-in API's version (`1.20.15`), what `helm install` renders for."""
+        version = json.loads(self.kubectl("get", "--raw", "/version").stdout)
+        return str(version["gitVersion"]).removeprefix("v")
+
     def audit_events(self) -> list[dict[str, Any]]:
         """One audit event per request the server answered, in log order: its
         ResponseComplete event. A watch still open has none yet (it completes when the

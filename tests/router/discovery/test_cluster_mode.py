@@ -167,3 +167,70 @@ async def test_workers_come_and_go_with_the_pool_status_and_policies_reload(
 
 async def _ok(base_url: str) -> bool:
     return await complete(base_url) == 200
+
+
+async def stream_tokens(base_url: str, max_tokens: int) -> tuple[int, str | None]:
+    """One streamed completion to its end: (text chunks, finish reason); raises when the
+    stream breaks (the router cut the worker off mid-stream)."""
+    body = {
+        "model": "m",
+        "prompt": "tell me a long story",
+        "max_tokens": max_tokens,
+        "ignore_eos": True,
+    }
+    chunks, finish = 0, None
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{base_url}/v1/completions", json={**body, "stream": True}) as response,
+    ):
+        assert response.status == 200
+        async for raw in response.content:
+            line = raw.decode().strip()
+            if line == "data: [DONE]":
+                return chunks, finish
+            if line.startswith("data: "):
+                choice = json.loads(line.removeprefix("data: "))["choices"][0]
+                chunks += 1
+                finish = choice.get("finish_reason") or finish
+    raise AssertionError(f"the stream ended without [DONE] after {chunks} chunks")
+
+
+@pytest.mark.asyncio
+async def test_a_worker_that_leaves_finishes_the_streams_it_is_serving(
+    kmock: kmock.KubernetesEmulator, tmp_path: Path
+) -> None:
+    # A scale-in removes a worker from the pool's status while it still streams: the
+    # router stops picking it but keeps its connection until those streams end.
+    declare_resources(kmock)
+    config_file = tmp_path / "router-config.json"
+    config_file.write_text(router_config(None))
+    slow = {**POOL_SPEC, "profile": {"timeScale": 1.0}}
+    async with local_workers(slow, 2) as (first, second):
+        await create(
+            kmock,
+            {
+                "apiVersion": "triskel.io/v1alpha1",
+                "kind": "WorkerPool",
+                "metadata": {"name": "uni"},
+                "spec": slow,
+                "status": {"endpoints": [first]},
+            },
+        )
+        async with router(config_file, str(kmock.url).rstrip("/")) as base_url:
+            await eventually_async(lambda: _ok(base_url))
+            started = asyncio.get_running_loop().time()
+            long = asyncio.create_task(stream_tokens(base_url, 400))
+            await asyncio.sleep(0.5)  # streaming from the first worker, the only one
+            await set_endpoints(kmock, [second])
+            await eventually_async(lambda: _only_second_serves(base_url))
+            assert not long.done(), "the stream must outlast the worker's removal"
+            chunks, finish = await long
+            assert finish == "length" and chunks >= 400  # every token, then the finish
+            assert asyncio.get_running_loop().time() - started > 2.0
+
+
+async def _only_second_serves(base_url: str) -> bool:
+    before = await decisions(base_url)
+    assert await complete(base_url) == 200
+    after = await decisions(base_url)
+    return any(after[k] > before.get(k, 0) for k in after if k[1] == "w1")
