@@ -26,7 +26,7 @@ from triskel.common.resources import (
     ServingGraphSpec,
 )
 from triskel.operator.builders.router_config import Named, build_router_config_map
-from triskel.operator.policy_check import policy_problem
+from triskel.operator.policy_check import PolicyJudge, targets_in
 
 Json = dict[str, Any]
 SpecT = TypeVar("SpecT", bound=ApiModel)
@@ -35,6 +35,7 @@ SpecT = TypeVar("SpecT", bound=ApiModel)
 async def publish_router_config(
     kube: KubeClient,
     config_namespace: str,
+    judge: PolicyJudge,
     watched: Sequence[str] = (),
     without: tuple[str, str] | None = None,
 ) -> None:
@@ -46,10 +47,19 @@ async def publish_router_config(
         for g in _parsed(await _list(kube, SERVING_GRAPH, watched), ServingGraphSpec)
         if (g.namespace, g.name) != without
     ]
-    policy_bodies = [b for b in await _list(kube, ROUTING_POLICY, watched) if not policy_problem(b)]
+    policy_bodies = [
+        body
+        for body in await _list(kube, ROUTING_POLICY, watched)
+        if not judge.problem(body, targets_in(body["metadata"]["namespace"], graphs))
+    ]
     policies = _parsed(policy_bodies, RoutingPolicySpec)
     pools = _parsed(await _list(kube, WORKER_POOL, watched), WorkerPoolSpec)
     await kube.apply(build_router_config_map(config_namespace, graphs, policies, pools))
+
+
+async def graphs_in(kube: KubeClient, namespace: str) -> list[Named[ServingGraphSpec]]:
+    """The ServingGraphs of one namespace whose spec parses."""
+    return _parsed(await _list(kube, SERVING_GRAPH, [namespace]), ServingGraphSpec)
 
 
 async def _list(kube: KubeClient, kind: ResourceKind, watched: Sequence[str]) -> list[Json]:

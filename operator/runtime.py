@@ -15,6 +15,7 @@ import kopf
 
 from triskel.common.kube import Credentials, KubeClient
 from triskel.operator.builders.server_features import ServerFeatures, ServerVersionError
+from triskel.operator.policy_check import PolicyJudge
 from triskel.operator.pool_reconciler import PoolReconciler, PoolSettings
 from triskel.operator.router_config_sync import publish_router_config
 
@@ -50,6 +51,8 @@ class OperatorRuntime:
         # Handlers of every kind publish the router config; one at a time, so two
         # never race to create the ConfigMap (the loser's 409 would cost a retry).
         self._publishing = asyncio.Lock()
+        # Remembers verdicts: judging a semantic section trains its classifier.
+        self.judge = PolicyJudge()
 
     def logged_in(self, credentials: Credentials) -> None:
         self._kube = KubeClient(credentials)
@@ -80,7 +83,11 @@ class OperatorRuntime:
     async def publish_router_config(self, without: tuple[str, str] | None = None) -> None:
         async with self._publishing:
             await publish_router_config(
-                self.kube, self.options.router_namespace, self.options.namespaces, without
+                self.kube,
+                self.options.router_namespace,
+                self.judge,
+                self.options.namespaces,
+                without,
             )
 
     async def close(self) -> None:

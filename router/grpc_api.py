@@ -24,7 +24,9 @@ from triskel.router.types import (
     Generator,
     ImagePart,
     OverloadedError,
+    RequestBlocked,
     RequestError,
+    RouteEvent,
     ServiceError,
     TextPart,
     TokenEvent,
@@ -65,6 +67,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             events = self._generator.generate(generation)
             async for event in events:
                 tracker.on_event(event)
+                if isinstance(event, RouteEvent):
+                    # Sent with the first message (metadata precedes it on the wire).
+                    await context.send_initial_metadata(tuple(event.headers().items()))
+                    continue
                 if isinstance(event, TokenEvent):
                     chunk = router_pb2.TokenChunk(text=event.text, token_ids=event.token_ids)
                     yield router_pb2.GenerateResponse(chunk=chunk)
@@ -199,6 +205,8 @@ def _passed_metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
 def _status(error: Exception, request_id: str) -> tuple[grpc.StatusCode, str]:
     if isinstance(error, RequestError):
         return grpc.StatusCode.INVALID_ARGUMENT, str(error)
+    if isinstance(error, RequestBlocked):
+        return grpc.StatusCode.PERMISSION_DENIED, str(error)
     if isinstance(error, OverloadedError):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, str(error)
     if isinstance(error, ServiceError):

@@ -15,6 +15,7 @@ Disconnects are noticed on the next write. Run the app with
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -50,7 +51,9 @@ from triskel.router.streams import close_quietly
 from triskel.router.types import (
     GenerationEvent,
     Generator,
+    RequestBlocked,
     RequestError,
+    RouteEvent,
     ServiceError,
     TokenEvent,
 )
@@ -163,6 +166,9 @@ class _HttpFront:
         try:
             async for event in events:
                 tracker.on_event(event)
+                if isinstance(event, RouteEvent):
+                    formatter = _routed(formatter, event, reply_headers)
+                    continue
                 if isinstance(event, TokenEvent):
                     pieces.append(event.text)
                 else:
@@ -186,6 +192,9 @@ class _HttpFront:
         try:
             async for event in events:
                 tracker.on_event(event)
+                if isinstance(event, RouteEvent):
+                    formatter = _routed(formatter, event, reply_headers)
+                    continue
                 opening = b""
                 if response is None:
                     response = _SseResponse(headers={**_SSE_HEADERS, **reply_headers})
@@ -224,12 +233,21 @@ class _HttpFront:
         return _json_response(reply.json(), headers, reply.http_status)
 
     def _reply(self, error: Exception, request_id: str) -> ErrorReply:
-        if not isinstance(error, RequestError | ServiceError):
+        if not isinstance(error, RequestError | RequestBlocked | ServiceError):
             _log.exception("request %s failed unexpectedly", request_id, exc_info=error)
         return error_reply(error, request_id)
 
     def _model_label(self, model: object) -> str:
         return model_label(model, (card.name for card in self._generator.models()))
+
+
+def _routed(
+    formatter: CompletionFormatter, route: RouteEvent, reply_headers: dict[str, str]
+) -> CompletionFormatter:
+    """Tells the decision in the reply's headers; the body names the model that answered
+    (OpenAI's `model` field), not the alias the client sent."""
+    reply_headers.update(route.headers())
+    return dataclasses.replace(formatter, model=route.model)
 
 
 async def _read_json(request: web.Request) -> object:

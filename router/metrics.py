@@ -19,7 +19,9 @@ from triskel.router.types import (
     FinishEvent,
     GenerationEvent,
     OverloadedError,
+    RequestBlocked,
     RequestError,
+    RouteEvent,
     TokenEvent,
 )
 
@@ -219,6 +221,8 @@ class RequestTimer:
         self.e2e_s: float | None = None
 
     def on_event(self, event: GenerationEvent) -> None:
+        if isinstance(event, RouteEvent):
+            return
         elapsed_s = self._clock() - self._start_s
         if isinstance(event, TokenEvent):
             if self.ttft_s is None:
@@ -273,7 +277,7 @@ def model_label(model: object, served: Iterable[str]) -> str:
 
 def status_of(error: BaseException) -> RequestStatus:
     """The metrics status of a request that ended with `error`."""
-    if isinstance(error, RequestError):
+    if isinstance(error, RequestError | RequestBlocked):
         return "client_error"
     if isinstance(error, OverloadedError):
         return "rejected"

@@ -21,16 +21,22 @@ from triskel.router.admission import (
 from triskel.router.dispatcher import Dispatcher
 from triskel.router.flows import Flows
 from triskel.router.registry import ServingMode, WorkerRegistry
+from triskel.router.semantic.stage import SemanticStage
+from triskel.router.semantic_cache.request_path import BYPASS, CachePlan, RequestCache, replay
 from triskel.router.stages.base import RequestContext, RequestStage
 from triskel.router.stages.encode import EncodeStage
 from triskel.router.stages.prepare import PrepareStage
 from triskel.router.stages.tokenize import TokenizeStage
 from triskel.router.types import (
+    CacheStatus,
+    FinishEvent,
     GenerationEvent,
     GenerationRequest,
     ModelCard,
     OverloadedError,
     RequestError,
+    RouteEvent,
+    TokenEvent,
 )
 from triskel.router.worker_calls import WorkerCalls
 
@@ -42,10 +48,14 @@ class Orchestrator:
         dispatcher: Dispatcher,
         calls: WorkerCalls,
         tokenizer: MockTokenizer | None = None,
+        semantic: SemanticStage | None = None,
+        cache: RequestCache | None = None,
     ) -> None:
         tokenizer = tokenizer or MockTokenizer()
         self._table = dispatcher.table
         self._registry = registry
+        self._semantic = semantic or SemanticStage({}, lambda model: False)
+        self._cache = cache
         self._flows = Flows(dispatcher, calls, tokenizer)
         self._stages: Sequence[RequestStage] = (
             PrepareStage(registry),
@@ -54,7 +64,15 @@ class Orchestrator:
         )
 
     def models(self) -> list[ModelCard]:
-        return self._registry.model_cards()
+        cards = self._registry.model_cards()
+        aliases = []
+        for alias, policy in sorted(self._semantic.aliases().items()):
+            # An alias accepts what the largest of its models accepts; the chosen model's
+            # own window is checked once it is chosen.
+            targets = [card for card in cards if card.name in policy.models]
+            window = max((card.max_context_tokens for card in targets), default=0)
+            aliases.append(ModelCard(alias, window))
+        return cards + aliases
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
         try:
@@ -62,8 +80,25 @@ class Orchestrator:
         except ValueError as error:
             message = str(error).removeprefix(f"header {PRIORITY_HEADER}: ")
             raise RequestError(PRIORITY_HEADER, message) from None
+        routed = self._semantic.route(request)
+        request = routed.request
+        if self._registry.pools(request.model) is None:
+            served = ", ".join(card.name for card in self.models()) or "none"
+            raise RequestError("model", f"unknown model {request.model!r}; served: {served}")
+        plan = BYPASS if self._cache is None else await self._cache.plan(routed)
+        yield RouteEvent(
+            model=request.model,
+            decision=routed.decision,
+            category=routed.category,
+            cache=plan.status,
+            enable_thinking=request.enable_thinking,
+        )
+        if plan.hit is not None:  # answered from the cache: no queue, no worker
+            for event in replay(plan.hit):
+                yield event
+            return
+        pieces: list[str] | None = [] if plan.status is CacheStatus.MISS else None
         try:
-            # An unknown model is refused by the prepare stage, after the default queue.
             admission = self._table.for_model(request.model).admission
             async with admission.admit(priority, parse_tenant(request.headers)):
                 ctx = RequestContext(request)
@@ -75,6 +110,15 @@ class Orchestrator:
                     events = self._flows.unified(ctx)
                 async with contextlib.aclosing(events):
                     async for event in events:
+                        if pieces is not None:
+                            self._record(plan, pieces, event)
                         yield event
         except AdmissionRejected as rejected:
             raise OverloadedError(str(rejected), retry_after_s=rejected.retry_after_s) from None
+
+    def _record(self, plan: CachePlan, pieces: list[str], event: GenerationEvent) -> None:
+        """Collects a cache miss's answer; a complete one is stored once it finished."""
+        if isinstance(event, TokenEvent):
+            pieces.append(event.text)
+        elif isinstance(event, FinishEvent) and self._cache is not None:
+            self._cache.store_later(plan, pieces, event)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import os
 import random
 import signal
@@ -15,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 from pydantic import Field, field_validator, model_validator
 
-from triskel.common.api import Address, ApiModel
+from triskel.common.api import Address, ApiModel, Role
 from triskel.common.kube import (
     Credentials,
     KubeClient,
@@ -27,6 +28,7 @@ from triskel.common.routing_api import RoutingSettings
 from triskel.router.admission import AdmissionController
 from triskel.router.backends.addresses import WorkerEndpoint, as_endpoint, open_worker
 from triskel.router.cluster import ClusterView
+from triskel.router.discovery.semantic_sync import SemanticSync
 from triskel.router.discovery.sources import ConfigFile, fetch_endpoints
 from triskel.router.discovery.sync import ClusterSync, run_sync
 from triskel.router.dispatcher import Dispatcher
@@ -41,6 +43,15 @@ from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.registry import PluginConfigError
+from triskel.router.semantic.embedding import DEFAULT_EMBEDDING_DIM
+from triskel.router.semantic.errors import SemanticConfigError
+from triskel.router.semantic.loader import Targets
+from triskel.router.semantic.metrics import SemanticMetrics
+from triskel.router.semantic.setup import EmbedderCache, load_semantic
+from triskel.router.semantic.stage import LoadedSemantic, SemanticStage
+from triskel.router.semantic_cache.factory import OpenedCache, open_semantic_cache
+from triskel.router.semantic_cache.guards import LanguageDetector
+from triskel.router.semantic_cache.request_path import RequestCache, model_pressure
 from triskel.router.state.factory import open_kv_relay, open_state
 from triskel.router.worker_calls import StageTimeouts, WorkerCalls
 from triskel.router.worker_client import WorkerCallError, WorkerClient
@@ -153,7 +164,19 @@ async def run_router(
     dispatcher = Dispatcher(
         cluster, table, metrics, share_prefix_history=config.redis_url is not None
     )
-    orchestrator = Orchestrator(registry, dispatcher, calls)
+    semantic_metrics = SemanticMetrics(metrics.registry)
+    semantic = _semantic_stage(config, registry, semantic_metrics)
+    opened_cache = _open_cache(config)
+    request_cache = None
+    if opened_cache is not None:
+        await opened_cache.start()
+        request_cache = RequestCache(
+            opened_cache.cache,
+            LanguageDetector(),
+            _pressure_of(registry, cluster, table),
+            semantic_metrics,
+        )
+    orchestrator = Orchestrator(registry, dispatcher, calls, semantic=semantic, cache=request_cache)
     grpc_server, grpc_port = await start_grpc_server(
         RouterServicer(orchestrator, metrics), config.grpc_address
     )
@@ -171,7 +194,7 @@ async def run_router(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    discovery = _start_discovery(config, registry, cluster, table, context, stop)
+    discovery = _start_discovery(config, registry, cluster, table, context, semantic, stop)
     # What exists now lives as long as the router: keep it out of every later collection,
     # so full collections stay short (they pause the event loop, i.e. every request).
     gc.collect()
@@ -189,12 +212,65 @@ async def run_router(
             await discovery.aclose()
         await grpc_server.stop(_STOP_GRACE_S)
         await runner.cleanup()
+        if request_cache is not None:
+            await request_cache.aclose()
+        if opened_cache is not None:
+            await opened_cache.aclose()
         await cluster.close()
         if kv_relay is not None:
             await kv_relay.aclose()
         await state.aclose()
         for client in clients:
             await client.close()
+
+
+def _semantic_stage(
+    config: RouterProcessConfig, registry: WorkerRegistry, metrics: SemanticMetrics
+) -> SemanticStage:
+    """The semantic stage of `routing.semantic` (a pass-through without one)."""
+
+    def is_served(model: str) -> bool:
+        return registry.pools(model) is not None
+
+    spec = config.routing.semantic
+    if spec is None:
+        return SemanticStage({}, is_served, metrics)
+    # Targets are checked against the models served now: a fixed deployment (`up`).
+    served = {card.name for card in registry.model_cards()}
+    targets = Targets(models=None if config.cluster_config is not None else served)
+    try:
+        policy, embedder = load_semantic(spec, targets, EmbedderCache(), "routing.semantic")
+    except SemanticConfigError as error:
+        raise RouterStartupError(str(error)) from None
+    loaded = LoadedSemantic(policy, embedder, config.routing.cache)
+    return SemanticStage({policy.alias: loaded}, is_served, metrics)
+
+
+def _open_cache(config: RouterProcessConfig) -> OpenedCache | None:
+    """The semantic cache when a policy may use it: `routing.cache`, or any in a cluster
+    (policies arrive later). Entries in Redis with `redis_url`, else in memory."""
+    if config.routing.cache is None and config.cluster_config is None:
+        return None
+    try:
+        return open_semantic_cache(config.redis_url, DEFAULT_EMBEDDING_DIM)
+    except ValueError as error:
+        raise RouterStartupError(f"redis_url: {error}") from None
+
+
+def _pressure_of(
+    registry: WorkerRegistry, cluster: ClusterView, table: RoutingTable
+) -> Callable[[str, int], float]:
+    """How loaded a model is: its prefill workers' best predicted TTFT over its SLO."""
+
+    def pressure(model: str, prompt_tokens: int) -> float:
+        pools = registry.pools(model)
+        if pools is None:
+            return math.nan
+        workers = pools.of(Role.PREFILL) or pools.of(Role.UNIFIED)
+        slo_ttft_ms = table.for_model(model).settings.slo.ttft_ms
+        return model_pressure(cluster.endpoints(workers), prompt_tokens, slo_ttft_ms)
+
+    return pressure
 
 
 class _Discovery:
@@ -215,6 +291,7 @@ def _start_discovery(
     cluster: ClusterView,
     table: RoutingTable,
     context: PluginContext,
+    semantic: SemanticStage,
     stop: asyncio.Event,
 ) -> _Discovery | None:
     if config.cluster_config is None:
@@ -243,6 +320,7 @@ def _start_discovery(
         table,
         lambda settings: build_scheduler(settings.scheduling(), default_registry(), context),
         lambda pools: fetch_endpoints(kube, pools),
+        SemanticSync(semantic),
     )
     return _Discovery(asyncio.create_task(run_sync(sync, read_config, stop)), kube)
 

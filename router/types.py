@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 
@@ -49,6 +50,14 @@ class GenerationRequest:
     ignore_eos: bool = False
     # Request headers the fronts pass on (lower-case names), for policies later.
     headers: dict[str, str] = field(default_factory=dict)
+    # Sampling parameters that change the answer (temperature, top_p, seed, stop...), as
+    # sorted (name, canonical JSON) pairs: part of a semantic cache key.
+    sampling: tuple[tuple[str, str], ...] = ()
+    # None: the client did not say (temperature 1.0 for OpenAI's API).
+    temperature: float | None = None
+    # The reasoning switch (`chat_template_kwargs.enable_thinking`, `reasoning_effort`).
+    enable_thinking: bool | None = None
+    reasoning_effort: str | None = None
 
     @property
     def has_images(self) -> bool:
@@ -71,7 +80,46 @@ class FinishEvent:
     cached_prompt_tokens: int
 
 
-GenerationEvent = TokenEvent | FinishEvent
+class CacheStatus(StrEnum):
+    HIT = "hit"
+    MISS = "miss"
+    # Not looked up: the request named a model, asked to bypass, is not replayable, its
+    # category is not cached, or the cache's store is unreachable.
+    BYPASS = "bypass"
+
+
+# The decision name when the client named a model itself (no semantic stage).
+NO_DECISION = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteEvent:
+    """What was decided for the request; the first event of every stream.
+
+    The fronts tell it in response headers / gRPC metadata (`x-triskel-model`...).
+    """
+
+    model: str
+    decision: str = NO_DECISION
+    category: str | None = None
+    cache: CacheStatus = CacheStatus.BYPASS
+    # The reasoning switch sent to the engine (None: left as the client sent it).
+    enable_thinking: bool | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "x-triskel-model": self.model,
+            "x-triskel-decision": self.decision,
+            "x-triskel-cache": self.cache.value,
+        }
+        if self.category is not None:
+            headers["x-triskel-category"] = self.category
+        if self.enable_thinking is not None:
+            headers["x-triskel-reasoning"] = "on" if self.enable_thinking else "off"
+        return headers
+
+
+GenerationEvent = RouteEvent | TokenEvent | FinishEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +153,15 @@ class ServiceError(Exception):
         self.retry_after_s = retry_after_s
 
 
+class RequestBlocked(Exception):
+    """A routing decision refuses the request: HTTP 403 / gRPC PERMISSION_DENIED."""
+
+    def __init__(self, decision: str, message: str) -> None:
+        text = f"refused by routing decision {decision!r}" + (f": {message}" if message else "")
+        super().__init__(text)
+        self.decision = decision
+
+
 class OverloadedError(ServiceError):
     """The router's admission queue is full: HTTP 429 with Retry-After / RESOURCE_EXHAUSTED."""
 
@@ -117,7 +174,8 @@ class Generator(Protocol):
         ...
 
     def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
-        """Streams the completion: TokenEvents, then exactly one FinishEvent.
+        """Streams the completion: at most one RouteEvent first, TokenEvents, then exactly
+        one FinishEvent.
 
         Raises RequestError before the first event for invalid input, ServiceError at
         any point when serving fails. Closing the iterator early (client gone)

@@ -56,7 +56,8 @@ def router_cluster_config(
 ) -> RouterClusterConfig:
     """The document routers read. A graph's pools and policy are looked up in its own
     namespace; a pool that does not exist, or whose engine cannot run its spec, is
-    listed under `missingPools`; only policies some graph names are included."""
+    listed under `missingPools`. Included policies: those some graph names, and every
+    policy with a `semantic` section (its alias is served whether or not a graph names it)."""
     pools_by_key = {(p.namespace, p.name): p.spec for p in pools}
     policies_by_key = {(p.namespace, p.name): p.spec for p in policies}
     routes: list[GraphRoute] = []
@@ -84,6 +85,9 @@ def router_cluster_config(
                 missing_pools=missing,
             )
         )
+    for (namespace, name), spec in policies_by_key.items():
+        if spec.semantic is not None:
+            used_policies[(namespace, name)] = spec
     return RouterClusterConfig(
         graphs=routes,
         routing_policies=[

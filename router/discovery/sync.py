@@ -7,7 +7,8 @@ Every `interval_s`: re-read the router config, fetch the pools' endpoints, then
                            this router's requests on them end (bounded), in the
                            background: a scale-in drains the worker, it does not
                            cut its streams
-    changed policies   ──► rebuild only those models' schedulers; swap the table
+    changed policies   ──► rebuild only those models' schedulers; swap the table;
+                           reload semantic aliases whose policy changed
 
 A model whose policy did not change keeps its scheduler object, and with it the
 state its plugins built (hash rings, prefix history).
@@ -33,6 +34,7 @@ from triskel.router.discovery.desired import (
     settings_per_model,
     wanted_workers,
 )
+from triskel.router.discovery.semantic_sync import SemanticSync
 from triskel.router.registry import WorkerRegistry
 from triskel.router.routing_table import ModelRouting, RoutingTable
 from triskel.router.scheduling.registry import PluginConfigError
@@ -65,12 +67,14 @@ class ClusterSync:
         table: RoutingTable,
         build_scheduler: SchedulerFactory,
         fetch_endpoints: EndpointsFetcher,
+        semantic: SemanticSync | None = None,
     ) -> None:
         self._registry = registry
         self._cluster = cluster
         self._table = table
         self._build_scheduler = build_scheduler
         self._fetch_endpoints = fetch_endpoints
+        self._semantic = semantic
         self._installed: dict[str, _Installed] = {}
         self._leaving: set[asyncio.Task[None]] = set()
 
@@ -85,6 +89,8 @@ class ClusterSync:
         endpoints = await self._fetch_endpoints(pools_to_watch(config))
         await self._sync_workers(wanted_workers(config, endpoints))
         self._sync_routing(settings_per_model(config))
+        if self._semantic is not None:
+            self._semantic.apply(config)
 
     async def _sync_workers(self, wanted: Mapping[str, WantedWorker]) -> None:
         current = {_address_of(w): w for w in self._registry.all_workers()}

@@ -50,6 +50,7 @@ def parse_chat_request(body: object, request_id: str, headers: Mapping[str, str]
             f"({completion_tokens}) disagrees with max_tokens ({max_tokens}); send one of them",
         )
     stream, include_usage = _stream_flags(fields)
+    sampling, temperature = _sampling(fields)
     request = GenerationRequest(
         request_id=request_id,
         model=model,
@@ -57,6 +58,10 @@ def parse_chat_request(body: object, request_id: str, headers: Mapping[str, str]
         max_tokens=completion_tokens or max_tokens,
         ignore_eos=_bool(fields, "ignore_eos"),
         headers=dict(headers),
+        sampling=sampling,
+        temperature=temperature,
+        enable_thinking=_enable_thinking(fields),
+        reasoning_effort=_reasoning_effort(fields),
     )
     return ParsedRequest(request, stream, include_usage)
 
@@ -70,6 +75,7 @@ def parse_completion_request(
     _reject_unsupported(fields, _COMPLETION_UNSUPPORTED)
     stream, include_usage = _stream_flags(fields)
     prompt = _prompt(fields.get("prompt"))
+    sampling, temperature = _sampling(fields)
     request = GenerationRequest(
         request_id=request_id,
         model=model,
@@ -78,6 +84,8 @@ def parse_completion_request(
         max_tokens=_positive_int(fields, "max_tokens") or COMPLETIONS_DEFAULT_MAX_TOKENS,
         ignore_eos=_bool(fields, "ignore_eos"),
         headers=dict(headers),
+        sampling=sampling,
+        temperature=temperature,
     )
     return ParsedRequest(request, stream, include_usage)
 
@@ -127,6 +135,72 @@ _COMPLETION_UNSUPPORTED = {
     "echo": (_is_absent_or(False), "echoing the prompt is not supported"),
     "best_of": (_is_absent_or(1), "only best_of 1 is supported"),
 }
+
+
+# Fields that change what the model answers, so a cached answer may stand in only for a
+# request that sends the same values. max_tokens and the prompt are keyed separately.
+_SAMPLING_FIELDS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "seed",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "repetition_penalty",
+    "logit_bias",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "chat_template_kwargs",
+    "reasoning_effort",
+    "max_tokens",
+    "max_completion_tokens",
+    "ignore_eos",
+)
+MAX_TEMPERATURE = 2.0
+REASONING_EFFORTS = ("low", "medium", "high")
+
+
+def _sampling(fields: Body) -> tuple[tuple[tuple[str, str], ...], float | None]:
+    """The answer-changing fields as sorted (name, canonical JSON) pairs, and temperature."""
+    temperature = fields.get("temperature")
+    if temperature is not None and (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or not 0 <= temperature <= MAX_TEMPERATURE
+    ):
+        raise RequestError(
+            "temperature", f"must be a number in [0, {MAX_TEMPERATURE}], got {shown(temperature)}"
+        )
+    pairs = tuple(
+        (name, orjson.dumps(fields[name], option=orjson.OPT_SORT_KEYS).decode())
+        for name in sorted(_SAMPLING_FIELDS)
+        if fields.get(name) is not None
+    )
+    return pairs, None if temperature is None else float(temperature)
+
+
+def _enable_thinking(fields: Body) -> bool | None:
+    kwargs = fields.get("chat_template_kwargs")
+    if kwargs is None:
+        return None
+    value = _object(kwargs, "chat_template_kwargs").get("enable_thinking")
+    if value is not None and not isinstance(value, bool):
+        raise RequestError(
+            "chat_template_kwargs.enable_thinking", f"must be true or false, got {shown(value)}"
+        )
+    return value
+
+
+def _reasoning_effort(fields: Body) -> str | None:
+    value = fields.get("reasoning_effort")
+    if value is not None and value not in REASONING_EFFORTS:
+        raise RequestError(
+            "reasoning_effort", f"must be one of {', '.join(REASONING_EFFORTS)}, got {shown(value)}"
+        )
+    return None if value is None else str(value)
 
 
 def _reject_unsupported(

@@ -21,6 +21,7 @@ from triskel.router.types import (
     FinishEvent,
     ModelCard,
     OverloadedError,
+    RequestBlocked,
     RequestError,
     ServiceError,
 )
@@ -151,6 +152,8 @@ def error_reply(error: Exception, request_id: str) -> ErrorReply:
     """The reply for a failed request. Unexpected errors say only where to look."""
     if isinstance(error, RequestError):
         return ErrorReply(400, "invalid_request_error", str(error), error.field_name)
+    if isinstance(error, RequestBlocked):
+        return ErrorReply(403, "permission_denied", str(error), "model")
     if isinstance(error, ServiceError):
         retry_after_s = None
         if error.retry_after_s is not None:

@@ -26,7 +26,7 @@ class PrepareStage:
         if request.max_tokens is not None and request.max_tokens < 1:
             raise RequestError("max_tokens", f"must be >= 1, got {request.max_tokens}")
         if request.messages is not None:
-            ctx.segments = chat_segments(request.messages)
+            ctx.segments = chat_segments(request.messages, request.enable_thinking)
         elif request.prompt_token_ids:
             ctx.segments = []  # already tokens: the tokenize stage takes them as they are
         elif request.prompt:
@@ -35,7 +35,15 @@ class PrepareStage:
             raise RequestError("prompt", "must not be empty")
 
 
-def chat_segments(messages: Sequence[ChatMessage]) -> list[str | ImagePart]:
+# The reasoning switch as hybrid-thinking chat templates (Qwen3's) render it: thinking
+# opens a think block for the model to fill; "off" hands it an empty one.
+THINKING_ON = "<think>\n"
+THINKING_OFF = "<think>\n\n</think>\n\n"
+
+
+def chat_segments(
+    messages: Sequence[ChatMessage], enable_thinking: bool | None = None
+) -> list[str | ImagePart]:
     """Chat messages under the mock chat template, images kept in place."""
     if not messages:
         raise RequestError("messages", "must contain at least one message")
@@ -48,4 +56,6 @@ def chat_segments(messages: Sequence[ChatMessage]) -> list[str | ImagePart]:
             segments.append(part.text if isinstance(part, TextPart) else part)
         segments.append(CHAT_TURN_END)
     segments.append(CHAT_GENERATION_PROMPT)
+    if enable_thinking is not None:
+        segments.append(THINKING_ON if enable_thinking else THINKING_OFF)
     return segments

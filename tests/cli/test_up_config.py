@@ -1,28 +1,57 @@
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from triskel.cli.up import worker_configs
-from triskel.cli.up_config import UpConfigError, load_up_config, parse_up_config
-from triskel.common.api import ConnectorType, Role
+from triskel.cli.up_config import (
+    UpConfigError,
+    load_up_config,
+    parse_up_config,
+    with_router_addresses,
+)
+from triskel.common.api import ConnectorType
 
 
-def test_built_in_default_is_one_encode_two_prefill_two_decode_over_tcp() -> None:
+def test_built_in_default_is_two_models_with_semantic_routing_over_tcp() -> None:
     config, source = load_up_config(None)
     assert source == "built-in defaults"
     workers = worker_configs(config)
-    assert [w.worker_id for w in workers] == [
-        "encode-0",
-        "prefill-0",
-        "prefill-1",
-        "decode-0",
-        "decode-1",
+    # The small model: encode, two prefill, two decode; the large one: prefill + decode.
+    assert [(w.worker_id, w.pool.model) for w in workers] == [
+        ("encode-0", "llama-3.1-8b"),
+        ("prefill-0", "llama-3.1-8b"),
+        ("prefill-1", "llama-3.1-8b"),
+        ("decode-0", "llama-3.1-8b"),
+        ("decode-1", "llama-3.1-8b"),
+        ("large-prefill-0", "qwen2.5-32b"),
+        ("large-decode-0", "qwen2.5-32b"),
     ]
-    assert [w.pool.role for w in workers].count(Role.PREFILL) == 2
     assert {w.pool.kv_connector.type for w in workers} == {ConnectorType.TCP}
     assert (config.router.http, config.router.grpc) == ("127.0.0.1:8080", "127.0.0.1:50051")
+    semantic, cache = config.routing.semantic, config.routing.cache
+    assert semantic is not None and semantic.alias == "auto"
+    assert cache is not None and {c.name for c in cache.categories} == {"code", "math", "chat"}
+
+
+def test_a_bad_semantic_rule_is_refused_naming_its_path() -> None:
+    text = resources.files("triskel.cli").joinpath("default_up.yaml").read_text()
+    broken = text.replace('rules: {signal: "domain:code"}', 'rules: {signal: "domain:cod"}')
+    with pytest.raises(UpConfigError) as caught:
+        parse_up_config(broken, "up.yaml")
+    assert "routing.semantic.decisions[2].rules.signal: signal 'domain' never reports 'cod'" in (
+        str(caught.value)
+    )
+
+
+def test_router_addresses_can_be_overridden() -> None:
+    config, _ = load_up_config(None)
+    moved = with_router_addresses(config, "127.0.0.1:0", None)
+    assert (moved.router.http, moved.router.grpc) == ("127.0.0.1:0", "127.0.0.1:50051")
+    with pytest.raises(UpConfigError, match="--http: expected host:port"):
+        with_router_addresses(config, "localhost", None)
 
 
 def test_examples_parse() -> None:

@@ -18,7 +18,9 @@ from pydantic import ValidationError
 
 from triskel.common.api import WorkerPoolSpec
 from triskel.common.resources import RoutingPolicySpec, ServingGraphSpec, kind_named, parse_spec
+from triskel.operator.builders.router_config import Named
 from triskel.operator.crds import build_crd
+from triskel.operator.policy_check import PolicyJudge, targets_in
 from triskel.router.scheduling.builtin import default_registry
 from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
@@ -47,9 +49,14 @@ def example_objects() -> list[Any]:
     ]
 
 
-def test_the_three_examples_exist() -> None:
+def test_the_four_examples_exist() -> None:
     names = [p.name for p in EXAMPLES]
-    assert names == ["epd-multimodal-mock.yaml", "gpu-vllm-nixl.yaml", "pd-mock.yaml"]
+    assert names == [
+        "epd-multimodal-mock.yaml",
+        "gpu-vllm-nixl.yaml",
+        "pd-mock.yaml",
+        "semantic-mock.yaml",
+    ]
 
 
 @pytest.mark.parametrize("obj", example_objects())
@@ -71,13 +78,27 @@ def test_graphs_refer_to_pools_and_policies_of_the_same_file(path: Path) -> None
     objects = documents(path)
     pools = {o["metadata"]["name"]: o for o in objects if o["kind"] == "WorkerPool"}
     policies = {o["metadata"]["name"] for o in objects if o["kind"] == "RoutingPolicy"}
-    (graph,) = [
+    graphs = [
         ServingGraphSpec.model_validate(o["spec"]) for o in objects if o["kind"] == "ServingGraph"
     ]
-    assert sorted(graph.pools) == sorted(pools)
-    assert graph.routing_policy is None or graph.routing_policy in policies
-    for pool in pools.values():
-        assert WorkerPoolSpec.model_validate(pool["spec"]).model == graph.model
+    # Every pool belongs to exactly one graph of the file, and serves its model.
+    assert sorted(p for g in graphs for p in g.pools) == sorted(pools)
+    for graph in graphs:
+        assert graph.routing_policy is None or graph.routing_policy in policies
+        for name in graph.pools:
+            assert WorkerPoolSpec.model_validate(pools[name]["spec"]).model == graph.model
+
+
+def test_the_semantic_example_is_accepted_by_the_routers_loader() -> None:
+    path = REPO / "manifests" / "examples" / "semantic-mock.yaml"
+    objects = documents(path)
+    graphs = [
+        Named("default", o["metadata"]["name"], ServingGraphSpec.model_validate(o["spec"]))
+        for o in objects
+        if o["kind"] == "ServingGraph"
+    ]
+    (policy,) = [o for o in objects if o["kind"] == "RoutingPolicy"]
+    assert PolicyJudge().problem(policy, targets_in("default", graphs)) is None
 
 
 def test_the_gpu_example_says_it_needs_gpus_and_asks_for_them() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from triskel.common.kube import Credentials, KubeClient
 from triskel.common.router_cluster import ROUTER_CONFIG_MAP_NAME
+from triskel.operator.policy_check import PolicyJudge
 from triskel.operator.router_config_sync import publish_router_config
 from triskel.operator.runtime import OperatorOptions, OperatorRuntime
 
@@ -29,7 +30,7 @@ async def test_racing_first_writes_all_succeed(real_api: RealApi, namespace: str
     kube = KubeClient(admin(real_api))
     try:
         await asyncio.gather(
-            *(publish_router_config(kube, namespace, (namespace,)) for _ in range(8))
+            *(publish_router_config(kube, namespace, PolicyJudge(), (namespace,)) for _ in range(8))
         )
     finally:
         await kube.close()

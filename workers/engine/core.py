@@ -115,7 +115,7 @@ class EngineCore:
         """Queues `request`; ValueError("<field>: ...") when it cannot be served."""
         token_ids = validate_request(request, self.config, self._scheduler.requests)
         num_prompt_tokens = len(token_ids)
-        seed = prompt_seed(token_ids)
+        seed = prompt_seed(token_ids, self.config.model)
         if request.remote_kv and request.first_token_id is not None:
             token_ids.append(request.first_token_id)
         block_hashes = request.prompt_block_hashes

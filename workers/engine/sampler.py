@@ -1,6 +1,8 @@
 """Deterministic "model outputs": the same prompt always yields the same tokens.
 
-A prompt's seed is the XXH3-64 hash of its token ids; the output token at index
+A prompt's seed is the XXH3-64 hash of its token ids, salted with the model's name
+(two models answer the same prompt differently, so a test can tell which answered);
+the output token at index
 i is a hash of (seed, i) folded into the mock tokenizer's word ids, so it decodes
 to a readable word. Each prompt also has a natural length (16–512 tokens,
 log-uniform) after which it stops, like an EOS. Because both depend only on the
@@ -28,9 +30,11 @@ _TWO_POW_64 = float(2**64)
 _pack_index = struct.Struct("<Q").pack
 
 
-def prompt_seed(prompt_token_ids: Sequence[int]) -> int:
-    """The sampling seed of a prompt (hash once per request, reuse for every token)."""
-    return int(xxhash.xxh3_64_intdigest(array("I", prompt_token_ids).tobytes()))
+def prompt_seed(prompt_token_ids: Sequence[int], model: str = "") -> int:
+    """The sampling seed of a prompt for `model` (hash once per request, reuse for every
+    token). No model: the unsalted seed."""
+    salt = xxhash.xxh3_64_intdigest(model.encode()) if model else 0
+    return int(xxhash.xxh3_64_intdigest(array("I", prompt_token_ids).tobytes(), salt))
 
 
 def token_for_seed(seed: int, index: int) -> int:
@@ -39,9 +43,9 @@ def token_for_seed(seed: int, index: int) -> int:
     return digest % _NUM_WORD_TOKENS
 
 
-def output_token_id(prompt_token_ids: Sequence[int], index: int) -> int:
+def output_token_id(prompt_token_ids: Sequence[int], index: int, model: str = "") -> int:
     """Output token at `index` for this prompt (convenience over the two above)."""
-    return token_for_seed(prompt_seed(prompt_token_ids), index)
+    return token_for_seed(prompt_seed(prompt_token_ids, model), index)
 
 
 def natural_length_tokens(seed: int) -> int:

@@ -19,6 +19,9 @@ from triskel.router.scheduling.builtin import default_registry
 from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.registry import PluginConfigError
+from triskel.router.semantic.errors import SemanticConfigError
+from triskel.router.semantic.loader import Targets
+from triskel.router.semantic.setup import EmbedderCache, load_semantic
 
 DEFAULT_CONFIG_NAME = "default_up.yaml"
 
@@ -67,7 +70,22 @@ def load_up_config(path: Path | None) -> tuple[UpConfig, str]:
     return parse_up_config(text, str(path)), str(path)
 
 
-def parse_up_config(text: str, source: str) -> UpConfig:
+def with_router_addresses(config: UpConfig, http: str | None, grpc: str | None) -> UpConfig:
+    """`config` with the router's addresses replaced where given (`up --http/--grpc`)."""
+    changes = {name: value for name, value in (("http", http), ("grpc", grpc)) if value}
+    if not changes:
+        return config
+    try:
+        router = RouterSettings.model_validate(config.router.model_dump(by_alias=True) | changes)
+    except ValidationError as error:
+        issue = error.errors()[0]
+        message = str(issue["msg"]).removeprefix("Value error, ")
+        raise UpConfigError(f"--{issue['loc'][0]}: {message}") from None
+    return config.model_copy(update={"router": router})
+
+
+def parse_up_config(text: str, source: str, embedders: EmbedderCache | None = None) -> UpConfig:
+    embedders = embedders or EmbedderCache()
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -83,6 +101,13 @@ def parse_up_config(text: str, source: str) -> UpConfig:
         build_scheduler(config.routing.scheduling(), default_registry(), PluginContext())
     except PluginConfigError as error:
         raise UpConfigError(f"{source}: invalid configuration\n  routing: {error}") from None
+    if config.routing.semantic is not None:
+        # Decisions may only send to models this file serves.
+        targets = Targets(models={pool.model for pool in config.pools})
+        try:
+            load_semantic(config.routing.semantic, targets, embedders, "routing.semantic")
+        except SemanticConfigError as error:
+            raise UpConfigError(f"{source}: invalid configuration\n  {error}") from None
     return config
 
 

@@ -19,6 +19,7 @@ from pydantic import Field, field_validator
 
 from triskel.common.api import ApiModel, WorkerPoolSpec
 from triskel.common.routing_api import AdmissionSpec, DisaggregationSpec, RoutingConfig
+from triskel.common.semantic_api import CacheSpec, SemanticSpec
 
 API_GROUP = "triskel.io"
 API_VERSION = "v1alpha1"
@@ -125,14 +126,17 @@ class ServingGraphStatus(ApiModel):
 
 
 class RoutingPolicySpec(RoutingConfig):
-    """Scheduling plugins and profiles (llm-d's shape), plus the router's admission queue.
-
-    Semantic routing and the semantic cache will add their own sections here.
-    """
+    """Scheduling plugins and profiles (llm-d's shape), the router's admission queue,
+    and semantic routing with its cache (docs/semantic.md)."""
 
     admission: AdmissionSpec = Field(default_factory=AdmissionSpec)
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 2
     """Tries per stage when a worker fails before the request's first token there."""
+    semantic: SemanticSpec | None = None
+    """Signals and decisions for requests naming `semantic.alias` (`model: auto`): which
+    model answers and how the request is changed."""
+    cache: CacheSpec | None = None
+    """The semantic cache for requests the `semantic` section routed, per category."""
 
 
 class RoutingPolicyStatus(ApiModel):

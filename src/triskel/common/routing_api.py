@@ -28,6 +28,7 @@ from typing import Annotated, Any
 from pydantic import Field, model_validator
 
 from triskel.common.api import ApiModel
+from triskel.common.semantic_api import CacheSpec, SemanticSpec
 
 
 class PluginEntry(ApiModel):
@@ -140,6 +141,10 @@ class RoutingSettings(RoutingConfig):
     admission: AdmissionSpec = Field(default_factory=AdmissionSpec)
     # Tries per stage when a worker fails before the request's first token there.
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 2
+    # Semantic routing for requests naming the alias (`model: auto`), and the semantic
+    # cache in front of the workers (docs/semantic.md).
+    semantic: SemanticSpec | None = None
+    cache: CacheSpec | None = None
 
     def scheduling(self) -> RoutingConfig:
         """The scheduling part; round-robin for every stage when no profile is configured."""

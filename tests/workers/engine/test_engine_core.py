@@ -50,7 +50,8 @@ def test_unified_equals_prefill_then_remote_decode(make_core: MakeCore) -> None:
     unified = make_core()
     unified.add_request(EngineRequest("u", PROMPT, max_tokens=30, ignore_eos=True))
     expected = tokens_by_request(run_until_idle(unified))["u"]
-    assert expected == [output_token_id(PROMPT, index) for index in range(30)]
+    model = unified.config.model
+    assert expected == [output_token_id(PROMPT, index, model) for index in range(30)]
 
     prefill = make_core()
     prefill.add_request(EngineRequest("p", PROMPT, max_tokens=30, prefill_only=True))
@@ -112,7 +113,7 @@ def test_prefill_only_produces_exactly_one_output(
 
 def test_a_request_stops_at_its_natural_length(make_core: MakeCore) -> None:
     core = make_core(num_kv_blocks=512)  # room for 600 tokens twice
-    natural = natural_length_tokens(prompt_seed(PROMPT))
+    natural = natural_length_tokens(prompt_seed(PROMPT, core.config.model))
     core.add_request(EngineRequest("stop", PROMPT, max_tokens=600))
     core.add_request(EngineRequest("eos", PROMPT, max_tokens=natural + 3, ignore_eos=True))
     results = run_until_idle(core)

@@ -1,0 +1,57 @@
+"""What the classifier reads of a text: its embedding, and optionally its characters.
+
+    embedding                 the shared sentence embedding (one per request)
+    embedding-and-characters  the embedding next to TF-IDF weights of the text's
+                              character 3- to 5-grams within words (scikit-learn's
+                              TfidfVectorizer; the vocabulary: n-grams found in at
+                              least two exemplars)
+
+Character n-grams carry what a small static embedding loses: code punctuation and
+identifiers, digits and operators, misspellings, and words of languages the
+embedding model barely knows. Both parts are unit length, so neither dominates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.sparse import csr_matrix, hstack
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+# A dense array or a SciPy sparse matrix (SciPy ships no type information).
+Matrix = Any
+
+
+class FeatureSet(StrEnum):
+    EMBEDDING = "embedding"
+    EMBEDDING_AND_CHARACTERS = "embedding-and-characters"
+
+
+class Featurizer:
+    def __init__(self, features: FeatureSet) -> None:
+        self._characters: TfidfVectorizer | None = None
+        if features is FeatureSet.EMBEDDING_AND_CHARACTERS:
+            self._characters = TfidfVectorizer(
+                analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=2
+            )
+
+    def fit(self, texts: Sequence[str], embeddings: npt.NDArray[np.float32]) -> Matrix:
+        """The exemplars' features; learns the character vocabulary."""
+        if self._characters is None:
+            return embeddings
+        return _joined(embeddings, self._characters.fit_transform(texts))
+
+    def transform(self, text: str, embedding: npt.NDArray[np.float32]) -> Matrix:
+        """One request's features (a single row)."""
+        row = embedding.reshape(1, -1)
+        if self._characters is None:
+            return row
+        return _joined(row, self._characters.transform([text]))
+
+
+def _joined(dense: npt.NDArray[np.float32], sparse: Matrix) -> Matrix:
+    return hstack([csr_matrix(dense), sparse]).tocsr()

@@ -1,0 +1,96 @@
+"""Bounds store calls and stops making them while the store is out (a circuit breaker).
+
+    closed ──call fails──► open: StoreUnavailable at once until retry_at
+       ▲                     │ backoff passed: the next call tries the store
+       └─── call succeeds ◄──┘ (fails again: backoff doubles, up to backoff_max_s)
+
+The semantic cache is an optimisation: while Redis is out a request must go to a
+model at once, not wait a timeout per lookup. Failures are the store's I/O errors
+(redis.RedisError, which covers redis' ConnectionError and TimeoutError, OSError,
+and TimeoutError when a call overruns `call_timeout_s`); anything else is a bug and
+propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from redis.exceptions import RedisError
+
+T = TypeVar("T")
+STORE_ERRORS = (RedisError, OSError, TimeoutError)
+_log = logging.getLogger(__name__)
+
+
+class StoreUnavailable(Exception):
+    """The store cannot serve now. `is_failure`: a call failed (False: skipped in backoff)."""
+
+    def __init__(self, operation: str, is_failure: bool) -> None:
+        super().__init__(f"cache store unavailable ({operation})")
+        self.operation = operation
+        self.is_failure = is_failure
+
+
+class StoreBreaker:
+    def __init__(
+        self,
+        call_timeout_s: float,
+        backoff_initial_s: float,
+        backoff_max_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._call_timeout_s = call_timeout_s
+        self._backoff_initial_s = backoff_initial_s
+        self._backoff_max_s = backoff_max_s
+        self._clock = clock
+        self._is_open = False
+        self._backoff_s = 0.0
+        self._retry_at_s = 0.0
+        self._num_outage_errors = 0
+
+    @property
+    def is_open(self) -> bool:
+        """True from a failed call until a call succeeds again."""
+        return self._is_open
+
+    async def call(
+        self, operation: str, call: Callable[[], Awaitable[T]], timeout_s: float | None = None
+    ) -> T:
+        """`call()`'s result; StoreUnavailable when in backoff or when the call fails."""
+        if self._is_open and self._clock() < self._retry_at_s:
+            raise StoreUnavailable(operation, is_failure=False)
+        try:
+            async with asyncio.timeout(timeout_s or self._call_timeout_s):
+                result = await call()
+        except STORE_ERRORS as error:
+            self._note_failure(operation, error)
+            raise StoreUnavailable(operation, is_failure=True) from error
+        if self._is_open:
+            _log.info("cache store is back after %d failed calls", self._num_outage_errors)
+            self._is_open = False
+            self._num_outage_errors = 0
+        return result
+
+    def _note_failure(self, operation: str, error: BaseException) -> None:
+        self._num_outage_errors += 1
+        now_s = self._clock()
+        if not self._is_open:
+            self._is_open = True
+            self._backoff_s = self._backoff_initial_s
+            self._retry_at_s = now_s + self._backoff_s
+            _log.warning(
+                "cache store unavailable (%s: %s: %s); bypassing the cache, retrying after %.2f s",
+                operation,
+                type(error).__name__,
+                error,
+                self._backoff_s,
+            )
+        elif now_s >= self._retry_at_s:
+            # A retry failed: wait longer. Calls already in flight when the outage began
+            # fail before retry_at and leave the schedule alone.
+            self._backoff_s = min(self._backoff_s * 2, self._backoff_max_s)
+            self._retry_at_s = now_s + self._backoff_s

@@ -1,0 +1,217 @@
+"""Lexical guards: what a semantic neighbour must share with a prompt to answer it.
+
+Embeddings rate "list red fruits" and "list fruits that are not red" 0.97 alike, and
+"convert 5 miles to km" and "convert 50 miles to km" more alike still. A neighbour
+above the similarity threshold answers only if both texts also agree on:
+
+    numbers         the same multiset ("1,000" = "1000", "3.50" = "3.5", "two" = "2")
+    negation        the same kinds of markers (not / never / without / except / nor)
+    language names  the same languages named, in the same order ("from English to French")
+    language        the same detected language, when both texts are long enough to tell
+    names           every name-like token of each text among the other's words
+
+A `Guard` is computed once per prompt and stored with its cache entry, so checking a
+neighbour needs no text. Pure, apart from the language model a `LanguageDetector`
+loads once.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from triskel.router.semantic_cache.lexicon import (
+    LANGUAGE_NAME_SUBSTRINGS,
+    LANGUAGE_NAME_WORDS,
+    NEGATION_SUBSTRINGS,
+    NEGATION_WORDS,
+    NUMBER_WORDS,
+)
+
+# Not after a letter, digit or point: "GPT-4" holds 4, "v1.2" holds none (it is a name).
+_NUMBER = re.compile(r"(?<![\w.])([-−])?(\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.(\d+))?")
+_PIECE = re.compile(r"\w+")
+_WORD_WITH_APOSTROPHES = re.compile(r"\w+(?:'\w+)*")
+_NAME_CANDIDATE = re.compile(r"\w+(?:[-']\w+)*")
+_LETTER_THEN_DIGIT = re.compile(r"[^\W\d_]-?\d")
+_QUOTED = re.compile(
+    r"\"([^\"\n]{1,200})\"|“([^”\n]{1,200})”|«([^»\n]{1,200})»|`([^`\n]{1,200})`"
+    r"|(?<!\w)'([^'\n]{1,200})'(?!\w)"
+)
+# os.path.join, model.fit() (a segment of 2+ characters, so "e.g." is no identifier),
+# snake_case, call(.
+_CODE = re.compile(
+    r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\(\))?"
+    r"|\b\w*[A-Za-z]\w*_\w*\b|\b_\w+\b"
+    r"|\b[A-Za-z_]\w*(?=\()"
+)
+_DOTTED_SHORT = re.compile(r"^\w(?:\.\w)+$")
+_SENTENCE_ENDS = frozenset(".!?:;\n。！？")
+_SKIPPED_BEFORE_WORD = frozenset(" \t\"'“”‘’«»([{*-•>")
+# German capitalises every noun: capitals there say nothing about names.
+_CAPITALISING_LANGUAGES = frozenset({"de", "lb"})
+
+
+class DetectsLanguage(Protocol):
+    def detect(self, text: str) -> str | None:
+        """ISO 639-1 code of `text`'s language, or None when it cannot tell."""
+        ...
+
+
+class LanguageDetector:
+    """py3langid's model, loaded once (about half a second); create one and pass it on.
+
+    Texts under `min_letters` letters, or whose best language scores under
+    `min_confidence`, get None: a short or mixed text is often misread, and a misread
+    language would only turn a good neighbour away.
+    """
+
+    def __init__(self, min_letters: int = 20, min_confidence: float = 0.5) -> None:
+        from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+        self._identifier: Any = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        self._min_letters = min_letters
+        self._min_confidence = min_confidence
+
+    def detect(self, text: str) -> str | None:
+        if sum(1 for char in text if char.isalpha()) < self._min_letters:
+            return None
+        language, confidence = self._identifier.classify(text)
+        return str(language) if confidence >= self._min_confidence else None
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """What a text must share with a neighbour; hashable, and JSON through to/from_json."""
+
+    numbers: tuple[str, ...]  # normalised, sorted, repeats kept
+    negations: tuple[str, ...]  # marker kinds, sorted
+    language_names: tuple[str, ...]  # ISO codes in order of first mention
+    language: str | None  # detected language
+    names: tuple[str, ...]  # casefolded, sorted
+    words: frozenset[str]  # every casefolded word (\w+ run) of the text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "numbers": list(self.numbers),
+            "negations": list(self.negations),
+            "language_names": list(self.language_names),
+            "language": self.language,
+            "names": list(self.names),
+            "words": sorted(self.words),
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Guard:
+        return cls(
+            numbers=tuple(value["numbers"]),
+            negations=tuple(value["negations"]),
+            language_names=tuple(value["language_names"]),
+            language=value["language"],
+            names=tuple(value["names"]),
+            words=frozenset(value["words"]),
+        )
+
+
+def guard_of(text: str, detector: DetectsLanguage) -> Guard:
+    text = unicodedata.normalize("NFC", text).replace("’", "'")
+    folded = text.casefold()
+    language = detector.detect(text)
+    return Guard(
+        numbers=tuple(sorted(_numbers(text, folded))),
+        negations=tuple(sorted(_negations(folded))),
+        language_names=_language_names(folded),
+        language=language,
+        names=tuple(sorted(_names(text, skip_capitals=language in _CAPITALISING_LANGUAGES))),
+        words=frozenset(_PIECE.findall(folded)),
+    )
+
+
+def guards_agree(a: Guard, b: Guard) -> str | None:
+    """None when neither text's guard stops the other; else why, in a few words."""
+    if a.numbers != b.numbers:
+        return "numbers differ"
+    if a.negations != b.negations:
+        return "negation differs"
+    if a.language_names != b.language_names:
+        return "language differs"
+    if a.language is not None and b.language is not None and a.language != b.language:
+        return "language differs"
+    if not (_all_present(a.names, b.words) and _all_present(b.names, a.words)):
+        return "names differ"
+    return None
+
+
+def normalize_number(sign: str | None, whole: str, fraction: str | None) -> str:
+    """ "1,000" → "1000", "3.50" → "3.5", "007" → "7", "2.0" → "2", "−4" → "-4"."""
+    whole = whole.replace(",", "").lstrip("0") or "0"
+    fraction = (fraction or "").rstrip("0")
+    number = f"{whole}.{fraction}" if fraction else whole
+    return f"-{number}" if sign and number != "0" else number
+
+
+def _numbers(text: str, folded: str) -> list[str]:
+    numbers = [normalize_number(*match.groups()) for match in _NUMBER.finditer(text)]
+    numbers += [NUMBER_WORDS[w] for w in _PIECE.findall(folded) if w in NUMBER_WORDS]
+    return numbers
+
+
+def _negations(folded: str) -> set[str]:
+    kinds = {kind for marker, kind in NEGATION_SUBSTRINGS.items() if marker in folded}
+    for word in _WORD_WITH_APOSTROPHES.findall(folded):
+        if word.endswith("n't") or word == "cannot" or word.startswith("n'"):
+            kinds.add("not")  # don't, can't; cannot; French n'est
+        elif word in NEGATION_WORDS:
+            kinds.add(NEGATION_WORDS[word])
+    return kinds
+
+
+def _language_names(folded: str) -> tuple[str, ...]:
+    mentions = [
+        (m.start(), LANGUAGE_NAME_WORDS[m.group()])
+        for m in _PIECE.finditer(folded)
+        if m.group() in LANGUAGE_NAME_WORDS
+    ]
+    for name, code in LANGUAGE_NAME_SUBSTRINGS.items():
+        position = folded.find(name)
+        if position >= 0:
+            mentions.append((position, code))
+    return tuple(dict.fromkeys(code for _, code in sorted(mentions)))
+
+
+def _names(text: str, skip_capitals: bool) -> set[str]:
+    names = {next(g for g in m.groups() if g).strip().casefold() for m in _QUOTED.finditer(text)}
+    names.update(
+        m.group().casefold() for m in _CODE.finditer(text) if not _DOTTED_SHORT.match(m.group())
+    )
+    for match in _NAME_CANDIDATE.finditer(text):
+        word = match.group()
+        if _is_name(word, text, match.start(), skip_capitals):
+            names.add(word.casefold())
+    return {name for name in names if _PIECE.search(name)}
+
+
+def _is_name(word: str, text: str, start: int, skip_capitals: bool) -> bool:
+    if _LETTER_THEN_DIGIT.search(word):  # iPhone15, GPT-4, x86, mp3
+        return True
+    if word[0].isalpha() and any(char.isupper() for char in word[1:]):  # iPhone, NASA
+        return True
+    if not word[0].isupper() or skip_capitals:
+        return False
+    if word == "I" or word.startswith("I'"):  # the English pronoun
+        return False
+    return not _starts_sentence(text, start)
+
+
+def _starts_sentence(text: str, start: int) -> bool:
+    index = start - 1
+    while index >= 0 and text[index] in _SKIPPED_BEFORE_WORD:
+        index -= 1
+    return index < 0 or text[index] in _SENTENCE_ENDS
+
+
+def _all_present(names: Iterable[str], words: frozenset[str]) -> bool:
+    return all(piece in words for name in names for piece in _PIECE.findall(name))

@@ -1,0 +1,33 @@
+"""The guards' word lists stay consistent as they grow."""
+
+from __future__ import annotations
+
+import re
+
+from triskel.router.semantic_cache.lexicon import (
+    LANGUAGE_NAME_WORDS,
+    NEGATION_WORDS,
+    NUMBER_WORDS,
+)
+
+
+def test_keys_are_casefolded_single_words() -> None:
+    # The guards look words up casefolded, one \w+ run at a time: other keys never match.
+    for table in (NUMBER_WORDS, NEGATION_WORDS, LANGUAGE_NAME_WORDS):
+        for word in table:
+            assert word == word.casefold() and re.fullmatch(r"\w+", word), word
+
+
+def test_number_words_run_from_zero_to_twenty() -> None:
+    assert NUMBER_WORDS["zero"] == "0" and NUMBER_WORDS["twenty"] == "20"
+    assert len(NUMBER_WORDS) == 21
+
+
+def test_negation_kinds_are_few() -> None:
+    assert set(NEGATION_WORDS.values()) == {"not", "never", "without", "except", "nor"}
+    assert NEGATION_WORDS["ausser"] == NEGATION_WORDS["außer".casefold()] == "except"
+
+
+def test_language_names_map_to_iso_codes() -> None:
+    assert {LANGUAGE_NAME_WORDS[w] for w in ("french", "französisch", "francés")} == {"fr"}
+    assert all(len(code) == 2 for code in LANGUAGE_NAME_WORDS.values())
