@@ -25,6 +25,7 @@ from triskel.cli.up_config import load_up_config
 from triskel.router.semantic.embedding import Embedder, load_embedder
 from triskel.router.semantic_cache.adaptive import Effective
 from triskel.router.semantic_cache.cache import SemanticCache
+from triskel.router.semantic_cache.content import content_text
 from triskel.router.semantic_cache.entries import CachedAnswer
 from triskel.router.semantic_cache.guards import Guard, LanguageDetector, guard_of
 from triskel.router.semantic_cache.keys import cache_key
@@ -34,7 +35,7 @@ from triskel.router.types import CacheStatus, ChatMessage, GenerationRequest, Te
 DATA = Path(__file__).resolve().parents[2] / "tests/data/semantic/cache_pairs.jsonl"
 THRESHOLDS = (0.80, 0.85, 0.88, 0.90, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99)
 # A guard no text ever fails: the same walk with the lexical guards switched off.
-_OPEN_GUARD = Guard((), (), (), None, (), frozenset())
+_OPEN_GUARD = Guard((), (), (), None, (), frozenset(), ())
 
 
 async def hits(
@@ -53,7 +54,7 @@ async def hits(
         key = cache_key(request, category=pair["category"], tenant="t", model="m", endpoint="chat")
         assert key.query_text is not None
         keys.append(key)
-        vectors.append(embedder.embed([key.query_text])[0])
+        vectors.append(embedder.embed([content_text(key.query_text)])[0])
         guards.append(guard_of(key.query_text, detector) if guarded else _OPEN_GUARD)
     answer = CachedAnswer(("cached answer",), "stop", 10, 3)
     await cache.store(keys[0], vectors[0], guards[0], answer, effective)

@@ -26,6 +26,11 @@ class EmbedderCache:
 
     _loaded: dict[str, Embedder] = field(default_factory=dict)
 
+    @classmethod
+    def holding(cls, embedder: Embedder) -> EmbedderCache:
+        """A cache that already holds `embedder` under its name (tests, benchmarks)."""
+        return cls({embedder.name: embedder})
+
     def get(self, name: str, path: str) -> Embedder:
         if name not in self._loaded:
             try:

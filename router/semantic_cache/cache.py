@@ -59,6 +59,9 @@ from triskel.router.semantic_cache.store import CacheStore
 from triskel.router.types import CacheStatus
 
 _log = logging.getLogger(__name__)
+# A guard, or how to compute it when first needed (a lookup that finds no neighbour above
+# the threshold never needs one); None for a request that only matches exactly.
+GuardSource = Guard | Callable[[], Guard] | None
 
 
 class SemanticCache:
@@ -96,10 +99,11 @@ class SemanticCache:
         return self._index.size
 
     async def lookup(
-        self, key: CacheKey, vector: Vector | None, guard: Guard | None, effective: Effective
+        self, key: CacheKey, vector: Vector | None, guard: GuardSource, effective: Effective
     ) -> Lookup:
         """A cached answer for the request, or why not. `vector` and `guard` are those of
-        `key.query_text` (None for a request that only matches exactly)."""
+        `key.query_text` (None for a request that only matches exactly); `guard` may be a
+        function, called only when a neighbour passes the threshold."""
         started_s = time.perf_counter()
         counters = self.counters.category(key.partition.category)
         try:
@@ -215,7 +219,7 @@ class SemanticCache:
         self,
         key: CacheKey,
         vector: Vector | None,
-        guard: Guard | None,
+        guard: GuardSource,
         effective: Effective,
         counters: CategoryCounters,
     ) -> Lookup:
@@ -245,7 +249,7 @@ class SemanticCache:
         self,
         key: CacheKey,
         vector: Vector,
-        guard: Guard,
+        guard: Guard | Callable[[], Guard],
         effective: Effective,
         counters: CategoryCounters,
         exact_miss: Lookup,
@@ -266,6 +270,8 @@ class SemanticCache:
                     )
                 if indexed.context_hash != key.context_hash or indexed.guard is None:
                     continue
+                if callable(guard):
+                    guard = guard()  # computed once, for the first neighbour that needs it
                 disagreement = guards_agree(guard, indexed.guard)
                 if disagreement is not None:
                     reason = GUARD_REASON_PREFIX + disagreement

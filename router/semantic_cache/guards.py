@@ -9,6 +9,8 @@ above the similarity threshold answers only if both texts also agree on:
     language names  the same languages named, in the same order ("from English to French")
     language        the same detected language, when both texts are long enough to tell
     names           every name-like token of each text among the other's words
+    content words   not a few of them swapped or added ("largest" / "smallest", "list" /
+                    "dict"): see content.py
 
 A `Guard` is computed once per prompt and stored with its cache entry, so checking a
 neighbour needs no text. Pure, apart from the language model a `LanguageDetector`
@@ -23,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from triskel.router.semantic_cache.content import content_words, substitution
 from triskel.router.semantic_cache.lexicon import (
     LANGUAGE_NAME_SUBSTRINGS,
     LANGUAGE_NAME_WORDS,
@@ -93,6 +96,7 @@ class Guard:
     language: str | None  # detected language
     names: tuple[str, ...]  # casefolded, sorted
     words: frozenset[str]  # every casefolded word (\w+ run) of the text
+    content: tuple[str, ...] = ()  # content words in order (content.py)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,6 +106,7 @@ class Guard:
             "language": self.language,
             "names": list(self.names),
             "words": sorted(self.words),
+            "content": list(self.content),
         }
 
     @classmethod
@@ -113,6 +118,7 @@ class Guard:
             language=value["language"],
             names=tuple(value["names"]),
             words=frozenset(value["words"]),
+            content=tuple(value.get("content", ())),
         )
 
 
@@ -127,6 +133,7 @@ def guard_of(text: str, detector: DetectsLanguage) -> Guard:
         language=language,
         names=tuple(sorted(_names(text, skip_capitals=language in _CAPITALISING_LANGUAGES))),
         words=frozenset(_PIECE.findall(folded)),
+        content=content_words(text),
     )
 
 
@@ -142,6 +149,9 @@ def guards_agree(a: Guard, b: Guard) -> str | None:
         return "language differs"
     if not (_all_present(a.names, b.words) and _all_present(b.names, a.words)):
         return "names differ"
+    swapped = substitution(a.content, b.content)
+    if swapped is not None:
+        return "words differ: " + ", ".join(swapped)
     return None
 
 

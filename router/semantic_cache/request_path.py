@@ -24,6 +24,7 @@ from triskel.router.semantic.metrics import SemanticMetrics
 from triskel.router.semantic.stage import Routed
 from triskel.router.semantic_cache.adaptive import Effective, effective_settings
 from triskel.router.semantic_cache.cache import SemanticCache
+from triskel.router.semantic_cache.content import content_text
 from triskel.router.semantic_cache.entries import CachedAnswer, CacheEntry
 from triskel.router.semantic_cache.guards import DetectsLanguage, Guard, guard_of
 from triskel.router.semantic_cache.index import Vector
@@ -51,7 +52,7 @@ class CachePlan:
     category: str | None = None
     key: CacheKey | None = None
     vector: Vector | None = None
-    guard: Guard | None = None
+    guard: Callable[[], Guard] | None = None
     effective: Effective | None = None
     hit: CacheEntry | None = None
     lookup_s: float | None = None
@@ -111,14 +112,16 @@ class RequestCache:
             model=request.model,
             endpoint="chat" if request.messages is not None else "completion",
         )
-        vector = guard = None
+        vector: Vector | None = None
+        guard: _GuardOnce | None = None
         if key.query_text is not None and routed.embedder is not None:
             if routed.embedder.dim != self._cache.config.ndim:
                 # The index is built for the default model's vectors.
                 reason = f"embedding model {routed.embedder.name!r} not indexable"
                 return CachePlan(CacheStatus.BYPASS, reason, routed.category)
-            vector = routed.embedder.embed([key.query_text])[0]
-            guard = guard_of(key.query_text, self._detector)
+            # Content words only: framing words dominate a short prompt's vector.
+            vector = routed.embedder.embed([content_text(key.query_text)])[0]
+            guard = _GuardOnce(key.query_text, self._detector)
         prompt_tokens = len(key.query_text or "") // 4
         effective = effective_settings(category, self._pressure(request.model, prompt_tokens))
         found = await self._cache.lookup(key, vector, guard, effective)
@@ -142,14 +145,32 @@ class RequestCache:
         answer = CachedAnswer(
             tuple(pieces), finish.finish_reason, finish.prompt_tokens, finish.completion_tokens
         )
-        store = self._cache.store(plan.key, plan.vector, plan.guard, answer, plan.effective)
-        task = asyncio.create_task(store)
+        task = asyncio.create_task(self._store(plan, answer))
         self._storing.add(task)
         task.add_done_callback(self._storing.discard)
+
+    async def _store(self, plan: CachePlan, answer: CachedAnswer) -> StoreResult:
+        assert self._cache is not None and plan.key is not None and plan.effective is not None
+        guard = None if plan.guard is None else plan.guard()
+        return await self._cache.store(plan.key, plan.vector, guard, answer, plan.effective)
 
     async def aclose(self) -> None:
         """Waits for stores under way (each bounded by the store's call timeout)."""
         await asyncio.gather(*self._storing, return_exceptions=True)
+
+
+class _GuardOnce:
+    """A query's guard, computed on first use: a miss with no close neighbour needs it
+    only to store the answer, after the answer has gone out."""
+
+    def __init__(self, text: str, detector: DetectsLanguage) -> None:
+        self._text, self._detector = text, detector
+        self._guard: Guard | None = None
+
+    def __call__(self) -> Guard:
+        if self._guard is None:
+            self._guard = guard_of(self._text, self._detector)
+        return self._guard
 
 
 def replay(entry: CacheEntry) -> Iterator[GenerationEvent]:

@@ -438,3 +438,83 @@ async def test_a_child_the_api_server_refuses_degrades_the_pool_with_a_warning(
         await eventually(lambda: warned(server, "ChildRefused", "Deployment decode"))
         await timer_rounds(server, "decode", 3)  # the status timer leaves the problem standing
         assert (condition(server, "decode", "Degraded") or {}).get("reason") == "ChildRefused"
+
+
+def policy_condition(server: kmock.KubernetesEmulator, name: str, kind: str) -> dict[str, Any]:
+    body = custom(server, "routingpolicies", name) or {}
+    conditions = body.get("status", {}).get("conditions", [])
+    return next((c for c in conditions if c["type"] == kind), {})
+
+
+SEMANTIC_POLICY: dict[str, Any] = {
+    "semantic": {
+        "signals": [{"type": "keywords", "name": "math_words", "parameters": {"any": ["sum"]}}],
+        "decisions": [{"name": "math", "rules": {"signal": "math_words"}, "model": "m"}],
+        "default": {"model": "m"},
+    }
+}
+
+
+@pytest.mark.asyncio
+async def test_a_semantic_policy_is_judged_by_the_routers_loader_and_published(
+    server: kmock.KubernetesEmulator,
+) -> None:
+    broken = {
+        "semantic": SEMANTIC_POLICY["semantic"]
+        | {"decisions": [{"name": "math", "rules": {"signal": "mathh"}, "model": "m"}]}
+    }
+    async with running_operator(server):
+        await create(
+            server,
+            {
+                "apiVersion": GROUP_VERSION,
+                "kind": "RoutingPolicy",
+                "metadata": {"name": "bad"},
+                "spec": broken,
+            },
+        )
+        await eventually(
+            lambda: policy_condition(server, "bad", "Ready").get("reason") == "InvalidPolicy"
+        )
+        message = policy_condition(server, "bad", "Degraded")["message"]
+        assert message == (
+            "RoutingPolicy default/bad: spec.semantic.decisions[0].rules.signal: "
+            "unknown signal 'mathh'; defined: math_words"
+        )
+        await eventually(lambda: warned(server, "InvalidPolicy", "unknown signal 'mathh'"))
+
+        # A good rule whose model no graph serves yet: refused until a graph serves it,
+        # then the status timer accepts it and the router config carries it.
+        await create(
+            server,
+            {
+                "apiVersion": GROUP_VERSION,
+                "kind": "RoutingPolicy",
+                "metadata": {"name": "auto"},
+                "spec": SEMANTIC_POLICY,
+            },
+        )
+        await eventually(
+            lambda: (
+                "unknown model 'm'"
+                in policy_condition(server, "auto", "Degraded").get("message", "")
+            )
+        )
+        await create(server, pool("decode"))
+        await create(
+            server,
+            {
+                "apiVersion": GROUP_VERSION,
+                "kind": "ServingGraph",
+                "metadata": {"name": "chat"},
+                "spec": {"model": "m", "pools": ["decode"]},
+            },
+        )
+        await eventually(lambda: policy_condition(server, "auto", "Ready").get("status") == "True")
+
+        def published() -> bool:
+            config_map = stored(server, "v1", "configmaps", "triskel-router-config") or {}
+            document = config_map.get("data", {}).get("router-config.json", "")
+            return '"name": "auto"' in document and '"bad"' not in document
+
+        await eventually(published)

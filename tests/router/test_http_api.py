@@ -20,6 +20,7 @@ from triskel.router.http_api import MAX_BODY_BYTES, build_http_app
 from triskel.router.metrics import RouterMetrics
 from triskel.router.types import (
     ImagePart,
+    RequestBlocked,
     ServiceError,
     TextPart,
 )
@@ -394,6 +395,21 @@ async def assert_bad_request(
 
 
 # --- failures from the generator ----------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.asyncio
+async def test_a_blocking_routing_decision_is_a_403_naming_it(stream: bool) -> None:
+    generator = FakeGenerator(error=RequestBlocked("no_pii", "no personal data to model x"))
+    running = await start_front(generator)
+    try:
+        reply = await running.post("/v1/chat/completions", {**CHAT, "stream": stream})
+    finally:
+        await running.close()
+    assert reply.status == 403
+    error = reply.json()["error"]
+    assert error["type"] == "permission_denied"
+    assert error["message"] == ("refused by routing decision 'no_pii': no personal data to model x")
 
 
 @pytest.mark.parametrize("stream", [False, True])

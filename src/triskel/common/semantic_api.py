@@ -39,7 +39,7 @@ ModelName = Annotated[str, Field(min_length=1, max_length=253)]
 DEFAULT_ALIAS = "auto"
 # What the classifiers read of a long message: its head and its tail (an instruction
 # is usually at one end of a pasted document), never megabytes.
-DEFAULT_MAX_CLASSIFY_CHARS = 2000
+DEFAULT_MAX_CLASSIFY_CHARS = 1000
 
 
 class SignalEntry(ApiModel):

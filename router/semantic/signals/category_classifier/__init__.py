@@ -44,9 +44,11 @@ from triskel.router.semantic.signals.category_classifier.exemplars import (
     load_packaged,
     packaged_sets,
 )
+from triskel.router.semantic.signals.category_classifier.fast_scoring import FastScorer
 from triskel.router.semantic.signals.category_classifier.features import (
     FeatureSet,
     Featurizer,
+    characters_read,
 )
 from triskel.router.semantic.signals.registry import SignalParameters, parse_parameters
 
@@ -112,7 +114,8 @@ class CategoryClassifier:
     ) -> None:
         self.name = name
         self.outputs = outputs
-        self._model, self._featurizer = trained
+        model, featurizer = trained
+        self._scorer = FastScorer(model, featurizer.vectorizer)
         self._min_confidence = min_confidence
 
     def evaluate(self, request: SignalInput) -> SignalResult:
@@ -121,10 +124,9 @@ class CategoryClassifier:
         embedding = request.embedding()
         if not np.isfinite(embedding).all():
             return NOT_FIRED
-        features = self._featurizer.transform(request.text, embedding)
-        probabilities = self._model.predict_proba(features)[0]
+        probabilities = self._scorer.probabilities(characters_read(request.text), embedding)
         best = int(np.argmax(probabilities))
-        category = str(self._model.classes_[best])
+        category = self._scorer.classes[best]
         probability = float(probabilities[best])
         if probability < self._min_confidence or category not in self.outputs:
             return SignalResult(False, (), probability)

@@ -24,6 +24,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 # A dense array or a SciPy sparse matrix (SciPy ships no type information).
 Matrix = Any
+# Characters of a text the n-grams are taken from (see characters_read).
+MAX_CHARACTERS_READ = 600
 
 
 class FeatureSet(StrEnum):
@@ -43,14 +45,28 @@ class Featurizer:
         """The exemplars' features; learns the character vocabulary."""
         if self._characters is None:
             return embeddings
-        return _joined(embeddings, self._characters.fit_transform(texts))
+        return _joined(embeddings, self._characters.fit_transform(map(characters_read, texts)))
+
+    @property
+    def vectorizer(self) -> TfidfVectorizer | None:
+        """The fitted character vectorizer (None: the embedding alone)."""
+        return self._characters
 
     def transform(self, text: str, embedding: npt.NDArray[np.float32]) -> Matrix:
         """One request's features (a single row)."""
         row = embedding.reshape(1, -1)
         if self._characters is None:
             return row
-        return _joined(row, self._characters.transform([text]))
+        return _joined(row, self._characters.transform([characters_read(text)]))
+
+
+def characters_read(text: str) -> str:
+    """The part of a text its n-grams are taken from: its head and tail. N-grams are
+    counted in Python, character by character; a long text's kind shows in its ends."""
+    if len(text) <= MAX_CHARACTERS_READ:
+        return text
+    half = MAX_CHARACTERS_READ // 2
+    return text[:half] + " " + text[-half:]
 
 
 def _joined(dense: npt.NDArray[np.float32], sparse: Matrix) -> Matrix:

@@ -16,6 +16,11 @@ from triskel.router.semantic.signals.category_classifier.exemplars import (
     load_packaged,
     packaged_sets,
 )
+from triskel.router.semantic.signals.category_classifier.fast_scoring import FastScorer
+from triskel.router.semantic.signals.category_classifier.features import (
+    FeatureSet,
+    characters_read,
+)
 
 from support.semantic import text_input
 
@@ -241,3 +246,26 @@ def test_bad_parameters_are_refused_at_their_path(
 def test_needs_an_embedding_model() -> None:
     with pytest.raises(RuntimeError, match="embedding model"):
         category_classifier.create("domain", {"exemplars": PETS_AND_WEATHER}, SignalContext(), PATH)
+
+
+@pytest.mark.parametrize("features", list(FeatureSet))
+def test_fast_scoring_equals_scikit_learns(embedder: Embedder, features: FeatureSet) -> None:
+    # Short, long, multilingual, code, odd whitespace, a word shorter than the n-grams.
+    texts = [
+        "How do I reverse a list in Python?",
+        "Écris une fonction JavaScript qui vérifie un palindrome",
+        "def f(x):\n    return x ** 2  # square\t\tit",
+        "integral x^2 sin x dx",
+        "a b c",
+        "写一首关于秋天的诗",
+        "Summarize this report: " + "The quarterly revenue grew by ten percent. " * 40,
+        "",
+    ]
+    model, featurizer = category_classifier.train(load_packaged("general"), embedder, features)
+    scorer = FastScorer(model, featurizer.vectorizer)
+    for text in texts:
+        read = characters_read(text)
+        embedding = embedder.embed([text or " "])[0]
+        expected = model.predict_proba(featurizer.transform(read, embedding))[0]
+        assert scorer.probabilities(read, embedding) == pytest.approx(expected, abs=1e-6), text
+    assert scorer.classes == [str(c) for c in model.classes_]

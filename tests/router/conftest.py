@@ -1,4 +1,4 @@
-"""The packaged embedding model, loaded once for every semantic test (~0.2 s)."""
+"""The packaged embedding model, loaded once for every router test that reads it (~0.2 s)."""
 
 from __future__ import annotations
 
