@@ -7,11 +7,11 @@ reverse}. The cache compares prompts by their content words, two ways:
     by meaning   the embedding of the content words alone: framing words ("how do I",
                  "could you please", "tell me") dominate a short prompt's averaged
                  word vectors and make paraphrases look apart
-    by change    `substitution`: when two prompts differ in only a few content words,
-                 those words are the point of the change ("largest" vs "smallest",
-                 "list" vs "dict", "ascending" vs "descending") — a neighbour whose
-                 content differs by a swapped or added word is a near miss, not a
-                 paraphrase, however close the embeddings
+    by change    `substitution`: when two prompts differ by a swap of a few content
+                 words, those words are the point of the change ("largest" vs
+                 "smallest", "list" vs "dict", "ascending" vs "descending") — a
+                 neighbour whose content differs by a swapped word is a near miss,
+                 not a paraphrase, however close the embeddings
 
 Numbers and negations are left out: their own guards compare them exactly. Words
 match across a typo (one edit in a word of five or more letters) and across common
@@ -44,6 +44,8 @@ _FRAMING_WORDS = """
     just really very also still even ok okay quick quickly simple simply short briefly
     possible example examples e g ie eg s t ll ve re d m
     fact facts info information detail details overview summary
+    write writing come up idea ideas tip tips some many much number numbers
+    between vs versus above below following
     don doesn didn isn aren wasn weren won wouldn couldn shouldn haven hasn hadn
     le la les un une des du de et ou est sont dans pour par avec sur ce cette ces je tu
     il elle nous vous ils comment quel quelle quels quelles qu que qui
@@ -62,14 +64,31 @@ def content_words(text: str) -> tuple[str, ...]:
     """The text's content words in order: casefolded, framing words left out, each
     reduced to a rough stem."""
     folded = unicodedata.normalize("NFC", text).casefold().replace("’", "'")
-    words = []
-    for word in _WORD.findall(folded):
-        if word in _FRAMING or len(word) == 1 or word in _COMPARED_ELSEWHERE:
+    return tuple(_stem(word) for word in _WORD.findall(folded) if _is_content(word))
+
+
+# Words that give a request a direction: "convert a list to a tuple" is not "convert a
+# tuple to a list", though their content words are the same.
+_DIRECTION_MARKERS = frozenset({"to", "into", "from", "than", "vs", "versus", "over"})
+
+
+def direction(text: str) -> tuple[str, str] | None:
+    """The content words on each side of the first direction word that has one on
+    both sides ("list", "tuple" in "convert a list to a tuple"), else None."""
+    folded = unicodedata.normalize("NFC", text).casefold()
+    words = _WORD.findall(folded)
+    for index, word in enumerate(words):
+        if word not in _DIRECTION_MARKERS:
             continue
-        if word.isdigit():
-            continue
-        words.append(_stem(word))
-    return tuple(words)
+        before = [w for w in words[:index] if _is_content(w)]
+        after = [w for w in words[index + 1 :] if _is_content(w)]
+        if before and after:
+            return _stem(before[-1]), _stem(after[0])
+    return None
+
+
+def _is_content(word: str) -> bool:
+    return not (word in _FRAMING or len(word) == 1 or word in _COMPARED_ELSEWHERE or word.isdigit())
 
 
 def content_text(text: str) -> str:
@@ -80,14 +99,34 @@ def content_text(text: str) -> str:
 
 
 def substitution(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...] | None:
-    """The differing content words when the two prompts differ by a few words only
-    (swapped or added), else None: identical content, or worded apart."""
+    """The swapped content words when the two prompts differ by a swap of a few words,
+    else None: identical content, words only added on one side, or worded apart.
+
+    A swap is a word of each side with no counterpart on the other ("largest" for
+    "smallest", "python" for "rust"); a word and its variant ("int" / "integer",
+    "integral" / "integrate": a shared start of three letters or more) are no swap.
+    Words added on one side only ("write", "ideas", "tips") rarely change the answer
+    where numbers, negations and languages do not, and those have their own guards.
+    """
     only_a = [w for w in dict.fromkeys(a) if not _matched(w, b)]
     only_b = [w for w in dict.fromkeys(b) if not _matched(w, a)]
-    differing = only_a + only_b
-    if not differing or len(differing) > MAX_SUBSTITUTED_WORDS:
+    if len(only_a) + len(only_b) > MAX_SUBSTITUTED_WORDS:
         return None
-    return tuple(differing)
+    left = [w for w in only_a if not any(_variants(w, v) for v in only_b)]
+    right = [w for w in only_b if not any(_variants(w, v) for v in only_a)]
+    if not left or not right:
+        return None
+    return tuple(left + right)
+
+
+def _variants(a: str, b: str) -> bool:
+    """Forms of one word: the shorter's start (three letters or more) begins the longer."""
+    shared = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        shared += 1
+    return shared >= 3 and shared >= min(len(a), len(b)) - 2
 
 
 def _matched(word: str, others: tuple[str, ...]) -> bool:

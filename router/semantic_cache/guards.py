@@ -9,8 +9,8 @@ above the similarity threshold answers only if both texts also agree on:
     language names  the same languages named, in the same order ("from English to French")
     language        the same detected language, when both texts are long enough to tell
     names           every name-like token of each text among the other's words
-    content words   not a few of them swapped or added ("largest" / "smallest", "list" /
-                    "dict"): see content.py
+    content words   not a few of them swapped ("largest" / "smallest", "list" / "dict"),
+                    nor the two around "to" / "from" in reverse order: see content.py
 
 A `Guard` is computed once per prompt and stored with its cache entry, so checking a
 neighbour needs no text. Pure, apart from the language model a `LanguageDetector`
@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from triskel.router.semantic_cache.content import content_words, substitution
+from triskel.router.semantic_cache.content import content_words, direction, substitution
 from triskel.router.semantic_cache.lexicon import (
     LANGUAGE_NAME_SUBSTRINGS,
     LANGUAGE_NAME_WORDS,
@@ -97,6 +97,7 @@ class Guard:
     names: tuple[str, ...]  # casefolded, sorted
     words: frozenset[str]  # every casefolded word (\w+ run) of the text
     content: tuple[str, ...] = ()  # content words in order (content.py)
+    direction: tuple[str, str] | None = None  # content words around "to", "from"...
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +108,7 @@ class Guard:
             "names": list(self.names),
             "words": sorted(self.words),
             "content": list(self.content),
+            "direction": None if self.direction is None else list(self.direction),
         }
 
     @classmethod
@@ -119,6 +121,7 @@ class Guard:
             names=tuple(value["names"]),
             words=frozenset(value["words"]),
             content=tuple(value.get("content", ())),
+            direction=_pair(value.get("direction")),
         )
 
 
@@ -134,6 +137,7 @@ def guard_of(text: str, detector: DetectsLanguage) -> Guard:
         names=tuple(sorted(_names(text, skip_capitals=language in _CAPITALISING_LANGUAGES))),
         words=frozenset(_PIECE.findall(folded)),
         content=content_words(text),
+        direction=direction(text),
     )
 
 
@@ -149,9 +153,17 @@ def guards_agree(a: Guard, b: Guard) -> str | None:
         return "language differs"
     if not (_all_present(a.names, b.words) and _all_present(b.names, a.words)):
         return "names differ"
+    if a.direction and b.direction and a.direction == b.direction[::-1] != b.direction:
+        return "direction differs"
     swapped = substitution(a.content, b.content)
     if swapped is not None:
         return "words differ: " + ", ".join(swapped)
+    return None
+
+
+def _pair(value: object) -> tuple[str, str] | None:
+    if isinstance(value, list) and len(value) == 2:
+        return str(value[0]), str(value[1])
     return None
 
 

@@ -13,8 +13,9 @@ _NUMBERS_ZERO_TO_TWENTY = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
     "fifteen sixteen seventeen eighteen nineteen twenty"
 )
+# "zero" and "one" stay words: "one line at a time", "write one" are rarely counts.
 NUMBER_WORDS: dict[str, str] = {
-    word: str(value) for value, word in enumerate(_NUMBERS_ZERO_TO_TWENTY.split())
+    word: str(value) for value, word in enumerate(_NUMBERS_ZERO_TO_TWENTY.split()) if value >= 2
 }
 
 _NEGATIONS_BY_KIND: dict[str, str] = {

@@ -8,6 +8,7 @@ from triskel.router.semantic_cache.content import (
     MAX_SUBSTITUTED_WORDS,
     content_text,
     content_words,
+    direction,
     substitution,
 )
 
@@ -43,8 +44,10 @@ def test_a_prompt_of_framing_words_is_embedded_as_itself() -> None:
         # A swapped word is the point of the change.
         ("What is the largest planet?", "What is the smallest planet?", ("largest", "smallest")),
         ("Sort a list in Python", "Sort a dict in Python", ("list", "dict")),
-        # An added qualifier changes the answer too.
-        ("List fruits", "List red fruits", ("red",)),
+        # Words added on one side only are left to the other guards and the threshold
+        # (they are mostly framing: "write", "ideas"); forms of one word are no swap.
+        ("List fruits", "List red fruits", None),
+        ("Convert a string to an int", "string to integer conversion", None),
         # Worded apart: similarity decides, not this rule.
         (
             "Explain the causes of the First World War in detail for a history class",
@@ -55,6 +58,22 @@ def test_a_prompt_of_framing_words_is_embedded_as_itself() -> None:
 )
 def test_substitution(a: str, b: str, expected: tuple[str, ...] | None) -> None:
     assert substitution(content_words(a), content_words(b)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The content words on each side of the first direction word that has both.
+        ("Convert a list to a tuple in Python", ("list", "tuple")),
+        ("Python: a list into a tuple", ("list", "tuple")),
+        ("Convert a tuple to a list in Python", ("tuple", "list")),
+        # "how to": nothing before it but framing.
+        ("How to merge dictionaries", None),
+        ("merge dictionaries", None),
+    ],
+)
+def test_direction(text: str, expected: tuple[str, str] | None) -> None:
+    assert direction(text) == expected
 
 
 def test_more_than_a_few_differing_words_is_no_substitution() -> None:
