@@ -51,6 +51,7 @@ from triskel.router.semantic.setup import EmbedderCache, load_semantic
 from triskel.router.semantic.stage import LoadedSemantic, SemanticStage
 from triskel.router.semantic_cache.factory import OpenedCache, open_semantic_cache
 from triskel.router.semantic_cache.guards import LanguageDetector
+from triskel.router.semantic_cache.metrics import watch_cache
 from triskel.router.semantic_cache.request_path import RequestCache, model_pressure
 from triskel.router.state.factory import open_kv_relay, open_state
 from triskel.router.worker_calls import StageTimeouts, WorkerCalls
@@ -170,6 +171,7 @@ async def run_router(
     request_cache = None
     if opened_cache is not None:
         await opened_cache.start()
+        watch_cache(metrics.registry, opened_cache.cache)
         request_cache = RequestCache(
             opened_cache.cache,
             LanguageDetector(),

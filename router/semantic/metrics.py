@@ -1,8 +1,11 @@
-"""Prometheus metrics of the semantic stage and the semantic cache."""
+"""Prometheus metrics of the semantic stage and the semantic cache's outcomes.
+
+The cache's own counts (evictions, store errors, entries per category) are read from
+it at scrape time: `triskel.router.semantic_cache.metrics`."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 # Signals and cache lookups take microseconds; an embedding of a long text, milliseconds.
 _FAST_BUCKETS_S = (
@@ -44,28 +47,10 @@ class SemanticMetrics:
             ["category", "outcome"],
             registry=registry,
         )
-        self._cache_evictions = Counter(
-            "triskel_semantic_cache_evictions_total",
-            "Entries evicted over a category's quota.",
-            ["category"],
-            registry=registry,
-        )
-        self._cache_store_errors = Counter(
-            "triskel_semantic_cache_store_errors_total",
-            "Cache lookups or stores skipped because the store (Redis) failed.",
-            ["operation"],
-            registry=registry,
-        )
         self._cache_lookup_s = Histogram(
             "triskel_semantic_cache_lookup_seconds",
             "One cache lookup: exact path, vector search, guards and the entry's fetch.",
             buckets=_FAST_BUCKETS_S,
-            registry=registry,
-        )
-        self.cache_entries = Gauge(
-            "triskel_semantic_cache_entries",
-            "Entries this router indexes, per category.",
-            ["category"],
             registry=registry,
         )
 
@@ -84,9 +69,3 @@ class SemanticMetrics:
         self._cache.labels(category, outcome).inc()
         if lookup_s is not None:
             self._cache_lookup_s.observe(lookup_s)
-
-    def observe_evictions(self, category: str, count: int) -> None:
-        self._cache_evictions.labels(category).inc(count)
-
-    def observe_store_error(self, operation: str) -> None:
-        self._cache_store_errors.labels(operation).inc()

@@ -98,6 +98,9 @@ class SemanticCache:
     def num_indexed(self) -> int:
         return self._index.size
 
+    def entries_by_category(self) -> dict[str, int]:
+        return self._index.sizes_by_category()
+
     async def lookup(
         self, key: CacheKey, vector: Vector | None, guard: GuardSource, effective: Effective
     ) -> Lookup:

@@ -51,6 +51,14 @@ class LocalIndex:
     def __contains__(self, entry_id: int) -> bool:
         return entry_id in self._entries
 
+    def sizes_by_category(self) -> dict[str, int]:
+        """Entries this replica indexes, per category."""
+        sizes: dict[str, int] = {}
+        for indexed in self._entries.values():
+            category = indexed.partition.category
+            sizes[category] = sizes.get(category, 0) + 1
+        return sizes
+
     def get(self, entry_id: int) -> IndexedEntry | None:
         return self._entries.get(entry_id)
 
