@@ -20,6 +20,9 @@ from support.redis_server import RedisServer, eventually, private_redis  # noqa:
 
 # The approximate prefix scorer only knows where prompts were SENT: without shared
 # state, router B cannot know where router A sent the prefix.
+# The prefix's weight (5) beats the most the load scorers can take away (2 + 2): load
+# reports lag by up to a stats period, so a worker that just finished a request can
+# still look busy, and the test is about the prefix history, not that race.
 ROUTING = yaml.safe_load("""
 plugins:
   - {type: prefix-cache-scorer, name: prefix}
@@ -29,7 +32,7 @@ plugins:
 profiles:
   - name: unified
     plugins:
-      - {pluginRef: prefix, weight: 3}
+      - {pluginRef: prefix, weight: 5}
       - {pluginRef: queue, weight: 2}
       - {pluginRef: kv, weight: 2}
       - {pluginRef: max-score-picker}
