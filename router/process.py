@@ -53,6 +53,7 @@ from triskel.router.semantic_cache.factory import OpenedCache, open_semantic_cac
 from triskel.router.semantic_cache.guards import LanguageDetector
 from triskel.router.semantic_cache.metrics import watch_cache
 from triskel.router.semantic_cache.request_path import RequestCache, model_pressure
+from triskel.router.state.config import StateConfig
 from triskel.router.state.factory import open_kv_relay, open_state
 from triskel.router.worker_calls import StageTimeouts, WorkerCalls
 from triskel.router.worker_client import WorkerCallError, WorkerClient
@@ -76,6 +77,9 @@ class RouterProcessConfig(ApiModel):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     # With a Redis URL, router replicas share load, membership and prefix history.
     redis_url: str | None = None
+    # Bounds each shared-state Redis call on the request path; a slower call serves
+    # from memory until Redis answers again. Raise it for a Redis across a slow network.
+    redis_call_timeout_s: float = Field(default=StateConfig.call_timeout_s, gt=0, le=10)
     # Names this replica in shared state (defaults to the gRPC address and process id).
     router_id: str | None = None
 
@@ -140,7 +144,10 @@ async def run_router(
     router_id = config.router_id or f"{config.grpc_address}/{os.getpid()}"
     try:
         state = open_state(
-            config.redis_url, router_id=router_id, on_redis_error=metrics.observe_redis_error
+            config.redis_url,
+            router_id=router_id,
+            config=StateConfig(call_timeout_s=config.redis_call_timeout_s),
+            on_redis_error=metrics.observe_redis_error,
         )
     except ValueError as error:
         raise RouterStartupError(f"redis_url: {error}") from None

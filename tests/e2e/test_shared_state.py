@@ -68,6 +68,9 @@ async def two_routers(private_redis: RedisServer) -> AsyncIterator[list[str]]:  
                     "workers": addresses,
                     "routing": ROUTING,
                     "redisUrl": private_redis.url,
+                    # A loaded CI machine can take longer than the default 50 ms per
+                    # call; a timed-out write would leave the history in one router.
+                    "redisCallTimeoutS": 2.0,
                     "routerId": name,
                 }
             )
