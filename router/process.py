@@ -79,7 +79,7 @@ class RouterProcessConfig(ApiModel):
     redis_url: str | None = None
     # Bounds each shared-state Redis call on the request path; a slower call serves
     # from memory until Redis answers again. Raise it for a Redis across a slow network.
-    redis_call_timeout_s: float = Field(default=StateConfig.call_timeout_s, gt=0, le=10)
+    redis_call_timeout_s: float = Field(default=0.05, gt=0, le=10)
     # Names this replica in shared state (defaults to the gRPC address and process id).
     router_id: str | None = None
 
