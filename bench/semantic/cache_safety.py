@@ -10,6 +10,12 @@ saved request; a near miss that hits is a wrong answer served. Prints, per thres
 the paraphrase hit rate and the near-miss wrong-hit rate (with the lexical guards and
 without), and both per category and per near-miss kind at the policy's own
 thresholds (`routing.cache` of the built-in `triskel up` file, or `-f`).
+
+Last, one cache shared by every pair, as a router holds it: every distinct `a` is
+stored with its own answer, then every `b` is looked up at the shipped thresholds. A
+hit is right only for a paraphrase that gets its own pair's answer; a near miss that
+hits, or any hit with another question's answer, is a wrong answer served. This shows
+what the per-pair walk cannot: a neighbour that is not the pair's own question.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from triskel.router.semantic_cache.cache import SemanticCache
 from triskel.router.semantic_cache.content import content_text
 from triskel.router.semantic_cache.entries import CachedAnswer
 from triskel.router.semantic_cache.guards import Guard, LanguageDetector, guard_of
-from triskel.router.semantic_cache.keys import cache_key
+from triskel.router.semantic_cache.index import Vector
+from triskel.router.semantic_cache.keys import CacheKey, cache_key
 from triskel.router.semantic_cache.memory_store import MemoryCacheStore
 from triskel.router.types import CacheStatus, ChatMessage, GenerationRequest, TextPart
 
@@ -101,6 +108,56 @@ async def main() -> None:
             shipped[f"  kind {pair['kind']}"].append(hit)
     for name, found in sorted(shipped.items()):
         print(f"  {name:<40} hit {sum(found) / len(found):6.1%}  ({sum(found)}/{len(found)})")
+    await shared_cache(pairs, thresholds, embedder, detector)
+
+
+async def shared_cache(
+    pairs: list[dict[str, Any]],
+    thresholds: dict[str, float],
+    embedder: Embedder,
+    detector: LanguageDetector,
+) -> None:
+    cache = SemanticCache(MemoryCacheStore())
+    cached = [p for p in pairs if p["category"] in thresholds]
+    for text, category in dict.fromkeys((p["a"], p["category"]) for p in cached):
+        key, vector, guard = _prepared(text, category, embedder, detector)
+        answer = CachedAnswer((f"answer to: {text}",), "stop", 10, 3)
+        await cache.store(key, vector, guard, answer, _effective(thresholds[category]))
+    outcomes: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for pair in cached:
+        key, vector, guard = _prepared(pair["b"], pair["category"], embedder, detector)
+        found = await cache.lookup(key, vector, guard, _effective(thresholds[pair["category"]]))
+        kind = "paraphrase" if pair["same_answer"] else "near miss"
+        if found.status is not CacheStatus.HIT or found.entry is None:
+            outcomes[kind]["miss"] += 1
+        elif pair["same_answer"] and found.entry.answer.text == f"answer to: {pair['a']}":
+            outcomes[kind]["right hit"] += 1
+        else:
+            outcomes[kind]["wrong answer"] += 1
+    distinct = len({p["a"] for p in cached})
+    print(f"\none shared cache ({distinct} questions stored), each b looked up:")
+    for kind, counts in sorted(outcomes.items()):
+        total = sum(counts.values())
+        shares = ", ".join(
+            f"{name} {counts[name] / total:6.1%} ({counts[name]})"
+            for name in ("right hit", "wrong answer", "miss")
+        )
+        print(f"  {kind:<11} {shares}")
+
+
+def _prepared(
+    text: str, category: str, embedder: Embedder, detector: LanguageDetector
+) -> tuple[CacheKey, Vector, Guard]:
+    message = ChatMessage("user", (TextPart(text),))
+    request = GenerationRequest("q", "m", messages=(message,), temperature=0.0)
+    key = cache_key(request, category=category, tenant="t", model="m", endpoint="chat")
+    assert key.query_text is not None
+    vector = embedder.embed([content_text(key.query_text)])[0]
+    return key, vector, guard_of(key.query_text, detector)
+
+
+def _effective(threshold: float) -> Effective:
+    return Effective(threshold, 3600, 100_000)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,11 @@ reverse}. The cache compares prompts by their content words, two ways:
     by meaning   the embedding of the content words alone: framing words ("how do I",
                  "could you please", "tell me") dominate a short prompt's averaged
                  word vectors and make paraphrases look apart
-    by change    `substitution`: when two prompts differ by a swap of a few content
-                 words, those words are the point of the change ("largest" vs
-                 "smallest", "list" vs "dict", "ascending" vs "descending") — a
-                 neighbour whose content differs by a swapped word is a near miss,
-                 not a paraphrase, however close the embeddings
+    by change    `substitution`: when one prompt has a word where the other has its
+                 opposite or a sibling ("largest" vs "smallest", "list" vs "dict",
+                 "ascending" vs "descending": contrasts.py), that word is the point
+                 of the change — a near miss, not a paraphrase, however close the
+                 embeddings
 
 Numbers and negations are left out: their own guards compare them exactly. Words
 match across a typo (one edit in a word of five or more letters) and across common
@@ -23,13 +23,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from triskel.router.semantic_cache.lexicon import NEGATION_WORDS, NUMBER_WORDS
+from triskel.router.semantic_cache.contrasts import ContrastLexicon
+from triskel.router.semantic_cache.lexicon import NEGATION_WORDS, NUMBER_WORDS, TENS_WORDS
 
 _WORD = re.compile(r"\w+")
-# At most this many differing content words (both sides together) make a substitution;
-# more means the prompts are worded apart, and similarity decides.
-MAX_SUBSTITUTED_WORDS = 4
-
 # English function words and the words that frame a request rather than say what it
 # is about ("please tell me how I can..."); a few French, German, Spanish, Italian and
 # Portuguese function words too. Negations are not here: the negation guard reads them.
@@ -57,7 +54,7 @@ _FRAMING_WORDS = """
 """
 _FRAMING = frozenset(_FRAMING_WORDS.split())
 _ENDINGS = ("ing", "ed", "es", "ly", "s")
-_COMPARED_ELSEWHERE = frozenset(NUMBER_WORDS) | frozenset(NEGATION_WORDS)
+_COMPARED_ELSEWHERE = frozenset(NUMBER_WORDS) | frozenset(TENS_WORDS) | frozenset(NEGATION_WORDS)
 
 
 def content_words(text: str) -> tuple[str, ...]:
@@ -99,34 +96,24 @@ def content_text(text: str) -> str:
 
 
 def substitution(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...] | None:
-    """The swapped content words when the two prompts differ by a swap of a few words,
-    else None: identical content, words only added on one side, or worded apart.
+    """The contrasting words when one prompt puts a word where the other puts its
+    opposite or a sibling ("largest" / "smallest", "list" / "dict", "sum" / "product":
+    contrasts.py), else None.
 
-    A swap is a word of each side with no counterpart on the other ("largest" for
-    "smallest", "python" for "rust"); a word and its variant ("int" / "integer",
-    "integral" / "integrate": a shared start of three letters or more) are no swap.
-    Words added on one side only ("write", "ideas", "tips") rarely change the answer
-    where numbers, negations and languages do not, and those have their own guards.
+    Only words without a counterpart on the other side count (across typos and
+    endings). A swap the lexicon does not know is taken as rewording ("remove" /
+    "delete"): on the tuning pairs, treating every swap of a few words as a near miss
+    (this guard's first design) turned away 50 paraphrases to catch near misses the
+    lexicon catches too. Words added on one side only ("write", "ideas", "tips")
+    rarely change the answer where numbers, negations and languages do not, and
+    those have their own guards.
     """
     only_a = [w for w in dict.fromkeys(a) if not _matched(w, b)]
     only_b = [w for w in dict.fromkeys(b) if not _matched(w, a)]
-    if len(only_a) + len(only_b) > MAX_SUBSTITUTED_WORDS:
+    pairs = [(x, y) for x in only_a for y in only_b if _CONTRASTS.contrast(x, y)]
+    if not pairs:
         return None
-    left = [w for w in only_a if not any(_variants(w, v) for v in only_b)]
-    right = [w for w in only_b if not any(_variants(w, v) for v in only_a)]
-    if not left or not right:
-        return None
-    return tuple(left + right)
-
-
-def _variants(a: str, b: str) -> bool:
-    """Forms of one word: the shorter's start (three letters or more) begins the longer."""
-    shared = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        shared += 1
-    return shared >= 3 and shared >= min(len(a), len(b)) - 2
+    return tuple(dict.fromkeys(word for pair in pairs for word in pair))
 
 
 def _matched(word: str, others: tuple[str, ...]) -> bool:
@@ -159,3 +146,7 @@ def _stem(word: str) -> str:
         if len(word) > len(ending) + 3 and word.endswith(ending):
             return word[: -len(ending)]
     return word
+
+
+# Built once: its keys are stemmed the way content words are.
+_CONTRASTS = ContrastLexicon(_stem)

@@ -5,7 +5,8 @@ Embeddings rate "list red fruits" and "list fruits that are not red" 0.97 alike,
 above the similarity threshold answers only if both texts also agree on:
 
     numbers         the same multiset ("1,000" = "1000", "3.50" = "3.5", "two" = "2")
-    negation        the same kinds of markers (not / never / without / except / nor)
+    negation        the same kinds of markers (not / never / without / except / nor),
+                    and of reversal ("reverse", "opposite", "backwards")
     language names  the same languages named, in the same order ("from English to French")
     language        the same detected language, when both texts are long enough to tell
     names           every name-like token of each text among the other's words
@@ -32,10 +33,20 @@ from triskel.router.semantic_cache.lexicon import (
     NEGATION_SUBSTRINGS,
     NEGATION_WORDS,
     NUMBER_WORDS,
+    REVERSAL_WORDS,
+    TENS_WORDS,
+    UNIT_SYMBOLS,
+    UNIT_WORDS,
 )
 
-# Not after a letter, digit or point: "GPT-4" holds 4, "v1.2" holds none (it is a name).
-_NUMBER = re.compile(r"(?<![\w.])([-−])?(\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.(\d+))?")
+# Not after a letter, digit or point: "GPT-4" holds 4, "v1.2" holds none (it is a name);
+# after a range's two points it is a number ("1..100").
+_NUMBER = re.compile(r"(?:(?<![\w.])|(?<=\.\.))([-−])?(\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.(\d+))?")
+# "thirty-five", "forty two", "ninety".
+_COMPOUND_NUMBER = re.compile(rf"\b({'|'.join(TENS_WORDS)})(?:[- ]({'|'.join(UNIT_WORDS)}))?\b")
+_UNIT = re.compile(r" ?(°?[^\W\d_]+)")
+# x² is x^2 (NFC keeps superscripts as they are).
+_SUPERSCRIPTS = str.maketrans({c: f"^{d}" for d, c in enumerate("⁰¹²³⁴⁵⁶⁷⁸⁹")})
 _PIECE = re.compile(r"\w+")
 _WORD_WITH_APOSTROPHES = re.compile(r"\w+(?:'\w+)*")
 _NAME_CANDIDATE = re.compile(r"\w+(?:[-']\w+)*")
@@ -176,9 +187,30 @@ def normalize_number(sign: str | None, whole: str, fraction: str | None) -> str:
 
 
 def _numbers(text: str, folded: str) -> list[str]:
-    numbers = [normalize_number(*match.groups()) for match in _NUMBER.finditer(text)]
-    numbers += [NUMBER_WORDS[w] for w in _PIECE.findall(folded) if w in NUMBER_WORDS]
+    text = text.translate(_SUPERSCRIPTS)
+    numbers = [
+        normalize_number(*match.groups()) + _unit_after(text, match.end())
+        for match in _NUMBER.finditer(text)
+    ]
+    for match in _COMPOUND_NUMBER.finditer(folded):
+        tens, unit = match.groups()
+        value = TENS_WORDS[tens] + (UNIT_WORDS[unit] if unit else 0)
+        numbers.append(f"{value}{_unit_after(folded, match.end())}")
+    rest = _COMPOUND_NUMBER.sub(" ", folded)
+    numbers += [
+        NUMBER_WORDS[match.group()] + _unit_after(rest, match.end())
+        for match in _PIECE.finditer(rest)
+        if match.group() in NUMBER_WORDS
+    ]
     return numbers
+
+
+def _unit_after(text: str, end: int) -> str:
+    """The unit symbol written right after a number ("4 cm", "4cm", "20 °C"), or ""."""
+    match = _UNIT.match(text, end)
+    if match is None:
+        return ""
+    return UNIT_SYMBOLS.get(match.group(1).casefold(), "")
 
 
 def _negations(folded: str) -> set[str]:
@@ -188,6 +220,8 @@ def _negations(folded: str) -> set[str]:
             kinds.add("not")  # don't, can't; cannot; French n'est
         elif word in NEGATION_WORDS:
             kinds.add(NEGATION_WORDS[word])
+        elif word in REVERSAL_WORDS:
+            kinds.add("reverse")
     return kinds
 
 

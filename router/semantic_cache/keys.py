@@ -3,8 +3,10 @@
 A request splits into what must match exactly and what may match by meaning:
 
     partition     (category, tenant, model, params_hash)   exact: who asks what model how
-    context_hash  every message but the last user message   exact: the conversation so far
-    query_text    the last user message (head and tail)     by meaning: what gets embedded
+    context_hash  every message but the last user message,   exact: the conversation so far
+                  and a document pasted into it (document.py)
+    query_text    the rest of the last user message          by meaning: what gets embedded
+                  (head and tail)
     exact_hash    partition + context + the full last message, whitespace-normalised
 
 `params_hash` covers the endpoint kind and every answer-changing parameter the front
@@ -24,6 +26,7 @@ import xxhash
 
 from triskel.common.semantic_api import DEFAULT_MAX_CLASSIFY_CHARS, CacheCategory
 from triskel.router.semantic.request_text import bounded
+from triskel.router.semantic_cache.document import split_document
 from triskel.router.types import ChatMessage, GenerationRequest, ImagePart, TextPart
 
 EndpointKind = Literal["chat", "completion"]
@@ -31,6 +34,8 @@ EndpointKind = Literal["chat", "completion"]
 _WHITESPACE_RUN = re.compile(r"\s+")
 # Stands for the last user message's text in the context (its images stay in).
 _QUERY_SLOT = "\x00query"
+# Stands before a document pasted into the last user message (matched exactly).
+_DOCUMENT_SLOT = "\x00document"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,16 +93,22 @@ def cache_key(
     if request.messages is not None:
         query_index = _last_user_index(request.messages)
         context: list[object] = _context(request.messages, query_index)
-        text = normalize_text(_text(request.messages[query_index])) if query_index >= 0 else ""
+        raw = _text(request.messages[query_index]) if query_index >= 0 else ""
     else:
         context = []
-        text = normalize_text(request.prompt or "")
-    if len(text) > max_query_chars:
-        context.append(text)
-    context_hash = _hash(context)
-    exact_hash = _hash([partition.to_json(), context_hash, text])
-    query_text = bounded(text, max_query_chars) if text else None
-    return CacheKey(partition, context_hash, exact_hash, query_text)
+        raw = request.prompt or ""
+    text = normalize_text(raw)
+    exact_context_hash = _hash(context)
+    exact_hash = _hash([partition.to_json(), exact_context_hash, text])
+    split = split_document(raw)
+    query = text
+    if split.document is not None:
+        context.append([_DOCUMENT_SLOT, normalize_text(split.document)])
+        query = normalize_text(split.instruction)
+    if len(query) > max_query_chars:
+        context.append(query)
+    query_text = bounded(query, max_query_chars) if query else None
+    return CacheKey(partition, _hash(context), exact_hash, query_text)
 
 
 def is_replayable(request: GenerationRequest, category: CacheCategory) -> bool:

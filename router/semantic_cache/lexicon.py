@@ -18,6 +18,51 @@ NUMBER_WORDS: dict[str, str] = {
     word: str(value) for value, word in enumerate(_NUMBERS_ZERO_TO_TWENTY.split()) if value >= 2
 }
 
+# Compound number words, "thirty-five" or "forty two", are read from these.
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety"
+_UNITS = "one two three four five six seven eight nine"
+TENS_WORDS: dict[str, int] = {word: 10 * index for index, word in enumerate(_TENS.split(), 2)}
+UNIT_WORDS: dict[str, int] = {word: index for index, word in enumerate(_UNITS.split(), 1)}
+
+# A unit written right after a number belongs to it ("4 cm" is not "4 m"); each
+# symbol stands for its written-out forms, so "4 m" and "4 metres" agree.
+_UNITS_BY_SYMBOL: dict[str, str] = {
+    "mm": "millimeter millimeters millimetre millimetres",
+    "cm": "centimeter centimeters centimetre centimetres",
+    "m": "meter meters metre metres",
+    "km": "kilometer kilometers kilometre kilometres",
+    "in": "inch inches",
+    "ft": "foot feet",
+    "yd": "yard yards",
+    "mi": "mile miles",
+    "mg": "milligram milligrams",
+    "g": "gram grams",
+    "kg": "kilogram kilograms kilo kilos",
+    "t": "ton tons tonne tonnes",
+    "lb": "lbs pound pounds",
+    "oz": "ounce ounces",
+    "ml": "milliliter milliliters millilitre millilitres",
+    "l": "liter liters litre litres",
+    "gal": "gallon gallons",
+    "ms": "millisecond milliseconds",
+    "s": "sec secs second seconds",
+    "min": "mins minute minutes",
+    "h": "hr hrs hour hours",
+    "kb": "kilobyte kilobytes",
+    "mb": "megabyte megabytes",
+    "gb": "gigabyte gigabytes",
+    "tb": "terabyte terabytes",
+    "°c": "celsius",
+    "°f": "fahrenheit",
+    "k": "kelvin",
+}
+UNIT_SYMBOLS: dict[str, str] = {
+    form: symbol
+    for symbol, forms in _UNITS_BY_SYMBOL.items()
+    for form in (symbol, *forms.split())
+    if form != "in"  # "put 3 in the list": a bare "in" is the preposition
+}
+
 _NEGATIONS_BY_KIND: dict[str, str] = {
     # English (n't and cannot are folded to `not` by the guard before lookup)
     "not": "not no none nothing nobody "
@@ -40,6 +85,13 @@ _NEGATIONS_BY_KIND: dict[str, str] = {
 NEGATION_WORDS: dict[str, str] = {
     word.casefold(): kind for kind, words in _NEGATIONS_BY_KIND.items() for word in words.split()
 }
+
+# Not negations, but they turn an answer around the same way when added to one side
+# only ("in alphabetical order" / "in reverse alphabetical order"): the negation guard
+# counts them as a kind of their own. They stay content words too.
+REVERSAL_WORDS = frozenset(
+    ["reverse", "reversed", "reversal", "inverse", "inverted", "opposite", "backwards", "backward"]
+)
 
 # Scripts without spaces between words: markers found as substrings.
 # 不 / 没 (Chinese), ない (Japanese), 않 (Korean).

@@ -152,9 +152,9 @@ class CacheCategory(ApiModel):
     name: Name
     """A category set by a decision, or `default`."""
     enabled: bool = True
-    similarity_threshold: Annotated[float, Field(gt=0, le=1)] = 0.8
+    similarity_threshold: Annotated[float, Field(gt=0, le=1)] = 0.75
     """Cosine similarity of content words a cached prompt needs to answer a new one (the
-    lexical guards must agree too; 0.8 chosen on tests/data/semantic_tuning/)."""
+    lexical guards must agree too; 0.75 chosen on tests/data/semantic_tuning/)."""
     ttl_seconds: Annotated[int, Field(ge=1)] = 3600
     max_entries: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
     """Quota: beyond it the category's least recently used entry goes."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from triskel.router.semantic_cache.content import (
-    MAX_SUBSTITUTED_WORDS,
     content_text,
     content_words,
     direction,
@@ -41,9 +40,21 @@ def test_a_prompt_of_framing_words_is_embedded_as_itself() -> None:
         ("How do I reverse a list in Python?", "what's the way to reverse a python list", None),
         ("How do I revers a list in pyhton", "How do I reverse a list in Python", None),
         ("sorting lists", "sort a list", None),
-        # A swapped word is the point of the change.
+        # A word swapped for its opposite or a sibling is the point of the change.
         ("What is the largest planet?", "What is the smallest planet?", ("largest", "smallest")),
         ("Sort a list in Python", "Sort a dict in Python", ("list", "dict")),
+        ("Sort in ascending order", "Sort in descending order", ("ascend", "descend")),
+        ("install numpy with pip", "install pandas with pip", ("numpy", "panda")),
+        # However worded apart the rest is.
+        (
+            "Which planet of our solar system is the largest one, and why?",
+            "smallest planet in the solar system",
+            ("largest", "smallest"),
+        ),
+        # A swap the lexicon does not know is rewording; a shared pole is no contrast.
+        ("How can I remove duplicates from a list?", "delete duplicate items from a list", None),
+        ("What is a good way to learn Spanish?", "best way to learn Spanish", None),
+        ("What do the angles of a triangle add up to?", "sum of a triangle's angles", None),
         # Words added on one side only are left to the other guards and the threshold
         # (they are mostly framing: "write", "ideas"); forms of one word are no swap.
         ("List fruits", "List red fruits", None),
@@ -76,7 +87,9 @@ def test_direction(text: str, expected: tuple[str, str] | None) -> None:
     assert direction(text) == expected
 
 
-def test_more_than_a_few_differing_words_is_no_substitution() -> None:
-    a = ("alpha", "beta")
-    b = tuple(f"word{i}x" for i in range(MAX_SUBSTITUTED_WORDS))
-    assert substitution(a, b) is None
+def test_a_contrast_needs_its_word_missing_from_the_other_side() -> None:
+    # Both prompts name both ends of the scale: nothing was swapped.
+    assert (
+        substitution(content_words("largest or smallest"), content_words("smallest, largest"))
+        is None
+    )

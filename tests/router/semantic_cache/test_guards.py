@@ -36,6 +36,14 @@ NO_LANGUAGE = NoLanguage()
         ("Compare GPT-4 with pages 5-10", ("10", "4", "5")),  # a hyphen inside is no sign
         ("Someone forgot", ()),  # "one" inside a word is no number
         ("Python v3", ()),  # digits glued to letters belong to a name, not a number
+        ("thirty-five or forty two or ninety", ("35", "42", "90")),  # compound number words
+        ("print 1..100", ("1", "100")),  # a range
+        ("simplify x² - 9", ("2", "9")),  # a superscript is a power
+        # A unit written after a number belongs to it, written out or not.
+        ("a radius of 4 cm, not 4 m", ("4cm", "4m")),
+        ("4 metres in 3 hours", ("3h", "4m")),
+        ("three hours, 20 °C", ("20°c", "3h")),
+        ("put 3 in the list", ("3",)),  # "in" after a number is the preposition
     ],
 )
 def test_numbers_are_normalised(text: str, numbers: tuple[str, ...]) -> None:
@@ -75,6 +83,7 @@ def test_normalize_number(parts: tuple[str | None, str, str | None], expected: s
         ("赤くない果物", ("not",)),  # Japanese ない
         ("빨갛지 않은 과일", ("not",)),  # Korean 않
         ("List red fruits", ()),
+        ("Sort names in reverse alphabetical order", ("reverse",)),  # reversal: its own kind
     ],
 )
 def test_negation_markers(text: str, negations: tuple[str, ...]) -> None:

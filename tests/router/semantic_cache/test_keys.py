@@ -183,6 +183,20 @@ def test_a_long_message_is_bounded_and_its_unseen_middle_must_match() -> None:
     assert first_key.context_hash != second_key.context_hash
 
 
+PARAGRAPH = "Kellhaven was founded in 1782 by salt traders who needed a harbour. " * 4
+
+
+def test_a_pasted_document_must_match_exactly_and_only_the_instruction_is_embedded() -> None:
+    first = key_of(chat(("user", f"Who founded Kellhaven?\n\n{PARAGRAPH}")))
+    reworded = key_of(chat(("user", f"{PARAGRAPH}\nWho were Kellhaven's founders?")))
+    other_document = key_of(chat(("user", f"Who founded Kellhaven?\n\n{PARAGRAPH} Or not.")))
+    assert first.query_text == "Who founded Kellhaven?"
+    assert reworded.query_text == "Who were Kellhaven's founders?"
+    assert first.context_hash == reworded.context_hash
+    assert first.context_hash != other_document.context_hash
+    assert len({first.exact_hash, reworded.exact_hash, other_document.exact_hash}) == 3
+
+
 def test_normalize_text() -> None:
     assert normalize_text("  a \n\n b\tc  ") == "a b c"
 
