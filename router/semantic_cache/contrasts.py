@@ -113,7 +113,7 @@ _NAMED_THINGS = """
 python / javascript / typescript / java / kotlin / scala / go golang / rust / ruby / php /
 perl / swift / c++ cpp / c# csharp / haskell / lua / r / julia / matlab / bash / powershell /
 sql / elixir / erlang / clojure / dart / fortran / cobol
-list / dict dictionary / tuple / set / array / string / integer int / float / map / queue /
+list array / dict dictionary / tuple / set / string / integer int / float / map / queue /
 stack / tree / graph / heap / hash
 numpy / pandas / scipy / matplotlib / seaborn / sklearn / tensorflow / pytorch torch / keras /
 django / flask / fastapi / requests / httpx
@@ -148,12 +148,85 @@ mean / median / mode / variance / deviation
 mercury / venus / earth / mars / jupiter / saturn / uranus / neptune / pluto
 """
 
+_MORE_SIBLINGS = """
+red / orange / yellow / green / blue / purple violet / pink / brown / black / white /
+grey gray
+sort / shuffle / filter / flatten / deduplicate / group / chunk / zip
+split / join concatenate concat
+commit / push / pull / merge / rebase / clone / stash / revert / reset / checkout / branch /
+tag / fetch / cherry
+get / post / put / patch / delete
+select / insert / update / delete
+inner / outer / cross
+copy / move / rename
+email / url / phone / date / ip / zip / digit / letter / whitespace / hex / password
+derivative differentiate / integral integrate antiderivative / limit
+prime / composite
+factor / multiple
+numerator / denominator
+perimeter / area / volume / circumference / surface
+radius / diameter
+logarithm log / exponent exponential
+gcd / lcm
+permutation / combination
+speed velocity / acceleration / force / energy / power / momentum / mass / weight
+voltage / current / resistance
+hydrogen / helium / oxygen / nitrogen / carbon / iron / gold / silver / copper / sodium /
+potassium / calcium
+cat cats kitten / dog dogs puppy / horse / cow / pig / sheep / goat / chicken / duck /
+rabbit / mouse / rat / lion / tiger / bear / wolf / fox / elephant / giraffe / monkey /
+snake / frog / shark / whale / dolphin / eagle / owl / bee / ant / spider / butterfly
+beef / pork / chicken / fish / lamb / tofu
+rice / pasta / bread / potato / noodle
+tomato / onion / garlic / carrot / broccoli / spinach / pepper / cucumber / mushroom
+cheese / egg / milk / butter / yogurt
+coffee / tea / wine / beer / juice / water
+breakfast / lunch / dinner / snack / dessert
+head / arm / leg / hand / heart / lung / liver / kidney / brain / stomach / skin / eye /
+ear / nose / mouth / tooth teeth / knee / neck / shoulder
+mother mom mum / father dad / brother / sister / son / daughter / grandmother grandma /
+grandfather grandpa / uncle / aunt / cousin / husband / wife / boyfriend / girlfriend
+doctor / nurse / teacher / lawyer / engineer / programmer developer / designer / accountant /
+chef / pilot / farmer / scientist
+football soccer / basketball / tennis / golf / baseball / hockey / cricket / rugby /
+volleyball / swimming / cycling / yoga / chess
+piano / guitar / violin / drum drums / flute / trumpet / cello / saxophone
+poem poetry / story tale / essay / song / letter / haiku / limerick / sonnet / novel / joke /
+speech / tweet / review / riddle
+rain rainy / snow snowy / sunny / wind windy / storm stormy / fog foggy / cloud cloudy
+happy joyful cheerful / sad unhappy / angry / afraid scared fearful / calm / excited /
+bored / lonely
+formal / informal casual
+funny humorous / serious
+polite / rude
+vim / emacs / vscode / nano
+pip / conda / npm / yarn / cargo / poetry / maven / gradle / apt / brew homebrew
+png / jpg jpeg / gif / svg / webp / bmp
+mp3 / wav / flac / ogg
+binary / decimal / hexadecimal / octal
+camelcase / snakecase / kebabcase
+push / pop / enqueue / dequeue / peek
+car / bus / train / plane airplane flight / bike bicycle / boat ship / taxi / subway metro
+process / thread / coroutine
+mutex / semaphore
+synchronous sync / asynchronous async
+compile compiler / interpret interpreter
+frontend / backend
+client / server
+public / private / protected
+stdout / stderr / stdin
+cpu / gpu / tpu
+ipv4 / ipv6
+"""
+
 
 def _build(stem: Callable[[str], str]) -> dict[str, frozenset[tuple[int, int]]]:
     """Each stemmed form → the (set, pole) places it holds (a word may be in several
     sets: "mean" is an operation and a statistic)."""
     places: dict[str, set[tuple[int, int]]] = {}
-    text = "\n".join(block.strip() for block in (_SCALES, _ORDERS, _OPERATIONS, _NAMED_THINGS))
+    text = "\n".join(
+        block.strip() for block in (_SCALES, _ORDERS, _OPERATIONS, _NAMED_THINGS, _MORE_SIBLINGS)
+    )
     lines = text.replace(" /\n", " / ").splitlines()
     for set_index, line in enumerate(lines):
         for pole_index, pole in enumerate(line.split(" / ")):
