@@ -10,7 +10,7 @@
 3. Two routers in front of the same mock workers, side by side: one with the semantic
    stage and the cache (requests to `auto`, all distinct, so every one misses and is
    stored), one without (requests name the model). Client-side TTFT p50 / p99 of each,
-   alternating requests, and the difference.
+   alternating requests in a rotating order, and the difference.
 4. A cache hit end to end through the first router (a repeated request): p50 / p99.
 """
 
@@ -159,17 +159,18 @@ async def routers(num_requests: int) -> None:
         prompts = [p for p in prompts if len(p) < 2000]
         ttft: dict[str, list[float]] = {"on": [], "bypass": [], "off": []}
         async with aiohttp.ClientSession() as session:
+            variants = [("on", on, "auto"), ("bypass", on, "auto"), ("off", off, SMALL)]
             for index in range(num_requests):
                 prompt = f"{prompts[index % len(prompts)]} (request {index})"
-                for name, child, model in (
-                    ("on", on, "auto"),
-                    ("bypass", on, "auto"),
-                    ("off", off, SMALL),
-                ):
+                # Each variant's prompt differs from its first token, so none reuses the
+                # KV prefix another variant left on a worker; and the order rotates, so
+                # none always runs first (on a cold worker cache) or after its own router.
+                shift = index % len(variants)
+                for name, child, model in variants[shift:] + variants[:shift]:
                     bypass = name == "bypass"
                     http = child.ready["http"]
                     ttft[name].append(
-                        await first_token_s(session, http, model, f"{prompt} {name}", bypass)
+                        await first_token_s(session, http, model, f"{name}: {prompt}", bypass)
                     )
             hits = []
             repeated = "How do I reverse a list in Python?"

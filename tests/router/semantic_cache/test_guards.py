@@ -197,3 +197,13 @@ def test_a_guard_is_hashable_and_round_trips_through_json(detector: LanguageDete
     copy = Guard.from_json(orjson.loads(orjson.dumps(guard.to_json())))
     assert copy == guard
     assert hash(copy) == hash(guard)
+
+
+def test_only_the_start_of_a_long_text_is_read_for_its_language(
+    detector: LanguageDetector,
+) -> None:
+    english = "Please list the fruits that grow in Spain and say when each is picked. " * 5
+    french = "Merci de dresser la liste des fruits qui poussent en Espagne chaque année. " * 20
+    assert len(english) > 300
+    assert detector.detect(english + french) == "en"
+    assert detector.detect(french) == "fr"

@@ -14,15 +14,20 @@ module applies the fitted parameters directly:
               unit length (`sublinear_tf=True`, the default l2 norm)
     scores    coef · [embedding, weights] + intercept, softmax over the categories
 
+A word's n-grams depend on the word alone (`char_wb` never crosses a space), so each
+word's vocabulary columns are computed once and kept (least recently used out,
+`WORD_CACHE_SIZE` words): a request then costs one lookup per word, not one per
+n-gram, which made n-grams most of the semantic stage's time.
+
 tests/router/semantic/signals/test_category_classifier.py checks that the
 probabilities equal scikit-learn's on many texts, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections import Counter
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +36,9 @@ from sklearn.linear_model import LogisticRegression
 
 Vector = npt.NDArray[np.float32]
 _WHITESPACE = re.compile(r"\s\s+")
+# Distinct words whose columns are kept: a few MB at most, and far more words than
+# the prompts of one deployment use.
+WORD_CACHE_SIZE = 65_536
 
 
 class FastScorer:
@@ -51,6 +59,9 @@ class FastScorer:
             self._vocabulary = dict(vectorizer.vocabulary_)
             self._idf = np.asarray(vectorizer.idf_, dtype=np.float64)
             self._lengths = vectorizer.ngram_range
+        # One row per n-gram: a request gathers a few rows, contiguous in memory.
+        self._ngram_rows = np.ascontiguousarray(self._ngram_coef.T)
+        self._word_columns = functools.lru_cache(maxsize=WORD_CACHE_SIZE)(self._columns_of)
         # Two categories: scikit-learn fits one column and reads it as the second class.
         self._binary = coef.shape[0] == 1
 
@@ -58,8 +69,8 @@ class FastScorer:
         scores = self._embedding_coef @ embedding.astype(np.float64) + self._intercept
         if self._vectorizer is not None:
             columns, weights = self._ngram_weights(text)
-            if columns:
-                scores = scores + self._ngram_coef[:, columns] @ weights
+            if len(columns):
+                scores = scores + weights @ self._ngram_rows[columns]
         if self._binary:
             positive = 1.0 / (1.0 + math.exp(-float(scores[0])))
             return np.array([1.0 - positive, positive])
@@ -67,17 +78,23 @@ class FastScorer:
         exponentials = np.exp(scores)
         return np.asarray(exponentials / exponentials.sum(), dtype=np.float64)
 
-    def _ngram_weights(self, text: str) -> tuple[list[int], npt.NDArray[np.float64]]:
-        counts = Counter(
+    def _ngram_weights(self, text: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+        found: list[int] = []
+        for word in _WHITESPACE.sub(" ", text.lower()).split():
+            found.extend(self._word_columns(word))
+        if not found:
+            return np.zeros(0, dtype=np.intp), np.zeros(0)
+        columns, counts = np.unique(np.asarray(found, dtype=np.intp), return_counts=True)
+        weights = (1.0 + np.log(counts)) * self._idf[columns]
+        return columns, weights / np.linalg.norm(weights)
+
+    def _columns_of(self, word: str) -> tuple[int, ...]:
+        """The vocabulary columns of one word's n-grams, repeats kept."""
+        return tuple(
             column
-            for ngram in _char_wb_ngrams(text.lower(), *self._lengths)
+            for ngram in _char_wb_ngrams(word, *self._lengths)
             if (column := self._vocabulary.get(ngram)) is not None
         )
-        if not counts:
-            return [], np.zeros(0)
-        columns = list(counts)
-        weights = np.array([1.0 + math.log(counts[c]) for c in columns]) * self._idf[columns]
-        return columns, weights / np.linalg.norm(weights)
 
 
 def _char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
