@@ -4,6 +4,8 @@
        ▲                     │ backoff passed: the next call tries the store
        └─── call succeeds ◄──┘ (fails again: backoff doubles, up to backoff_max_s)
 
+The schedule is `OutageBackoff`'s, shared with the router's Redis guard.
+
 The semantic cache is an optimisation: while Redis is out a request must go to a
 model at once, not wait a timeout per lookup. Failures are the store's I/O errors
 (redis.RedisError, which covers redis' ConnectionError and TimeoutError, OSError,
@@ -20,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from redis.exceptions import RedisError
+
+from triskel.router.state.backoff import OutageBackoff
 
 T = TypeVar("T")
 STORE_ERRORS = (RedisError, OSError, TimeoutError)
@@ -44,53 +48,35 @@ class StoreBreaker:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._call_timeout_s = call_timeout_s
-        self._backoff_initial_s = backoff_initial_s
-        self._backoff_max_s = backoff_max_s
-        self._clock = clock
-        self._is_open = False
-        self._backoff_s = 0.0
-        self._retry_at_s = 0.0
-        self._num_outage_errors = 0
+        self._backoff = OutageBackoff(backoff_initial_s, backoff_max_s, clock)
 
     @property
     def is_open(self) -> bool:
         """True from a failed call until a call succeeds again."""
-        return self._is_open
+        return self._backoff.is_out
 
     async def call(
         self, operation: str, call: Callable[[], Awaitable[T]], timeout_s: float | None = None
     ) -> T:
         """`call()`'s result; StoreUnavailable when in backoff or when the call fails."""
-        if self._is_open and self._clock() < self._retry_at_s:
+        if self._backoff.should_skip():
             raise StoreUnavailable(operation, is_failure=False)
         try:
             async with asyncio.timeout(timeout_s or self._call_timeout_s):
                 result = await call()
         except STORE_ERRORS as error:
-            self._note_failure(operation, error)
+            wait_s = self._backoff.note_failure()
+            if wait_s is not None:
+                _log.warning(
+                    "cache store unavailable (%s: %s: %s); bypassing the cache, "
+                    "retrying after %.2f s",
+                    operation,
+                    type(error).__name__,
+                    error,
+                    wait_s,
+                )
             raise StoreUnavailable(operation, is_failure=True) from error
-        if self._is_open:
-            _log.info("cache store is back after %d failed calls", self._num_outage_errors)
-            self._is_open = False
-            self._num_outage_errors = 0
+        num_failures = self._backoff.note_success()
+        if num_failures is not None:
+            _log.info("cache store is back after %d failed calls", num_failures)
         return result
-
-    def _note_failure(self, operation: str, error: BaseException) -> None:
-        self._num_outage_errors += 1
-        now_s = self._clock()
-        if not self._is_open:
-            self._is_open = True
-            self._backoff_s = self._backoff_initial_s
-            self._retry_at_s = now_s + self._backoff_s
-            _log.warning(
-                "cache store unavailable (%s: %s: %s); bypassing the cache, retrying after %.2f s",
-                operation,
-                type(error).__name__,
-                error,
-                self._backoff_s,
-            )
-        elif now_s >= self._retry_at_s:
-            # A retry failed: wait longer. Calls already in flight when the outage began
-            # fail before retry_at and leave the schedule alone.
-            self._backoff_s = min(self._backoff_s * 2, self._backoff_max_s)
-            self._retry_at_s = now_s + self._backoff_s

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from redis.exceptions import RedisError
 
+from triskel.router.state.backoff import OutageBackoff
 from triskel.router.state.config import StateConfig
 
 T = TypeVar("T")
@@ -40,26 +41,20 @@ class RedisGuard:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._timeout_s = config.call_timeout_s
-        self._backoff_initial_s = config.backoff_initial_s
-        self._backoff_max_s = config.backoff_max_s
         self._on_error = on_error
         self._on_recovered = on_recovered
-        self._clock = clock
-        self._is_out = False
-        self._backoff_s = 0.0
-        self._retry_at_s = 0.0
-        self._num_outage_errors = 0
+        self._backoff = OutageBackoff(config.backoff_initial_s, config.backoff_max_s, clock)
 
     @property
     def is_out(self) -> bool:
         """True from a failed call until a call succeeds again."""
-        return self._is_out
+        return self._backoff.is_out
 
     async def run(
         self, operation: str, call: Callable[[], Awaitable[T]], fallback: Callable[[], T]
     ) -> T:
         """`call()`'s result, or `fallback()` when Redis is in backoff or the call fails."""
-        if self._is_out and self._clock() < self._retry_at_s:
+        if self._backoff.should_skip():
             return fallback()
         try:
             async with asyncio.timeout(self._timeout_s):
@@ -67,8 +62,11 @@ class RedisGuard:
         except (RedisError, OSError, TimeoutError) as error:
             self._note_failure(operation, error)
             return fallback()
-        if self._is_out:
-            self._note_recovery()
+        num_failures = self._backoff.note_success()
+        if num_failures is not None:
+            _log.info("Redis is back after %d failed calls", num_failures)
+            if self._on_recovered is not None:
+                self._on_recovered()
         return result
 
     async def run_in_loop(
@@ -88,29 +86,13 @@ class RedisGuard:
 
     def _note_failure(self, operation: str, error: BaseException) -> None:
         self._on_error(operation)
-        self._num_outage_errors += 1
-        now_s = self._clock()
-        if not self._is_out:
-            self._is_out = True
-            self._backoff_s = self._backoff_initial_s
-            self._retry_at_s = now_s + self._backoff_s
+        wait_s = self._backoff.note_failure()
+        if wait_s is not None:
             _log.warning(
                 "Redis unavailable (%s: %s: %s); serving shared state from memory, "
                 "retrying after %.2f s",
                 operation,
                 type(error).__name__,
                 error,
-                self._backoff_s,
+                wait_s,
             )
-        elif now_s >= self._retry_at_s:
-            # A retry failed: wait longer. Calls that were already in flight when the
-            # outage began fail before retry_at and leave the schedule alone.
-            self._backoff_s = min(self._backoff_s * 2, self._backoff_max_s)
-            self._retry_at_s = now_s + self._backoff_s
-
-    def _note_recovery(self) -> None:
-        _log.info("Redis is back after %d failed calls", self._num_outage_errors)
-        self._is_out = False
-        self._num_outage_errors = 0
-        if self._on_recovered is not None:
-            self._on_recovered()

@@ -1,0 +1,32 @@
+"""The outage schedule shared by the Redis guard and the cache store breaker."""
+
+from __future__ import annotations
+
+from triskel.router.state.backoff import OutageBackoff
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def test_an_outage_waits_doubling_up_to_the_bound_and_ends_on_a_success() -> None:
+    clock = Clock()
+    backoff = OutageBackoff(1.0, 4.0, clock)
+    assert not backoff.should_skip() and backoff.note_success() is None
+    assert backoff.note_failure() == 1.0  # began the outage: log it
+    assert backoff.note_failure() is None  # in flight when it began: same schedule
+    assert backoff.should_skip()
+    for retry_at_s, next_wait_s in [(1.0, 2.0), (3.0, 4.0), (7.0, 4.0)]:
+        clock.now_s = retry_at_s
+        assert not backoff.should_skip()  # the wait is over: try again
+        assert backoff.note_failure() is None
+        clock.now_s = retry_at_s + next_wait_s - 0.01
+        assert backoff.should_skip()
+    clock.now_s = 11.0
+    assert backoff.note_success() == 6  # every failed call of the outage
+    assert not backoff.is_out and not backoff.should_skip()
+    assert backoff.note_failure() == 1.0  # a new outage starts from the first wait
