@@ -16,7 +16,6 @@ propagates.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -27,7 +26,6 @@ from triskel.router.state.backoff import OutageBackoff
 
 T = TypeVar("T")
 STORE_ERRORS = (RedisError, OSError, TimeoutError)
-_log = logging.getLogger(__name__)
 
 
 class StoreUnavailable(Exception):
@@ -48,7 +46,9 @@ class StoreBreaker:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._call_timeout_s = call_timeout_s
-        self._backoff = OutageBackoff(backoff_initial_s, backoff_max_s, clock)
+        self._backoff = OutageBackoff(
+            "cache store", "bypassing the cache", backoff_initial_s, backoff_max_s, clock
+        )
 
     @property
     def is_open(self) -> bool:
@@ -65,18 +65,7 @@ class StoreBreaker:
             async with asyncio.timeout(timeout_s or self._call_timeout_s):
                 result = await call()
         except STORE_ERRORS as error:
-            wait_s = self._backoff.note_failure()
-            if wait_s is not None:
-                _log.warning(
-                    "cache store unavailable (%s: %s: %s); bypassing the cache, "
-                    "retrying after %.2f s",
-                    operation,
-                    type(error).__name__,
-                    error,
-                    wait_s,
-                )
+            self._backoff.note_failure(operation, error)
             raise StoreUnavailable(operation, is_failure=True) from error
-        num_failures = self._backoff.note_success()
-        if num_failures is not None:
-            _log.info("cache store is back after %d failed calls", num_failures)
+        self._backoff.note_success()
         return result

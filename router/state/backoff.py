@@ -6,19 +6,31 @@ the semantic cache's store breaker share. Pure, given a clock.
      └── success ◄────┘ (fails again: the wait doubles, up to max_s)
 
 Calls already in flight when an outage began fail before retry_at and leave the
-schedule alone.
+schedule alone. An outage is logged once when it begins and once when it ends.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
+_log = logging.getLogger(__name__)
+
 
 class OutageBackoff:
+    """`what` names the dependency in the log ("Redis"), `meanwhile` what is done
+    without it ("serving shared state from memory")."""
+
     def __init__(
-        self, initial_s: float, max_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        what: str,
+        meanwhile: str,
+        initial_s: float,
+        max_s: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._what, self._meanwhile = what, meanwhile
         self._initial_s = initial_s
         self._max_s = max_s
         self._clock = clock
@@ -36,26 +48,31 @@ class OutageBackoff:
         """Whether to skip the call: out, and the wait not over yet."""
         return self._is_out and self._clock() < self._retry_at_s
 
-    def note_failure(self) -> float | None:
-        """Records a failed call; the wait before the next try when this failure began
-        the outage (to log it once), else None."""
+    def note_failure(self, operation: str, error: BaseException) -> None:
         self._num_failures += 1
         now_s = self._clock()
         if not self._is_out:
             self._is_out = True
             self._wait_s = self._initial_s
             self._retry_at_s = now_s + self._wait_s
-            return self._wait_s
-        if now_s >= self._retry_at_s:  # a retry failed: wait longer
+            _log.warning(
+                "%s unavailable (%s: %s: %s); %s, retrying after %.2f s",
+                self._what,
+                operation,
+                type(error).__name__,
+                error,
+                self._meanwhile,
+                self._wait_s,
+            )
+        elif now_s >= self._retry_at_s:  # a retry failed: wait longer
             self._wait_s = min(self._wait_s * 2, self._max_s)
             self._retry_at_s = now_s + self._wait_s
-        return None
 
-    def note_success(self) -> int | None:
-        """Records a successful call; the number of failed calls when it ends an outage
-        (to log the recovery once), else None."""
+    def note_success(self) -> bool:
+        """Records a successful call; True when it ends an outage."""
         if not self._is_out:
-            return None
-        num_failures, self._num_failures = self._num_failures, 0
+            return False
+        _log.info("%s is back after %d failed calls", self._what, self._num_failures)
+        self._num_failures = 0
         self._is_out = False
-        return num_failures
+        return True

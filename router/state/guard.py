@@ -12,7 +12,6 @@ router turns it into `triskel_redis_errors_total`) and logged once per outage.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -23,7 +22,6 @@ from triskel.router.state.backoff import OutageBackoff
 from triskel.router.state.config import StateConfig
 
 T = TypeVar("T")
-_log = logging.getLogger(__name__)
 
 
 class RedisGuard:
@@ -43,7 +41,13 @@ class RedisGuard:
         self._timeout_s = config.call_timeout_s
         self._on_error = on_error
         self._on_recovered = on_recovered
-        self._backoff = OutageBackoff(config.backoff_initial_s, config.backoff_max_s, clock)
+        self._backoff = OutageBackoff(
+            "Redis",
+            "serving shared state from memory",
+            config.backoff_initial_s,
+            config.backoff_max_s,
+            clock,
+        )
 
     @property
     def is_out(self) -> bool:
@@ -62,11 +66,8 @@ class RedisGuard:
         except (RedisError, OSError, TimeoutError) as error:
             self._note_failure(operation, error)
             return fallback()
-        num_failures = self._backoff.note_success()
-        if num_failures is not None:
-            _log.info("Redis is back after %d failed calls", num_failures)
-            if self._on_recovered is not None:
-                self._on_recovered()
+        if self._backoff.note_success() and self._on_recovered is not None:
+            self._on_recovered()
         return result
 
     async def run_in_loop(
@@ -86,13 +87,4 @@ class RedisGuard:
 
     def _note_failure(self, operation: str, error: BaseException) -> None:
         self._on_error(operation)
-        wait_s = self._backoff.note_failure()
-        if wait_s is not None:
-            _log.warning(
-                "Redis unavailable (%s: %s: %s); serving shared state from memory, "
-                "retrying after %.2f s",
-                operation,
-                type(error).__name__,
-                error,
-                wait_s,
-            )
+        self._backoff.note_failure(operation, error)

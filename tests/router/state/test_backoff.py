@@ -15,18 +15,22 @@ class Clock:
 
 def test_an_outage_waits_doubling_up_to_the_bound_and_ends_on_a_success() -> None:
     clock = Clock()
-    backoff = OutageBackoff(1.0, 4.0, clock)
-    assert not backoff.should_skip() and backoff.note_success() is None
-    assert backoff.note_failure() == 1.0  # began the outage: log it
-    assert backoff.note_failure() is None  # in flight when it began: same schedule
+    backoff = OutageBackoff("Redis", "serving from memory", 1.0, 4.0, clock)
+    assert not backoff.should_skip() and not backoff.note_success()
+    backoff.note_failure("get", TimeoutError())  # begins the outage: logged
+    backoff.note_failure("get", TimeoutError())  # in flight when it began: same schedule
     assert backoff.should_skip()
     for retry_at_s, next_wait_s in [(1.0, 2.0), (3.0, 4.0), (7.0, 4.0)]:
         clock.now_s = retry_at_s
         assert not backoff.should_skip()  # the wait is over: try again
-        assert backoff.note_failure() is None
+        backoff.note_failure("get", TimeoutError())
         clock.now_s = retry_at_s + next_wait_s - 0.01
         assert backoff.should_skip()
     clock.now_s = 11.0
-    assert backoff.note_success() == 6  # every failed call of the outage
+    assert backoff.note_success()  # ends the outage: logged
     assert not backoff.is_out and not backoff.should_skip()
-    assert backoff.note_failure() == 1.0  # a new outage starts from the first wait
+    backoff.note_failure("get", TimeoutError())  # a new outage starts from the first wait
+    clock.now_s = 11.99
+    assert backoff.should_skip()
+    clock.now_s = 12.0
+    assert not backoff.should_skip()

@@ -75,7 +75,7 @@ async def test_failure_falls_back_and_backs_off(
 ) -> None:
     redis = ScriptedRedis()
     redis.is_down = True
-    with caplog.at_level(logging.WARNING, logger="triskel.router.state.guard"):
+    with caplog.at_level(logging.WARNING, logger="triskel.router.state.backoff"):
         assert await guard.run("load.totals", redis.get, fallback) == "from-memory"
         # Within the 1 s backoff nothing reaches Redis and nothing more is counted.
         clock.now_s = 0.9
