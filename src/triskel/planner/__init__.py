@@ -6,4 +6,6 @@ they return.
 
     sizing.py       replicas for a TTFT / TPOT SLO at a load (queueing models)
     predictors.py   the next interval's load from its history (EWMA, Holt)
+    planner.py      Triskel's law: sizing + burst fast path, hysteresis, cooldowns,
+                    consolidation-aware scale-down, min / max, GPU budget
 """
