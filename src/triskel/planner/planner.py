@@ -70,6 +70,7 @@ class StageObservation:
     replicas: int  # ready now
     ttft_ms: float | None = None  # observed at the configured quantile
     tpot_ms: float | None = None
+    queued: float = 0.0  # requests waiting, all replicas together
 
 
 @dataclass(frozen=True, slots=True)
