@@ -40,7 +40,7 @@ from triskel.router.semantic_cache.entries import (
     CacheEntry,
     entry_id_for,
 )
-from triskel.router.semantic_cache.guards import Guard, guards_agree
+from triskel.router.semantic_cache.guards import Guard, QueryGuard, query_disagreement
 from triskel.router.semantic_cache.index import Vector
 from triskel.router.semantic_cache.keys import CacheKey
 from triskel.router.semantic_cache.local_index import LocalIndex
@@ -61,7 +61,7 @@ from triskel.router.types import CacheStatus
 _log = logging.getLogger(__name__)
 # A guard, or how to compute it when first needed (a lookup that finds no neighbour above
 # the threshold never needs one); None for a request that only matches exactly.
-GuardSource = Guard | Callable[[], Guard] | None
+GuardSource = Guard | QueryGuard | None
 
 
 class SemanticCache:
@@ -252,7 +252,7 @@ class SemanticCache:
         self,
         key: CacheKey,
         vector: Vector,
-        guard: Guard | Callable[[], Guard],
+        guard: Guard | QueryGuard,
         effective: Effective,
         counters: CategoryCounters,
         exact_miss: Lookup,
@@ -273,9 +273,7 @@ class SemanticCache:
                     )
                 if indexed.context_hash != key.context_hash or indexed.guard is None:
                     continue
-                if callable(guard):
-                    guard = guard()  # computed once, for the first neighbour that needs it
-                disagreement = guards_agree(guard, indexed.guard)
+                disagreement = query_disagreement(guard, indexed.guard)
                 if disagreement is not None:
                     reason = GUARD_REASON_PREFIX + disagreement
                     miss = miss or Lookup(CacheStatus.MISS, reason, None, similarity)

@@ -20,6 +20,7 @@ loads once.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -143,33 +144,82 @@ class Guard:
 
 
 def guard_of(text: str, detector: DetectsLanguage) -> Guard:
-    text = unicodedata.normalize("NFC", text).replace("’", "'")
-    folded = text.casefold()
-    language = detector.detect(text)
-    return Guard(
-        numbers=tuple(sorted(_numbers(text, folded))),
-        negations=tuple(sorted(_negations(folded))),
-        language_names=_language_names(folded),
-        language=language,
-        names=tuple(sorted(_names(text, skip_capitals=language in _CAPITALISING_LANGUAGES))),
-        words=frozenset(_PIECE.findall(folded)),
-        content=content_words(text),
-        direction=direction(text),
-    )
+    return QueryGuard(text, detector)()
+
+
+class QueryGuard:
+    """A query's guard, computed in two parts as neighbours need them: the parts any
+    text yields quickly (numbers, negations, language names, content words), and on
+    the first neighbour that passes those, the rest (the language, which costs most of
+    a guard's time, and the names, which depend on it). A neighbour the quick parts
+    turn away costs no language detection; the verdict is the same as the whole
+    guard's, though its reason may name another guard that disagrees too."""
+
+    def __init__(self, text: str, detector: DetectsLanguage) -> None:
+        self._text = unicodedata.normalize("NFC", text).replace("’", "'")
+        self._detector = detector
+        folded = self._text.casefold()
+        self._folded = folded
+        self._quick = Guard(
+            numbers=tuple(sorted(_numbers(self._text, folded))),
+            negations=tuple(sorted(_negations(folded))),
+            language_names=_language_names(folded),
+            language=None,
+            names=(),
+            words=frozenset(_PIECE.findall(folded)),
+            content=content_words(self._text),
+            direction=direction(self._text),
+        )
+        self._whole: Guard | None = None
+
+    def quick_disagreement(self, other: Guard) -> str | None:
+        """Why the quick parts alone turn `other` away, or None."""
+        return _quick_disagreement(self._quick, other)
+
+    def __call__(self) -> Guard:
+        """The whole guard (computed once)."""
+        if self._whole is None:
+            language = self._detector.detect(self._text)
+            skip_capitals = language in _CAPITALISING_LANGUAGES
+            names = tuple(sorted(_names(self._text, skip_capitals)))
+            self._whole = dataclasses.replace(self._quick, language=language, names=names)
+        return self._whole
+
+
+def query_disagreement(query: Guard | QueryGuard, other: Guard) -> str | None:
+    """`guards_agree` for a query's guard, whole or still to be completed."""
+    if isinstance(query, QueryGuard):
+        reason = query.quick_disagreement(other)
+        if reason is not None:
+            return reason
+        query = query()
+    return guards_agree(query, other)
 
 
 def guards_agree(a: Guard, b: Guard) -> str | None:
-    """None when neither text's guard stops the other; else why, in a few words."""
+    """None when neither text's guard stops the other; else why, in a few words (the
+    first that disagrees, in the order of the module docstring)."""
+    quick = _quick_disagreement(a, b)
+    if quick in _BEFORE_LANGUAGE:
+        return quick
+    if a.language is not None and b.language is not None and a.language != b.language:
+        return "language differs"
+    if not (_all_present(a.names, b.words) and _all_present(b.names, a.words)):
+        return "names differ"
+    return quick
+
+
+# Reasons of the quick parts that come before the language and the names.
+_BEFORE_LANGUAGE = frozenset({"numbers differ", "negation differs", "language differs"})
+
+
+def _quick_disagreement(a: Guard, b: Guard) -> str | None:
     if a.numbers != b.numbers:
         return "numbers differ"
     if a.negations != b.negations:
         return "negation differs"
     if a.language_names != b.language_names:
         return "language differs"
-    if a.language is not None and b.language is not None and a.language != b.language:
-        return "language differs"
-    if not (_all_present(a.names, b.words) and _all_present(b.names, a.words)):
-        return "names differ"
     if a.direction and b.direction and a.direction == b.direction[::-1] != b.direction:
         return "direction differs"
     swapped = substitution(a.content, b.content)

@@ -26,7 +26,7 @@ from triskel.router.semantic_cache.adaptive import Effective, effective_settings
 from triskel.router.semantic_cache.cache import SemanticCache
 from triskel.router.semantic_cache.content import content_text
 from triskel.router.semantic_cache.entries import CachedAnswer, CacheEntry
-from triskel.router.semantic_cache.guards import DetectsLanguage, Guard, guard_of
+from triskel.router.semantic_cache.guards import DetectsLanguage, QueryGuard
 from triskel.router.semantic_cache.index import Vector
 from triskel.router.semantic_cache.keys import CacheKey, cache_key, is_replayable
 from triskel.router.semantic_cache.outcomes import StoreResult
@@ -52,7 +52,7 @@ class CachePlan:
     category: str | None = None
     key: CacheKey | None = None
     vector: Vector | None = None
-    guard: Callable[[], Guard] | None = None
+    guard: QueryGuard | None = None
     effective: Effective | None = None
     hit: CacheEntry | None = None
     lookup_s: float | None = None
@@ -113,7 +113,7 @@ class RequestCache:
             endpoint="chat" if request.messages is not None else "completion",
         )
         vector: Vector | None = None
-        guard: _GuardOnce | None = None
+        guard: QueryGuard | None = None
         if key.query_text is not None and routed.embedder is not None:
             if routed.embedder.dim != self._cache.config.ndim:
                 # The index is built for the default model's vectors.
@@ -121,7 +121,7 @@ class RequestCache:
                 return CachePlan(CacheStatus.BYPASS, reason, routed.category)
             # Content words only: framing words dominate a short prompt's vector.
             vector = routed.embedder.embed([content_text(key.query_text)])[0]
-            guard = _GuardOnce(key.query_text, self._detector)
+            guard = QueryGuard(key.query_text, self._detector)
         prompt_tokens = len(key.query_text or "") // 4
         effective = effective_settings(category, self._pressure(request.model, prompt_tokens))
         found = await self._cache.lookup(key, vector, guard, effective)
@@ -157,20 +157,6 @@ class RequestCache:
     async def aclose(self) -> None:
         """Waits for stores under way (each bounded by the store's call timeout)."""
         await asyncio.gather(*self._storing, return_exceptions=True)
-
-
-class _GuardOnce:
-    """A query's guard, computed on first use: a miss with no close neighbour needs it
-    only to store the answer, after the answer has gone out."""
-
-    def __init__(self, text: str, detector: DetectsLanguage) -> None:
-        self._text, self._detector = text, detector
-        self._guard: Guard | None = None
-
-    def __call__(self) -> Guard:
-        if self._guard is None:
-            self._guard = guard_of(self._text, self._detector)
-        return self._guard
 
 
 def replay(entry: CacheEntry) -> Iterator[GenerationEvent]:

@@ -8,9 +8,11 @@ import pytest
 from triskel.router.semantic_cache.guards import (
     Guard,
     LanguageDetector,
+    QueryGuard,
     guard_of,
     guards_agree,
     normalize_number,
+    query_disagreement,
 )
 
 
@@ -207,3 +209,45 @@ def test_only_the_start_of_a_long_text_is_read_for_its_language(
     assert len(english) > 300
     assert detector.detect(english + french) == "en"
     assert detector.detect(french) == "fr"
+
+
+class CountingDetector:
+    def __init__(self) -> None:
+        self.num_calls = 0
+
+    def detect(self, text: str) -> str | None:
+        self.num_calls += 1
+        return "en"
+
+
+def test_a_query_guard_detects_the_language_only_past_the_quick_parts() -> None:
+    detector = CountingDetector()
+    stored = guard_of("Convert 5 miles to km", NO_LANGUAGE)
+    # Another number: the quick parts turn the neighbour away, no detection.
+    other_number = QueryGuard("Convert 50 miles to km", detector)
+    assert query_disagreement(other_number, stored) == "numbers differ"
+    assert detector.num_calls == 0
+    # The quick parts agree: the rest is computed once, and the verdict is the whole
+    # guard's.
+    same = QueryGuard("convert 5 miles into km please", detector)
+    assert query_disagreement(same, stored) is None
+    assert query_disagreement(same, stored) is None
+    assert detector.num_calls == 1
+    assert same() == guard_of("convert 5 miles into km please", CountingDetector())
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("What does Marta do?", "What does Jonas do?"),
+        ("List fruits that are not red", "List red fruits"),
+        ("Write a haiku about spring", "Write a haiku about winter"),
+        ("Sort a list in Python", "Sort a list in Python"),
+    ],
+)
+def test_a_query_guard_gives_the_whole_guards_verdict(
+    detector: LanguageDetector, first: str, second: str
+) -> None:
+    stored = guard_of(second, detector)
+    whole = guards_agree(guard_of(first, detector), stored)
+    assert (query_disagreement(QueryGuard(first, detector), stored) is None) == (whole is None)
