@@ -71,6 +71,7 @@ class StageObservation:
     ttft_ms: float | None = None  # observed at the configured quantile
     tpot_ms: float | None = None
     queued: float = 0.0  # requests waiting, all replicas together
+    running: float = 0.0  # requests being served, all replicas together
 
 
 @dataclass(frozen=True, slots=True)
