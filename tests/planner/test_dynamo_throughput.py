@@ -69,4 +69,5 @@ def test_arima_predicts_the_request_count_once_it_has_five_points() -> None:
         # Fewer than five points: the last value (40 req/s → 4 prefill replicas).
     assert decisions[0].desired == 4
     state, decisions = step(PREFILL, DECODE, settings, state, observe(50.0))
-    assert decisions[0].numbers["predicted_requests"] > 0
+    predicted = decisions[0].numbers["predicted_requests"]
+    assert isinstance(predicted, float) and predicted > 0
