@@ -6,6 +6,8 @@ they return.
 
     sizing.py       replicas for a TTFT / TPOT SLO at a load (queueing models)
     predictors.py   the next interval's load from its history (EWMA, Holt)
+    router_metrics.py  what was observed, from two scrapes of the router's /metrics
+    laws/           other projects' laws, for comparison
     planner.py      Triskel's law: sizing + burst fast path, hysteresis, cooldowns,
                     consolidation-aware scale-down, min / max, GPU budget
 """
