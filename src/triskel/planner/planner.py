@@ -82,6 +82,10 @@ class Observation:
     outputs: Lengths
     stages: Mapping[str, StageObservation]
 
+    def stage(self, spec: StageSpec) -> StageObservation:
+        """What was seen of the stage; a stage not reported runs its minimum."""
+        return self.stages.get(spec.name, StageObservation(replicas=spec.min_replicas))
+
 
 @dataclass(frozen=True, slots=True)
 class PlannerState:
@@ -113,7 +117,7 @@ def plan(
     below_since = dict(state.below_since_s)
     decisions = []
     for spec in stages:
-        seen = observation.stages.get(spec.name, StageObservation(replicas=spec.min_replicas))
+        seen = observation.stage(spec)
         needed, numbers = _needed(config, spec, observation, load_rps)
         numbers = {
             **numbers,

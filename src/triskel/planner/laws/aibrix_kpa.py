@@ -28,7 +28,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from triskel.planner.planner import Decision, Observation, StageObservation, StageSpec
+from triskel.planner.planner import Decision, Observation, StageSpec
 
 STABLE_WINDOW_S = 180.0
 PANIC_WINDOW_S = 60.0
@@ -60,7 +60,7 @@ def step(
     samples, recommendations = dict(state.samples), dict(state.recommendations)
     decisions = []
     for spec in stages:
-        seen = observation.stages.get(spec.name, StageObservation(spec.min_replicas))
+        seen = observation.stage(spec)
         n = seen.replicas
         kept = [(t, c) for t, c in samples.get(spec.name, ()) if t > now_s - STABLE_WINDOW_S]
         window = (*kept, (now_s, seen.queued + seen.running))

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from triskel.common.latency import prefill_ms
 from triskel.common.profiles import LatencyProfile
-from triskel.planner.planner import Decision, Observation, StageObservation, StageSpec
+from triskel.planner.planner import Decision, Observation, StageSpec
 
 ADJUSTMENT_INTERVAL_S = 180.0
 MIN_ENDPOINT = 1
@@ -121,14 +121,14 @@ def step(
     }
     decisions = []
     for spec, desired in ((prefill, num_p), (decode, num_d)):
-        current = observation.stages.get(spec.name, StageObservation(spec.min_replicas)).replicas
+        current = observation.stage(spec).replicas
         desired = min(max(desired, spec.min_replicas), spec.max_replicas)
         decisions.append(Decision(spec.name, current, desired, reason, numbers))
     return state, tuple(decisions)
 
 
 def _keep(spec: StageSpec, observation: Observation, reason: str) -> Decision:
-    current = observation.stages.get(spec.name, StageObservation(spec.min_replicas)).replicas
+    current = observation.stage(spec).replicas
     return Decision(spec.name, current, current, reason, {})
 
 

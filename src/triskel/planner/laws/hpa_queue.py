@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from triskel.planner.planner import Decision, Observation, StageObservation, StageSpec
+from triskel.planner.planner import Decision, Observation, StageSpec
 
 TOLERANCE = 0.1
 SCALE_DOWN_WINDOW_S = 300.0
@@ -44,7 +44,7 @@ def step(
     recommendations = dict(state.recommendations)
     decisions = []
     for spec in stages:
-        seen = observation.stages.get(spec.name, StageObservation(spec.min_replicas))
+        seen = observation.stage(spec)
         current, queued = seen.replicas, seen.queued
         per_pod = queued / current if current > 0 else queued
         ratio = per_pod / target_queue

@@ -68,7 +68,7 @@ def step(
     )
     decisions = []
     for spec in stages:
-        seen = observation.stages.get(spec.name, StageObservation(spec.min_replicas))
+        seen = observation.stage(spec)
         n = seen.replicas
         raw = min(_raw_signal(spec, seen, settings), CLAMP)
         window = (*_recent(signals.get(spec.name, ()), now_s, SMOOTHING_S), (now_s, raw))
