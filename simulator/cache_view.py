@@ -22,12 +22,13 @@ class CachedBlocksView:
 
     Read-only: only the engines change what it holds, so `add`, `discard` and
     `clear_worker` (the event path) raise TypeError. Unknown workers hold nothing.
+    `cores` is read live, not copied: instances an autoscaled run adds are seen.
     """
 
     __slots__ = ("_cores",)
 
     def __init__(self, cores: Mapping[str, EngineCore]) -> None:
-        self._cores = dict(cores)
+        self._cores = cores
 
     def match_lengths(
         self, block_hashes: Sequence[BlockHash], worker_ids: Sequence[str]

@@ -33,7 +33,19 @@ class TransferDone:
     request_id: str
 
 
-Event = Arrival | StepDone | TransferDone
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """The autoscaler's interval has passed: observe and decide."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """Instance `instance` (an index, as for StepDone) has started and may serve."""
+
+    instance: int
+
+
+Event = Arrival | StepDone | TransferDone | Tick | Ready
 
 
 class EventQueue:

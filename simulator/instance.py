@@ -60,6 +60,16 @@ class SimInstance:
     def is_busy(self) -> bool:
         return self._running is not None
 
+    def is_idle(self) -> bool:
+        """Nothing running, queued, held for a decode's pull or counted in flight."""
+        core = self.core
+        return (
+            self._running is None
+            and self._active[0] == 0
+            and not core.has_unfinished_work()
+            and core.stats().num_kv_holds == 0
+        )
+
     # -- work ---------------------------------------------------------------------
 
     def add(self, request: EngineRequest) -> None:

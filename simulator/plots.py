@@ -1,4 +1,5 @@
-"""PNG plots for `triskel simulate --plot`: attainment vs rate, and the TTFT CDF.
+"""PNG plots for `triskel simulate --plot`: attainment vs rate, the TTFT CDF, and an
+autoscaled run's load, replicas and attainment over time.
 
 matplotlib comes with the optional `plot` extra (`pip install 'triskel[plot]'`), so
 the router and operator images do not carry it; it is imported when a plot is drawn.
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from triskel.simulator.autoscale import TimelinePoint
 from triskel.simulator.goodput import GoodputResult
 from triskel.simulator.metrics import SloTargets
 from triskel.simulator.records import RunResult
@@ -66,6 +68,40 @@ def plot_ttft_cdf(runs: Mapping[str, RunResult], path: Path, slo: SloTargets | N
     axes.set_ylabel("share of requests")
     axes.set_ylim(0.0, 1.05)
     axes.legend()
+    return _save(figure, path)
+
+
+def plot_autoscale(timelines: Mapping[str, Sequence[TimelinePoint]], path: Path) -> Path:
+    """Three panels sharing the time axis: the offered load (as the first policy saw
+    it), replicas provisioned per stage and policy, and each policy's SLO attainment
+    over the requests that finished in its last observation window."""
+    figure = _new_figure()
+    figure.set_size_inches(_SIZE_IN[0] * 1.5, _SIZE_IN[1] * 2.2)
+    load, replicas, attainment = figure.subplots(3, 1, sharex=True)
+    first = next(iter(timelines.values()), [])
+    load.plot([p.time_s / 60 for p in first], [p.rate_rps for p in first], color="black")
+    load.set_ylabel("arrivals (req/s)")
+    for policy, points in timelines.items():
+        minutes = [p.time_s / 60 for p in points]
+        stages = sorted({stage for p in points for stage in p.replicas})
+        for style, stage in zip(("-", "--", ":"), stages, strict=False):
+            replicas.plot(
+                minutes,
+                [p.replicas.get(stage, 0) for p in points],
+                linestyle=style,
+                label=f"{policy} {stage}",
+            )
+        attainment.plot(
+            minutes,
+            [float("nan") if p.attainment is None else p.attainment for p in points],
+            label=policy,
+        )
+    replicas.set_ylabel("replicas")
+    replicas.legend(fontsize="small", ncol=2)
+    attainment.set_ylabel("SLO attainment")
+    attainment.set_ylim(0.0, 1.05)
+    attainment.set_xlabel("time (min)")
+    attainment.legend(fontsize="small", ncol=2)
     return _save(figure, path)
 
 

@@ -49,6 +49,13 @@ class InstanceRecord:
     role: str
     # Seconds the instance spent running steps (its engine was not idle).
     busy_s: float
+    # When it was started (its GPUs paid for) and ended (None: it ran to the end).
+    start_s: float = 0.0
+    end_s: float | None = None
+
+    def gpu_seconds(self, until_s: float, num_gpus: int) -> float:
+        end_s = until_s if self.end_s is None else min(self.end_s, until_s)
+        return max(0.0, end_s - self.start_s) * num_gpus
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,9 @@ from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.simulator.cluster import ClusterShape, build_cluster
 from triskel.simulator.events import EventQueue
+from triskel.simulator.fleet import Fleet
 from triskel.simulator.records import InstanceRecord, RequestRecord, RunResult
-from triskel.simulator.simulation import Simulation
+from triskel.simulator.simulation import Controller, Simulation
 from triskel.simulator.transfer import TransferModel
 from triskel.traces.types import Trace
 
@@ -34,27 +35,44 @@ def simulate(
     *,
     policy: str = "custom",
     transfer: TransferModel | None = None,
+    controller: Controller | None = None,
 ) -> RunResult:
     """Replays `trace` (arrivals divided by `rate_scale`) on a fresh cluster of `shape`.
 
-    `policy` only labels the result. Raises ValueError for a bad shape, rate or
-    routing configuration (PluginConfigError names the plugin).
+    `policy` only labels the result; a `controller` scales the cluster as it runs (see
+    `triskel.simulator.autoscale`), starting from `shape`. Raises ValueError for a bad
+    shape, rate or routing configuration (PluginConfigError names the plugin).
     """
     started = time.perf_counter()
     scaled = trace.scaled(rate_scale)
     cluster = build_cluster(shape)
-    kv_index = cluster.kv_index()
+    fleet = Fleet(cluster.instances, cluster.instances[0].core.config)
+    kv_index = fleet.kv_index()
     events = EventQueue()
     context = PluginContext(kv_index=kv_index, clock=events.clock, rng=random.Random(seed))
     scheduler = build_scheduler(routing.scheduling(), default_registry(), context)
     simulation = Simulation(
-        scaled, cluster, routing, scheduler, kv_index, events, transfer or TransferModel()
+        scaled,
+        cluster,
+        routing,
+        scheduler,
+        kv_index,
+        events,
+        transfer or TransferModel(),
+        fleet,
+        controller,
     )
     simulation.run()
     requests = [_require(record, n) for n, record in enumerate(simulation.records)]
     instances = [
-        InstanceRecord(worker_id=i.worker_id, role=str(i.role), busy_s=i.busy_s)
-        for i in cluster.instances
+        InstanceRecord(
+            worker_id=i.worker_id,
+            role=str(i.role),
+            busy_s=i.busy_s,
+            start_s=fleet.lifetimes[i.worker_id].start_s,
+            end_s=fleet.lifetimes[i.worker_id].end_s,
+        )
+        for i in fleet.instances
     ]
     return RunResult(
         policy=policy,

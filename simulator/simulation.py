@@ -19,6 +19,7 @@ the live router, so the transfer delays the second token, not the first.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from triskel.common.api import Role
 from triskel.common.hashing import hash_blocks
@@ -33,18 +34,38 @@ from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.scheduler import Scheduler
 from triskel.router.scheduling.types import NoEndpointError, SchedulingRequest, Stage
 from triskel.simulator.cluster import SimCluster
-from triskel.simulator.events import Arrival, EventQueue, StepDone, TransferDone
+from triskel.simulator.events import Arrival, EventQueue, Ready, StepDone, Tick, TransferDone
+from triskel.simulator.fleet import Fleet
 from triskel.simulator.flight import Flight
 from triskel.simulator.instance import SimInstance
 from triskel.simulator.records import RequestRecord
 from triskel.simulator.transfer import TransferModel, kv_bytes
 from triskel.traces.prompt_tokens import packed_prompt_token_ids
-from triskel.traces.types import Trace
+from triskel.traces.types import Trace, TraceRequest
 from triskel.workers.engine.core import EngineRequest, RequestOutput
 
 
+class Controller(Protocol):
+    """What an autoscaled run calls: the events it observes, and its tick."""
+
+    @property
+    def interval_s(self) -> float: ...
+
+    def arrived(self, request: TraceRequest) -> None: ...
+
+    def first_token(self, now_s: float, ttft_s: float) -> None: ...
+
+    def finished(self, record: RequestRecord) -> None: ...
+
+    def tick(self, now_s: float, simulation: Simulation) -> None: ...
+
+
 class Simulation:
-    """One run; `run()` once, then read `records` (in trace order)."""
+    """One run; `run()` once, then read `records` (in trace order).
+
+    With a `controller`, the run also ticks every `controller.interval_s`: the controller
+    observes (through its `Watcher` calls) and scales the fleet with `grow` / `shrink`.
+    """
 
     def __init__(
         self,
@@ -55,6 +76,8 @@ class Simulation:
         kv_index: KvBlockIndex,
         events: EventQueue,
         transfer: TransferModel,
+        fleet: Fleet | None = None,
+        controller: Controller | None = None,
     ) -> None:
         self._trace = trace
         self._cluster = cluster
@@ -64,14 +87,16 @@ class Simulation:
         self._events = events
         self._transfer = transfer
         self._kv_bytes_per_token = cluster.profile.geometry.kv_bytes_per_token
-        self._by_stage = {
-            Stage.UNIFIED: cluster.of(Role.UNIFIED),
-            Stage.PREFILL: cluster.of(Role.PREFILL),
-            Stage.DECODE: cluster.of(Role.DECODE),
+        self.fleet = fleet or Fleet(cluster.instances, cluster.instances[0].core.config)
+        self._controller = controller
+        self._roles = {
+            Stage.UNIFIED: Role.UNIFIED,
+            Stage.PREFILL: Role.PREFILL,
+            Stage.DECODE: Role.DECODE,
         }
-        self._members = {s: frozenset(i.worker_id for i in xs) for s, xs in self._by_stage.items()}
+        self._is_unified = bool(self.fleet.routable(Role.UNIFIED))
         # One StepDone per instance, reused for all its steps (events are immutable).
-        self._step_done_of = {i: StepDone(n) for n, i in enumerate(cluster.instances)}
+        self._step_done_of = {i: StepDone(n) for n, i in enumerate(self.fleet.instances)}
         self.records: list[RequestRecord | None] = [None] * trace.num_requests
         self._in_flight: dict[str, Flight] = {}
 
@@ -81,7 +106,9 @@ class Simulation:
             (request.arrival_s, Arrival(position))
             for position, request in enumerate(self._trace.requests)
         )
-        instances = self._cluster.instances
+        if self._controller is not None:  # first after one interval: a window to observe
+            events.push(self._controller.interval_s, Tick())
+        instances = self.fleet.instances
         pop = events.pop
         while True:
             try:
@@ -93,13 +120,39 @@ class Simulation:
                 self._step_done(instances[event.instance])
             elif isinstance(event, Arrival):
                 self._arrive(event.index)
-            else:
+            elif isinstance(event, TransferDone):
                 self._transfer_done(self._in_flight[event.request_id])
+            elif isinstance(event, Tick):
+                self._tick()
+            else:
+                self.fleet.ready(instances[event.instance], events.now_s)
+
+    # -- scaling ------------------------------------------------------------------
+
+    def grow(self, role: Role) -> None:
+        """Starts an instance of `role`; it serves after the profile's start-up time."""
+        now_s = self._events.now_s
+        instance = self.fleet.start(role, now_s)
+        index = len(self.fleet.instances) - 1
+        self._step_done_of[instance] = StepDone(index)
+        self._events.push(now_s + self._cluster.profile.startup_s, Ready(index))
+
+    def shrink(self, role: Role) -> None:
+        """Drains an instance of `role` (see `Fleet.remove`)."""
+        self.fleet.remove(role, self._events.now_s)
+
+    def _tick(self) -> None:
+        assert self._controller is not None
+        self._controller.tick(self._events.now_s, self)
+        if len(self._events) > 0:  # stop ticking once the run is over
+            self._events.push(self._events.now_s + self._controller.interval_s, Tick())
 
     # -- events -------------------------------------------------------------------
 
     def _arrive(self, position: int) -> None:
         request = self._trace.requests[position]
+        if self._controller is not None:
+            self._controller.arrived(request)
         config = self._cluster.instances[0].core.config
         tokens = packed_prompt_token_ids(request)
         hashes = hash_blocks(tokens, config.block_size_tokens, config.model, config.hash_salt)
@@ -122,6 +175,7 @@ class Simulation:
             if flight is not None:
                 self._deliver(flight, instance, output)
         self._kick(instance)
+        self.fleet.retire_if_idle(instance, self._events.now_s)
 
     def _transfer_done(self, flight: Flight) -> None:
         assert flight.prefill is not None and flight.decode is not None
@@ -130,11 +184,12 @@ class Simulation:
         flight.prefill.release_kv(flight.request_id)
         self._kick(flight.decode)
         self._kick(flight.prefill)
+        self.fleet.retire_if_idle(flight.prefill, self._events.now_s)
 
     # -- flows --------------------------------------------------------------------
 
     def _route(self, flight: Flight) -> None:
-        if self._by_stage[Stage.UNIFIED]:
+        if self._is_unified:
             self._local(flight, self._pick(Stage.UNIFIED, flight))
             return
         policy = self._routing.disaggregation
@@ -214,6 +269,8 @@ class Simulation:
             flight.first_token_s = now_s
             flight.first_token_id = output.new_token_ids[0]
             flight.num_cached_tokens = output.num_cached_tokens
+            if self._controller is not None:
+                self._controller.first_token(now_s, now_s - flight.arrival_s)
         if instance is flight.prefill and instance is not flight.decode:
             self._prefill_done(flight, instance, output)
         elif output.finish_reason is not None:
@@ -235,8 +292,11 @@ class Simulation:
 
     def _close(self, flight: Flight, finish_s: float | None) -> None:
         """Records the request (finish_s None: it failed) and forgets it."""
-        self.records[flight.position] = flight.close(finish_s)
+        record = flight.close(finish_s)
+        self.records[flight.position] = record
         del self._in_flight[flight.request_id]
+        if self._controller is not None:
+            self._controller.finished(record)
 
     # -- helpers ------------------------------------------------------------------
 
@@ -259,7 +319,8 @@ class Simulation:
             self._events.push(done_s, TransferDone(load.request_id))
 
     def _pick(self, stage: Stage, flight: Flight) -> SimInstance:
-        candidates: Sequence[SimInstance] = self._by_stage[stage]
+        role = self._roles[stage]
+        candidates: Sequence[SimInstance] = self.fleet.routable(role)
         slo = self._routing.slo
         request = SchedulingRequest(
             request_id=flight.request_id,
@@ -270,7 +331,7 @@ class Simulation:
             max_tokens=flight.request.num_output_tokens,
             ttft_slo_ms=slo.ttft_ms,
             tpot_slo_ms=slo.tpot_ms,
-            ring_members=self._members[stage],
+            ring_members=self.fleet.members(role),
         )
         decision = self._scheduler.schedule(request, [i.endpoint() for i in candidates])
         worker_id = decision.endpoint.worker_id

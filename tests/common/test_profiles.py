@@ -15,7 +15,7 @@ H100_BYTES = 85.52e9  # 81,559 MiB as the driver reports an H100-80GB
 
 
 def test_list_profiles_names_the_packaged_files() -> None:
-    assert list_profiles() == ["llama-3.1-8b-h100", "qwen2.5-32b-2xh100"]
+    assert list_profiles() == ["llama-3.1-8b-h100", "llama-3.1-8b-l4", "qwen2.5-32b-2xh100"]
 
 
 @pytest.mark.parametrize(
@@ -23,6 +23,7 @@ def test_list_profiles_names_the_packaged_files() -> None:
     [
         # 32 layers x 8 KV heads x 128 dims x (K and V) x 2 bytes (BF16)
         ("llama-3.1-8b-h100", 32 * 8 * 128 * 2 * 2, 1),
+        ("llama-3.1-8b-l4", 32 * 8 * 128 * 2 * 2, 1),
         # 64 layers x 8 KV heads x 128 dims x 2 x 2 bytes
         ("qwen2.5-32b-2xh100", 64 * 8 * 128 * 2 * 2, 2),
     ],
@@ -37,7 +38,9 @@ def test_load_profile(name: str, kv_bytes_per_token: int, num_gpus: int) -> None
 
 
 def test_unknown_profile_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError, match=re.escape("llama-3.1-8b-h100, qwen2.5-32b-2xh100")):
+    with pytest.raises(
+        ValueError, match=re.escape("llama-3.1-8b-h100, llama-3.1-8b-l4, qwen2.5-32b-2xh100")
+    ):
         load_profile("gpt-5-on-a-toaster")
 
 
@@ -58,6 +61,23 @@ def test_llama_8b_h100_is_in_the_published_range() -> None:
         assert 10_000 <= tokens_per_s <= 20_000
     assert 6.0 <= decode_ms(profile.decode, 1000, 1) <= 8.0
     assert decode_ms(profile.decode, 64 * 2000, 64) > decode_ms(profile.decode, 64 * 500, 64)
+
+
+def test_llama_8b_l4_is_in_the_published_range() -> None:
+    profile = load_profile("llama-3.1-8b-l4")
+    # The KV pool sits inside 90% of the L4's 24.15e9 bytes, beside 16.06e9 of weights.
+    assert profile.kv_capacity_tokens * 131_072 + 16.06e9 < 0.9 * 24.15e9
+    # An 8B BF16 model on one L4 decodes a lone stream at roughly 12-16 tokens/s (it reads
+    # 16 GB of weights per step at 300 GB/s) and prefills ~2-3k tokens/s.
+    assert 12.0 <= 1000 / decode_ms(profile.decode, 1000, 1) <= 16.0
+    assert 2_000 <= 1024 / (prefill_ms(profile.prefill, 1024) / 1000) <= 3_000
+    # Every request of the Azure conversation trace fits (the longest is 14,089 tokens).
+    assert profile.max_context_tokens >= 14_089
+
+
+@pytest.mark.parametrize("name", ["llama-3.1-8b-h100", "llama-3.1-8b-l4", "qwen2.5-32b-2xh100"])
+def test_a_replica_takes_a_minute_or_two_to_start(name: str) -> None:
+    assert 30.0 <= load_profile(name).startup_s <= 300.0
 
 
 def test_the_32b_deployment_is_slower_per_token_than_the_8b() -> None:

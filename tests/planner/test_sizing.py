@@ -70,12 +70,65 @@ def test_prefill_with_little_load_has_no_wait_at_the_quantile() -> None:
 
 
 def test_an_unreachable_ttft_is_reported_not_sized_to_the_maximum() -> None:
-    # A prompt alone takes 100 ms against a 50 ms SLO: no replica count meets it; the
-    # planner gets the count that removes the queue at p90 (ρ <= 0.1 → 2 at 1.5 req/s).
+    # A prompt alone takes 100 ms against a 50 ms SLO: no replica count meets it, so the
+    # wait is held to one prompt's own time (TTFT <= 200 ms). At 1.5 req/s one replica
+    # has ρ = 0.15, E[Wq] = 1.5 × 0.01 / (2 × 0.85) = 8.82 ms and a p90 wait of
+    # 8.82 / 0.15 × ln(1.5) = 23.8 ms: TTFT 123.8 ms, one replica.
     estimate = prefill_replicas(profile(), 1.5, INPUTS, ttft_slo_ms=50.0)
     assert not estimate.meets_slo
+    assert estimate.replicas == 1
+    assert estimate.ttft_ms == pytest.approx(100 + 0.015 / 1.7 / 0.15 * 1000 * math.log(1.5))
+
+
+def test_a_quantile_prompt_over_the_slo_sizes_for_the_mean_prompt() -> None:
+    # S(L) = 1 ms per token. Prompts of 100 tokens, one in ten of 3,000: the p90 prompt
+    # (3,000 tokens, 3 s) misses a 2 s SLO on an idle replica, so sizing for it would
+    # ask for a queue of zero at any count (the old answer: dozens of replicas). Sized
+    # for the mean prompt (390 tokens, 390 ms) instead: at 2 req/s one replica has
+    # ρ = 2 × 0.39 = 0.78 and a long p90 wait; two have ρ = 0.39 and
+    # E[S²] = 0.39² + 1² × Var L (Var L = 0.1 × 3000² + 0.9 × 100² − 390² = 756,900 ms²
+    # → E[S²] = 0.9090 s²), E[Wq] = 1 × 0.909 / (2 × 0.61) = 745 ms, p90 wait =
+    # 745 / 0.39 × ln 3.9 = 2,600 ms: too long; three: ρ = 0.26, E[Wq] = 0.667 × 0.909 /
+    # 1.48 = 409.6 ms, p90 wait = 409.6 / 0.26 × ln 2.6 = 1,505 ms → TTFT 1,895 ms: three.
+    model = profile()
+    model = model.model_copy(
+        update={"prefill": model.prefill.model_copy(update={"a_ms": 0.0, "b_ms_per_token": 1.0})}
+    )
+    inputs = Lengths(mean=390.0, mean_square=0.9 * 100**2 + 0.1 * 3000**2, quantile=3000.0)
+    estimate = prefill_replicas(model, 2.0, inputs, ttft_slo_ms=2000.0)
+    assert not estimate.meets_slo
+    assert estimate.replicas == 3
+    assert estimate.ttft_ms == pytest.approx(1895, rel=0.01)
+
+
+def test_ttft_quantile_is_over_the_length_mix_not_the_longest_prompt() -> None:
+    # S(L) = 1 ms per token; nine prompts in ten of 100 tokens, one of 1,900 (so the
+    # 95th-percentile point is 1,900: points = 9 × 100 and 1 × 1,900). TTFT SLO 2,000 ms at
+    # p90. The long prompt alone takes 1,900 ms: adding the p90 wait to the p90 prompt
+    # would leave a 100 ms budget for the wait. Over the mix, the long prompt may miss
+    # (it is the 10% allowed) as long as the short ones do not: at 2 req/s, one replica
+    # has ρ = 2 × 0.28 = 0.56 (E[S] = 0.9 × 100 + 0.1 × 1,900 = 280 ms), E[S²] =
+    # 0.9 × 0.01 + 0.1 × 3.61 = 0.37 s², E[Wq] = 2 × 0.37 / 0.88 = 840.9 ms; a short
+    # prompt misses when its wait exceeds 1,900 ms: 0.56 × exp(−1900 × 0.56 / 840.9) =
+    # 0.158, the long one when its wait exceeds 100 ms: 0.56 × exp(−0.0666) = 0.524;
+    # P(miss) = 0.9 × 0.158 + 0.1 × 0.524 = 0.195 > 0.1. Two replicas: ρ = 0.28,
+    # E[Wq] = 1 × 0.37 / 1.44 = 256.9 ms; short: 0.28 × exp(−1900 × 0.28 / 256.9) =
+    # 0.0353, long: 0.28 × exp(−0.109) = 0.251; P(miss) = 0.9 × 0.0353 + 0.1 × 0.251 =
+    # 0.057 <= 0.1: two replicas. Adding the 1,900-token prompt to the wait's p90 instead
+    # needs that p90 under 100 ms: E[Wq]/ρ × ln(ρ/0.1) is 507 ms with three replicas,
+    # 258 ms with four, 84 ms with five (ρ = 0.112, E[Wq] = 0.4 × 0.37 / 1.776): five.
+    model = profile()
+    model = model.model_copy(
+        update={"prefill": model.prefill.model_copy(update={"a_ms": 0.0, "b_ms_per_token": 1.0})}
+    )
+    inputs = Lengths.of([100] * 9 + [1900])
+    assert inputs.points == (100.0,) * 9 + (1900.0,)
+    estimate = prefill_replicas(model, 2.0, inputs, ttft_slo_ms=2000.0)
     assert estimate.replicas == 2
-    assert estimate.ttft_ms == pytest.approx(100.0)
+    assert estimate.meets_slo
+    assert estimate.ttft_ms <= 2000.0
+    summary_only = Lengths(inputs.mean, inputs.mean_square, quantile=1900.0)
+    assert prefill_replicas(model, 2.0, summary_only, ttft_slo_ms=2000.0).replicas == 5
 
 
 def test_decode_batch_is_littles_law() -> None:

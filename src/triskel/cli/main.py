@@ -7,12 +7,15 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
 from triskel.cli.supervisor import announce_ready
+
+if TYPE_CHECKING:
+    from triskel.simulator.metrics import SloTargets
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -323,8 +326,27 @@ def simulate(
     seed: Annotated[int, typer.Option("--seed", help="random seed of every policy")] = 0,
     json_path: Annotated[Path | None, typer.Option("--json", help="write results")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="write PNG charts here")] = None,
+    autoscale: Annotated[
+        str | None,
+        typer.Option(
+            "--autoscale",
+            help="scaling policies, comma-separated (triskel, hpa-queue, aibrix-kpa, dynamo, "
+            "llm-d), each compared with a static pool sized for the peak",
+        ),
+    ] = None,
+    burst: Annotated[
+        str | None,
+        typer.Option("--burst", help="START,END,FACTOR (seconds): FACTOR x the traffic there"),
+    ] = None,
+    min_replicas: Annotated[
+        int, typer.Option("--min-replicas", min=1, help="autoscaling: per stage")
+    ] = 1,
+    max_replicas: Annotated[
+        int, typer.Option("--max-replicas", min=1, help="autoscaling: per stage")
+    ] = 32,
 ) -> None:
-    """Replay a trace on a simulated cluster under one or more routing policies."""
+    """Replay a trace on a simulated cluster under one or more routing policies, or
+    (--autoscale) under scaling policies."""
     from triskel.simulator.cluster import ClusterShape
     from triskel.simulator.command import (
         SimulateError,
@@ -335,6 +357,29 @@ def simulate(
     from triskel.simulator.metrics import SloTargets
     from triskel.traces import TraceError, load_trace
 
+    if autoscale is not None:
+        _simulate_autoscale(
+            trace,
+            limit,
+            burst,
+            autoscale,
+            _policy_specs(policy, compare),
+            unified,
+            prefill,
+            decode,
+            profile,
+            kv_capacity_tokens,
+            SloTargets(ttft_ms / 1000, tpot_ms / 1000, attainment),
+            min_replicas,
+            max_replicas,
+            seed,
+            jobs,
+            json_path,
+            plot,
+        )
+        return
+    if burst is not None:
+        raise _fail("--burst: only with --autoscale")
     if unified == 0 and prefill == 0 and decode == 0:
         prefill, decode = 8, 8  # the cluster docs/benchmarks.md uses
     try:
@@ -363,6 +408,78 @@ def simulate(
     except ValidationError as error:
         raise _fail(f"cluster: {error.errors()[0]['msg']}") from None
     run_simulate(options, typer.echo)
+
+
+def _simulate_autoscale(
+    trace_path: str,
+    limit: int | None,
+    burst: str | None,
+    autoscale: str,
+    routing_specs: list[str],
+    unified: int,
+    prefill: int,
+    decode: int,
+    profile: str,
+    kv_capacity_tokens: int | None,
+    slo: SloTargets,
+    min_replicas: int,
+    max_replicas: int,
+    seed: int,
+    jobs: int,
+    json_path: Path | None,
+    plot: Path | None,
+) -> None:
+    from triskel.simulator.autoscale_command import AutoscaleOptions, run_autoscale
+    from triskel.simulator.cluster import ClusterShape
+    from triskel.simulator.command import SimulateError, load_policy
+    from triskel.traces import TraceError, load_trace
+    from triskel.traces.burst import with_burst
+
+    if len(routing_specs) != 1:
+        raise _fail(
+            "--autoscale: give one routing --policy (the policies compared are scaling ones)"
+        )
+    given = unified > 0 or prefill > 0 or decode > 0
+    try:
+        loaded = load_trace(trace_path, limit)
+        if burst is not None:
+            loaded = with_burst(loaded, *_burst_window(burst), seed=seed)
+        counts = (
+            {"num_unified": unified, "num_prefill": prefill, "num_decode": decode}
+            if given
+            else {"num_prefill": 1, "num_decode": 1}
+        )
+        shape = ClusterShape(profile=profile, kv_capacity_tokens=kv_capacity_tokens, **counts)
+        options = AutoscaleOptions(
+            trace=loaded,
+            shape=shape,
+            slo=slo,
+            policies=[name.strip() for name in autoscale.split(",") if name.strip()],
+            routing=load_policy(routing_specs[0]).routing,
+            start=shape if given else None,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            seed=seed,
+            jobs=jobs,
+            json_path=json_path,
+            plot_dir=plot,
+        )
+        run_autoscale(options, typer.echo)
+    except (TraceError, SimulateError) as error:
+        raise _fail(str(error)) from None
+    except ValidationError as error:
+        raise _fail(f"cluster: {error.errors()[0]['msg']}") from None
+    except ValueError as error:  # a policy that cannot run this graph, a bad burst
+        raise _fail(str(error)) from None
+
+
+def _burst_window(text: str) -> tuple[float, float, float]:
+    parts = text.split(",")
+    try:
+        start, end, factor = (float(part) for part in parts)
+    except ValueError:
+        raise ValueError(f"--burst: expected START,END,FACTOR, got {text!r}") from None
+    return start, end, factor
 
 
 def _policy_specs(policies: list[str] | None, compare: str | None) -> list[str]:

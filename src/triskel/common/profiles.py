@@ -85,6 +85,9 @@ class LatencyProfile(_Frozen):
     block_size_tokens: PositiveInt = 16
     max_num_batched_tokens: PositiveInt
     max_num_seqs: PositiveInt
+    # Seconds from a replica's start to ready (model load, engine start): what a scale-up
+    # waits for, in the simulator's autoscaling runs and the planner's reasoning.
+    startup_s: NonNegativeFloat
     prefill: PrefillCoefficients
     decode: DecodeCoefficients
     encode: EncodeCoefficients

@@ -4,7 +4,8 @@
     load ──► replicas each stage needs for its SLO (sizing.py)
     ├─ more than now ──► up at once; and when the SLO is already missed
     │                    (observed TTFT / TPOT over it), at least one more at once
-    │                    even if the model says enough: the burst fast path
+    │                    even if the model says enough (the burst fast path), unless
+    │                    a replica is already starting
     ├─ fewer than now ──► down only if (a) still fewer when sized for load × (1 +
     │                    headroom), so the smaller pool is not at the edge it would
     │                    scale up from (consolidation: no 2 ↔ 1 flapping), (b) for the
@@ -63,11 +64,13 @@ class PlannerConfig:
     kv_target: float = 0.9  # of a decode replica's KV cache
     overhead_ms: float = 0.0  # added to TTFT: KV transfer, first decode step
     gpu_budget: int | None = None  # GPUs for the whole graph
+    interval_s: float = 15.0  # between two plans (the HPA controller's sync period)
 
 
 @dataclass(frozen=True, slots=True)
 class StageObservation:
-    replicas: int  # ready now
+    replicas: int  # provisioned: ready plus starting (what the scale subresource says)
+    starting: int = 0  # of those, not ready yet
     ttft_ms: float | None = None  # observed at the configured quantile
     tpot_ms: float | None = None
     queued: float = 0.0  # requests waiting, all replicas together
@@ -205,6 +208,8 @@ def _decide(
 ) -> tuple[int, str]:
     missed = _slo_missed(config, spec, seen)
     if missed and needed <= seen.replicas:
+        if seen.starting > 0:  # the fast path's replica is already on its way
+            return seen.replicas, f"hold: {missed}, {seen.starting} starting"
         return seen.replicas + 1, f"scale up: {missed} (fast path: one more at once)"
     if needed > seen.replicas:
         why = f"; {missed}" if missed else ""

@@ -74,7 +74,7 @@ def step(
         window = (*_recent(signals.get(spec.name, ()), now_s, SMOOTHING_S), (now_s, raw))
         signals[spec.name] = window
         s = sum(v for _, v in window) / len(window)
-        d = _law(n, s)
+        d = _law(n, s, (n - seen.starting) / n if n > 0 else 1.0)
         if n > 0 and abs(d / n - 1.0) <= TOLERANCE:
             d = n
         recs = (*_recent(recommendations.get(spec.name, ()), now_s, DOWN_WINDOW_S), (now_s, d))
@@ -116,10 +116,9 @@ def _raw_signal(spec: StageSpec, seen: StageObservation, settings: LlmdSettings)
     return max(ttft, tpot)
 
 
-def _law(n: int, s: float) -> int:
-    # Every replica the observation counts is ready: the in-flight credit c is 1.
+def _law(n: int, s: float, c: float) -> int:
     if s > THETA_UP:
-        return n + math.ceil(n * (s / THETA_UP - 1.0))
+        return n + math.ceil(n * (s * c / THETA_UP - 1.0))
     if s < THETA_DOWN:
         return n - math.floor(n * (1.0 - s / THETA_DOWN))
     return n

@@ -1,0 +1,284 @@
+"""`triskel simulate --autoscale`: scaling policies side by side on one trace.
+
+    trace (with an optional burst) ──► peak: the busiest minute's rate
+      ├─► static pool sized for the peak (the planner's own sizing) ──► run
+      └─► per policy: start sized for the first minute (or as given), scale every
+          interval ──► run
+    ──► table: SLO attainment, GPU-hours (and as a share of the static pool's), peak and
+        mean replicas, scaling actions; [--json: decisions and timelines], [--plot DIR]
+
+GPU-hours count every instance from its start (a starting replica is paid for) to
+its end, until the last request finishes, times the profile's GPUs per replica.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from triskel.common.profiles import load_profile
+from triskel.common.routing_api import RoutingSettings, SloSpec
+from triskel.planner.autoscalers import AUTOSCALERS, build_autoscaler
+from triskel.planner.planner import PlannerConfig, StageSpec
+from triskel.planner.sizing import Lengths, decode_replicas, prefill_replicas
+from triskel.simulator.autoscale import AutoscaleController, DecisionRecord, TimelinePoint
+from triskel.simulator.cluster import ClusterShape
+from triskel.simulator.metrics import SloTargets, summarize
+from triskel.simulator.records import RunResult
+from triskel.simulator.run import simulate
+from triskel.traces.types import Trace
+
+STATIC = "static-peak"
+PEAK_WINDOW_S = 60.0
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AutoscaleOptions:
+    trace: Trace
+    shape: ClusterShape  # the profile and P/D or unified; its counts are not used
+    slo: SloTargets
+    policies: Sequence[str]
+    routing: RoutingSettings
+    # The autoscaled runs' first replicas; None: sized for the first minute's rate.
+    start: ClusterShape | None = None
+    min_replicas: int = 1
+    max_replicas: int = 32
+    seed: int = 0
+    jobs: int = 1
+    json_path: Path | None = None
+    plot_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.policies if name not in AUTOSCALERS]
+        if unknown or not self.policies:
+            raise ValueError(
+                f"--autoscale: unknown policy {', '.join(map(repr, unknown)) or '(none)'}; "
+                f"known: {', '.join(AUTOSCALERS)}"
+            )
+        if len(set(self.policies)) != len(self.policies):
+            raise ValueError(f"--autoscale: a policy is named twice in {list(self.policies)}")
+        if not 1 <= self.min_replicas <= self.max_replicas:
+            raise ValueError(
+                f"--min-replicas ({self.min_replicas}) must be >= 1 and <= --max-replicas "
+                f"({self.max_replicas})"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class AutoscaleRow:
+    policy: str
+    attainment: float
+    gpu_hours: float
+    peak_replicas: dict[str, int]
+    mean_replicas: dict[str, float]
+    actions: int  # replicas started or drained
+    ttft_p90_s: float | None
+    tpot_p90_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRun:
+    row: AutoscaleRow
+    decisions: list[DecisionRecord]
+    timeline: list[TimelinePoint]
+
+
+def stage_specs(options: AutoscaleOptions) -> tuple[StageSpec, ...]:
+    profile = load_profile(options.shape.profile)
+    roles = ("prefill", "decode") if options.shape.is_disaggregated else ("unified",)
+    return tuple(
+        StageSpec(role, role, profile, options.min_replicas, options.max_replicas)  # type: ignore[arg-type]
+        for role in roles
+    )
+
+
+def planner_config(options: AutoscaleOptions) -> PlannerConfig:
+    return PlannerConfig(
+        ttft_slo_ms=options.slo.ttft_s * 1000, tpot_slo_ms=options.slo.tpot_s * 1000
+    )
+
+
+def peak_rate_rps(trace: Trace) -> float:
+    """The busiest `PEAK_WINDOW_S` of arrivals, as a rate."""
+    counts: dict[int, int] = {}
+    for request in trace.requests:
+        slot = int(request.arrival_s // PEAK_WINDOW_S)
+        counts[slot] = counts.get(slot, 0) + 1
+    return max(counts.values(), default=0) / PEAK_WINDOW_S
+
+
+def sized_shape(options: AutoscaleOptions, rate_rps: float) -> ClusterShape:
+    """Replicas per stage the planner's sizing gives for `rate_rps` at the whole trace's
+    lengths, within the stage bounds."""
+    config = planner_config(options)
+    inputs, outputs = workload_lengths(options.trace)
+    counts = {}
+    for spec in stage_specs(options):
+        count = 0
+        if spec.role in ("prefill", "unified"):
+            count += prefill_replicas(
+                spec.profile, rate_rps, inputs, config.ttft_slo_ms, config.ttft_quantile
+            ).replicas
+        if spec.role in ("decode", "unified"):
+            count += decode_replicas(
+                spec.profile, rate_rps, inputs, outputs, config.tpot_slo_ms, config.kv_target
+            ).replicas
+        counts[spec.role] = min(max(count, spec.min_replicas), spec.max_replicas)
+    return options.shape.model_copy(
+        update={
+            "num_unified": counts.get("unified", 0),
+            "num_prefill": counts.get("prefill", 0),
+            "num_decode": counts.get("decode", 0),
+        }
+    )
+
+
+def first_rate_rps(trace: Trace) -> float:
+    """Arrivals in the first `PEAK_WINDOW_S`, as a rate: what the pools start sized for."""
+    start = trace.requests[0].arrival_s if trace.requests else 0.0
+    count = sum(1 for r in trace.requests if r.arrival_s < start + PEAK_WINDOW_S)
+    return count / PEAK_WINDOW_S
+
+
+def workload_lengths(trace: Trace) -> tuple[Lengths, Lengths]:
+    return (
+        Lengths.of([r.num_input_tokens for r in trace.requests]),
+        Lengths.of([r.num_output_tokens for r in trace.requests]),
+    )
+
+
+def run_autoscale(options: AutoscaleOptions, echo: Echo) -> list[PolicyRun]:
+    static = sized_shape(options, peak_rate_rps(options.trace))
+    start = options.start or sized_shape(options, first_rate_rps(options.trace))
+    echo(
+        f"trace {options.trace.name}: {options.trace.num_requests} requests over "
+        f"{options.trace.duration_s:.0f} s, peak {peak_rate_rps(options.trace):.2f} req/s "
+        f"(busiest {PEAK_WINDOW_S:.0f} s); static pool for the peak: {_shape_text(static)}; "
+        f"autoscaled pools start at {_shape_text(start)}"
+    )
+    names = [STATIC, *options.policies]
+    if options.jobs == 1:
+        runs = [_run_one(name, options, static, start) for name in names]
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(options.jobs, mp_context=context) as pool:
+            futures = [pool.submit(_run_one, name, options, static, start) for name in names]
+            runs = [future.result() for future in futures]
+    echo("")
+    echo(_table([run.row for run in runs]))
+    if options.json_path is not None:
+        options.json_path.write_text(json.dumps(_document(options, static, runs), indent=1) + "\n")
+        echo(f"wrote {options.json_path}")
+    if options.plot_dir is not None:
+        from triskel.simulator import plots  # matplotlib only when asked for
+
+        options.plot_dir.mkdir(parents=True, exist_ok=True)
+        path = plots.plot_autoscale(
+            {run.row.policy: run.timeline for run in runs if run.timeline},
+            options.plot_dir / "autoscale.png",
+        )
+        echo(f"wrote {path}")
+    return runs
+
+
+def _run_one(
+    name: str, options: AutoscaleOptions, static: ClusterShape, start: ClusterShape
+) -> PolicyRun:
+    spec = SloSpec(ttft_ms=options.slo.ttft_s * 1000, tpot_ms=options.slo.tpot_s * 1000)
+    routing = options.routing.model_copy(update={"slo": spec})
+    stages = stage_specs(options)
+    controller = None
+    shape = static
+    if name != STATIC:
+        inputs, outputs = workload_lengths(options.trace)
+        autoscaler = build_autoscaler(name, planner_config(options), stages, inputs, outputs)
+        controller = AutoscaleController(autoscaler, stages, options.slo.ttft_s, options.slo.tpot_s)
+        shape = start
+    result = simulate(
+        options.trace, shape, routing, options.seed, policy=name, controller=controller
+    )
+    timeline = [] if controller is None else controller.timeline
+    decisions = [] if controller is None else controller.decisions
+    return PolicyRun(_row(name, result, options, timeline), decisions, timeline)
+
+
+def _row(
+    name: str, result: RunResult, options: AutoscaleOptions, timeline: list[TimelinePoint]
+) -> AutoscaleRow:
+    metrics = summarize(result, options.slo)
+    num_gpus = load_profile(options.shape.profile).num_gpus
+    until_s = max((r.finish_s for r in result.requests if r.finish_s is not None), default=0.0)
+    gpu_hours = sum(i.gpu_seconds(until_s, num_gpus) for i in result.instances) / 3600.0
+    roles = sorted({i.role for i in result.instances})
+    if timeline:
+        peak = {role: max(p.replicas.get(role, 0) for p in timeline) for role in roles}
+        mean = {
+            role: sum(p.replicas.get(role, 0) for p in timeline) / len(timeline) for role in roles
+        }
+    else:
+        peak = {role: sum(1 for i in result.instances if i.role == role) for role in roles}
+        mean = {role: float(count) for role, count in peak.items()}
+    started = sum(1 for i in result.instances if i.start_s > 0.0)
+    drained = sum(1 for i in result.instances if i.end_s is not None)
+    return AutoscaleRow(
+        policy=name,
+        attainment=metrics.slo_attainment,
+        gpu_hours=gpu_hours,
+        peak_replicas=peak,
+        mean_replicas=mean,
+        actions=started + drained,
+        ttft_p90_s=None if metrics.ttft is None else metrics.ttft.p90_s,
+        tpot_p90_s=None if metrics.tpot is None else metrics.tpot.p90_s,
+    )
+
+
+def _table(rows: list[AutoscaleRow]) -> str:
+    static_hours = next((r.gpu_hours for r in rows if r.policy == STATIC), None)
+    lines = [
+        "| policy | SLO attainment | GPU-hours | vs static | peak replicas | mean replicas "
+        "| actions | TTFT p90 | TPOT p90 |",
+        "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        share = "" if not static_hours else f"{row.gpu_hours / static_hours:.0%}"
+        peak = " / ".join(f"{k[0].upper()} {v}" for k, v in row.peak_replicas.items())
+        mean = " / ".join(f"{k[0].upper()} {v:.1f}" for k, v in row.mean_replicas.items())
+        ttft = "" if row.ttft_p90_s is None else f"{row.ttft_p90_s:.2f} s"
+        tpot = "" if row.tpot_p90_s is None else f"{row.tpot_p90_s * 1000:.0f} ms"
+        lines.append(
+            f"| {row.policy} | {row.attainment:.1%} | {row.gpu_hours:.2f} | {share} | {peak} "
+            f"| {mean} | {row.actions} | {ttft} | {tpot} |"
+        )
+    return "\n".join(lines)
+
+
+def _shape_text(shape: ClusterShape) -> str:
+    if shape.is_disaggregated:
+        return f"{shape.num_prefill} prefill + {shape.num_decode} decode"
+    return f"{shape.num_unified} unified"
+
+
+def _document(
+    options: AutoscaleOptions, static: ClusterShape, runs: list[PolicyRun]
+) -> dict[str, Any]:
+    return {
+        "trace": options.trace.name,
+        "profile": options.shape.profile,
+        "slo": {"ttftS": options.slo.ttft_s, "tpotS": options.slo.tpot_s},
+        "peakRateRps": peak_rate_rps(options.trace),
+        "staticShape": _shape_text(static),
+        "policies": [
+            {
+                **asdict(run.row),
+                "decisions": [asdict(d) for d in run.decisions],
+                "timeline": [asdict(p) for p in run.timeline],
+            }
+            for run in runs
+        ],
+    }
