@@ -29,6 +29,9 @@ from triskel.traces.types import TraceRequest
 # What a Prometheus `rate(...[30s])` or quantile over the same window sees; a policy
 # with a longer interval (Dynamo's 180 s) observes its whole interval.
 MIN_WINDOW_S = 30.0
+# Lengths move slowly and a 30 s sample of them is noisy (a few long prompts swing the
+# mean): they are read over 5 minutes, as `rate(tokens[5m]) / rate(requests[5m])` would.
+LENGTHS_WINDOW_S = 300.0
 ROLES: Mapping[str, Role] = {
     "prefill": Role.PREFILL,
     "decode": Role.DECODE,
@@ -73,6 +76,7 @@ class AutoscaleController:
         self._quantile = quantile
         self._window_s = max(MIN_WINDOW_S, autoscaler.interval_s)
         self._arrivals: deque[TraceRequest] = deque()
+        self._recent: deque[TraceRequest] = deque()  # over the lengths window
         self._first_tokens: deque[tuple[float, float]] = deque()  # (time, TTFT)
         self._finishes: deque[tuple[float, float, bool]] = deque()  # (time, TPOT, met SLO)
         self._lengths = (Lengths(1.0, 1.0, 1.0), Lengths(1.0, 1.0, 1.0))
@@ -87,6 +91,7 @@ class AutoscaleController:
 
     def arrived(self, request: TraceRequest) -> None:
         self._arrivals.append(request)
+        self._recent.append(request)
 
     def first_token(self, now_s: float, ttft_s: float) -> None:
         self._first_tokens.append((now_s, ttft_s))
@@ -123,15 +128,18 @@ class AutoscaleController:
         since_s = now_s - self._window_s
         while self._arrivals and self._arrivals[0].arrival_s <= since_s:
             self._arrivals.popleft()
+        lengths_since_s = now_s - max(LENGTHS_WINDOW_S, self._window_s)
+        while self._recent and self._recent[0].arrival_s <= lengths_since_s:
+            self._recent.popleft()
         while self._first_tokens and self._first_tokens[0][0] <= since_s:
             self._first_tokens.popleft()
         while self._finishes and self._finishes[0][0] <= since_s:
             self._finishes.popleft()
         window_s = min(self._window_s, now_s) or self._window_s
-        if self._arrivals:  # else the last lengths seen stand
+        if self._recent:  # else the last lengths seen stand
             self._lengths = (
-                Lengths.of([r.num_input_tokens for r in self._arrivals], self._quantile),
-                Lengths.of([r.num_output_tokens for r in self._arrivals], self._quantile),
+                Lengths.of([r.num_input_tokens for r in self._recent], self._quantile),
+                Lengths.of([r.num_output_tokens for r in self._recent], self._quantile),
             )
         ttft_ms = _quantile_ms([t for _, t in self._first_tokens], self._quantile)
         tpot_ms = _quantile_ms([t for _, t, _ in self._finishes], self._quantile)

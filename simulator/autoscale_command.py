@@ -2,8 +2,8 @@
 
     trace (with an optional burst) ──► peak: the busiest minute's rate
       ├─► static pool sized for the peak (the planner's own sizing) ──► run
-      └─► per policy: start sized for the first minute (or as given), scale every
-          interval ──► run
+      └─► per policy: start sized for the first minute with the planner's headroom (or
+          as given), scale every interval ──► run
     ──► table: SLO attainment, GPU-hours (and as a share of the static pool's), peak and
         mean replicas, scaling actions; [--json: decisions and timelines], [--plot DIR]
 
@@ -24,8 +24,8 @@ from typing import Any
 from triskel.common.profiles import load_profile
 from triskel.common.routing_api import RoutingSettings, SloSpec
 from triskel.planner.autoscalers import AUTOSCALERS, build_autoscaler
-from triskel.planner.planner import PlannerConfig, StageSpec
-from triskel.planner.sizing import Lengths, decode_replicas, prefill_replicas
+from triskel.planner.planner import PlannerConfig, StageSpec, stage_needs
+from triskel.planner.sizing import Lengths
 from triskel.simulator.autoscale import AutoscaleController, DecisionRecord, TimelinePoint
 from triskel.simulator.cluster import ClusterShape
 from triskel.simulator.metrics import SloTargets, summarize
@@ -34,6 +34,7 @@ from triskel.simulator.run import simulate
 from triskel.traces.types import Trace
 
 STATIC = "static-peak"
+STATIC_MIN = "static-min"
 PEAK_WINDOW_S = 60.0
 Echo = Callable[[str], None]
 
@@ -53,6 +54,8 @@ class AutoscaleOptions:
     jobs: int = 1
     json_path: Path | None = None
     plot_dir: Path | None = None
+    # Also search the smallest static pool meeting the attainment target (many runs).
+    search_static: bool = False
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.policies if name not in AUTOSCALERS]
@@ -114,21 +117,13 @@ def peak_rate_rps(trace: Trace) -> float:
 
 
 def sized_shape(options: AutoscaleOptions, rate_rps: float) -> ClusterShape:
-    """Replicas per stage the planner's sizing gives for `rate_rps` at the whole trace's
-    lengths, within the stage bounds."""
+    """Replicas per stage the planner's own sizing gives for `rate_rps` at the whole
+    trace's lengths, within the stage bounds."""
     config = planner_config(options)
     inputs, outputs = workload_lengths(options.trace)
     counts = {}
     for spec in stage_specs(options):
-        count = 0
-        if spec.role in ("prefill", "unified"):
-            count += prefill_replicas(
-                spec.profile, rate_rps, inputs, config.ttft_slo_ms, config.ttft_quantile
-            ).replicas
-        if spec.role in ("decode", "unified"):
-            count += decode_replicas(
-                spec.profile, rate_rps, inputs, outputs, config.tpot_slo_ms, config.kv_target
-            ).replicas
+        count, _ = stage_needs(config, spec, inputs, outputs, rate_rps)
         counts[spec.role] = min(max(count, spec.min_replicas), spec.max_replicas)
     return options.shape.model_copy(
         update={
@@ -155,7 +150,10 @@ def workload_lengths(trace: Trace) -> tuple[Lengths, Lengths]:
 
 def run_autoscale(options: AutoscaleOptions, echo: Echo) -> list[PolicyRun]:
     static = sized_shape(options, peak_rate_rps(options.trace))
-    start = options.start or sized_shape(options, first_rate_rps(options.trace))
+    # As a planner that had been running would hold it: the first minute's load with the
+    # planner's consolidation headroom.
+    headroom = 1.0 + planner_config(options).headroom
+    start = options.start or sized_shape(options, first_rate_rps(options.trace) * headroom)
     echo(
         f"trace {options.trace.name}: {options.trace.num_requests} requests over "
         f"{options.trace.duration_s:.0f} s, peak {peak_rate_rps(options.trace):.2f} req/s "
@@ -170,6 +168,13 @@ def run_autoscale(options: AutoscaleOptions, echo: Echo) -> list[PolicyRun]:
         with ProcessPoolExecutor(options.jobs, mp_context=context) as pool:
             futures = [pool.submit(_run_one, name, options, static, start) for name in names]
             runs = [future.result() for future in futures]
+    if options.search_static and runs[0].row.attainment >= options.slo.attainment_target:
+        smallest, run = smallest_static(options, static, runs[0], echo)
+        echo(
+            f"smallest static pool meeting {options.slo.attainment_target:.0%}: "
+            f"{_shape_text(smallest)}"
+        )
+        runs.insert(1, run)
     echo("")
     echo(_table([run.row for run in runs]))
     if options.json_path is not None:
@@ -187,6 +192,32 @@ def run_autoscale(options: AutoscaleOptions, echo: Echo) -> list[PolicyRun]:
     return runs
 
 
+def smallest_static(
+    options: AutoscaleOptions, peak: ClusterShape, peak_run: PolicyRun, echo: Echo
+) -> tuple[ClusterShape, PolicyRun]:
+    """The fewest replicas per stage whose static pool still meets the attainment
+    target: a binary search on each stage in turn (decode, then prefill, or the unified
+    pool), from the pool sized for the peak, which meets it. Attainment is taken to
+    grow with replicas (it does, up to the simulator's noise)."""
+    best, best_run = peak, peak_run
+    fields = ("num_decode", "num_prefill") if peak.is_disaggregated else ("num_unified",)
+    for field_name in fields:
+        low, high = 1, getattr(best, field_name)  # high meets the target
+        while low < high:
+            middle = (low + high) // 2
+            shape = best.model_copy(update={field_name: middle})
+            run = _run_one(STATIC_MIN, options, shape, shape)
+            echo(f"  static {_shape_text(shape)}: {run.row.attainment:.1%}")
+            if run.row.attainment >= options.slo.attainment_target:
+                high, best_run = middle, run
+            else:
+                low = middle + 1
+        best = best.model_copy(update={field_name: high})
+    if best_run.row.policy != STATIC_MIN:  # the peak pool itself was the smallest
+        best_run = _run_one(STATIC_MIN, options, best, best)
+    return best, best_run
+
+
 def _run_one(
     name: str, options: AutoscaleOptions, static: ClusterShape, start: ClusterShape
 ) -> PolicyRun:
@@ -195,7 +226,7 @@ def _run_one(
     stages = stage_specs(options)
     controller = None
     shape = static
-    if name != STATIC:
+    if name not in (STATIC, STATIC_MIN):
         inputs, outputs = workload_lengths(options.trace)
         autoscaler = build_autoscaler(name, planner_config(options), stages, inputs, outputs)
         controller = AutoscaleController(autoscaler, stages, options.slo.ttft_s, options.slo.tpot_s)
@@ -239,21 +270,23 @@ def _row(
 
 
 def _table(rows: list[AutoscaleRow]) -> str:
-    static_hours = next((r.gpu_hours for r in rows if r.policy == STATIC), None)
+    peak_hours = next((r.gpu_hours for r in rows if r.policy == STATIC), None)
+    min_hours = next((r.gpu_hours for r in rows if r.policy == STATIC_MIN), None)
     lines = [
-        "| policy | SLO attainment | GPU-hours | vs static | peak replicas | mean replicas "
-        "| actions | TTFT p90 | TPOT p90 |",
-        "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |",
+        "| policy | SLO attainment | GPU-hours | vs static-peak | vs static-min "
+        "| peak replicas | mean replicas | actions | TTFT p90 | TPOT p90 |",
+        "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |",
     ]
     for row in rows:
-        share = "" if not static_hours else f"{row.gpu_hours / static_hours:.0%}"
+        versus_peak = "" if not peak_hours else f"{row.gpu_hours / peak_hours:.0%}"
+        versus_min = "" if not min_hours else f"{row.gpu_hours / min_hours:.0%}"
         peak = " / ".join(f"{k[0].upper()} {v}" for k, v in row.peak_replicas.items())
         mean = " / ".join(f"{k[0].upper()} {v:.1f}" for k, v in row.mean_replicas.items())
         ttft = "" if row.ttft_p90_s is None else f"{row.ttft_p90_s:.2f} s"
         tpot = "" if row.tpot_p90_s is None else f"{row.tpot_p90_s * 1000:.0f} ms"
         lines.append(
-            f"| {row.policy} | {row.attainment:.1%} | {row.gpu_hours:.2f} | {share} | {peak} "
-            f"| {mean} | {row.actions} | {ttft} | {tpot} |"
+            f"| {row.policy} | {row.attainment:.1%} | {row.gpu_hours:.2f} | {versus_peak} "
+            f"| {versus_min} | {peak} | {mean} | {row.actions} | {ttft} | {tpot} |"
         )
     return "\n".join(lines)
 

@@ -25,7 +25,14 @@ from .test_sizing import profile
 INPUTS = Lengths.of([1000] * 10)
 OUTPUTS = Lengths.of([100] * 10)
 # EWMA with alpha 1 predicts the last observed rate: the tests set the load directly.
-CONFIG = PlannerConfig(ttft_slo_ms=300.0, tpot_slo_ms=20.0, predictor="ewma", ewma_alpha=1.0)
+CONFIG = PlannerConfig(
+    ttft_slo_ms=300.0,
+    tpot_slo_ms=20.0,
+    predictor="ewma",
+    ewma_alpha=1.0,
+    scale_down_window_s=300.0,
+    scale_down_cooldown_s=120.0,
+)
 PREFILL = StageSpec("prefill", "prefill", profile(), min_replicas=1, max_replicas=8)
 
 
@@ -71,6 +78,45 @@ def test_scale_down_waits_for_the_window_and_the_cooldown() -> None:
     assert decision.desired == 2
     state, (decision,) = plan(CONFIG, (PREFILL,), state, observe(620, 2.0, 2))
     assert decision.desired == 2  # the window starts now
+
+
+def test_the_default_window_and_cooldown_are_the_start_up_time() -> None:
+    # The profile starts a replica in 60 s: a replica idle for longer than that costs
+    # more than restarting it, so the pool shrinks after 60 s below, not 300.
+    config = PlannerConfig(ttft_slo_ms=300.0, tpot_slo_ms=20.0, predictor="ewma", ewma_alpha=1.0)
+    assert PREFILL.profile.startup_s == 60.0
+    state, (decision,) = plan(config, (PREFILL,), PlannerState(), observe(0, 2.0, 2))
+    assert decision.reason == "hold: fewer needed for 0 s of the 60 s window"
+    state, (decision,) = plan(config, (PREFILL,), state, observe(59, 2.0, 2))
+    assert decision.desired == 2
+    state, (decision,) = plan(config, (PREFILL,), state, observe(60, 2.0, 2))
+    assert decision.desired == 1
+
+
+def test_a_queue_is_load_to_clear_not_only_to_stop_growing() -> None:
+    # 4 req/s alone fits one replica (TTFT 215 ms). 120 prompts waiting, to be served
+    # within backlog_drain_s = 60 s, add 2 req/s: 6 req/s needs two (one: ρ = 0.6,
+    # TTFT 324 ms > 300).
+    queued = Observation(
+        0.0, 4.0, INPUTS, OUTPUTS, {"prefill": StageObservation(replicas=1, queued=120.0)}
+    )
+    _, (decision,) = plan(CONFIG, (PREFILL,), PlannerState(), queued)
+    assert decision.numbers["backlog_rps"] == pytest.approx(2.0)
+    assert decision.desired == 2
+    assert "6.00 req/s" in decision.reason
+
+
+def test_a_missed_slo_with_a_replica_starting_waits_for_it() -> None:
+    starting = Observation(
+        0.0,
+        4.0,
+        INPUTS,
+        OUTPUTS,
+        {"prefill": StageObservation(replicas=2, starting=1, ttft_ms=450.0)},
+    )
+    _, (decision,) = plan(CONFIG, (PREFILL,), PlannerState(), starting)
+    assert decision.desired == 2
+    assert decision.reason == "hold: TTFT 450 ms over the 300 ms SLO, 1 starting"
 
 
 def test_no_flapping_between_two_and_one() -> None:

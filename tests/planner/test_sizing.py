@@ -131,6 +131,22 @@ def test_ttft_quantile_is_over_the_length_mix_not_the_longest_prompt() -> None:
     assert prefill_replicas(model, 2.0, summary_only, ttft_slo_ms=2000.0).replicas == 5
 
 
+def test_decode_sized_at_a_quantile_covers_the_batchs_spread() -> None:
+    # 10 req/s of 100 output tokens on one replica: Little's law's mean batch is
+    # B = 1 × 10 / (1 − 1 × 0.1) = 11.11 (work λ·O = 1 slot-second per ms of step), a
+    # step of 10 + 0.1 × 11.11 = 11.11 ms: the mean fits an 11.3 ms TPOT. The batch is
+    # Poisson around 11.11; its p90 is about 11.11 + 1.2816 × √11.11 = 15.38 sequences,
+    # a step of 11.54 ms: over. Two replicas: B = 0.5 × 10 / 0.95 = 5.263, p90 5.263 +
+    # 1.2816 × 2.294 = 8.203, step 10.82 ms: two.
+    model = profile()
+    outputs = Lengths.of([100] * 10)
+    assert decode_replicas(model, 10.0, INPUTS, outputs, tpot_slo_ms=11.3).replicas == 1
+    at_p90 = decode_replicas(model, 10.0, INPUTS, outputs, tpot_slo_ms=11.3, quantile=0.9)
+    assert at_p90.replicas == 2
+    assert at_p90.batch == pytest.approx(5.263, abs=0.001)
+    assert at_p90.tpot_ms == pytest.approx(10.82, abs=0.01)
+
+
 def test_decode_batch_is_littles_law() -> None:
     # 10 req/s × 100 tokens each: B = 1 × 10 / (1 − 1 × 0.1) = 11.1 sequences, a step of
     # 10 + 0.1 × 11.1 = 11.1 ms, and indeed 10 req/s × 100 × 11.1 ms = 11.1 in flight.

@@ -344,6 +344,12 @@ def simulate(
     max_replicas: Annotated[
         int, typer.Option("--max-replicas", min=1, help="autoscaling: per stage")
     ] = 32,
+    search_static: Annotated[
+        bool,
+        typer.Option(
+            "--search-static", help="autoscaling: also find the smallest static pool (many runs)"
+        ),
+    ] = False,
 ) -> None:
     """Replay a trace on a simulated cluster under one or more routing policies, or
     (--autoscale) under scaling policies."""
@@ -359,23 +365,24 @@ def simulate(
 
     if autoscale is not None:
         _simulate_autoscale(
-            trace,
-            limit,
-            burst,
-            autoscale,
-            _policy_specs(policy, compare),
-            unified,
-            prefill,
-            decode,
-            profile,
-            kv_capacity_tokens,
-            SloTargets(ttft_ms / 1000, tpot_ms / 1000, attainment),
-            min_replicas,
-            max_replicas,
-            seed,
-            jobs,
-            json_path,
-            plot,
+            trace_path=trace,
+            limit=limit,
+            burst=burst,
+            autoscale=autoscale,
+            routing_specs=_policy_specs(policy, compare),
+            unified=unified,
+            prefill=prefill,
+            decode=decode,
+            profile=profile,
+            kv_capacity_tokens=kv_capacity_tokens,
+            slo=SloTargets(ttft_ms / 1000, tpot_ms / 1000, attainment),
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            seed=seed,
+            jobs=jobs,
+            json_path=json_path,
+            plot=plot,
+            search_static=search_static,
         )
         return
     if burst is not None:
@@ -411,6 +418,7 @@ def simulate(
 
 
 def _simulate_autoscale(
+    *,
     trace_path: str,
     limit: int | None,
     burst: str | None,
@@ -428,6 +436,7 @@ def _simulate_autoscale(
     jobs: int,
     json_path: Path | None,
     plot: Path | None,
+    search_static: bool,
 ) -> None:
     from triskel.simulator.autoscale_command import AutoscaleOptions, run_autoscale
     from triskel.simulator.cluster import ClusterShape
@@ -463,6 +472,7 @@ def _simulate_autoscale(
             jobs=jobs,
             json_path=json_path,
             plot_dir=plot,
+            search_static=search_static,
         )
         run_autoscale(options, typer.echo)
     except (TraceError, SimulateError) as error:

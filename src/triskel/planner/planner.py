@@ -1,6 +1,8 @@
 """Triskel's planner: desired replicas per stage of one serving graph, every interval.
 
-    observed rate ──► predicted rate (predictors.py) ──► load = max(predicted, observed)
+    observed rate ──► predicted rate one start-up time ahead (predictors.py: the load
+                      a replica ordered now will meet) ──► load = max(predicted, observed)
+                      + the stage's queue / `backlog_drain_s`
     load ──► replicas each stage needs for its SLO (sizing.py)
     ├─ more than now ──► up at once; and when the SLO is already missed
     │                    (observed TTFT / TPOT over it), at least one more at once
@@ -10,7 +12,8 @@
     │                    headroom), so the smaller pool is not at the edge it would
     │                    scale up from (consolidation: no 2 ↔ 1 flapping), (b) for the
     │                    whole `scale_down_window_s`, (c) `scale_down_cooldown_s` after
-    │                    the stage last changed
+    │                    the stage last changed (both default to the replica's
+    │                    start-up time: the ski-rental break-even)
     └─ clamp to each stage's min / max, then to the graph's GPU budget (growth is cut
        first, from the stage furthest above its minimum)
 
@@ -54,13 +57,19 @@ class StageSpec:
 class PlannerConfig:
     ttft_slo_ms: float
     tpot_slo_ms: float
-    ttft_quantile: float = 0.9
+    ttft_quantile: float = 0.9  # TTFT and the decode batch are sized at this quantile
     predictor: PredictorName = "holt"
     ewma_alpha: float = 0.5
     history_points: int = 30  # observed rates kept for the predictor
     headroom: float = 0.2  # scale down only if the smaller pool still fits load × 1.2
-    scale_down_window_s: float = 300.0
-    scale_down_cooldown_s: float = 120.0
+    # None: the stage profile's start-up time. Ski rental: a replica kept idle for as
+    # long as a restart takes costs what the restart would; waiting longer before
+    # releasing it costs more than getting it back when the load returns.
+    scale_down_window_s: float | None = None
+    scale_down_cooldown_s: float | None = None
+    # Requests waiting at a stage are load too: sized to be served within this time
+    # (a queue left by a burst is cleared, not just kept from growing).
+    backlog_drain_s: float = 60.0
     kv_target: float = 0.9  # of a decode replica's KV cache
     overhead_ms: float = 0.0  # added to TTFT: KV transfer, first decode step
     gpu_budget: int | None = None  # GPUs for the whole graph
@@ -114,34 +123,40 @@ def plan(
 ) -> tuple[PlannerState, tuple[Decision, ...]]:
     """One interval: the next state and a decision per stage (desired may equal current)."""
     history = (*state.rates, observation.rate_rps)[-config.history_points :]
-    prediction = predict(config.predictor, history, config.ewma_alpha)
+    # Capacity ordered now serves once it has started: size for the load expected then.
+    horizon = max(1, *(math.ceil(spec.profile.startup_s / config.interval_s) for spec in stages))
+    prediction = predict(config.predictor, history, config.ewma_alpha, horizon)
     load_rps = max(prediction.value, observation.rate_rps)
     last_change = dict(state.last_change_s)
     below_since = dict(state.below_since_s)
     decisions = []
     for spec in stages:
         seen = observation.stage(spec)
-        needed, numbers = _needed(config, spec, observation, load_rps)
+        backlog_rps = seen.queued / config.backlog_drain_s
+        stage_load_rps = load_rps + backlog_rps
+        needed, numbers = _needed(config, spec, observation, stage_load_rps)
         numbers = {
             **numbers,
             "observed_rps": observation.rate_rps,
             "predicted_rps": prediction.value,
+            "horizon_s": horizon * config.interval_s,
+            "backlog_rps": backlog_rps,
             "predictor": prediction.predictor,
         }
-        desired, reason = _decide(config, spec, seen, needed, observation, load_rps, numbers)
+        desired, reason = _decide(config, spec, seen, needed, observation, stage_load_rps, numbers)
         desired, reason = _within_bounds(spec, desired, reason)
+        window_s = _or_startup(config.scale_down_window_s, spec)
+        cooldown_s = _or_startup(config.scale_down_cooldown_s, spec)
         if desired < seen.replicas and reason.startswith("scale down"):
             since = below_since.setdefault(spec.name, observation.time_s)
             waited_s = observation.time_s - since
             cooled_s = observation.time_s - last_change.get(spec.name, -math.inf)
-            if waited_s < config.scale_down_window_s or cooled_s < config.scale_down_cooldown_s:
+            if waited_s < window_s or cooled_s < cooldown_s:
                 desired = seen.replicas
                 reason = (
-                    f"hold: fewer needed for {waited_s:.0f} s of the "
-                    f"{config.scale_down_window_s:.0f} s window"
-                    if waited_s < config.scale_down_window_s
-                    else f"hold: changed {cooled_s:.0f} s ago, cooldown "
-                    f"{config.scale_down_cooldown_s:.0f} s"
+                    f"hold: fewer needed for {waited_s:.0f} s of the {window_s:.0f} s window"
+                    if waited_s < window_s
+                    else f"hold: changed {cooled_s:.0f} s ago, cooldown {cooldown_s:.0f} s"
                 )
         elif desired >= seen.replicas:
             below_since.pop(spec.name, None)
@@ -155,17 +170,28 @@ def plan(
     return next_state, tuple(decisions)
 
 
+def _or_startup(value_s: float | None, spec: StageSpec) -> float:
+    return spec.profile.startup_s if value_s is None else value_s
+
+
 def _needed(
     config: PlannerConfig, spec: StageSpec, observation: Observation, rate_rps: float
 ) -> tuple[int, dict[str, float | str]]:
-    """Replicas the stage needs for `rate_rps`, and the predictions behind the count."""
+    return stage_needs(config, spec, observation.inputs, observation.outputs, rate_rps)
+
+
+def stage_needs(
+    config: PlannerConfig, spec: StageSpec, inputs: Lengths, outputs: Lengths, rate_rps: float
+) -> tuple[int, dict[str, float | str]]:
+    """Replicas the stage needs for `rate_rps`, and the predictions behind the count
+    (also what a static pool for a known peak is sized with)."""
     numbers: dict[str, float | str] = {}
     count = 0
     if spec.role in ("prefill", "unified"):
         prefill = prefill_replicas(
             spec.profile,
             rate_rps,
-            observation.inputs,
+            inputs,
             config.ttft_slo_ms,
             config.ttft_quantile,
             config.overhead_ms,
@@ -180,10 +206,11 @@ def _needed(
         decode = decode_replicas(
             spec.profile,
             rate_rps,
-            observation.inputs,
-            observation.outputs,
+            inputs,
+            outputs,
             config.tpot_slo_ms,
             config.kv_target,
+            config.ttft_quantile,
         )
         numbers |= {
             "decode_replicas": decode.replicas,

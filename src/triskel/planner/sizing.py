@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 
 from triskel.common.latency import decode_ms, prefill_ms
 from triskel.common.profiles import LatencyProfile
@@ -92,9 +93,9 @@ class PrefillEstimate:
 @dataclass(frozen=True, slots=True)
 class DecodeEstimate:
     replicas: int
-    tpot_ms: float  # predicted step time at that many replicas
-    batch: float  # predicted sequences per replica
-    kv_fraction: float  # of KV capacity they hold at the end of their outputs
+    tpot_ms: float  # predicted step time at that many replicas (at the batch's quantile)
+    batch: float  # predicted sequences per replica (mean)
+    kv_fraction: float  # of KV capacity they hold at the end of their outputs (quantile)
     meets_slo: bool = True
 
 
@@ -244,25 +245,34 @@ def decode_replicas(
     outputs: Lengths,
     tpot_slo_ms: float,
     kv_target: float = 0.9,
+    quantile: float | None = None,
 ) -> DecodeEstimate:
     """The fewest decode replicas (at least one) whose batch keeps the step within the
     TPOT SLO, in the KV cache (at most `kv_target` of it) and within `max_num_seqs`.
+
+    The batch is Little's law's mean; with a `quantile`, its quantile instead: sequences
+    in decode are an M/G/∞ population, Poisson-distributed around that mean, so the
+    q-quantile is about B + z_q·√B (normal approximation). Sizing for the mean leaves the
+    batch over the KV cache half the time, and an overfull cache queues or preempts.
     When a lone sequence already misses the SLO, the fewest that fit the cache and
     `max_num_seqs`, with `meets_slo` False."""
+    z = 0.0 if quantile is None else NormalDist().inv_cdf(quantile)
     context_tokens = inputs.mean + outputs.mean
     reachable = _step_ms(profile, 1.0, inputs, outputs) <= tpot_slo_ms
     for replicas in range(1, MAX_REPLICAS + 1):
         batch = decode_batch(profile, rate_rps, inputs, outputs, replicas)
         if math.isinf(batch):
             continue
-        tpot = _step_ms(profile, batch, inputs, outputs)
-        kv_fraction = batch * context_tokens / profile.kv_capacity_tokens
-        fits = kv_fraction <= kv_target and batch <= profile.max_num_seqs
+        high = batch + z * math.sqrt(batch)
+        tpot = _step_ms(profile, high, inputs, outputs)
+        kv_fraction = high * context_tokens / profile.kv_capacity_tokens
+        fits = kv_fraction <= kv_target and high <= profile.max_num_seqs
         if fits and (tpot <= tpot_slo_ms or not reachable):
             return DecodeEstimate(replicas, tpot, batch, kv_fraction, tpot <= tpot_slo_ms)
     batch = decode_batch(profile, rate_rps, inputs, outputs, MAX_REPLICAS)
-    tpot = _step_ms(profile, batch, inputs, outputs)
-    kv_fraction = batch * context_tokens / profile.kv_capacity_tokens
+    high = batch + z * math.sqrt(batch)
+    tpot = _step_ms(profile, high, inputs, outputs)
+    kv_fraction = high * context_tokens / profile.kv_capacity_tokens
     return DecodeEstimate(MAX_REPLICAS, tpot, batch, kv_fraction, meets_slo=False)
 
 
