@@ -15,7 +15,12 @@ H100_BYTES = 85.52e9  # 81,559 MiB as the driver reports an H100-80GB
 
 
 def test_list_profiles_names_the_packaged_files() -> None:
-    assert list_profiles() == ["llama-3.1-8b-h100", "llama-3.1-8b-l4", "qwen2.5-32b-2xh100"]
+    assert list_profiles() == [
+        "deepseek-v2-lite-ep-h100",
+        "llama-3.1-8b-h100",
+        "llama-3.1-8b-l4",
+        "qwen2.5-32b-2xh100",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -38,9 +43,7 @@ def test_load_profile(name: str, kv_bytes_per_token: int, num_gpus: int) -> None
 
 
 def test_unknown_profile_lists_the_known_ones() -> None:
-    with pytest.raises(
-        ValueError, match=re.escape("llama-3.1-8b-h100, llama-3.1-8b-l4, qwen2.5-32b-2xh100")
-    ):
+    with pytest.raises(ValueError, match=re.escape("deepseek-v2-lite-ep-h100, llama-3.1-8b-h100")):
         load_profile("gpt-5-on-a-toaster")
 
 
@@ -75,7 +78,7 @@ def test_llama_8b_l4_is_in_the_published_range() -> None:
     assert profile.max_context_tokens >= 14_089
 
 
-@pytest.mark.parametrize("name", ["llama-3.1-8b-h100", "llama-3.1-8b-l4", "qwen2.5-32b-2xh100"])
+@pytest.mark.parametrize("name", list_profiles())
 def test_a_replica_takes_a_minute_or_two_to_start(name: str) -> None:
     assert 30.0 <= load_profile(name).startup_s <= 300.0
 

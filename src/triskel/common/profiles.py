@@ -16,6 +16,8 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from triskel.common.moe import MoeSpec
+
 _PROFILE_PACKAGE = "triskel.common"
 _PROFILE_FOLDER = "profiles"
 _PROFILE_SUFFIX = ".yaml"
@@ -91,6 +93,9 @@ class LatencyProfile(_Frozen):
     prefill: PrefillCoefficients
     decode: DecodeCoefficients
     encode: EncodeCoefficients
+    # Mixture-of-experts models under expert parallelism: the layout and elastic-EP
+    # step model (`triskel.common.moe`); None for dense models.
+    moe: MoeSpec | None = None
     sources: Annotated[tuple[str, ...], Field(min_length=1)]
 
     @model_validator(mode="after")
