@@ -4,8 +4,10 @@ Every `interval_s` of virtual time the controller builds the same `Observation` 
 operator builds from the router's /metrics (rates and lengths of recent arrivals,
 TTFT / TPOT quantiles of recent requests, queues and replica counts per stage), asks
 the policy (`triskel.planner.autoscalers`) and starts or drains instances to match
-its decisions. Starting takes the profile's `startup_s`; draining stops new work at
-once and frees the GPU when the instance is empty (`Fleet`).
+its decisions through an actuator (`actuators.py`: a replica per instance, EP groups,
+or elastic EP steps). Starting takes the profile's `startup_s` (or the EP step's
+time); draining stops new work at once and frees the GPU when the instance is empty
+(`Fleet`).
 
 What it saw and did is kept per tick (`TimelinePoint`) and per decision
 (`DecisionRecord`), for the report, the plot and the decisions JSON.
@@ -22,6 +24,7 @@ from triskel.common.api import Role
 from triskel.planner.autoscalers import Autoscaler
 from triskel.planner.planner import Observation, StageObservation, StageSpec
 from triskel.planner.sizing import Lengths
+from triskel.simulator.actuators import Actuator, Replicas
 from triskel.simulator.records import RequestRecord
 from triskel.simulator.simulation import Simulation
 from triskel.traces.types import TraceRequest
@@ -68,8 +71,10 @@ class AutoscaleController:
         ttft_slo_s: float,
         tpot_slo_s: float,
         quantile: float = 0.9,
+        actuator: Actuator | None = None,
     ) -> None:
         self._autoscaler = autoscaler
+        self._actuator = actuator or Replicas()
         self._stages = stages
         self._ttft_slo_s = ttft_slo_s
         self._tpot_slo_s = tpot_slo_s
@@ -118,10 +123,7 @@ class AutoscaleController:
                 )
             )
             role = ROLES[self._spec(decision.stage).role]
-            for _ in range(decision.desired - decision.current):
-                simulation.grow(role)
-            for _ in range(decision.current - decision.desired):
-                simulation.shrink(role)
+            self._actuator.apply(role, decision.current, decision.desired, simulation)
         self._record(now_s, observation, simulation)
 
     def _observe(self, now_s: float, simulation: Simulation) -> Observation:

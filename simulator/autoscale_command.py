@@ -17,24 +17,27 @@ import json
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from triskel.common.moe import initial_layout, plan_step
 from triskel.common.profiles import load_profile
 from triskel.common.routing_api import RoutingSettings, SloSpec
 from triskel.planner.autoscalers import AUTOSCALERS, build_autoscaler
 from triskel.planner.planner import PlannerConfig, StageSpec, stage_needs
 from triskel.planner.sizing import Lengths
+from triskel.simulator.actuators import Actuator, ElasticEp, EpGroups, EpStepRecord, Replicas
 from triskel.simulator.autoscale import AutoscaleController, DecisionRecord, TimelinePoint
 from triskel.simulator.cluster import ClusterShape
 from triskel.simulator.metrics import SloTargets, summarize
-from triskel.simulator.records import RunResult
+from triskel.simulator.records import RequestRecord, RunResult
 from triskel.simulator.run import simulate
 from triskel.traces.types import Trace
 
 STATIC = "static-peak"
 STATIC_MIN = "static-min"
+EP_MODES = ("whole-groups", "elastic-ep")
 PEAK_WINDOW_S = 60.0
 Echo = Callable[[str], None]
 
@@ -56,6 +59,11 @@ class AutoscaleOptions:
     plot_dir: Path | None = None
     # Also search the smallest static pool meeting the attainment target (many runs).
     search_static: bool = False
+    # MoE pools: EP ranks per replica; > 1 compares, for every policy, whole-replica
+    # scaling (EP groups from cold) with elastic EP steps (`actuators.py`).
+    ep: int = 1
+    # Where the trace's burst is, for the burst columns (attainment there, time to absorb).
+    burst_window: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.policies if name not in AUTOSCALERS]
@@ -66,6 +74,11 @@ class AutoscaleOptions:
             )
         if len(set(self.policies)) != len(self.policies):
             raise ValueError(f"--autoscale: a policy is named twice in {list(self.policies)}")
+        if self.ep > 1 and load_profile(self.shape.profile).moe is None:
+            raise ValueError(
+                f"--ep: {self.ep} needs an MoE profile (with a `moe:` section); "
+                f"{self.shape.profile} has none"
+            )
         if not 1 <= self.min_replicas <= self.max_replicas:
             raise ValueError(
                 f"--min-replicas ({self.min_replicas}) must be >= 1 and <= --max-replicas "
@@ -83,6 +96,8 @@ class AutoscaleRow:
     actions: int  # replicas started or drained
     ttft_p90_s: float | None
     tpot_p90_s: float | None
+    burst_attainment: float | None = None  # of requests arriving inside the burst
+    absorb_s: float | None = None  # from the burst's start to its last missed window
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +105,7 @@ class PolicyRun:
     row: AutoscaleRow
     decisions: list[DecisionRecord]
     timeline: list[TimelinePoint]
+    ep_steps: list[EpStepRecord] = field(default_factory=list)
 
 
 def stage_specs(options: AutoscaleOptions) -> tuple[StageSpec, ...]:
@@ -160,7 +176,11 @@ def run_autoscale(options: AutoscaleOptions, echo: Echo) -> list[PolicyRun]:
         f"(busiest {PEAK_WINDOW_S:.0f} s); static pool for the peak: {_shape_text(static)}; "
         f"autoscaled pools start at {_shape_text(start)}"
     )
-    names = [STATIC, *options.policies]
+    if options.ep > 1:  # whole EP groups, in the static pools too
+        static, start = _in_groups(static, options.ep), _in_groups(start, options.ep)
+        names = [STATIC, *(f"{p}/{mode}" for p in options.policies for mode in EP_MODES)]
+    else:
+        names = [STATIC, *options.policies]
     if options.jobs == 1:
         runs = [_run_one(name, options, static, start) for name in names]
     else:
@@ -226,17 +246,56 @@ def _run_one(
     stages = stage_specs(options)
     controller = None
     shape = static
+    elastic: ElasticEp | None = None
     if name not in (STATIC, STATIC_MIN):
+        policy, _, mode = name.partition("/")
+        actuator: Actuator = Replicas()
+        if mode == "whole-groups":
+            actuator = EpGroups(options.ep)
+        elif mode == "elastic-ep":
+            elastic, stages = _elastic(options, stages)
+            actuator = elastic
         inputs, outputs = workload_lengths(options.trace)
-        autoscaler = build_autoscaler(name, planner_config(options), stages, inputs, outputs)
-        controller = AutoscaleController(autoscaler, stages, options.slo.ttft_s, options.slo.tpot_s)
+        autoscaler = build_autoscaler(policy, planner_config(options), stages, inputs, outputs)
+        controller = AutoscaleController(
+            autoscaler, stages, options.slo.ttft_s, options.slo.tpot_s, actuator=actuator
+        )
         shape = start
     result = simulate(
         options.trace, shape, routing, options.seed, policy=name, controller=controller
     )
     timeline = [] if controller is None else controller.timeline
     decisions = [] if controller is None else controller.decisions
-    return PolicyRun(_row(name, result, options, timeline), decisions, timeline)
+    steps = [] if elastic is None else elastic.steps
+    return PolicyRun(_row(name, result, options, timeline), decisions, timeline, steps)
+
+
+def _elastic(
+    options: AutoscaleOptions, stages: tuple[StageSpec, ...]
+) -> tuple[ElasticEp, tuple[StageSpec, ...]]:
+    """The elastic actuator, and stages whose start-up time is one EP step's (what the
+    planner's horizon and scale-down window should weigh)."""
+    profile = load_profile(options.shape.profile)
+    assert profile.moe is not None  # checked by AutoscaleOptions
+    step = plan_step(
+        profile.moe, initial_layout(profile.moe.num_experts, options.ep), options.ep + 1
+    )
+    quick = profile.model_copy(update={"startup_s": step.seconds})
+    elastic = ElasticEp(profile.moe, options.min_replicas, options.max_replicas)
+    return elastic, tuple(replace(spec, profile=quick) for spec in stages)
+
+
+def _in_groups(shape: ClusterShape, ep: int) -> ClusterShape:
+    def up(count: int) -> int:
+        return -(-count // ep) * ep
+
+    return shape.model_copy(
+        update={
+            "num_unified": up(shape.num_unified),
+            "num_prefill": up(shape.num_prefill),
+            "num_decode": up(shape.num_decode),
+        }
+    )
 
 
 def _row(
@@ -257,6 +316,19 @@ def _row(
         mean = {role: float(count) for role, count in peak.items()}
     started = sum(1 for i in result.instances if i.start_s > 0.0)
     drained = sum(1 for i in result.instances if i.end_s is not None)
+    burst_attainment = absorb_s = None
+    if options.burst_window is not None:
+        start_s, end_s = options.burst_window
+        inside = [r for r in result.requests if start_s <= r.arrival_s < end_s]
+        burst_attainment = sum(1 for r in inside if _met(r, options.slo)) / max(1, len(inside))
+        missed = [
+            p.time_s
+            for p in timeline
+            if start_s <= p.time_s <= end_s
+            and p.attainment is not None
+            and p.attainment < options.slo.attainment_target
+        ]
+        absorb_s = max(missed) - start_s if missed else 0.0
     return AutoscaleRow(
         policy=name,
         attainment=metrics.slo_attainment,
@@ -266,16 +338,26 @@ def _row(
         actions=started + drained,
         ttft_p90_s=None if metrics.ttft is None else metrics.ttft.p90_s,
         tpot_p90_s=None if metrics.tpot is None else metrics.tpot.p90_s,
+        burst_attainment=burst_attainment,
+        absorb_s=absorb_s if timeline else None,
     )
+
+
+def _met(record: RequestRecord, slo: SloTargets) -> bool:
+    ttft, tpot = record.ttft_s, record.tpot_s
+    return ttft is not None and tpot is not None and ttft <= slo.ttft_s and tpot <= slo.tpot_s
 
 
 def _table(rows: list[AutoscaleRow]) -> str:
     peak_hours = next((r.gpu_hours for r in rows if r.policy == STATIC), None)
     min_hours = next((r.gpu_hours for r in rows if r.policy == STATIC_MIN), None)
+    burst = any(r.burst_attainment is not None for r in rows)
     lines = [
         "| policy | SLO attainment | GPU-hours | vs static-peak | vs static-min "
-        "| peak replicas | mean replicas | actions | TTFT p90 | TPOT p90 |",
-        "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |",
+        "| peak replicas | mean replicas | actions | TTFT p90 | TPOT p90 |"
+        + (" attainment in the burst | burst absorbed after |" if burst else ""),
+        "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |"
+        + (" ---: | ---: |" if burst else ""),
     ]
     for row in rows:
         versus_peak = "" if not peak_hours else f"{row.gpu_hours / peak_hours:.0%}"
@@ -284,10 +366,15 @@ def _table(rows: list[AutoscaleRow]) -> str:
         mean = " / ".join(f"{k[0].upper()} {v:.1f}" for k, v in row.mean_replicas.items())
         ttft = "" if row.ttft_p90_s is None else f"{row.ttft_p90_s:.2f} s"
         tpot = "" if row.tpot_p90_s is None else f"{row.tpot_p90_s * 1000:.0f} ms"
-        lines.append(
+        line = (
             f"| {row.policy} | {row.attainment:.1%} | {row.gpu_hours:.2f} | {versus_peak} "
             f"| {versus_min} | {peak} | {mean} | {row.actions} | {ttft} | {tpot} |"
         )
+        if burst:
+            inside = "" if row.burst_attainment is None else f"{row.burst_attainment:.1%}"
+            absorb = "" if row.absorb_s is None else f"{row.absorb_s:.0f} s"
+            line += f" {inside} | {absorb} |"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -310,6 +397,7 @@ def _document(
             {
                 **asdict(run.row),
                 "decisions": [asdict(d) for d in run.decisions],
+                "epSteps": [asdict(step) for step in run.ep_steps],
                 "timeline": [asdict(p) for p in run.timeline],
             }
             for run in runs

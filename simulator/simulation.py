@@ -129,13 +129,19 @@ class Simulation:
 
     # -- scaling ------------------------------------------------------------------
 
-    def grow(self, role: Role) -> None:
-        """Starts an instance of `role`; it serves after the profile's start-up time."""
+    def grow(self, role: Role, ready_in_s: float | None = None) -> None:
+        """Starts an instance of `role`; it serves after `ready_in_s` (default: the
+        profile's start-up time)."""
         now_s = self._events.now_s
         instance = self.fleet.start(role, now_s)
         index = len(self.fleet.instances) - 1
         self._step_done_of[instance] = StepDone(index)
-        self._events.push(now_s + self._cluster.profile.startup_s, Ready(index))
+        delay_s = self._cluster.profile.startup_s if ready_in_s is None else ready_in_s
+        self._events.push(now_s + delay_s, Ready(index))
+
+    @property
+    def now_s(self) -> float:
+        return self._events.now_s
 
     def shrink(self, role: Role) -> None:
         """Drains an instance of `role` (see `Fleet.remove`)."""

@@ -350,6 +350,15 @@ def simulate(
             "--search-static", help="autoscaling: also find the smallest static pool (many runs)"
         ),
     ] = False,
+    ep: Annotated[
+        int,
+        typer.Option(
+            "--ep",
+            min=1,
+            help="autoscaling an MoE profile: EP ranks per replica; compares whole-replica "
+            "scaling with elastic EP steps",
+        ),
+    ] = 1,
 ) -> None:
     """Replay a trace on a simulated cluster under one or more routing policies, or
     (--autoscale) under scaling policies."""
@@ -383,6 +392,8 @@ def simulate(
             json_path=json_path,
             plot=plot,
             search_static=search_static,
+            ep=ep,
+            rate_scale=rate_scale,
         )
         return
     if burst is not None:
@@ -437,6 +448,8 @@ def _simulate_autoscale(
     json_path: Path | None,
     plot: Path | None,
     search_static: bool,
+    ep: int,
+    rate_scale: float,
 ) -> None:
     from triskel.simulator.autoscale_command import AutoscaleOptions, run_autoscale
     from triskel.simulator.cluster import ClusterShape
@@ -450,9 +463,12 @@ def _simulate_autoscale(
         )
     given = unified > 0 or prefill > 0 or decode > 0
     try:
-        loaded = load_trace(trace_path, limit)
-        if burst is not None:
-            loaded = with_burst(loaded, *_burst_window(burst), seed=seed)
+        loaded = load_trace(trace_path, limit).scaled(rate_scale)
+        window = None
+        if burst is not None:  # in the replayed (rate-scaled) time
+            start_s, end_s, factor = _burst_window(burst)
+            loaded = with_burst(loaded, start_s, end_s, factor, seed=seed)
+            window = (start_s, end_s)
         counts = (
             {"num_unified": unified, "num_prefill": prefill, "num_decode": decode}
             if given
@@ -473,6 +489,8 @@ def _simulate_autoscale(
             json_path=json_path,
             plot_dir=plot,
             search_static=search_static,
+            ep=ep,
+            burst_window=window,
         )
         run_autoscale(options, typer.echo)
     except (TraceError, SimulateError) as error:
