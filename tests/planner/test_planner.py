@@ -65,6 +65,32 @@ def test_a_missed_slo_adds_a_replica_even_when_the_model_says_enough() -> None:
     assert "fast path" in decision.reason
 
 
+def test_a_miss_only_long_prompts_explain_does_not_take_the_fast_path() -> None:
+    # S(L) = 1 ms per token; one prompt in ten has 2,500 tokens, over the 2,000 ms SLO on
+    # an idle replica: the p90 TTFT sits at ~2.5 s whatever the count. Observing 2.45 s is
+    # what the model expects of one replica at 1 req/s (ρ = 0.34): no replica is added.
+    # Observing 4 s is not: the fast path adds one.
+    model = PREFILL.profile.model_copy(
+        update={
+            "prefill": PREFILL.profile.prefill.model_copy(
+                update={"a_ms": 0.0, "b_ms_per_token": 1.0}
+            )
+        }
+    )
+    spec = StageSpec("prefill", "prefill", model, min_replicas=1, max_replicas=8)
+    config = PlannerConfig(ttft_slo_ms=2000.0, tpot_slo_ms=20.0, predictor="ewma", ewma_alpha=1.0)
+    inputs = Lengths.of([100] * 9 + [2500])
+
+    def seen(ttft_ms: float) -> Observation:
+        stage = StageObservation(replicas=1, ttft_ms=ttft_ms)
+        return Observation(0.0, 1.0, inputs, OUTPUTS, {"prefill": stage})
+
+    _, (expected,) = plan(config, (spec,), PlannerState(), seen(2450.0))
+    assert expected.desired == 1 and expected.reason.startswith("steady")
+    _, (unexpected,) = plan(config, (spec,), PlannerState(), seen(4000.0))
+    assert unexpected.desired == 2 and "fast path" in unexpected.reason
+
+
 def test_scale_down_waits_for_the_window_and_the_cooldown() -> None:
     # Two replicas, load falls to 2 req/s: one fits even at 2.4 (headroom 20%).
     state, (decision,) = plan(CONFIG, (PREFILL,), PlannerState(), observe(0, 2.0, 2))
