@@ -72,8 +72,10 @@ class AutoscaleController:
         tpot_slo_s: float,
         quantile: float = 0.9,
         actuator: Actuator | None = None,
+        role_switch_s: float = 0.0,  # how long a replica takes to change role
     ) -> None:
         self._autoscaler = autoscaler
+        self._role_switch_s = role_switch_s
         self._actuator = actuator or Replicas()
         self._stages = stages
         self._ttft_slo_s = ttft_slo_s
@@ -111,7 +113,8 @@ class AutoscaleController:
 
     def tick(self, now_s: float, simulation: Simulation) -> None:
         observation = self._observe(now_s, simulation)
-        for decision in self._autoscaler.step(observation):
+        decisions = self._autoscaler.step(observation)
+        for decision in decisions:
             self.decisions.append(
                 DecisionRecord(
                     now_s,
@@ -122,8 +125,18 @@ class AutoscaleController:
                     dict(decision.numbers),
                 )
             )
+        # Role switches first: the receiving stage's growth they cover starts no replica,
+        # the donor's replicas they take are not drained twice.
+        for decision in decisions:
+            if decision.switched_in and decision.switched_from is not None:
+                to_role = ROLES[self._spec(decision.stage).role]
+                from_role = ROLES[self._spec(decision.switched_from).role]
+                for _ in range(decision.switched_in):
+                    simulation.switch(from_role, to_role, self._role_switch_s)
+        for decision in decisions:
             role = ROLES[self._spec(decision.stage).role]
-            self._actuator.apply(role, decision.current, decision.desired, simulation)
+            current = decision.current + decision.switched_in - decision.switched_out
+            self._actuator.apply(role, current, decision.desired, simulation)
         self._record(now_s, observation, simulation)
 
     def _observe(self, now_s: float, simulation: Simulation) -> Observation:

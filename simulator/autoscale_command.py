@@ -64,6 +64,9 @@ class AutoscaleOptions:
     ep: int = 1
     # Where the trace's burst is, for the burst columns (attainment there, time to absorb).
     burst_window: tuple[float, float] | None = None
+    # Triskel's planner may move replicas between prefill and decode (seconds a switch
+    # takes); None: it never does.
+    role_switch_s: float | None = None
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.policies if name not in AUTOSCALERS]
@@ -119,7 +122,9 @@ def stage_specs(options: AutoscaleOptions) -> tuple[StageSpec, ...]:
 
 def planner_config(options: AutoscaleOptions) -> PlannerConfig:
     return PlannerConfig(
-        ttft_slo_ms=options.slo.ttft_s * 1000, tpot_slo_ms=options.slo.tpot_s * 1000
+        ttft_slo_ms=options.slo.ttft_s * 1000,
+        tpot_slo_ms=options.slo.tpot_s * 1000,
+        role_switch_s=options.role_switch_s,
     )
 
 
@@ -258,7 +263,12 @@ def _run_one(
         inputs, outputs = workload_lengths(options.trace)
         autoscaler = build_autoscaler(policy, planner_config(options), stages, inputs, outputs)
         controller = AutoscaleController(
-            autoscaler, stages, options.slo.ttft_s, options.slo.tpot_s, actuator=actuator
+            autoscaler,
+            stages,
+            options.slo.ttft_s,
+            options.slo.tpot_s,
+            actuator=actuator,
+            role_switch_s=options.role_switch_s or 0.0,
         )
         shape = start
     result = simulate(

@@ -113,12 +113,14 @@ class Fleet:
         self.retire_if_idle(victim, now_s)
         return victim
 
-    def retire_if_idle(self, instance: SimInstance, now_s: float) -> None:
-        """Ends a draining instance once it holds no work (call after its events)."""
+    def retire_if_idle(self, instance: SimInstance, now_s: float) -> bool:
+        """Ends a draining instance once it holds no work (call after its events); True
+        when it ended now."""
         if instance.worker_id not in self._draining or not instance.is_idle():
-            return
+            return False
         self._draining.discard(instance.worker_id)
         self.lifetimes[instance.worker_id].end_s = now_s
+        return True
 
     # -- helpers ----------------------------------------------------------------------
 

@@ -99,6 +99,8 @@ class Simulation:
         self._step_done_of = {i: StepDone(n) for n, i in enumerate(self.fleet.instances)}
         self.records: list[RequestRecord | None] = [None] * trace.num_requests
         self._in_flight: dict[str, Flight] = {}
+        # Draining instances that rejoin in another role once empty: (role, seconds).
+        self._switching: dict[str, tuple[Role, float]] = {}
 
     def run(self) -> None:
         events = self._events
@@ -147,6 +149,25 @@ class Simulation:
         """Drains an instance of `role` (see `Fleet.remove`)."""
         self.fleet.remove(role, self._events.now_s)
 
+    def switch(self, from_role: Role, to_role: Role, switch_s: float) -> None:
+        """Drains an instance of `from_role`; once empty, its GPU rejoins as `to_role`
+        after `switch_s` (no cold start: the weights stay loaded)."""
+        victim = self.fleet.remove(from_role, self._events.now_s)
+        if victim is None:
+            return
+        self._switching[victim.worker_id] = (to_role, switch_s)
+        if self.fleet.lifetimes[victim.worker_id].end_s is not None:  # was idle
+            self._rejoin(victim)
+
+    def _retire_if_idle(self, instance: SimInstance) -> None:
+        if self.fleet.retire_if_idle(instance, self._events.now_s):
+            self._rejoin(instance)
+
+    def _rejoin(self, instance: SimInstance) -> None:
+        pending = self._switching.pop(instance.worker_id, None)
+        if pending is not None:
+            self.grow(pending[0], ready_in_s=pending[1])
+
     def _tick(self) -> None:
         assert self._controller is not None
         self._controller.tick(self._events.now_s, self)
@@ -181,7 +202,7 @@ class Simulation:
             if flight is not None:
                 self._deliver(flight, instance, output)
         self._kick(instance)
-        self.fleet.retire_if_idle(instance, self._events.now_s)
+        self._retire_if_idle(instance)
 
     def _transfer_done(self, flight: Flight) -> None:
         assert flight.prefill is not None and flight.decode is not None
@@ -190,7 +211,7 @@ class Simulation:
         flight.prefill.release_kv(flight.request_id)
         self._kick(flight.decode)
         self._kick(flight.prefill)
-        self.fleet.retire_if_idle(flight.prefill, self._events.now_s)
+        self._retire_if_idle(flight.prefill)
 
     # -- flows --------------------------------------------------------------------
 

@@ -160,3 +160,42 @@ def test_bad_autoscale_options_are_refused_naming_them() -> None:
         assert result.exit_code == 2, (extra, result.output)
         assert message in result.output, (extra, result.output)
         assert "Traceback" not in result.output
+
+
+@dataclass
+class Switching:
+    """At t=15, one decode replica moves to prefill (a role switch)."""
+
+    interval_s: float = 15.0
+    name: str = "switching"
+
+    def step(self, observation: Observation) -> tuple[Decision, ...]:
+        prefill = observation.stages["prefill"].replicas
+        decode = observation.stages["decode"].replicas
+        if observation.time_s != 15.0:
+            return (
+                Decision("prefill", prefill, prefill, "hold", {}),
+                Decision("decode", decode, decode, "hold", {}),
+            )
+        return (
+            Decision(
+                "prefill", prefill, prefill + 1, "switch", {}, switched_in=1, switched_from="decode"
+            ),
+            Decision("decode", decode, decode - 1, "switch", {}, switched_out=1),
+        )
+
+
+def test_a_role_switch_drains_a_replica_and_rejoins_it_in_the_other_role() -> None:
+    controller = AutoscaleController(Switching(), STAGES, SLO.ttft_s, SLO.tpot_s, role_switch_s=5.0)
+    shape = ClusterShape(num_prefill=1, num_decode=2)
+    result = simulate(trace(2.0, 100.0), shape, RoutingSettings(), controller=controller)
+    assert summarize(result, SLO).num_failed == 0
+    (left,) = [i for i in result.instances if i.role == "decode" and i.end_s is not None]
+    (joined,) = [i for i in result.instances if i.role == "prefill" and i.start_s > 0]
+    # The GPU changes role without a gap and without a cold start: it rejoins where the
+    # decode replica ended, and serves 5 s later (not the profile's 60 s).
+    assert joined.start_s == left.end_s
+    served = [r.arrival_s for r in result.requests if r.prefill_worker == joined.worker_id]
+    assert served and min(served) >= joined.start_s + 5.0
+    assert min(served) < joined.start_s + 60.0
+    assert sum(1 for i in result.instances if i.start_s > 0) == 1  # nothing started cold

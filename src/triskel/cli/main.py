@@ -359,6 +359,15 @@ def simulate(
             "scaling with elastic EP steps",
         ),
     ] = 1,
+    role_switch_s: Annotated[
+        float | None,
+        typer.Option(
+            "--role-switch-s",
+            min=0.0,
+            help="autoscaling: Triskel's planner may move replicas between prefill and "
+            "decode, a switch taking this long",
+        ),
+    ] = None,
 ) -> None:
     """Replay a trace on a simulated cluster under one or more routing policies, or
     (--autoscale) under scaling policies."""
@@ -394,6 +403,7 @@ def simulate(
             search_static=search_static,
             ep=ep,
             rate_scale=rate_scale,
+            role_switch_s=role_switch_s,
         )
         return
     if burst is not None:
@@ -450,6 +460,7 @@ def _simulate_autoscale(
     search_static: bool,
     ep: int,
     rate_scale: float,
+    role_switch_s: float | None,
 ) -> None:
     from triskel.simulator.autoscale_command import AutoscaleOptions, run_autoscale
     from triskel.simulator.cluster import ClusterShape
@@ -491,6 +502,7 @@ def _simulate_autoscale(
             search_static=search_static,
             ep=ep,
             burst_window=window,
+            role_switch_s=role_switch_s,
         )
         run_autoscale(options, typer.echo)
     except (TraceError, SimulateError) as error:

@@ -30,6 +30,7 @@ from triskel.planner.planner import (
     plan,
 )
 from triskel.planner.sizing import Lengths
+from triskel.planner.switching import with_role_switches
 
 AutoscalerName = Literal["triskel", "hpa-queue", "aibrix-kpa", "dynamo", "llm-d"]
 AUTOSCALERS: tuple[AutoscalerName, ...] = ("triskel", "hpa-queue", "aibrix-kpa", "dynamo", "llm-d")
@@ -102,6 +103,8 @@ class TriskelPlanner:
 
     def step(self, observation: Observation) -> tuple[Decision, ...]:
         self.state, decisions = plan(self.config, self.stages, self.state, observation)
+        if self.config.role_switch_s is not None:
+            decisions = with_role_switches(decisions, self.stages, self.config.role_switch_s)
         return decisions
 
 

@@ -74,6 +74,10 @@ class PlannerConfig:
     overhead_ms: float = 0.0  # added to TTFT: KV transfer, first decode step
     gpu_budget: int | None = None  # GPUs for the whole graph
     interval_s: float = 15.0  # between two plans (the HPA controller's sync period)
+    # Moving a replica between a graph's prefill and decode pools (drain, switch, rejoin)
+    # takes this long; None: never switch roles (switching.py, applied by the
+    # `triskel` autoscaler after each plan).
+    role_switch_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,11 @@ class Decision:
     desired: int
     reason: str
     numbers: Mapping[str, float | str]
+    # Role switching (switching.py): of the change, replicas that come from / go to the
+    # other stage of the graph instead of starting from cold / being released.
+    switched_in: int = 0
+    switched_out: int = 0
+    switched_from: str | None = None
 
 
 def plan(
