@@ -38,7 +38,7 @@ from triskel.workers.api import (
     Tokens,
     WorkerDescription,
 )
-from triskel.workers.engine.core import EngineCore, KvLoad, RequestOutput
+from triskel.workers.engine.core import EngineConfig, EngineCore, KvLoad, RequestOutput
 from triskel.workers.engine.encoder import image_token_ids
 from triskel.workers.engine.request import EngineRequest
 from triskel.workers.kv.arena import KvArena
@@ -390,6 +390,19 @@ class MockEngine:
         found = self._core.abort(request_id)
         self._publish_kv_events()
         return found
+
+    def reconfigure(self, config: EngineConfig) -> None:
+        """Serves with `config`'s capacity from the next engine step on (an elastic EP
+        group's switch; see `EngineCore.reconfigure`). ValueError when its KV blocks
+        would not fit the arena, which connectors registered at its start size."""
+        if config.num_kv_blocks > self._arena.num_blocks:
+            raise ValueError(
+                f"num_kv_blocks: {config.num_kv_blocks} blocks do not fit the KV arena's "
+                f"{self._arena.num_blocks}"
+            )
+        self._core.reconfigure(config)
+        self._publish_kv_events()  # a smaller cache evicts blocks
+        self._wakeup.set()  # more room may let waiting requests in
 
     def load(self) -> LoadSnapshot:
         stats = self._core.stats()

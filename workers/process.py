@@ -13,7 +13,9 @@ from pydantic import Field, model_validator
 from triskel.common.api import Address, ApiModel, EngineType, Role, WorkerPoolSpec
 from triskel.common.profiles import load_profile
 from triskel.workers.api import Engine, LoadSnapshot
+from triskel.workers.elastic_ep import ElasticEpGroup
 from triskel.workers.engine.core import EngineConfig, EngineCore
+from triskel.workers.ep_group import ep_group_spec
 from triskel.workers.kv.arena import KvArena, kv_block_bytes
 from triskel.workers.kv.registry import create_connector
 from triskel.workers.mock_engine import MockEngine, MockEngineSettings
@@ -46,6 +48,9 @@ class WorkerProcessConfig(ApiModel):
     # SGLang's decode waits as long by default (SGLANG_DISAGGREGATION_WAITING_TIMEOUT): a
     # shorter bound turns a long prefill queue into errors a peer router never sees on SGLang.
     bootstrap_wait_s: float = Field(default=300.0, gt=0)
+    # An EP group (a MoE profile): the largest EP size `/scale_elastic_ep` may reach; the
+    # KV arena is sized for it at start. None: twice parallelism.ep, within what fits.
+    max_ep_size: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _check_listeners(self) -> WorkerProcessConfig:
@@ -72,8 +77,22 @@ class WorkerEndpoints:
     bootstrap: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MockWorker:
+    """A worker's mock engine, and the EP group it simulates (None: a dense model)."""
+
+    engine: MockEngine
+    elastic_ep: ElasticEpGroup | None = None
+
+
 def build_mock_engine(config: WorkerProcessConfig) -> MockEngine:
     """The mock engine for a pool spec; ValueError names the bad field."""
+    return build_mock_worker(config).engine
+
+
+def build_mock_worker(config: WorkerProcessConfig) -> MockWorker:
+    """The mock engine for a pool spec, as an EP group when its profile is a MoE
+    model's; ValueError names the bad field."""
     spec = config.pool
     if spec.engine.type is not EngineType.MOCK:
         raise ValueError(
@@ -81,11 +100,24 @@ def build_mock_engine(config: WorkerProcessConfig) -> MockEngine:
             "use mock"
         )
     profile = load_profile(spec.profile.name)
-    engine_config = EngineConfig.from_profile(
-        profile, model=spec.model, kv_capacity_tokens=spec.profile.kv_capacity_tokens
+    ep = spec.parallelism.ep
+    group = ep_group_spec(
+        profile,
+        ep,
+        model=spec.model,
+        kv_capacity_tokens_per_rank=spec.profile.kv_capacity_tokens,
+        max_ep_size=config.max_ep_size,
     )
+    if group is None:
+        engine_config = EngineConfig.from_profile(
+            profile, model=spec.model, kv_capacity_tokens=spec.profile.kv_capacity_tokens
+        )
+        num_arena_blocks = engine_config.num_kv_blocks
+    else:
+        engine_config = group.engine_config(ep)
+        num_arena_blocks = group.max_num_kv_blocks
     arena = KvArena(
-        engine_config.num_kv_blocks,
+        num_arena_blocks,
         kv_block_bytes(
             profile.geometry.kv_bytes_per_token,
             engine_config.block_size_tokens,
@@ -99,7 +131,10 @@ def build_mock_engine(config: WorkerProcessConfig) -> MockEngine:
         time_scale=spec.profile.time_scale,
         kv_host=config.kv_host,
     )
-    return MockEngine(settings, EngineCore(engine_config), arena, connector)
+    engine = MockEngine(settings, EngineCore(engine_config), arena, connector)
+    if group is None:
+        return MockWorker(engine)
+    return MockWorker(engine, ElasticEpGroup(group, engine, ep, spec.profile.time_scale))
 
 
 async def run_worker(
@@ -111,7 +146,8 @@ async def run_worker(
 
     `on_ready` receives the bound addresses once the worker accepts calls.
     """
-    engine = build_mock_engine(config)
+    worker = build_mock_worker(config)
+    engine = worker.engine
     await engine.start()
     host = config.grpc_address.rsplit(":", 1)[0]
     server = None
@@ -124,6 +160,7 @@ async def run_worker(
                 config.http_address,
                 config.bootstrap_address,
                 HttpApiSettings(bootstrap_wait_s=config.bootstrap_wait_s),
+                elastic_ep=worker.elastic_ep,
             )
         if stop is None:
             stop = asyncio.Event()
@@ -149,6 +186,8 @@ async def run_worker(
             await http_api.close()
         if server is not None:
             await server.stop(_STOP_GRACE_S)
+        if worker.elastic_ep is not None:
+            await worker.elastic_ep.close()
         await engine.close()
 
 

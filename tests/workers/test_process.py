@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import aiohttp
 import grpc
@@ -11,7 +12,13 @@ from pydantic import ValidationError
 
 from triskel.common.api import WorkerPoolSpec
 from triskel.v1 import worker_pb2, worker_pb2_grpc
-from triskel.workers.process import WorkerEndpoints, WorkerProcessConfig, drain, run_worker
+from triskel.workers.process import (
+    WorkerEndpoints,
+    WorkerProcessConfig,
+    build_mock_worker,
+    drain,
+    run_worker,
+)
 
 POOL = WorkerPoolSpec.model_validate(
     {"role": "prefill", "model": "m", "profile": {"kvCapacityTokens": 2048, "timeScale": 0}}
@@ -157,3 +164,48 @@ def test_a_bootstrap_listener_needs_http_and_a_prefilling_role(
     pool = {"role": role, "model": "m"}
     with pytest.raises(ValidationError, match=message):
         WorkerProcessConfig.model_validate({"worker_id": "w", "pool": pool, **fields})
+
+
+def ep_config(profile: str, ep: int, **fields: object) -> WorkerProcessConfig:
+    pool = {
+        "role": "unified",
+        "model": "m",
+        "parallelism": {"ep": ep},
+        "profile": {"name": profile, "kvCapacityTokens": 1024, "timeScale": 0},
+    }
+    return WorkerProcessConfig.model_validate({"worker_id": "w", "pool": pool, **fields})
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        # A dense model has no experts to spread: one engine per replica.
+        (
+            ep_config("llama-3.1-8b-h100", 4),
+            "parallelism.ep: 4 needs a profile with a `moe:` section; llama-3.1-8b-h100 has none",
+        ),
+        (ep_config("deepseek-v2-lite-ep-h100", 65), "parallelism.ep: 65 ranks exceed the model's"),
+        (
+            ep_config("deepseek-v2-lite-ep-h100", 4, max_ep_size=2),
+            "maxEpSize: 2 is below parallelism.ep (4)",
+        ),
+        (
+            ep_config("llama-3.1-8b-h100", 1, max_ep_size=2),
+            "maxEpSize: llama-3.1-8b-h100 is a dense model's profile",
+        ),
+    ],
+)
+def test_a_pool_its_profile_cannot_run_as_an_ep_group_is_refused(
+    config: WorkerProcessConfig, message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        build_mock_worker(config)
+
+
+def test_an_ep_group_is_sized_for_its_largest_size() -> None:
+    worker = build_mock_worker(ep_config("deepseek-v2-lite-ep-h100", 4, max_ep_size=6))
+    assert worker.elastic_ep is not None and worker.elastic_ep.ranks == 4
+    # 4 ranks of 1,024 KV tokens (64 blocks) serve; the arena holds 6 ranks' worth.
+    assert worker.engine.description.num_kv_blocks == 4 * 64
+    assert worker.engine._arena.num_blocks == 6 * 64  # connectors register it once
+    assert build_mock_worker(ep_config("llama-3.1-8b-h100", 1)).elastic_ep is None

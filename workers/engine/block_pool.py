@@ -15,6 +15,16 @@ same time, the second copy stays uncached (the hash already names a block).
 The design follows vLLM v1's BlockPool (refcounts, hash → block map, LRU free
 queue); keeping empty blocks apart from evictable ones is our change, so a cached
 prefix is never evicted while empty blocks remain.
+
+The capacity can change while requests run (an elastic EP group gaining or losing
+ranks, `resize`). Growing adds blocks after the highest id so far. Shrinking takes no
+block from a request: it holds back empty blocks so that in-use plus cached blocks fit
+the new capacity, evicting cached ones to get there. If more blocks are in use than
+the new capacity, the pool DRAINS, as departing ranks finish their own sequences:
+nothing is admitted (`can_allocate`), while running requests may still grow into the
+held-back blocks (`can_extend`), so nothing running is stopped or preempted. Draining
+ends once the blocks in use fit the capacity; from then on both checks are the same,
+and the pool is simply smaller (KV pressure preempts, as ever).
 """
 
 from __future__ import annotations
@@ -29,7 +39,8 @@ from triskel.workers.engine.eviction_queue import EvictionQueue
 
 
 class BlockPool:
-    """`num_blocks` KV blocks, numbered 0..num_blocks-1."""
+    """`num_blocks` KV blocks (the capacity), numbered from 0; ids stay below
+    `num_physical_blocks`."""
 
     __slots__ = (
         "_block_hashes",
@@ -37,7 +48,9 @@ class BlockPool:
         "_empty",
         "_events",
         "_evictable",
+        "_is_draining",
         "_next_event_id",
+        "_num_held_back",
         "_parent_hashes",
         "_ref_counts",
         "num_blocks",
@@ -55,6 +68,10 @@ class BlockPool:
         self._parent_hashes: list[BlockHash | None] = [None] * num_blocks
         self._empty: deque[int] = deque(range(num_blocks))
         self._evictable = EvictionQueue(num_blocks)
+        # Empty blocks past the capacity after a shrink, and whether running requests may
+        # still take them (see the module docstring).
+        self._num_held_back = 0
+        self._is_draining = False
         self._events: list[KvEvent] = []
         self._next_event_id = 1
 
@@ -62,8 +79,9 @@ class BlockPool:
 
     @property
     def num_free_blocks(self) -> int:
-        """Blocks an allocation can take (empty plus evictable)."""
-        return len(self._empty) + self._evictable.num_blocks
+        """Blocks an allocation can take (empty plus evictable, within the capacity)."""
+        num_free = len(self._empty) + self._evictable.num_blocks - self._num_held_back
+        return num_free if num_free > 0 else 0
 
     @property
     def num_cached_blocks(self) -> int:
@@ -112,27 +130,46 @@ class BlockPool:
     # -- allocation -------------------------------------------------------------
 
     def can_allocate(self, num_blocks: int) -> bool:
+        """Whether `num_blocks` fit within the capacity (what admission asks)."""
         return num_blocks <= self.num_free_blocks
+
+    def can_extend(self, num_blocks: int) -> bool:
+        """Whether a running request can grow by `num_blocks`: while the pool drains
+        after a shrink, into the held-back blocks too."""
+        num_free = len(self._empty) + self._evictable.num_blocks
+        if not self._is_draining:
+            num_free -= self._num_held_back
+        return num_blocks <= num_free
 
     def allocate(self, num_blocks: int) -> list[int]:
         """`num_blocks` fresh blocks with one reference each, evicting cached ones if needed.
 
-        Raises ValueError when fewer blocks are free (check `can_allocate` first).
+        Raises ValueError when fewer blocks are free (check `can_allocate` first, or
+        `can_extend` for a running request).
         """
-        if num_blocks > self.num_free_blocks:
-            raise ValueError(
-                f"num_blocks: {num_blocks} requested but only {self.num_free_blocks} free"
-            )
-        # Empty blocks first, then the least recently freed cached ones. Whole runs at a
-        # time: a prefill takes hundreds of blocks per step and this is its hot loop.
         empty = self._empty
+        evictable = self._evictable
+        num_held_back = self._num_held_back
+        num_free = len(empty) + evictable.num_blocks
+        if not self._is_draining:
+            num_free -= num_held_back
+        if num_blocks > num_free:
+            raise ValueError(f"num_blocks: {num_blocks} requested but only {max(0, num_free)} free")
+        # Empty blocks first, then the least recently freed cached ones, then (a running
+        # request while the pool drains) held-back ones. Whole runs at a time: a prefill
+        # takes hundreds of blocks per step and this is its hot loop.
         popleft = empty.popleft
-        block_ids = [popleft() for _ in range(min(num_blocks, len(empty)))]
-        num_to_evict = num_blocks - len(block_ids)
-        if num_to_evict:
-            evicted_ids = self._evictable.pop(num_to_evict)
-            self._emit(BlocksRemoved(self._next_event_id, self._uncache(evicted_ids)))
-            block_ids += evicted_ids
+        num_from_empty = len(empty) - num_held_back
+        if num_from_empty >= num_blocks:
+            block_ids = [popleft() for _ in range(num_blocks)]
+        else:
+            block_ids = [popleft() for _ in range(max(0, num_from_empty))]
+            num_to_evict = min(num_blocks - len(block_ids), evictable.num_blocks)
+            if num_to_evict:
+                evicted_ids = evictable.pop(num_to_evict)
+                self._emit(BlocksRemoved(self._next_event_id, self._uncache(evicted_ids)))
+                block_ids += evicted_ids
+            block_ids += [popleft() for _ in range(num_blocks - len(block_ids))]
         ref_counts = self._ref_counts
         for block_id in block_ids:
             ref_counts[block_id] = 1
@@ -162,6 +199,54 @@ class BlockPool:
                         newly_evictable.append(block_id)
         finally:
             self._evictable.push(newly_evictable)
+        if self._num_held_back:
+            if self._is_draining and self.num_blocks_in_use <= self.num_blocks:
+                self._is_draining = False
+            self._fit_capacity()
+
+    # -- capacity ---------------------------------------------------------------
+
+    def resize(self, num_blocks: int) -> None:
+        """Changes the capacity to `num_blocks` blocks (see the module docstring)."""
+        if num_blocks < 1:
+            raise ValueError(f"num_blocks: must be >= 1, got {num_blocks}")
+        num_physical = len(self._ref_counts)
+        if num_blocks > num_physical:
+            num_new = num_blocks - num_physical
+            self._ref_counts.extend([0] * num_new)
+            self._block_hashes.extend([None] * num_new)
+            self._parent_hashes.extend([None] * num_new)
+            self._evictable.grow(num_blocks)
+            self._empty.extend(range(num_physical, num_blocks))
+            num_physical = num_blocks
+        self.num_blocks = num_blocks
+        self._num_held_back = num_physical - num_blocks
+        self._is_draining = self.num_blocks_in_use > num_blocks
+        self._fit_capacity()
+
+    @property
+    def num_blocks_in_use(self) -> int:
+        """Blocks referenced by requests (past the capacity while the pool drains)."""
+        return len(self._ref_counts) - len(self._empty) - self._evictable.num_blocks
+
+    @property
+    def is_draining(self) -> bool:
+        return self._is_draining
+
+    @property
+    def num_physical_blocks(self) -> int:
+        """Block ids handed out so far are below this (the most the pool ever held)."""
+        return len(self._ref_counts)
+
+    def _fit_capacity(self) -> None:
+        """Evicts cached blocks until the held-back ones are all empty (in-use plus
+        cached blocks fit the capacity), or nothing cached is left."""
+        num_short = self._num_held_back - len(self._empty)
+        num_to_evict = min(num_short, self._evictable.num_blocks)
+        if num_to_evict > 0:
+            evicted_ids = self._evictable.pop(num_to_evict)
+            self._emit(BlocksRemoved(self._next_event_id, self._uncache(evicted_ids)))
+            self._empty.extend(evicted_ids)
 
     # -- caching ----------------------------------------------------------------
 

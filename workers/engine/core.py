@@ -47,6 +47,9 @@ class EngineConfig:
     max_num_batched_tokens: int
     max_num_seqs: int
     hash_salt: str = ""
+    # Ranks of an expert-parallel group that step together, each running its share
+    # of the batch with the per-rank profile (see `MockModelRunner`); 1: one engine.
+    num_ep_ranks: int = 1
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -56,6 +59,7 @@ class EngineConfig:
             "block_size_tokens": self.block_size_tokens,
             "max_num_batched_tokens": self.max_num_batched_tokens,
             "max_num_seqs": self.max_num_seqs,
+            "num_ep_ranks": self.num_ep_ranks,
         }
         for name, value in counts.items():
             if value < 1:
@@ -103,11 +107,26 @@ class EngineCore:
         self._pool = BlockPool(config.num_kv_blocks)
         kv = KvCacheManager(self._pool, config.block_size_tokens, config.model, config.hash_salt)
         self._scheduler = Scheduler(kv, config.max_num_batched_tokens, config.max_num_seqs)
-        self._runner = MockModelRunner(config.profile)
+        self._runner = MockModelRunner(config.profile, config.num_ep_ranks)
         self._pending_outputs: list[RequestOutput] = []
         # Set when a step could schedule nothing; cleared by anything that frees
         # blocks or adds work, so a blocked engine does not spin on empty steps.
         self._is_stalled = False
+
+    def reconfigure(self, config: EngineConfig) -> None:
+        """Serves with `config`'s capacity (KV blocks, batching limits, EP ranks) from
+        the next step on, dropping nothing: what runs past a smaller capacity keeps
+        running and admission waits until it fits (see `BlockPool.resize`,
+        `Scheduler.set_limits`). ValueError when `config` serves another model or lays
+        out KV differently."""
+        for name in ("model", "profile", "block_size_tokens", "hash_salt"):
+            if getattr(config, name) != getattr(self.config, name):
+                raise ValueError(f"{name}: a reconfigured engine keeps its {name}")
+        self._pool.resize(config.num_kv_blocks)
+        self._scheduler.set_limits(config.max_num_batched_tokens, config.max_num_seqs)
+        self._runner.num_ranks = config.num_ep_ranks
+        self.config = config
+        self._is_stalled = False  # more room may let waiting requests in
 
     # -- requests ---------------------------------------------------------------
 

@@ -49,6 +49,12 @@ class EvictionQueue:
         # How many blocks are queued (an attribute, not __len__: read before every allocation).
         self.num_blocks = 0
 
+    def grow(self, num_blocks: int) -> None:
+        """Makes room for block ids up to `num_blocks`-1 (a pool that grew)."""
+        num_new = num_blocks - len(self._ticket_of)
+        if num_new > 0:
+            self._ticket_of.extend(array("q", [_NOT_QUEUED]) * num_new)
+
     def push(self, block_ids: list[int]) -> None:
         """Queues `block_ids` (none of them queued yet) at the back, in order.
 

@@ -6,10 +6,17 @@ and samples one token for every request whose known tokens are now all
 computed. A request fed exactly its last token after producing outputs is
 decoding; anything else is a prefill chunk (including recomputation after
 preemption).
+
+An expert-parallel group of N ranks (`num_ranks`) with data-parallel attention runs
+as N engines that step together: each rank prices its own share of the batch with
+the per-rank profile, and the group steps at its slowest rank's pace (the expert
+all-to-alls of every MoE layer wait for all ranks). Requests are dealt to ranks in
+turn, so the busiest rank has ceil(batch / N) of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from triskel.common.latency import step_ms
@@ -27,10 +34,13 @@ class ModelRunOutput:
 
 
 class MockModelRunner:
-    __slots__ = ("_profile",)
+    __slots__ = ("_profile", "num_ranks")
 
-    def __init__(self, profile: LatencyProfile) -> None:
+    def __init__(self, profile: LatencyProfile, num_ranks: int = 1) -> None:
+        if num_ranks < 1:
+            raise ValueError(f"num_ranks: must be >= 1, got {num_ranks}")
         self._profile = profile
+        self.num_ranks = num_ranks
 
     def run(self, batch: ScheduledBatch) -> ModelRunOutput:
         prefill_chunks: list[tuple[int, int]] = []
@@ -48,8 +58,7 @@ class MockModelRunner:
                 sampled.append(token_for_seed(state.sample_seed, num_outputs))
             else:
                 sampled.append(None)
-        duration_ms = step_ms(self._profile, prefill_chunks, decode_context_lens)
-        return ModelRunOutput(duration_ms, sampled)
+        return ModelRunOutput(self._step_ms(prefill_chunks, decode_context_lens), sampled)
 
     def run_decodes(self, states: list[RequestState]) -> tuple[float, list[int]]:
         """`run` for a batch of pure decodes (each request fed its one newest token): the
@@ -60,4 +69,15 @@ class MockModelRunner:
             num_tokens = len(state.token_ids)
             context_lens.append(num_tokens)
             sampled.append(token_for_seed(state.sample_seed, num_tokens - state.num_prompt_tokens))
-        return step_ms(self._profile, (), context_lens), sampled
+        return self._step_ms((), context_lens), sampled
+
+    def _step_ms(
+        self, prefill_chunks: Sequence[tuple[int, int]], decode_context_lens: Sequence[int]
+    ) -> float:
+        ranks = self.num_ranks
+        if ranks == 1:
+            return step_ms(self._profile, prefill_chunks, decode_context_lens)
+        return max(
+            step_ms(self._profile, prefill_chunks[rank::ranks], decode_context_lens[rank::ranks])
+            for rank in range(ranks)
+        )

@@ -7,7 +7,8 @@ Each step has a budget of `max_num_batched_tokens` tokens:
    when prefilling, so a long prompt is prefilled in chunks across steps). If
    the pool cannot supply a block, the most recently admitted running request
    is PREEMPTED: its blocks are freed and it goes back to the front of the
-   waiting queue, to be recomputed later.
+   waiting queue, to be recomputed later. (Running requests may grow into blocks
+   past a capacity that shrank under them, `BlockPool.can_extend`; admission may not.)
 2. If nobody was preempted, waiting requests are admitted while budget and
    `max_num_seqs` allow: loaded remote-KV requests first, then the waiting
    queue in order. A request's prefix-cache hit is looked up at admission.
@@ -65,6 +66,13 @@ class Scheduler:
         self.prefix_hit_tokens_total = 0
         self.num_preemptions_total = 0
 
+    def set_limits(self, max_num_batched_tokens: int, max_num_seqs: int) -> None:
+        """Batching limits from the next step on. Requests already running stay running
+        when there are more than a smaller `max_num_seqs`: admission waits until the
+        batch fits again."""
+        self._max_num_batched_tokens = max_num_batched_tokens
+        self._max_num_seqs = max_num_seqs
+
     @property
     def has_schedulable_requests(self) -> bool:
         return bool(self.running or self.waiting or self.loaded)
@@ -108,7 +116,8 @@ class Scheduler:
                 num_new_blocks += 1
         if num_new_blocks:
             kv = self._kv
-            if not kv.pool.can_allocate(num_new_blocks):
+            # Running requests may grow past a shrunk capacity (`BlockPool.can_extend`).
+            if not kv.pool.can_extend(num_new_blocks):
                 return None  # `schedule` preempts to make room
             for state in running:
                 if state.num_computed_tokens == len(state.block_ids) * block_size:
@@ -136,7 +145,7 @@ class Scheduler:
     def _make_room(self, state: RequestState, num_blocks: int, batch: ScheduledBatch) -> bool:
         """Preempts the newest running requests until `num_blocks` are free for `state`;
         False if `state` itself had to go."""
-        while not self._kv.pool.can_allocate(num_blocks):
+        while not self._kv.pool.can_extend(num_blocks):
             victim = self.running.pop()
             self._preempt(victim)
             batch.num_preempted += 1

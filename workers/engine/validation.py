@@ -22,8 +22,10 @@ def validate_request(
 
     A request must fit both the model's context window and the KV pool (prompt
     plus max_tokens), as vLLM requires max_model_len to fit the KV cache, so a
-    lone request can always finish. Returns a fresh copy of the prompt packed as
-    unsigned 32-bit ids (the engine's token store): packing is the range check.
+    lone request can always finish. In an EP group one rank holds a sequence's KV
+    (data-parallel attention): it must fit one rank's share of the pool. Returns a
+    fresh copy of the prompt packed as unsigned 32-bit ids (the engine's token
+    store): packing is the range check.
     """
     prompt = request.prompt_token_ids
     if not prompt:
@@ -45,10 +47,12 @@ def validate_request(
             f"exceeds the context window of {context_tokens} tokens"
         )
     num_blocks = -(-num_tokens // config.block_size_tokens)
-    if num_blocks > config.num_kv_blocks:
+    num_ranks = config.num_ep_ranks
+    if num_blocks > config.num_kv_blocks // num_ranks:
+        holder = "the pool has" if num_ranks == 1 else "one of its EP ranks holds"
         raise ValueError(
             f"max_tokens: prompt ({len(prompt)} tokens) + max_tokens ({request.max_tokens}) "
-            f"needs {num_blocks} KV blocks but the pool has {config.num_kv_blocks}"
+            f"needs {num_blocks} KV blocks but {holder} {config.num_kv_blocks // num_ranks}"
         )
     if request.remote_kv:
         if request.first_token_id is None:

@@ -8,7 +8,9 @@ from aiohttp import web
 
 from triskel.common.tokenizer import MockTokenizer
 from triskel.workers.api import Engine
+from triskel.workers.elastic_ep import ElasticEpGroup
 from triskel.workers.openai_http.bootstrap import BootstrapClient
+from triskel.workers.openai_http.elastic_ep import ElasticEpCollector, ElasticEpHandlers
 from triskel.workers.openai_http.flows import Flows
 from triskel.workers.openai_http.generation import MAX_BODY_BYTES, GenerationHandlers
 from triskel.workers.openai_http.info import InfoHandlers, ServingState
@@ -31,15 +33,21 @@ def build_worker_app(
     state: ServingState,
     rooms: BootstrapRooms | None = None,
     bootstrap_port: int | None = None,
+    elastic_ep: ElasticEpGroup | None = None,
 ) -> web.Application:
     """The API over `engine`. `rooms` (with this worker's `bootstrap_port`) are where
-    it publishes SGLang-style prefills; without them it cannot be an SGLang prefill."""
+    it publishes SGLang-style prefills; without them it cannot be an SGLang prefill.
+    `elastic_ep`: the EP group the worker simulates (None: a dense model's engine)."""
     tokenizer = MockTokenizer()
     metrics = WorkerHttpMetrics(engine)
+    if elastic_ep is not None:
+        label_values = [engine.description.model, "0"]
+        metrics.registry.register(ElasticEpCollector(elastic_ep, label_values))
     client = BootstrapClient(settings.bootstrap_wait_s)
     flows = Flows(engine, tokenizer, settings.kv_hold_ms, client, rooms, bootstrap_port)
     generation = GenerationHandlers(engine, flows, metrics, tokenizer)
-    info = InfoHandlers(engine, metrics, tokenizer, state, bootstrap_port)
+    info = InfoHandlers(engine, metrics, tokenizer, state, bootstrap_port, elastic_ep)
+    scaling = ElasticEpHandlers(elastic_ep)
 
     async def close_client(app: web.Application) -> None:
         await client.close()
@@ -61,4 +69,6 @@ def build_worker_app(
     for path in ("/get_server_info", "/server_info"):
         routes.add_get(path, info.server_info)
     routes.add_get("/version", info.version)
+    routes.add_post("/scale_elastic_ep", scaling.scale)
+    routes.add_post("/is_scaling_elastic_ep", scaling.is_scaling)
     return app

@@ -8,7 +8,8 @@ POST /detokenize                    {"prompt"} of {"tokens"}
 POST /v1/completions/render         {"token_ids"} the completion would run on
 POST /v1/chat/completions/render    {"token_ids"} the chat completion would run on
 GET  /get_model_info, /model_info   SGLang's model info, plus "triskel": WorkerDescription
-GET  /get_server_info, /server_info SGLang's server info (smg probes it)
+GET  /get_server_info, /server_info SGLang's server info (smg probes it); an EP group's
+                                    size ("ep_size") and steps ("elastic_ep")
 GET  /version                       {"version"}
 """
 
@@ -23,6 +24,8 @@ from aiohttp import web
 from triskel.common.api import Role
 from triskel.common.tokenizer import MockTokenizer
 from triskel.workers.api import Engine
+from triskel.workers.elastic_ep import ElasticEpGroup
+from triskel.workers.openai_http.elastic_ep import elastic_ep_json
 from triskel.workers.openai_http.errors import ApiError, Json
 from triskel.workers.openai_http.generation import error_response, json_response, read_json
 from triskel.workers.openai_http.metrics import WorkerHttpMetrics
@@ -53,8 +56,10 @@ class InfoHandlers:
         tokenizer: MockTokenizer,
         state: ServingState,
         bootstrap_port: int | None,
+        elastic_ep: ElasticEpGroup | None = None,
     ) -> None:
         self._engine = engine
+        self._elastic_ep = elastic_ep
         self._metrics = metrics
         self._tokenizer = tokenizer
         self._state = state
@@ -125,6 +130,7 @@ class InfoHandlers:
     async def server_info(self, request: web.Request) -> web.Response:
         d = self._engine.description
         load = self._engine.load()
+        group = self._elastic_ep
         return json_response(
             {
                 "model_path": d.model,
@@ -135,6 +141,7 @@ class InfoHandlers:
                 "max_total_num_tokens": d.num_kv_blocks * d.block_size_tokens,
                 "tp_size": 1,
                 "dp_size": 1,
+                "ep_size": group.ranks if group is not None else 1,
                 "disaggregation_mode": _DISAGGREGATION_MODES.get(d.role, "null"),
                 "disaggregation_bootstrap_port": self._bootstrap_port,
                 "disaggregation_transfer_backend": d.kv_connector,
@@ -147,6 +154,7 @@ class InfoHandlers:
                 ],
                 "version": _version(),
                 "triskel": self._description_json(),
+                "elastic_ep": elastic_ep_json(group) if group is not None else None,
             }
         )
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
 
 from triskel.workers.api import Engine
+from triskel.workers.elastic_ep import ElasticEpGroup
 from triskel.workers.kv.control import format_address, parse_address
 from triskel.workers.openai_http.app import HttpApiSettings, build_worker_app
 from triskel.workers.openai_http.bootstrap import build_bootstrap_app
@@ -107,8 +108,10 @@ async def start_worker_http_api(
     http_address: str,
     bootstrap_address: str | None = None,
     settings: HttpApiSettings | None = None,
+    elastic_ep: ElasticEpGroup | None = None,
 ) -> WorkerHttpApi:
-    """Serves the API over a started `engine`, and the bootstrap listener if given."""
+    """Serves the API over a started `engine` (and the EP group it simulates, if any),
+    and the bootstrap listener if given."""
     settings = settings or HttpApiSettings()
     state = ServingState()
     bootstrap: _BootstrapListener | None = None
@@ -120,7 +123,7 @@ async def start_worker_http_api(
         bootstrap = _BootstrapListener(runner, bound, rooms)
         bootstrap_port = parse_address(bound)[1]
     try:
-        app = build_worker_app(engine, settings, state, rooms, bootstrap_port)
+        app = build_worker_app(engine, settings, state, rooms, bootstrap_port, elastic_ep)
         runner, bound = await serve_app(app, http_address)
     except BaseException:
         if bootstrap is not None:

@@ -141,7 +141,7 @@ class ParallelismSpec(ApiModel):
     dp: Annotated[int, Field(ge=1)] = 1
     """Data-parallel ranks."""
     ep: Annotated[int, Field(ge=1)] = 1
-    """Expert-parallel ranks (MoE models)."""
+    """Expert-parallel ranks of one replica (an EP group); > 1 needs a `moe:` profile."""
 
 
 class KvConnectorSpec(ApiModel):

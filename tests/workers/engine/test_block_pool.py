@@ -165,3 +165,69 @@ def test_cached_block_chains_are_root_to_leaf_paths() -> None:
     assert pool.allocate(2) == [3, 0]
     # H2 and H3 lose their cached parent: each now starts its own chain.
     assert sorted(pool.cached_block_chains()) == [[H2], [H3]]
+
+
+# -- capacity changes (an elastic EP group) ------------------------------------------
+
+
+def test_growing_adds_blocks_after_the_highest_id() -> None:
+    pool = BlockPool(2)
+    assert pool.allocate(2) == [0, 1]
+    pool.resize(4)
+    assert (pool.num_blocks, pool.num_free_blocks, pool.num_physical_blocks) == (4, 2, 4)
+    assert pool.allocate(2) == [2, 3]
+    pool.free([3, 2, 1, 0])
+    assert pool.usage == 0.0
+
+
+def test_shrinking_below_what_runs_stops_admission_not_the_running() -> None:
+    pool = BlockPool(4)
+    held = pool.allocate(3)
+    pool.resize(2)
+    # 3 blocks in use > capacity 2: nothing can be admitted, usage reads full.
+    assert (pool.num_free_blocks, pool.usage) == (0, 1.0)
+    assert not pool.can_allocate(1)
+    # A running request may still take the last block it had before the shrink.
+    assert pool.can_extend(1) and not pool.can_extend(2)
+    assert pool.is_draining
+    held += pool.allocate(1)
+    pool.free(reversed(held[2:]))
+    # 2 in use fit the capacity: draining is over, and growth is held to it too.
+    assert not pool.is_draining and not pool.can_extend(1)
+    pool.free(reversed(held[:2]))
+    # All back: the capacity is 2, and no block past id 3 was ever made.
+    assert (pool.num_free_blocks, pool.num_physical_blocks) == (2, 4)
+    assert len(pool.allocate(2)) == 2 and not pool.can_allocate(1)
+
+
+def test_shrinking_evicts_cached_blocks_the_new_capacity_cannot_keep() -> None:
+    pool = BlockPool(4)
+    blocks = pool.allocate(3)
+    pool.cache_blocks(blocks, [H1, H2, H3], None)
+    pool.free(reversed(blocks))  # cached, evictable: H3 first, then H2, H1
+    pool.drain_events()
+    pool.resize(2)
+    # Cached plus in-use blocks must fit 2: the least recently freed (H3) goes.
+    assert pool.drain_events() == [BlocksRemoved(2, (H3,))]  # event 1 stored the run
+    assert pool.find_cached_prefix([H1, H2, H3]) == [blocks[0], blocks[1]]
+    assert pool.num_free_blocks == 2
+    # Allocating takes the cached ones, never a held-back empty block.
+    assert sorted(pool.allocate(2)) == sorted(blocks[:2])
+
+
+def test_blocks_freed_past_the_capacity_do_not_stay_cached() -> None:
+    pool = BlockPool(3)
+    blocks = pool.allocate(3)
+    pool.cache_blocks(blocks, [H1, H2, H3], None)
+    pool.drain_events()
+    pool.resize(1)
+    pool.free([blocks[2]])
+    # 2 in use + 1 cached > 1: the freed block is evicted at once.
+    assert pool.drain_events() == [BlocksRemoved(2, (H3,))]  # event 1 stored the run
+    pool.free([blocks[1], blocks[0]])
+    assert pool.num_cached_blocks == 1 and pool.num_free_blocks == 1
+
+
+def test_a_capacity_needs_a_block() -> None:
+    with pytest.raises(ValueError, match="num_blocks: must be >= 1, got 0"):
+        BlockPool(2).resize(0)

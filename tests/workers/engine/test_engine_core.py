@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 
@@ -340,3 +341,31 @@ def test_supplied_prompt_hashes_change_nothing(make_core: MakeCore) -> None:
     plain.add_request(EngineRequest("r", prompt, 20))
     assert run_until_idle(hashed) == run_until_idle(plain)
     assert hashed.drain_kv_events() == plain.drain_kv_events()
+
+
+def test_reconfiguring_changes_capacity_from_the_next_step(make_core: MakeCore) -> None:
+    core = make_core(max_num_seqs=1)
+    core.add_request(EngineRequest("a", PROMPT, max_tokens=30, ignore_eos=True))
+    core.add_request(EngineRequest("b", list(range(2000, 2010)), max_tokens=30, ignore_eos=True))
+    core.step()
+    assert (core.stats().num_running_requests, core.stats().num_waiting_requests) == (1, 1)
+    # An EP group gaining a rank: twice the sequences, blocks and step budget.
+    config = core.config
+    bigger = dataclasses.replace(
+        config,
+        num_kv_blocks=2 * config.num_kv_blocks,
+        max_num_seqs=2,
+        max_num_batched_tokens=2 * config.max_num_batched_tokens,
+        num_ep_ranks=2,
+    )
+    core.reconfigure(bigger)
+    assert core.config is bigger and core.stats().num_kv_blocks == 2 * config.num_kv_blocks
+    core.step()
+    assert core.stats().num_running_requests == 2
+    assert finish_reasons(run_until_idle(core)) == {"a": "length", "b": "length"}
+
+
+def test_a_reconfigured_engine_keeps_its_model(make_core: MakeCore) -> None:
+    core = make_core()
+    with pytest.raises(ValueError, match="model: a reconfigured engine keeps its model"):
+        core.reconfigure(dataclasses.replace(core.config, model="other"))

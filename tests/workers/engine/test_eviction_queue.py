@@ -52,6 +52,15 @@ def test_refuses_blocks_it_does_not_hold() -> None:
         queue.pop(2)
 
 
+def test_a_grown_queue_takes_the_new_ids() -> None:
+    queue = EvictionQueue(2)
+    queue.push([1, 0])
+    queue.grow(4)  # the pool grew (an EP group gained ranks)
+    queue.push([3, 2])
+    queue.remove(3)
+    assert queue.pop(3) == [1, 0, 2]
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_orders_blocks_as_an_ordered_dict_would(seed: int) -> None:
     # The reference: an OrderedDict whose insertion order is the free order.

@@ -63,3 +63,27 @@ def test_an_empty_batch_takes_no_time(simple_profile: LatencyProfile) -> None:
     result = MockModelRunner(simple_profile).run(ScheduledBatch())
     assert result.duration_ms == 0.0
     assert result.sampled_token_ids == []
+
+
+def test_an_ep_group_steps_at_its_busiest_ranks_pace(simple_profile: LatencyProfile) -> None:
+    contexts = [10, 20, 30, 40, 50]
+    states = [make_state(list(range(n - 1)), [7], n - 1) for n in contexts]
+    batch = ScheduledBatch(states, [1] * 5)
+    one_rank = MockModelRunner(simple_profile).run(batch)
+    assert one_rank.duration_ms == pytest.approx(step_ms(simple_profile, [], contexts))
+    # 2 ranks, dealt in turn: rank 0 decodes 10, 30, 50 (ceil(5 / 2) = 3 sequences),
+    # rank 1 decodes 20 and 40; rank 0 is the slower and sets the group's pace.
+    two_ranks = MockModelRunner(simple_profile, num_ranks=2)
+    expected_ms = step_ms(simple_profile, [], [10, 30, 50])
+    assert two_ranks.run(batch).duration_ms == pytest.approx(expected_ms)
+    duration_ms, _ = two_ranks.run_decodes(states)
+    assert duration_ms == pytest.approx(expected_ms)
+    # More ranks than sequences: each decodes one, the longest context is the slowest.
+    assert MockModelRunner(simple_profile, num_ranks=8).run(batch).duration_ms == pytest.approx(
+        step_ms(simple_profile, [], [50])
+    )
+
+
+def test_a_group_needs_a_rank(simple_profile: LatencyProfile) -> None:
+    with pytest.raises(ValueError, match="num_ranks: must be >= 1, got 0"):
+        MockModelRunner(simple_profile, num_ranks=0)

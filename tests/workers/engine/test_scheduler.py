@@ -124,6 +124,34 @@ def test_max_num_seqs_caps_the_running_batch(simple_profile: LatencyProfile) -> 
     assert ids(batch) == [("b", 1), ("c", 2)]  # a finished, c takes its seat
 
 
+def test_lower_limits_keep_the_running_batch_and_hold_admission(
+    simple_profile: LatencyProfile,
+) -> None:
+    # An EP group shrinking: 3 requests run (2 blocks each) when the limit drops to 2
+    # seqs and the pool to 4 blocks.
+    harness = Harness(simple_profile, budget=32, max_seqs=4)
+    running = [
+        harness.add(name, list(range(i * 100, i * 100 + 8)), 12) for i, name in enumerate("abc")
+    ]
+    harness.step()
+    assert all(state.is_running for state in running)
+    harness.scheduler.set_limits(max_num_batched_tokens=16, max_num_seqs=2)
+    harness.pool.resize(4)
+    late = harness.add("late", [9, 9, 9], max_tokens=8)  # 3 blocks: fits the new pool
+    while any(state.is_running for state in running):
+        batch, _ = harness.step()
+        # The three run on, growing past the smaller pool, and nobody is preempted;
+        # "late" waits until the batch fits the new limits.
+        assert batch.num_preempted == 0
+        assert not late.is_running
+    assert [len(harness.tokens[name]) for name in "abc"] == [12, 12, 12]
+    for _ in range(20):
+        if not harness.scheduler.has_schedulable_requests:
+            break
+        harness.step()
+    assert len(harness.tokens["late"]) == 8
+
+
 def test_prefix_hit_is_found_at_admission(simple_profile: LatencyProfile) -> None:
     harness = Harness(simple_profile)
     harness.add("first", list(range(12)), max_tokens=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -45,6 +46,17 @@ def test_invalid_requests_name_the_field(
     config = EngineConfig.from_profile(simple_profile)
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         validate_request(bad_request, config, live_request_ids=set())
+
+
+def test_an_ep_groups_sequence_must_fit_one_rank(simple_profile: LatencyProfile) -> None:
+    # 2 ranks of 32 blocks each: a sequence's KV lives on one rank (data-parallel
+    # attention), so 33 blocks are refused although the group holds 64.
+    config = dataclasses.replace(EngineConfig.from_profile(simple_profile), num_ep_ranks=2)
+    validate_request(EngineRequest("fits", [1] * 100, 28), config, live_request_ids=set())
+    with pytest.raises(
+        ValueError, match=re.escape("needs 33 KV blocks but one of its EP ranks holds 32")
+    ):
+        validate_request(EngineRequest("r", [1] * 100, 29), config, live_request_ids=set())
 
 
 def test_a_live_request_id_is_rejected(simple_profile: LatencyProfile) -> None:

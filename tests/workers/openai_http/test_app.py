@@ -25,6 +25,8 @@ ROUTES = [
     ("GET", "/get_server_info"),
     ("GET", "/server_info"),
     ("GET", "/version"),
+    ("POST", "/scale_elastic_ep"),
+    ("POST", "/is_scaling_elastic_ep"),
 ]
 
 
