@@ -10,8 +10,10 @@ from typing import Any
 import kopf
 
 from triskel.common.kube import credentials_of
-from triskel.operator.handlers import routingpolicy, servinggraph, workerpool
+from triskel.operator.handlers import autoscaling, routingpolicy, servinggraph, workerpool
 from triskel.operator.runtime import OperatorOptions, OperatorRuntime
+
+_log = logging.getLogger(__name__)
 
 # Deletion waits on this finalizer until the pool is drained.
 FINALIZER = "triskel.io/drain"
@@ -31,6 +33,7 @@ def build_registry(runtime: OperatorRuntime, login: LoginFn | None = None) -> ko
 
     workerpool.register(registry, runtime)
     servinggraph.register(registry, runtime)
+    autoscaling.register(registry, runtime)
     routingpolicy.register(registry, runtime)
     return registry
 
@@ -50,8 +53,14 @@ async def run_operator(
     stop_flag: StopFlag | None = None,
     login: LoginFn | None = None,
     settings: kopf.OperatorSettings | None = None,
+    runtime: OperatorRuntime | None = None,
 ) -> None:
-    runtime = OperatorRuntime(options)
+    """Runs until `stop_flag` is set. `runtime`: one built by the caller (tests read its
+    metrics); it must be built with the same `options`."""
+    runtime = runtime or OperatorRuntime(options)
+    if options.metrics_address is not None:
+        address = await runtime.metrics_server.start(options.metrics_address)
+        _log.info("operator metrics on http://%s/metrics", address)
     try:
         await kopf.operator(
             registry=build_registry(runtime, login),

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import aiohttp
 import kopf
 
 from triskel.common.kube import Credentials, KubeClient
 from triskel.operator.builders.server_features import ServerFeatures, ServerVersionError
+from triskel.operator.graph_autoscalers import GraphAutoscalers
+from triskel.operator.metrics import MetricsServer, OperatorMetrics
 from triskel.operator.policy_check import PolicyJudge
 from triskel.operator.pool_reconciler import PoolReconciler, PoolSettings
 from triskel.operator.router_config_sync import publish_router_config
@@ -36,6 +40,8 @@ class OperatorOptions:
     status_interval_s: float = 10.0
     # kopf's liveness endpoint, e.g. http://0.0.0.0:8080/healthz.
     liveness_endpoint: str | None = None
+    # host:port serving the operator's /metrics (desired replicas per pool); None: off.
+    metrics_address: str | None = None
 
 
 def utc_now() -> str:
@@ -43,16 +49,28 @@ def utc_now() -> str:
 
 
 class OperatorRuntime:
-    def __init__(self, options: OperatorOptions, now: Callable[[], str] = utc_now) -> None:
+    def __init__(
+        self,
+        options: OperatorOptions,
+        now: Callable[[], str] = utc_now,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.options = options
         self.now = now
+        # Seconds, for scrape windows and autoscaling intervals (never jumps).
+        self.clock = clock
         self._kube: KubeClient | None = None
+        self._http: aiohttp.ClientSession | None = None
         self._features: ServerFeatures | None = None
         # Handlers of every kind publish the router config; one at a time, so two
         # never race to create the ConfigMap (the loser's 409 would cost a retry).
         self._publishing = asyncio.Lock()
         # Remembers verdicts: judging a semantic section trains its classifier.
         self.judge = PolicyJudge()
+        self.autoscalers = GraphAutoscalers()
+        self.metrics = OperatorMetrics()
+        # Started by `run_operator` when `options.metrics_address` is set.
+        self.metrics_server = MetricsServer(self.metrics)
 
     def logged_in(self, credentials: Credentials) -> None:
         self._kube = KubeClient(credentials)
@@ -63,6 +81,13 @@ class OperatorRuntime:
             # kopf logs in before any handler runs; retry shortly if that ever races.
             raise kopf.TemporaryError("not logged in to the API server yet", delay=1)
         return self._kube
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        """For the routers' metrics: no API server credentials ride along."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        return self._http
 
     async def pools(self) -> PoolReconciler:
         settings = PoolSettings(
@@ -91,5 +116,8 @@ class OperatorRuntime:
             )
 
     async def close(self) -> None:
+        await self.metrics_server.stop()
         if self._kube is not None:
             await self._kube.close()
+        if self._http is not None:
+            await self._http.close()

@@ -28,6 +28,11 @@ from triskel.common.routing_api import RoutingSettings
 from triskel.router.admission import AdmissionController
 from triskel.router.backends.addresses import WorkerEndpoint, as_endpoint, open_worker
 from triskel.router.cluster import ClusterView
+from triskel.router.discovery.membership import (
+    MEMBERSHIP_POLL_S,
+    MembershipFile,
+    MembershipFileError,
+)
 from triskel.router.discovery.semantic_sync import SemanticSync
 from triskel.router.discovery.sources import ConfigFile, fetch_endpoints
 from triskel.router.discovery.sync import ClusterSync, run_sync
@@ -73,6 +78,10 @@ class RouterProcessConfig(ApiModel):
     # The Kubernetes API for cluster_config (default: the pod's service account); e.g.
     # `kubectl proxy`'s http://127.0.0.1:8001 to run a router outside the cluster.
     kube_api_url: str | None = None
+    # Without a cluster (`triskel up`): the file its supervisor rewrites as workers start
+    # and drain (triskel.common.local_membership). Workers join and leave without a
+    # restart; routing stays `routing`.
+    membership_file: Path | None = None
     connect_timeout_s: float = Field(default=30.0, gt=0)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     # With a Redis URL, router replicas share load, membership and prefix history.
@@ -91,10 +100,16 @@ class RouterProcessConfig(ApiModel):
 
     @model_validator(mode="after")
     def _one_source_of_workers(self) -> RouterProcessConfig:
-        if self.cluster_config is None and not self.workers:
-            raise ValueError("workers: give at least one worker address, or cluster_config")
-        if self.cluster_config is not None and self.workers:
-            raise ValueError("workers: not with cluster_config (workers are discovered)")
+        discovered = self.cluster_config is not None or self.membership_file is not None
+        if not discovered and not self.workers:
+            raise ValueError(
+                "workers: give at least one worker address, cluster_config or membership_file"
+            )
+        if self.cluster_config is not None and self.membership_file is not None:
+            raise ValueError("membership_file: not with cluster_config (one source of workers)")
+        if discovered and self.workers:
+            source = "cluster_config" if self.cluster_config is not None else "membership_file"
+            raise ValueError(f"workers: not with {source} (workers are discovered)")
         return self
 
 
@@ -129,7 +144,18 @@ async def run_router(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serves until `stop` is set (or SIGTERM / SIGINT when `stop` is None)."""
-    clients = await connect_workers(config.workers, config.connect_timeout_s)
+    membership = None
+    workers = config.workers
+    if config.membership_file is not None:
+        # The workers listed now are connected before serving, as given ones would be:
+        # `triskel up` is ready only when its router can serve.
+        membership = MembershipFile(config.membership_file)
+        try:
+            listed = membership.load()
+        except MembershipFileError as error:
+            raise RouterStartupError(str(error)) from None
+        workers = [address for pool in listed.pools for address in pool.endpoints]
+    clients = await connect_workers(workers, config.connect_timeout_s)
     try:
         registry = WorkerRegistry(clients)
     except ValueError as error:
@@ -203,7 +229,11 @@ async def run_router(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    discovery = _start_discovery(config, registry, cluster, table, context, semantic, stop)
+    discovery: _Discovery | None
+    if membership is not None:
+        discovery = _start_membership_sync(membership, registry, cluster, table, stop)
+    else:
+        discovery = _start_discovery(config, registry, cluster, table, context, semantic, stop)
     # What exists now lives as long as the router: keep it out of every later collection,
     # so full collections stay short (they pause the event loop, i.e. every request).
     gc.collect()
@@ -283,15 +313,29 @@ def _pressure_of(
 
 
 class _Discovery:
-    """The in-cluster sync loop and the API client it uses."""
+    """The sync loop and the API client it uses (none for the membership file)."""
 
-    def __init__(self, task: asyncio.Task[None], kube: KubeClient) -> None:
+    def __init__(self, task: asyncio.Task[None], kube: KubeClient | None = None) -> None:
         self._task, self._kube = task, kube
 
     async def aclose(self) -> None:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
-        await self._kube.close()
+        if self._kube is not None:
+            await self._kube.close()
+
+
+def _start_membership_sync(
+    membership: MembershipFile,
+    registry: WorkerRegistry,
+    cluster: ClusterView,
+    table: RoutingTable,
+    stop: asyncio.Event,
+) -> _Discovery:
+    """Workers follow the membership file; routing stays the router's own (no factory)."""
+    sync = ClusterSync(registry, cluster, table, None, membership.fetch_endpoints)
+    task = run_sync(sync, membership.read_config, stop, interval_s=MEMBERSHIP_POLL_S)
+    return _Discovery(asyncio.create_task(task))
 
 
 def _start_discovery(

@@ -8,7 +8,8 @@ Every `interval_s`: re-read the router config, fetch the pools' endpoints, then
                            background: a scale-in drains the worker, it does not
                            cut its streams
     changed policies   ──► rebuild only those models' schedulers; swap the table;
-                           reload semantic aliases whose policy changed
+                           reload semantic aliases whose policy changed (skipped
+                           without a scheduler factory: `triskel up` keeps its own)
 
 A model whose policy did not change keeps its scheduler object, and with it the
 state its plugins built (hash rings, prefix history).
@@ -65,10 +66,11 @@ class ClusterSync:
         registry: WorkerRegistry,
         cluster: ClusterView,
         table: RoutingTable,
-        build_scheduler: SchedulerFactory,
+        build_scheduler: SchedulerFactory | None,
         fetch_endpoints: EndpointsFetcher,
         semantic: SemanticSync | None = None,
     ) -> None:
+        """`build_scheduler` None: membership only, the routing table is never replaced."""
         self._registry = registry
         self._cluster = cluster
         self._table = table
@@ -88,7 +90,8 @@ class ClusterSync:
         """One round: workers first (so new models have workers), then routing."""
         endpoints = await self._fetch_endpoints(pools_to_watch(config))
         await self._sync_workers(wanted_workers(config, endpoints))
-        self._sync_routing(settings_per_model(config))
+        if self._build_scheduler is not None:
+            self._sync_routing(settings_per_model(config), self._build_scheduler)
         if self._semantic is not None:
             self._semantic.apply(config)
 
@@ -140,7 +143,9 @@ class ClusterSync:
             return False
         return True
 
-    def _sync_routing(self, wanted: Mapping[str, RoutingSettings]) -> None:
+    def _sync_routing(
+        self, wanted: Mapping[str, RoutingSettings], build_scheduler: SchedulerFactory
+    ) -> None:
         installed: dict[str, _Installed] = {}
         changed = False
         for model, settings in wanted.items():
@@ -149,7 +154,7 @@ class ClusterSync:
                 installed[model] = previous
                 continue
             try:
-                scheduler = self._build_scheduler(settings)
+                scheduler = build_scheduler(settings)
             except PluginConfigError as error:
                 # The operator refuses such policies; keep what served before, if anything.
                 _log.error("model %s: routing policy refused: %s", model, error)

@@ -35,6 +35,8 @@ OPERATOR_RULES = [
         "resources": ["workerpools/status", "servinggraphs/status", "routingpolicies/status"],
         "verbs": ["patch"],
     },
+    # A ServingGraph's autoscaler writes its pools' replicas through the scale subresource.
+    {"apiGroups": ["triskel.io"], "resources": ["workerpools/scale"], "verbs": ["patch"]},
     # blockOwnerDeletion on adopted children needs update on the owner's finalizers.
     {
         "apiGroups": ["triskel.io"],
@@ -198,6 +200,5 @@ def test_operator_rules_cover_every_custom_kind() -> None:
     expected = set()
     for kind in RESOURCE_KINDS:
         expected |= {kind.plural, f"{kind.plural}/status", f"{kind.plural}/finalizers"}
-    # No workerpools/scale: nothing in the operator scales pools through it yet (the SLO
-    # planner will; it brings the rule with it).
-    assert triskel_resources == expected
+    # And workerpools/scale: a ServingGraph's autoscaler sizes pools through it.
+    assert triskel_resources == expected | {"workerpools/scale"}

@@ -11,13 +11,18 @@ OwnerReferencesPermissionEnforcement is on, as on OpenShift and hardened cluster
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from triskel.common.router_cluster import ROUTER_CONFIG_MAP_NAME
+from triskel.operator.handlers.autoscaling import CANCELLATION_TIMEOUT_S
+from triskel.router.metrics import RouterMetrics
 
 from support.helm import render
 from support.kube_rig import RealApi
@@ -93,12 +98,77 @@ def _getter(api: RealApi, kind: str, name: str, namespace: str) -> Callable[[], 
     return lambda: get(api, kind, name, namespace)
 
 
+class StandInRouter:
+    """The router's /metrics on loopback, as the real `RouterMetrics` renders it, with far
+    more load at every scrape than the example's pools serve: the planner scales up."""
+
+    def __init__(self) -> None:
+        self.metrics = RouterMetrics()
+        router = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                for _ in range(500):
+                    router.metrics.observe_request(
+                        "llama-3.1-8b", "http", "ok", ttft_s=0.05, tpot_s=0.01
+                    )
+                    router.metrics.observe_tokens("llama-3.1-8b", 1000, 200, 0)
+                body, content_type = router.metrics.render()
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/metrics"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> StandInRouter:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def autoscale_once(api: RealApi, namespace: str) -> None:
+    """Autoscaling on the graph until the planner scales a pool through its scale
+    subresource, then off again (so the steps below scale by hand alone)."""
+    with StandInRouter() as router:
+        spec = {"spec": {"autoscaling": {"metricsUrl": router.url, "intervalS": 1}}}
+        api.kubectl(
+            "patch", "sg", "llama", "--type", "merge", "-p", json.dumps(spec), namespace=namespace
+        )
+        wait_for(
+            lambda: (
+                (get(api, "wp", "llama-decode", namespace) or {})["spec"]["replicas"].get("desired")
+                == 4
+            ),
+            timeout_s=90,
+            what="the planner scaled the decode pool to its max",
+        )
+        off = {"spec": {"autoscaling": None}}
+        api.kubectl(
+            "patch", "sg", "llama", "--type", "merge", "-p", json.dumps(off), namespace=namespace
+        )
+    # kopf stops the graph's daemon once the spec has no autoscaling, within its
+    # cancellation timeout; after that nothing scales the pools but the steps below.
+    time.sleep(CANCELLATION_TIMEOUT_S + 1.0)
+
+
 def walk_every_path(api: RealApi, namespace: str) -> None:
-    """Create, update, scale in with drain, warn, delete: every kind of call the operator makes."""
+    """Create, update, autoscale, scale in with drain, warn, delete: every kind of call
+    the operator makes."""
     api.kubectl("apply", "-f", str(PD_EXAMPLE), namespace=namespace)
     for name in ("llama-prefill", "llama-decode"):
         wait_for(_getter(api, "pdb", name, namespace), timeout_s=60, what=f"{name} budget")
     wait_for(lambda: get(api, "configmap", ROUTER_CONFIG_MAP_NAME, namespace), what="config")
+    autoscale_once(api, namespace)
     # A new model: every child's labels drift (patch), and the graph warns (event).
     patch = {"spec": {"model": "other-model"}}
     api.kubectl(

@@ -261,6 +261,13 @@ def operator_command(
             "--status-interval-s", min=0.1, help="how often pool and graph status is refreshed"
         ),
     ] = 10.0,
+    metrics_address: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-address",
+            help="serve the autoscaler's desired replicas at /metrics here, e.g. 0.0.0.0:9090",
+        ),
+    ] = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Run the Kubernetes operator (WorkerPool, ServingGraph, RoutingPolicy)."""
@@ -275,6 +282,7 @@ def operator_command(
         drain_timeout_s=drain_timeout_s,
         status_interval_s=status_interval_s,
         liveness_endpoint=liveness,
+        metrics_address=metrics_address,
     )
     asyncio.run(run_operator(options))
 

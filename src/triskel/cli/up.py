@@ -1,14 +1,25 @@
-"""`triskel up`: the router and every pool's workers as local processes."""
+"""`triskel up`: the router and every pool's workers as local processes.
+
+start every pool's workers ──► write the membership file ──► start the router on it
+──► serve: a worker that dies is replaced (with backoff) while the rest serve;
+    with `autoscale:`, pools grow and shrink on the planner's decisions
+──► Ctrl-C, or the router dies: stop the router, then every worker
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from triskel.cli.supervisor import ChildFailedError, Supervisor
-from triskel.cli.up_config import PoolEntry, UpConfig
-from triskel.common.api import WorkerPoolSpec
+from triskel.cli.autoscale_graphs import graph_plans
+from triskel.cli.local_pools import LocalPools, PoolSettings, worker_config
+from triskel.cli.local_scaler import metrics_reader, run_autoscale
+from triskel.cli.supervisor import Child, ChildFailedError, Supervisor
+from triskel.cli.up_config import UpConfig
 from triskel.router.process import RouterProcessConfig
 from triskel.workers.process import WorkerProcessConfig
 
@@ -16,22 +27,19 @@ Print = Callable[[str], None]
 
 
 # Ctrl-C on a laptop should stop promptly: the router goes first, so little is left.
+# A scale-in waits for a worker's requests before its SIGTERM (PoolSettings), so this
+# bounds only what arrives in its last moments.
 UP_DRAIN_TIMEOUT_S = 2.0
+MEMBERSHIP_FILE_NAME = "membership.json"
 
 
 def worker_configs(config: UpConfig) -> list[WorkerProcessConfig]:
-    """One worker process per replica, named `<pool>-<index>`."""
+    """The workers `up` starts with: one per replica, named `<pool>-<index>`."""
     return [
-        WorkerProcessConfig(
-            worker_id=f"{pool.name}-{index}", pool=_spec(pool), drain_timeout_s=UP_DRAIN_TIMEOUT_S
-        )
+        worker_config(pool, f"{pool.name}-{index}", UP_DRAIN_TIMEOUT_S)
         for pool in config.pools
         for index in range(pool.replicas.count)
     ]
-
-
-def _spec(pool: PoolEntry) -> WorkerPoolSpec:
-    return WorkerPoolSpec.model_validate(pool.model_dump(exclude={"name"}))
 
 
 async def run_up(config: UpConfig, source: str, say: Print, log_level: str = "warning") -> int:
@@ -40,17 +48,28 @@ async def run_up(config: UpConfig, source: str, say: Print, log_level: str = "wa
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    with tempfile.TemporaryDirectory(prefix="triskel-up-") as folder:
+        return await _serve(config, source, say, log_level, Path(folder), stop)
+
+
+async def _serve(
+    config: UpConfig, source: str, say: Print, log_level: str, folder: Path, stop: asyncio.Event
+) -> int:
     supervisor = Supervisor(log_level)
-    workers = worker_configs(config)
-    say(f"Starting Triskel from {source}: {len(workers)} workers in {len(config.pools)} pools")
+    pools = LocalPools(
+        supervisor,
+        config.pools,
+        folder / MEMBERSHIP_FILE_NAME,
+        say,
+        PoolSettings(worker_drain_timeout_s=UP_DRAIN_TIMEOUT_S),
+    )
+    num_workers = sum(pool.replicas.count for pool in config.pools)
+    say(f"Starting Triskel from {source}: {num_workers} workers in {len(config.pools)} pools")
+    router: Child | None = None
+    scaling: asyncio.Task[None] | None = None
     try:
-        started = await asyncio.gather(
-            *(
-                supervisor.start(w.worker_id, "worker", w.model_dump(mode="json", by_alias=True))
-                for w in workers
-            )
-        )
-        for worker, child in zip(workers, started, strict=True):
+        started = await pools.start()
+        for worker, child in zip(worker_configs(config), started, strict=True):
             pool = worker.pool
             say(
                 f"  {worker.worker_id:<12} {pool.role:<8} {pool.model:<16} "
@@ -59,7 +78,7 @@ async def run_up(config: UpConfig, source: str, say: Print, log_level: str = "wa
         router_config = RouterProcessConfig(
             http_address=config.router.http,
             grpc_address=config.router.grpc,
-            workers=[child.ready["grpc"] for child in started],
+            membership_file=pools.membership_path,
             routing=config.routing,
             redis_url=config.router.redis_url,
         )
@@ -70,14 +89,20 @@ async def run_up(config: UpConfig, source: str, say: Print, log_level: str = "wa
         say(f"  router       HTTP http://{http}/v1 (OpenAI API)  metrics http://{http}/metrics")
         say(f"               gRPC {grpc_address} (triskel.v1.Router)")
         say(f"Triskel is ready: http://{http}/v1  grpc {grpc_address}  (Ctrl-C stops)")
-        exited = asyncio.create_task(supervisor.wait_any_exit())
+        if config.autoscale is not None:
+            plans = graph_plans(config.autoscale, config.pools)
+            read = metrics_reader(f"http://{http}/metrics")
+            scaling = asyncio.create_task(run_autoscale(plans, pools, read, say, stop))
+        exited = asyncio.create_task(router.process.wait())
         stopped = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({exited, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (exited, stopped):
-            task.cancel()
-        if exited in done:
-            child = exited.result()
-            say(f"error: {child.name} exited with code {child.process.returncode}; stopping")
+        try:
+            await _serve_until(exited, stopped, scaling, say)
+            router_exited = exited.done()
+        finally:
+            for task in (exited, stopped):
+                task.cancel()
+        if router_exited:
+            say(f"error: the router exited with code {router.process.returncode}; stopping")
             return 1
         return 0
     except ChildFailedError as error:
@@ -85,5 +110,32 @@ async def run_up(config: UpConfig, source: str, say: Print, log_level: str = "wa
         return 1
     finally:
         say("Stopping Triskel...")
+        stop.set()
+        if scaling is not None:
+            scaling.cancel()
+            await asyncio.gather(scaling, return_exceptions=True)
+        if router is not None:  # first: nothing new reaches the workers
+            await supervisor.stop(router)
+        await pools.close()
         await supervisor.stop_all()
         say("Stopped.")
+
+
+async def _serve_until(
+    exited: asyncio.Task[int],
+    stopped: asyncio.Task[Any],
+    scaling: asyncio.Task[None] | None,
+    say: Print,
+) -> None:
+    """Until the router exits or a stop is asked for. An autoscaler that fails is said
+    once; the deployment keeps serving at its current size."""
+    waits: set[asyncio.Task[Any]] = {exited, stopped}
+    if scaling is not None:
+        waits.add(scaling)
+    while not (exited.done() or stopped.done()):
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        if scaling in done:
+            waits.discard(scaling)
+            assert scaling is not None
+            if not scaling.cancelled() and scaling.exception() is not None:
+                say(f"error: autoscaling stopped ({scaling.exception()!r}); pools keep their size")

@@ -13,8 +13,10 @@ from typing import Annotated, Any
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
+from triskel.cli.autoscale_graphs import AutoscaleConfigError, graph_plans
 from triskel.common.api import Address, ApiModel, WorkerPoolSpec
 from triskel.common.routing_api import RoutingSettings
+from triskel.planner.autoscalers import AutoscalerName
 from triskel.router.scheduling.builtin import default_registry
 from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
@@ -41,11 +43,35 @@ class PoolEntry(WorkerPoolSpec):
     name: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=40)]
 
 
+class AutoscaleSettings(ApiModel):
+    """Scale the pools from the router's metrics while `up` runs (docs/autoscaling.md).
+    Each pool's replicas.min / max bound it; encode pools keep their size."""
+
+    policy: AutoscalerName = "triskel"
+    """triskel (the SLO planner), or a comparison law: hpa-queue, aibrix-kpa, dynamo
+    (one prefill and one decode pool per model), llm-d."""
+    interval_s: Annotated[float, Field(gt=0, le=3600)] | None = None
+    """Seconds between two decisions; the policy's own interval when unset (triskel and
+    the HPA-based laws 15, aibrix-kpa 10, dynamo 180)."""
+    ttft_ms: Annotated[float, Field(gt=0)] = 2000.0
+    """The TTFT SLO the pools are sized for, milliseconds."""
+    tpot_ms: Annotated[float, Field(gt=0)] = 100.0
+    """The TPOT SLO the pools are sized for, milliseconds."""
+    scale_down_window_s: Annotated[float, Field(ge=0, le=86400)] | None = None
+    """triskel: fewer replicas must be needed this long before a scale-down; the pool
+    profile's start-up time when unset."""
+    scale_down_cooldown_s: Annotated[float, Field(ge=0, le=86400)] | None = None
+    """triskel: seconds after a pool last changed before it may shrink; the pool
+    profile's start-up time when unset."""
+
+
 class UpConfig(ApiModel):
     router: RouterSettings = Field(default_factory=RouterSettings)
     # Scheduling profiles, disaggregation policy, SLOs (round-robin when absent).
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     pools: Annotated[list[PoolEntry], Field(min_length=1)]
+    # Grow and shrink the pools while serving; fixed sizes when absent.
+    autoscale: AutoscaleSettings | None = None
 
     @field_validator("pools")
     @classmethod
@@ -101,6 +127,11 @@ def parse_up_config(text: str, source: str, embedders: EmbedderCache | None = No
         build_scheduler(config.routing.scheduling(), default_registry(), PluginContext())
     except PluginConfigError as error:
         raise UpConfigError(f"{source}: invalid configuration\n  routing: {error}") from None
+    if config.autoscale is not None:
+        try:
+            graph_plans(config.autoscale, config.pools)
+        except AutoscaleConfigError as error:
+            raise UpConfigError(f"{source}: invalid configuration\n  {error}") from None
     if config.routing.semantic is not None:
         # Decisions may only send to models this file serves.
         targets = Targets(models={pool.model for pool in config.pools})

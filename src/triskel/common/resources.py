@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 from triskel.common.api import ApiModel, WorkerPoolSpec
 from triskel.common.routing_api import AdmissionSpec, DisaggregationSpec, RoutingConfig
 from triskel.common.semantic_api import CacheSpec, SemanticSpec
+from triskel.planner.autoscalers import AutoscalerName
 
 API_GROUP = "triskel.io"
 API_VERSION = "v1alpha1"
@@ -27,6 +28,8 @@ API_VERSION = "v1alpha1"
 # the suffixes the operator adds.
 POOL_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 POOL_NAME_MAX_LENGTH = 50
+# The router's /metrics: plain http(s), a host, no spaces (the operator fetches it as is).
+METRICS_URL_PATTERN = r"^https?://[^\s/?#@]+(/\S*)?$"
 
 
 class ConditionStatus(StrEnum):
@@ -60,6 +63,26 @@ Conditions = Annotated[
 ]
 
 
+class AutoscalingDecision(ApiModel):
+    """The last decision of the graph's autoscaler about this pool, kept or not."""
+
+    graph: Annotated[str, Field(min_length=1)]
+    """The ServingGraph whose autoscaler decided."""
+    policy: AutoscalerName
+    """The policy that decided (the graph's spec.autoscaling.policy)."""
+    current_replicas: Annotated[int, Field(ge=0)]
+    """Replicas asked for when it decided (spec.replicas.desired)."""
+    desired_replicas: Annotated[int, Field(ge=0)]
+    """Replicas it asked for; equal to currentReplicas when it kept the count."""
+    reason: str
+    """The decision in words (`scale up: 3 needed for 4.20 req/s`)."""
+    decided_at: str
+    """RFC 3339."""
+    numbers: dict[str, str] = Field(default_factory=dict)
+    """The figures behind the decision (observed and predicted rates, predicted TTFT /
+    TPOT, utilisation...), formatted: some are words, some infinite."""
+
+
 class WorkerPoolStatus(ApiModel):
     """What the operator observed of the pool's workload."""
 
@@ -78,6 +101,9 @@ class WorkerPoolStatus(ApiModel):
     """The spec generation this status describes."""
     last_scale_time: str | None = None
     """RFC 3339, when the operator last changed the replica count."""
+    autoscaling: AutoscalingDecision | None = None
+    """The last autoscaling decision, when a ServingGraph with spec.autoscaling names the
+    pool."""
 
 
 class GraphSlo(ApiModel):
@@ -89,6 +115,38 @@ class GraphSlo(ApiModel):
     """Time per output token after the first, milliseconds."""
     attainment: Annotated[float, Field(gt=0, le=1)] = 0.9
     """Share of requests that must meet both targets."""
+
+
+class AutoscalingMode(StrEnum):
+    SCALE = "scale"
+    RECOMMEND = "recommend"
+
+
+class AutoscalingSpec(ApiModel):
+    """Scale the graph's pools from the router's metrics. Each pool keeps its own
+    spec.replicas.min / max as bounds; the operator writes spec.replicas.desired through
+    the scale subresource."""
+
+    policy: AutoscalerName = "triskel"
+    """triskel (the SLO planner), or a comparison law: hpa-queue, aibrix-kpa, dynamo
+    (one prefill and one decode pool only), llm-d."""
+    mode: AutoscalingMode = AutoscalingMode.SCALE
+    """scale: the operator writes each pool's replicas; recommend: it only records and
+    publishes them (status, triskel_autoscaler_desired_replicas), for KEDA or an HPA to
+    act on."""
+    metrics_url: Annotated[str, Field(pattern=METRICS_URL_PATTERN, max_length=2048)]
+    """The router's Prometheus endpoint, e.g. http://triskel-router.triskel:8080/metrics."""
+    interval_s: Annotated[float, Field(ge=1, le=3600)] | None = None
+    """Seconds between two decisions; the policy's own interval when unset (triskel and
+    the HPA-based laws 15, aibrix-kpa 10, dynamo 180)."""
+    scale_down_window_s: Annotated[float, Field(ge=0, le=86400)] | None = None
+    """triskel: fewer replicas must be needed this long before a scale-down; the pool's
+    start-up time when unset."""
+    scale_down_cooldown_s: Annotated[float, Field(ge=0, le=86400)] | None = None
+    """triskel: seconds after a pool last changed before it may shrink; its start-up
+    time when unset."""
+    gpu_budget: Annotated[int, Field(ge=1)] | None = None
+    """GPUs for the whole graph (triskel, dynamo); no budget when unset."""
 
 
 class ServingGraphSpec(ApiModel):
@@ -107,6 +165,8 @@ class ServingGraphSpec(ApiModel):
         Annotated[str, Field(pattern=POOL_NAME_PATTERN, max_length=POOL_NAME_MAX_LENGTH)] | None
     ) = None
     """A RoutingPolicy in the same namespace; without one the router takes workers in turn."""
+    autoscaling: AutoscalingSpec | None = None
+    """Scale the pools from the router's metrics; fixed sizes when unset."""
 
     @field_validator("pools")
     @classmethod

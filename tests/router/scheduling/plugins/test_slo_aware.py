@@ -32,6 +32,7 @@ PROFILE = LatencyProfile.model_validate(
         "kv_capacity_tokens": 4096,
         "max_num_batched_tokens": 1000,
         "max_num_seqs": 64,
+        "startup_s": 60,
         "prefill": {"a_ms": 10, "b_ms_per_token": 0.5, "c_ms_per_token2": 0},
         "decode": {"a_ms": 5, "b_ms_per_context_token": 0.01, "c_ms_per_seq": 2},
         "encode": {"a_ms": 0, "b_ms_per_token": 0, "pixels_per_token_side": 28},

@@ -1,0 +1,231 @@
+"""Autoscaling a ServingGraph, the pure part: what the planner sees and what to patch.
+
+    ServingGraph spec ──► PlannerConfig          WorkerPools ──► StageSpec per pool
+    router scrapes (before, after) ──► ModelWindow ─┐
+    pools' desired / ready replicas ────────────────┴──► Observation ──► autoscaler.step
+    decisions ──► PoolAction per pool: the status record, the scale patch and event
+                  (only when the count changes)
+
+No I/O here: the handler (`handlers/autoscaling.py`) fetches, steps and patches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from triskel.common.api import EngineType, Role, WorkerPoolSpec
+from triskel.common.profiles import LatencyProfile, load_profile
+from triskel.common.resources import AutoscalingMode, AutoscalingSpec, ServingGraphSpec
+from triskel.planner.planner import (
+    Decision,
+    Observation,
+    PlannerConfig,
+    Stage,
+    StageObservation,
+    StageSpec,
+)
+from triskel.planner.router_metrics import MetricsError, ModelWindow
+
+Json = dict[str, Any]
+
+# TTFT is sized at the SLO's attainment quantile; at 1.0 the quantile is unbounded.
+MAX_TTFT_QUANTILE = 0.99
+# The roles the planner sizes (an encode pool's load is images, which it does not model).
+_STAGES: dict[Role, Stage] = {
+    Role.PREFILL: "prefill",
+    Role.DECODE: "decode",
+    Role.UNIFIED: "unified",
+}
+
+
+class AutoscalingProblem(Exception):
+    """The graph cannot be autoscaled as it stands; `reason` is one CamelCase word and
+    the message names the field and value."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class PoolReading:
+    """What the operator reads of one WorkerPool before a step."""
+
+    spec: WorkerPoolSpec
+    ready_replicas: int
+
+
+@dataclass(frozen=True, slots=True)
+class PoolAction:
+    """What one decision asks of one pool."""
+
+    pool: str
+    desired: int
+    record: Json  # status.autoscaling, camelCase
+    scale_to: int | None  # spec.replicas through the scale subresource; None: keep
+    event: str | None  # the Normal `Scaled` event's message, when the count changes
+
+
+def planner_config(graph: ServingGraphSpec, autoscaling: AutoscalingSpec) -> PlannerConfig:
+    """The planner's settings from the graph's SLOs and its autoscaling section."""
+    defaults = PlannerConfig(graph.slo.ttft_ms, graph.slo.tpot_ms)
+    return PlannerConfig(
+        ttft_slo_ms=graph.slo.ttft_ms,
+        tpot_slo_ms=graph.slo.tpot_ms,
+        ttft_quantile=min(graph.slo.attainment, MAX_TTFT_QUANTILE),
+        scale_down_window_s=autoscaling.scale_down_window_s,
+        scale_down_cooldown_s=autoscaling.scale_down_cooldown_s,
+        gpu_budget=autoscaling.gpu_budget,
+        interval_s=autoscaling.interval_s or defaults.interval_s,
+    )
+
+
+def stage_specs(graph_name: str, pools: Mapping[str, WorkerPoolSpec]) -> tuple[StageSpec, ...]:
+    """One stage per pool, bounded by its replicas min / max and sized with its latency
+    profile as its workers run it. AutoscalingProblem for a pool the planner cannot size."""
+    stages = []
+    for name, spec in pools.items():
+        where = f"ServingGraph {graph_name}: WorkerPool {name}"
+        stage = _STAGES.get(spec.role)
+        if stage is None:
+            raise AutoscalingProblem(
+                "UnsupportedRole",
+                f"{where}: spec.role ({spec.role.value}) cannot be autoscaled: the planner "
+                "sizes prefill, decode and unified pools",
+            )
+        try:
+            profile = load_profile(spec.profile.name)
+        except ValueError as error:
+            raise AutoscalingProblem("UnknownProfile", f"{where}: {error}") from None
+        bounds = (spec.replicas.min, spec.replicas.max)
+        stages.append(StageSpec(name, stage, _as_run(where, profile, spec), *bounds))
+    return tuple(stages)
+
+
+def _as_run(where: str, profile: LatencyProfile, spec: WorkerPoolSpec) -> LatencyProfile:
+    """The profile with the pool's KV capacity and, for mock workers, every step
+    `timeScale` times as long: the planner sizes in the wall-clock time the router
+    measures TTFT and TPOT in. Real engines run at the speed of their GPUs."""
+    update: dict[str, Any] = {}
+    if spec.profile.kv_capacity_tokens is not None:
+        update["kv_capacity_tokens"] = spec.profile.kv_capacity_tokens
+    scale = spec.profile.time_scale
+    if spec.engine.type is EngineType.MOCK and scale != 1.0:
+        if scale == 0:
+            raise AutoscalingProblem(
+                "InstantWorkers",
+                f"{where}: spec.profile.timeScale (0): instant workers cannot be sized for "
+                "an SLO; use a positive timeScale with autoscaling",
+            )
+        prefill, decode = profile.prefill, profile.decode
+        update["prefill"] = prefill.model_copy(
+            update={
+                "a_ms": prefill.a_ms * scale,
+                "b_ms_per_token": prefill.b_ms_per_token * scale,
+                "c_ms_per_token2": prefill.c_ms_per_token2 * scale,
+            }
+        )
+        update["decode"] = decode.model_copy(
+            update={
+                "a_ms": decode.a_ms * scale,
+                "b_ms_per_context_token": decode.b_ms_per_context_token * scale,
+                "c_ms_per_seq": decode.c_ms_per_seq * scale,
+            }
+        )
+    return profile.model_copy(update=update) if update else profile
+
+
+def observation(
+    time_s: float,
+    window: ModelWindow,
+    pools: Mapping[str, PoolReading],
+    in_flight: float | None,
+) -> Observation:
+    """What the autoscaler sees: the window's load and latencies, and per pool the
+    replicas asked for (`desired`, as the scale subresource says) and how many of them
+    are not ready yet. The router counts requests in flight per model, not per stage:
+    only a graph of one pool, which serves them all, gets them as `running`."""
+    stages = {}
+    for name, reading in pools.items():
+        desired = reading.spec.replicas.count
+        running = in_flight if in_flight is not None and len(pools) == 1 else 0.0
+        stages[name] = StageObservation(
+            replicas=desired,
+            starting=max(0, desired - reading.ready_replicas),
+            ttft_ms=window.ttft_ms,
+            tpot_ms=window.tpot_ms,
+            running=running,
+        )
+    return Observation(time_s, window.rate_rps, window.inputs, window.outputs, stages)
+
+
+def in_flight_requests(text: str, model: str) -> float | None:
+    """The router's `triskel_inflight_requests` for `model` at the scrape; None when it
+    exports none. MetricsError when the text is not Prometheus exposition."""
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if (
+                    sample.name == "triskel_inflight_requests"
+                    and sample.labels.get("model") == model
+                ):
+                    return float(sample.value)
+    except ValueError as error:
+        raise MetricsError(f"scrape: not Prometheus text ({error})") from None
+    return None
+
+
+def pool_actions(
+    graph_name: str,
+    policy: str,
+    decisions: Sequence[Decision],
+    decided_at: str,
+    mode: AutoscalingMode = AutoscalingMode.SCALE,
+) -> tuple[PoolAction, ...]:
+    """Every decision is recorded in its pool's status; in `scale` mode one that changes
+    the count is also a scale patch and an event (in `recommend` mode KEDA or an HPA acts
+    on the published count, and posts its own events)."""
+    actions = []
+    for decision in decisions:
+        numbers = {key: format_number(value) for key, value in decision.numbers.items()}
+        record = {
+            "graph": graph_name,
+            "policy": policy,
+            "currentReplicas": decision.current,
+            "desiredReplicas": decision.desired,
+            "reason": decision.reason,
+            "decidedAt": decided_at,
+            "numbers": numbers,
+        }
+        changes = decision.desired != decision.current and mode is AutoscalingMode.SCALE
+        event = None
+        if changes:
+            figures = ", ".join(f"{key}={value}" for key, value in numbers.items())
+            event = (
+                f"{decision.current} -> {decision.desired} replicas by {policy} "
+                f"(ServingGraph {graph_name}): {decision.reason}; {figures}"
+            )
+        actions.append(
+            PoolAction(
+                decision.stage,
+                decision.desired,
+                record,
+                decision.desired if changes else None,
+                event,
+            )
+        )
+    return tuple(actions)
+
+
+def format_number(value: float | str) -> str:
+    """Four significant digits; whole numbers without a point; words as they are."""
+    if isinstance(value, str):
+        return value
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.4g}"
