@@ -18,7 +18,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from triskel.common.api import EngineType, Role, WorkerPoolSpec
-from triskel.common.profiles import LatencyProfile, load_profile
+from triskel.common.profiles import LatencyProfile, as_run, load_profile
 from triskel.common.resources import AutoscalingMode, AutoscalingSpec, ServingGraphSpec
 from triskel.planner.planner import (
     Decision,
@@ -108,36 +108,16 @@ def stage_specs(graph_name: str, pools: Mapping[str, WorkerPoolSpec]) -> tuple[S
 
 
 def _as_run(where: str, profile: LatencyProfile, spec: WorkerPoolSpec) -> LatencyProfile:
-    """The profile with the pool's KV capacity and, for mock workers, every step
-    `timeScale` times as long: the planner sizes in the wall-clock time the router
-    measures TTFT and TPOT in. Real engines run at the speed of their GPUs."""
-    update: dict[str, Any] = {}
-    if spec.profile.kv_capacity_tokens is not None:
-        update["kv_capacity_tokens"] = spec.profile.kv_capacity_tokens
-    scale = spec.profile.time_scale
-    if spec.engine.type is EngineType.MOCK and scale != 1.0:
-        if scale == 0:
-            raise AutoscalingProblem(
-                "InstantWorkers",
-                f"{where}: spec.profile.timeScale (0): instant workers cannot be sized for "
-                "an SLO; use a positive timeScale with autoscaling",
-            )
-        prefill, decode = profile.prefill, profile.decode
-        update["prefill"] = prefill.model_copy(
-            update={
-                "a_ms": prefill.a_ms * scale,
-                "b_ms_per_token": prefill.b_ms_per_token * scale,
-                "c_ms_per_token2": prefill.c_ms_per_token2 * scale,
-            }
+    """The profile with the pool's KV capacity and, for mock workers, their `timeScale`
+    (`profiles.as_run`); real engines run at the speed of their GPUs."""
+    scale = spec.profile.time_scale if spec.engine.type is EngineType.MOCK else 1.0
+    if scale == 0:
+        raise AutoscalingProblem(
+            "InstantWorkers",
+            f"{where}: spec.profile.timeScale (0): instant workers cannot be sized for "
+            "an SLO; use a positive timeScale with autoscaling",
         )
-        update["decode"] = decode.model_copy(
-            update={
-                "a_ms": decode.a_ms * scale,
-                "b_ms_per_context_token": decode.b_ms_per_context_token * scale,
-                "c_ms_per_seq": decode.c_ms_per_seq * scale,
-            }
-        )
-    return profile.model_copy(update=update) if update else profile
+    return as_run(profile, scale, spec.profile.kv_capacity_tokens)
 
 
 def observation(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from triskel.common.api import ProfileSpec, Role
-from triskel.common.profiles import LatencyProfile, load_profile
+from triskel.common.profiles import LatencyProfile, as_run, load_profile
 from triskel.planner.autoscalers import Autoscaler, build_autoscaler
 from triskel.planner.planner import PlannerConfig, Stage, StageSpec
 from triskel.planner.sizing import Lengths
@@ -110,27 +110,5 @@ def _stage(index: int, pool: PoolEntry) -> StageSpec:
 
 
 def profile_as_run(profile: LatencyProfile, spec: ProfileSpec) -> LatencyProfile:
-    """The profile as the pool's mock engine runs it: every step `timeScale` times as
-    long, and the KV capacity the pool sets. The planner then sizes in wall-clock time,
-    the time the router measures TTFT and TPOT in."""
-    scale = spec.time_scale
-    prefill, decode = profile.prefill, profile.decode
-    return profile.model_copy(
-        update={
-            "prefill": prefill.model_copy(
-                update={
-                    "a_ms": prefill.a_ms * scale,
-                    "b_ms_per_token": prefill.b_ms_per_token * scale,
-                    "c_ms_per_token2": prefill.c_ms_per_token2 * scale,
-                }
-            ),
-            "decode": decode.model_copy(
-                update={
-                    "a_ms": decode.a_ms * scale,
-                    "b_ms_per_context_token": decode.b_ms_per_context_token * scale,
-                    "c_ms_per_seq": decode.c_ms_per_seq * scale,
-                }
-            ),
-            "kv_capacity_tokens": spec.kv_capacity_tokens or profile.kv_capacity_tokens,
-        }
-    )
+    """The profile as the pool's mock engine runs it (`profiles.as_run`)."""
+    return as_run(profile, spec.time_scale, spec.kv_capacity_tokens)

@@ -108,6 +108,34 @@ class LatencyProfile(_Frozen):
         return self
 
 
+def as_run(
+    profile: LatencyProfile, time_scale: float = 1.0, kv_capacity_tokens: int | None = None
+) -> LatencyProfile:
+    """The profile as a mock engine runs it: every step `time_scale` times as long, and
+    the KV capacity a pool sets (None keeps the profile's). What a planner sizes with, so
+    it sizes in the wall-clock time the router measures TTFT and TPOT in."""
+    update: dict[str, object] = {}
+    if kv_capacity_tokens is not None:
+        update["kv_capacity_tokens"] = kv_capacity_tokens
+    if time_scale != 1.0:
+        prefill, decode = profile.prefill, profile.decode
+        update["prefill"] = prefill.model_copy(
+            update={
+                "a_ms": prefill.a_ms * time_scale,
+                "b_ms_per_token": prefill.b_ms_per_token * time_scale,
+                "c_ms_per_token2": prefill.c_ms_per_token2 * time_scale,
+            }
+        )
+        update["decode"] = decode.model_copy(
+            update={
+                "a_ms": decode.a_ms * time_scale,
+                "b_ms_per_context_token": decode.b_ms_per_context_token * time_scale,
+                "c_ms_per_seq": decode.c_ms_per_seq * time_scale,
+            }
+        )
+    return profile.model_copy(update=update) if update else profile
+
+
 def list_profiles() -> list[str]:
     """Names of the packaged profiles, sorted."""
     folder = resources.files(_PROFILE_PACKAGE).joinpath(_PROFILE_FOLDER)
