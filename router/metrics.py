@@ -9,11 +9,13 @@ once through a `RequestTracker`; the orchestrator records worker calls and KV tr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from triskel.router.types import (
     FinishEvent,
@@ -182,6 +184,11 @@ class RouterMetrics:
     def observe_redis_error(self, operation: str) -> None:
         self._redis_errors.labels(operation).inc()
 
+    def watch_workers(self, counts: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+        """`triskel_workers{model, role}`, read at scrape time: pools growing and
+        shrinking (autoscaling, a drained worker leaving) show on /metrics."""
+        self.registry.register(_WorkersCollector(counts))
+
     def watch_admission(self, queue_depth: Callable[[], int], in_flight: Callable[[], int]) -> None:
         """Reads the admission queue's gauges at scrape time."""
         self._queue_depth.set_function(queue_depth)
@@ -285,3 +292,18 @@ def status_of(error: BaseException) -> RequestStatus:
         # ServiceError, and our own bugs: both count against the service.
         return "service_error"
     return "cancelled"  # CancelledError, GeneratorExit: the client went away
+
+
+class _WorkersCollector(Collector):
+    def __init__(self, counts: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "triskel_workers",
+            "Workers the router routes to, per model and role.",
+            labels=["model", "role"],
+        )
+        for (model, role), count in sorted(self._counts().items()):
+            family.add_metric([model, role], count)
+        yield family

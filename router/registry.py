@@ -90,6 +90,14 @@ class WorkerRegistry:
             for name, pools in sorted(self._models.items())
         ]
 
+    def worker_counts(self) -> dict[tuple[str, str], int]:
+        """Workers per (model, role) now: what `triskel_workers` shows as pools scale."""
+        return {
+            (model, str(role)): len(workers)
+            for model, pools in self._models.items()
+            for role, workers in pools.workers.items()
+        }
+
     def all_workers(self) -> list[WorkerClient]:
         """Every connected worker, including those of models not servable right now."""
         return list(self._all)

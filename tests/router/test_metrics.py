@@ -159,3 +159,13 @@ def test_model_label_only_names_served_models(model: object, expected: str) -> N
 )
 def test_status_of_errors(error: BaseException, expected: str) -> None:
     assert status_of(error) == expected
+
+
+def test_workers_per_model_and_role_are_read_at_scrape_time() -> None:
+    metrics = RouterMetrics()
+    counts = {("llama", "prefill"): 2, ("llama", "decode"): 4}
+    metrics.watch_workers(lambda: counts)
+    assert sample(metrics, "triskel_workers", model="llama", role="decode") == 4
+    counts[("llama", "decode")] = 2  # a scale-in: the next scrape says so
+    assert sample(metrics, "triskel_workers", model="llama", role="decode") == 2
+    assert b'triskel_workers{model="llama",role="prefill"} 2.0' in metrics.render()[0]

@@ -49,3 +49,12 @@ def test_prefill_and_decode_workers_make_a_disaggregated_model() -> None:
 def test_unservable_deployments_are_refused(workers: list[WorkerClient], message: str) -> None:
     with pytest.raises(RegistryError, match=re.escape(message)):
         WorkerRegistry(workers)
+
+
+def test_worker_counts_per_model_and_role_follow_a_replace() -> None:
+    registry = WorkerRegistry(
+        [worker("p0", Role.PREFILL), worker("d0", Role.DECODE), worker("d1", Role.DECODE)]
+    )
+    assert registry.worker_counts() == {("m", "prefill"): 1, ("m", "decode"): 2}
+    registry.replace([worker("p0", Role.PREFILL), worker("d0", Role.DECODE)])
+    assert registry.worker_counts() == {("m", "prefill"): 1, ("m", "decode"): 1}
