@@ -207,12 +207,15 @@ async def test_shrinking_below_what_runs_lets_it_finish(
     # The switch at once (time scale 0), while the two sequences are midway.
     group = ElasticEpGroup(spec, engine, 2, time_scale=0)
     assert engine.description.num_kv_blocks == 8
+    # What the router's load stream reports (StreamStats): it sees the group's capacity.
+    assert engine.load().num_kv_blocks == 8
     midways = [asyncio.Event(), asyncio.Event()]
     streams = [asyncio.create_task(stream(engine, f"r{i}", midways[i])) for i in range(2)]
     await asyncio.wait_for(asyncio.gather(*(midway.wait() for midway in midways)), 10)
     # 38+ tokens each: 3 blocks each, 6 in use, more than the one rank left holds (4).
     await asyncio.wait_for(group.scale(1), 10)
     assert engine.description.num_kv_blocks == 4
+    assert engine.load().num_kv_blocks == 4
     # They run on into the blocks they had, none preempted, none failed.
     assert await asyncio.wait_for(asyncio.gather(*streams), 30) == [56, 56]
     assert engine._core.stats().num_preemptions_total == 0  # the engine's own count
