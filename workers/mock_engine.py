@@ -195,6 +195,14 @@ class MockEngine:
         self._wakeup.set()
         return queue
 
+    def _wake_after_kv_change(self) -> None:
+        """After blocks were freed (release, abort, failed pull) or a pull finished:
+        publishes the KV events and wakes the loop. A loop that found nothing to
+        schedule sleeps until woken, so without this, requests waiting for blocks a
+        hold just gave back would wait for the next request to arrive, or forever."""
+        self._publish_kv_events()
+        self._wakeup.set()
+
     def _publish_kv_events(self) -> None:
         events = self._core.drain_kv_events()
         if events:
@@ -252,7 +260,7 @@ class MockEngine:
             handle = self._export_kv(request, kv_hold_ms or self._settings.default_kv_hold_ms)
         else:
             self._core.release_kv(request_id)
-            self._publish_kv_events()
+            self._wake_after_kv_change()
         return PrefillResult(
             first_token_id=first_token,
             first_token_text=self._tokenizer.decode([first_token]),
@@ -292,14 +300,14 @@ class MockEngine:
         if timer is not None:
             timer.cancel()
         self._core.release_kv(request_id)
-        self._publish_kv_events()
+        self._wake_after_kv_change()
 
     def _expire_export(self, request_id: str) -> None:
         self._hold_timers.pop(request_id, None)
         if self._connector.withdraw(request_id):
             log.warning("KV of %s was not pulled in time; freed", request_id)
             self._core.release_kv(request_id)
-            self._publish_kv_events()
+            self._wake_after_kv_change()
 
     # -- decode -----------------------------------------------------------------
 
@@ -356,6 +364,7 @@ class MockEngine:
         queue = self._queues.get(load.request_id)
         if params is None or params.kv is None or queue is None:
             self._core.finish_kv_load(load.request_id, ok=False)
+            self._wake_after_kv_change()
             return
         started = time.perf_counter()
         try:
@@ -370,8 +379,7 @@ class MockEngine:
             self._core.finish_kv_load(load.request_id, ok=True)
             transfer_ms = (time.perf_counter() - started) * 1000
             queue.put_nowait(KvReceived(num_bytes, transfer_ms, load.num_cached_blocks))
-        self._publish_kv_events()
-        self._wakeup.set()
+        self._wake_after_kv_change()
 
     # -- control ----------------------------------------------------------------
 
@@ -388,7 +396,7 @@ class MockEngine:
     def _abort(self, request_id: str) -> bool:
         self._leaving_batch.discard(request_id)
         found = self._core.abort(request_id)
-        self._publish_kv_events()
+        self._wake_after_kv_change()
         return found
 
     def reconfigure(self, config: EngineConfig) -> None:

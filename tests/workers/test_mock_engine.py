@@ -143,6 +143,42 @@ async def test_cancel_frees_a_held_prefill(
     assert not await prefill.cancel("never-seen")
 
 
+@pytest.mark.parametrize("freed_by", ["cancel", "expiry", "pull"])
+@pytest.mark.asyncio
+async def test_a_prefill_waiting_for_a_holds_blocks_runs_once_the_hold_is_freed(
+    freed_by: str,
+) -> None:
+    # 1,024 tokens = 64 blocks; each 600-token prompt takes 38, so the second waits
+    # for the first one's hold. The engine loop went to sleep on that wait and was
+    # woken only by new requests: with none coming, the second one waited forever.
+    prefill = mock_engine(Role.PREFILL, "prefill-small", capacity_tokens=1024)
+    decode = mock_engine(Role.DECODE, "decode-0")
+    await prefill.start()
+    await decode.start()
+    try:
+        hold_ms = 300 if freed_by == "expiry" else 60_000
+        first_prompt = list(range(1, 601))
+        first = await prefill.prefill("first", first_prompt, max_tokens=8, kv_hold_ms=hold_ms)
+        assert first.kv is not None
+        second = asyncio.create_task(
+            prefill.prefill("second", list(range(2000, 2600)), max_tokens=8, kv_hold_ms=60_000)
+        )
+        await wait_until(lambda: prefill.load().num_waiting_requests == 1)
+        if freed_by == "cancel":
+            assert await prefill.cancel("first")
+        elif freed_by == "pull":
+            params = DecodeParams(
+                "first", first_prompt, 8, True, kv=first.kv, first_token_id=first.first_token_id
+            )
+            await collect(decode.decode(params))
+        # A deadline, not a timing check: the prefill itself takes no modelled time.
+        result = await asyncio.wait_for(second, timeout=10)
+        assert result.kv is not None
+    finally:
+        await prefill.close()
+        await decode.close()
+
+
 @pytest.mark.asyncio
 async def test_roles_and_inputs_are_checked(
     engines: tuple[MockEngine, MockEngine, MockEngine],
