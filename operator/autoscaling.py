@@ -6,6 +6,8 @@
     decisions ──► PoolAction per pool: the status record, the scale patch and event
                   (only when the count changes)
 
+A pool with parallelism.ep > 1 is counted in EP ranks, not replicas (`elastic_ep`).
+
 No I/O here: the handler (`handlers/autoscaling.py`) fetches, steps and patches.
 """
 
@@ -20,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from triskel.common.api import EngineType, Role, WorkerPoolSpec
 from triskel.common.profiles import LatencyProfile, as_run, load_profile
 from triskel.common.resources import AutoscalingMode, AutoscalingSpec, ServingGraphSpec
+from triskel.operator.elastic_ep import ep_size_bounds, is_elastic
 from triskel.planner.planner import (
     Decision,
     Observation,
@@ -58,6 +61,14 @@ class PoolReading:
 
     spec: WorkerPoolSpec
     ready_replicas: int
+    # EP ranks per replica now, for a pool scaled in EP ranks (`elastic_ep`); None: in
+    # replicas.
+    ep_size: int | None = None
+
+    @property
+    def units(self) -> int:
+        """What the planner counts: replicas, or EP ranks over all replicas."""
+        return self.spec.replicas.count * (self.ep_size or 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +114,23 @@ def stage_specs(graph_name: str, pools: Mapping[str, WorkerPoolSpec]) -> tuple[S
         except ValueError as error:
             raise AutoscalingProblem("UnknownProfile", f"{where}: {error}") from None
         bounds = (spec.replicas.min, spec.replicas.max)
+        if is_elastic(spec):
+            bounds = _rank_bounds(where, profile, spec)
         stages.append(StageSpec(name, stage, _as_run(where, profile, spec), *bounds))
     return tuple(stages)
+
+
+def _rank_bounds(where: str, profile: LatencyProfile, spec: WorkerPoolSpec) -> tuple[int, int]:
+    """An elastic EP pool is sized in ranks with its per-rank profile: its replicas
+    times the EP sizes a group may take."""
+    if profile.moe is None:
+        raise AutoscalingProblem(
+            "NotMoe",
+            f"{where}: spec.parallelism.ep ({spec.parallelism.ep}) needs a profile with a "
+            f"`moe:` section; {profile.name} has none",
+        )
+    low, high = ep_size_bounds(spec)
+    return spec.replicas.count * low, spec.replicas.count * high
 
 
 def _as_run(where: str, profile: LatencyProfile, spec: WorkerPoolSpec) -> LatencyProfile:
@@ -132,11 +158,12 @@ def observation(
     only a graph of one pool, which serves them all, gets them as `running`."""
     stages = {}
     for name, reading in pools.items():
-        desired = reading.spec.replicas.count
+        desired = reading.units
+        ready = reading.ready_replicas * (reading.ep_size or 1)
         running = in_flight if in_flight is not None and len(pools) == 1 else 0.0
         stages[name] = StageObservation(
             replicas=desired,
-            starting=max(0, desired - reading.ready_replicas),
+            starting=max(0, desired - ready),
             ttft_ms=window.ttft_ms,
             tpot_ms=window.tpot_ms,
             running=running,
@@ -166,10 +193,12 @@ def pool_actions(
     decisions: Sequence[Decision],
     decided_at: str,
     mode: AutoscalingMode = AutoscalingMode.SCALE,
+    elastic: frozenset[str] = frozenset(),
 ) -> tuple[PoolAction, ...]:
     """Every decision is recorded in its pool's status; in `scale` mode one that changes
     the count is also a scale patch and an event (in `recommend` mode KEDA or an HPA acts
-    on the published count, and posts its own events)."""
+    on the published count, and posts its own events). The `elastic` pools' counts are
+    EP ranks: never a scale patch, their EP step posts its own event."""
     actions = []
     for decision in decisions:
         numbers = {key: format_number(value) for key, value in decision.numbers.items()}
@@ -182,7 +211,11 @@ def pool_actions(
             "decidedAt": decided_at,
             "numbers": numbers,
         }
-        changes = decision.desired != decision.current and mode is AutoscalingMode.SCALE
+        changes = (
+            decision.desired != decision.current
+            and mode is AutoscalingMode.SCALE
+            and decision.stage not in elastic
+        )
         event = None
         if changes:
             figures = ", ".join(f"{key}={value}" for key, value in numbers.items())

@@ -8,9 +8,10 @@ the next window starts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from triskel.operator.autoscaling import AutoscalingProblem
+from triskel.operator.elastic_ep_steps import EpSteps
 from triskel.planner.autoscalers import Autoscaler, build_autoscaler
 from triskel.planner.planner import PlannerConfig, StageSpec
 from triskel.planner.router_metrics import ModelWindow, Scrape
@@ -47,6 +48,8 @@ class GraphAutoscaling:
     problem: str | None = None
     # Pools a desired count was published for (their gauge series).
     pools: frozenset[str] = frozenset()
+    # Elastic EP steps running in the background, one per pool at most.
+    ep_steps: EpSteps = field(default_factory=EpSteps)
 
     @property
     def interval_s(self) -> float:

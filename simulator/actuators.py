@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from triskel.common.api import Role
-from triskel.common.moe import Layout, MoeSpec, initial_layout, plan_step, valid_sizes
+from triskel.common.moe import Layout, MoeSpec, initial_layout, nearest_valid_size, plan_step
 from triskel.simulator.simulation import Simulation
 
 
@@ -78,9 +78,8 @@ class ElasticEp:
             return  # one step at a time, as vLLM's /scale_elastic_ep
         if not self.layout:
             self.layout = initial_layout(self.moe.num_experts, current)
-        sizes = valid_sizes(self.moe, self.min_ranks, self.max_ranks)
-        target = min(sizes, key=lambda n: (abs(n - desired), -n))
-        if target == current:
+        target = nearest_valid_size(self.moe, desired, self.min_ranks, self.max_ranks)
+        if target is None or target == current:
             return
         step = plan_step(self.moe, self.layout, target)
         self.layout = step.layout

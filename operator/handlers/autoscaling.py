@@ -6,9 +6,10 @@ A step reads the graph's pools, fetches the router's /metrics, observes the wind
 since the previous scrape, steps the graph's autoscaler and acts on each decision
 (`autoscaling.pool_actions`): the pool's `status.autoscaling` record, the gauge, and
 when the count changes a PATCH of the pool's scale subresource and a Normal `Scaled`
-event. The graph's `ScalingActive` condition says whether it works; a problem (metrics
-unreadable, a pool missing, a scale refused) sets it False with one Warning event and
-scales nothing.
+event; for a pool with parallelism.ep > 1, an EP step in the background instead
+(`elastic_ep_steps`). The graph's `ScalingActive` condition says whether it works; a
+problem (metrics unreadable, a pool missing, a scale refused) sets it False with one
+Warning event and scales nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pydantic import ValidationError
 
 from triskel.common.api import WorkerPoolSpec
 from triskel.common.kube import KubeClient, KubeError, resource_path
+from triskel.common.profiles import load_profile
 from triskel.common.resources import (
     API_GROUP,
     API_VERSION,
@@ -45,6 +47,8 @@ from triskel.operator.autoscaling import (
     stage_specs,
 )
 from triskel.operator.conditions import ConditionUpdate, merge_conditions
+from triskel.operator.elastic_ep import current_ep_size, ep_target, is_elastic
+from triskel.operator.elastic_ep_steps import EpStepOrder, run_step
 from triskel.operator.graph_autoscalers import AutoscalingSettings, GraphAutoscaling, GraphKey
 from triskel.operator.router_scrape import ScrapeFailed, fetch_metrics
 from triskel.operator.runtime import OperatorRuntime
@@ -168,9 +172,16 @@ async def _step(
         )
     decisions = autoscaler.step(observation(scrape.time_s, window, readings, in_flight))
     decided_at = runtime.now()
-    for action in pool_actions(name, autoscaling.policy, decisions, decided_at, autoscaling.mode):
+    elastic = frozenset(pool for pool, reading in readings.items() if reading.ep_size)
+    actions = pool_actions(
+        name, autoscaling.policy, decisions, decided_at, autoscaling.mode, elastic
+    )
+    for action in actions:
         await _act(runtime.kube, namespace, graph, bodies[action.pool], action)
         runtime.metrics.set_desired(namespace, action.pool, autoscaling.policy, action.desired)
+        if action.pool in elastic and autoscaling.mode is AutoscalingMode.SCALE:
+            body = bodies[action.pool]
+            _start_ep_step(runtime, state, graph, body, readings[action.pool], action)
     for gone in state.pools - set(readings):
         runtime.metrics.forget(namespace, gone)
     state.pools = frozenset(readings)
@@ -207,7 +218,31 @@ def _reading(graph: str, pool: str, body: Json) -> PoolReading:
         raise AutoscalingProblem(
             "InvalidPool", f"ServingGraph {graph}: WorkerPool {pool}: {describe_error(error)}"
         ) from None
-    return PoolReading(spec, int(body.get("status", {}).get("readyReplicas", 0)))
+    status = body.get("status", {})
+    ep_size = current_ep_size(spec, status) if is_elastic(spec) else None
+    return PoolReading(spec, int(status.get("readyReplicas", 0)), ep_size)
+
+
+def _start_ep_step(
+    runtime: OperatorRuntime,
+    state: GraphAutoscaling,
+    graph: str,
+    body: Json,
+    reading: PoolReading,
+    action: PoolAction,
+) -> None:
+    """Starts the pool's next EP step in the background, unless one runs or the
+    decision lands on the size it has."""
+    moe = load_profile(reading.spec.profile.name).moe  # `stage_specs` checked it has one
+    if moe is None or reading.ep_size is None:
+        return
+    is_stepping = state.ep_steps.is_running(action.pool)
+    target = ep_target(moe, reading.spec, reading.ep_size, action.desired, is_stepping)
+    if target is None:
+        return
+    order = EpStepOrder(graph, body, reading.ep_size, target)
+    step = run_step(runtime.kube, runtime.http, order, runtime.clock, runtime.now)
+    state.ep_steps.start(action.pool, step)
 
 
 async def _act(
@@ -261,5 +296,7 @@ async def _report(
 def _stop(runtime: OperatorRuntime, key: GraphKey) -> None:
     """Forgets the graph's autoscaler and its gauge series."""
     state = runtime.autoscalers.drop(key)
+    if state is not None:
+        state.ep_steps.cancel_all()
     for pool in state.pools if state is not None else ():
         runtime.metrics.forget(key[0], pool)

@@ -26,6 +26,7 @@ from triskel.operator.builders.engines.base import (
 )
 
 GRPC_PORT = 50051
+HTTP_PORT = 8000  # vLLM's default, for EP groups' /scale_elastic_ep
 # Importing Triskel and sizing the KV arena take a few seconds on a slow node.
 _STARTUP_BUDGET_S = 60
 
@@ -41,7 +42,12 @@ def pool_json(spec: WorkerPoolSpec) -> str:
 
 
 def mock_pod(spec: WorkerPoolSpec, image: str) -> EnginePod:
-    """The mock worker's container; `image` is the Triskel image (`engine.image` wins)."""
+    """The mock worker's container; `image` is the Triskel image (`engine.image` wins).
+    An EP group (`parallelism.ep > 1`) also serves vLLM's HTTP API on `http`: the operator
+    changes its EP size through `/scale_elastic_ep` there."""
+    elastic = spec.parallelism.ep > 1
+    http_args = ("--http-address", f"0.0.0.0:{HTTP_PORT}") if elastic else ()
+    http_ports = (NamedPort("http", HTTP_PORT),) if elastic else ()
     return EnginePod(
         image=spec.engine.image or image,
         command=("triskel", "worker"),
@@ -54,9 +60,10 @@ def mock_pod(spec: WorkerPoolSpec, image: str) -> EnginePod:
             f"0.0.0.0:{GRPC_PORT}",
             "--kv-host",
             f"$({POD_IP_ENV})",
+            *http_args,
             *user_args(spec),
         ),
-        ports=(NamedPort("grpc", GRPC_PORT),),
+        ports=(NamedPort("grpc", GRPC_PORT), *http_ports),
         # The worker's gRPC server serves the standard health service ("" is SERVING
         # once it accepts calls), which the kubelet's gRPC probe asks.
         health_check={"grpc": {"port": GRPC_PORT}},

@@ -111,6 +111,16 @@ def valid_sizes(spec: MoeSpec, low: int, high: int) -> list[int]:
     return [ranks for ranks in range(max(1, low), high + 1) if fits(spec, ranks)]
 
 
+def nearest_valid_size(spec: MoeSpec, desired: float, low: int, high: int) -> int | None:
+    """The valid EP size in [low, high] nearest `desired` ranks, the larger on a tie
+    (a step that falls short of the load costs more than a rank too many); None when no
+    size in the range fits."""
+    sizes = valid_sizes(spec, low, high)
+    if not sizes:
+        return None
+    return min(sizes, key=lambda ranks: (abs(ranks - desired), -ranks))
+
+
 def kv_tokens_per_rank(spec: MoeSpec, ranks: int) -> int:
     largest = max(quotas(spec.num_experts, ranks))
     free = spec.hbm_bytes_per_rank - spec.dense_bytes - largest * spec.expert_bytes

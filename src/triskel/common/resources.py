@@ -83,6 +83,32 @@ class AutoscalingDecision(ApiModel):
     TPOT, utilisation...), formatted: some are words, some infinite."""
 
 
+class EpStepRecord(ApiModel):
+    """One change of an elastic EP pool's EP size, as its workers reported it."""
+
+    from_: Annotated[int, Field(ge=1, alias="from")]
+    """EP ranks per replica before the step."""
+    to: Annotated[int, Field(ge=1)]
+    """EP ranks per replica after it."""
+    seconds: Annotated[float, Field(ge=0)]
+    """Wall-clock seconds the step took, as the operator timed the call."""
+    bytes_moved: Annotated[int, Field(ge=0)] | None = None
+    """Expert bytes moved per replica; None when the engine does not say (vLLM)."""
+    experts_moved: Annotated[int, Field(ge=0)] | None = None
+    """Experts moved per replica; None when the engine does not say (vLLM)."""
+    finished_at: str
+    """RFC 3339."""
+
+
+class ElasticEpStatus(ApiModel):
+    """The EP size of a pool with parallelism.ep > 1, which its graph's autoscaler
+    changes in EP ranks rather than replicas."""
+
+    size: Annotated[int, Field(ge=1)]
+    """EP ranks per replica now serving (spec.parallelism.ep until the first step)."""
+    last_step: EpStepRecord | None = None
+
+
 class WorkerPoolStatus(ApiModel):
     """What the operator observed of the pool's workload."""
 
@@ -104,6 +130,8 @@ class WorkerPoolStatus(ApiModel):
     autoscaling: AutoscalingDecision | None = None
     """The last autoscaling decision, when a ServingGraph with spec.autoscaling names the
     pool."""
+    elastic_ep: ElasticEpStatus | None = None
+    """The EP size and its last change, once the autoscaler changed it."""
 
 
 class GraphSlo(ApiModel):

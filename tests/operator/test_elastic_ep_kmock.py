@@ -1,0 +1,237 @@
+"""Elastic EP against an emulated API server (kmock): a pool with parallelism.ep 4 under
+heavy load grows in EP ranks through its pod's `/scale_elastic_ep`, never its replicas;
+the step is in the pool's status and an `EpScaled` event, a refused step is a Warning.
+
+The router is a stand-in on loopback serving the real `RouterMetrics` exposition, with
+far more load at each scrape than 8 ranks serve. The pod is an emulated Pod whose IP is
+127.0.0.1 and whose `http` port is a stand-in of the mock worker's HTTP API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import kmock
+import kopf
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from triskel.operator.app import operator_settings, run_operator
+from triskel.operator.runtime import OperatorOptions
+from triskel.router.metrics import RouterMetrics
+
+from support.kube_emulator import (
+    NAMESPACE,
+    collection_path,
+    create,
+    declare_resources,
+    operator_thread,
+    stored,
+    watches_open,
+)
+from support.waiting import wait_until
+
+GROUP_VERSION = "triskel.io/v1alpha1"
+POOL = "moe"
+POD = "moe-0"
+POOL_SPEC: dict[str, Any] = {
+    "role": "unified",
+    "model": "m",
+    # EP sizes 4 (one group's worth of ranks) to 8 (two groups' worth).
+    "replicas": {"min": 1, "max": 2, "desired": 1},
+    "parallelism": {"ep": 4},
+    "profile": {"name": "deepseek-v2-lite-ep-h100"},
+}
+LOAD_PER_SCRAPE = 2000
+# 4 -> 8 ranks of DeepSeek-V2-Lite: every old rank keeps 8 of its 16 experts, 32 move.
+STEP = {"old_size": 4, "new_size": 8, "experts_moved": 32, "bytes_moved": 32 * 450_000_000}
+
+
+class FakeRouter:
+    def __init__(self) -> None:
+        self.metrics = RouterMetrics()
+
+    async def serve(self, _request: web.Request) -> web.Response:
+        for _ in range(LOAD_PER_SCRAPE):
+            self.metrics.observe_request("m", "http", "ok", ttft_s=0.05, tpot_s=0.01)
+            self.metrics.observe_tokens("m", 1000, 200, 0)
+        body, content_type = self.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+class FakeWorker:
+    """The mock worker's `/scale_elastic_ep`: records each request; answers as the mock
+    does, or 409 as it does while another change runs."""
+
+    def __init__(self, refuse: bool) -> None:
+        self.refuse = refuse
+        self.requests: list[Any] = []
+
+    async def scale(self, request: web.Request) -> web.Response:
+        self.requests.append(await request.json())
+        if self.refuse:
+            error = {"message": "new_data_parallel_size: the group is already scaling"}
+            return web.json_response({"error": error}, status=409)
+        return web.json_response({"message": "Scaled to 8 data parallel engines", "step": STEP})
+
+
+@contextlib.asynccontextmanager
+async def serving(routes: list[web.RouteDef]) -> AsyncIterator[int]:
+    """An aiohttp app on 127.0.0.1, port 0; yields the port."""
+    app = web.Application()
+    app.add_routes(routes)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+@pytest_asyncio.fixture
+async def router_url() -> AsyncIterator[str]:
+    fake = FakeRouter()
+    async with serving([web.get("/metrics", fake.serve)]) as port:
+        yield f"http://127.0.0.1:{port}/metrics"
+
+
+@pytest.fixture
+def server(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
+    declare_resources(kmock)
+    return kmock
+
+
+@contextlib.asynccontextmanager
+async def running_operator(server: kmock.KubernetesEmulator) -> AsyncIterator[None]:
+    url = str(server.url).rstrip("/")
+    options = OperatorOptions(
+        worker_image="triskel:test", router_namespace=NAMESPACE, status_interval_s=0.5
+    )
+
+    def login() -> kopf.ConnectionInfo:
+        return kopf.ConnectionInfo(server=url, insecure=True, scheme="Bearer", token="test")
+
+    def start(stop: threading.Event) -> Any:
+        settings = operator_settings()
+        settings.watching.reconnect_backoff = 0.1
+        return run_operator(options, stop, login, settings)
+
+    async with operator_thread(start):
+        await watches_open(server, ["workerpools", "servinggraphs", "routingpolicies"])
+        yield
+
+
+async def add_pod(server: kmock.KubernetesEmulator, http_port: int) -> None:
+    """The pool's one ready pod, its HTTP API on loopback (what its kubelet would report)."""
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": POD,
+            "namespace": NAMESPACE,
+            "resourceVersion": "1",
+            "labels": {"triskel.io/pool": POOL},
+        },
+        "spec": {
+            "containers": [
+                {"name": "worker", "ports": [{"name": "http", "containerPort": http_port}]}
+            ]
+        },
+        "status": {"podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    response = await server.post(collection_path("v1", "pods"), json=body)
+    assert response.status < 300, await response.text()
+
+
+def graph(metrics_url: str) -> dict[str, Any]:
+    return {
+        "apiVersion": GROUP_VERSION,
+        "kind": "ServingGraph",
+        "metadata": {"name": "chat"},
+        "spec": {
+            "model": "m",
+            "pools": [POOL],
+            "autoscaling": {"metricsUrl": metrics_url, "intervalS": 1},
+        },
+    }
+
+
+def pool_object(server: kmock.KubernetesEmulator) -> Any:
+    return stored(server, GROUP_VERSION, "workerpools", POOL) or {}
+
+
+def events(server: kmock.KubernetesEmulator, reason: str) -> list[dict[str, Any]]:
+    posted = [e.data or {} for e in server["post", kmock.resource("v1/events")]]
+    return [e for e in posted if e.get("reason") == reason]
+
+
+def scale_requests(server: kmock.KubernetesEmulator) -> list[kmock.Request]:
+    return [r for r in list(server) if r.method == "PATCH" and r.url.path.endswith("/scale")]
+
+
+@pytest.mark.asyncio
+async def test_heavy_load_grows_the_ep_group_and_records_the_step(
+    server: kmock.KubernetesEmulator, router_url: str
+) -> None:
+    worker = FakeWorker(refuse=False)
+    async with (
+        serving([web.post("/scale_elastic_ep", worker.scale)]) as http_port,
+        running_operator(server),
+    ):
+        await add_pod(server, http_port)
+        pool = {"apiVersion": GROUP_VERSION, "kind": "WorkerPool", "metadata": {"name": POOL}}
+        await create(server, pool | {"spec": POOL_SPEC})
+        await create(server, graph(router_url))
+
+        def elastic_ep() -> dict[str, Any]:
+            return dict(pool_object(server).get("status", {}).get("elasticEp") or {})
+
+        await wait_until(lambda: elastic_ep().get("size") == 8, timeout_s=30)
+        # Far more load than 8 ranks serve: the bound, 8 ranks (2 replicas' worth).
+        assert worker.requests[0] == {"new_data_parallel_size": 8}
+        last_step = elastic_ep()["lastStep"]
+        assert (last_step["from"], last_step["to"]) == (4, 8)
+        assert (last_step["bytesMoved"], last_step["expertsMoved"]) == (14_400_000_000, 32)
+        assert last_step["seconds"] >= 0 and last_step["finishedAt"]
+
+        await wait_until(lambda: bool(events(server, "EpScaled")), timeout_s=30)
+        scaled = events(server, "EpScaled")[0]
+        assert scaled["type"] == "Normal"
+        assert scaled["involvedObject"]["name"] == POOL
+        assert scaled["message"].startswith("4 -> 8 EP ranks per replica in ")
+        assert "14.40 GB of experts moved (ServingGraph default/chat)" in scaled["message"]
+        # Ranks, never replicas: no scale patch, the pool keeps its one replica.
+        assert scale_requests(server) == []
+        assert pool_object(server)["spec"]["replicas"]["desired"] == 1
+        record = pool_object(server)["status"]["autoscaling"]
+        assert record["desiredReplicas"] == 8  # ranks, for an elastic pool
+
+
+@pytest.mark.asyncio
+async def test_a_refused_step_is_a_warning_naming_the_pod_and_changes_nothing(
+    server: kmock.KubernetesEmulator, router_url: str
+) -> None:
+    worker = FakeWorker(refuse=True)
+    async with (
+        serving([web.post("/scale_elastic_ep", worker.scale)]) as http_port,
+        running_operator(server),
+    ):
+        await add_pod(server, http_port)
+        pool = {"apiVersion": GROUP_VERSION, "kind": "WorkerPool", "metadata": {"name": POOL}}
+        await create(server, pool | {"spec": POOL_SPEC})
+        await create(server, graph(router_url))
+        await wait_until(lambda: bool(events(server, "EpScaleFailed")), timeout_s=30)
+        warning = events(server, "EpScaleFailed")[0]
+        assert warning["type"] == "Warning"
+        assert warning["message"] == (
+            f"WorkerPool {NAMESPACE}/{POOL}: pod {POD}: /scale_elastic_ep 4 -> 8 EP ranks "
+            "failed: HTTP 409: new_data_parallel_size: the group is already scaling"
+        )
+        assert "127.0.0.1" not in warning["message"]
+        assert "elasticEp" not in pool_object(server).get("status", {})
+        assert events(server, "EpScaled") == [] and scale_requests(server) == []
