@@ -133,7 +133,10 @@ def plan(
     """One interval: the next state and a decision per stage (desired may equal current)."""
     history = (*state.rates, observation.rate_rps)[-config.history_points :]
     # Capacity ordered now serves once it has started: size for the load expected then.
-    horizon = max(1, *(math.ceil(spec.profile.startup_s / config.interval_s) for spec in stages))
+    horizon = max(
+        (math.ceil(spec.profile.startup_s / config.interval_s) for spec in stages), default=1
+    )
+    horizon = max(1, horizon)
     prediction = predict(config.predictor, history, config.ewma_alpha, horizon)
     load_rps = max(prediction.value, observation.rate_rps)
     last_change = dict(state.last_change_s)
