@@ -25,7 +25,6 @@ from aiohttp import web
 
 from triskel.operator.app import operator_settings, run_operator
 from triskel.operator.runtime import OperatorOptions, OperatorRuntime
-from triskel.router.metrics import RouterMetrics
 
 from support.kube_emulator import (
     NAMESPACE,
@@ -36,6 +35,7 @@ from support.kube_emulator import (
     stored,
     watches_open,
 )
+from support.loaded_router import LoadedRouter
 from support.waiting import wait_until
 
 GROUP_VERSION = "triskel.io/v1alpha1"
@@ -74,17 +74,12 @@ def server(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
     return kmock
 
 
-class FakeRouter:
+class FakeRouter(LoadedRouter):
     def __init__(self) -> None:
-        self.metrics = RouterMetrics()
-        self.scrapes = 0
+        super().__init__("m", LOAD_PER_SCRAPE)
 
     async def serve(self, _request: web.Request) -> web.Response:
-        self.scrapes += 1
-        for _ in range(LOAD_PER_SCRAPE):
-            self.metrics.observe_request("m", "http", "ok", ttft_s=0.05, tpot_s=0.01)
-            self.metrics.observe_tokens("m", 1000, 200, 0)
-        body, content_type = self.metrics.render()
+        body, content_type = self.scrape()
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def fail(self, _request: web.Request) -> web.Response:

@@ -22,7 +22,6 @@ from aiohttp import web
 
 from triskel.operator.app import operator_settings, run_operator
 from triskel.operator.runtime import OperatorOptions
-from triskel.router.metrics import RouterMetrics
 
 from support.kube_emulator import (
     NAMESPACE,
@@ -33,6 +32,7 @@ from support.kube_emulator import (
     stored,
     watches_open,
 )
+from support.loaded_router import LoadedRouter
 from support.waiting import wait_until
 
 GROUP_VERSION = "triskel.io/v1alpha1"
@@ -49,18 +49,6 @@ POOL_SPEC: dict[str, Any] = {
 LOAD_PER_SCRAPE = 2000
 # 4 -> 8 ranks of DeepSeek-V2-Lite: every old rank keeps 8 of its 16 experts, 32 move.
 STEP = {"old_size": 4, "new_size": 8, "experts_moved": 32, "bytes_moved": 32 * 450_000_000}
-
-
-class FakeRouter:
-    def __init__(self) -> None:
-        self.metrics = RouterMetrics()
-
-    async def serve(self, _request: web.Request) -> web.Response:
-        for _ in range(LOAD_PER_SCRAPE):
-            self.metrics.observe_request("m", "http", "ok", ttft_s=0.05, tpot_s=0.01)
-            self.metrics.observe_tokens("m", 1000, 200, 0)
-        body, content_type = self.metrics.render()
-        return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 class FakeWorker:
@@ -95,8 +83,13 @@ async def serving(routes: list[web.RouteDef]) -> AsyncIterator[int]:
 
 @pytest_asyncio.fixture
 async def router_url() -> AsyncIterator[str]:
-    fake = FakeRouter()
-    async with serving([web.get("/metrics", fake.serve)]) as port:
+    fake = LoadedRouter("m", LOAD_PER_SCRAPE)
+
+    async def serve(_request: web.Request) -> web.Response:
+        body, content_type = fake.scrape()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async with serving([web.get("/metrics", serve)]) as port:
         yield f"http://127.0.0.1:{port}/metrics"
 
 

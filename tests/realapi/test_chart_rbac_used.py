@@ -22,10 +22,10 @@ import pytest
 
 from triskel.common.router_cluster import ROUTER_CONFIG_MAP_NAME
 from triskel.operator.handlers.autoscaling import CANCELLATION_TIMEOUT_S
-from triskel.router.metrics import RouterMetrics
 
 from support.helm import render
 from support.kube_rig import RealApi
+from support.loaded_router import LoadedRouter
 from support.realapi_operator import (
     condition,
     get,
@@ -99,21 +99,15 @@ def _getter(api: RealApi, kind: str, name: str, namespace: str) -> Callable[[], 
 
 
 class StandInRouter:
-    """The router's /metrics on loopback, as the real `RouterMetrics` renders it, with far
-    more load at every scrape than the example's pools serve: the planner scales up."""
+    """The router's /metrics on loopback (`LoadedRouter`), with far more load at every
+    scrape than the example's pools serve: the planner scales up."""
 
     def __init__(self) -> None:
-        self.metrics = RouterMetrics()
-        router = self
+        loaded = LoadedRouter("llama-3.1-8b", 500)
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                for _ in range(500):
-                    router.metrics.observe_request(
-                        "llama-3.1-8b", "http", "ok", ttft_s=0.05, tpot_s=0.01
-                    )
-                    router.metrics.observe_tokens("llama-3.1-8b", 1000, 200, 0)
-                body, content_type = router.metrics.render()
+                body, content_type = loaded.scrape()
                 self.send_response(200)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
