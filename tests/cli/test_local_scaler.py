@@ -11,7 +11,7 @@ from triskel.cli.autoscale_graphs import GraphPlan, graph_plans
 from triskel.cli.local_pools import ReplicaCounts
 from triskel.cli.local_scaler import GraphScaler, describe
 from triskel.cli.up_config import parse_up_config
-from triskel.cli.worker_load import WorkerLoad
+from triskel.common.worker_load import WorkerLoad
 from triskel.planner.autoscalers import Autoscaler
 from triskel.planner.planner import Decision, Observation
 from triskel.planner.sizing import Lengths

@@ -7,7 +7,7 @@ import pytest
 from triskel.cli.local_pools import worker_config
 from triskel.cli.supervisor import ChildFailedError, RestartBackoff, Supervisor
 from triskel.cli.up_config import PoolEntry
-from triskel.cli.worker_load import worker_load
+from triskel.common.worker_load import worker_load
 
 POOL = PoolEntry.model_validate(
     {

@@ -28,9 +28,9 @@ from typing import Any
 
 from triskel.cli.supervisor import Child, ChildFailedError, RestartBackoff, Supervisor
 from triskel.cli.up_config import PoolEntry
-from triskel.cli.worker_load import worker_load
 from triskel.common.api import WorkerPoolSpec
 from triskel.common.local_membership import LocalMembership, LocalPool, write_membership
+from triskel.common.worker_load import worker_load
 from triskel.router.discovery.membership import MEMBERSHIP_POLL_S
 from triskel.workers.process import WorkerProcessConfig
 

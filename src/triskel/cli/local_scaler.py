@@ -23,7 +23,7 @@ import aiohttp
 
 from triskel.cli.autoscale_graphs import GraphPlan
 from triskel.cli.local_pools import ReplicaCounts
-from triskel.cli.worker_load import WorkerLoad, worker_load
+from triskel.common.worker_load import WorkerLoad, worker_load
 from triskel.planner.autoscalers import Autoscaler
 from triskel.planner.planner import Decision, Observation, StageObservation
 from triskel.planner.router_metrics import MetricsError, ModelWindow, Scrape, model_window

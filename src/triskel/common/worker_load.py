@@ -1,7 +1,8 @@
-"""One load snapshot of a local worker, from its own `StreamStats`.
+"""One load snapshot of a worker, from its own `StreamStats`.
 
-`triskel up` reads it twice: the autoscaler counts each pool's queued and running
-requests, and a drain waits until a leaving worker has nothing in flight. KV holds
+`triskel up`'s autoscaler counts each pool's queued and running requests with it, and
+every drain (`triskel up`'s and the operator's) waits until a leaving worker has nothing
+in flight. KV holds
 count as work in flight: a prefill worker holding KV for a decode worker's pull must
 stay until the pull is done.
 """
