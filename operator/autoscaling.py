@@ -19,15 +19,15 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from triskel.common.api import EngineType, Role, WorkerPoolSpec
+from triskel.common.api import EngineType, WorkerPoolSpec
 from triskel.common.profiles import LatencyProfile, as_run, load_profile
 from triskel.common.resources import AutoscalingMode, AutoscalingSpec, ServingGraphSpec
 from triskel.operator.elastic_ep import ep_size_bounds, is_elastic
+from triskel.planner.autoscalers import STAGE_OF_ROLE
 from triskel.planner.planner import (
     Decision,
     Observation,
     PlannerConfig,
-    Stage,
     StageObservation,
     StageSpec,
 )
@@ -37,12 +37,6 @@ Json = dict[str, Any]
 
 # TTFT is sized at the SLO's attainment quantile; at 1.0 the quantile is unbounded.
 MAX_TTFT_QUANTILE = 0.99
-# The roles the planner sizes (an encode pool's load is images, which it does not model).
-_STAGES: dict[Role, Stage] = {
-    Role.PREFILL: "prefill",
-    Role.DECODE: "decode",
-    Role.UNIFIED: "unified",
-}
 
 
 class AutoscalingProblem(Exception):
@@ -102,7 +96,7 @@ def stage_specs(graph_name: str, pools: Mapping[str, WorkerPoolSpec]) -> tuple[S
     stages = []
     for name, spec in pools.items():
         where = f"ServingGraph {graph_name}: WorkerPool {name}"
-        stage = _STAGES.get(spec.role)
+        stage = STAGE_OF_ROLE.get(spec.role)
         if stage is None:
             raise AutoscalingProblem(
                 "UnsupportedRole",

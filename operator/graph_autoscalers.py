@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from triskel.operator.autoscaling import AutoscalingProblem
 from triskel.operator.elastic_ep_steps import EpSteps
-from triskel.planner.autoscalers import Autoscaler, build_autoscaler
+from triskel.planner.autoscalers import TARGETS_FROM_LENGTHS, Autoscaler, build_autoscaler
 from triskel.planner.planner import PlannerConfig, StageSpec
 from triskel.planner.router_metrics import ModelWindow, Scrape
 from triskel.planner.sizing import Lengths
@@ -21,10 +21,7 @@ GraphKey = tuple[str, str]  # (namespace, name)
 
 # Before the policy is built (see TARGETS_FROM_LENGTHS): the HPA controller's sync period.
 DEFAULT_INTERVAL_S = 15.0
-# The laws whose per-replica targets are set from the workload's lengths, as an operator
-# would after a load test (`autoscalers.operator_targets`): built from the first window
-# that saw requests. The others never read the lengths they are built with.
-TARGETS_FROM_LENGTHS = frozenset({"hpa-queue", "aibrix-kpa"})
+# `TARGETS_FROM_LENGTHS` laws are built from the first window that saw requests.
 _NO_LENGTHS = Lengths(0.0, 0.0, 0.0)
 
 

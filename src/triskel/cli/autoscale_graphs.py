@@ -13,24 +13,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from triskel.common.api import ProfileSpec, Role
+from triskel.common.api import ProfileSpec
 from triskel.common.profiles import LatencyProfile, as_run, load_profile
-from triskel.planner.autoscalers import Autoscaler, build_autoscaler
-from triskel.planner.planner import PlannerConfig, Stage, StageSpec
+from triskel.planner.autoscalers import (
+    STAGE_OF_ROLE,
+    TARGETS_FROM_LENGTHS,
+    Autoscaler,
+    build_autoscaler,
+)
+from triskel.planner.planner import PlannerConfig, StageSpec
 from triskel.planner.sizing import Lengths
 
 if TYPE_CHECKING:  # up_config imports this module to check its `autoscale` section
     from triskel.cli.up_config import AutoscaleSettings, PoolEntry
 
-_STAGES: dict[Role, Stage] = {
-    Role.PREFILL: "prefill",
-    Role.DECODE: "decode",
-    Role.UNIFIED: "unified",
-}
-# The laws whose per-replica targets come from the workload's lengths, as an operator
-# sets them after a load test (`autoscalers.operator_targets`); the others never read
-# the lengths they are built with.
-TARGETS_FROM_LENGTHS = frozenset({"hpa-queue", "aibrix-kpa"})
 # Lengths to try a policy with while checking the file (any positive ones do).
 _CHECK_LENGTHS = Lengths(1.0, 1.0, 1.0)
 
@@ -75,7 +71,7 @@ def graph_plans(settings: AutoscaleSettings, pools: Sequence[PoolEntry]) -> list
         stages = tuple(
             _stage(index, pool)
             for index, pool in enumerate(pools)
-            if pool.model == model and pool.role in _STAGES
+            if pool.model == model and pool.role in STAGE_OF_ROLE
         )
         if not stages:
             continue
@@ -102,7 +98,7 @@ def _stage(index: int, pool: PoolEntry) -> StageSpec:
         raise AutoscaleConfigError(f"{where}.name: {error}") from None
     return StageSpec(
         pool.name,
-        _STAGES[pool.role],
+        STAGE_OF_ROLE[pool.role],
         profile_as_run(profile, pool.profile),
         pool.replicas.min,
         pool.replicas.max,

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from triskel.common.api import Role
 from triskel.common.latency import prefill_ms
 from triskel.planner.laws import aibrix_kpa, dynamo_throughput, hpa_queue, llm_d_slo_keda
 from triskel.planner.planner import (
@@ -26,6 +27,7 @@ from triskel.planner.planner import (
     Observation,
     PlannerConfig,
     PlannerState,
+    Stage,
     StageSpec,
     plan,
 )
@@ -34,6 +36,18 @@ from triskel.planner.switching import with_role_switches
 
 AutoscalerName = Literal["triskel", "hpa-queue", "aibrix-kpa", "dynamo", "llm-d"]
 AUTOSCALERS: tuple[AutoscalerName, ...] = ("triskel", "hpa-queue", "aibrix-kpa", "dynamo", "llm-d")
+
+# The laws whose per-replica targets come from the workload's lengths, as an operator
+# sets them after a load test (`operator_targets`): they can be built only once lengths
+# were observed. The others never read the lengths they are built with.
+TARGETS_FROM_LENGTHS = frozenset({"hpa-queue", "aibrix-kpa"})
+# The worker roles a policy sizes, as planner stages (an encode pool's load is images,
+# which the planner does not model).
+STAGE_OF_ROLE: Mapping[Role, Stage] = {
+    Role.PREFILL: "prefill",
+    Role.DECODE: "decode",
+    Role.UNIFIED: "unified",
+}
 
 # How often each re-decides, as shipped: the HPA controller's sync period (15 s) for the
 # HPA and for llm-d's law (KEDA feeds an HPA); AIBrix's podautoscaler resyncs every 10 s;
