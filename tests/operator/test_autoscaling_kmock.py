@@ -9,33 +9,22 @@ scrapes holds far more load than four replicas serve, whatever time passed.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import socket
-import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import attrs
 import kmock
-import kopf
 import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from triskel.operator.app import operator_settings, run_operator
-from triskel.operator.runtime import OperatorOptions, OperatorRuntime
-
-from support.kube_emulator import (
-    NAMESPACE,
-    collection_path,
-    create,
-    declare_resources,
-    operator_thread,
-    stored,
-    watches_open,
-)
+from support.kube_emulator import NAMESPACE, collection_path, create, stored
 from support.loaded_router import LoadedRouter
+from support.loopback_http import serving
+from support.operator_thread import EMULATOR_OPTIONS, running_operator
 from support.waiting import wait_until
 
 GROUP_VERSION = "triskel.io/v1alpha1"
@@ -47,6 +36,7 @@ POOL_SPEC: dict[str, Any] = {
 }
 LOAD_PER_SCRAPE = 2000
 DESIRED_GAUGE = "triskel_autoscaler_desired_replicas"
+OPTIONS = dataclasses.replace(EMULATOR_OPTIONS, drain_timeout_s=5.0)
 
 
 @attrs.define(kw_only=True)
@@ -68,12 +58,6 @@ class ScalingEmulator(kmock.KubernetesEmulator):
         return await super()._handle(request)
 
 
-@pytest.fixture
-def server(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
-    declare_resources(kmock)
-    return kmock
-
-
 class FakeRouter(LoadedRouter):
     def __init__(self) -> None:
         super().__init__("m", LOAD_PER_SCRAPE)
@@ -91,38 +75,9 @@ class FakeRouter(LoadedRouter):
 async def router() -> AsyncIterator[tuple[FakeRouter, str]]:
     """The stand-in router and its base URL (/metrics answers, /failing does not)."""
     fake = FakeRouter()
-    app = web.Application()
-    app.router.add_get("/metrics", fake.serve)
-    app.router.add_get("/failing", fake.fail)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    yield fake, f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
-
-
-@contextlib.asynccontextmanager
-async def running_operator(server: kmock.KubernetesEmulator) -> AsyncIterator[OperatorRuntime]:
-    url = str(server.url).rstrip("/")
-    options = OperatorOptions(
-        worker_image="triskel:test",
-        router_namespace=NAMESPACE,
-        drain_timeout_s=5.0,
-        status_interval_s=0.5,
-    )
-    runtime = OperatorRuntime(options)
-
-    def login() -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(server=url, insecure=True, scheme="Bearer", token="test")
-
-    def start(stop: threading.Event) -> Any:
-        settings = operator_settings()
-        settings.watching.reconnect_backoff = 0.1
-        return run_operator(options, stop, login, settings, runtime)
-
-    async with operator_thread(start):
-        await watches_open(server, ["workerpools", "servinggraphs", "routingpolicies"])
-        yield runtime
+    routes = [web.get("/metrics", fake.serve), web.get("/failing", fake.fail)]
+    async with serving(routes) as base_url:
+        yield fake, base_url
 
 
 def custom(server: kmock.KubernetesEmulator, plural: str, name: str) -> Any:
@@ -178,7 +133,7 @@ async def test_a_planner_decision_scales_the_pool_and_is_recorded_with_its_numbe
     server: kmock.KubernetesEmulator, router: tuple[FakeRouter, str]
 ) -> None:
     fake, base_url = router
-    async with running_operator(server) as runtime:
+    async with running_operator(server, OPTIONS) as runtime:
         await create(
             server,
             {"apiVersion": GROUP_VERSION, "kind": "WorkerPool", "metadata": {"name": POOL}}
@@ -243,7 +198,7 @@ async def test_in_recommend_mode_the_decision_is_published_and_nothing_is_scaled
     server: kmock.KubernetesEmulator, router: tuple[FakeRouter, str]
 ) -> None:
     _, base_url = router
-    async with running_operator(server) as runtime:
+    async with running_operator(server, OPTIONS) as runtime:
         await create(
             server,
             {"apiVersion": GROUP_VERSION, "kind": "WorkerPool", "metadata": {"name": POOL}}
@@ -277,7 +232,7 @@ async def test_metrics_that_cannot_be_read_are_reported_once_and_scale_nothing(
         url, why = f"http://127.0.0.1:{closed_port()}/metrics", "cannot connect"
     else:
         url, why = f"{base_url}/failing", "HTTP 503"
-    async with running_operator(server) as runtime:
+    async with running_operator(server, OPTIONS) as runtime:
         await create(
             server,
             {"apiVersion": GROUP_VERSION, "kind": "WorkerPool", "metadata": {"name": POOL}}
@@ -310,19 +265,9 @@ async def test_metrics_that_cannot_be_read_are_reported_once_and_scale_nothing(
 async def test_the_operator_serves_its_metrics_when_given_an_address(
     server: kmock.KubernetesEmulator,
 ) -> None:
-    url = str(server.url).rstrip("/")
     # Port 0: the server picks a free one and says which.
-    options = OperatorOptions(router_namespace=NAMESPACE, metrics_address="127.0.0.1:0")
-    runtime = OperatorRuntime(options)
-
-    def login() -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(server=url, insecure=True, scheme="Bearer", token="test")
-
-    def start(stop: threading.Event) -> Any:
-        return run_operator(options, stop, login, operator_settings(), runtime)
-
-    async with operator_thread(start):
-        await watches_open(server, ["workerpools", "servinggraphs", "routingpolicies"])
+    options = dataclasses.replace(EMULATOR_OPTIONS, metrics_address="127.0.0.1:0")
+    async with running_operator(server, options) as runtime:
         address = runtime.metrics_server.address
         assert address is not None
         async with (

@@ -9,30 +9,18 @@ far more load at each scrape than 8 ranks serve. The pod is an emulated Pod whos
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 import kmock
-import kopf
 import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from triskel.operator.app import operator_settings, run_operator
-from triskel.operator.runtime import OperatorOptions
-
-from support.kube_emulator import (
-    NAMESPACE,
-    collection_path,
-    create,
-    declare_resources,
-    operator_thread,
-    stored,
-    watches_open,
-)
+from support.kube_emulator import NAMESPACE, collection_path, create, stored
 from support.loaded_router import LoadedRouter
+from support.loopback_http import serving
+from support.operator_thread import running_operator
 from support.waiting import wait_until
 
 GROUP_VERSION = "triskel.io/v1alpha1"
@@ -67,20 +55,6 @@ class FakeWorker:
         return web.json_response({"message": "Scaled to 8 data parallel engines", "step": STEP})
 
 
-@contextlib.asynccontextmanager
-async def serving(routes: list[web.RouteDef]) -> AsyncIterator[int]:
-    """An aiohttp app on 127.0.0.1, port 0; yields the port."""
-    app = web.Application()
-    app.add_routes(routes)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield runner.addresses[0][1]
-    finally:
-        await runner.cleanup()
-
-
 @pytest_asyncio.fixture
 async def router_url() -> AsyncIterator[str]:
     fake = LoadedRouter("m", LOAD_PER_SCRAPE)
@@ -89,38 +63,13 @@ async def router_url() -> AsyncIterator[str]:
         body, content_type = fake.scrape()
         return web.Response(body=body, headers={"Content-Type": content_type})
 
-    async with serving([web.get("/metrics", serve)]) as port:
-        yield f"http://127.0.0.1:{port}/metrics"
+    async with serving([web.get("/metrics", serve)]) as base_url:
+        yield f"{base_url}/metrics"
 
 
-@pytest.fixture
-def server(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
-    declare_resources(kmock)
-    return kmock
-
-
-@contextlib.asynccontextmanager
-async def running_operator(server: kmock.KubernetesEmulator) -> AsyncIterator[None]:
-    url = str(server.url).rstrip("/")
-    options = OperatorOptions(
-        worker_image="triskel:test", router_namespace=NAMESPACE, status_interval_s=0.5
-    )
-
-    def login() -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(server=url, insecure=True, scheme="Bearer", token="test")
-
-    def start(stop: threading.Event) -> Any:
-        settings = operator_settings()
-        settings.watching.reconnect_backoff = 0.1
-        return run_operator(options, stop, login, settings)
-
-    async with operator_thread(start):
-        await watches_open(server, ["workerpools", "servinggraphs", "routingpolicies"])
-        yield
-
-
-async def add_pod(server: kmock.KubernetesEmulator, http_port: int) -> None:
+async def add_pod(server: kmock.KubernetesEmulator, worker_url: str) -> None:
     """The pool's one ready pod, its HTTP API on loopback (what its kubelet would report)."""
+    http_port = int(worker_url.rsplit(":", 1)[1])
     body = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -173,10 +122,10 @@ async def test_heavy_load_grows_the_ep_group_and_records_the_step(
 ) -> None:
     worker = FakeWorker(refuse=False)
     async with (
-        serving([web.post("/scale_elastic_ep", worker.scale)]) as http_port,
+        serving([web.post("/scale_elastic_ep", worker.scale)]) as worker_url,
         running_operator(server),
     ):
-        await add_pod(server, http_port)
+        await add_pod(server, worker_url)
         pool = {"apiVersion": GROUP_VERSION, "kind": "WorkerPool", "metadata": {"name": POOL}}
         await create(server, pool | {"spec": POOL_SPEC})
         await create(server, graph(router_url))
@@ -211,10 +160,10 @@ async def test_a_refused_step_is_a_warning_naming_the_pod_and_changes_nothing(
 ) -> None:
     worker = FakeWorker(refuse=True)
     async with (
-        serving([web.post("/scale_elastic_ep", worker.scale)]) as http_port,
+        serving([web.post("/scale_elastic_ep", worker.scale)]) as worker_url,
         running_operator(server),
     ):
-        await add_pod(server, http_port)
+        await add_pod(server, worker_url)
         pool = {"apiVersion": GROUP_VERSION, "kind": "WorkerPool", "metadata": {"name": POOL}}
         await create(server, pool | {"spec": POOL_SPEC})
         await create(server, graph(router_url))

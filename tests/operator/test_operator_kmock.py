@@ -9,31 +9,20 @@ real in-flight work.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
 import threading
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import kmock
-import kopf
 import pytest
 
-from triskel.operator.app import operator_settings, run_operator
-from triskel.operator.runtime import OperatorOptions
 from triskel.v1 import worker_pb2, worker_pb2_grpc
 
-from support.kube_emulator import (
-    NAMESPACE,
-    collection_path,
-    create,
-    declare_resources,
-    operator_thread,
-    stored,
-    watches_open,
-)
+from support.kube_emulator import NAMESPACE, collection_path, create, declare_resources, stored
 from support.local_workers import local_workers
+from support.operator_thread import EMULATOR_OPTIONS, running_operator
 from support.waiting import wait_until
 
 GROUP_VERSION = "triskel.io/v1alpha1"
@@ -43,6 +32,8 @@ POOL_SPEC: dict[str, Any] = {
     "replicas": {"min": 1, "max": 4, "desired": 2},
     "profile": {"kvCapacityTokens": 16384, "timeScale": 0.2},
 }
+# Drains wait on real in-flight work here: room for the longest test request.
+OPTIONS = dataclasses.replace(EMULATOR_OPTIONS, drain_timeout_s=20.0)
 
 
 def pool(name: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -52,36 +43,6 @@ def pool(name: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": spec or POOL_SPEC,
     }
-
-
-@contextlib.asynccontextmanager
-async def running_operator(server: kmock.KubernetesEmulator) -> AsyncIterator[None]:
-    url = str(server.url).rstrip("/")
-    options = OperatorOptions(
-        worker_image="triskel:test",
-        # Cluster-wide: kmock cannot answer kopf's namespace listing of a namespaced run.
-        router_namespace=NAMESPACE,
-        drain_timeout_s=20.0,
-        status_interval_s=0.5,
-    )
-
-    def login() -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(server=url, insecure=True, scheme="Bearer", token="test")
-
-    def start(stop: threading.Event) -> Any:
-        settings = operator_settings()
-        settings.watching.reconnect_backoff = 0.1
-        return run_operator(options, stop, login, settings)
-
-    async with operator_thread(start):
-        await watches_open(server, ["workerpools", "servinggraphs", "routingpolicies"])
-        yield
-
-
-@pytest.fixture
-def server(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
-    declare_resources(kmock)
-    return kmock
 
 
 def deployment(server: kmock.KubernetesEmulator, name: str) -> Any:
@@ -147,7 +108,7 @@ async def long_decode(address: str, num_tokens: int) -> float:
 async def test_a_pool_gets_a_deployment_a_service_and_a_pdb_owned_by_it(
     server: kmock.KubernetesEmulator,
 ) -> None:
-    async with running_operator(server):
+    async with running_operator(server, OPTIONS):
         await create(server, pool("decode"))
         await eventually(lambda: deployment(server, "decode") is not None)
         await eventually(lambda: stored(server, "v1", "services", "decode") is not None)
@@ -177,7 +138,7 @@ async def test_a_pool_without_desired_replicas_gets_min_so_the_scale_subresource
     server: kmock.KubernetesEmulator,
 ) -> None:
     spec = {**POOL_SPEC, "replicas": {"min": 3, "max": 4}}
-    async with running_operator(server):
+    async with running_operator(server, OPTIONS):
         await create(server, pool("prefill", spec))
 
         def desired() -> Any:
@@ -190,7 +151,7 @@ async def test_a_pool_without_desired_replicas_gets_min_so_the_scale_subresource
 
 @pytest.mark.asyncio
 async def test_a_spec_update_rolls_into_the_deployment(server: kmock.KubernetesEmulator) -> None:
-    async with running_operator(server):
+    async with running_operator(server, OPTIONS):
         await create(server, pool("decode"))
         await eventually(lambda: deployment(server, "decode") is not None)
         scaled = {**POOL_SPEC, "replicas": {"min": 1, "max": 4, "desired": 3}}
@@ -203,7 +164,7 @@ async def test_a_spec_update_rolls_into_the_deployment(server: kmock.KubernetesE
 async def test_scale_in_drains_the_idle_pod_and_keeps_the_busy_one(
     server: kmock.KubernetesEmulator,
 ) -> None:
-    async with local_workers(POOL_SPEC, 2) as addresses, running_operator(server):
+    async with local_workers(POOL_SPEC, 2) as addresses, running_operator(server, OPTIONS):
         await create(server, pool("decode"))
         await eventually(lambda: deployment(server, "decode") is not None)
         await add_pod(server, "decode", "decode-a", addresses[0])
@@ -234,7 +195,7 @@ async def test_before_1_22_the_operator_deletes_the_drained_pod_itself(
     # their own choosing; from 1.22 the ReplicaSet removes the marked one.
     declare_resources(kmock, minor)
     server = kmock
-    async with local_workers(POOL_SPEC, 2) as addresses, running_operator(server):
+    async with local_workers(POOL_SPEC, 2) as addresses, running_operator(server, OPTIONS):
         await create(server, pool("decode"))
         await eventually(lambda: deployment(server, "decode") is not None)
         await add_pod(server, "decode", "decode-a", addresses[0])
@@ -259,7 +220,7 @@ async def test_a_pod_left_marked_by_an_interrupted_scale_in_returns_to_service(
         await add_pod(server, "decode", "decode-a", addresses[0])
         marked = {"triskel.io/draining": "2026-11-24T00:00:00Z"}
         await add_pod(server, "decode", "decode-b", addresses[1], marked)
-        async with running_operator(server):
+        async with running_operator(server, OPTIONS):
             await create(server, pool("decode"))  # desired 2: nothing to scale in
 
             def endpoints() -> Any:
@@ -274,7 +235,7 @@ async def test_a_pod_left_marked_by_an_interrupted_scale_in_returns_to_service(
 async def test_delete_waits_for_in_flight_work_then_removes_the_children(
     server: kmock.KubernetesEmulator,
 ) -> None:
-    async with local_workers(POOL_SPEC, 1) as addresses, running_operator(server):
+    async with local_workers(POOL_SPEC, 1) as addresses, running_operator(server, OPTIONS):
         await create(server, pool("decode"))
         await eventually(lambda: deployment(server, "decode") is not None)
         await add_pod(server, "decode", "decode-a", addresses[0])
@@ -303,13 +264,13 @@ async def test_a_restart_mid_reconcile_duplicates_and_orphans_nothing(
     server[kmock.method.GET, services, lambda _request: hang.is_set()] << (
         lambda: asyncio.sleep(3600)
     )
-    async with running_operator(server):
+    async with running_operator(server, OPTIONS):
         await create(server, pool("decode"))
         await eventually(lambda: deployment(server, "decode") is not None)
         await eventually(lambda: len(server[kmock.method.GET, services]) >= 1)
     assert stored(server, "v1", "services", "decode") is None
     hang.clear()
-    async with running_operator(server):
+    async with running_operator(server, OPTIONS):
         await eventually(lambda: stored(server, "v1", "services", "decode") is not None)
         await eventually(
             lambda: stored(server, "policy/v1", "poddisruptionbudgets", "decode") is not None
@@ -325,7 +286,7 @@ async def test_a_restart_mid_reconcile_duplicates_and_orphans_nothing(
 async def test_a_graph_naming_a_missing_pool_is_degraded_with_a_warning_and_nothing_deleted(
     server: kmock.KubernetesEmulator,
 ) -> None:
-    async with running_operator(server):
+    async with running_operator(server, OPTIONS):
         await create(server, pool("decode"))
         await create(
             server,
@@ -389,7 +350,7 @@ async def test_the_status_timer_keeps_an_invalid_spec_reported(
 ) -> None:
     # The models accept it; the vLLM engine's builder refuses an encode role.
     spec = {**POOL_SPEC, "role": "encode", "engine": {"type": "vllm"}, "resources": {"gpus": 1}}
-    async with running_operator(server):
+    async with running_operator(server, OPTIONS):
         await create(server, pool("enc", spec))
         await eventually(
             lambda: (condition(server, "enc", "Degraded") or {}).get("status") == "True"
@@ -422,7 +383,7 @@ async def test_a_child_the_api_server_refuses_degrades_the_pool_with_a_warning(
         '.resources.requests[cpu]: Invalid value: "lots": must be a quantity',
     }
     server["post", kmock.resource("apps/v1/deployments")] << 422 << refusal
-    async with running_operator(server):
+    async with running_operator(server, OPTIONS):
         await create(server, pool("decode"))
         await eventually(
             lambda: (condition(server, "decode", "Degraded") or {}).get("status") == "True"
@@ -463,7 +424,7 @@ async def test_a_semantic_policy_is_judged_by_the_routers_loader_and_published(
         "semantic": SEMANTIC_POLICY["semantic"]
         | {"decisions": [{"name": "math", "rules": {"signal": "mathh"}, "model": "m"}]}
     }
-    async with running_operator(server):
+    async with running_operator(server, OPTIONS):
         await create(
             server,
             {

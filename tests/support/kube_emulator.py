@@ -1,18 +1,14 @@
-"""The operator against kmock's emulated API server, run the way toolbox.md found works.
+"""kmock's emulated API server, set up the way toolbox.md found works for the operator.
 
-kopf runs in its own thread and event loop (on stop it cancels every task created
-after it started, which would include pytest's own), objects are created over HTTP
-once the operator's watches are open, and every created object carries a
-resourceVersion (kopf's finalizer patch tests it).
+Discovery lists the kinds the operator uses, objects are created over HTTP (so watches
+see each once), and every created object carries a resourceVersion (kopf's finalizer
+patch tests it). support/operator_thread.py runs the operator against it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import kmock
@@ -106,26 +102,3 @@ async def watches_open(server: kmock.KubernetesEmulator, plurals: list[str]) -> 
         return any(r.action == kmock.action.WATCH and r.resource == resource for r in list(server))
 
     await wait_until(lambda: all(is_watching(p) for p in plurals), timeout_s=15)
-
-
-@contextlib.asynccontextmanager
-async def operator_thread(start: Callable[[threading.Event], Any]) -> AsyncIterator[None]:
-    """Runs `start(stop_flag)` (an `asyncio.run`-able coroutine factory) in its own thread."""
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(start(stop))
-        except BaseException as error:  # reported to the test below
-            errors.append(error)
-
-    thread = threading.Thread(target=run, name="operator", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.to_thread(thread.join, 15)
-        assert not thread.is_alive(), "the operator did not stop within 15 s"
-        assert not errors, f"the operator failed: {errors[0]!r}"
