@@ -28,7 +28,8 @@ class EngineInputError(ValueError):
 
 
 class EngineRoleError(Exception):
-    """The worker's role does not serve this call (gRPC FAILED_PRECONDITION)."""
+    """The worker's role does not serve this call, or cannot change now (gRPC
+    FAILED_PRECONDITION)."""
 
 
 class EngineFailure(Exception):
@@ -43,6 +44,11 @@ class EngineKvPullFailed(EngineFailure):
 class EngineKvGone(EngineKvPullFailed):
     """A remote-KV decode's handle is stale: its exporter has no such KV any more
     (unknown, expired, withdrawn or already pulled). The prompt must be prefilled again."""
+
+
+# The roles a worker may switch between live: the same weights serve all three. An
+# encode worker runs another model (the vision encoder), so it never switches.
+SWITCHABLE_ROLES = frozenset({Role.PREFILL, Role.DECODE, Role.UNIFIED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,4 +185,10 @@ class Engine(Protocol):
 
     def kv_events(self) -> AsyncIterator[KvEventBatch]:
         """A snapshot batch of every cached block, then live batches, until closed."""
+        ...
+
+    def switch_role(self, role: Role) -> WorkerDescription:
+        """Serves as `role` from now on, keeping weights and prefix cache; the new
+        description. EngineInputError when `role` is not one of SWITCHABLE_ROLES,
+        EngineRoleError when this worker cannot switch or has work in flight."""
         ...

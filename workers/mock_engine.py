@@ -14,13 +14,14 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from triskel.common.api import Role
 from triskel.common.hashing import BlockHash, hash_block, hash_blocks, root_hash
 from triskel.common.latency import encode_ms
 from triskel.common.tokenizer import MockTokenizer
 from triskel.workers.api import (
+    SWITCHABLE_ROLES,
     DecodeDone,
     DecodeEvent,
     DecodeParams,
@@ -38,6 +39,7 @@ from triskel.workers.api import (
     Tokens,
     WorkerDescription,
 )
+from triskel.workers.drain import work_in_flight
 from triskel.workers.engine.core import EngineConfig, EngineCore, KvLoad, RequestOutput
 from triskel.workers.engine.encoder import image_token_ids
 from triskel.workers.engine.request import EngineRequest
@@ -431,6 +433,23 @@ class MockEngine:
 
     def kv_events(self) -> AsyncIterator[KvEventBatch]:
         return self._events.subscribe(self._core.cached_block_chains())
+
+    def switch_role(self, role: Role) -> WorkerDescription:
+        # Only the role's gate changes: the core, its prefix cache and the KV connector
+        # serve every switchable role alike (a connector both exports and pulls).
+        if role not in SWITCHABLE_ROLES:
+            raise EngineInputError(
+                "role", f"a worker switches between prefill, decode and unified, not to {role}"
+            )
+        if self._settings.role not in SWITCHABLE_ROLES:
+            raise EngineRoleError(f"a {self._settings.role} worker cannot change role")
+        in_flight = work_in_flight(self.load())
+        if in_flight > 0:
+            raise EngineRoleError(
+                f"{in_flight} requests or KV holds are still in flight; drain them first"
+            )
+        self._settings = replace(self._settings, role=role)
+        return self.description
 
     # -- helpers ----------------------------------------------------------------
 

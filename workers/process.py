@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from triskel.common.api import Address, ApiModel, EngineType, Role, WorkerPoolSpec
 from triskel.common.profiles import load_profile
-from triskel.workers.api import Engine, LoadSnapshot
+from triskel.workers.drain import drain
 from triskel.workers.elastic_ep import ElasticEpGroup
 from triskel.workers.engine.core import EngineConfig, EngineCore
 from triskel.workers.ep_group import ep_group_spec
@@ -180,7 +180,10 @@ async def run_worker(
         # A pod being removed gets SIGTERM after routers stopped sending to it (the
         # operator drains first; its preStop hook covers discovery lag): let what is
         # already here finish, bounded, before the servers go.
-        await drain(engine, config.drain_timeout_s)
+        if not await drain(engine, config.drain_timeout_s):
+            _log.warning(
+                "stopping with work in flight after a %.0f s drain", config.drain_timeout_s
+            )
     finally:
         if http_api is not None:
             await http_api.close()
@@ -189,20 +192,3 @@ async def run_worker(
         if worker.elastic_ep is not None:
             await worker.elastic_ep.close()
         await engine.close()
-
-
-async def drain(engine: Engine, timeout_s: float, poll_s: float = 0.05) -> bool:
-    """Waits until `engine` has no queued or running request and no KV held for a pull;
-    False when `timeout_s` passed first."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while _work_in_flight(engine.load()) > 0:
-        if loop.time() >= deadline:
-            _log.warning("stopping with work in flight after a %.0f s drain", timeout_s)
-            return False
-        await asyncio.sleep(poll_s)
-    return True
-
-
-def _work_in_flight(load: LoadSnapshot) -> int:
-    return load.num_waiting_requests + load.num_running_requests + load.num_kv_holds

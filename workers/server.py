@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from triskel.common.api import Role
 from triskel.common.grpc_server import start_server
 from triskel.v1 import worker_pb2, worker_pb2_grpc
 from triskel.workers.api import (
+    SWITCHABLE_ROLES,
     DecodeDone,
     DecodeParams,
     Engine,
@@ -21,7 +23,9 @@ from triskel.workers.api import (
     KvCacheEvent,
     KvReceived,
     Tokens,
+    WorkerDescription,
 )
+from triskel.workers.drain import drain
 from triskel.workers.engine.events import BlocksStored
 from triskel.workers.kv.handle import KvHandle
 
@@ -36,17 +40,24 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
     async def GetInfo(
         self, request: worker_pb2.GetInfoRequest, context: grpc.aio.ServicerContext
     ) -> worker_pb2.WorkerInfo:
-        d = self._engine.description
-        return worker_pb2.WorkerInfo(
-            worker_id=d.worker_id,
-            role=str(d.role),
-            model=d.model,
-            profile=d.profile,
-            block_size_tokens=d.block_size_tokens,
-            max_context_tokens=d.max_context_tokens,
-            kv_connector=d.kv_connector,
-            num_kv_blocks=d.num_kv_blocks,
-            hash_salt=d.hash_salt,
+        return _worker_info(self._engine.description)
+
+    async def SwitchRole(
+        self, request: worker_pb2.SwitchRoleRequest, context: grpc.aio.ServicerContext
+    ) -> worker_pb2.SwitchRoleResponse:
+        loop = asyncio.get_running_loop()
+        started_s = loop.time()
+        async with _mapped_errors(context):
+            role = _switch_target(request.role)
+            if not await drain(self._engine, request.drain_timeout_ms / 1000):
+                raise EngineRoleError(
+                    f"work still in flight after the {request.drain_timeout_ms} ms drain; "
+                    "the role is unchanged"
+                )
+            # No await between the drain and the switch: nothing can arrive in between.
+            description = self._engine.switch_role(role)
+        return worker_pb2.SwitchRoleResponse(
+            info=_worker_info(description), drained_ms=(loop.time() - started_s) * 1000
         )
 
     async def Encode(
@@ -140,6 +151,29 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
                 )
         finally:
             await batches.aclose()  # type: ignore[attr-defined]
+
+
+def _worker_info(d: WorkerDescription) -> worker_pb2.WorkerInfo:
+    return worker_pb2.WorkerInfo(
+        worker_id=d.worker_id,
+        role=str(d.role),
+        model=d.model,
+        profile=d.profile,
+        block_size_tokens=d.block_size_tokens,
+        max_context_tokens=d.max_context_tokens,
+        kv_connector=d.kv_connector,
+        num_kv_blocks=d.num_kv_blocks,
+        hash_salt=d.hash_salt,
+    )
+
+
+def _switch_target(role: str) -> Role:
+    """The role asked for; EngineInputError names the field and the choices."""
+    for target in SWITCHABLE_ROLES:
+        if str(target) == role:
+            return target
+    names = ", ".join(sorted(str(r) for r in SWITCHABLE_ROLES))
+    raise EngineInputError("role", f"must be one of {names}, got {role!r}")
 
 
 def _require_request_id(request_id: str) -> None:

@@ -39,6 +39,13 @@ def test_a_graph_per_model_with_a_stage_per_scalable_pool() -> None:
     assert (first.config.scale_down_window_s, first.config.scale_down_cooldown_s) == (5, 3)
     # The planner's horizon is counted in decision intervals: it gets the file's.
     assert first.config.interval_s == 2
+    assert first.config.role_switch_s is None  # no switching unless asked for
+
+
+def test_role_switching_reaches_the_planner() -> None:
+    config = parse_up_config(PD.replace("autoscale: {", "autoscale: {roleSwitchS: 3, "), "up.yaml")
+    assert config.autoscale is not None
+    assert graph_plans(config.autoscale, config.pools)[0].config.role_switch_s == 3
 
 
 def test_without_an_interval_the_policy_keeps_its_own() -> None:
@@ -83,6 +90,12 @@ def test_the_profile_is_sized_as_the_mock_runs_it() -> None:
             ("autoscale: {", "autoscale: {policy: dynamo, "),
             ["autoscale.policy: model n: dynamo's throughput planner", "this graph has unified"],
         ),
+        # Only Triskel's planner switches roles: elsewhere the setting would do nothing.
+        (
+            ("autoscale: {", "autoscale: {policy: llm-d, roleSwitchS: 3, "),
+            ["autoscale", "roleSwitchS: only the triskel policy switches roles, not llm-d"],
+        ),
+        (("autoscale: {", "autoscale: {roleSwitchS: -1, "), ["autoscale.roleSwitchS"]),
         # Instant workers have no latency to size for.
         (
             ("timeScale: 0.5", "timeScale: 0"),

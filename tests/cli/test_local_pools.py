@@ -1,5 +1,6 @@
 """Local pools under a live router: a killed worker is replaced while the others serve,
-a scale-in drains before it stops, a scale-out joins without a restart."""
+a scale-in drains before it stops, a scale-out joins without a restart, a prefill worker
+becomes a decode worker without a restart."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from triskel.cli.local_pools import LocalPools, PoolSettings
+from triskel.cli.local_pools import LocalPools
+from triskel.cli.local_worker import PoolSettings
 from triskel.cli.supervisor import RestartBackoff, Supervisor
 from triskel.cli.up_config import parse_up_config
 from triskel.common.local_membership import LocalMembership
@@ -31,6 +33,22 @@ pools:
     replicas: {min: 1, max: 3, desired: 2}
     profile: {name: llama-3.1-8b-h100, kvCapacityTokens: 65536}
 """
+# Same profile, KV capacity and connector in both pools: a worker of one can serve the other.
+PD = """
+pools:
+  - name: prefill
+    role: prefill
+    model: m
+    replicas: {min: 1, max: 3, desired: 2}
+    kvConnector: {type: tcp}
+    profile: {name: llama-3.1-8b-h100, kvCapacityTokens: 65536}
+  - name: decode
+    role: decode
+    model: m
+    replicas: {min: 1, max: 3, desired: 1}
+    kvConnector: {type: tcp}
+    profile: {name: llama-3.1-8b-h100, kvCapacityTokens: 65536}
+"""
 READY_TIMEOUT_S = 90.0
 
 
@@ -39,21 +57,24 @@ class Deployment:
     pools: LocalPools
     base_url: str
 
-    def listed(self) -> list[str]:
-        """The endpoints the membership file gives the router now."""
+    def listed(self, pool: str | None = None) -> list[str]:
+        """The endpoints the membership file gives the router now (of `pool`, or all)."""
         text = self.pools.membership_path.read_text()
-        return [a for pool in LocalMembership.from_json(text).pools for a in pool.endpoints]
+        pools = LocalMembership.from_json(text).pools
+        return [a for p in pools if pool in (None, p.name) for a in p.endpoints]
 
-    def names(self) -> list[str]:
-        return sorted(child.name for child in self.pools.children("uni"))
+    def names(self, pool: str = "uni") -> list[str]:
+        return sorted(child.name for child in self.pools.children(pool))
 
 
 @contextlib.asynccontextmanager
-async def deployment(tmp_path: Path, settings: PoolSettings) -> AsyncIterator[Deployment]:
+async def deployment(
+    tmp_path: Path, settings: PoolSettings, up_yaml: str = UNIFIED
+) -> AsyncIterator[Deployment]:
     """Workers as real processes (so one can be killed), the router in-process on the
     membership file the pools write."""
     supervisor = Supervisor()
-    config = parse_up_config(UNIFIED, "<test>")
+    config = parse_up_config(up_yaml, "<test>")
     pools = LocalPools(supervisor, config.pools, tmp_path / "membership.json", print, settings)
     stop = asyncio.Event()
     router_task = None
@@ -194,3 +215,53 @@ async def test_a_scale_out_joins_the_router_without_a_restart(tmp_path: Path) ->
             assert await complete(live.base_url) == 200
         live.pools.scale("uni", 0)  # below replicas.min 1: the pool keeps one
         assert live.pools.counts("uni").provisioned == 1
+
+
+@pytest.mark.asyncio
+async def test_a_prefill_worker_becomes_a_decode_worker_under_load_without_a_restart(
+    tmp_path: Path,
+) -> None:
+    settings = PoolSettings(worker_drain_timeout_s=2.0)
+    async with deployment(tmp_path, settings, PD) as live:
+        switched = next(c for c in live.pools.children("prefill") if c.name == "prefill-1")
+        address = str(switched.ready["grpc"])
+        # Long P/D streams in flight: each was prefilled (maybe on prefill-1), its KV
+        # pulled, and streams from the one decode worker while prefill-1 switches.
+        streams = [
+            asyncio.create_task(stream_to_the_end(live.base_url, max_tokens=300)) for _ in range(4)
+        ]
+        await asyncio.sleep(0.5)
+        assert live.pools.switch("prefill", "decode", 1) == 1
+        # Out of prefill's membership at once; on its way to decode, counted there.
+        assert address not in live.listed()
+        assert live.pools.counts("prefill").ready == 1
+        assert live.pools.counts("decode").starting == 1
+        # A second switch would take prefill below its replicas.min of 1.
+        assert live.pools.switch("prefill", "decode", 1) == 0
+        await wait_until(lambda: address in live.listed("decode"), timeout_s=60)
+        assert switched.process.returncode is None  # the same process: no restart
+        assert live.names("decode") == ["decode-0", "prefill-1"]
+        assert live.pools.counts("decode").ready == 2
+        assert [await s for s in streams] == ["length"] * 4
+        # The router joined it as a decode worker: new requests succeed on both.
+        for _ in range(100):
+            if await _router_workers(live, "decode") == 2:
+                break
+            await asyncio.sleep(0.2)
+        assert await _router_workers(live, "decode") == 2
+        for _ in range(6):
+            assert await complete(live.base_url) == 200
+
+
+async def _router_workers(live: Deployment, role: str) -> float:
+    """The router's own count of model m's workers in `role` (its `triskel_workers`)."""
+    timeout = aiohttp.ClientTimeout(total=5)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.get(f"{live.base_url}/metrics") as response,
+    ):
+        text = await response.text()
+    for line in text.splitlines():
+        if line.startswith("triskel_workers{") and f'role="{role}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0

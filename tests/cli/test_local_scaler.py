@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from triskel.cli.autoscale_graphs import GraphPlan, graph_plans
-from triskel.cli.local_pools import ReplicaCounts
 from triskel.cli.local_scaler import GraphScaler, describe
+from triskel.cli.local_worker import ReplicaCounts
 from triskel.cli.up_config import parse_up_config
 from triskel.common.worker_load import WorkerLoad
 from triskel.planner.autoscalers import Autoscaler
@@ -36,6 +36,9 @@ class FakePools:
     counts_of: dict[str, ReplicaCounts]
     endpoints_of: dict[str, list[str]]
     scaled: list[tuple[str, int]] = field(default_factory=list)
+    switched: list[tuple[str, str, int]] = field(default_factory=list)
+    # Every scale and switch, in the order asked.
+    actions: list[str] = field(default_factory=list)
 
     def counts(self, pool: str) -> ReplicaCounts:
         return self.counts_of[pool]
@@ -45,6 +48,12 @@ class FakePools:
 
     def scale(self, pool: str, desired: int) -> None:
         self.scaled.append((pool, desired))
+        self.actions.append(f"scale {pool} {desired}")
+
+    def switch(self, donor: str, receiver: str, count: int) -> int:
+        self.switched.append((donor, receiver, count))
+        self.actions.append(f"switch {donor} {receiver} {count}")
+        return count
 
 
 @dataclass
@@ -196,6 +205,45 @@ async def test_the_real_planner_shrinks_an_idle_decode_pool_to_its_minimum() -> 
         clock.now_s += 1.0
         await scaler.tick()
     assert fake.scaled == [("decode", 1)]
+
+
+@pytest.mark.asyncio
+async def test_switches_are_carried_out_before_the_scales_that_count_on_them() -> None:
+    # Scripted: decode grows 4 -> 6, one of the two switched from prefill (1 -> 0). The
+    # switch goes first, so that decode's scale to 6 starts one worker, not two.
+    metrics, clock = RouterMetrics(), Clock()
+    fake = pools()
+
+    @dataclass
+    class Switching:
+        name: str = "scripted"
+        interval_s: float = 1.0
+
+        def step(self, observation: Observation) -> tuple[Decision, ...]:
+            return (
+                Decision("prefill", 1, 0, "steady; 1 switched to decode", {}, switched_out=1),
+                Decision(
+                    "decode",
+                    4,
+                    6,
+                    "scale up; 1 switched from prefill",
+                    {},
+                    switched_in=1,
+                    switched_from="prefill",
+                ),
+            )
+
+    async def read_metrics() -> str:
+        return metrics.render()[0].decode()
+
+    def build(_: GraphPlan, inputs: Lengths, outputs: Lengths) -> Autoscaler:
+        return Switching()
+
+    scaler = GraphScaler(plan(), fake, read_metrics, print, build, read_load, clock)
+    await scaler.tick()
+    clock.now_s += 1.0
+    await scaler.tick()
+    assert fake.actions == ["switch prefill decode 1", "scale prefill 0", "scale decode 6"]
 
 
 def test_a_decision_reads_as_one_line() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from triskel.cli.local_pools import worker_config
+from triskel.cli.local_worker import worker_config
 from triskel.cli.supervisor import ChildFailedError, RestartBackoff, Supervisor
 from triskel.cli.up_config import PoolEntry
 from triskel.common.worker_load import worker_load

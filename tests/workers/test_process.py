@@ -12,11 +12,11 @@ from pydantic import ValidationError
 
 from triskel.common.api import WorkerPoolSpec
 from triskel.v1 import worker_pb2, worker_pb2_grpc
+from triskel.workers.drain import drain
 from triskel.workers.process import (
     WorkerEndpoints,
     WorkerProcessConfig,
     build_mock_worker,
-    drain,
     run_worker,
 )
 

@@ -65,6 +65,7 @@ def graph_plans(settings: AutoscaleSettings, pools: Sequence[PoolEntry]) -> list
         scale_down_window_s=settings.scale_down_window_s,
         scale_down_cooldown_s=settings.scale_down_cooldown_s,
         interval_s=settings.interval_s or defaults.interval_s,
+        role_switch_s=settings.role_switch_s,
     )
     plans = []
     for model in dict.fromkeys(pool.model for pool in pools):

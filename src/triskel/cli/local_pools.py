@@ -3,93 +3,52 @@
 Each worker is a task that follows one process through its life:
 
     starting ──ready──► serving ──scale(pool, fewer)──► leaving ──► stopped
-       │                   │                            1. out of the membership file
-       │                   │                            2. the router notices (a few polls)
-       │                   │                            3. wait until nothing is in flight
-       │                   │                               (bounded), then SIGTERM: the
-       │                   │                               worker's own drain covers the rest
-       │                   └─exits on its own──► replaced by a new worker after a backoff
+       │                 │  ▲  │                          1. out of the membership file
+       │                 │  │  │                          2. the router notices (a few polls)
+       │                 │  │  │                          3. wait until nothing is in flight
+       │                 │  │  │                             (bounded), then SIGTERM: the
+       │                 │  │  │                             worker's own drain covers the rest
+       │                 │  │  └─switch(pool, other)──► switching: out of the file, the
+       │                 │  │                           router notices, the worker drains
+       │                 │  └──── rejoins in `other` ◄─ and changes role (SwitchRole)
+       │                 └─exits on its own──► replaced by a new worker after a backoff
        └─fails to start─────────────────────────► replaced the same way
 
 The membership file (`triskel.common.local_membership`) lists every serving worker's
 gRPC address by pool; the router re-reads it and joins or drains workers as they
 appear and vanish. A replacement gets a new name (`decode-4` for `decode-1`): the
 router's per-worker state of the dead one must never be mistaken for the new one's.
+A worker that changes role keeps its name and process: the router sees it leave one
+pool and, once it has drained and switched, join the other as a new member.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-from triskel.cli.supervisor import Child, ChildFailedError, RestartBackoff, Supervisor
+from triskel.cli.local_worker import (
+    LocalWorker,
+    PoolSettings,
+    ReplicaCounts,
+    first,
+    now,
+    waits_for,
+    waits_for_exit,
+    worker_config,
+)
+from triskel.cli.supervisor import Child, ChildFailedError, Supervisor
 from triskel.cli.up_config import PoolEntry
-from triskel.common.api import WorkerPoolSpec
+from triskel.cli.worker_role import RoleSwitchError, switch_role
 from triskel.common.local_membership import LocalMembership, LocalPool, write_membership
 from triskel.common.worker_load import worker_load
-from triskel.router.discovery.membership import MEMBERSHIP_POLL_S
-from triskel.workers.process import WorkerProcessConfig
 
 _log = logging.getLogger(__name__)
 
 Print = Callable[[str], None]
 _DRAIN_POLL_S = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class PoolSettings:
-    # The worker's own drain on SIGTERM (WorkerProcessConfig.drain_timeout_s).
-    worker_drain_timeout_s: float
-    # Longest wait for a leaving worker's requests to end before it is stopped anyway
-    # (the operator's default drain timeout).
-    drain_timeout_s: float = 120.0
-    # Between leaving the membership file and the first look at the worker's work: the
-    # router re-reads the file every MEMBERSHIP_POLL_S; a few polls cover a busy loop.
-    router_notice_s: float = 4 * MEMBERSHIP_POLL_S
-    restart: RestartBackoff = field(default_factory=RestartBackoff)
-    ready_timeout_s: float = 120.0
-
-
-@dataclass(frozen=True, slots=True)
-class ReplicaCounts:
-    ready: int  # serving
-    starting: int  # starting, or waiting to be started again after a failure
-
-    @property
-    def provisioned(self) -> int:
-        return self.ready + self.starting
-
-
-@dataclass(slots=True, eq=False)
-class _Worker:
-    name: str
-    pool: PoolEntry
-    failures: int  # consecutive failures of the workers this one replaces
-    leaving: asyncio.Event = field(default_factory=asyncio.Event)
-    child: Child | None = None
-    ready_at_s: float = 0.0
-
-    @property
-    def is_serving(self) -> bool:
-        child = self.child
-        return child is not None and child.process.returncode is None and not self.is_leaving
-
-    @property
-    def is_starting(self) -> bool:
-        return self.child is None and not self.is_leaving
-
-    @property
-    def is_leaving(self) -> bool:
-        return self.leaving.is_set()
-
-
-def worker_config(pool: PoolEntry, worker_id: str, drain_timeout_s: float) -> WorkerProcessConfig:
-    spec = WorkerPoolSpec.model_validate(pool.model_dump(exclude={"name"}))
-    return WorkerProcessConfig(worker_id=worker_id, pool=spec, drain_timeout_s=drain_timeout_s)
 
 
 class LocalPools:
@@ -109,7 +68,7 @@ class LocalPools:
         self._membership_path = membership_path
         self._say = say
         self._settings = settings
-        self._workers: list[_Worker] = []
+        self._workers: list[LocalWorker] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_index = dict.fromkeys(self._pools, 0)
         self._published: LocalMembership | None = None
@@ -142,9 +101,11 @@ class LocalPools:
         return children
 
     def counts(self, pool: str) -> ReplicaCounts:
+        """A worker switching into the pool counts as starting there."""
         workers = self._of(pool)
         return ReplicaCounts(
-            ready=sum(w.is_serving for w in workers), starting=sum(w.is_starting for w in workers)
+            ready=sum(w.is_serving for w in workers),
+            starting=sum(w.is_starting or w.is_switching for w in workers),
         )
 
     def endpoints(self, pool: str) -> list[str]:
@@ -160,7 +121,7 @@ class LocalPools:
         once. The pool's replicas.min / max bound `desired`, whoever asks."""
         spec = self._pools[pool]
         desired = min(max(desired, spec.replicas.min), spec.replicas.max)
-        active = [w for w in self._of(pool) if w.is_serving or w.is_starting]
+        active = [w for w in self._of(pool) if w.is_active]
         for _ in range(desired - len(active)):
             worker = self._new_worker(spec, failures=0)
             self._say(f"scale {pool}: starting {worker.name}")
@@ -172,6 +133,27 @@ class LocalPools:
             if worker.child is not None:
                 self._say(f"scale {pool}: draining {worker.name} (the router stops sending)")
         self._publish()
+
+    def switch(self, donor: str, receiver: str, count: int) -> int:
+        """Moves up to `count` of `donor`'s serving workers (the newest first) to
+        `receiver`: each drains, changes role and rejoins; returns at once with how
+        many go. The donor's replicas.min and the receiver's replicas.max bound it."""
+        give, take = self._pools[donor], self._pools[receiver]
+        serving = [w for w in self._of(donor) if w.is_serving]
+        donor_active = sum(w.is_active for w in self._of(donor))
+        receiver_active = sum(w.is_active for w in self._of(receiver))
+        count = min(
+            count,
+            len(serving),
+            donor_active - give.replicas.min,
+            take.replicas.max - receiver_active,
+        )
+        for worker in sorted(serving, key=self._workers.index, reverse=True)[: max(0, count)]:
+            worker.switch_from, worker.pool = worker.pool, take
+            worker.switching.set()
+            self._say(f"switch {donor} -> {receiver}: {worker.name} drains, then changes role")
+        self._publish()
+        return max(0, count)
 
     async def close(self) -> None:
         """Stops every worker at once, without draining (the router is gone first)."""
@@ -186,14 +168,14 @@ class LocalPools:
 
     # -- one worker's life ------------------------------------------------------------
 
-    def _new_worker(self, pool: PoolEntry, failures: int) -> _Worker:
+    def _new_worker(self, pool: PoolEntry, failures: int) -> LocalWorker:
         index = self._next_index[pool.name]
         self._next_index[pool.name] = index + 1
-        worker = _Worker(f"{pool.name}-{index}", pool, failures)
+        worker = LocalWorker(f"{pool.name}-{index}", pool, failures)
         self._workers.append(worker)
         return worker
 
-    def _launch(self, worker: _Worker, child: Child | None, delay_s: float = 0.0) -> None:
+    def _launch(self, worker: LocalWorker, child: Child | None, delay_s: float = 0.0) -> None:
         if self._closing:
             self._workers.remove(worker)
             return
@@ -206,30 +188,34 @@ class LocalPools:
         if not task.cancelled() and task.exception() is not None:
             _log.error("worker %s: supervision failed", task.get_name(), exc_info=task.exception())
 
-    async def _live(self, worker: _Worker, child: Child | None, delay_s: float) -> None:
+    async def _live(self, worker: LocalWorker, child: Child | None, delay_s: float) -> None:
         try:
             if child is None:
                 child = await self._start_later(worker, delay_s)
                 if child is None:
                     return
                 self._say(f"  {worker.name:<12} ready: grpc {child.ready['grpc']}")
-            worker.child, worker.ready_at_s = child, _now()
+            worker.child, worker.ready_at_s = child, now()
             self._publish()
-            await _first(child.process.wait(), worker.leaving.wait())
-            if worker.is_leaving:
-                await self._drain_and_stop(worker, child)
-            else:
-                code = child.process.returncode
-                await self._supervisor.stop(child)  # forget it (it has exited)
-                self._replace(worker, f"exited with code {code}", _now() - worker.ready_at_s)
+            while True:
+                await first(child.process.wait(), worker.leaving.wait(), worker.switching.wait())
+                if worker.is_leaving:
+                    await self._drain_and_stop(worker, child)
+                    return
+                if child.process.returncode is not None:
+                    code = child.process.returncode
+                    await self._supervisor.stop(child)  # forget it (it has exited)
+                    self._replace(worker, f"exited with code {code}", now() - worker.ready_at_s)
+                    return
+                await self._switch_role(worker, child)
         finally:
             self._workers.remove(worker)
             self._publish()
 
-    async def _start_later(self, worker: _Worker, delay_s: float) -> Child | None:
+    async def _start_later(self, worker: LocalWorker, delay_s: float) -> Child | None:
         """The worker's process once ready; None when it left first or failed (then a
         replacement is on its way)."""
-        if delay_s > 0 and await _waits_for(worker.leaving, delay_s):
+        if delay_s > 0 and await waits_for(worker.leaving, delay_s):
             return None
         try:
             child = await self._start_child(worker)
@@ -242,7 +228,7 @@ class LocalPools:
             return None
         return child
 
-    async def _start_child(self, worker: _Worker) -> Child:
+    async def _start_child(self, worker: LocalWorker) -> Child:
         config = worker_config(worker.pool, worker.name, self._settings.worker_drain_timeout_s)
         return await self._supervisor.start(
             worker.name,
@@ -251,7 +237,7 @@ class LocalPools:
             ready_timeout_s=self._settings.ready_timeout_s,
         )
 
-    def _replace(self, worker: _Worker, why: str, served_s: float) -> None:
+    def _replace(self, worker: LocalWorker, why: str, served_s: float) -> None:
         backoff = self._settings.restart
         failures = backoff.failures_after(worker.failures, served_s)
         delay_s = backoff.delay_s(failures)
@@ -262,12 +248,40 @@ class LocalPools:
         )
         self._launch(successor, None, delay_s)
 
-    async def _drain_and_stop(self, worker: _Worker, child: Child) -> None:
+    async def _switch_role(self, worker: LocalWorker, child: Child) -> None:
+        """Out of the donor's membership, the router notices, the worker drains and
+        switches; it then serves in its new pool, or back in the donor's if it could
+        not switch (the next decision starts a replica instead)."""
+        donor, receiver = worker.switch_from or worker.pool, worker.pool
+        self._publish()
+        try:
+            if await waits_for_exit(child, self._settings.router_notice_s):
+                return  # it died: the caller replaces it in its new pool
+            address = str(child.ready["grpc"])
+            try:
+                waited_s = await switch_role(address, receiver.role, self._settings.drain_timeout_s)
+            except RoleSwitchError as error:
+                worker.pool = donor
+                self._say(
+                    f"switch {donor.name} -> {receiver.name}: {worker.name} stays in "
+                    f"{donor.name}: {error}"
+                )
+            else:
+                self._say(
+                    f"switch {donor.name} -> {receiver.name}: {worker.name} serves as "
+                    f"{receiver.role} (drained in {waited_s:.1f} s, no restart)"
+                )
+        finally:
+            worker.switch_from = None
+            worker.switching.clear()
+            self._publish()
+
+    async def _drain_and_stop(self, worker: LocalWorker, child: Child) -> None:
         self._publish()
         address = str(child.ready["grpc"])
         # Requests the router picked this worker for before it re-read the file still
         # arrive for a moment: wait for them to land before counting what is in flight.
-        if await _waits_for_exit(child, self._settings.router_notice_s):
+        if await waits_for_exit(child, self._settings.router_notice_s):
             await self._supervisor.stop(child)
             code = child.process.returncode
             self._say(f"scale {worker.pool.name}: {worker.name} exited (code {code}) as it left")
@@ -295,7 +309,7 @@ class LocalPools:
 
     # -- the membership file ----------------------------------------------------------
 
-    def _of(self, pool: str) -> list[_Worker]:
+    def _of(self, pool: str) -> list[LocalWorker]:
         return [w for w in self._workers if w.pool.name == pool]
 
     def _publish(self) -> None:
@@ -314,35 +328,3 @@ class LocalPools:
         if membership != self._published:
             write_membership(self._membership_path, membership)
             self._published = membership
-
-
-def _now() -> float:
-    return asyncio.get_running_loop().time()
-
-
-async def _first(*waits: Coroutine[Any, Any, object]) -> None:
-    """Waits until the first of the coroutines ends; cancels the others."""
-    tasks = [asyncio.create_task(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-
-
-async def _waits_for(event: asyncio.Event, timeout_s: float) -> bool:
-    """Waits up to `timeout_s` for `event`; True when it was set."""
-    try:
-        await asyncio.wait_for(event.wait(), timeout_s)
-    except TimeoutError:
-        return False
-    return True
-
-
-async def _waits_for_exit(child: Child, timeout_s: float) -> bool:
-    """Waits up to `timeout_s` for the process to exit; True when it did."""
-    try:
-        await asyncio.wait_for(asyncio.shield(child.process.wait()), timeout_s)
-    except TimeoutError:
-        return False
-    return True

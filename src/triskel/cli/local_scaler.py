@@ -3,7 +3,8 @@
     router /metrics ──two scrapes──► model_window: rate, mean lengths, TTFT / TPOT
     each pool ──► ready and starting workers; queued and running requests (worker stats)
         ──► Observation ──► autoscaler.step ──► a Decision per pool
-        ──► one log line ──► pools.scale(pool, desired): start, or drain then stop
+        ──► one log line ──► pools.switch(donor, pool, n): drain, change role, rejoin
+                         ──► pools.scale(pool, desired): start, or drain then stop
 
 The policy and its state are the planner's (`triskel.planner.autoscalers`), exactly as
 the operator and the simulator drive them; this module only reads and acts.
@@ -22,7 +23,7 @@ from typing import Protocol
 import aiohttp
 
 from triskel.cli.autoscale_graphs import GraphPlan
-from triskel.cli.local_pools import ReplicaCounts
+from triskel.cli.local_worker import ReplicaCounts
 from triskel.common.worker_load import WorkerLoad, worker_load
 from triskel.planner.autoscalers import Autoscaler
 from triskel.planner.planner import Decision, Observation, StageObservation
@@ -52,6 +53,11 @@ class PoolControl(Protocol):
 
     def scale(self, pool: str, desired: int) -> None:
         """Starts or drains workers toward `desired`; returns at once."""
+        ...
+
+    def switch(self, donor: str, receiver: str, count: int) -> int:
+        """Moves serving workers from `donor` to `receiver` (drain, change role, rejoin);
+        returns at once with how many go."""
         ...
 
 
@@ -133,6 +139,12 @@ class GraphScaler:
         decisions = autoscaler.step(await self._observe(scrape.time_s, window))
         for decision in decisions:
             self._report(decision)
+        # Switches first: a worker on its way to a pool counts toward its size there,
+        # so the scale that follows starts only what no switch covers.
+        for decision in decisions:
+            if decision.switched_in > 0 and decision.switched_from is not None:
+                self._pools.switch(decision.switched_from, decision.stage, decision.switched_in)
+        for decision in decisions:
             if decision.desired != decision.current:
                 self._pools.scale(decision.stage, decision.desired)
         return decisions

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from triskel.cli.autoscale_graphs import graph_plans
-from triskel.cli.local_pools import LocalPools, PoolSettings, worker_config
+from triskel.cli.local_pools import LocalPools
 from triskel.cli.local_scaler import metrics_reader, run_autoscale
+from triskel.cli.local_worker import PoolSettings, worker_config
 from triskel.cli.supervisor import Child, ChildFailedError, Supervisor
 from triskel.cli.up_config import UpConfig
 from triskel.router.process import RouterProcessConfig

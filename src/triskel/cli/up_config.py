@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from triskel.cli.autoscale_graphs import AutoscaleConfigError, graph_plans
 from triskel.common.api import Address, ApiModel, WorkerPoolSpec
@@ -63,6 +63,18 @@ class AutoscaleSettings(ApiModel):
     scale_down_cooldown_s: Annotated[float, Field(ge=0, le=86400)] | None = None
     """triskel: seconds after a pool last changed before it may shrink; the pool
     profile's start-up time when unset."""
+    role_switch_s: Annotated[float, Field(ge=0, le=3600)] | None = None
+    """triskel: seconds a worker takes to change role between a model's prefill and
+    decode pools once drained; a growing pool then takes spare workers of the other
+    instead of starting new ones, when that is quicker. Unset: never switch."""
+
+    @model_validator(mode="after")
+    def _switching_is_the_planners(self) -> AutoscaleSettings:
+        if self.role_switch_s is not None and self.policy != "triskel":
+            raise ValueError(
+                f"roleSwitchS: only the triskel policy switches roles, not {self.policy}"
+            )
+        return self
 
 
 class UpConfig(ApiModel):

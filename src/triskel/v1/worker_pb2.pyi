@@ -249,3 +249,19 @@ class BlocksRemoved(_message.Message):
 class AllBlocksCleared(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class SwitchRoleRequest(_message.Message):
+    __slots__ = ("role", "drain_timeout_ms")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    DRAIN_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    drain_timeout_ms: int
+    def __init__(self, role: _Optional[str] = ..., drain_timeout_ms: _Optional[int] = ...) -> None: ...
+
+class SwitchRoleResponse(_message.Message):
+    __slots__ = ("info", "drained_ms")
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    DRAINED_MS_FIELD_NUMBER: _ClassVar[int]
+    info: WorkerInfo
+    drained_ms: float
+    def __init__(self, info: _Optional[_Union[WorkerInfo, _Mapping]] = ..., drained_ms: _Optional[float] = ...) -> None: ...

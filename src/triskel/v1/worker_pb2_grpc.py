@@ -69,6 +69,11 @@ class WorkerStub:
                 request_serializer=triskel_dot_v1_dot_worker__pb2.StreamKvEventsRequest.SerializeToString,
                 response_deserializer=triskel_dot_v1_dot_worker__pb2.KvEventBatch.FromString,
                 _registered_method=True)
+        self.SwitchRole = channel.unary_unary(
+                '/triskel.v1.Worker/SwitchRole',
+                request_serializer=triskel_dot_v1_dot_worker__pb2.SwitchRoleRequest.SerializeToString,
+                response_deserializer=triskel_dot_v1_dot_worker__pb2.SwitchRoleResponse.FromString,
+                _registered_method=True)
 
 
 class WorkerServicer:
@@ -134,6 +139,18 @@ class WorkerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SwitchRole(self, request, context):
+        """Changes the worker's role between prefill, decode and unified without a
+        restart (the weights stay loaded, the prefix cache stays valid). The
+        caller first takes the worker out of every router's membership; the
+        worker waits until nothing is in flight (at most `drain_timeout_ms`), then
+        switches and answers with its new description. Work still in flight at the
+        deadline: FAILED_PRECONDITION, and the role is unchanged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -171,6 +188,11 @@ def add_WorkerServicer_to_server(servicer, server):
                     servicer.StreamKvEvents,
                     request_deserializer=triskel_dot_v1_dot_worker__pb2.StreamKvEventsRequest.FromString,
                     response_serializer=triskel_dot_v1_dot_worker__pb2.KvEventBatch.SerializeToString,
+            ),
+            'SwitchRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.SwitchRole,
+                    request_deserializer=triskel_dot_v1_dot_worker__pb2.SwitchRoleRequest.FromString,
+                    response_serializer=triskel_dot_v1_dot_worker__pb2.SwitchRoleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -362,6 +384,33 @@ class Worker:
             '/triskel.v1.Worker/StreamKvEvents',
             triskel_dot_v1_dot_worker__pb2.StreamKvEventsRequest.SerializeToString,
             triskel_dot_v1_dot_worker__pb2.KvEventBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SwitchRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triskel.v1.Worker/SwitchRole',
+            triskel_dot_v1_dot_worker__pb2.SwitchRoleRequest.SerializeToString,
+            triskel_dot_v1_dot_worker__pb2.SwitchRoleResponse.FromString,
             options,
             channel_credentials,
             insecure,
