@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from triskel.cli.autoscale_graphs import graph_plans
 from triskel.cli.up import worker_configs
 from triskel.cli.up_config import (
     UpConfigError,
@@ -34,6 +35,13 @@ def test_built_in_default_is_two_models_with_semantic_routing_over_tcp() -> None
     semantic, cache = config.routing.semantic, config.routing.cache
     assert semantic is not None and semantic.alias == "auto"
     assert cache is not None and {c.name for c in cache.categories} == {"code", "math", "chat"}
+    # The demo autoscales the small model's P/D pools (2 to 4, switching roles allowed).
+    assert config.autoscale is not None and config.autoscale.role_switch_s == 3
+    plans = graph_plans(config.autoscale, config.pools)
+    assert [(s.name, s.min_replicas, s.max_replicas) for s in plans[0].stages] == [
+        ("prefill", 2, 4),
+        ("decode", 2, 4),
+    ]
 
 
 def test_a_bad_semantic_rule_is_refused_naming_its_path() -> None:
