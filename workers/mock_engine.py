@@ -120,10 +120,22 @@ class MockEngine:
             model=config.model,
             profile=config.profile.name,
             block_size_tokens=config.block_size_tokens,
-            max_context_tokens=config.profile.max_context_tokens,
+            max_context_tokens=self._max_context_tokens,
             kv_connector=self._connector.type_name,
             num_kv_blocks=config.num_kv_blocks,
             hash_salt=config.hash_salt,
+        )
+
+    @property
+    def _max_context_tokens(self) -> int:
+        """The longest prompt plus completion this worker can hold: the model's window, or
+        less when one sequence's KV share is smaller (vLLM refuses to start then; the mock
+        serves the shorter window and says so, so routers refuse longer prompts up front
+        instead of prefilling them for a decode worker that cannot take them)."""
+        config = self._core.config
+        per_sequence_blocks = config.num_kv_blocks // config.num_ep_ranks
+        return min(
+            config.profile.max_context_tokens, per_sequence_blocks * config.block_size_tokens
         )
 
     async def start(self) -> None:

@@ -43,7 +43,9 @@ async def get(worker: LocalWorker, path: str) -> tuple[int, Any]:
 async def test_models_lists_the_served_model(worker: LocalWorker) -> None:
     status, reply = await get(worker, "/v1/models")
     assert status == 200
-    assert [(m["id"], m["max_model_len"]) for m in reply["data"]] == [("m", 131072)]
+    # The test pool's KV holds 4,096 tokens: that, not the model's 131,072-token window,
+    # is the longest sequence this worker can serve (vLLM's max_model_len is bounded alike).
+    assert [(m["id"], m["max_model_len"]) for m in reply["data"]] == [("m", 4096)]
 
 
 @pytest.mark.asyncio
@@ -56,7 +58,7 @@ async def test_tokenize_gives_the_mock_tokenizers_ids(worker: LocalWorker) -> No
     status, reply = await post_json(worker.http_url + "/tokenize", {"prompt": PROMPT})
     expected = TOKENIZER.encode(PROMPT)
     assert (status, reply["tokens"], reply["count"]) == (200, expected, len(expected))
-    assert reply["max_model_len"] == 131072
+    assert reply["max_model_len"] == 4096  # the pool's KV, not the 131,072-token window
     status, reply = await post_json(worker.http_url + "/tokenize", {"messages": MESSAGES})
     assert reply["tokens"] == TOKENIZER.encode(CHAT_TEXT)
     _, reply = await post_json(
@@ -121,7 +123,7 @@ async def test_model_info_says_who_the_worker_is(worker: LocalWorker, path: str)
         "model": "m",
         "profile": "llama-3.1-8b-h100",
         "block_size_tokens": 16,
-        "max_context_tokens": 131072,
+        "max_context_tokens": 4096,
         "kv_connector": "tcp",
         "num_kv_blocks": 256,
         "hash_salt": "",
