@@ -23,6 +23,7 @@ USED = {
         "--router-namespace",
         "--worker-image",
         "--liveness",
+        "--metrics-address",
         "--log-level",
     ],
     "router": [

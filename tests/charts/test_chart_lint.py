@@ -41,6 +41,8 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"router": {"service": {"grpcPort": 70000}}}, "router.service.grpcPort"),
     ({"router": {"tolerations": [{"effect": "Never"}]}}, "router.tolerations.0.effect"),
     ({"metrics": {"serviceMonitor": {"interval": "often"}}}, "metrics.serviceMonitor.interval"),
+    ({"operator": {"metrics": {"port": 8080}}}, "operator.metrics.port: Must not validate"),
+    ({"operator": {"metrics": {"enabled": "yes"}}}, "operator.metrics.enabled: Invalid type"),
 ]
 
 

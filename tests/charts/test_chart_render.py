@@ -75,6 +75,9 @@ EXPECTED_OBJECTS = {
         ("Deployment", "triskel-redis"),
         ("Service", "triskel-redis"),
         ("ServiceMonitor", "triskel-router"),
+        # What the operator's ServiceMonitor finds its pod through.
+        ("Service", "triskel-operator"),
+        ("ServiceMonitor", "triskel-operator"),
     },
     # One Role and RoleBinding per component in each watched namespace, none cluster-wide.
     "namespaced": COMMON
@@ -143,10 +146,38 @@ def test_operator_runs_alone_with_kopf_liveness() -> None:
         f"--router-namespace={NAMESPACE}",
         "--worker-image=ghcr.io/triskel-io/triskel:0.1.0",
         "--liveness=http://0.0.0.0:8080/healthz",
+        "--metrics-address=0.0.0.0:9090",
         "--log-level=info",
     ]
     assert operator["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
-    assert operator["ports"] == [{"name": "health", "containerPort": 8080, "protocol": "TCP"}]
+    assert operator["ports"] == [
+        {"name": "health", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
+    ]
+
+
+def operator_metrics(values: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
+    """The operator's --metrics-address flags and its container ports by name."""
+    operator = container(render(values), "triskel-operator")
+    flags = [a for a in operator["args"] if a.startswith("--metrics-address")]
+    return flags, {p["name"]: p["containerPort"] for p in operator["ports"]}
+
+
+@pytest.mark.parametrize(
+    ("metrics", "flags", "ports"),
+    [
+        # On by default: KEDA users read the desired-replicas gauge from it.
+        ({}, ["--metrics-address=0.0.0.0:9090"], {"health": 8080, "metrics": 9090}),
+        ({"port": 9464}, ["--metrics-address=0.0.0.0:9464"], {"health": 8080, "metrics": 9464}),
+        # Off: no listener, so no port to declare.
+        ({"enabled": False}, [], {"health": 8080}),
+    ],
+)
+def test_operator_serves_its_metrics_on_the_pod_ip_and_declares_the_port(
+    metrics: dict[str, Any], flags: list[str], ports: dict[str, int]
+) -> None:
+    # 0.0.0.0: Prometheus scrapes the pod IP, never the pod's loopback.
+    assert operator_metrics({"operator": {"metrics": metrics}}) == (flags, ports)
 
 
 def test_namespaced_operator_gets_one_flag_per_namespace() -> None:
@@ -212,6 +243,35 @@ def test_service_monitor_scrapes_the_router_metrics() -> None:
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
     # Port "http" of the router Service serves /metrics next to the OpenAI API.
     assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
+
+
+def test_service_monitor_scrapes_the_operator_metrics_through_its_service() -> None:
+    manifests = render(EXTRAS)
+    monitor = find(manifests, "ServiceMonitor", "triskel-operator")
+    assert monitor["metadata"]["namespace"] == NAMESPACE
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    service = find(manifests, "Service", "triskel-operator")
+    deployment = find(manifests, "Deployment", "triskel-operator")
+    # Monitor -> Service -> operator pod, each by the next one's labels.
+    assert monitor["spec"]["selector"] == {"matchLabels": service["spec"]["selector"]}
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        ("metrics", 9090, "metrics")
+    ]
+    assert monitor["spec"]["endpoints"] == [
+        {"port": "metrics", "path": "/metrics", "interval": "30s"}
+    ]
+    # The router Service does not select the operator pod (nor the reverse).
+    router_service = find(manifests, "Service", "triskel-router")
+    assert router_service["spec"]["selector"] != service["spec"]["selector"]
+
+
+def test_without_operator_metrics_nothing_scrapes_the_operator() -> None:
+    manifests = render(EXTRAS | {"operator": {"metrics": {"enabled": False}}})
+    objects = {(m["kind"], m["metadata"]["name"]) for m in manifests}
+    assert ("ServiceMonitor", "triskel-router") in objects
+    assert not {("Service", "triskel-operator"), ("ServiceMonitor", "triskel-operator")} & objects
 
 
 def test_placement_and_pull_secrets_reach_the_pods() -> None:

@@ -53,6 +53,9 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
         {"operator": {"resources": {"limits": {"memory": "a lot"}}}},
         "operator.resources.limits.memory",
     ),
+    # The liveness port: the operator's two listeners would clash.
+    ({"operator": {"metrics": {"port": 8080}}}, "operator.metrics.port"),
+    ({"operator": {"metrics": {"port": 0}}}, "operator.metrics.port"),
 ]
 
 

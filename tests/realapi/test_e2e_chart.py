@@ -164,6 +164,14 @@ def test_install_serve_scale_in_under_load_and_uninstall(
             # The router learns the pools' endpoints within its sync interval.
             text = wait_for(lambda: _answer(router), timeout_s=60, what="a streamed answer")
             assert text.strip()
+            # The operator's /metrics on its pod IP and the chart's `metrics` port, where
+            # its ServiceMonitor scrapes (and KEDA's Prometheus reads the gauge).
+            [operator_pod] = ready_pods(real_api, namespace, "app.kubernetes.io/component=operator")
+            operator_metrics = f"http://{operator_pod['status']['podIP']}:9090/metrics"
+            exposition = wait_for(
+                lambda: _text(operator_metrics), timeout_s=30, what="the operator's /metrics"
+            )
+            assert "# TYPE triskel_autoscaler_desired_replicas gauge" in exposition
 
             before = {p["metadata"]["name"] for p in pool_pods(real_api, namespace, "llama-decode")}
             assert len(before) == 2, before
@@ -227,6 +235,14 @@ def _answer(router: str) -> str | None:
     try:
         return chat(router, "hello") or None
     except (OSError, urllib.error.URLError, RuntimeError, ValueError):
+        return None
+
+
+def _text(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+    except (OSError, urllib.error.URLError):
         return None
 
 

@@ -13,7 +13,7 @@ import json
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from triskel.common.api import ApiModel
 
@@ -32,6 +32,8 @@ DURATION_PATTERN = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
 Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN)] | Annotated[int, Field(ge=0)]
 ResourceName = Literal["cpu", "memory", "ephemeral-storage"]
 Port = Annotated[int, Field(ge=1, le=65535)]
+# kopf's liveness endpoint in the operator pod (templates/operator-deployment.yaml).
+OPERATOR_HEALTH_PORT = 8080
 
 
 class ChartModel(ApiModel):
@@ -93,6 +95,28 @@ class PodPlacement(ChartModel):
     """A Pod spec `affinity` (nodeAffinity, podAffinity, podAntiAffinity), copied as is."""
 
 
+def _not_the_health_port(port: int) -> int:
+    # Two listeners on one port: the second bind fails and the operator pod crash-loops.
+    if port == OPERATOR_HEALTH_PORT:
+        raise ValueError(f"{port} is the operator's liveness port; pick another")
+    return port
+
+
+class OperatorMetrics(ChartModel):
+    """The operator's Prometheus /metrics: `triskel_autoscaler_desired_replicas`, which
+    KEDA or an HPA reads in the autoscaler's `recommend` mode."""
+
+    enabled: bool = True
+    """Serve /metrics (`--metrics-address`) on the pod IP, on container port `metrics`."""
+    port: Annotated[
+        Port,
+        AfterValidator(_not_the_health_port),
+        Field(json_schema_extra={"not": {"const": OPERATOR_HEALTH_PORT}}),
+    ] = 9090
+    """Container port of /metrics (and of the operator Service a ServiceMonitor scrapes);
+    not 8080, the liveness port."""
+
+
 class OperatorValues(PodPlacement):
     """The operator: one kopf process reconciling WorkerPools, ServingGraphs, RoutingPolicies."""
 
@@ -104,6 +128,7 @@ class OperatorValues(PodPlacement):
     (and the router reads), with a Role in each; empty means every namespace, with
     ClusterRoles."""
     log_level: LogLevel = LogLevel.INFO
+    metrics: OperatorMetrics = OperatorMetrics()
     resources: Resources = Resources(
         requests={"cpu": "100m", "memory": "256Mi"}, limits={"memory": "512Mi"}
     )
@@ -140,7 +165,8 @@ class RedisValues(PodPlacement):
 
 
 class ServiceMonitorValues(ChartModel):
-    """A Prometheus Operator ServiceMonitor for the router's /metrics."""
+    """Prometheus Operator ServiceMonitors for the router's /metrics and, with
+    `operator.metrics.enabled`, the operator's."""
 
     enabled: bool = False
     """Needs the monitoring.coreos.com/v1 CRDs (Prometheus Operator) in the cluster."""
