@@ -14,7 +14,7 @@ No I/O here: the handler (`handlers/autoscaling.py`) fetches, steps and patches.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -140,45 +140,82 @@ def _as_run(where: str, profile: LatencyProfile, spec: WorkerPoolSpec) -> Latenc
     return as_run(profile, scale, spec.profile.kv_capacity_tokens)
 
 
+@dataclass(frozen=True, slots=True)
+class RouterLoad:
+    """What one scrape of the router says about a model's requests right now."""
+
+    # `triskel_inflight_requests`: requests the router has in flight (None: not exported).
+    in_flight: float | None = None
+    # `triskel_stage_requests_waiting` / `_running` by role: (waiting, running) as the
+    # stage's workers report them; empty from a router that exports none.
+    stages: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+
 def observation(
     time_s: float,
     window: ModelWindow,
     pools: Mapping[str, PoolReading],
-    in_flight: float | None,
+    load: RouterLoad,
 ) -> Observation:
     """What the autoscaler sees: the window's load and latencies, and per pool the
-    replicas asked for (`desired`, as the scale subresource says) and how many of them
-    are not ready yet. The router counts requests in flight per model, not per stage:
-    only a graph of one pool, which serves them all, gets them as `running`."""
+    replicas asked for (`desired`, as the scale subresource says), how many of them are
+    not ready yet, and its requests queued and running: its role's, as the router's
+    per-stage gauges report them, shared by ready replicas among the graph's pools of that
+    role. A router without those gauges counts requests per model only: then a graph of
+    one pool, which serves them all, gets them as `running`, and no pool a queue."""
     stages = {}
     for name, reading in pools.items():
         desired = reading.units
         ready = reading.ready_replicas * (reading.ep_size or 1)
-        running = in_flight if in_flight is not None and len(pools) == 1 else 0.0
+        queued, running = _requests_of(name, pools, load)
         stages[name] = StageObservation(
             replicas=desired,
             starting=max(0, desired - ready),
             ttft_ms=window.ttft_ms,
             tpot_ms=window.tpot_ms,
+            queued=queued,
             running=running,
         )
     return Observation(time_s, window.rate_rps, window.inputs, window.outputs, stages)
 
 
-def in_flight_requests(text: str, model: str) -> float | None:
-    """The router's `triskel_inflight_requests` for `model` at the scrape; None when it
-    exports none. MetricsError when the text is not Prometheus exposition."""
+def _requests_of(
+    pool: str, pools: Mapping[str, PoolReading], load: RouterLoad
+) -> tuple[float, float]:
+    role = str(pools[pool].spec.role)
+    if role in load.stages:
+        waiting, running = load.stages[role]
+        same_role = [r for r in pools.values() if str(r.spec.role) == role]
+        ready = sum(r.ready_replicas for r in same_role)
+        share = pools[pool].ready_replicas / ready if ready else 1 / len(same_role)
+        return waiting * share, running * share
+    if load.in_flight is not None and len(pools) == 1:
+        return 0.0, load.in_flight
+    return 0.0, 0.0
+
+
+def router_load(text: str, model: str) -> RouterLoad:
+    """`model`'s requests in one scrape of the router's /metrics. MetricsError when the
+    text is not Prometheus exposition."""
+    in_flight: float | None = None
+    waiting: dict[str, float] = {}
+    running: dict[str, float] = {}
     try:
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
-                if (
-                    sample.name == "triskel_inflight_requests"
-                    and sample.labels.get("model") == model
-                ):
-                    return float(sample.value)
+                if sample.labels.get("model") != model:
+                    continue
+                if sample.name == "triskel_inflight_requests":
+                    in_flight = float(sample.value)
+                elif sample.name == "triskel_stage_requests_waiting":
+                    waiting[sample.labels.get("role", "")] = float(sample.value)
+                elif sample.name == "triskel_stage_requests_running":
+                    running[sample.labels.get("role", "")] = float(sample.value)
     except ValueError as error:
         raise MetricsError(f"scrape: not Prometheus text ({error})") from None
-    return None
+    roles = waiting.keys() | running.keys()
+    stages = {role: (waiting.get(role, 0.0), running.get(role, 0.0)) for role in roles}
+    return RouterLoad(in_flight, stages)
 
 
 def pool_actions(

@@ -159,6 +159,24 @@ class ClusterView:
         groups = {_group(w) for w in workers}
         return frozenset().union(*(self._announced.get(g, frozenset()) for g in groups))
 
+    def stage_requests(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """Requests waiting and running per (model, role), summed over the healthy workers
+        as each last reported them: what an autoscaler reading the router needs to see
+        each stage's queue (`triskel_stage_requests_*`). The workers' own counts, so every
+        router replica exports the same totals."""
+        totals: dict[tuple[str, str], tuple[int, int]] = {}
+        for view in self._workers.values():
+            if not view.is_healthy:
+                continue
+            identity = view.client.identity
+            key = (identity.model, str(identity.role))
+            waiting, running = totals.get(key, (0, 0))
+            totals[key] = (
+                waiting + view.load.num_waiting_requests,
+                running + view.load.num_running_requests,
+            )
+        return totals
+
     def requests_on(self, worker_id: str) -> int:
         """This router's requests in flight on the worker, removed or not."""
         view = self._workers.get(worker_id) or self._leaving.get(worker_id)

@@ -189,6 +189,14 @@ class RouterMetrics:
         shrinking (autoscaling, a drained worker leaving) show on /metrics."""
         self.registry.register(_WorkersCollector(counts))
 
+    def watch_stage_requests(
+        self, requests: Callable[[], Mapping[tuple[str, str], tuple[int, int]]]
+    ) -> None:
+        """`triskel_stage_requests_waiting` / `_running{model, role}`, read at scrape time:
+        each stage's queue as its workers report it, for autoscalers that read the router
+        (the operator's planner sizes a stage's backlog from it)."""
+        self.registry.register(_StageRequestsCollector(requests))
+
     def watch_admission(self, queue_depth: Callable[[], int], in_flight: Callable[[], int]) -> None:
         """Reads the admission queue's gauges at scrape time."""
         self._queue_depth.set_function(queue_depth)
@@ -307,3 +315,26 @@ class _WorkersCollector(Collector):
         for (model, role), count in sorted(self._counts().items()):
             family.add_metric([model, role], count)
         yield family
+
+
+class _StageRequestsCollector(Collector):
+    def __init__(self, requests: Callable[[], Mapping[tuple[str, str], tuple[int, int]]]) -> None:
+        self._requests = requests
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["model", "role"]
+        waiting = GaugeMetricFamily(
+            "triskel_stage_requests_waiting",
+            "Requests queued on the workers of a model's stage, as the workers report them.",
+            labels=labels,
+        )
+        running = GaugeMetricFamily(
+            "triskel_stage_requests_running",
+            "Requests in the running batches of a model's stage, as the workers report them.",
+            labels=labels,
+        )
+        for (model, role), (num_waiting, num_running) in sorted(self._requests().items()):
+            waiting.add_metric([model, role], num_waiting)
+            running.add_metric([model, role], num_running)
+        yield waiting
+        yield running

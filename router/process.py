@@ -195,6 +195,7 @@ async def run_router(
     admission = AdmissionController(spec.max_in_flight, spec.max_queued)
     metrics.watch_admission(lambda: admission.queue_depth, lambda: admission.in_flight)
     metrics.watch_workers(registry.worker_counts)
+    metrics.watch_stage_requests(cluster.stage_requests)
     table = RoutingTable(ModelRouting(scheduler, config.routing, admission))
     dispatcher = Dispatcher(
         cluster, table, metrics, share_prefix_history=config.redis_url is not None

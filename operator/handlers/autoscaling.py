@@ -40,10 +40,10 @@ from triskel.operator.autoscaling import (
     AutoscalingProblem,
     PoolAction,
     PoolReading,
-    in_flight_requests,
     observation,
     planner_config,
     pool_actions,
+    router_load,
     stage_specs,
 )
 from triskel.operator.conditions import ConditionUpdate, merge_conditions
@@ -152,7 +152,7 @@ async def _step(
     )
     try:
         text = await fetch_metrics(runtime.http, autoscaling.metrics_url)
-        in_flight = in_flight_requests(text, spec.model)
+        load = router_load(text, spec.model)
     except (ScrapeFailed, MetricsError) as error:
         raise AutoscalingProblem("MetricsUnavailable", f"ServingGraph {graph}: {error}") from None
     # Timed when the text arrived: the window's rates divide by the time between scrapes.
@@ -170,7 +170,7 @@ async def _step(
             "WaitingForRequests",
             f"{autoscaling.policy} sets its per-replica targets from the first requests",
         )
-    decisions = autoscaler.step(observation(scrape.time_s, window, readings, in_flight))
+    decisions = autoscaler.step(observation(scrape.time_s, window, readings, load))
     decided_at = runtime.now()
     elastic = frozenset(pool for pool, reading in readings.items() if reading.ep_size)
     actions = pool_actions(

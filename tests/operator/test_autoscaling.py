@@ -12,11 +12,12 @@ from triskel.common.resources import AutoscalingMode, ServingGraphSpec
 from triskel.operator.autoscaling import (
     AutoscalingProblem,
     PoolReading,
+    RouterLoad,
     format_number,
-    in_flight_requests,
     observation,
     planner_config,
     pool_actions,
+    router_load,
     stage_specs,
 )
 from triskel.planner.planner import Decision
@@ -148,7 +149,7 @@ def test_the_observation_counts_desired_replicas_and_those_not_ready_yet() -> No
         # No desired: the pool runs min (1); more ready than desired (a scale-in draining).
         "decode": PoolReading(pool("decode"), ready_replicas=2),
     }
-    seen = observation(100.0, WINDOW, readings, in_flight=7.0)
+    seen = observation(100.0, WINDOW, readings, RouterLoad(in_flight=7.0))
     assert (seen.time_s, seen.rate_rps, seen.inputs, seen.outputs) == (
         100.0,
         4.0,
@@ -159,27 +160,47 @@ def test_the_observation_counts_desired_replicas_and_those_not_ready_yet() -> No
     assert (prefill.replicas, prefill.starting) == (3, 2)
     assert (decode.replicas, decode.starting) == (1, 0)
     assert (prefill.ttft_ms, decode.tpot_ms) == (350.0, 30.0)
-    # In-flight requests are per model: two stages cannot tell whose they are.
+    # Without per-stage gauges, in-flight requests are per model: two stages cannot tell
+    # whose they are, and no stage sees a queue.
     assert prefill.running == decode.running == 0.0
+    assert prefill.queued == decode.queued == 0.0
+
+
+def test_each_pool_sees_its_stages_queue_shared_by_ready_replicas() -> None:
+    readings = {
+        # Two prefill pools of one graph, 3 and 1 ready replicas: 3/4 and 1/4 of the queue.
+        "prefill-a": PoolReading(pool("prefill"), ready_replicas=3),
+        "prefill-b": PoolReading(pool("prefill"), ready_replicas=1),
+        "decode": PoolReading(pool("decode"), ready_replicas=2),
+    }
+    load = RouterLoad(in_flight=50.0, stages={"prefill": (8.0, 4.0), "decode": (1.0, 30.0)})
+    stages = observation(0.0, WINDOW, readings, load).stages
+    assert (stages["prefill-a"].queued, stages["prefill-a"].running) == (6.0, 3.0)
+    assert (stages["prefill-b"].queued, stages["prefill-b"].running) == (2.0, 1.0)
+    assert (stages["decode"].queued, stages["decode"].running) == (1.0, 30.0)
 
 
 def test_a_single_pool_runs_every_request_in_flight() -> None:
-    seen = observation(0.0, WINDOW, {"u": PoolReading(pool("unified"), 1)}, in_flight=7.0)
-    assert seen.stages["u"].running == 7.0
-    unknown = observation(0.0, WINDOW, {"u": PoolReading(pool("unified"), 1)}, in_flight=None)
-    assert unknown.stages["u"].running == 0.0
+    only = {"u": PoolReading(pool("unified"), 1)}
+    assert observation(0.0, WINDOW, only, RouterLoad(in_flight=7.0)).stages["u"].running == 7.0
+    assert observation(0.0, WINDOW, only, RouterLoad()).stages["u"].running == 0.0
 
 
-def test_in_flight_requests_are_read_from_the_routers_own_exposition() -> None:
+def test_the_routers_load_is_read_from_its_own_exposition() -> None:
     metrics = RouterMetrics()
     metrics.track_request("m", "http")
     metrics.track_request("m", "http")
     metrics.track_request("other", "grpc")
+    metrics.watch_stage_requests(
+        lambda: {("m", "prefill"): (5, 1), ("m", "decode"): (0, 2), ("other", "unified"): (9, 9)}
+    )
     text = metrics.render()[0].decode()
-    assert in_flight_requests(text, "m") == 2.0
-    assert in_flight_requests(text, "absent") is None
+    load = router_load(text, "m")
+    assert load.in_flight == 2.0
+    assert load.stages == {"prefill": (5.0, 1.0), "decode": (0.0, 2.0)}
+    assert router_load(text, "absent") == RouterLoad()
     with pytest.raises(MetricsError):
-        in_flight_requests("<html>not metrics</html>\n", "m")
+        router_load("<html>not metrics</html>\n", "m")
 
 
 def decision(current: int, desired: int) -> Decision:

@@ -13,6 +13,7 @@ from triskel.common.resources import ElasticEpStatus
 from triskel.operator.autoscaling import (
     AutoscalingProblem,
     PoolReading,
+    RouterLoad,
     observation,
     pool_actions,
     stage_specs,
@@ -137,7 +138,7 @@ def test_an_elastic_pool_needs_a_moe_profile() -> None:
 def test_the_planner_observes_ranks_of_an_elastic_pool() -> None:
     window = ModelWindow(1.0, Lengths(1, 1, 1), Lengths(1, 1, 1), 10.0, 5.0)
     readings = {"moe": PoolReading(pool(ep=4), ready_replicas=0, ep_size=6)}
-    stage = observation(0.0, window, readings, None).stages["moe"]
+    stage = observation(0.0, window, readings, RouterLoad()).stages["moe"]
     assert (stage.replicas, stage.starting) == (6, 6)
 
 

@@ -1,12 +1,19 @@
-"""The cluster view's shared parts: ring membership per model and role, in-flight counts."""
+"""The cluster view's shared parts: ring membership per model and role, in-flight counts,
+and each stage's reported queue."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
 from triskel.common.api import Role
+from triskel.router.backends.grpc_worker import GrpcWorkerClient
 from triskel.router.cluster import ClusterView
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.router.scheduling.types import WorkerLoad
+from triskel.router.state.kv_direct import KvEventCall
 from triskel.router.state.memory import MemoryState
 
 from support.fake_workers import fake_worker
@@ -56,3 +63,44 @@ async def test_in_flight_work_is_counted_while_the_block_runs_and_written_to_the
     assert endpoint.active.num_requests == 0
     await wait_until(lambda: state.load.get("p1").is_zero)
     await cluster.close()
+
+
+@pytest.mark.asyncio
+async def test_each_stages_requests_are_summed_from_what_its_healthy_workers_report() -> None:
+    loads = {"p0": (3, 1), "p1": (2, 2), "d0": (0, 9), "d1": (1, 5), "x0": (4, 0)}
+
+    class Reporting(GrpcWorkerClient):
+        async def watch_load(self, interval_ms: int) -> AsyncIterator[WorkerLoad]:
+            waiting, running = loads[self.worker_id]
+            yield WorkerLoad(num_waiting_requests=waiting, num_running_requests=running)
+            await asyncio.Event().wait()  # the stream stays open
+
+        def kv_events(self) -> KvEventCall:
+            raise NotImplementedError
+
+        @property
+        def has_kv_events(self) -> bool:
+            return False
+
+    workers = []
+    for fake in [*PREFILLS[:2], *DECODES, *OTHER_MODEL]:
+        client = Reporting(fake.address)
+        client._identity = fake.identity
+        workers.append(client)
+    cluster = ClusterView(workers, KvBlockIndex(), MemoryState())
+    cluster.start()
+    try:
+        await wait_until(lambda: len(cluster.stage_requests()) == 3 and _all_reported(cluster))
+        assert cluster.stage_requests() == {
+            ("m", "prefill"): (5, 3),
+            ("m", "decode"): (1, 14),
+            ("other", "prefill"): (4, 0),
+        }
+        cluster.mark_unhealthy("d1")  # a worker whose call failed no longer counts
+        assert cluster.stage_requests()[("m", "decode")] == (0, 9)
+    finally:
+        await cluster.close()
+
+
+def _all_reported(cluster: ClusterView) -> bool:
+    return sum(w + r for w, r in cluster.stage_requests().values()) == 27

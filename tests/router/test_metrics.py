@@ -169,3 +169,14 @@ def test_workers_per_model_and_role_are_read_at_scrape_time() -> None:
     counts[("llama", "decode")] = 2  # a scale-in: the next scrape says so
     assert sample(metrics, "triskel_workers", model="llama", role="decode") == 2
     assert b'triskel_workers{model="llama",role="prefill"} 2.0' in metrics.render()[0]
+
+
+def test_each_stages_waiting_and_running_requests_are_read_at_scrape_time() -> None:
+    metrics = RouterMetrics()
+    requests = {("llama", "prefill"): (7, 2), ("llama", "decode"): (0, 30)}
+    metrics.watch_stage_requests(lambda: requests)
+    waiting, running = "triskel_stage_requests_waiting", "triskel_stage_requests_running"
+    assert sample(metrics, waiting, model="llama", role="prefill") == 7
+    assert sample(metrics, running, model="llama", role="decode") == 30
+    requests[("llama", "prefill")] = (0, 4)  # the queue drained
+    assert sample(metrics, waiting, model="llama", role="prefill") == 0
