@@ -221,7 +221,7 @@ async def test_switches_are_carried_out_before_the_scales_that_count_on_them() -
 
         def step(self, observation: Observation) -> tuple[Decision, ...]:
             return (
-                Decision("prefill", 1, 0, "steady; 1 switched to decode", {}, switched_out=1),
+                Decision("prefill", 1, 0, "switch: 1 to decode (steady)", {}, switched_out=1),
                 Decision(
                     "decode",
                     4,

@@ -28,6 +28,8 @@ def test_growth_is_covered_by_the_other_stages_spare_replicas() -> None:
     assert (grow.desired, grow.switched_in, grow.switched_from) == (5, 2, "d")
     assert (donor.desired, donor.switched_out) == (4, 2)
     assert "2 switched from d (10 s, not a 60 s cold start)" in grow.reason
+    # The donor's count falls for the switch: its reason says so first (the log's kind).
+    assert donor.reason == "switch: 2 to p (planned)"
 
 
 def test_only_what_is_spare_moves_and_the_rest_starts_cold() -> None:

@@ -44,7 +44,8 @@ def with_role_switches(
                 current,
                 desired=min(current.desired, current.current - current.switched_out - count),
                 switched_out=current.switched_out + count,
-                reason=f"{current.reason}; {count} switched to {grow.stage}",
+                # The count falls for the switch, whatever the stage's own reason was.
+                reason=f"switch: {count} to {grow.stage} ({current.reason})",
             )
             receiver = result[grow.stage]
             result[grow.stage] = replace(
