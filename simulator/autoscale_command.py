@@ -1,6 +1,6 @@
 """`triskel simulate --autoscale`: scaling policies side by side on one trace.
 
-    trace (with an optional burst) ──► peak: the busiest minute's rate
+    trace (with optional bursts) ──► peak: the busiest minute's rate
       ├─► static pool sized for the peak (the planner's own sizing) ──► run
       └─► per policy: start sized for the first minute with the planner's headroom (or
           as given), scale every interval ──► run
@@ -62,8 +62,9 @@ class AutoscaleOptions:
     # MoE pools: EP ranks per replica; > 1 compares, for every policy, whole-replica
     # scaling (EP groups from cold) with elastic EP steps (`actuators.py`).
     ep: int = 1
-    # Where the trace's burst is, for the burst columns (attainment there, time to absorb).
-    burst_window: tuple[float, float] | None = None
+    # Where the trace's bursts are (START, END), for the burst columns: attainment of the
+    # requests arriving inside any of them, and the longest time to absorb one.
+    burst_windows: tuple[tuple[float, float], ...] = ()
     # Triskel's planner may move replicas between prefill and decode (seconds a switch
     # takes); None: it never does.
     role_switch_s: float | None = None
@@ -99,8 +100,9 @@ class AutoscaleRow:
     actions: int  # replicas started or drained
     ttft_p90_s: float | None
     tpot_p90_s: float | None
-    burst_attainment: float | None = None  # of requests arriving inside the burst
-    absorb_s: float | None = None  # from the burst's start to its last missed window
+    burst_attainment: float | None = None  # of requests arriving inside the bursts
+    # From a burst's start to its last missed window, the longest over the bursts.
+    absorb_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,18 +329,13 @@ def _row(
     started = sum(1 for i in result.instances if i.start_s > 0.0)
     drained = sum(1 for i in result.instances if i.end_s is not None)
     burst_attainment = absorb_s = None
-    if options.burst_window is not None:
-        start_s, end_s = options.burst_window
-        inside = [r for r in result.requests if start_s <= r.arrival_s < end_s]
+    if options.burst_windows:
+        windows = options.burst_windows
+        inside = [r for r in result.requests if any(s <= r.arrival_s < e for s, e in windows)]
         burst_attainment = sum(1 for r in inside if _met(r, options.slo)) / max(1, len(inside))
-        missed = [
-            p.time_s
-            for p in timeline
-            if start_s <= p.time_s <= end_s
-            and p.attainment is not None
-            and p.attainment < options.slo.attainment_target
-        ]
-        absorb_s = max(missed) - start_s if missed else 0.0
+        absorb_s = max(
+            _absorb_s(timeline, start_s, end_s, options.slo) for start_s, end_s in windows
+        )
     return AutoscaleRow(
         policy=name,
         attainment=metrics.slo_attainment,
@@ -353,6 +350,20 @@ def _row(
     )
 
 
+def _absorb_s(
+    timeline: list[TimelinePoint], start_s: float, end_s: float, slo: SloTargets
+) -> float:
+    """From the burst's start to its last window below the attainment target (0: none)."""
+    missed = [
+        p.time_s
+        for p in timeline
+        if start_s <= p.time_s <= end_s
+        and p.attainment is not None
+        and p.attainment < slo.attainment_target
+    ]
+    return max(missed) - start_s if missed else 0.0
+
+
 def _met(record: RequestRecord, slo: SloTargets) -> bool:
     ttft, tpot = record.ttft_s, record.tpot_s
     return ttft is not None and tpot is not None and ttft <= slo.ttft_s and tpot <= slo.tpot_s
@@ -365,7 +376,7 @@ def _table(rows: list[AutoscaleRow]) -> str:
     lines = [
         "| policy | SLO attainment | GPU-hours | vs static-peak | vs static-min "
         "| peak replicas | mean replicas | actions | TTFT p90 | TPOT p90 |"
-        + (" attainment in the burst | burst absorbed after |" if burst else ""),
+        + (" attainment in the bursts | burst absorbed after |" if burst else ""),
         "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |"
         + (" ---: | ---: |" if burst else ""),
     ]

@@ -1,10 +1,15 @@
-"""A burst over a trace: more of its own requests inside the window, nothing outside."""
+"""Bursts over a trace: more of its own requests inside the windows, nothing outside."""
 
 from __future__ import annotations
 
-import pytest
+import json
+from pathlib import Path
 
-from triskel.traces.burst import with_burst
+import pytest
+from typer.testing import CliRunner
+
+from triskel.cli.main import app
+from triskel.traces.burst import with_burst, with_bursts
 from triskel.traces.types import Trace, TraceRequest
 
 
@@ -40,3 +45,60 @@ def test_a_bad_burst_is_refused_naming_what(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         with_burst(trace(), start, end, factor)
+
+
+def test_several_windows_each_carry_their_own_factor() -> None:
+    bursts = with_bursts(trace(), [(60.0, 70.0, 2.0), (10.0, 30.0, 3.0)], seed=2)
+    arrivals = [r.arrival_s for r in bursts.requests]
+    assert sum(1 for a in arrivals if 10.0 <= a < 30.0) == 3 * 20
+    assert sum(1 for a in arrivals if 60.0 <= a < 70.0) == 2 * 10
+    assert sum(1 for a in arrivals if 30.0 <= a < 60.0 or a < 10.0 or a >= 70.0) == 70
+    assert bursts.name == "t+burst3x@10-30s+burst2x@60-70s"
+    # One window is the single burst, copy for copy.
+    assert with_bursts(trace(), [(20.0, 40.0, 1.5)], seed=3) == with_burst(
+        trace(), 20.0, 40.0, 1.5, seed=3
+    )
+
+
+def test_overlapping_windows_are_refused() -> None:
+    with pytest.raises(ValueError, match="must not overlap; one ends at 30 after the next"):
+        with_bursts(trace(), [(10.0, 30.0, 2.0), (25.0, 40.0, 2.0)])
+    # Touching windows are fine: [10, 30) then [30, 40).
+    with_bursts(trace(), [(10.0, 30.0, 2.0), (30.0, 40.0, 2.0)])
+
+
+SAMPLE = str(Path(__file__).resolve().parents[1] / "data" / "traces" / "azure_conv_head200.csv")
+
+
+def test_the_simulate_command_takes_several_bursts(tmp_path: Path) -> None:
+    out = tmp_path / "bursts.json"
+    windows = ["10,20,2", "40,50,3"]
+    flags = [arg for window in windows for arg in ("--burst", window)]
+    result = CliRunner().invoke(
+        app,
+        ["simulate", "--trace", SAMPLE, "--autoscale", "triskel", *flags, "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "attainment in the bursts" in result.output
+    document = json.loads(out.read_text())
+    assert document["trace"].endswith("+burst2x@10-20s+burst3x@40-50s")
+    assert all(p["burst_attainment"] is not None for p in document["policies"])
+
+
+@pytest.mark.parametrize(
+    ("bursts", "message"),
+    [
+        (["10,30,2", "20,40,2"], "--burst: windows must not overlap"),
+        (["10,inf,2"], "--burst: START, END and FACTOR must be finite"),
+        (["10,20,0.5"], "--burst: factor must be >= 1, got 0.5"),
+        (["10,20"], "--burst: expected START,END,FACTOR, got '10,20'"),
+    ],
+)
+def test_bad_bursts_on_the_command_line_name_the_flag(bursts: list[str], message: str) -> None:
+    flags = [arg for window in bursts for arg in ("--burst", window)]
+    result = CliRunner().invoke(
+        app, ["simulate", "--trace", SAMPLE, "--autoscale", "triskel", *flags]
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output

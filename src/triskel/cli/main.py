@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -343,8 +344,12 @@ def simulate(
         ),
     ] = None,
     burst: Annotated[
-        str | None,
-        typer.Option("--burst", help="START,END,FACTOR (seconds): FACTOR x the traffic there"),
+        list[str] | None,
+        typer.Option(
+            "--burst",
+            help="START,END,FACTOR (seconds): FACTOR x the traffic there (repeat for several "
+            "bursts, which must not overlap)",
+        ),
     ] = None,
     min_replicas: Annotated[
         int, typer.Option("--min-replicas", min=1, help="autoscaling: per stage")
@@ -414,7 +419,7 @@ def simulate(
             role_switch_s=role_switch_s,
         )
         return
-    if burst is not None:
+    if burst:
         raise _fail("--burst: only with --autoscale")
     if unified == 0 and prefill == 0 and decode == 0:
         prefill, decode = 8, 8  # the cluster docs/benchmarks.md uses
@@ -450,7 +455,7 @@ def _simulate_autoscale(
     *,
     trace_path: str,
     limit: int | None,
-    burst: str | None,
+    burst: list[str] | None,
     autoscale: str,
     routing_specs: list[str],
     unified: int,
@@ -474,7 +479,7 @@ def _simulate_autoscale(
     from triskel.simulator.cluster import ClusterShape
     from triskel.simulator.command import SimulateError, load_policy
     from triskel.traces import TraceError, load_trace
-    from triskel.traces.burst import with_burst
+    from triskel.traces.burst import with_bursts
 
     if len(routing_specs) != 1:
         raise _fail(
@@ -483,11 +488,12 @@ def _simulate_autoscale(
     given = unified > 0 or prefill > 0 or decode > 0
     try:
         loaded = load_trace(trace_path, limit).scaled(rate_scale)
-        window = None
-        if burst is not None:  # in the replayed (rate-scaled) time
-            start_s, end_s, factor = _burst_window(burst)
-            loaded = with_burst(loaded, start_s, end_s, factor, seed=seed)
-            window = (start_s, end_s)
+        windows = [_burst_window(text) for text in burst or ()]
+        if windows:  # in the replayed (rate-scaled) time
+            try:
+                loaded = with_bursts(loaded, windows, seed=seed)
+            except ValueError as error:  # "burst: …", said of the flag
+                raise ValueError(f"--{error}") from None
         counts = (
             {"num_unified": unified, "num_prefill": prefill, "num_decode": decode}
             if given
@@ -509,7 +515,7 @@ def _simulate_autoscale(
             plot_dir=plot,
             search_static=search_static,
             ep=ep,
-            burst_window=window,
+            burst_windows=tuple(sorted((start_s, end_s) for start_s, end_s, _ in windows)),
             role_switch_s=role_switch_s,
         )
         run_autoscale(options, typer.echo)
@@ -527,6 +533,8 @@ def _burst_window(text: str) -> tuple[float, float, float]:
         start, end, factor = (float(part) for part in parts)
     except ValueError:
         raise ValueError(f"--burst: expected START,END,FACTOR, got {text!r}") from None
+    if not all(math.isfinite(value) for value in (start, end, factor)):
+        raise ValueError(f"--burst: START, END and FACTOR must be finite numbers, got {text!r}")
     return start, end, factor
 
 
