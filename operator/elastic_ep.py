@@ -10,12 +10,14 @@ in EP ranks and leaves the replica count as it is:
             [ep × replicas.min, ep × replicas.max]   (`nearest_valid_size`)
         ──► one step at a time: none while the pool's previous step runs
     worker's answer ──► EpStepResult ──► status.elasticEp, the `EpScaled` event
+    pods at another size ──► stepped to the pool's (`elastic_ep_convergence`)
 
 No I/O here: `elastic_ep_steps.py` calls the pods.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,8 +87,13 @@ def _count(step: Json, key: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def status_patch(result: EpStepResult, finished_at: str) -> Json:
-    """`status.elasticEp` after a step, camelCase as `ElasticEpStatus`."""
+def status_patch(
+    result: EpStepResult, finished_at: str, at_size: Sequence[str], lagging: Sequence[str]
+) -> Json:
+    """`status.elasticEp` after a step that at least one pod took, camelCase as
+    `ElasticEpStatus`. `size` is the step's target even when some pods failed: it is
+    what the pool should serve, and `lagging` names the pods that do not yet (the
+    next convergence steps them; moving the others back would undo a good step)."""
     last_step = {
         "from": result.from_size,
         "to": result.to_size,
@@ -95,25 +102,47 @@ def status_patch(result: EpStepResult, finished_at: str) -> Json:
         "expertsMoved": result.experts_moved,
         "finishedAt": finished_at,
     }
-    return {"elasticEp": {"size": result.to_size, "lastStep": last_step}}
+    # Every pod answered, so none is of unknown size.
+    pods = pods_status(result.to_size, at_size, lagging, unknown=())
+    return {"elasticEp": pods | {"lastStep": last_step}}
 
 
-def scaled_message(graph: str, result: EpStepResult) -> str:
-    """The Normal `EpScaled` event's message."""
+def pods_status(
+    pool_size: int, at_size: Sequence[str], lagging: Sequence[str], unknown: Sequence[str]
+) -> Json:
+    """`status.elasticEp` fields saying which pods serve at `pool_size`: a count of
+    those that do, by name those known not to (`lagging`) and those unread."""
+    return {
+        "size": pool_size,
+        "podsAtSize": len(at_size),
+        "lagging": sorted(lagging),
+        "sizeUnknown": sorted(unknown),
+    }
+
+
+def scaled_message(graph: str, result: EpStepResult, lagging: Sequence[str] = ()) -> str:
+    """The Normal `EpScaled` event's message; pods that did not take the step are
+    named (their Warnings say why)."""
     moved = (
         f"{result.bytes_moved / GIGABYTE:.2f} GB of experts moved"
         if result.bytes_moved is not None
         else "bytes moved not reported"
     )
+    not_taken = f"; not taken by {', '.join(sorted(lagging))}" if lagging else ""
     return (
         f"{result.from_size} -> {result.to_size} EP ranks per replica in "
-        f"{result.seconds:.1f} s, {moved} (ServingGraph {graph})"
+        f"{result.seconds:.1f} s, {moved}{not_taken} (ServingGraph {graph})"
     )
 
 
-def failed_message(pool: str, pod: str, from_size: int, to_size: int, why: str) -> str:
+def failed_message(pool: str, pod: str, from_size: int | None, to_size: int, why: str) -> str:
     """The Warning `EpScaleFailed` event's message: the pod by name, never its address."""
     return (
-        f"WorkerPool {pool}: pod {pod}: /scale_elastic_ep {from_size} -> {to_size} "
+        f"WorkerPool {pool}: pod {pod}: /scale_elastic_ep {size_text(from_size)} -> {to_size} "
         f"EP ranks failed: {why}"
     )
+
+
+def size_text(size: int | None) -> str:
+    """A pod's EP size in a message; a pod whose size was not read says so."""
+    return "unread" if size is None else str(size)

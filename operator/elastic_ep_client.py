@@ -1,4 +1,5 @@
-"""Asks one worker to change its EP size: vLLM's `POST /scale_elastic_ep`.
+"""Asks one worker to change its EP size (vLLM's `POST /scale_elastic_ep`), and reads
+the size it serves (`GET /metrics`, the mock's `triskel:ep_size`).
 
     {"new_data_parallel_size": N}  ──►  200 once the group serves with N ranks
                                         4xx/5xx with vLLM's error shape otherwise
@@ -15,12 +16,18 @@ from typing import Any
 
 import aiohttp
 
+from triskel.operator.elastic_ep_convergence import EP_SIZE_METRIC, ep_size_in_metrics
+
 # vLLM drains for up to its drain_timeout (120 s by default) and then scales (~31 s up
 # for DeepSeek-V2-Lite); a call past this is not coming back.
 STEP_TIMEOUT_S = 300.0
 # An answer is a message and a few figures; an error's text is cut to keep events short.
 MAX_BODY_BYTES = 64 * 1024
 MAX_ERROR_CHARS = 200
+# A scrape answers at once; a worker slower than this is read again next interval.
+READ_TIMEOUT_S = 5.0
+# A worker's /metrics is a few hundred series.
+MAX_METRICS_BYTES = 1024 * 1024
 
 Json = dict[str, Any]
 
@@ -61,6 +68,29 @@ async def scale_elastic_ep(
         # The class name says enough; aiohttp's own text may carry the peer's address.
         raise EpCallFailed(type(error).__name__) from None
     return answer if isinstance(answer, dict) else {}
+
+
+async def read_ep_size(
+    session: aiohttp.ClientSession, base_url: str, timeout_s: float = READ_TIMEOUT_S
+) -> int:
+    """The EP size the worker's group serves now; EpCallFailed when it cannot be read
+    (vLLM exports no such gauge)."""
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    try:
+        async with session.get(
+            f"{base_url}/metrics", allow_redirects=False, timeout=timeout
+        ) as response:
+            if response.status != 200:
+                raise EpCallFailed(f"/metrics: HTTP {response.status}", response.status)
+            text = (await response.content.read(MAX_METRICS_BYTES)).decode(errors="replace")
+    except TimeoutError:
+        raise EpCallFailed(f"/metrics: no answer within {timeout_s:g} s") from None
+    except aiohttp.ClientError as error:
+        raise EpCallFailed(f"/metrics: {type(error).__name__}") from None
+    size = ep_size_in_metrics(text)
+    if size is None:
+        raise EpCallFailed(f"no {EP_SIZE_METRIC} on /metrics")
+    return size
 
 
 def _error_text(body: bytes) -> str:

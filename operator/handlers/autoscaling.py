@@ -7,7 +7,8 @@ since the previous scrape, steps the graph's autoscaler and acts on each decisio
 (`autoscaling.pool_actions`): the pool's `status.autoscaling` record, the gauge, and
 when the count changes a PATCH of the pool's scale subresource and a Normal `Scaled`
 event; for a pool with parallelism.ep > 1, an EP step in the background instead
-(`elastic_ep_steps`). The graph's `ScalingActive` condition says whether it works; a
+(`elastic_ep_steps`), and when none runs, one stepping its pods that serve at another
+EP size to the pool's. The graph's `ScalingActive` condition says whether it works; a
 problem (metrics unreadable, a pool missing, a scale refused) sets it False with one
 Warning event and scales nothing.
 """
@@ -48,7 +49,8 @@ from triskel.operator.autoscaling import (
 )
 from triskel.operator.conditions import ConditionUpdate, merge_conditions
 from triskel.operator.elastic_ep import current_ep_size, ep_target, is_elastic
-from triskel.operator.elastic_ep_steps import EpStepOrder, run_step
+from triskel.operator.elastic_ep_convergence import may_converge
+from triskel.operator.elastic_ep_steps import EpStepOrder, run_convergence, run_step
 from triskel.operator.graph_autoscalers import AutoscalingSettings, GraphAutoscaling, GraphKey
 from triskel.operator.router_scrape import ScrapeFailed, fetch_metrics
 from triskel.operator.runtime import OperatorRuntime
@@ -182,6 +184,9 @@ async def _step(
         if action.pool in elastic and autoscaling.mode is AutoscalingMode.SCALE:
             body = bodies[action.pool]
             _start_ep_step(runtime, state, graph, body, readings[action.pool], action)
+    if autoscaling.mode is AutoscalingMode.SCALE:
+        for pool in elastic:  # after the decisions: a step they started goes first
+            _start_convergence(runtime, state, graph, bodies[pool], readings[pool])
     for gone in state.pools - set(readings):
         runtime.metrics.forget(namespace, gone)
     state.pools = frozenset(readings)
@@ -243,6 +248,17 @@ def _start_ep_step(
     order = EpStepOrder(graph, body, reading.ep_size, target)
     step = run_step(runtime.kube, runtime.http, order, runtime.clock, runtime.now)
     state.ep_steps.start(action.pool, step)
+
+
+def _start_convergence(
+    runtime: OperatorRuntime, state: GraphAutoscaling, graph: str, body: Json, reading: PoolReading
+) -> None:
+    """Steps the pool's pods serving at another EP size to its own, in the background,
+    unless a step of the pool runs."""
+    pool = body["metadata"]["name"]
+    if may_converge(reading.spec, state.ep_steps.is_running(pool)):
+        step = run_convergence(runtime.kube, runtime.http, graph, body, reading.spec)
+        state.ep_steps.start(pool, step)
 
 
 async def _act(

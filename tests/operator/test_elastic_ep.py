@@ -28,6 +28,14 @@ from triskel.operator.elastic_ep import (
     status_patch,
     step_result,
 )
+from triskel.operator.elastic_ep_convergence import (
+    PodToStep,
+    converged_message,
+    convergence_plan,
+    convergence_status,
+    ep_size_in_metrics,
+    may_converge,
+)
 from triskel.operator.elastic_ep_steps import http_base_url
 from triskel.planner.planner import Decision
 from triskel.planner.router_metrics import ModelWindow
@@ -159,14 +167,31 @@ def test_a_step_is_read_from_the_mock_workers_answer_and_recorded() -> None:
     }
     result = step_result(answer, 4, 6, 29.05)
     assert result == EpStepResult(4, 6, 29.05, 9 * 10**9, 20)
-    patch = status_patch(result, "2025-01-01T00:00:00Z")
+    patch = status_patch(result, "2025-01-01T00:00:00Z", ["moe-a", "moe-b"], [])
     # What the CRD's schema holds: the model reads the patch back.
     status = ElasticEpStatus.model_validate(patch["elasticEp"])
     assert status.size == 6 and status.last_step is not None
     assert (status.last_step.from_, status.last_step.to) == (4, 6)
+    assert (status.pods_at_size, status.lagging, status.size_unknown) == (2, [], [])
     assert scaled_message("default/chat", result) == (
         "4 -> 6 EP ranks per replica in 29.1 s, 9.00 GB of experts moved "
         "(ServingGraph default/chat)"
+    )
+
+
+def test_a_step_some_pods_failed_keeps_its_target_and_names_the_laggards() -> None:
+    result = EpStepResult(4, 8, 30.0, None, None)
+    patch = status_patch(result, "t", ["moe-a"], ["moe-c", "moe-b"])
+    # 8 is what the pool should serve (moving moe-a back would undo a good step);
+    # the two that failed are named, sorted, for the next convergence to retry.
+    assert patch["elasticEp"]["size"] == 8
+    assert (patch["elasticEp"]["podsAtSize"], patch["elasticEp"]["lagging"]) == (
+        1,
+        ["moe-b", "moe-c"],
+    )
+    ElasticEpStatus.model_validate(patch["elasticEp"])
+    assert scaled_message("default/chat", result, ["moe-c", "moe-b"]).endswith(
+        "bytes moved not reported; not taken by moe-b, moe-c (ServingGraph default/chat)"
     )
 
 
@@ -209,3 +234,113 @@ def test_a_pods_http_api_is_found_by_its_port_name(
     pod: dict[str, Any], expected: str | None
 ) -> None:
     assert http_base_url(pod) == expected
+
+
+# Convergence: the pods of a pool serving at another EP size than its own.
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The mock worker's exposition: one series, labels model_name and engine.
+        (
+            "# TYPE triskel:ep_size gauge\n"
+            'triskel:ep_size{engine="0",model_name="m"} 8.0\n'
+            "# TYPE triskel:ep_scaling gauge\n"
+            'triskel:ep_scaling{engine="0",model_name="m"} 0.0\n',
+            8,
+        ),
+        # vLLM: its own series, no EP size among them.
+        (
+            '# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{engine="0"} 3.0\n',
+            None,
+        ),
+        # Two engines at two sizes: no one size to compare.
+        ('triskel:ep_size{engine="0"} 4.0\ntriskel:ep_size{engine="1"} 8.0\n', None),
+        ("triskel:ep_size 4.5\n", None),  # not a rank count
+        ("triskel:ep_size 0\n", None),  # no group
+        ("not { an exposition\n", None),
+    ],
+)
+def test_a_pods_ep_size_is_its_triskel_ep_size_gauge(text: str, expected: int | None) -> None:
+    assert ep_size_in_metrics(text) == expected
+
+
+def test_a_pod_started_after_a_step_is_stepped_to_the_pools_size() -> None:
+    # moe-b is a replica created after the pool moved to 8: it serves parallelism.ep.
+    plan = convergence_plan({"moe-a": 8, "moe-b": 4}, pool_size=8)
+    assert plan.to_step == (PodToStep("moe-b", 4),)
+    assert (plan.at_size, plan.unknown) == (("moe-a",), ())
+
+
+def test_a_pod_of_unknown_size_is_left_alone_and_reported() -> None:
+    # moe-b's size cannot be read (vLLM): no step on a guess, but the status names it.
+    plan = convergence_plan({"moe-a": 8, "moe-b": None}, pool_size=8)
+    assert (plan.to_step, plan.unknown) == ((), ("moe-b",))
+    patch = convergence_status(plan, stepped=[], failed=[], current={"size": 8})
+    assert patch is not None
+    assert patch["elasticEp"] == {
+        "size": 8,
+        "podsAtSize": 1,
+        "lagging": [],
+        "sizeUnknown": ["moe-b"],
+    }
+    ElasticEpStatus.model_validate(patch["elasticEp"])
+
+
+def test_a_pod_of_unknown_size_that_failed_a_step_is_stepped_again() -> None:
+    # The status' `lagging` says moe-b did not take the step to 8: known not at size.
+    plan = convergence_plan({"moe-a": None, "moe-b": None}, pool_size=8, lagging=["moe-b"])
+    assert (plan.to_step, plan.unknown) == ((PodToStep("moe-b", None),), ("moe-a", "moe-b"))
+    patch = convergence_status(plan, stepped=["moe-b"], failed=[], current={"lagging": ["moe-b"]})
+    assert patch is not None
+    # moe-b took it: at size now; moe-a, never called, stays unknown.
+    assert patch["elasticEp"]["podsAtSize"] == 1
+    assert (patch["elasticEp"]["lagging"], patch["elasticEp"]["sizeUnknown"]) == ([], ["moe-a"])
+
+
+def test_nothing_to_do_when_every_pod_serves_the_pools_size() -> None:
+    plan = convergence_plan({"moe-a": 8, "moe-b": 8}, pool_size=8)
+    assert plan.to_step == () and plan.at_size == ("moe-a", "moe-b")
+    current = {"size": 8, "podsAtSize": 2, "lagging": [], "sizeUnknown": []}
+    assert convergence_status(plan, [], [], current) is None  # no patch every interval
+    # A pool never stepped whose pods all serve parallelism.ep has nothing to record.
+    assert convergence_status(convergence_plan({"moe-a": 4}, 4), [], [], {}) is None
+
+
+def test_a_failed_convergence_step_keeps_the_pod_lagging() -> None:
+    plan = convergence_plan({"moe-a": 8, "moe-b": 4}, pool_size=8)
+    current = {"size": 8, "podsAtSize": 1, "lagging": ["moe-b"], "sizeUnknown": []}
+    # The same failure again: the status already says so.
+    assert convergence_status(plan, [], ["moe-b"], current) is None
+    # It took the size at last: the status says every pod serves 8.
+    patch = convergence_status(plan, ["moe-b"], [], current)
+    assert patch is not None and patch["elasticEp"]["podsAtSize"] == 2
+    assert patch["elasticEp"]["lagging"] == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "is_stepping", "expected"),
+    [
+        (pool(ep=4), False, True),
+        (pool(ep=4), True, False),  # a step of the pool runs: one at a time
+        (pool(ep=4, min=0, max=2, desired=0), False, False),  # no replica, no pod
+        (pool(ep=1, profile="llama-3.1-8b-h100"), False, False),  # not elastic
+    ],
+)
+def test_no_convergence_while_a_step_of_the_pool_runs(
+    spec: WorkerPoolSpec, is_stepping: bool, expected: bool
+) -> None:
+    assert may_converge(spec, is_stepping) is expected
+
+
+def test_a_convergence_names_the_pods_it_moved() -> None:
+    stepped = [PodToStep("moe-b", 4), PodToStep("moe-c", None)]
+    assert converged_message("default/chat", 8, stepped) == (
+        "pods moved to the pool's 8 EP ranks per replica: moe-b (4 -> 8), "
+        "moe-c (unread -> 8) (ServingGraph default/chat)"
+    )
+    assert failed_message("default/moe", "moe-c", None, 8, "HTTP 409: busy") == (
+        "WorkerPool default/moe: pod moe-c: /scale_elastic_ep unread -> 8 EP ranks failed: "
+        "HTTP 409: busy"
+    )

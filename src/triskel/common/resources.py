@@ -105,8 +105,16 @@ class ElasticEpStatus(ApiModel):
     changes in EP ranks rather than replicas."""
 
     size: Annotated[int, Field(ge=1)]
-    """EP ranks per replica now serving (spec.parallelism.ep until the first step)."""
+    """EP ranks per replica the pool serves at: the last step's target once any pod took
+    it (spec.parallelism.ep until then). Pods at another size are stepped to it."""
     last_step: EpStepRecord | None = None
+    pods_at_size: Annotated[int, Field(ge=0)] | None = None
+    """Ready pods known to serve at `size` when last checked."""
+    lagging: list[str] = Field(default_factory=list)
+    """Pods known not to serve at `size` (a step failed on them): the graph's autoscaler
+    steps them again at its next interval."""
+    size_unknown: list[str] = Field(default_factory=list)
+    """Ready pods whose EP size could not be read (vLLM exports none), left as they are."""
 
 
 class WorkerPoolStatus(ApiModel):
