@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -27,11 +28,14 @@ from google.protobuf import json_format
 
 from triskel.v1 import worker_pb2
 from triskel.workers.kv.arena import KvArena
+from triskel.workers.kv.capability import KvAuthKey
 from triskel.workers.kv.connector import KvConnector
 from triskel.workers.kv.handle import KvHandle
 from triskel.workers.kv.registry import connector_types, create_connector
 
 _GB = 1e9
+# The graph key reaches the exporter process the way a pod's env would carry it.
+_KEY_ENV = "TRISKEL_BENCH_KV_AUTH_KEY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,8 @@ async def serve_exports(connector_type: str, geometry: Geometry) -> None:
     for block_id in range(geometry.num_blocks):
         arena.fill_block(block_id, block_id)
     connector = create_connector(connector_type, {})
-    await connector.start(arena, "bench-exporter")
+    key = KvAuthKey(os.environ[_KEY_ENV].encode())
+    await connector.start(arena, "bench-exporter", auth_key=key)
     loop = asyncio.get_running_loop()
     block_ids = list(range(geometry.num_blocks))
     while line := await loop.run_in_executor(None, sys.stdin.readline):
@@ -77,7 +82,9 @@ class ExporterProcess:
         self._process = process
 
     @classmethod
-    async def start(cls, connector_type: str, geometry: Geometry) -> ExporterProcess:
+    async def start(
+        cls, connector_type: str, geometry: Geometry, key: KvAuthKey
+    ) -> ExporterProcess:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             __file__,
@@ -90,6 +97,7 @@ class ExporterProcess:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,  # Mooncake logs there
+            env={**os.environ, _KEY_ENV: key.secret.decode()},
         )
         return cls(process)
 
@@ -119,10 +127,11 @@ class ExporterProcess:
 async def measure_connector(
     connector_type: str, geometry: Geometry, repeats: int, fragmented: bool
 ) -> Row:
-    exporter = await ExporterProcess.start(connector_type, geometry)
+    key = KvAuthKey.generate()  # both ends hold it, as a graph's workers do
+    exporter = await ExporterProcess.start(connector_type, geometry, key)
     arena = KvArena(geometry.num_blocks, geometry.block_bytes)
     importer = create_connector(connector_type, {})
-    await importer.start(arena, "bench-importer")
+    await importer.start(arena, "bench-importer", auth_key=key)
     dest_ids = list(range(geometry.num_blocks))
     if fragmented:
         dest_ids.reverse()

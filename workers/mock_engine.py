@@ -44,6 +44,7 @@ from triskel.workers.engine.core import EngineConfig, EngineCore, KvLoad, Reques
 from triskel.workers.engine.encoder import image_token_ids
 from triskel.workers.engine.request import EngineRequest
 from triskel.workers.kv.arena import KvArena
+from triskel.workers.kv.capability import KvAuthKey
 from triskel.workers.kv.connector import KvConnector, KvHandleGone, KvTransferError
 from triskel.workers.kv.handle import KvHandle
 from triskel.workers.kv_events import KvEventHub
@@ -67,6 +68,8 @@ class MockEngineSettings:
     default_kv_hold_ms: int = 30_000
     # Address the KV connector binds and advertises to peers (a pod's IP in a cluster).
     kv_host: str = "127.0.0.1"
+    # The graph's KV key (capabilities and pull proofs); None: a key of this process only.
+    kv_auth_key: KvAuthKey | None = None
 
 
 class _Failed:
@@ -139,7 +142,10 @@ class MockEngine:
         )
 
     async def start(self) -> None:
-        await self._connector.start(self._arena, self._settings.worker_id, self._settings.kv_host)
+        settings = self._settings
+        await self._connector.start(
+            self._arena, settings.worker_id, settings.kv_host, auth_key=settings.kv_auth_key
+        )
         self._connector.on_export_done(self._release_export)
         self._loop_task = asyncio.create_task(self._run_loop(), name="engine-loop")
 
@@ -290,8 +296,9 @@ class MockEngine:
         seeds = self._block_seeds(request.prompt_token_ids, len(block_ids))
         for block_id, seed in zip(block_ids, seeds, strict=True):
             self._arena.fill_block(block_id, seed)
+        # The capability lives as long as the hold: a pull after it finds nothing anyway.
         handle = self._connector.describe(
-            request.request_id, block_ids, len(request.prompt_token_ids)
+            request.request_id, block_ids, len(request.prompt_token_ids), ttl_s=hold_ms / 1000
         )
         loop = asyncio.get_running_loop()
         self._hold_timers[request.request_id] = loop.call_later(

@@ -17,6 +17,7 @@ from triskel.workers.elastic_ep import ElasticEpGroup
 from triskel.workers.engine.core import EngineConfig, EngineCore
 from triskel.workers.ep_group import ep_group_spec
 from triskel.workers.kv.arena import KvArena, kv_block_bytes
+from triskel.workers.kv.capability import KvAuthKey
 from triskel.workers.kv.registry import create_connector
 from triskel.workers.mock_engine import MockEngine, MockEngineSettings
 from triskel.workers.openai_http.app import HttpApiSettings
@@ -40,6 +41,10 @@ class WorkerProcessConfig(ApiModel):
     drain_timeout_s: float = Field(default=90.0, ge=0)
     # Address the KV connector binds and advertises to peers.
     kv_host: str = "127.0.0.1"
+    # File holding the KV auth key every worker of the graph shares (a mounted Secret
+    # in a cluster; `triskel up` writes one per run). None: a random key of this
+    # process, so other workers' pulls of this one's KV are refused (and a warning says so).
+    kv_auth_key_file: str | None = None
     # vLLM-compatible HTTP API (OpenAI routes, /metrics, P/D); None serves gRPC only.
     http_address: Address | None = None
     # SGLang-style P/D bootstrap listener (prefill and unified workers, with http_address).
@@ -130,11 +135,24 @@ def build_mock_worker(config: WorkerProcessConfig) -> MockWorker:
         role=spec.role,
         time_scale=spec.profile.time_scale,
         kv_host=config.kv_host,
+        kv_auth_key=_kv_auth_key(config),
     )
     engine = MockEngine(settings, EngineCore(engine_config), arena, connector)
     if group is None:
         return MockWorker(engine)
     return MockWorker(engine, ElasticEpGroup(group, engine, ep, spec.profile.time_scale))
+
+
+def _kv_auth_key(config: WorkerProcessConfig) -> KvAuthKey | None:
+    """ValueError names the key file when it cannot be used."""
+    if config.kv_auth_key_file is None:
+        _log.warning(
+            "worker %s: no kv_auth_key_file, so only workers in this process can pull its KV; "
+            "give every worker of a graph the same key file to disaggregate across processes",
+            config.worker_id,
+        )
+        return None
+    return KvAuthKey.from_file(config.kv_auth_key_file)
 
 
 async def run_worker(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ import pytest
 from triskel.cli.local_pools import LocalPools
 from triskel.cli.local_worker import PoolSettings
 from triskel.cli.supervisor import RestartBackoff, Supervisor
+from triskel.cli.up import write_kv_auth_key
 from triskel.cli.up_config import parse_up_config
 from triskel.common.local_membership import LocalMembership
 from triskel.router.process import RouterEndpoints, RouterProcessConfig, run_router
@@ -75,6 +77,9 @@ async def deployment(
     membership file the pools write."""
     supervisor = Supervisor()
     config = parse_up_config(up_yaml, "<test>")
+    # One KV key for the run's workers, as `triskel up` gives them: P/D pulls need it.
+    key_file = write_kv_auth_key(tmp_path / "kv-auth-key")
+    settings = dataclasses.replace(settings, kv_auth_key_file=str(key_file))
     pools = LocalPools(supervisor, config.pools, tmp_path / "membership.json", print, settings)
     stop = asyncio.Event()
     router_task = None

@@ -7,7 +7,9 @@ import contextlib
 import json
 import os
 import signal
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import grpc
@@ -15,7 +17,7 @@ import pytest
 import pytest_asyncio
 
 from triskel.cli.supervisor import Child, Supervisor
-from triskel.cli.up import worker_configs
+from triskel.cli.up import worker_configs, write_kv_auth_key
 from triskel.cli.up_config import parse_up_config
 from triskel.router.process import RouterEndpoints, RouterProcessConfig, run_router
 from triskel.v1 import worker_pb2, worker_pb2_grpc
@@ -32,11 +34,15 @@ pools:
 async def running(pools_yaml: str) -> AsyncIterator[tuple[str, dict[str, Child]]]:
     """Workers as real processes (so one can be killed), the router in-process."""
     supervisor = Supervisor()
+    key_folder = tempfile.TemporaryDirectory(prefix="triskel-kv-")
+    # One KV key for the run's workers, as `triskel up` gives them: P/D pulls need it.
+    key_file = str(write_kv_auth_key(Path(key_folder.name) / "kv-auth-key"))
     stop = asyncio.Event()
     router_task = None
     try:
         children = {}
         for worker in worker_configs(parse_up_config(pools_yaml, "<test>")):
+            worker = worker.model_copy(update={"kv_auth_key_file": key_file})
             children[worker.worker_id] = await supervisor.start(
                 worker.worker_id, "worker", worker.model_dump(mode="json", by_alias=True)
             )
@@ -54,6 +60,7 @@ async def running(pools_yaml: str) -> AsyncIterator[tuple[str, dict[str, Child]]
         if router_task is not None:
             await asyncio.gather(router_task, return_exceptions=True)
         await supervisor.stop_all()
+        key_folder.cleanup()
 
 
 @pytest_asyncio.fixture

@@ -16,9 +16,12 @@ reports come from the same command lines the compatibility tests check.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +35,7 @@ from typing import IO, Any
 import aiohttp
 
 from triskel.cli.supervisor import Supervisor
+from triskel.cli.up import write_kv_auth_key
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = ROOT / "scripts" / "install_peer_routers.sh"
@@ -92,6 +96,13 @@ class HttpWorker:
     bootstrap_port: int | None = None
 
 
+@functools.cache
+def _kv_auth_key_file() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="triskel-peer-kv-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return write_kv_auth_key(folder / "kv-auth-key")
+
+
 async def start_http_worker(
     supervisor: Supervisor,
     worker_id: str,
@@ -106,6 +117,8 @@ async def start_http_worker(
         "httpAddress": f"{HOST}:0",
         # Short drains: a benchmark's stragglers must not hold up the next phase's start.
         "drainTimeoutS": 2.0,
+        # One key for every worker these tests start, as `triskel up` gives its workers.
+        "kvAuthKeyFile": str(_kv_auth_key_file()),
     }
     if with_bootstrap:
         config["bootstrapAddress"] = f"{HOST}:0"

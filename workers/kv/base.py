@@ -6,28 +6,47 @@ A concrete connector only supplies its data plane:
     importer: _pull(handle, request)            get the blocks into the arena
     both:     _start_data_plane / _close_data_plane / _handle_params
 
-Everything else (the export table, the control listener, timeouts, mapping socket
-errors to KvTransferError, running the checks of `pull_checks` on both ends and
-verifying every received block) lives here once.
+Everything else (the export table, the control listener, capabilities, timeouts,
+mapping socket errors to KvTransferError, running the checks of `pull_checks` on
+both ends and verifying every received block) lives here once.
+
+An exporter serves one pull per connection, in this order:
+
+    challenge ──► pull frame (within CONTROL_READ_TIMEOUT_S) ──► proof of the key
+    ──► capability (request, exporter, expiry) ──► claim the export (its nonce)
+    ──► size checks ──► send
+
+Until the capability holds, every refusal says only "refused": a peer that has not
+shown the key and the token learns nothing about the exports (see docs/security.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from triskel.workers.kv.arena import KvArena
+from triskel.workers.kv.capability import (
+    CapabilityRefused,
+    KvAuthKey,
+    new_challenge,
+    process_key,
+)
 from triskel.workers.kv.connector import KvConnector, KvTransferError
 from triskel.workers.kv.control import (
-    ChannelClosed,
+    CONTROL_READ_TIMEOUT_S,
     ControlServer,
     FrameChannel,
     PullReply,
     PullRequest,
+    challenge_frame,
+    parse_challenge,
 )
 from triskel.workers.kv.exports import Export, ExportTable, ExportUnavailable
 from triskel.workers.kv.handle import KvHandle
@@ -51,6 +70,9 @@ class ControlChannelConnector(KvConnector):
         self._arena: KvArena | None = None
         self._worker_id = ""
         self._host = ""
+        self._key = process_key()
+        # How long a connected peer may take to send its pull frame.
+        self.control_read_timeout_s = CONTROL_READ_TIMEOUT_S
         self._is_closed = False
         # Data-plane calls that block (Mooncake, gloo) run here; `close` waits for
         # them, since they read or write the arena through raw pointers.
@@ -59,10 +81,18 @@ class ControlChannelConnector(KvConnector):
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def start(self, arena: KvArena, worker_id: str, host: str = "127.0.0.1") -> None:
+    async def start(
+        self,
+        arena: KvArena,
+        worker_id: str,
+        host: str = "127.0.0.1",
+        auth_key: KvAuthKey | None = None,
+    ) -> None:
         if self._arena is not None or self._is_closed:
             raise RuntimeError(f"{self.type_name} connector can only be started once")
         self._arena, self._worker_id, self._host = arena, worker_id, host
+        if auth_key is not None:
+            self._key = auth_key
         self._executor = ThreadPoolExecutor(
             _MAX_BLOCKING_THREADS, thread_name_prefix=f"kv-{self.type_name}"
         )
@@ -100,7 +130,9 @@ class ControlChannelConnector(KvConnector):
 
     # -- exporter --------------------------------------------------------------------
 
-    def describe(self, request_id: str, block_ids: Sequence[int], num_tokens: int) -> KvHandle:
+    def describe(
+        self, request_id: str, block_ids: Sequence[int], num_tokens: int, ttl_s: float = 30.0
+    ) -> KvHandle:
         arena = self.arena
         if self._is_closed:
             raise RuntimeError(f"{self.type_name} connector is closed")
@@ -111,7 +143,9 @@ class ControlChannelConnector(KvConnector):
                     f"(request {request_id})"
                 )
         checksums = [arena.checksum(block_id) for block_id in block_ids]
-        export = self._exports.add(request_id, block_ids, checksums)
+        expires_ms = _now_ms() + round(ttl_s * 1000)
+        capability = self._key.mint(request_id, self._worker_id, expires_ms)
+        export = self._exports.add(request_id, block_ids, checksums, capability.nonce)
         return KvHandle(
             request_id=request_id,
             worker_id=self._worker_id,
@@ -121,6 +155,7 @@ class ControlChannelConnector(KvConnector):
             block_bytes=arena.block_bytes,
             block_checksums=export.block_checksums,
             params=self._handle_params(),
+            capability=capability.token,
         )
 
     def on_export_done(self, callback: Callable[[str], None]) -> None:
@@ -130,23 +165,31 @@ class ControlChannelConnector(KvConnector):
         return self._exports.withdraw(request_id)
 
     async def _serve_connection(self, channel: FrameChannel) -> None:
-        while True:
-            try:
-                frame = await channel.recv_frame()
-            except ChannelClosed:
-                return
-            try:
-                request = PullRequest.from_frame(frame)
-            except ValueError as error:
-                await channel.send_frame(
-                    PullReply.refusal_frame(f"bad pull request: {error}", "bad_request")
-                )
-                return
-            await self._serve_pull(channel, request)
-
-    async def _serve_pull(self, channel: FrameChannel, request: PullRequest) -> None:
+        """One pull per connection (every importer opens one per pull)."""
+        challenge = new_challenge()
+        await channel.send_frame(challenge_frame(challenge))
+        frame = await channel.recv_frame(timeout_s=self.control_read_timeout_s)
         try:
-            export = self._exports.claim(request.request_id)
+            request = PullRequest.from_frame(frame)
+            nonce = self._authorize(request, challenge)
+        except (ValueError, CapabilityRefused) as error:
+            reason = error.reason if isinstance(error, CapabilityRefused) else str(error)
+            log.warning("KV pull refused: %s", reason)
+            await channel.send_frame(PullReply.refused_frame())
+            return
+        await self._serve_pull(channel, request, nonce)
+
+    def _authorize(self, request: PullRequest, challenge: bytes) -> bytes:
+        """The capability's nonce; CapabilityRefused unless the puller holds the key
+        and this export's live token."""
+        rid = request.request_id
+        if not self._key.check_proof(request.proof, challenge, rid, request.capability):
+            raise CapabilityRefused(f"pull of {rid} without proof of the KV key")
+        return self._key.check(request.capability, rid, self._worker_id, _now_ms())
+
+    async def _serve_pull(self, channel: FrameChannel, request: PullRequest, nonce: bytes) -> None:
+        try:
+            export = self._exports.claim(request.request_id, nonce)
         except ExportUnavailable as error:
             await channel.send_frame(PullReply.refusal_frame(str(error), "unavailable"))
             return
@@ -195,8 +238,11 @@ class ControlChannelConnector(KvConnector):
         return num_bytes
 
     async def _exchange(self, channel: FrameChannel, request: PullRequest) -> PullReply:
-        """Send the pull and read the exporter's first reply (not checked)."""
-        await channel.send_frame(request.to_frame())
+        """Answer the exporter's challenge with the pull and a proof of the key, and
+        read its first reply (not checked)."""
+        challenge = parse_challenge(await channel.recv_frame())
+        proof = self._key.prove(challenge, request.request_id, request.capability)
+        await channel.send_frame(dataclasses.replace(request, proof=proof).to_frame())
         return PullReply.from_frame(await channel.recv_frame())
 
     async def _verify(self, handle: KvHandle, request: PullRequest) -> None:
@@ -245,3 +291,8 @@ class ControlChannelConnector(KvConnector):
 
         Runs under the caller's timeout; checksums are verified afterwards.
         """
+
+
+def _now_ms() -> int:
+    # Monotonic: only this process mints and checks its tokens' expiry.
+    return time.monotonic_ns() // 1_000_000

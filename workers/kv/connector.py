@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from triskel.workers.kv.arena import KvArena
+from triskel.workers.kv.capability import KvAuthKey
 from triskel.workers.kv.handle import KvHandle
 
 
@@ -46,7 +47,9 @@ class KvConnector(ABC):
     Contract:
     - `start` once before anything else; `close` last (idempotent). Both ends of a
       transfer use the same `type_name`.
-    - Exporter: `describe` registers an export and returns its handle. An export is
+    - Exporter: `describe` registers an export and returns its handle, whose
+      capability lets a worker holding the same KV auth key pull it once within
+      `ttl_s`; any other pull is refused, saying only "refused". An export is
       single-use: after one successful pull it is gone and every `on_export_done`
       callback has been called once with its request id (the exporter then frees the
       blocks). A failed pull leaves the export in place for a retry. `withdraw`
@@ -62,8 +65,18 @@ class KvConnector(ABC):
     type_name: ClassVar[str]
 
     @abstractmethod
-    async def start(self, arena: KvArena, worker_id: str, host: str = "127.0.0.1") -> None:
-        """Register `arena` with the data plane and bind the control listener on `host`:0."""
+    async def start(
+        self,
+        arena: KvArena,
+        worker_id: str,
+        host: str = "127.0.0.1",
+        auth_key: KvAuthKey | None = None,
+    ) -> None:
+        """Register `arena` with the data plane and bind the control listener on `host`:0.
+
+        `auth_key` signs this worker's capabilities and proves its own pulls; None uses
+        a random key of this process (so only connectors in this process can pull).
+        """
 
     @property
     @abstractmethod
@@ -71,8 +84,11 @@ class KvConnector(ABC):
         """ "host:port" of the control listener (after `start`)."""
 
     @abstractmethod
-    def describe(self, request_id: str, block_ids: Sequence[int], num_tokens: int) -> KvHandle:
-        """EXPORT `block_ids` (prompt order) for `request_id` and return the pull handle.
+    def describe(
+        self, request_id: str, block_ids: Sequence[int], num_tokens: int, ttl_s: float = 30.0
+    ) -> KvHandle:
+        """EXPORT `block_ids` (prompt order) for `request_id` and return the pull handle,
+        whose capability expires after `ttl_s`.
 
         Checksums every block now. ValueError for a request id already exported or a
         block id outside the arena; RuntimeError before `start`.

@@ -2,9 +2,14 @@
 
     frame = 4-byte big-endian length ‖ JSON object (orjson)
 
-An importer opens a connection to the exporter's listener, sends a `PullRequest`
-frame and reads `PullReply` frames; what moves the bytes (more bytes on this same
-socket, Mooncake, torch.distributed) is the connector's business.
+An importer opens a connection to the exporter's listener, reads its `challenge`
+frame, sends one `PullRequest` frame (with the handle's capability and a proof over
+the challenge, see `capability`) and reads `PullReply` frames; what moves the bytes
+(more bytes on this same socket, Mooncake, torch.distributed) is the connector's business.
+
+Anyone who can reach the port can send frames, so the exporter bounds what one costs:
+a frame's length is checked before a byte of it is read (`MAX_FRAME_BYTES`), each of
+its reads has a deadline, and a listener serves at most `MAX_CONNECTIONS` at once.
 
 Sockets are driven with the event loop's `sock_*` calls rather than streams, so raw
 block bytes can go straight from the sender's arena (`sock_sendall` of memoryviews)
@@ -28,9 +33,14 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _HEADER = struct.Struct("!I")
-# Control frames are small (a pull names its blocks); a bigger length means a
-# confused or hostile peer, not a real request.
-MAX_FRAME_BYTES = 16 << 20
+# Control frames are small: the biggest real one, a pull of a 131072-token prompt,
+# names 8192 destination blocks in ~60 KiB of JSON. A bigger length means a confused
+# or hostile peer, refused before anything is allocated for it.
+MAX_FRAME_BYTES = 256 << 10
+# An exporter's longest wait for a peer's pull frame (it is sent right after connecting).
+CONTROL_READ_TIMEOUT_S = 5.0
+# Connections one listener serves at once; more wait in the kernel's backlog.
+MAX_CONNECTIONS = 256
 
 
 class ChannelClosed(ConnectionError):
@@ -56,6 +66,8 @@ class PullRequest:
     `num_blocks` and `block_bytes` are what the importer expects (the exporter
     refuses a mismatch); `dest_block_ids` are the importer's destination blocks
     (all of them, `skip_blocks` included); `params` are transport specifics.
+    `capability` is the handle's token, `proof` the importer's answer to this
+    connection's challenge.
     """
 
     request_id: str
@@ -64,6 +76,8 @@ class PullRequest:
     block_bytes: int
     dest_block_ids: tuple[int, ...]
     params: Mapping[str, str] = field(default_factory=dict)
+    capability: str = ""
+    proof: str = ""
 
     @property
     def num_pulled_bytes(self) -> int:
@@ -78,6 +92,8 @@ class PullRequest:
             "block_bytes": self.block_bytes,
             "dest_block_ids": list(self.dest_block_ids),
             "params": dict(self.params),
+            "capability": self.capability,
+            "proof": self.proof,
         }
 
     @classmethod
@@ -100,6 +116,8 @@ class PullRequest:
             block_bytes=_field(frame, "block_bytes", int),
             dest_block_ids=tuple(dest),
             params=params,
+            capability=_field(frame, "capability", str),
+            proof=_field(frame, "proof", str),
         )
 
 
@@ -116,6 +134,12 @@ class PullReply:
     def refusal_frame(cls, error: str, code: str) -> dict[str, Any]:
         return cls(ok=False, error=error, code=code).to_frame()
 
+    @classmethod
+    def refused_frame(cls) -> dict[str, Any]:
+        """To a pull that did not prove its right to the export: no reason, so a
+        prober learns nothing (which request ids exist, their sizes, the key)."""
+        return cls(ok=False, error="refused", code="refused").to_frame()
+
     def to_frame(self) -> dict[str, Any]:
         return {"ok": self.ok, "num_bytes": self.num_bytes, "error": self.error, "code": self.code}
 
@@ -127,6 +151,17 @@ class PullReply:
             error=_field(frame, "error", str),
             code=_field(frame, "code", str),
         )
+
+
+def challenge_frame(challenge: bytes) -> dict[str, Any]:
+    return {"op": "challenge", "challenge": challenge.hex()}
+
+
+def parse_challenge(frame: Mapping[str, Any]) -> bytes:
+    """ValueError when the exporter's first frame is not a challenge."""
+    if frame.get("op") != "challenge":
+        raise ValueError(f"op {frame.get('op')!r} is not 'challenge'")
+    return bytes.fromhex(_field(frame, "challenge", str))
 
 
 def _field(frame: Mapping[str, Any], name: str, kind: type[_T]) -> _T:
@@ -150,12 +185,16 @@ class FrameChannel:
         body = orjson.dumps(message)
         await self._loop.sock_sendall(self._sock, _HEADER.pack(len(body)) + body)
 
-    async def recv_frame(self) -> dict[str, Any]:
-        header = await self._recv_bytes(_HEADER.size)
-        (length,) = _HEADER.unpack(header)
-        if length > MAX_FRAME_BYTES:
-            raise ValueError(f"control frame of {length} bytes exceeds {MAX_FRAME_BYTES}")
-        frame = orjson.loads(await self._recv_bytes(length))
+    async def recv_frame(self, timeout_s: float | None = None) -> dict[str, Any]:
+        """The next frame; ValueError for one over MAX_FRAME_BYTES (before reading it)
+        or not a JSON object, TimeoutError when it takes longer than `timeout_s`."""
+        async with asyncio.timeout(timeout_s):
+            header = await self._recv_bytes(_HEADER.size)
+            (length,) = _HEADER.unpack(header)
+            if length > MAX_FRAME_BYTES:
+                raise ValueError(f"control frame of {length} bytes exceeds {MAX_FRAME_BYTES}")
+            body = await self._recv_bytes(length)
+        frame = orjson.loads(body)
         if not isinstance(frame, dict):
             raise ValueError(f"control frame is {type(frame).__name__}, not an object")
         return frame
@@ -205,10 +244,12 @@ ConnectionHandler = Callable[[FrameChannel], Awaitable[None]]
 
 
 class ControlServer:
-    """Accepts connections on `host`:0 and runs `handler` for each, concurrently."""
+    """Accepts connections on `host`:0 and runs `handler` for each, concurrently
+    (at most `max_connections` at once)."""
 
-    def __init__(self, handler: ConnectionHandler) -> None:
+    def __init__(self, handler: ConnectionHandler, max_connections: int = MAX_CONNECTIONS) -> None:
         self._handler = handler
+        self._slots = asyncio.Semaphore(max_connections)
         self._listener: socket.socket | None = None
         self._accept_task: asyncio.Task[None] | None = None
         self._connection_tasks: set[asyncio.Task[None]] = set()
@@ -229,7 +270,12 @@ class ControlServer:
         assert self._listener is not None
         loop = asyncio.get_running_loop()
         while True:
-            sock, _ = await loop.sock_accept(self._listener)
+            await self._slots.acquire()  # released when a connection ends
+            try:
+                sock, _ = await loop.sock_accept(self._listener)
+            except BaseException:
+                self._slots.release()
+                raise
             task = asyncio.create_task(self._serve(FrameChannel(sock)), name="kv-control-conn")
             self._connection_tasks.add(task)
             task.add_done_callback(self._connection_tasks.discard)
@@ -239,12 +285,15 @@ class ControlServer:
             await self._handler(channel)
         except (ConnectionError, asyncio.IncompleteReadError):
             log.debug("KV control peer went away", exc_info=True)
+        except TimeoutError:
+            log.warning("KV control peer sent no complete frame in time: dropped")
         except ValueError as error:  # a malformed frame: drop that peer, keep serving
             log.warning("bad KV control frame: %s", error)
         except Exception:
             log.exception("KV control connection failed")
         finally:
             channel.close()
+            self._slots.release()
 
     async def close(self) -> None:
         """Stop accepting, cancel open connections; idempotent."""

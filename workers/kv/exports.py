@@ -8,6 +8,8 @@ Pure state, no I/O. An export goes
 
 so a failed pull can be retried, two pulls of one export never run at once, and a
 withdrawn export never reports done (its owner has already freed the blocks).
+Each export keeps its capability's nonce: a claim must name it, so a token minted
+for an earlier export of the same request id claims nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Export:
     request_id: str
     block_ids: tuple[int, ...]
     block_checksums: tuple[int, ...]
+    capability_nonce: bytes
     is_in_flight: bool = False
 
     @property
@@ -46,7 +49,11 @@ class ExportTable:
         return len(self._exports)
 
     def add(
-        self, request_id: str, block_ids: Sequence[int], block_checksums: Sequence[int]
+        self,
+        request_id: str,
+        block_ids: Sequence[int],
+        block_checksums: Sequence[int],
+        capability_nonce: bytes,
     ) -> Export:
         if request_id in self._exports:
             raise ValueError(f"request_id {request_id!r} is already exported")
@@ -55,15 +62,17 @@ class ExportTable:
                 f"{len(block_ids)} block ids but {len(block_checksums)} checksums "
                 f"for request {request_id!r}"
             )
-        export = Export(request_id, tuple(block_ids), tuple(block_checksums))
+        export = Export(request_id, tuple(block_ids), tuple(block_checksums), capability_nonce)
         self._exports[request_id] = export
         return export
 
-    def claim(self, request_id: str) -> Export:
+    def claim(self, request_id: str, capability_nonce: bytes) -> Export:
         """Mark the export in flight for one pull; ExportUnavailable if it cannot be."""
         export = self._exports.get(request_id)
         if export is None:
             raise ExportUnavailable(f"unknown or expired KV handle {request_id}")
+        if export.capability_nonce != capability_nonce:
+            raise ExportUnavailable(f"KV handle {request_id} is for an earlier export")
         if export.is_in_flight:
             raise ExportUnavailable(f"KV handle {request_id} is already being pulled")
         export.is_in_flight = True

@@ -18,6 +18,8 @@ class KvHandle:
 
     `block_checksums` holds one XXH3-64 per block in prompt order; its length is the
     number of blocks. `params` are transport specifics (e.g. a handshake port).
+    `capability` is the exporter's token for this export (see `capability`): the
+    right to pull it once, before it expires; a secret while it lives.
     """
 
     request_id: str
@@ -29,6 +31,7 @@ class KvHandle:
     block_bytes: int
     block_checksums: tuple[int, ...]
     params: Mapping[str, str] = field(default_factory=dict)
+    capability: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if self.num_tokens < 0:
@@ -57,6 +60,7 @@ class KvHandle:
             block_bytes=self.block_bytes,
             block_checksums=list(self.block_checksums),
             params=dict(self.params),
+            capability=self.capability,
         )
 
     @classmethod
@@ -74,4 +78,5 @@ class KvHandle:
             block_bytes=msg.block_bytes,
             block_checksums=tuple(msg.block_checksums),
             params=dict(msg.params),
+            capability=msg.capability,
         )

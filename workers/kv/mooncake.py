@@ -17,11 +17,16 @@ still copying it. A read would need a second message to report completion.
 Mooncake reports failures as -1 return codes (within a millisecond when the peer is
 gone) and hangs until `MC_TRANSFER_TIMEOUT` seconds when the peer stalls, so that
 variable gets a bound before the engine starts. See Mooncake (Qin et al., FAST '25).
+
+Mooncake's own listeners take no bind address; `listeners` keeps them on loopback
+when the KV host is. They are unauthenticated (anyone reaching them can read or write
+the registered arena), so they must never be reachable beyond the graph's workers.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -38,7 +43,10 @@ from triskel.workers.kv.control import (
 )
 from triskel.workers.kv.exports import Export
 from triskel.workers.kv.handle import KvHandle
+from triskel.workers.kv.listeners import is_loopback, pin_to_loopback, wildcard_listeners
 from triskel.workers.kv.pull_checks import require_ok
+
+log = logging.getLogger(__name__)
 
 _PROTOCOLS = ("tcp", "rdma")
 # Seconds a stalled transfer may hang inside Mooncake; below the importer's default
@@ -79,6 +87,7 @@ class MooncakeConnector(ControlChannelConnector):
         from mooncake.engine import TransferEngine
 
         engine = TransferEngine()
+        listeners_before = wildcard_listeners()
         status = await self._run_blocking(
             lambda: engine.initialize(host, "P2PHANDSHAKE", self._protocol, self._device)
         )
@@ -86,6 +95,10 @@ class MooncakeConnector(ControlChannelConnector):
             raise RuntimeError(
                 f"Mooncake initialize(host={host!r}, protocol={self._protocol!r}) returned {status}"
             )
+        if is_loopback(host):
+            pin_to_loopback(skip=listeners_before)
+        else:
+            log.info("Mooncake listens on every interface of this host (it takes no bind address)")
         status = engine.register_memory(arena.base_address, arena.total_bytes)
         if status != 0:
             raise RuntimeError(

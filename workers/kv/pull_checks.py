@@ -52,6 +52,7 @@ def build_pull_request(
         skip_blocks=skip_blocks,
         block_bytes=handle.block_bytes,
         dest_block_ids=tuple(dest_block_ids),
+        capability=handle.capability,
     )
 
 
@@ -78,9 +79,15 @@ def request_problem(export: Export, request: PullRequest, block_bytes: int) -> s
 def require_ok(reply: PullReply, request: PullRequest, exporter_address: str) -> None:
     """IMPORTER: KvTransferError with the exporter's reason, or on an unexpected size.
 
-    KvHandleGone when the exporter has no such export (code "unavailable"), so callers
-    can tell a stale handle from a transfer that may work on a retry.
+    KvHandleGone when the exporter has no such export (code "unavailable") or refused
+    the capability (code "refused": expired, used, or the workers' keys differ), so
+    callers can tell a stale handle from a transfer that may work on a retry.
     """
+    if not reply.ok and reply.code == "refused":
+        raise KvHandleGone(
+            f"exporter {exporter_address} refused the pull of {request.request_id}: its "
+            "capability is unknown or expired, or the two workers hold different KV auth keys"
+        )
     if not reply.ok and reply.code == "unavailable":
         raise KvHandleGone(f"exporter {exporter_address} refused the pull: {reply.error}")
     if not reply.ok:

@@ -9,14 +9,18 @@ of its answer verbatim into the decode request, and the decode worker pulls the 
      "remote_block_ids": [<exporter block ids>], "remote_host": "<KV control host>",
      "remote_port": <KV control port>, "tp_size": 1,
      "triskel": {"connector": "tcp", "num_tokens": n, "block_bytes": b,
-                 "block_checksums": [...], "first_token_id": t, "params": {...}}}
+                 "block_checksums": [...], "first_token_id": t, "params": {...},
+                 "capability": "<token>"}}
 
 The vLLM fields say where the KV is (as NIXL's would); `triskel` carries the rest of the
-handle and the prefill's first token, which real vLLM would ignore.
+handle and the prefill's first token, which real vLLM would ignore. `capability` is the
+right to pull that KV once (see `triskel.workers.kv.capability`): the proxy passes it on
+like the rest and must not log it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import Enum
 
@@ -90,6 +94,7 @@ def kv_transfer_params_json(result: PrefillResult) -> Json | None:
             "block_checksums": list(kv.block_checksums),
             "first_token_id": result.first_token_id,
             "params": dict(kv.params),
+            "capability": kv.capability,
         },
     }
 
@@ -125,6 +130,11 @@ def parse_remote_kv(params: Json, field: str = "kv_transfer_params") -> RemoteKv
         block_checksums=tuple(checksums),
         params=kv_params,
     )
+    capability = ours.get("capability", "")
+    if not isinstance(capability, str):
+        # Absent or empty is left to the exporter, which refuses the pull.
+        raise KvParamsError(f"{field}.triskel.capability", "must be a string")
+    handle = dataclasses.replace(handle, capability=capability)
     first_token_id = _int(ours, "first_token_id", f"{field}.triskel", 0)
     return RemoteKv(handle, first_token_id)
 

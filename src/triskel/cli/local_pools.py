@@ -229,7 +229,10 @@ class LocalPools:
         return child
 
     async def _start_child(self, worker: LocalWorker) -> Child:
-        config = worker_config(worker.pool, worker.name, self._settings.worker_drain_timeout_s)
+        settings = self._settings
+        config = worker_config(
+            worker.pool, worker.name, settings.worker_drain_timeout_s, settings.kv_auth_key_file
+        )
         return await self._supervisor.start(
             worker.name,
             "worker",

@@ -27,6 +27,8 @@ class PoolSettings:
     router_notice_s: float = 4 * MEMBERSHIP_POLL_S
     restart: RestartBackoff = field(default_factory=RestartBackoff)
     ready_timeout_s: float = 120.0
+    # The run's KV auth key, given to every worker (WorkerProcessConfig.kv_auth_key_file).
+    kv_auth_key_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +79,16 @@ class LocalWorker:
         return self.leaving.is_set()
 
 
-def worker_config(pool: PoolEntry, worker_id: str, drain_timeout_s: float) -> WorkerProcessConfig:
+def worker_config(
+    pool: PoolEntry, worker_id: str, drain_timeout_s: float, kv_auth_key_file: str | None = None
+) -> WorkerProcessConfig:
     spec = WorkerPoolSpec.model_validate(pool.model_dump(exclude={"name"}))
-    return WorkerProcessConfig(worker_id=worker_id, pool=spec, drain_timeout_s=drain_timeout_s)
+    return WorkerProcessConfig(
+        worker_id=worker_id,
+        pool=spec,
+        drain_timeout_s=drain_timeout_s,
+        kv_auth_key_file=kv_auth_key_file,
+    )
 
 
 def now() -> float:

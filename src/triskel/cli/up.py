@@ -9,6 +9,7 @@ start every pool's workers ──► write the membership file ──► start t
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import tempfile
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from triskel.cli.local_worker import PoolSettings, worker_config
 from triskel.cli.supervisor import Child, ChildFailedError, Supervisor
 from triskel.cli.up_config import UpConfig
 from triskel.router.process import RouterProcessConfig
+from triskel.workers.kv.capability import KvAuthKey
 from triskel.workers.process import WorkerProcessConfig
 
 Print = Callable[[str], None]
@@ -32,6 +34,7 @@ Print = Callable[[str], None]
 # bounds only what arrives in its last moments.
 UP_DRAIN_TIMEOUT_S = 2.0
 MEMBERSHIP_FILE_NAME = "membership.json"
+KV_AUTH_KEY_FILE_NAME = "kv-auth-key"
 
 
 def worker_configs(config: UpConfig) -> list[WorkerProcessConfig]:
@@ -41,6 +44,15 @@ def worker_configs(config: UpConfig) -> list[WorkerProcessConfig]:
         for pool in config.pools
         for index in range(pool.replicas.count)
     ]
+
+
+def write_kv_auth_key(path: Path) -> Path:
+    """A fresh KV auth key for this run's workers, readable by this user only: they
+    pull KV only from each other (see docs/security.md)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as key_file:
+        key_file.write(KvAuthKey.generate().secret)
+    return path
 
 
 async def run_up(config: UpConfig, source: str, say: Print, log_level: str = "warning") -> int:
@@ -62,7 +74,10 @@ async def _serve(
         config.pools,
         folder / MEMBERSHIP_FILE_NAME,
         say,
-        PoolSettings(worker_drain_timeout_s=UP_DRAIN_TIMEOUT_S),
+        PoolSettings(
+            worker_drain_timeout_s=UP_DRAIN_TIMEOUT_S,
+            kv_auth_key_file=str(write_kv_auth_key(folder / KV_AUTH_KEY_FILE_NAME)),
+        ),
     )
     num_workers = sum(pool.replicas.count for pool in config.pools)
     say(f"Starting Triskel from {source}: {num_workers} workers in {len(config.pools)} pools")

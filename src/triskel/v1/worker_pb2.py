@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from triskel.v1 import router_pb2 as triskel_dot_v1_dot_router__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17triskel/v1/worker.proto\x12\ntriskel.v1\x1a\x17triskel/v1/router.proto\"\x10\n\x0eGetInfoRequest\"\xc4\x01\n\nWorkerInfo\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07profile\x18\x04 \x01(\t\x12\x19\n\x11\x62lock_size_tokens\x18\x05 \x01(\r\x12\x1a\n\x12max_context_tokens\x18\x06 \x01(\r\x12\x14\n\x0ckv_connector\x18\x07 \x01(\t\x12\x15\n\rnum_kv_blocks\x18\x08 \x01(\r\x12\x11\n\thash_salt\x18\t \x01(\t\"J\n\rEncodeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12%\n\x06images\x18\x02 \x03(\x0b\x32\x15.triskel.v1.ImagePart\"N\n\x0e\x45ncodeResponse\x12(\n\x06images\x18\x01 \x03(\x0b\x32\x18.triskel.v1.EncodedImage\x12\x12\n\nelapsed_ms\x18\x02 \x01(\x01\"!\n\x0c\x45ncodedImage\x12\x11\n\ttoken_ids\x18\x01 \x03(\r\"_\n\x0ePrefillRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\ttoken_ids\x18\x02 \x03(\r\x12\x12\n\nmax_tokens\x18\x03 \x01(\r\x12\x12\n\nkv_hold_ms\x18\x04 \x01(\r\"\xab\x01\n\x0fPrefillResponse\x12\x16\n\x0e\x66irst_token_id\x18\x01 \x01(\r\x12\x18\n\x10\x66irst_token_text\x18\x02 \x01(\t\x12\x19\n\x11num_cached_tokens\x18\x03 \x01(\r\x12 \n\x02kv\x18\x04 \x01(\x0b\x32\x14.triskel.v1.KvHandle\x12\x12\n\nelapsed_ms\x18\x05 \x01(\x01\x12\x15\n\rfinish_reason\x18\x06 \x01(\t\"\xf8\x01\n\x08KvHandle\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\tworker_id\x18\x02 \x01(\t\x12\x11\n\tconnector\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\x12\x12\n\nnum_tokens\x18\x05 \x01(\r\x12\x13\n\x0b\x62lock_bytes\x18\x06 \x01(\x04\x12\x17\n\x0f\x62lock_checksums\x18\x07 \x03(\x04\x12\x30\n\x06params\x18\x08 \x03(\x0b\x32 .triskel.v1.KvHandle.ParamsEntry\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x98\x01\n\rDecodeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\ttoken_ids\x18\x02 \x03(\r\x12\x12\n\nmax_tokens\x18\x03 \x01(\r\x12 \n\x02kv\x18\x04 \x01(\x0b\x32\x14.triskel.v1.KvHandle\x12\x16\n\x0e\x66irst_token_id\x18\x05 \x01(\r\x12\x12\n\nignore_eos\x18\x06 \x01(\x08\"\x9c\x01\n\x0e\x44\x65\x63odeResponse\x12-\n\x0bkv_received\x18\x01 \x01(\x0b\x32\x16.triskel.v1.KvReceivedH\x00\x12*\n\x06tokens\x18\x02 \x01(\x0b\x32\x18.triskel.v1.DecodeTokensH\x00\x12&\n\x04\x64one\x18\x03 \x01(\x0b\x32\x16.triskel.v1.DecodeDoneH\x00\x42\x07\n\x05\x65vent\"P\n\nKvReceived\x12\x11\n\tnum_bytes\x18\x01 \x01(\x04\x12\x13\n\x0btransfer_ms\x18\x02 \x01(\x01\x12\x1a\n\x12num_blocks_skipped\x18\x03 \x01(\r\"/\n\x0c\x44\x65\x63odeTokens\x12\x11\n\ttoken_ids\x18\x01 \x03(\r\x12\x0c\n\x04text\x18\x02 \x01(\t\"\\\n\nDecodeDone\x12\x15\n\rfinish_reason\x18\x01 \x01(\t\x12\x1c\n\x14num_generated_tokens\x18\x02 \x01(\r\x12\x19\n\x11num_cached_tokens\x18\x03 \x01(\r\"#\n\rCancelRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\x1f\n\x0e\x43\x61ncelResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\")\n\x12StreamStatsRequest\x12\x13\n\x0binterval_ms\x18\x01 \x01(\r\"\x93\x02\n\x0bWorkerStats\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x1c\n\x14num_waiting_requests\x18\x02 \x01(\r\x12\x1c\n\x14num_running_requests\x18\x03 \x01(\r\x12\x10\n\x08kv_usage\x18\x04 \x01(\x01\x12\x15\n\rnum_kv_blocks\x18\x05 \x01(\r\x12\x1c\n\x14num_tokens_in_flight\x18\x06 \x01(\x04\x12\x14\n\x0cnum_kv_holds\x18\x07 \x01(\r\x12\x14\n\x0ctimestamp_ms\x18\x08 \x01(\x01\x12!\n\x19prefix_query_tokens_total\x18\t \x01(\x04\x12\x1f\n\x17prefix_hit_tokens_total\x18\n \x01(\x04\"\x17\n\x15StreamKvEventsRequest\"[\n\x0cKvEventBatch\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12#\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x13.triskel.v1.KvEvent\x12\x13\n\x0bis_snapshot\x18\x03 \x01(\x08\"\xae\x01\n\x07KvEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\x04\x12*\n\x06stored\x18\x02 \x01(\x0b\x32\x18.triskel.v1.BlocksStoredH\x00\x12,\n\x07removed\x18\x03 \x01(\x0b\x32\x19.triskel.v1.BlocksRemovedH\x00\x12/\n\x07\x63leared\x18\x04 \x01(\x0b\x32\x1c.triskel.v1.AllBlocksClearedH\x00\x42\x06\n\x04kind\"N\n\x0c\x42locksStored\x12\x14\n\x0c\x62lock_hashes\x18\x01 \x03(\x04\x12\x18\n\x0bparent_hash\x18\x02 \x01(\x04H\x00\x88\x01\x01\x42\x0e\n\x0c_parent_hash\"%\n\rBlocksRemoved\x12\x14\n\x0c\x62lock_hashes\x18\x01 \x03(\x04\"\x12\n\x10\x41llBlocksCleared\";\n\x11SwitchRoleRequest\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x18\n\x10\x64rain_timeout_ms\x18\x02 \x01(\r\"N\n\x12SwitchRoleResponse\x12$\n\x04info\x18\x01 \x01(\x0b\x32\x16.triskel.v1.WorkerInfo\x12\x12\n\ndrained_ms\x18\x02 \x01(\x01\x32\xb8\x04\n\x06Worker\x12=\n\x07GetInfo\x12\x1a.triskel.v1.GetInfoRequest\x1a\x16.triskel.v1.WorkerInfo\x12?\n\x06\x45ncode\x12\x19.triskel.v1.EncodeRequest\x1a\x1a.triskel.v1.EncodeResponse\x12\x42\n\x07Prefill\x12\x1a.triskel.v1.PrefillRequest\x1a\x1b.triskel.v1.PrefillResponse\x12\x41\n\x06\x44\x65\x63ode\x12\x19.triskel.v1.DecodeRequest\x1a\x1a.triskel.v1.DecodeResponse0\x01\x12?\n\x06\x43\x61ncel\x12\x19.triskel.v1.CancelRequest\x1a\x1a.triskel.v1.CancelResponse\x12H\n\x0bStreamStats\x12\x1e.triskel.v1.StreamStatsRequest\x1a\x17.triskel.v1.WorkerStats0\x01\x12O\n\x0eStreamKvEvents\x12!.triskel.v1.StreamKvEventsRequest\x1a\x18.triskel.v1.KvEventBatch0\x01\x12K\n\nSwitchRole\x12\x1d.triskel.v1.SwitchRoleRequest\x1a\x1e.triskel.v1.SwitchRoleResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17triskel/v1/worker.proto\x12\ntriskel.v1\x1a\x17triskel/v1/router.proto\"\x10\n\x0eGetInfoRequest\"\xc4\x01\n\nWorkerInfo\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07profile\x18\x04 \x01(\t\x12\x19\n\x11\x62lock_size_tokens\x18\x05 \x01(\r\x12\x1a\n\x12max_context_tokens\x18\x06 \x01(\r\x12\x14\n\x0ckv_connector\x18\x07 \x01(\t\x12\x15\n\rnum_kv_blocks\x18\x08 \x01(\r\x12\x11\n\thash_salt\x18\t \x01(\t\"J\n\rEncodeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12%\n\x06images\x18\x02 \x03(\x0b\x32\x15.triskel.v1.ImagePart\"N\n\x0e\x45ncodeResponse\x12(\n\x06images\x18\x01 \x03(\x0b\x32\x18.triskel.v1.EncodedImage\x12\x12\n\nelapsed_ms\x18\x02 \x01(\x01\"!\n\x0c\x45ncodedImage\x12\x11\n\ttoken_ids\x18\x01 \x03(\r\"_\n\x0ePrefillRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\ttoken_ids\x18\x02 \x03(\r\x12\x12\n\nmax_tokens\x18\x03 \x01(\r\x12\x12\n\nkv_hold_ms\x18\x04 \x01(\r\"\xab\x01\n\x0fPrefillResponse\x12\x16\n\x0e\x66irst_token_id\x18\x01 \x01(\r\x12\x18\n\x10\x66irst_token_text\x18\x02 \x01(\t\x12\x19\n\x11num_cached_tokens\x18\x03 \x01(\r\x12 \n\x02kv\x18\x04 \x01(\x0b\x32\x14.triskel.v1.KvHandle\x12\x12\n\nelapsed_ms\x18\x05 \x01(\x01\x12\x15\n\rfinish_reason\x18\x06 \x01(\t\"\x8c\x02\n\x08KvHandle\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\tworker_id\x18\x02 \x01(\t\x12\x11\n\tconnector\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\x12\x12\n\nnum_tokens\x18\x05 \x01(\r\x12\x13\n\x0b\x62lock_bytes\x18\x06 \x01(\x04\x12\x17\n\x0f\x62lock_checksums\x18\x07 \x03(\x04\x12\x30\n\x06params\x18\x08 \x03(\x0b\x32 .triskel.v1.KvHandle.ParamsEntry\x12\x12\n\ncapability\x18\t \x01(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x98\x01\n\rDecodeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\ttoken_ids\x18\x02 \x03(\r\x12\x12\n\nmax_tokens\x18\x03 \x01(\r\x12 \n\x02kv\x18\x04 \x01(\x0b\x32\x14.triskel.v1.KvHandle\x12\x16\n\x0e\x66irst_token_id\x18\x05 \x01(\r\x12\x12\n\nignore_eos\x18\x06 \x01(\x08\"\x9c\x01\n\x0e\x44\x65\x63odeResponse\x12-\n\x0bkv_received\x18\x01 \x01(\x0b\x32\x16.triskel.v1.KvReceivedH\x00\x12*\n\x06tokens\x18\x02 \x01(\x0b\x32\x18.triskel.v1.DecodeTokensH\x00\x12&\n\x04\x64one\x18\x03 \x01(\x0b\x32\x16.triskel.v1.DecodeDoneH\x00\x42\x07\n\x05\x65vent\"P\n\nKvReceived\x12\x11\n\tnum_bytes\x18\x01 \x01(\x04\x12\x13\n\x0btransfer_ms\x18\x02 \x01(\x01\x12\x1a\n\x12num_blocks_skipped\x18\x03 \x01(\r\"/\n\x0c\x44\x65\x63odeTokens\x12\x11\n\ttoken_ids\x18\x01 \x03(\r\x12\x0c\n\x04text\x18\x02 \x01(\t\"\\\n\nDecodeDone\x12\x15\n\rfinish_reason\x18\x01 \x01(\t\x12\x1c\n\x14num_generated_tokens\x18\x02 \x01(\r\x12\x19\n\x11num_cached_tokens\x18\x03 \x01(\r\"#\n\rCancelRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\x1f\n\x0e\x43\x61ncelResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\")\n\x12StreamStatsRequest\x12\x13\n\x0binterval_ms\x18\x01 \x01(\r\"\x93\x02\n\x0bWorkerStats\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x1c\n\x14num_waiting_requests\x18\x02 \x01(\r\x12\x1c\n\x14num_running_requests\x18\x03 \x01(\r\x12\x10\n\x08kv_usage\x18\x04 \x01(\x01\x12\x15\n\rnum_kv_blocks\x18\x05 \x01(\r\x12\x1c\n\x14num_tokens_in_flight\x18\x06 \x01(\x04\x12\x14\n\x0cnum_kv_holds\x18\x07 \x01(\r\x12\x14\n\x0ctimestamp_ms\x18\x08 \x01(\x01\x12!\n\x19prefix_query_tokens_total\x18\t \x01(\x04\x12\x1f\n\x17prefix_hit_tokens_total\x18\n \x01(\x04\"\x17\n\x15StreamKvEventsRequest\"[\n\x0cKvEventBatch\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12#\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x13.triskel.v1.KvEvent\x12\x13\n\x0bis_snapshot\x18\x03 \x01(\x08\"\xae\x01\n\x07KvEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\x04\x12*\n\x06stored\x18\x02 \x01(\x0b\x32\x18.triskel.v1.BlocksStoredH\x00\x12,\n\x07removed\x18\x03 \x01(\x0b\x32\x19.triskel.v1.BlocksRemovedH\x00\x12/\n\x07\x63leared\x18\x04 \x01(\x0b\x32\x1c.triskel.v1.AllBlocksClearedH\x00\x42\x06\n\x04kind\"N\n\x0c\x42locksStored\x12\x14\n\x0c\x62lock_hashes\x18\x01 \x03(\x04\x12\x18\n\x0bparent_hash\x18\x02 \x01(\x04H\x00\x88\x01\x01\x42\x0e\n\x0c_parent_hash\"%\n\rBlocksRemoved\x12\x14\n\x0c\x62lock_hashes\x18\x01 \x03(\x04\"\x12\n\x10\x41llBlocksCleared\";\n\x11SwitchRoleRequest\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x18\n\x10\x64rain_timeout_ms\x18\x02 \x01(\r\"N\n\x12SwitchRoleResponse\x12$\n\x04info\x18\x01 \x01(\x0b\x32\x16.triskel.v1.WorkerInfo\x12\x12\n\ndrained_ms\x18\x02 \x01(\x01\x32\xb8\x04\n\x06Worker\x12=\n\x07GetInfo\x12\x1a.triskel.v1.GetInfoRequest\x1a\x16.triskel.v1.WorkerInfo\x12?\n\x06\x45ncode\x12\x19.triskel.v1.EncodeRequest\x1a\x1a.triskel.v1.EncodeResponse\x12\x42\n\x07Prefill\x12\x1a.triskel.v1.PrefillRequest\x1a\x1b.triskel.v1.PrefillResponse\x12\x41\n\x06\x44\x65\x63ode\x12\x19.triskel.v1.DecodeRequest\x1a\x1a.triskel.v1.DecodeResponse0\x01\x12?\n\x06\x43\x61ncel\x12\x19.triskel.v1.CancelRequest\x1a\x1a.triskel.v1.CancelResponse\x12H\n\x0bStreamStats\x12\x1e.triskel.v1.StreamStatsRequest\x1a\x17.triskel.v1.WorkerStats0\x01\x12O\n\x0eStreamKvEvents\x12!.triskel.v1.StreamKvEventsRequest\x1a\x18.triskel.v1.KvEventBatch0\x01\x12K\n\nSwitchRole\x12\x1d.triskel.v1.SwitchRoleRequest\x1a\x1e.triskel.v1.SwitchRoleResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,43 +49,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PREFILLRESPONSE']._serialized_start=570
   _globals['_PREFILLRESPONSE']._serialized_end=741
   _globals['_KVHANDLE']._serialized_start=744
-  _globals['_KVHANDLE']._serialized_end=992
-  _globals['_KVHANDLE_PARAMSENTRY']._serialized_start=947
-  _globals['_KVHANDLE_PARAMSENTRY']._serialized_end=992
-  _globals['_DECODEREQUEST']._serialized_start=995
-  _globals['_DECODEREQUEST']._serialized_end=1147
-  _globals['_DECODERESPONSE']._serialized_start=1150
-  _globals['_DECODERESPONSE']._serialized_end=1306
-  _globals['_KVRECEIVED']._serialized_start=1308
-  _globals['_KVRECEIVED']._serialized_end=1388
-  _globals['_DECODETOKENS']._serialized_start=1390
-  _globals['_DECODETOKENS']._serialized_end=1437
-  _globals['_DECODEDONE']._serialized_start=1439
-  _globals['_DECODEDONE']._serialized_end=1531
-  _globals['_CANCELREQUEST']._serialized_start=1533
-  _globals['_CANCELREQUEST']._serialized_end=1568
-  _globals['_CANCELRESPONSE']._serialized_start=1570
-  _globals['_CANCELRESPONSE']._serialized_end=1601
-  _globals['_STREAMSTATSREQUEST']._serialized_start=1603
-  _globals['_STREAMSTATSREQUEST']._serialized_end=1644
-  _globals['_WORKERSTATS']._serialized_start=1647
-  _globals['_WORKERSTATS']._serialized_end=1922
-  _globals['_STREAMKVEVENTSREQUEST']._serialized_start=1924
-  _globals['_STREAMKVEVENTSREQUEST']._serialized_end=1947
-  _globals['_KVEVENTBATCH']._serialized_start=1949
-  _globals['_KVEVENTBATCH']._serialized_end=2040
-  _globals['_KVEVENT']._serialized_start=2043
-  _globals['_KVEVENT']._serialized_end=2217
-  _globals['_BLOCKSSTORED']._serialized_start=2219
-  _globals['_BLOCKSSTORED']._serialized_end=2297
-  _globals['_BLOCKSREMOVED']._serialized_start=2299
-  _globals['_BLOCKSREMOVED']._serialized_end=2336
-  _globals['_ALLBLOCKSCLEARED']._serialized_start=2338
-  _globals['_ALLBLOCKSCLEARED']._serialized_end=2356
-  _globals['_SWITCHROLEREQUEST']._serialized_start=2358
-  _globals['_SWITCHROLEREQUEST']._serialized_end=2417
-  _globals['_SWITCHROLERESPONSE']._serialized_start=2419
-  _globals['_SWITCHROLERESPONSE']._serialized_end=2497
-  _globals['_WORKER']._serialized_start=2500
-  _globals['_WORKER']._serialized_end=3068
+  _globals['_KVHANDLE']._serialized_end=1012
+  _globals['_KVHANDLE_PARAMSENTRY']._serialized_start=967
+  _globals['_KVHANDLE_PARAMSENTRY']._serialized_end=1012
+  _globals['_DECODEREQUEST']._serialized_start=1015
+  _globals['_DECODEREQUEST']._serialized_end=1167
+  _globals['_DECODERESPONSE']._serialized_start=1170
+  _globals['_DECODERESPONSE']._serialized_end=1326
+  _globals['_KVRECEIVED']._serialized_start=1328
+  _globals['_KVRECEIVED']._serialized_end=1408
+  _globals['_DECODETOKENS']._serialized_start=1410
+  _globals['_DECODETOKENS']._serialized_end=1457
+  _globals['_DECODEDONE']._serialized_start=1459
+  _globals['_DECODEDONE']._serialized_end=1551
+  _globals['_CANCELREQUEST']._serialized_start=1553
+  _globals['_CANCELREQUEST']._serialized_end=1588
+  _globals['_CANCELRESPONSE']._serialized_start=1590
+  _globals['_CANCELRESPONSE']._serialized_end=1621
+  _globals['_STREAMSTATSREQUEST']._serialized_start=1623
+  _globals['_STREAMSTATSREQUEST']._serialized_end=1664
+  _globals['_WORKERSTATS']._serialized_start=1667
+  _globals['_WORKERSTATS']._serialized_end=1942
+  _globals['_STREAMKVEVENTSREQUEST']._serialized_start=1944
+  _globals['_STREAMKVEVENTSREQUEST']._serialized_end=1967
+  _globals['_KVEVENTBATCH']._serialized_start=1969
+  _globals['_KVEVENTBATCH']._serialized_end=2060
+  _globals['_KVEVENT']._serialized_start=2063
+  _globals['_KVEVENT']._serialized_end=2237
+  _globals['_BLOCKSSTORED']._serialized_start=2239
+  _globals['_BLOCKSSTORED']._serialized_end=2317
+  _globals['_BLOCKSREMOVED']._serialized_start=2319
+  _globals['_BLOCKSREMOVED']._serialized_end=2356
+  _globals['_ALLBLOCKSCLEARED']._serialized_start=2358
+  _globals['_ALLBLOCKSCLEARED']._serialized_end=2376
+  _globals['_SWITCHROLEREQUEST']._serialized_start=2378
+  _globals['_SWITCHROLEREQUEST']._serialized_end=2437
+  _globals['_SWITCHROLERESPONSE']._serialized_start=2439
+  _globals['_SWITCHROLERESPONSE']._serialized_end=2517
+  _globals['_WORKER']._serialized_start=2520
+  _globals['_WORKER']._serialized_end=3088
 # @@protoc_insertion_point(module_scope)

@@ -84,7 +84,7 @@ class PrefillResponse(_message.Message):
     def __init__(self, first_token_id: _Optional[int] = ..., first_token_text: _Optional[str] = ..., num_cached_tokens: _Optional[int] = ..., kv: _Optional[_Union[KvHandle, _Mapping]] = ..., elapsed_ms: _Optional[float] = ..., finish_reason: _Optional[str] = ...) -> None: ...
 
 class KvHandle(_message.Message):
-    __slots__ = ("request_id", "worker_id", "connector", "address", "num_tokens", "block_bytes", "block_checksums", "params")
+    __slots__ = ("request_id", "worker_id", "connector", "address", "num_tokens", "block_bytes", "block_checksums", "params", "capability")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +100,7 @@ class KvHandle(_message.Message):
     BLOCK_BYTES_FIELD_NUMBER: _ClassVar[int]
     BLOCK_CHECKSUMS_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITY_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     worker_id: str
     connector: str
@@ -108,7 +109,8 @@ class KvHandle(_message.Message):
     block_bytes: int
     block_checksums: _containers.RepeatedScalarFieldContainer[int]
     params: _containers.ScalarMap[str, str]
-    def __init__(self, request_id: _Optional[str] = ..., worker_id: _Optional[str] = ..., connector: _Optional[str] = ..., address: _Optional[str] = ..., num_tokens: _Optional[int] = ..., block_bytes: _Optional[int] = ..., block_checksums: _Optional[_Iterable[int]] = ..., params: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    capability: str
+    def __init__(self, request_id: _Optional[str] = ..., worker_id: _Optional[str] = ..., connector: _Optional[str] = ..., address: _Optional[str] = ..., num_tokens: _Optional[int] = ..., block_bytes: _Optional[int] = ..., block_checksums: _Optional[_Iterable[int]] = ..., params: _Optional[_Mapping[str, str]] = ..., capability: _Optional[str] = ...) -> None: ...
 
 class DecodeRequest(_message.Message):
     __slots__ = ("request_id", "token_ids", "max_tokens", "kv", "first_token_id", "ignore_eos")

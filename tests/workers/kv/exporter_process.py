@@ -1,22 +1,25 @@
 """A KV exporter in its own process, for tests whose bytes must cross processes.
 
-    python exporter_process.py CONNECTOR NUM_BLOCKS BLOCK_BYTES SEED_BASE REQUEST_ID...
+    KV_AUTH_KEY_FILE=key python exporter_process.py CONNECTOR NUM_BLOCKS BLOCK_BYTES SEED_BASE ID...
 
 Fills block i with seed SEED_BASE + i, exports every block (in reverse order, so
 exporter and importer block ids differ) once per REQUEST_ID, and prints one line
 per handle: `handle <JSON of the KvHandle proto>`. Prints `done <request_id>` when
-a pull completes, and exits when stdin closes.
+a pull completes, and exits when stdin closes. Its capabilities are signed with the
+key in KV_AUTH_KEY_FILE, which the importer must hold too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 
 from google.protobuf import json_format
 
 from triskel.workers.kv.arena import KvArena
+from triskel.workers.kv.capability import KvAuthKey
 from triskel.workers.kv.registry import create_connector
 
 
@@ -31,7 +34,8 @@ async def serve(
     for block_id in range(num_blocks):
         arena.fill_block(block_id, seed_base + block_id)
     connector = create_connector(connector_type, {})
-    await connector.start(arena, "exporter-process")
+    key = KvAuthKey.from_file(os.environ["KV_AUTH_KEY_FILE"])
+    await connector.start(arena, "exporter-process", auth_key=key)
     connector.on_export_done(lambda request_id: emit(f"done {request_id}"))
     for request_id in ids:
         handle = connector.describe(request_id, list(reversed(range(num_blocks))), num_blocks)

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import importlib
 import json
+import os
 import re
 import sys
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from google.protobuf import json_format
 
 from triskel.v1 import worker_pb2
 from triskel.workers.kv.arena import KvArena
+from triskel.workers.kv.capability import KvAuthKey
 from triskel.workers.kv.connector import KvConnector, KvTransferError
 from triskel.workers.kv.control import ControlServer, FrameChannel
 from triskel.workers.kv.handle import KvHandle
@@ -209,6 +211,8 @@ async def read_line(process: asyncio.subprocess.Process, timeout_s: float = 60.0
 async def test_bytes_cross_processes(connector_type: str, tmp_path: Path) -> None:
     num_blocks = 8
     stderr_path = tmp_path / "exporter.stderr"
+    key_path = tmp_path / "kv-auth-key"
+    key_path.write_bytes(KvAuthKey.generate().secret)
     with stderr_path.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -222,10 +226,12 @@ async def test_bytes_cross_processes(connector_type: str, tmp_path: Path) -> Non
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
+            env={**os.environ, "KV_AUTH_KEY_FILE": str(key_path)},
         )
     arena = KvArena(num_blocks, BLOCK_BYTES)
     importer = create_connector(connector_type, {})
-    await importer.start(arena, "decode-0")
+    # The graph's key, shared through a file as a mounted Secret would be.
+    await importer.start(arena, "decode-0", auth_key=KvAuthKey.from_file(key_path))
     try:
         handles: list[KvHandle] = []
         for _ in range(2):

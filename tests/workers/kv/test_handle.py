@@ -19,13 +19,14 @@ def make_handle() -> KvHandle:
         # Full 64-bit checksums must survive the uint64 proto field.
         block_checksums=(0, 2**64 - 1, 12345),
         params={"segment": "127.0.0.1:5000"},
+        capability="v1.5.bm9uY2U.dGFn",
     )
 
 
 def test_proto_round_trip() -> None:
     handle = make_handle()
     wire = worker_pb2.KvHandle.FromString(handle.to_proto().SerializeToString())
-    assert KvHandle.from_proto(wire) == handle
+    assert KvHandle.from_proto(wire) == handle  # the capability included
     assert handle.num_blocks == 3
     assert handle.total_bytes == 3 * 8192
 
@@ -50,3 +51,8 @@ def test_zero_block_bytes_is_refused() -> None:
     message.block_bytes = 0
     with pytest.raises(ValueError, match=re.escape("KvHandle.block_bytes must be >= 1, got 0")):
         KvHandle.from_proto(message)
+
+
+def test_the_capability_stays_out_of_repr() -> None:
+    # Handles get logged; the token is the right to pull the KV.
+    assert "v1.5." not in repr(make_handle())

@@ -60,7 +60,7 @@ def test_build_pull_request_names_the_misfit(
     ],
 )
 def test_request_problem(request_: PullRequest, message: str) -> None:
-    export = Export("r", (5, 6, 7), (1, 2, 3))
+    export = Export("r", (5, 6, 7), (1, 2, 3), b"nonce")
     problem = request_problem(export, request_, block_bytes=64)
     assert (message in problem) if message else problem == ""
 

@@ -28,6 +28,7 @@ HANDLE = KvHandle(
     # XXH3-64 checksums use the whole unsigned 64-bit range.
     block_checksums=(1, 2**64 - 1, 3),
     params={"protocol": "tcp", "segment": "10.0.0.5:7002"},
+    capability="v1.123.bm9uY2U.dGFn",
 )
 RESULT = PrefillResult(
     first_token_id=42,
@@ -62,7 +63,9 @@ def test_the_prefill_answer_is_what_vllm_router_forwards() -> None:
 
 
 def test_round_trip() -> None:
+    # The capability travels too: without it the decode worker's pull is refused.
     assert parse_remote_kv(params()) == RemoteKv(HANDLE, 42)
+    assert parse_remote_kv(params()).handle.capability == HANDLE.capability
 
 
 def test_ipv6_hosts_survive() -> None:
@@ -100,6 +103,7 @@ def test_a_finished_prefill_has_no_params() -> None:
             "kv_transfer_params.triskel.block_checksums[0]",
         ),
         (lambda p: p["triskel"].update(params={"a": 1}), "kv_transfer_params.triskel.params"),
+        (lambda p: p["triskel"].update(capability=5), "kv_transfer_params.triskel.capability"),
     ],
 )
 def test_a_bad_field_is_named(edit: Any, field: str) -> None:
