@@ -16,6 +16,7 @@ import grpc
 
 from triskel.common.grpc_server import start_server
 from triskel.router.metrics import RequestTimer, RouterMetrics, model_label, status_of
+from triskel.router.request_checks import GRPC_SPELLING, check_request
 from triskel.router.streams import close_quietly
 from triskel.router.types import (
     ChatMessage,
@@ -151,7 +152,7 @@ def generation_request(
         token_ids = tuple(request.prompt_token_ids.ids)
     else:
         messages = _messages(request.chat.messages)
-    return GenerationRequest(
+    generation = GenerationRequest(
         request_id=request_id,
         model=request.model,
         prompt=prompt,
@@ -161,6 +162,8 @@ def generation_request(
         ignore_eos=request.ignore_eos,
         headers=headers,
     )
+    check_request(generation, GRPC_SPELLING)
+    return generation
 
 
 def _messages(messages: Sequence[router_pb2.ChatMessage]) -> tuple[ChatMessage, ...]:

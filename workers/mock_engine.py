@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from triskel.common.api import Role
 from triskel.common.hashing import BlockHash, hash_block, hash_blocks, root_hash
 from triskel.common.latency import encode_ms
+from triskel.common.request_limits import ImageSize, LimitError, check_image_sizes
 from triskel.common.tokenizer import MockTokenizer
 from triskel.workers.api import (
     SWITCHABLE_ROLES,
@@ -234,6 +235,11 @@ class MockEngine:
         self._require_role(_ENCODE_ROLES, "Encode")
         if not images:
             raise EngineInputError("images", "at least one image is required")
+        sizes = [ImageSize(f"images[{i}]", x.width_px, x.height_px) for i, x in enumerate(images)]
+        try:  # before any hashing: a huge image would take seconds and gigabytes
+            check_image_sizes(sizes, "images")
+        except LimitError as error:
+            raise EngineInputError(error.field_name, error.message) from None
         started = time.perf_counter()
         coefficients = self._core.config.profile.encode
         per_image = tuple(

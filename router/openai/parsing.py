@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 import orjson
 
+from triskel.router.request_checks import HTTP_SPELLING, check_request
 from triskel.router.types import ChatMessage, GenerationRequest, ImagePart, RequestError, TextPart
 
 # OpenAI's default for the legacy completions endpoint when max_tokens is omitted.
 COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 CHAT_ROLES = ("system", "developer", "user", "assistant", "tool")
-# Bounds our `width` / `height` extension fields; larger images are downscaled by clients.
-MAX_IMAGE_SIDE_PX = 16384
 
 MAX_REQUEST_ID_CHARS = 128
 # Credentials stay at the front door: routing policies never need them.
@@ -63,6 +62,7 @@ def parse_chat_request(body: object, request_id: str, headers: Mapping[str, str]
         enable_thinking=_enable_thinking(fields),
         reasoning_effort=_reasoning_effort(fields),
     )
+    check_request(request, HTTP_SPELLING)
     return ParsedRequest(request, stream, include_usage)
 
 
@@ -87,6 +87,7 @@ def parse_completion_request(
         sampling=sampling,
         temperature=temperature,
     )
+    check_request(request, HTTP_SPELLING)
     return ParsedRequest(request, stream, include_usage)
 
 
@@ -333,9 +334,7 @@ def _image_side_px(image: Body, field: str, side: str) -> int:
     value = image.get(side)
     if value is None:
         return 0
-    if type(value) is not int or not 1 <= value <= MAX_IMAGE_SIDE_PX:
-        raise RequestError(
-            f"{field}.{side}",
-            f"must be an integer pixel count in [1, {MAX_IMAGE_SIDE_PX}], got {shown(value)}",
-        )
+    # The upper bound is the shared validator's (request_checks), as for gRPC.
+    if type(value) is not int or value < 1:
+        raise RequestError(f"{field}.{side}", f"must be an integer >= 1, got {shown(value)}")
     return value

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
 from triskel.common.api import Role
+from triskel.common.request_limits import MAX_IMAGES_PER_REQUEST
 from triskel.common.tokenizer import MockTokenizer
 from triskel.workers.api import (
     DecodeDone,
@@ -17,6 +19,7 @@ from triskel.workers.api import (
     EngineInputError,
     EngineKvGone,
     EngineRoleError,
+    ImageInput,
     KvReceived,
     Tokens,
 )
@@ -193,6 +196,29 @@ async def test_roles_and_inputs_are_checked(
     assert caught.value.field_name == "prompt_token_ids"
     with pytest.raises(EngineInputError, match="images"):
         await mock_engine(Role.ENCODE, "e").encode("x", [])
+
+
+@pytest.mark.parametrize(
+    ("sizes", "field_name"),
+    [
+        # 2^32-1 px a side took an encode worker to 12 GB before this check.
+        ([(2**32 - 1, 2**32 - 1)], "images[0].width_px"),
+        ([(336, 336), (16384, 16384)], "images[1].width_px"),
+        ([(8192, 8192)], "images[0]"),  # each side fits, the pixel count does not
+        ([(28, 28)] * (MAX_IMAGES_PER_REQUEST + 1), "images"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_oversized_images_are_refused_before_encoding(
+    sizes: list[tuple[int, int]], field_name: str
+) -> None:
+    engine = mock_engine(Role.ENCODE, "e")
+    images = [ImageInput(f"https://x/{i}", w, h) for i, (w, h) in enumerate(sizes)]
+    started_s = time.perf_counter()
+    with pytest.raises(EngineInputError) as caught:
+        await engine.encode("x", images)
+    assert caught.value.field_name == field_name
+    assert time.perf_counter() - started_s < 0.5  # refused, not encoded then refused
 
 
 @pytest.mark.asyncio

@@ -12,9 +12,9 @@ from __future__ import annotations
 import xxhash
 
 from triskel.common.profiles import EncodeCoefficients
+from triskel.common.request_limits import DEFAULT_IMAGE_SIDE_PX
 from triskel.common.tokenizer import MockTokenizer
 
-DEFAULT_IMAGE_SIDE_PX = 336
 # Ids below this decode to words or punctuation in the mock tokenizer.
 _FIRST_IMAGE_TOKEN_ID = 1024
 

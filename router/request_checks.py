@@ -1,0 +1,52 @@
+"""The one validator both fronts run: a parsed `GenerationRequest` is checked here.
+
+Each front checks what only its wire format can get wrong (JSON types, proto oneofs)
+and converts; every limit on values is checked here, so HTTP and gRPC refuse the same
+inputs with the same message. Fields are named in the client's spelling, which
+differs between the fronts only in how paths are written (`FieldSpelling`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from triskel.common.request_limits import ImageSize, LimitError, check_image_sizes
+from triskel.router.types import GenerationRequest, ImagePart, RequestError
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpelling:
+    """How one front names the fields the checks refer to."""
+
+    messages: str
+    image: str
+    width: str
+    height: str
+
+
+HTTP_SPELLING = FieldSpelling(
+    messages="messages", image="image_url", width="width", height="height"
+)
+GRPC_SPELLING = FieldSpelling(
+    messages="chat.messages", image="image", width="width_px", height="height_px"
+)
+
+
+def check_request(request: GenerationRequest, spelling: FieldSpelling) -> None:
+    """Raises RequestError naming the first field beyond a limit."""
+    try:
+        _check_images(request, spelling)
+    except LimitError as error:
+        raise RequestError(error.field_name, error.message) from None
+
+
+def _check_images(request: GenerationRequest, spelling: FieldSpelling) -> None:
+    images = [
+        ImageSize(
+            f"{spelling.messages}[{m}].content[{p}].{spelling.image}", part.width_px, part.height_px
+        )
+        for m, message in enumerate(request.messages or ())
+        for p, part in enumerate(message.parts)
+        if isinstance(part, ImagePart)
+    ]
+    check_image_sizes(images, spelling.messages, (spelling.width, spelling.height))

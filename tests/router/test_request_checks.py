@@ -1,0 +1,133 @@
+"""The shared validator: HTTP and gRPC refuse the same inputs with the same message, before
+the generator (and so any worker) sees them. Real fronts on 127.0.0.1:0 over a fake generator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import grpc
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from triskel.common.request_limits import (
+    MAX_IMAGE_PIXELS,
+    MAX_IMAGE_SIDE_PX,
+    MAX_IMAGES_PER_REQUEST,
+)
+from triskel.router.grpc_api import RouterServicer, start_grpc_server
+from triskel.router.http_api import build_http_app
+from triskel.router.metrics import RouterMetrics
+from triskel.v1 import router_pb2, router_pb2_grpc
+
+from support.fake_generator import MODEL, FakeGenerator
+
+
+@dataclass
+class Fronts:
+    generator: FakeGenerator
+    http_url: str
+    session: aiohttp.ClientSession
+    stub: router_pb2_grpc.RouterStub
+
+    async def http_error(self, body: dict[str, Any]) -> tuple[str, str]:
+        """(param, message) of the HTTP front's 400."""
+        url = f"{self.http_url}/v1/chat/completions"
+        async with self.session.post(url, json=body) as response:
+            assert response.status == 400, await response.text()
+            error = (await response.json())["error"]
+        return error["param"], error["message"]
+
+    async def grpc_error(self, request: router_pb2.GenerateRequest) -> str:
+        """The gRPC front's INVALID_ARGUMENT details."""
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for _ in self.stub.Generate(request):
+                pass
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        return caught.value.details() or ""
+
+
+@pytest_asyncio.fixture
+async def fronts() -> AsyncIterator[Fronts]:
+    generator, metrics = FakeGenerator(), RouterMetrics()
+    runner = web.AppRunner(build_http_app(generator, metrics))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    http_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    server, port = await start_grpc_server(RouterServicer(generator, metrics), "127.0.0.1:0")
+    async with (
+        aiohttp.ClientSession() as session,
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        yield Fronts(generator, http_url, session, router_pb2_grpc.RouterStub(channel))
+    await server.stop(None)
+    await runner.cleanup()
+
+
+def http_images(*sizes: tuple[int, int]) -> dict[str, Any]:
+    parts = [
+        {"type": "image_url", "image_url": {"url": f"https://x/{i}", "width": w, "height": h}}
+        for i, (w, h) in enumerate(sizes)
+    ]
+    return {"model": MODEL, "messages": [{"role": "user", "content": parts}]}
+
+
+def grpc_images(*sizes: tuple[int, int]) -> router_pb2.GenerateRequest:
+    parts = [
+        router_pb2.ContentPart(
+            image=router_pb2.ImagePart(url=f"https://x/{i}", width_px=w, height_px=h)
+        )
+        for i, (w, h) in enumerate(sizes)
+    ]
+    message = router_pb2.ChatMessage(role="user", content=parts)
+    return router_pb2.GenerateRequest(
+        model=MODEL, chat=router_pb2.ChatMessages(messages=[message]), max_tokens=4
+    )
+
+
+FULL = (3584, 3584)  # exactly one image's pixel budget; two fill a request's
+assert FULL[0] * FULL[1] == MAX_IMAGE_PIXELS
+CASES = [
+    # Finding 1: 2^32-1 px a side drove an encode worker to 12 GB.
+    pytest.param([(2**32 - 1, 2**32 - 1)], ".content[0].{image}.{width}", id="uint32-max"),
+    pytest.param([(MAX_IMAGE_SIDE_PX + 1, 1)], ".content[0].{image}.{width}", id="side"),
+    pytest.param([(1, MAX_IMAGE_SIDE_PX + 1)], ".content[0].{image}.{height}", id="height"),
+    # 16384x16384 was encoded for 6 s before the context check refused it.
+    pytest.param([(8192, 8192)], ".content[0].{image}", id="pixels"),
+    pytest.param([FULL, FULL, (336, 336)], "", id="request-pixels"),
+    pytest.param([(28, 28)] * (MAX_IMAGES_PER_REQUEST + 1), "", id="count"),
+]
+
+
+@pytest.mark.parametrize(("sizes", "field_suffix"), CASES)
+@pytest.mark.asyncio
+async def test_both_fronts_refuse_oversized_images_alike(
+    fronts: Fronts, sizes: list[tuple[int, int]], field_suffix: str
+) -> None:
+    http_field = "messages" + (
+        "[0]" + field_suffix.format(image="image_url", width="width", height="height")
+        if field_suffix
+        else ""
+    )
+    grpc_field = "chat.messages" + (
+        "[0]" + field_suffix.format(image="image", width="width_px", height="height_px")
+        if field_suffix
+        else ""
+    )
+    param, http_message = await fronts.http_error(http_images(*sizes))
+    grpc_details = await fronts.grpc_error(grpc_images(*sizes))
+    assert param == http_field
+    # The same check said the same thing on both fronts, each in its own field spelling.
+    assert grpc_details == http_message.replace(http_field, grpc_field, 1)
+    assert grpc_details.startswith(f"{grpc_field}: ")
+    assert fronts.generator.requests == []  # refused before any stage ran
+
+
+@pytest.mark.asyncio
+async def test_images_within_the_limits_pass(fronts: Fronts) -> None:
+    body = http_images(FULL, (336, 336))
+    async with fronts.session.post(f"{fronts.http_url}/v1/chat/completions", json=body) as reply:
+        assert reply.status == 200, await reply.text()
