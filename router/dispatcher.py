@@ -12,7 +12,7 @@ from triskel.router.routing_table import RoutingTable
 from triskel.router.scheduling.producers.approx_prefix_index import ApproximatePrefixIndex
 from triskel.router.scheduling.types import NoEndpointError, SchedulingRequest, Stage
 from triskel.router.stages.base import RequestContext
-from triskel.router.types import ServiceError
+from triskel.router.unavailable import unavailable
 from triskel.router.worker_client import WorkerClient
 
 
@@ -82,7 +82,8 @@ class Dispatcher:
         try:
             decision = routing.scheduler.schedule(request, candidates)
         except NoEndpointError as error:
-            raise ServiceError(str(error), retry_after_s=1.0) from None
+            what = f"no {stage} worker is available for model {ctx.model_pools.model}"
+            raise unavailable(what, str(error)) from None
         worker_id = decision.endpoint.worker_id
         self._metrics.observe_decision(stage, decision.reason, worker_id, decision.plugin_seconds)
         if self._share_prefix_history and block_hashes:

@@ -34,6 +34,7 @@ from triskel.router.scheduling.disaggregation import (
 from triskel.router.scheduling.types import Stage
 from triskel.router.stages.base import RequestContext
 from triskel.router.types import FinishEvent, GenerationEvent, ServiceError, TokenEvent
+from triskel.router.unavailable import unavailable
 from triskel.router.worker_calls import WorkerCalls
 from triskel.router.worker_client import (
     DecodeCall,
@@ -251,7 +252,10 @@ class Flows:
                 yield event
         # Outside the call: the call succeeded even if the consumer stops at this event.
         if finished is None:
-            raise ServiceError(f"{stage} on worker {worker.worker_id} ended without finishing")
+            raise unavailable(
+                f"the {stage} step for model {worker.identity.model} ended early",
+                f"worker {worker.worker_id} at {worker.address} ended without finishing",
+            )
         yield finished
 
     def _drop_leading(self, event: TokenEvent, count: int) -> tuple[TokenEvent, int]:

@@ -37,9 +37,6 @@ from triskel.v1 import router_pb2, router_pb2_grpc
 _log = logging.getLogger(__name__)
 
 SERVICE_NAME = "triskel.v1.Router"
-# The roles `ChatMessage.role` documents.
-CHAT_ROLES = ("system", "user", "assistant", "tool")
-_MAX_REQUEST_ID_CHARS = 128
 # Credentials stay at the front door: routing policies never need them.
 _PRIVATE_METADATA = frozenset({"authorization", "cookie"})
 
@@ -130,10 +127,6 @@ def generation_request(
 ) -> GenerationRequest:
     """Checks what the proto cannot express and converts; raises RequestError naming the field."""
     request_id = request.request_id or uuid.uuid4().hex
-    if len(request_id) > _MAX_REQUEST_ID_CHARS or not request_id.isprintable():
-        raise RequestError(
-            "request_id", f"must be at most {_MAX_REQUEST_ID_CHARS} printable characters"
-        )
     if not request.model:
         raise RequestError("model", "is required")
     if request.max_tokens == 0:
@@ -172,10 +165,6 @@ def _messages(messages: Sequence[router_pb2.ChatMessage]) -> tuple[ChatMessage, 
     converted = []
     for i, message in enumerate(messages):
         field = f"chat.messages[{i}]"
-        if message.role not in CHAT_ROLES:
-            raise RequestError(
-                f"{field}.role", f"must be one of {CHAT_ROLES}, got {message.role!r}"
-            )
         if not message.content:
             raise RequestError(f"{field}.content", "must contain at least one part")
         parts = tuple(

@@ -33,7 +33,6 @@ from triskel.router.metrics import (
 )
 from triskel.router.openai.parsing import (
     ParsedRequest,
-    check_request_id,
     parse_chat_request,
     parse_completion_request,
     passed_headers,
@@ -47,6 +46,7 @@ from triskel.router.openai.responses import (
     models_json,
     sse_event,
 )
+from triskel.router.request_checks import HTTP_SPELLING, check_request_id
 from triskel.router.streams import close_quietly
 from triskel.router.types import (
     GenerationEvent,
@@ -126,7 +126,7 @@ class _HttpFront:
         reply_headers = {"x-request-id": uuid.uuid4().hex}
         body: object = None
         try:
-            check_request_id(request_id)
+            check_request_id(request_id, HTTP_SPELLING.request_id)
             reply_headers["x-request-id"] = request_id
             body = await _read_json(request)
             parsed = parse(body, request_id, passed_headers(request.headers))

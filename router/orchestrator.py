@@ -9,6 +9,8 @@ call in flight, which aborts the request on the workers and frees its KV.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import uuid
 from collections.abc import AsyncIterator, Sequence
 
 from triskel.common.tokenizer import MockTokenizer
@@ -101,7 +103,7 @@ class Orchestrator:
         try:
             admission = self._table.for_model(request.model).admission
             async with admission.admit(priority, parse_tenant(request.headers)):
-                ctx = RequestContext(request)
+                ctx = RequestContext(worker_request(request))
                 for stage in self._stages:
                     await stage.run(ctx)
                 if ctx.model_pools.mode is ServingMode.DISAGGREGATED:
@@ -122,3 +124,14 @@ class Orchestrator:
             pieces.append(event.text)
         elif isinstance(event, FinishEvent) and self._cache is not None:
             self._cache.store_later(plan, pieces, event)
+
+
+def worker_request(request: GenerationRequest) -> GenerationRequest:
+    """`request` under the id its workers see: the client's id plus a random suffix.
+
+    Client ids are labels (as Envoy treats x-request-id), not keys: two clients, or the
+    clients of two routers sharing workers, may send the same one, and a worker refuses
+    an id already in flight. The suffix makes every worker-side id unique; the client's
+    prefix keeps worker logs searchable by the id the client knows.
+    """
+    return dataclasses.replace(request, request_id=f"{request.request_id}.{uuid.uuid4().hex[:16]}")

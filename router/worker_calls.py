@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from triskel.router.metrics import RouterMetrics
-from triskel.router.types import RequestError, ServiceError
+from triskel.router.types import RequestError
+from triskel.router.unavailable import unavailable
 from triskel.router.worker_client import CallFailure, WorkerCallError, WorkerClient
 
 
@@ -30,7 +31,8 @@ class WorkerCalls:
 
     @contextlib.asynccontextmanager
     async def call(self, worker: WorkerClient, stage: str) -> AsyncIterator[None]:
-        """Maps a failed call to RequestError / ServiceError naming the worker and stage."""
+        """Maps a failed call to RequestError / ServiceError naming the stage and model
+        (the worker only in the router's log)."""
         status = "ok"
         try:
             yield
@@ -48,8 +50,8 @@ def _mapped(error: WorkerCallError, worker: WorkerClient, stage: str) -> Excepti
     if error.failure is CallFailure.INVALID_ARGUMENT:
         # The worker knows limits the router could not check (its own context window).
         return RequestError(error.field_name or "request", error.details)
+    where = f"worker {worker.worker_id} at {worker.address}"
+    model = worker.identity.model
     if error.failure is CallFailure.TIMEOUT:
-        return ServiceError(f"{stage} on worker {worker.worker_id} timed out", retry_after_s=1.0)
-    return ServiceError(
-        f"{stage} on worker {worker.worker_id} failed: {error.details}", retry_after_s=1.0
-    )
+        return unavailable(f"the {stage} step for model {model} timed out", where)
+    return unavailable(f"the {stage} step for model {model} failed", f"{where}: {error.details}")

@@ -92,7 +92,8 @@ class SemanticStage:
         if model is None:
             wanted = " or ".join(action.models)
             raise ServiceError(
-                f"model {wanted} has no ready pool (routing decision {decision.decision!r})",
+                f"no worker is available for model {wanted} (routing decision "
+                f"{decision.decision!r}); retry later",
                 retry_after_s=5.0,
             )
         if self._metrics is not None:

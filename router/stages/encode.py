@@ -6,6 +6,7 @@ from triskel.router.dispatcher import Dispatcher
 from triskel.router.scheduling.types import Stage
 from triskel.router.stages.base import RequestContext
 from triskel.router.types import ImagePart, ServiceError
+from triskel.router.unavailable import unavailable
 from triskel.router.worker_calls import WorkerCalls
 
 
@@ -22,14 +23,18 @@ class EncodeStage:
             return
         pools = ctx.model_pools
         if not pools.encoders:
-            raise ServiceError(f"model {pools.model} has no encode or unified workers for images")
+            raise ServiceError(
+                f"model {pools.model} takes no images here: no image encoder is deployed; "
+                "send text only"
+            )
         worker = await self._dispatcher.pick(Stage.ENCODE, ctx, pools.encoders)
         async with self._calls.call(worker, Stage.ENCODE):
             ctx.image_token_ids = await worker.encode(
                 ctx.request.request_id, images, self._calls.timeouts.encode_s
             )
         if len(ctx.image_token_ids) != len(images):
-            raise ServiceError(
-                f"encode worker {worker.worker_id} returned {len(ctx.image_token_ids)} "
-                f"embeddings for {len(images)} images"
+            raise unavailable(
+                f"encoding the images for model {pools.model} failed",
+                f"worker {worker.worker_id} returned {len(ctx.image_token_ids)} embeddings "
+                f"for {len(images)} images",
             )

@@ -131,3 +131,49 @@ async def test_images_within_the_limits_pass(fronts: Fronts) -> None:
     body = http_images(FULL, (336, 336))
     async with fronts.session.post(f"{fronts.http_url}/v1/chat/completions", json=body) as reply:
         assert reply.status == 200, await reply.text()
+
+
+def http_chat(role: str) -> dict[str, Any]:
+    return {"model": MODEL, "messages": [{"role": role, "content": "hi"}]}
+
+
+def grpc_chat(role: str, request_id: str = "") -> router_pb2.GenerateRequest:
+    message = router_pb2.ChatMessage(role=role, content=[router_pb2.ContentPart(text="hi")])
+    return router_pb2.GenerateRequest(
+        model=MODEL,
+        chat=router_pb2.ChatMessages(messages=[message]),
+        max_tokens=4,
+        request_id=request_id,
+    )
+
+
+@pytest.mark.asyncio
+async def test_both_fronts_take_the_developer_role(fronts: Fronts) -> None:
+    # Finding 8: HTTP took OpenAI's "developer" role and gRPC refused it.
+    url = f"{fronts.http_url}/v1/chat/completions"
+    async with fronts.session.post(url, json=http_chat("developer")) as reply:
+        assert reply.status == 200, await reply.text()
+    responses = [r async for r in fronts.stub.Generate(grpc_chat("developer"))]
+    assert responses[-1].HasField("finished")
+    assert [r.messages[0].role for r in fronts.generator.requests] == ["developer", "developer"]
+
+
+@pytest.mark.asyncio
+async def test_both_fronts_refuse_an_unknown_role_alike(fronts: Fronts) -> None:
+    param, http_message = await fronts.http_error(http_chat("robot"))
+    grpc_details = await fronts.grpc_error(grpc_chat("robot"))
+    assert param == "messages[0].role"
+    assert grpc_details == "chat." + http_message
+
+
+@pytest.mark.parametrize("request_id", ["x" * 129, "tab\there", "é"])
+@pytest.mark.asyncio
+async def test_both_fronts_refuse_a_bad_request_id_alike(fronts: Fronts, request_id: str) -> None:
+    url = f"{fronts.http_url}/v1/chat/completions"
+    headers = {"x-request-id": request_id}
+    async with fronts.session.post(url, json=http_chat("user"), headers=headers) as reply:
+        assert reply.status == 400
+        http_message = (await reply.json())["error"]["message"]
+    grpc_details = await fronts.grpc_error(grpc_chat("user", request_id))
+    assert http_message.startswith("x-request-id: ")
+    assert grpc_details == "request_id: " + http_message.removeprefix("x-request-id: ")

@@ -80,7 +80,7 @@ def test_a_blocking_decision_refuses_naming_itself() -> None:
 def test_a_target_without_a_ready_pool_is_503_naming_it() -> None:
     spec = SPEC | {"decisions": [SPEC["decisions"][1]]}
     with pytest.raises(
-        ServiceError, match=r"model large has no ready pool \(routing decision 'math'\)"
+        ServiceError, match=r"no worker is available for model large \(routing decision 'math'\)"
     ):
         stage({"small"}, spec).route(ask("integral of x"))
 
@@ -89,7 +89,7 @@ def test_a_listed_fallback_is_used_and_nothing_else() -> None:
     # "space" lists small as its fallback; "offline" is not served.
     assert stage({"small"}).route(ask("the moon")).request.model == "small"
     spec = SPEC | {"decisions": [SPEC["decisions"][3]]}
-    with pytest.raises(ServiceError, match="model offline has no ready pool"):
+    with pytest.raises(ServiceError, match="no worker is available for model offline"):
         stage({"small"}, spec).route(ask("the moon"))
 
 
