@@ -1,6 +1,7 @@
 """Brings a WorkerPool's children in line with its spec; shrinks only after draining.
 
-    spec ──► Deployment (replicas), headless Service, PodDisruptionBudget
+    spec ──► the model's KV key Secret (created once, shared by the model's pools),
+             Deployment (replicas), headless Service, PodDisruptionBudget
         └─ fewer replicas than running: drain the surplus pods first (drain.py);
            on servers before 1.22, delete them before the Deployment shrinks
 
@@ -18,6 +19,8 @@ from typing import Any
 from triskel.common.api import WorkerPoolSpec
 from triskel.common.kube import KubeClient, KubeError, path_of, resource_path
 from triskel.operator.builders.deployment import build_deployment
+from triskel.operator.builders.engines import engine_pod
+from triskel.operator.builders.kv_key import build_kv_key_secret, new_kv_key
 from triskel.operator.builders.labels import owner_reference, selector_string
 from triskel.operator.builders.pdb import build_pdb
 from triskel.operator.builders.server_features import ServerFeatures
@@ -89,6 +92,8 @@ class PoolReconciler:
         desired = build_deployment(
             name, namespace, spec, self._settings.worker_image, owner, features
         )
+        # Before the pods exist: they wait for it to start (their key file is in it).
+        await self.ensure_kv_key(namespace, spec)
         live = await self._kube.get(path_of(desired))
         drain = None
         if live is not None and _replicas(live) > target:
@@ -107,6 +112,24 @@ class PoolReconciler:
         else:
             await self._kube.delete(self._pdb_path(namespace, name))
         return PoolOutcome(await self.observe(body, spec, deployment), drain)
+
+    async def ensure_kv_key(self, namespace: str, spec: WorkerPoolSpec) -> None:
+        """Creates the KV key Secret of the pool's model when it is missing (only for
+        engines that read it). An existing Secret is kept as it is, unread: the operator
+        may create Secrets but not read them, so a create answered "already exists" is
+        how it learns the key is there. Deleting the Secret rotates the key: the next
+        call creates a new one."""
+        if not engine_pod(spec, self._settings.worker_image).reads_kv_auth_key:
+            return
+        secret = build_kv_key_secret(namespace, spec.model, new_kv_key())
+        try:
+            await self._kube.create(secret)
+        except KubeError as error:
+            if error.status == 409:  # AlreadyExists: never overwritten
+                return
+            if error.is_transient:
+                raise
+            raise ChildRefused(secret, error) from None
 
     async def _apply(self, child: Json) -> Json:
         try:

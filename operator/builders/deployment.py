@@ -23,6 +23,7 @@ from typing import Any
 from triskel.common.api import WorkerPoolSpec
 from triskel.operator.builders.engines import EnginePod, engine_pod
 from triskel.operator.builders.engines.base import DOWNWARD_ENV
+from triskel.operator.builders.kv_key import kv_key_mount, kv_key_volume
 from triskel.operator.builders.labels import child_metadata, pool_labels, pool_selector
 from triskel.operator.builders.server_features import ServerFeatures
 
@@ -111,8 +112,13 @@ def _pod_spec(
     if spec.resources.gpus > 0:
         # GPU nodes are commonly tainted so that only pods asking for GPUs land there.
         pod["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
+    volumes = []
     if engine.needs_shared_memory:
-        pod["volumes"] = [{"name": _SHM_VOLUME, "emptyDir": {"medium": "Memory"}}]
+        volumes.append({"name": _SHM_VOLUME, "emptyDir": {"medium": "Memory"}})
+    if engine.reads_kv_auth_key:
+        volumes.append(kv_key_volume(spec.model))
+    if volumes:
+        pod["volumes"] = volumes
     return pod
 
 
@@ -143,8 +149,13 @@ def _container(spec: WorkerPoolSpec, engine: EnginePod, features: ServerFeatures
     resources = _resources(spec)
     if resources:
         container["resources"] = resources
+    mounts = []
     if engine.needs_shared_memory:
-        container["volumeMounts"] = [{"name": _SHM_VOLUME, "mountPath": "/dev/shm"}]
+        mounts.append({"name": _SHM_VOLUME, "mountPath": "/dev/shm"})
+    if engine.reads_kv_auth_key:
+        mounts.append(kv_key_mount())
+    if mounts:
+        container["volumeMounts"] = mounts
     return container
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, NoReturn
 
 import kopf
 from pydantic import ValidationError
 
 from triskel.common.api import WorkerPoolSpec
-from triskel.common.kube import resource_path
+from triskel.common.kube import KubeError, resource_path
 from triskel.common.resources import API_GROUP, API_VERSION, WORKER_POOL
 from triskel.operator.conditions import (
     DEGRADED,
@@ -23,6 +24,8 @@ from triskel.operator.handlers.triggers import every, on_spec_change
 from triskel.operator.pool_reconciler import ChildRefused
 from triskel.operator.runtime import OperatorRuntime
 from triskel.operator.validation import describe_error
+
+_log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 PLURAL = WORKER_POOL.plural
@@ -73,8 +76,18 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
             return  # reported by the reconcile; nothing runs to observe
         path = resource_path("apps/v1", "Deployment", meta["namespace"], meta["name"])
         deployment = await runtime.kube.get(path)
-        observed = await (await runtime.pools()).observe(dict(body), spec, deployment)
+        pools = await runtime.pools()
+        observed = await pools.observe(dict(body), spec, deployment)
         _write_status(patch, status, meta, observed, runtime, mended=False)
+        # A deleted key Secret (a rotation) is back within one interval, so pods started
+        # meanwhile do not wait for the pool's next change. A refusal is the reconcile's
+        # to report; here it is only logged.
+        try:
+            await pools.ensure_kv_key(meta["namespace"], spec)
+        except ValueError:
+            return  # an engine that cannot run the spec: reported by the reconcile
+        except (ChildRefused, KubeError) as error:
+            _log.warning("WorkerPool %s/%s: %s", meta["namespace"], meta["name"], error)
 
     @kopf.on.delete(API_GROUP, API_VERSION, PLURAL, id="drain", registry=registry)
     async def workerpool_delete(body: kopf.Body, **_: Any) -> None:

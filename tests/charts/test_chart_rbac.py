@@ -51,6 +51,9 @@ OPERATOR_RULES = [
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": CHILD},
     {"apiGroups": [""], "resources": ["services"], "verbs": CHILD},
     {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": CHILD},
+    # Each model's KV auth key: created when missing, never read ("already exists" says
+    # it is there), so the operator cannot read any Secret.
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
     # Drain lists a pool's pods and marks them (patch); from Kubernetes 1.22 the
     # ReplicaSet removes the marked ones (pod-deletion-cost), so the operator deletes none.
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "patch"]},
@@ -164,15 +167,16 @@ def test_router_config_map_rules_stay_in_the_release_namespace(values: dict[str,
 
 
 @pytest.mark.parametrize("values", [{}, {"operator": {"watchNamespaces": ["team-a"]}}])
-def test_no_wildcards_and_no_secrets(values: dict[str, Any]) -> None:
+def test_no_wildcards_and_no_secrets_read(values: dict[str, Any]) -> None:
     for manifest in render(values):
         for rule in manifest.get("rules", []):
             for field in ("apiGroups", "resources", "verbs", "resourceNames"):
                 assert "*" not in rule.get(field, []), (manifest["metadata"]["name"], rule)
-            # Neither component reads Secrets, nor may escalate through RBAC objects.
-            assert not {"secrets", "roles", "clusterroles", "rolebindings"} & set(
-                rule["resources"]
-            ), rule
+            # Neither component reads Secrets (the operator only creates the KV keys),
+            # nor may escalate through RBAC objects.
+            if "secrets" in rule["resources"]:
+                assert (rule["resources"], rule["verbs"]) == (["secrets"], ["create"]), rule
+            assert not {"roles", "clusterroles", "rolebindings"} & set(rule["resources"]), rule
             assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"]), rule
 
 

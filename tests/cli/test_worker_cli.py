@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import signal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -138,3 +139,36 @@ def test_bad_flags_exit_2_naming_the_problem(args: list[str], fragment: str) -> 
     result = CliRunner().invoke(app, ["worker", *args])
     assert result.exit_code == 2
     assert fragment in result.stderr, result.stderr
+
+
+@pytest.mark.asyncio
+async def test_the_kv_auth_key_file_flag_replaces_the_configs(tmp_path: Path) -> None:
+    # A pod passes the mounted Secret's file; the flag wins over --config-json's field,
+    # which here names a file that does not exist (the worker would refuse to start).
+    key_file = tmp_path / "key"
+    key_file.write_text("0123456789abcdef" * 4 + "\n")
+    config = {"workerId": "w", "pool": POOL, "kvAuthKeyFile": str(tmp_path / "missing")}
+    _, info, _ = await run_until_ready(
+        ["--config-json", json.dumps(config), "--kv-auth-key-file", str(key_file)]
+    )
+    assert info.worker_id == "w"
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (None, "kv_auth_key_file: cannot read"),
+        # Surrounding whitespace does not count: 31 bytes are too few.
+        (b"  " + b"k" * 31 + b"\n", "holds 31 bytes"),
+    ],
+)
+def test_a_kv_auth_key_file_the_worker_cannot_use_exits_2_naming_it(
+    tmp_path: Path, content: bytes | None, fragment: str
+) -> None:
+    key_file = tmp_path / "key"
+    if content is not None:
+        key_file.write_bytes(content)
+    args = ["--pool-json", json.dumps(POOL), "--worker-id", "w"]
+    result = CliRunner().invoke(app, ["worker", *args, "--kv-auth-key-file", str(key_file)])
+    assert result.exit_code == 2
+    assert fragment in result.stderr and str(key_file) in result.stderr, result.stderr

@@ -24,6 +24,7 @@ _BUILTIN: tuple[tuple[str, str, str, frozenset[str]], ...] = (
     ("v1", "Pod", "pods", frozenset({"list", "watch", "get", "patch", "create", "delete"})),
     ("v1", "Service", "services", frozenset({"list", "get", "create", "patch", "delete"})),
     ("v1", "ConfigMap", "configmaps", frozenset({"list", "get", "create", "patch", "delete"})),
+    ("v1", "Secret", "secrets", frozenset({"list", "get", "create", "patch", "delete"})),
     ("v1", "Event", "events", frozenset({"create", "list"})),
     (
         "apps/v1",

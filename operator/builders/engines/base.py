@@ -56,6 +56,10 @@ class EnginePod:
     # GPU engines move tensors between processes through /dev/shm (NCCL, torch),
     # which a container's default 64 MiB cannot hold.
     needs_shared_memory: bool = False
+    # The engine reads the model's KV auth key from builders/kv_key.KV_KEY_FILE (Triskel
+    # workers); the pod then mounts the model's key Secret there. vLLM and SGLang move KV
+    # with their own connectors and take no Triskel key.
+    reads_kv_auth_key: bool = False
 
 
 def escape_expansion(text: str) -> str:

@@ -4,6 +4,7 @@
                    --worker-id $(POD_NAME)               unique and stable for the pod's life
                    --grpc-address 0.0.0.0:50051          reachable on the pod IP
                    --kv-host $(POD_IP)                   KV listeners bind and advertise it
+                   --kv-auth-key-file <KV_KEY_FILE>      the model's key Secret, mounted
                    [engine.args ...]
 
 The KV connectors listen on ports the kernel picks and advertise them in every KV
@@ -24,6 +25,7 @@ from triskel.operator.builders.engines.base import (
     escape_expansion,
     user_args,
 )
+from triskel.operator.builders.kv_key import KV_KEY_FILE
 
 GRPC_PORT = 50051
 HTTP_PORT = 8000  # vLLM's default, for EP groups' /scale_elastic_ep
@@ -60,6 +62,9 @@ def mock_pod(spec: WorkerPoolSpec, image: str) -> EnginePod:
             f"0.0.0.0:{GRPC_PORT}",
             "--kv-host",
             f"$({POD_IP_ENV})",
+            # Shared by every pool of the model: a decode worker pulls a prefill's KV.
+            "--kv-auth-key-file",
+            KV_KEY_FILE,
             *http_args,
             *user_args(spec),
         ),
@@ -68,4 +73,5 @@ def mock_pod(spec: WorkerPoolSpec, image: str) -> EnginePod:
         # once it accepts calls), which the kubelet's gRPC probe asks.
         health_check={"grpc": {"port": GRPC_PORT}},
         startup_budget_s=_STARTUP_BUDGET_S,
+        reads_kv_auth_key=True,
     )

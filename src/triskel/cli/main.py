@@ -88,6 +88,13 @@ def worker(
     kv_host: Annotated[
         str | None, typer.Option("--kv-host", help="address KV listeners bind and advertise")
     ] = None,
+    kv_auth_key_file: Annotated[
+        str | None,
+        typer.Option(
+            "--kv-auth-key-file",
+            help="file with the KV auth key every worker of the graph shares (32+ bytes)",
+        ),
+    ] = None,
     http_address: Annotated[
         str | None,
         typer.Option(
@@ -118,6 +125,7 @@ def worker(
         "worker_id": worker_id,
         "grpc_address": grpc_address,
         "kv_host": kv_host,
+        "kv_auth_key_file": kv_auth_key_file,
         "http_address": http_address,
         "bootstrap_address": bootstrap_address,
     }

@@ -12,6 +12,7 @@ from triskel.operator.builders.deployment import (
     TERMINATION_GRACE_S,
     build_deployment,
 )
+from triskel.operator.builders.kv_key import KV_KEY_MOUNT_DIR, KV_KEY_VOLUME, kv_key_secret_name
 from triskel.operator.builders.server_features import ServerFeatures
 
 from support.pool_objects import FEATURES, OWNER, pool_spec, referenced_vars, validate
@@ -186,7 +187,35 @@ def test_gpu_engines_get_a_long_startup_and_shared_memory() -> None:
     # Weights and CUDA graphs take many minutes; a mock is up in seconds.
     assert budget == {"vllm": 1800, "mock": 60}
     assert vllm["volumeMounts"] == [{"name": "dshm", "mountPath": "/dev/shm"}]
-    assert "volumeMounts" not in mock
+    assert "dshm" not in [m["name"] for m in mock["volumeMounts"]]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_triskel_workers_mount_their_models_kv_key_and_others_do_not(case: str) -> None:
+    obj = deployment(**CASES[case])
+    pod, container = obj["spec"]["template"]["spec"], container_of(obj)
+    volumes = [v for v in pod.get("volumes", []) if v["name"] == KV_KEY_VOLUME]
+    mounts = [m for m in container.get("volumeMounts", []) if m["name"] == KV_KEY_VOLUME]
+    if not case.startswith("mock"):
+        # vLLM and SGLang move KV with their own connectors: no Triskel key.
+        assert (volumes, mounts) == ([], [])
+        assert "--kv-auth-key-file" not in container["args"]
+        return
+    # pool_spec's model: every pool of it, whatever its role, mounts the same Secret.
+    assert volumes == [
+        {
+            "name": KV_KEY_VOLUME,
+            "secret": {
+                "secretName": kv_key_secret_name(pool_spec().model),
+                "items": [{"key": "key", "path": "key"}],
+                "defaultMode": 0o444,
+            },
+        }
+    ]
+    assert mounts == [{"name": KV_KEY_VOLUME, "mountPath": KV_KEY_MOUNT_DIR, "readOnly": True}]
+    # The file the worker is told to read is the item's path under the mount.
+    args = container["args"]
+    assert args[args.index("--kv-auth-key-file") + 1] == f"{KV_KEY_MOUNT_DIR}/key"
 
 
 def test_pods_drain_before_they_are_killed() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import signal
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -16,6 +18,12 @@ from triskel.cli.supervisor import READY_PREFIX
 from triskel.common.api import WorkerPoolSpec
 from triskel.operator.builders.deployment import build_deployment
 from triskel.operator.builders.engines.mock import GRPC_PORT, HTTP_PORT, mock_pod, pool_json
+from triskel.operator.builders.kv_key import (
+    KV_KEY_FILE,
+    KV_KEY_VOLUME,
+    build_kv_key_secret,
+    new_kv_key,
+)
 from triskel.v1 import worker_pb2, worker_pb2_grpc
 
 from support.pool_objects import FEATURES, OWNER, expand, pool_spec
@@ -80,12 +88,21 @@ def test_dollar_signs_reach_the_worker_unexpanded() -> None:
     assert json.loads(expanded[1])["kvConnector"]["params"] == {"device": "$(NIC)"}
 
 
+def test_the_worker_reads_the_models_kv_key_from_the_mounted_secret() -> None:
+    pod = mock_pod(pool_spec(), IMAGE)
+    args = list(pod.args)
+    assert args[args.index("--kv-auth-key-file") + 1] == KV_KEY_FILE
+    # The Deployment then mounts the model's key Secret where that file is.
+    assert pod.reads_kv_auth_key
+
+
 @pytest.mark.asyncio
-async def test_a_worker_started_with_the_pod_args_serves() -> None:
+async def test_a_worker_started_with_the_pod_args_serves(tmp_path: Path) -> None:
     spec = pool_spec(role="prefill", profile={"kvCapacityTokens": 4096, "timeScale": 0})
-    container = build_deployment("p1", "ns", spec, IMAGE, OWNER, FEATURES)["spec"]["template"][
+    pod_spec = build_deployment("p1", "ns", spec, IMAGE, OWNER, FEATURES)["spec"]["template"][
         "spec"
-    ]["containers"][0]
+    ]
+    container = pod_spec["containers"][0]
     # What the kubelet would run in pod p1-5d8f7-x2x9q with IP 127.0.0.2 (a loopback
     # address, yet not the worker's default 127.0.0.1, so --kv-host visibly takes effect).
     env = {"POD_NAME": "p1-5d8f7-x2x9q", "POD_IP": "127.0.0.2"}
@@ -93,6 +110,14 @@ async def test_a_worker_started_with_the_pod_args_serves() -> None:
     assert argv[:2] == ["triskel", "worker"]
     # The one change: a free port instead of 50051, which may be taken on this machine.
     argv[argv.index("--grpc-address") + 1] = "127.0.0.1:0"
+    # The key Secret's volume, as a kubelet fills it: each item's key at its path,
+    # under the mount's path (here a folder of this test).
+    secret = build_kv_key_secret("ns", spec.model, new_kv_key())
+    (volume,) = [v for v in pod_spec["volumes"] if v["name"] == KV_KEY_VOLUME]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == KV_KEY_VOLUME]
+    for item in volume["secret"]["items"]:
+        (tmp_path / item["path"]).write_bytes(base64.b64decode(secret["data"][item["key"]]))
+    argv = [arg.replace(mount["mountPath"], str(tmp_path)) for arg in argv]
     process = await start_triskel(argv[1:])
     try:
         lines = await read_until(process, READY_PREFIX, timeout_s=60)
