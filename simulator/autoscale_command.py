@@ -114,10 +114,14 @@ class PolicyRun:
 
 
 def stage_specs(options: AutoscaleOptions) -> tuple[StageSpec, ...]:
+    """A stage per role. With `--ep`, counts are EP ranks and the floor is at least one
+    group, for whole groups and elastic EP alike: the operator's floor for an elastic
+    pool (`ep × replicas.min` ranks), and what whole groups round up to anyway."""
     profile = load_profile(options.shape.profile)
     roles = ("prefill", "decode") if options.shape.is_disaggregated else ("unified",)
+    low = max(options.min_replicas, options.ep)
     return tuple(
-        StageSpec(role, role, profile, options.min_replicas, options.max_replicas)  # type: ignore[arg-type]
+        StageSpec(role, role, profile, min(low, options.max_replicas), options.max_replicas)  # type: ignore[arg-type]
         for role in roles
     )
 
@@ -293,7 +297,8 @@ def _elastic(
         profile.moe, initial_layout(profile.moe.num_experts, options.ep), options.ep + 1
     )
     quick = profile.model_copy(update={"startup_s": step.seconds})
-    elastic = ElasticEp(profile.moe, options.min_replicas, options.max_replicas)
+    low = min(spec.min_replicas for spec in stages)
+    elastic = ElasticEp(profile.moe, low, options.max_replicas)
     return elastic, tuple(replace(spec, profile=quick) for spec in stages)
 
 

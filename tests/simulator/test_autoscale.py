@@ -14,7 +14,7 @@ from triskel.common.profiles import load_profile
 from triskel.common.routing_api import RoutingSettings
 from triskel.planner.planner import Decision, Observation, StageSpec
 from triskel.simulator.autoscale import AutoscaleController
-from triskel.simulator.autoscale_command import STATIC, AutoscaleOptions, run_autoscale
+from triskel.simulator.autoscale_command import STATIC, AutoscaleOptions, run_autoscale, stage_specs
 from triskel.simulator.cluster import ClusterShape
 from triskel.simulator.metrics import SloTargets, summarize
 from triskel.simulator.run import simulate
@@ -199,3 +199,25 @@ def test_a_role_switch_drains_a_replica_and_rejoins_it_in_the_other_role() -> No
     assert served and min(served) >= joined.start_s + 5.0
     assert min(served) < joined.start_s + 60.0
     assert sum(1 for i in result.instances if i.start_s > 0) == 1  # nothing started cold
+
+
+def test_with_ep_the_floor_is_one_group_for_whole_groups_and_elastic_ep_alike() -> None:
+    # The operator floors an elastic pool at ep x replicas.min ranks; whole groups round
+    # any count up to a group. An elastic run left at 1 rank would idle below a group and
+    # catch a burst up one step at a time: not the comparison a user would make.
+    def floor(ep: int, min_replicas: int = 1) -> int:
+        options = AutoscaleOptions(
+            trace=trace(duration_s=10.0),
+            shape=ClusterShape(num_unified=4, profile="deepseek-v2-lite-ep-h100"),
+            slo=SLO,
+            policies=["triskel"],
+            routing=RoutingSettings(),
+            min_replicas=min_replicas,
+            ep=ep,
+        )
+        (stage,) = stage_specs(options)
+        return stage.min_replicas
+
+    assert floor(ep=1) == 1
+    assert floor(ep=4) == 4
+    assert floor(ep=4, min_replicas=12) == 12  # a higher floor in ranks stands
