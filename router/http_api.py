@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 import orjson
 from aiohttp import web
 
+from triskel.common.off_loop import INLINE_BODY_BYTES, off_loop_if_large
 from triskel.router.metrics import (
     RequestTimer,
     RequestTracker,
@@ -128,8 +129,13 @@ class _HttpFront:
         try:
             check_request_id(request_id, HTTP_SPELLING.request_id)
             reply_headers["x-request-id"] = request_id
-            body = await _read_json(request)
-            parsed = parse(body, request_id, passed_headers(request.headers))
+            raw = await _read_body(request)
+            body = _json(raw)
+            headers = passed_headers(request.headers)
+            # A large body (a long chat, many token ids) is parsed in a thread.
+            parsed = await off_loop_if_large(
+                len(raw), INLINE_BODY_BYTES, lambda: parse(body, request_id, headers)
+            )
         except RequestError as error:
             model = body.get("model") if isinstance(body, dict) else None
             self._metrics.observe_request(self._model_label(model), "http", "client_error")
@@ -250,11 +256,17 @@ def _routed(
     return dataclasses.replace(formatter, model=route.model)
 
 
-async def _read_json(request: web.Request) -> object:
+async def _read_body(request: web.Request) -> bytes:
+    too_large = RequestError("body", f"is larger than the {MAX_BODY_BYTES}-byte limit")
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise too_large  # refused before a byte of it is read
     try:
-        raw = await request.read()
+        return await request.read()
     except web.HTTPRequestEntityTooLarge:
-        raise RequestError("body", f"is larger than the {MAX_BODY_BYTES}-byte limit") from None
+        raise too_large from None
+
+
+def _json(raw: bytes) -> object:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:

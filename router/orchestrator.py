@@ -60,7 +60,7 @@ class Orchestrator:
         self._cache = cache
         self._flows = Flows(dispatcher, calls, tokenizer)
         self._stages: Sequence[RequestStage] = (
-            PrepareStage(registry),
+            PrepareStage(registry, tokenizer),
             EncodeStage(dispatcher, calls),
             TokenizeStage(tokenizer),
         )

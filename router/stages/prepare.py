@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from triskel.common.tokenizer import CHAT_GENERATION_PROMPT, CHAT_TURN_END, chat_turn_start
+from triskel.common.tokenizer import (
+    CHAT_GENERATION_PROMPT,
+    CHAT_TURN_END,
+    MockTokenizer,
+    chat_turn_start,
+)
 from triskel.router.registry import WorkerRegistry
 from triskel.router.stages.base import RequestContext
 from triskel.router.types import ChatMessage, ImagePart, RequestError, TextPart
@@ -13,8 +18,9 @@ from triskel.router.types import ChatMessage, ImagePart, RequestError, TextPart
 class PrepareStage:
     name = "prepare"
 
-    def __init__(self, registry: WorkerRegistry) -> None:
+    def __init__(self, registry: WorkerRegistry, tokenizer: MockTokenizer) -> None:
         self._registry = registry
+        self._tokenizer = tokenizer
 
     async def run(self, ctx: RequestContext) -> None:
         request = ctx.request
@@ -33,6 +39,22 @@ class PrepareStage:
             ctx.segments = [request.prompt]
         else:
             raise RequestError("prompt", "must not be empty")
+        self._check_length(ctx)
+
+    def _check_length(self, ctx: RequestContext) -> None:
+        """Refuses text too long to fit the context window whatever it encodes to, before
+        images are encoded or text tokenized: their cost grows with the prompt's length."""
+        num_chars = sum(len(segment) for segment in ctx.segments if isinstance(segment, str))
+        context_tokens = ctx.model_pools.max_context_tokens
+        max_chars = self._tokenizer.max_prompt_chars(context_tokens - 1)
+        if num_chars > max_chars:
+            request = ctx.request
+            raise RequestError(
+                "prompt" if request.messages is None else "messages",
+                f"is {num_chars} characters; the model {request.model} accepts at most "
+                f"{context_tokens - 1} prompt tokens (context window {context_tokens}), and "
+                f"no text over {max_chars} characters fits in them",
+            )
 
 
 # The reasoning switch as hybrid-thinking chat templates (Qwen3's) render it: thinking

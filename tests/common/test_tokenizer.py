@@ -73,3 +73,18 @@ def test_render_chat_opens_the_assistant_turn() -> None:
     prompt = render_chat([("system", "Be brief."), ("user", "Hi")])
     assert prompt == "<|system|>\nBe brief.\n<|user|>\nHi\n<|assistant|>\n"
     assert prompt.endswith(CHAT_GENERATION_PROMPT)
+
+
+@pytest.mark.parametrize(
+    "piece",
+    # The longest tokens: 8-character fixed words, and 4-character hashed pieces.
+    [" between", " request", " xyzw", "    ", "!"],
+)
+def test_no_text_longer_than_max_prompt_chars_fits_in_the_tokens(piece: str) -> None:
+    tokenizer = MockTokenizer()
+    num_tokens = 100
+    text = piece * num_tokens
+    assert len(tokenizer.encode(text)) >= num_tokens
+    # The bound is tight: text made of the longest token reaches it exactly.
+    assert len(text) <= tokenizer.max_prompt_chars(num_tokens)
+    assert tokenizer.max_prompt_chars(num_tokens) == len(" between" * num_tokens)

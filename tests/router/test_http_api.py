@@ -25,7 +25,15 @@ from triskel.router.types import (
     TextPart,
 )
 
+from support.cluster import local_cluster, small_config
 from support.fake_generator import MODEL, FakeGenerator
+from support.hostile_clients import (
+    HUGE_PROMPT,
+    SLOW_PROMPT,
+    record_encoded_lengths,
+    slowest_reply_s,
+)
+from support.local_workers import post_json
 
 DEADLINE_S = 5.0
 
@@ -578,3 +586,43 @@ async def test_openai_client_raises_on_a_mid_stream_error() -> None:
     finally:
         await client.close()
         await running.close()
+
+
+# --- long prompts, through the real request path ----------------------------------
+
+LONG_PROMPT_MODEL = "llama-3.1-8b"
+# A 131,072-token context window: no text over 131,071 × 8 characters fits (the mock
+# tokenizer's longest token is 8 characters, " between").
+LONG_PROMPT_UP = f"""
+pools:
+  - name: unified
+    role: unified
+    model: {LONG_PROMPT_MODEL}
+    profile: {{name: llama-3.1-8b-h100, timeScale: 0.01}}
+"""
+
+
+@pytest.mark.asyncio
+async def test_a_prompt_too_long_to_fit_is_refused_by_its_length_before_tokenizing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    encoded_lengths = record_encoded_lengths(monkeypatch)
+    async with local_cluster(small_config(LONG_PROMPT_UP)) as cluster:
+        body = {"model": LONG_PROMPT_MODEL, "prompt": HUGE_PROMPT, "max_tokens": 4}
+        status, reply = await post_json(f"{cluster.http_url}/v1/completions", body)
+    assert status == 400
+    assert reply["error"]["param"] == "prompt"
+    assert "is 24000000 characters" in reply["error"]["message"]
+    assert "no text over 1048568 characters" in reply["error"]["message"]
+    assert max(encoded_lengths, default=0) < 100  # chat markers at most, never the prompt
+
+
+@pytest.mark.asyncio
+async def test_health_answers_while_a_long_prompt_is_tokenized() -> None:
+    async with local_cluster(small_config(LONG_PROMPT_UP)) as cluster:
+        body = {"model": LONG_PROMPT_MODEL, "prompt": SLOW_PROMPT, "max_tokens": 4}
+        completion = post_json(f"{cluster.http_url}/v1/completions", body)
+        slowest_s, (status, reply) = await slowest_reply_s(f"{cluster.http_url}/health", completion)
+    # Tokenized in full (it passes the length bound), then refused for its token count.
+    assert status == 400 and "is 1000000 tokens" in reply["error"]["message"]
+    assert slowest_s < 0.2

@@ -17,7 +17,7 @@ REGISTRY = WorkerRegistry([worker("u0", Role.UNIFIED, ctx=100)])
 
 async def prepared(request: GenerationRequest) -> RequestContext:
     ctx = RequestContext(request)
-    await PrepareStage(REGISTRY).run(ctx)
+    await PrepareStage(REGISTRY, MockTokenizer()).run(ctx)
     return ctx
 
 
@@ -43,6 +43,13 @@ async def test_chat_text_matches_the_chat_template_and_keeps_images_in_place() -
         (GenerationRequest("r", "m", prompt="hi", max_tokens=0), "max_tokens"),
         (GenerationRequest("r", "m", messages=()), "messages"),
         (GenerationRequest("r", "m", messages=(ChatMessage("user", ()),)), "messages[0].content"),
+        # Too long to fit the window of 100 tokens, found by the length alone (the
+        # chat template's own characters count too).
+        (GenerationRequest("r", "m", prompt="x" * 793), "prompt"),
+        (
+            GenerationRequest("r", "m", messages=(ChatMessage("user", (TextPart("x" * 769),)),)),
+            "messages",
+        ),
     ],
 )
 @pytest.mark.asyncio
@@ -52,6 +59,22 @@ async def test_prepare_refuses_bad_requests_naming_the_field(
     with pytest.raises(RequestError) as caught:
         await prepared(request_)
     assert caught.value.field_name == field
+
+
+@pytest.mark.asyncio
+async def test_prepare_refuses_text_too_long_to_fit_by_its_length() -> None:
+    # Context window 100: 99 prompt tokens of at most 8 characters cannot hold 793.
+    with pytest.raises(RequestError) as caught:
+        await prepared(GenerationRequest("r", "m", prompt="x" * 793))
+    assert "is 793 characters" in caught.value.message
+    assert "no text over 792 characters" in caught.value.message
+
+
+@pytest.mark.asyncio
+async def test_token_ids_beyond_the_context_window_are_refused_by_their_count() -> None:
+    ctx = await prepared(GenerationRequest("r", "m", prompt_token_ids=(1,) * 100))
+    with pytest.raises(RequestError, match="is 100 tokens"):
+        await TokenizeStage(MockTokenizer()).run(ctx)
 
 
 @pytest.mark.asyncio

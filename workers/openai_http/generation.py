@@ -14,22 +14,25 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import orjson
 from aiohttp import web
 
+from triskel.common.off_loop import INLINE_BODY_BYTES, off_loop_if_large
 from triskel.common.tokenizer import MockTokenizer
 from triskel.workers.api import Engine, KvReceived, Tokens
 from triskel.workers.openai_http.errors import ApiError, Json, bad_request, engine_error
 from triskel.workers.openai_http.flow_events import Finished, Flow, FlowEvent, Job
 from triskel.workers.openai_http.flows import Flows
 from triskel.workers.openai_http.metrics import RequestTracker, WorkerHttpMetrics
-from triskel.workers.openai_http.prompts import max_tokens_for, prompt_token_ids
+from triskel.workers.openai_http.prompts import encode_prompt, max_tokens_for
 from triskel.workers.openai_http.requests import GenerateRequest, parse_generate_request
 from triskel.workers.openai_http.responses import SSE_DONE, CompletionShape, Usage, sse_events
 
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Long chat histories and token-id prompts (aiohttp's default is 1 MiB).
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -81,8 +84,10 @@ class GenerationHandlers:
         headers = {"x-request-id": response_id}
         request: GenerateRequest | None = None
         try:
-            request = parse_generate_request(await read_json(http_request), is_chat)
-            job = self._job(request, request_id)
+            request = await read_parsed(
+                http_request, lambda body: parse_generate_request(body, is_chat)
+            )
+            job = await self._job(request, request_id)
             events = self._flows.select(request, job)
         except ApiError as error:
             if request is not None:
@@ -105,7 +110,7 @@ class GenerationHandlers:
         finally:
             await events.aclose()
 
-    def _job(self, request: GenerateRequest, request_id: str) -> Job:
+    async def _job(self, request: GenerateRequest, request_id: str) -> Job:
         description = self._engine.description
         if request.model is not None and request.model != description.model:
             raise ApiError(
@@ -114,7 +119,9 @@ class GenerationHandlers:
                 f"{description.model!r}",
                 "model",
             )
-        token_ids = prompt_token_ids(request.prompt, self._tokenizer)
+        token_ids = await encode_prompt(
+            request.prompt, self._tokenizer, description.max_context_tokens
+        )
         max_tokens = max_tokens_for(request, len(token_ids), description)
         return Job(
             request_id,
@@ -226,10 +233,28 @@ class _Answer:
 
 async def read_json(request: web.Request) -> object:
     """The request's JSON body; ApiError (400) when it is too large or not JSON."""
+    return _json(await _read_body(request))
+
+
+async def read_parsed(request: web.Request, parse: Callable[[object], T]) -> T:
+    """`parse` of the request's JSON body, in a thread for a large body (a long chat,
+    many token ids): the loop keeps serving meanwhile."""
+    raw = await _read_body(request)
+    body = _json(raw)
+    return await off_loop_if_large(len(raw), INLINE_BODY_BYTES, lambda: parse(body))
+
+
+async def _read_body(request: web.Request) -> bytes:
+    too_large = bad_request("body", f"is larger than the {MAX_BODY_BYTES}-byte limit")
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise too_large  # refused before a byte of it is read
     try:
-        raw = await request.read()
+        return await request.read()
     except web.HTTPRequestEntityTooLarge:
-        raise bad_request("body", f"is larger than the {MAX_BODY_BYTES}-byte limit") from None
+        raise too_large from None
+
+
+def _json(raw: bytes) -> object:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:

@@ -29,7 +29,7 @@ from triskel.workers.openai_http.elastic_ep import elastic_ep_json
 from triskel.workers.openai_http.errors import ApiError, Json
 from triskel.workers.openai_http.generation import error_response, json_response, read_json
 from triskel.workers.openai_http.metrics import WorkerHttpMetrics
-from triskel.workers.openai_http.prompts import prompt_token_ids
+from triskel.workers.openai_http.prompts import encode_prompt
 from triskel.workers.openai_http.requests import (
     parse_prompt_input,
     parse_token_ids,
@@ -82,7 +82,10 @@ class InfoHandlers:
     async def tokenize(self, request: web.Request) -> web.Response:
         try:
             prompt, add_generation_prompt = parse_tokenize_request(await read_json(request))
-            token_ids = prompt_token_ids(prompt, self._tokenizer, add_generation_prompt)
+            max_context_tokens = self._engine.description.max_context_tokens
+            token_ids = await encode_prompt(
+                prompt, self._tokenizer, max_context_tokens, add_generation_prompt
+            )
         except ApiError as error:
             return error_response(error)
         return json_response(
@@ -110,7 +113,8 @@ class InfoHandlers:
     async def _render(self, request: web.Request, is_chat: bool) -> web.Response:
         try:
             prompt = parse_prompt_input(await read_json(request), is_chat)
-            token_ids = prompt_token_ids(prompt, self._tokenizer)
+            max_context_tokens = self._engine.description.max_context_tokens
+            token_ids = await encode_prompt(prompt, self._tokenizer, max_context_tokens)
         except ApiError as error:
             return error_response(error)
         return json_response({"token_ids": token_ids})

@@ -208,6 +208,8 @@ _PIECE_CHARS = 4
 _SPLIT = re.compile(r" ?[A-Za-z0-9]+| ?[^\sA-Za-z0-9]|\s+")
 _FIXED = tuple([f" {w}" for w in _WORDS] + _PUNCT)
 _FIXED_IDS = {piece: index for index, piece in enumerate(_FIXED)}
+# The most characters one token stands for: a fixed-vocabulary word (" between") or a piece.
+_MAX_CHARS_PER_TOKEN = max(_PIECE_CHARS, *(len(piece) for piece in _FIXED))
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +222,11 @@ class MockTokenizer:
     def num_word_tokens(self) -> int:
         """Ids below this decode to a readable word (generation draws from them)."""
         return len(_WORDS)
+
+    def max_prompt_chars(self, num_tokens: int) -> int:
+        """The longest text that can encode to `num_tokens` tokens or fewer: a longer one
+        cannot fit, so it is refused by its length before the CPU cost of encoding it."""
+        return num_tokens * _MAX_CHARS_PER_TOKEN
 
     def encode(self, text: str) -> list[int]:
         ids: list[int] = []

@@ -18,6 +18,12 @@ from triskel.workers.api import DecodeParams, EngineFailure, Tokens
 from triskel.workers.openai_http.server import start_worker_http_api
 
 from support.engines import mock_engine
+from support.hostile_clients import (
+    HUGE_PROMPT,
+    SLOW_PROMPT,
+    record_encoded_lengths,
+    slowest_reply_s,
+)
 from support.local_workers import (
     LocalWorker,
     local_worker,
@@ -251,3 +257,44 @@ async def test_an_engine_failure_mid_stream_ends_the_stream_with_an_error(
     finally:
         await api.close()
         await engine.close()
+
+
+# --- long prompts -------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def roomy_worker() -> AsyncIterator[LocalWorker]:
+    """A worker whose context window is the profile's full 131,072 tokens."""
+    pool = mock_pool("unified", kv_capacity_tokens=131_072)
+    async with local_worker(pool, http_address="127.0.0.1:0") as started:
+        yield started
+
+
+@pytest.mark.asyncio
+async def test_a_prompt_too_long_to_fit_is_refused_by_its_length_before_tokenizing(
+    roomy_worker: LocalWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = roomy_worker
+    encoded_lengths = record_encoded_lengths(monkeypatch)
+    body = {"model": "m", "prompt": HUGE_PROMPT, "max_tokens": 4}
+    status, reply = await post_json(f"{worker.http_url}/v1/completions", body)
+    assert status == 400
+    assert reply["error"]["param"] == "prompt"
+    # 131,071 prompt tokens of at most 8 characters each.
+    assert "is 24000000 characters" in reply["error"]["message"]
+    assert "no text over 1048568 characters" in reply["error"]["message"]
+    assert max(encoded_lengths, default=0) < 100
+
+
+@pytest.mark.parametrize("path", ["/v1/completions", "/tokenize"])
+@pytest.mark.asyncio
+async def test_health_answers_while_a_long_prompt_is_tokenized(
+    roomy_worker: LocalWorker, path: str
+) -> None:
+    worker = roomy_worker
+    body = {"model": "m", "prompt": SLOW_PROMPT, "max_tokens": 4}
+    completion = post_json(worker.http_url + path, body)
+    slowest_s, (status, reply) = await slowest_reply_s(f"{worker.http_url}/health", completion)
+    # Tokenized in full (it passes the length bound); too long to generate from.
+    assert status == (400 if path == "/v1/completions" else 200), reply
+    assert slowest_s < 0.2

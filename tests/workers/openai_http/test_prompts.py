@@ -22,22 +22,39 @@ DESCRIPTION = WorkerDescription("w", Role.UNIFIED, "m", "p", 16, 1000, "tcp", 50
 
 def test_text_and_chat_give_the_tokenizers_ids() -> None:
     text = "The river runs under the stone bridge."
-    assert prompt_token_ids(PromptInput(text=text), TOKENIZER) == TOKENIZER.encode(text)
+    assert prompt_token_ids(PromptInput(text=text), TOKENIZER, 1000) == TOKENIZER.encode(text)
     messages = (("system", ("Be brief.",)), ("user", ("What is a kernel?",)))
     expected = TOKENIZER.encode(render_chat([(role, parts[0]) for role, parts in messages]))
-    assert prompt_token_ids(PromptInput(messages=messages), TOKENIZER) == expected
+    assert prompt_token_ids(PromptInput(messages=messages), TOKENIZER, 1000) == expected
 
 
 def test_token_ids_are_taken_as_given_within_the_vocabulary() -> None:
-    assert prompt_token_ids(PromptInput(token_ids=(1, 2, 3)), TOKENIZER) == [1, 2, 3]
+    assert prompt_token_ids(PromptInput(token_ids=(1, 2, 3)), TOKENIZER, 1000) == [1, 2, 3]
     too_big = TOKENIZER.vocab_size
     with pytest.raises(ApiError, match=r"prompt\[1\]: token id 128256 is outside"):
-        prompt_token_ids(PromptInput(token_ids=(1, too_big)), TOKENIZER)
+        prompt_token_ids(PromptInput(token_ids=(1, too_big)), TOKENIZER, 1000)
 
 
 def test_a_prompt_of_zero_tokens_is_refused() -> None:
     with pytest.raises(ApiError, match="prompt: encodes to zero tokens"):
-        prompt_token_ids(PromptInput(text=""), TOKENIZER)
+        prompt_token_ids(PromptInput(text=""), TOKENIZER, 1000)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "fragment"),
+    [
+        # A 1,000-token window: 999 prompt tokens of at most 8 characters each.
+        (PromptInput(text="x" * 7993), "is 7993 characters"),
+        (PromptInput(messages=(("user", ("x" * 7000, "y" * 993)),)), "is 7993 characters"),
+        (PromptInput(token_ids=(1,) * 1000), "is 1000 tokens"),
+    ],
+)
+def test_a_prompt_too_long_for_the_window_is_refused_before_encoding(
+    prompt: PromptInput, fragment: str
+) -> None:
+    with pytest.raises(ApiError, match=fragment) as raised:
+        prompt_token_ids(prompt, TOKENIZER, 1000)
+    assert raised.value.param == prompt.field_name
 
 
 @pytest.mark.parametrize(
