@@ -19,8 +19,10 @@ def test_paths_of_core_and_grouped_kinds() -> None:
         "metadata": {"namespace": "ns", "name": "p"},
     }
     assert path_of(body) == "/apis/triskel.io/v1alpha1/namespaces/ns/workerpools/p"
+    # The KV auth keys: created by the operator, never read.
+    assert resource_path("v1", "Secret", "ns", "k") == "/api/v1/namespaces/ns/secrets/k"
     with pytest.raises(ValueError, match="does not manage"):
-        resource_path("v1", "Secret", "ns")
+        resource_path("v1", "ServiceAccount", "ns")
 
 
 def test_drift_compares_only_what_the_desired_object_names() -> None:

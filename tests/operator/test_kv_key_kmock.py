@@ -94,8 +94,10 @@ async def test_another_model_gets_its_own_key_and_vllm_pools_none(
         await create(server, pool("a", "decode", model="model-a"))
         await create(server, pool("b", "decode", model="model-b"))
         await create(server, pool("v", "decode", model="model-v", engine="vllm"))
-        for name in ("a", "b", "v"):
-            await wait_until(lambda n=name: deployment(server, n) is not None, timeout_s=15)
+        await wait_until(
+            lambda: all(deployment(server, name) is not None for name in ("a", "b", "v")),
+            timeout_s=15,
+        )
         assert key_of(secret(server, "model-a")) != key_of(secret(server, "model-b"))
         # vLLM moves KV with its own connectors: no Triskel key.
         assert secret(server, "model-v") is None
