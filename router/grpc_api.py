@@ -154,6 +154,8 @@ def generation_request(
         max_tokens=request.max_tokens,
         ignore_eos=request.ignore_eos,
         headers=headers,
+        stop=tuple(request.stop),
+        seed=request.seed if request.HasField("seed") else None,
     )
     check_request(generation, GRPC_SPELLING)
     return generation

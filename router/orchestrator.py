@@ -29,6 +29,7 @@ from triskel.router.stages.base import RequestContext, RequestStage
 from triskel.router.stages.encode import EncodeStage
 from triskel.router.stages.prepare import PrepareStage
 from triskel.router.stages.tokenize import TokenizeStage
+from triskel.router.stops import with_stops
 from triskel.router.types import (
     CacheStatus,
     FinishEvent,
@@ -110,6 +111,8 @@ class Orchestrator:
                     events = self._flows.disaggregated(ctx)
                 else:
                     events = self._flows.unified(ctx)
+                if request.stop:
+                    events = with_stops(events, request.stop, len(ctx.prompt_token_ids))
                 async with contextlib.aclosing(events):
                     async for event in events:
                         if pieces is not None:

@@ -58,6 +58,10 @@ class GenerationRequest:
     # The reasoning switch (`chat_template_kwargs.enable_thinking`, `reasoning_effort`).
     enable_thinking: bool | None = None
     reasoning_effort: str | None = None
+    # Generation ends before the first of these strings, which is not shown (finish "stop").
+    stop: tuple[str, ...] = ()
+    # Sampling seed; None: the engine's own.
+    seed: int | None = None
 
     @property
     def has_images(self) -> bool:

@@ -2,8 +2,8 @@
 
 Every rejection is a `RequestError` naming the field in the client's terms
 (`messages[1].content[0].image_url.url`) and the value or limit. Fields we do not
-know are ignored, as clients send sampling knobs (temperature, top_p...) that a
-mock engine has no use for; fields that would change the response's shape
+know are ignored (documented in docs/routing.md, "Bad input"); sampling fields are
+checked in `sampling`; fields that would change the response's shape
 (`n`, `logprobs`, `echo`, `best_of`) are rejected rather than silently dropped.
 """
 
@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import orjson
-
+from triskel.router.openai.sampling import parse_sampling, shown
 from triskel.router.request_checks import HTTP_SPELLING, check_request
 from triskel.router.types import ChatMessage, GenerationRequest, ImagePart, RequestError, TextPart
 
@@ -46,7 +45,7 @@ def parse_chat_request(body: object, request_id: str, headers: Mapping[str, str]
             f"({completion_tokens}) disagrees with max_tokens ({max_tokens}); send one of them",
         )
     stream, include_usage = _stream_flags(fields)
-    sampling, temperature = _sampling(fields)
+    sampling = parse_sampling(fields)
     request = GenerationRequest(
         request_id=request_id,
         model=model,
@@ -54,8 +53,10 @@ def parse_chat_request(body: object, request_id: str, headers: Mapping[str, str]
         max_tokens=completion_tokens or max_tokens,
         ignore_eos=_bool(fields, "ignore_eos"),
         headers=dict(headers),
-        sampling=sampling,
-        temperature=temperature,
+        sampling=sampling.cache_key,
+        temperature=sampling.temperature,
+        stop=sampling.stop,
+        seed=sampling.seed,
         enable_thinking=_enable_thinking(fields),
         reasoning_effort=_reasoning_effort(fields),
     )
@@ -72,7 +73,7 @@ def parse_completion_request(
     _reject_unsupported(fields, _COMPLETION_UNSUPPORTED)
     stream, include_usage = _stream_flags(fields)
     prompt = _prompt(fields.get("prompt"))
-    sampling, temperature = _sampling(fields)
+    sampling = parse_sampling(fields)
     request = GenerationRequest(
         request_id=request_id,
         model=model,
@@ -81,8 +82,10 @@ def parse_completion_request(
         max_tokens=_positive_int(fields, "max_tokens") or COMPLETIONS_DEFAULT_MAX_TOKENS,
         ignore_eos=_bool(fields, "ignore_eos"),
         headers=dict(headers),
-        sampling=sampling,
-        temperature=temperature,
+        sampling=sampling.cache_key,
+        temperature=sampling.temperature,
+        stop=sampling.stop,
+        seed=sampling.seed,
     )
     check_request(request, HTTP_SPELLING)
     return ParsedRequest(request, stream, include_usage)
@@ -91,16 +94,6 @@ def parse_completion_request(
 def passed_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Request headers for routing policies: lower-case names, credentials left out."""
     return {k.lower(): v for k, v in headers.items() if k.lower() not in _PRIVATE_HEADERS}
-
-
-def shown(value: object) -> str:
-    """A value as a short phrase for error messages: JSON for scalars, the kind otherwise."""
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array" if value else "an empty array"
-    text = orjson.dumps(value).decode()
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _is_absent_or(*allowed: object) -> Callable[[object], bool]:
@@ -122,49 +115,7 @@ _COMPLETION_UNSUPPORTED = {
 }
 
 
-# Fields that change what the model answers, so a cached answer may stand in only for a
-# request that sends the same values. max_tokens and the prompt are keyed separately.
-_SAMPLING_FIELDS = (
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "seed",
-    "stop",
-    "presence_penalty",
-    "frequency_penalty",
-    "repetition_penalty",
-    "logit_bias",
-    "response_format",
-    "tools",
-    "tool_choice",
-    "chat_template_kwargs",
-    "reasoning_effort",
-    "max_tokens",
-    "max_completion_tokens",
-    "ignore_eos",
-)
-MAX_TEMPERATURE = 2.0
 REASONING_EFFORTS = ("low", "medium", "high")
-
-
-def _sampling(fields: Body) -> tuple[tuple[tuple[str, str], ...], float | None]:
-    """The answer-changing fields as sorted (name, canonical JSON) pairs, and temperature."""
-    temperature = fields.get("temperature")
-    if temperature is not None and (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, int | float)
-        or not 0 <= temperature <= MAX_TEMPERATURE
-    ):
-        raise RequestError(
-            "temperature", f"must be a number in [0, {MAX_TEMPERATURE}], got {shown(temperature)}"
-        )
-    pairs = tuple(
-        (name, orjson.dumps(fields[name], option=orjson.OPT_SORT_KEYS).decode())
-        for name in sorted(_SAMPLING_FIELDS)
-        if fields.get(name) is not None
-    )
-    return pairs, None if temperature is None else float(temperature)
 
 
 def _enable_thinking(fields: Body) -> bool | None:

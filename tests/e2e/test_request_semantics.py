@@ -1,4 +1,4 @@
-"""Client request ids are labels, not keys: reusing one while it is in flight is served."""
+"""Request ids and stop sequences through the router to a mock worker, over HTTP and gRPC."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ async def test_the_same_request_id_in_flight_twice_is_served_on_both_fronts() ->
             )
             async with grpc.aio.insecure_channel(cluster.grpc_address) as channel:
                 responses = [r async for r in router_pb2_grpc.RouterStub(channel).Generate(request)]
-            return responses[-1].finished.request_id
+            return str(responses[-1].finished.request_id)
 
         first, second, third = await asyncio.wait_for(
             asyncio.gather(over_http(), over_http(), over_grpc()), 60
@@ -56,3 +56,30 @@ async def test_the_same_request_id_in_flight_twice_is_served_on_both_fronts() ->
         assert status == 200, text
         assert echoed == REQUEST_ID  # the client's id comes back as it sent it
     assert third == REQUEST_ID
+
+
+PROMPT = "Tell me about stop sequences."
+
+
+@pytest.mark.asyncio
+async def test_a_stop_string_ends_the_answer_before_it() -> None:
+    # Finding 7: the answer contained the stop string and finished with "length".
+    async with local_cluster(small_config(UP)) as cluster, aiohttp.ClientSession() as session:
+        url = f"{cluster.http_url}/v1/completions"
+        body = {"model": MODEL, "prompt": PROMPT, "max_tokens": 12, "ignore_eos": True}
+        async with session.post(url, json=body) as response:
+            full = (await response.json())["choices"][0]["text"]
+        # The mock answers a prompt the same way every time: stop at its fourth word.
+        words = full.split()
+        stop = f" {words[3]}"
+        expected = full[: full.index(stop)]
+        async with session.post(url, json=body | {"stop": [stop]}) as response:
+            choice = (await response.json())["choices"][0]
+        assert (choice["text"], choice["finish_reason"]) == (expected, "stop")
+        request = router_pb2.GenerateRequest(
+            model=MODEL, prompt=PROMPT, max_tokens=12, ignore_eos=True, stop=[stop]
+        )
+        async with grpc.aio.insecure_channel(cluster.grpc_address) as channel:
+            responses = [r async for r in router_pb2_grpc.RouterStub(channel).Generate(request)]
+        text = "".join(r.chunk.text for r in responses if r.HasField("chunk"))
+        assert (text, responses[-1].finished.finish_reason) == (expected, "stop")

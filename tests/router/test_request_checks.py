@@ -155,7 +155,10 @@ async def test_both_fronts_take_the_developer_role(fronts: Fronts) -> None:
         assert reply.status == 200, await reply.text()
     responses = [r async for r in fronts.stub.Generate(grpc_chat("developer"))]
     assert responses[-1].HasField("finished")
-    assert [r.messages[0].role for r in fronts.generator.requests] == ["developer", "developer"]
+    assert [(r.messages or ())[0].role for r in fronts.generator.requests] == [
+        "developer",
+        "developer",
+    ]
 
 
 @pytest.mark.asyncio
@@ -177,3 +180,55 @@ async def test_both_fronts_refuse_a_bad_request_id_alike(fronts: Fronts, request
     grpc_details = await fronts.grpc_error(grpc_chat("user", request_id))
     assert http_message.startswith("x-request-id: ")
     assert grpc_details == "request_id: " + http_message.removeprefix("x-request-id: ")
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        # Finding 7: these were a 200 with the field silently dropped.
+        ({"temperature": "x"}, "temperature"),
+        ({"tools": 5}, "tools"),
+        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ({"tool_choice": "auto"}, "tool_choice"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"logit_bias": {"1": 5}}, "logit_bias"),
+        ({"top_p": 0}, "top_p"),
+        ({"top_p": "1"}, "top_p"),
+        ({"top_k": 1.5}, "top_k"),
+        ({"presence_penalty": 3}, "presence_penalty"),
+        ({"seed": "1"}, "seed"),
+        ({"seed": True}, "seed"),  # JSON true is not an integer
+        ({"stop": 5}, "stop"),
+        ({"stop": ["a", 5]}, "stop"),
+        ({"stop": ["a", ""]}, "stop[1]"),
+        ({"user": 5}, "user"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_sampling_fields_of_a_wrong_type_or_unsupported_are_a_400(
+    fronts: Fronts, fields: dict[str, Any], param: str
+) -> None:
+    got, message = await fronts.http_error(http_chat("user") | fields)
+    assert got == param and message.startswith(f"{param}: ")
+
+
+@pytest.mark.asyncio
+async def test_both_fronts_refuse_too_many_stop_sequences_alike(fronts: Fronts) -> None:
+    stops = ["a", "b", "c", "d", "e"]  # OpenAI takes at most 4
+    param, http_message = await fronts.http_error(http_chat("user") | {"stop": stops})
+    grpc_details = await fronts.grpc_error(
+        grpc_chat("user").__class__(model=MODEL, prompt="hi", max_tokens=4, stop=stops)
+    )
+    assert param == "stop" and grpc_details == http_message
+
+
+@pytest.mark.asyncio
+async def test_stop_and_seed_reach_the_generator_from_both_fronts(fronts: Fronts) -> None:
+    body = http_chat("user") | {"stop": "\n\n", "seed": 7, "top_p": 0.9}
+    async with fronts.session.post(f"{fronts.http_url}/v1/chat/completions", json=body) as reply:
+        assert reply.status == 200, await reply.text()
+    request = router_pb2.GenerateRequest(
+        model=MODEL, prompt="hi", max_tokens=4, stop=["\n\n"], seed=7
+    )
+    [r async for r in fronts.stub.Generate(request)]
+    assert [(r.stop, r.seed) for r in fronts.generator.requests] == [(("\n\n",), 7)] * 2

@@ -20,6 +20,12 @@ MAX_IMAGE_PIXELS = 16384 * 28 * 28
 # Every image of a request together: two full-size images (32,768 tokens at 28 px).
 MAX_REQUEST_IMAGE_PIXELS = 2 * MAX_IMAGE_PIXELS
 MAX_IMAGES_PER_REQUEST = 8
+# OpenAI's limit on stop sequences; a cap on each keeps the held-back text small.
+MAX_STOP_SEQUENCES = 4
+MAX_STOP_CHARS = 256
+# Seeds are 64-bit signed integers (OpenAI's and vLLM's range).
+MIN_SEED = -(2**63)
+MAX_SEED = 2**63 - 1
 
 
 class LimitError(ValueError):

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17triskel/v1/router.proto\x12\ntriskel.v1\"M\n\x0b\x43ontentPart\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12&\n\x05image\x18\x02 \x01(\x0b\x32\x15.triskel.v1.ImagePartH\x00\x42\x06\n\x04part\"=\n\tImagePart\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x10\n\x08width_px\x18\x02 \x01(\r\x12\x11\n\theight_px\x18\x03 \x01(\r\"E\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12(\n\x07\x63ontent\x18\x02 \x03(\x0b\x32\x17.triskel.v1.ContentPart\"\xd3\x01\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x06prompt\x18\x02 \x01(\tH\x00\x12(\n\x04\x63hat\x18\x03 \x01(\x0b\x32\x18.triskel.v1.ChatMessagesH\x00\x12\x30\n\x10prompt_token_ids\x18\x07 \x01(\x0b\x32\x14.triskel.v1.TokenIdsH\x00\x12\x12\n\nmax_tokens\x18\x04 \x01(\r\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x12\n\nignore_eos\x18\x06 \x01(\x08\x42\x07\n\x05input\"9\n\x0c\x43hatMessages\x12)\n\x08messages\x18\x01 \x03(\x0b\x32\x17.triskel.v1.ChatMessage\"\x17\n\x08TokenIds\x12\x0b\n\x03ids\x18\x01 \x03(\r\"n\n\x10GenerateResponse\x12\'\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x16.triskel.v1.TokenChunkH\x00\x12(\n\x08\x66inished\x18\x02 \x01(\x0b\x32\x14.triskel.v1.FinishedH\x00\x42\x07\n\x05\x65vent\"-\n\nTokenChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\ttoken_ids\x18\x02 \x03(\r\"W\n\x08\x46inished\x12\x15\n\rfinish_reason\x18\x01 \x01(\t\x12 \n\x05usage\x18\x02 \x01(\x0b\x32\x11.triskel.v1.Usage\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"W\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\r\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\r\x12\x1c\n\x14\x63\x61\x63hed_prompt_tokens\x18\x03 \x01(\r\"\x13\n\x11ListModelsRequest\";\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.triskel.v1.ModelInfo\"5\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1a\n\x12max_context_tokens\x18\x02 \x01(\r2\x9e\x01\n\x06Router\x12G\n\x08Generate\x12\x1b.triskel.v1.GenerateRequest\x1a\x1c.triskel.v1.GenerateResponse0\x01\x12K\n\nListModels\x12\x1d.triskel.v1.ListModelsRequest\x1a\x1e.triskel.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17triskel/v1/router.proto\x12\ntriskel.v1\"M\n\x0b\x43ontentPart\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12&\n\x05image\x18\x02 \x01(\x0b\x32\x15.triskel.v1.ImagePartH\x00\x42\x06\n\x04part\"=\n\tImagePart\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x10\n\x08width_px\x18\x02 \x01(\r\x12\x11\n\theight_px\x18\x03 \x01(\r\"E\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12(\n\x07\x63ontent\x18\x02 \x03(\x0b\x32\x17.triskel.v1.ContentPart\"\xfd\x01\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x06prompt\x18\x02 \x01(\tH\x00\x12(\n\x04\x63hat\x18\x03 \x01(\x0b\x32\x18.triskel.v1.ChatMessagesH\x00\x12\x30\n\x10prompt_token_ids\x18\x07 \x01(\x0b\x32\x14.triskel.v1.TokenIdsH\x00\x12\x12\n\nmax_tokens\x18\x04 \x01(\r\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x12\n\nignore_eos\x18\x06 \x01(\x08\x12\x0c\n\x04stop\x18\x08 \x03(\t\x12\x11\n\x04seed\x18\t \x01(\x03H\x01\x88\x01\x01\x42\x07\n\x05inputB\x07\n\x05_seed\"9\n\x0c\x43hatMessages\x12)\n\x08messages\x18\x01 \x03(\x0b\x32\x17.triskel.v1.ChatMessage\"\x17\n\x08TokenIds\x12\x0b\n\x03ids\x18\x01 \x03(\r\"n\n\x10GenerateResponse\x12\'\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x16.triskel.v1.TokenChunkH\x00\x12(\n\x08\x66inished\x18\x02 \x01(\x0b\x32\x14.triskel.v1.FinishedH\x00\x42\x07\n\x05\x65vent\"-\n\nTokenChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\ttoken_ids\x18\x02 \x03(\r\"W\n\x08\x46inished\x12\x15\n\rfinish_reason\x18\x01 \x01(\t\x12 \n\x05usage\x18\x02 \x01(\x0b\x32\x11.triskel.v1.Usage\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"W\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\r\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\r\x12\x1c\n\x14\x63\x61\x63hed_prompt_tokens\x18\x03 \x01(\r\"\x13\n\x11ListModelsRequest\";\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.triskel.v1.ModelInfo\"5\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1a\n\x12max_context_tokens\x18\x02 \x01(\r2\x9e\x01\n\x06Router\x12G\n\x08Generate\x12\x1b.triskel.v1.GenerateRequest\x1a\x1c.triskel.v1.GenerateResponse0\x01\x12K\n\nListModels\x12\x1d.triskel.v1.ListModelsRequest\x1a\x1e.triskel.v1.ListModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,25 +38,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHATMESSAGE']._serialized_start=181
   _globals['_CHATMESSAGE']._serialized_end=250
   _globals['_GENERATEREQUEST']._serialized_start=253
-  _globals['_GENERATEREQUEST']._serialized_end=464
-  _globals['_CHATMESSAGES']._serialized_start=466
-  _globals['_CHATMESSAGES']._serialized_end=523
-  _globals['_TOKENIDS']._serialized_start=525
-  _globals['_TOKENIDS']._serialized_end=548
-  _globals['_GENERATERESPONSE']._serialized_start=550
-  _globals['_GENERATERESPONSE']._serialized_end=660
-  _globals['_TOKENCHUNK']._serialized_start=662
-  _globals['_TOKENCHUNK']._serialized_end=707
-  _globals['_FINISHED']._serialized_start=709
-  _globals['_FINISHED']._serialized_end=796
-  _globals['_USAGE']._serialized_start=798
-  _globals['_USAGE']._serialized_end=885
-  _globals['_LISTMODELSREQUEST']._serialized_start=887
-  _globals['_LISTMODELSREQUEST']._serialized_end=906
-  _globals['_LISTMODELSRESPONSE']._serialized_start=908
-  _globals['_LISTMODELSRESPONSE']._serialized_end=967
-  _globals['_MODELINFO']._serialized_start=969
-  _globals['_MODELINFO']._serialized_end=1022
-  _globals['_ROUTER']._serialized_start=1025
-  _globals['_ROUTER']._serialized_end=1183
+  _globals['_GENERATEREQUEST']._serialized_end=506
+  _globals['_CHATMESSAGES']._serialized_start=508
+  _globals['_CHATMESSAGES']._serialized_end=565
+  _globals['_TOKENIDS']._serialized_start=567
+  _globals['_TOKENIDS']._serialized_end=590
+  _globals['_GENERATERESPONSE']._serialized_start=592
+  _globals['_GENERATERESPONSE']._serialized_end=702
+  _globals['_TOKENCHUNK']._serialized_start=704
+  _globals['_TOKENCHUNK']._serialized_end=749
+  _globals['_FINISHED']._serialized_start=751
+  _globals['_FINISHED']._serialized_end=838
+  _globals['_USAGE']._serialized_start=840
+  _globals['_USAGE']._serialized_end=927
+  _globals['_LISTMODELSREQUEST']._serialized_start=929
+  _globals['_LISTMODELSREQUEST']._serialized_end=948
+  _globals['_LISTMODELSRESPONSE']._serialized_start=950
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1009
+  _globals['_MODELINFO']._serialized_start=1011
+  _globals['_MODELINFO']._serialized_end=1064
+  _globals['_ROUTER']._serialized_start=1067
+  _globals['_ROUTER']._serialized_end=1225
 # @@protoc_insertion_point(module_scope)
