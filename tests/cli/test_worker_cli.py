@@ -18,6 +18,7 @@ from triskel.cli.main import app
 from triskel.cli.supervisor import READY_PREFIX
 from triskel.v1 import worker_pb2, worker_pb2_grpc
 
+from support.held_address import held_loopback_address
 from support.processes import read_until, start_triskel
 
 POOL = {"role": "decode", "model": "m", "profile": {"kvCapacityTokens": 2048, "timeScale": 0}}
@@ -172,3 +173,22 @@ def test_a_kv_auth_key_file_the_worker_cannot_use_exits_2_naming_it(
     result = CliRunner().invoke(app, ["worker", *args, "--kv-auth-key-file", str(key_file)])
     assert result.exit_code == 2
     assert fragment in result.stderr and str(key_file) in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--grpc-address", "--http-address"])
+@pytest.mark.asyncio
+async def test_a_busy_address_exits_2_naming_it_without_a_traceback(flag: str) -> None:
+    other = "--http-address" if flag == "--grpc-address" else "--grpc-address"
+    with held_loopback_address() as busy_address:
+        process = await start_triskel(
+            [
+                *("worker", "--pool-json", json.dumps(POOL), "--worker-id", "w"),
+                *(flag, busy_address, other, "127.0.0.1:0"),
+            ]
+        )
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    message = stderr.decode()
+    busy_port = busy_address.rpartition(":")[2]
+    assert "worker w: " in message and busy_port in message, message
+    assert "Traceback" not in message, message

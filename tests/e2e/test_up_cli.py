@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import grpc
 import pytest
 
+from triskel.cli.up import run_up
+from triskel.cli.up_config import parse_up_config
 from triskel.v1 import router_pb2, router_pb2_grpc
 
+from support.held_address import held_loopback_address
 from support.processes import read_until, start_triskel
 
 UP_YAML = """
@@ -99,3 +103,53 @@ async def test_a_bad_file_is_refused_before_anything_starts(
     assert str(config) in message
     for fragment in expected:
         assert fragment in message, message
+
+
+@pytest.fixture
+def busy_address() -> Iterator[str]:
+    """A loopback address another process's socket listens on."""
+    with held_loopback_address() as address:
+        yield address
+
+
+@pytest.mark.parametrize("flag", ["--http", "--grpc"])
+@pytest.mark.asyncio
+async def test_a_busy_router_port_is_one_line_naming_the_flag(
+    tmp_path: Path, busy_address: str, flag: str
+) -> None:
+    config = tmp_path / "up.yaml"
+    config.write_text(UP_YAML)
+    process = await start_triskel(["up", "-f", str(config), flag, busy_address])
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode != 0
+    # Refused before any worker starts: none can be left behind.
+    assert "Starting" not in stdout.decode()
+    lines = stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert busy_address in lines[0] and flag in lines[0], lines[0]
+    assert "in use" in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("api", ["http", "grpc"])
+@pytest.mark.asyncio
+async def test_a_port_taken_after_the_check_stops_every_worker_without_a_traceback(
+    busy_address: str, capfd: pytest.CaptureFixture[str], api: str
+) -> None:
+    # run_up itself does not check the port (the command does, before it): the router
+    # fails to bind after the workers started, as when another process wins the race.
+    yaml_text = UP_YAML.replace(f'{api}: "127.0.0.1:0"', f"{api}: {busy_address}")
+    config = parse_up_config(yaml_text, "t")
+    said: list[str] = []
+    code = await asyncio.wait_for(run_up(config, "t", said.append), 90)
+    assert code == 1
+    assert any("router" in line and "error" in line for line in said), said
+    worker_ports = re.findall(r"grpc 127\.0\.0\.1:(\d+)", "\n".join(said))
+    assert len(worker_ports) == 2, said
+    for port in worker_ports:  # each worker stopped: its port is closed
+        with pytest.raises(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", int(port))
+            writer.close()
+    # The router child wrote to this process's stderr: one line, no traceback.
+    router_output = capfd.readouterr().err
+    assert "Traceback" not in router_output, router_output
+    assert busy_address.rpartition(":")[2] in router_output, router_output

@@ -1,4 +1,5 @@
-"""The `triskel` command: `up`, `worker`, `router`, `crds`."""
+"""The `triskel` command: `up` runs Triskel on this machine; `operator`, `router`,
+`worker` and `crds` run it in a cluster; `simulate` and `bench` replay traces."""
 
 from __future__ import annotations
 
@@ -7,18 +8,20 @@ import json
 import logging
 import math
 import sys
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
+from triskel.cli.help_format import FlagHelpCommand, FlagHelpGroup
 from triskel.cli.supervisor import announce_ready
 
 if TYPE_CHECKING:
     from triskel.simulator.metrics import SloTargets
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(cls=FlagHelpGroup, add_completion=False, no_args_is_help=True, help=__doc__)
 
 LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error")]
 
@@ -46,7 +49,25 @@ def _json_config(text: str, option: str = "--config-json") -> dict[str, Any]:
     return data
 
 
-@app.command()
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"triskel {installed_version('triskel')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def triskel_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
+@app.command(cls=FlagHelpCommand)
 def up(
     file: Annotated[
         Path | None, typer.Option("-f", "--file", help="YAML deployment (default: built-in)")
@@ -60,6 +81,7 @@ def up(
     log_level: LogLevel = "warning",
 ) -> None:
     """Start the router and every pool's workers as local processes."""
+    from triskel.cli.router_ports import first_unusable
     from triskel.cli.up import run_up
     from triskel.cli.up_config import UpConfigError, load_up_config, with_router_addresses
 
@@ -69,11 +91,14 @@ def up(
         config = with_router_addresses(config, http, grpc)
     except UpConfigError as error:
         raise _fail(str(error)) from None
+    unusable = first_unusable(config.router, file)
+    if unusable is not None:  # before any worker starts
+        raise _fail(unusable)
     code = asyncio.run(run_up(config, source, typer.echo, log_level))
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=FlagHelpCommand)
 def worker(
     config_json: Annotated[
         str | None, typer.Option("--config-json", help="WorkerProcessConfig (triskel up)")
@@ -151,11 +176,11 @@ def worker(
 
     try:
         asyncio.run(run_worker(config, ready))
-    except ValueError as error:
+    except (ValueError, OSError) as error:  # OSError: an address it cannot listen on
         raise _fail(f"worker {config.worker_id}: {error}") from None
 
 
-@app.command()
+@app.command(cls=FlagHelpCommand)
 def router(
     config_json: Annotated[
         str | None, typer.Option("--config-json", help="RouterProcessConfig")
@@ -215,7 +240,7 @@ def router(
         raise _fail(f"router: {error}") from None
 
 
-@app.command()
+@app.command(cls=FlagHelpCommand)
 def crds(
     write: Annotated[
         Path | None, typer.Option("--write", help="write one <plural>.triskel.io.yaml per CRD")
@@ -241,7 +266,7 @@ def crds(
         typer.echo(render_all(), nl=False)
 
 
-@app.command("operator")
+@app.command("operator", cls=FlagHelpCommand)
 def operator_command(
     namespace: Annotated[
         list[str] | None,
@@ -296,7 +321,7 @@ def operator_command(
     asyncio.run(run_operator(options))
 
 
-@app.command()
+@app.command(cls=FlagHelpCommand)
 def simulate(
     trace: Annotated[
         str,
@@ -390,8 +415,7 @@ def simulate(
         ),
     ] = None,
 ) -> None:
-    """Replay a trace on a simulated cluster under one or more routing policies, or
-    (--autoscale) under scaling policies."""
+    """Replay a trace on a simulated cluster: routing policies, or (--autoscale) scaling ones."""
     from triskel.simulator.cluster import ClusterShape
     from triskel.simulator.command import (
         SimulateError,
@@ -554,7 +578,7 @@ def _policy_specs(policies: list[str] | None, compare: str | None) -> list[str]:
     return specs or ["round-robin"]
 
 
-@app.command()
+@app.command(cls=FlagHelpCommand)
 def bench(
     trace: Annotated[
         str,

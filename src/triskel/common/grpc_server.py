@@ -26,16 +26,24 @@ async def start_server(
     SERVING for "" and `service_name`, and reflection lists every service, so
     grpcurl and Kubernetes gRPC probes work unchanged. OSError if it cannot bind.
     """
-    server = grpc.aio.server(options=MESSAGE_SIZE_OPTIONS)
+    # No SO_REUSEPORT (gRPC's default): a second server on a busy port fails to start
+    # instead of silently sharing the port, and its clients, with the first.
+    server = grpc.aio.server(options=(*MESSAGE_SIZE_OPTIONS, ("grpc.so_reuseport", 0)))
     add_service(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port: int = server.add_insecure_port(address)
+    try:
+        port: int = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio raises where it once returned 0
+        port = 0
     if port == 0:
-        raise OSError(f"cannot bind the {service_name} gRPC server to {address}")
+        # Stopped now, not by the garbage collector, which prints a traceback once the
+        # event loop has closed.
+        await server.stop(None)
+        raise OSError(f"cannot bind the {service_name} gRPC server to {address} (in use?)")
     await server.start()
     for service in ("", service_name):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
