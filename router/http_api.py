@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 import orjson
 from aiohttp import web
 
+from triskel.common.http_body import BodyReadError, read_body
 from triskel.common.off_loop import INLINE_BODY_BYTES, off_loop_if_large
 from triskel.router.metrics import (
     RequestTimer,
@@ -129,13 +130,16 @@ class _HttpFront:
         try:
             check_request_id(request_id, HTTP_SPELLING.request_id)
             reply_headers["x-request-id"] = request_id
-            raw = await _read_body(request)
+            raw = await read_body(request, MAX_BODY_BYTES)
             body = _json(raw)
             headers = passed_headers(request.headers)
             # A large body (a long chat, many token ids) is parsed in a thread.
             parsed = await off_loop_if_large(
                 len(raw), INLINE_BODY_BYTES, lambda: parse(body, request_id, headers)
             )
+        except BodyReadError as error:
+            self._metrics.observe_request(self._model_label(None), "http", "client_error")
+            return _body_error_response(error, reply_headers)
         except RequestError as error:
             model = body.get("model") if isinstance(body, dict) else None
             self._metrics.observe_request(self._model_label(model), "http", "client_error")
@@ -256,14 +260,13 @@ def _routed(
     return dataclasses.replace(formatter, model=route.model)
 
 
-async def _read_body(request: web.Request) -> bytes:
-    too_large = RequestError("body", f"is larger than the {MAX_BODY_BYTES}-byte limit")
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise too_large  # refused before a byte of it is read
-    try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise too_large from None
+def _body_error_response(error: BodyReadError, reply_headers: dict[str, str]) -> web.Response:
+    """A 400 / 408 naming the body; the connection closes, as the rest of the body (if it
+    ever comes) cannot be told from the next request."""
+    reply = ErrorReply(error.status, "invalid_request_error", f"body: {error.message}", "body")
+    response = _json_response(reply.json(), reply_headers, reply.http_status)
+    response.force_close()
+    return response
 
 
 def _json(raw: bytes) -> object:

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
 from pydantic import Field, field_validator, model_validator
 
 from triskel.common.api import Address, ApiModel, Role
+from triskel.common.http_listener import HttpLimits, start_http_listener
 from triskel.common.kube import (
     Credentials,
     KubeClient,
@@ -91,6 +91,8 @@ class RouterProcessConfig(ApiModel):
     redis_call_timeout_s: float = Field(default=0.05, gt=0, le=10)
     # Names this replica in shared state (defaults to the gRPC address and process id).
     router_id: str | None = None
+    # The HTTP listener's timeouts and connection cap (docs/routing.md, "Limits").
+    http_limits: HttpLimits = Field(default_factory=HttpLimits)
 
     @field_validator("workers", mode="after")
     @classmethod
@@ -217,15 +219,10 @@ async def run_router(
     grpc_server, grpc_port = await start_grpc_server(
         RouterServicer(orchestrator, metrics), config.grpc_address
     )
-    # handler_cancellation: a client that leaves mid-request cancels it on the workers too.
-    runner = web.AppRunner(
-        build_http_app(orchestrator, metrics), access_log=None, handler_cancellation=True
-    )
-    await runner.setup()
     http_host, http_port = _split(config.http_address)
-    site = web.TCPSite(runner, http_host, http_port)
-    await site.start()
-    bound_http_port = runner.addresses[0][1]
+    runner, bound_http_port = await start_http_listener(
+        build_http_app(orchestrator, metrics), http_host, http_port, config.http_limits
+    )
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

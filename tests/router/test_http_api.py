@@ -16,6 +16,7 @@ import pytest_asyncio
 from aiohttp import web
 from openai.types.chat import ChatCompletionMessageParam
 
+from triskel.common.http_listener import HttpLimits, start_http_listener
 from triskel.router.http_api import MAX_BODY_BYTES, build_http_app
 from triskel.router.metrics import RouterMetrics
 from triskel.router.types import (
@@ -30,6 +31,9 @@ from support.fake_generator import MODEL, FakeGenerator
 from support.hostile_clients import (
     HUGE_PROMPT,
     SLOW_PROMPT,
+    expect_a_stalled_body_answered_408,
+    expect_an_unfinished_head_closed,
+    expect_connections_beyond_the_cap_refused,
     record_encoded_lengths,
     slowest_reply_s,
 )
@@ -59,6 +63,10 @@ class Front:
     metrics: RouterMetrics
 
     @property
+    def port(self) -> int:
+        return int(self.root_url.rsplit(":", 1)[1])
+
+    @property
     def base_url(self) -> str:
         return f"{self.root_url}/v1"
 
@@ -81,15 +89,11 @@ class Front:
         await self.runner.cleanup()
 
 
-async def start_front(generator: FakeGenerator, handler_cancellation: bool = False) -> Front:
+async def start_front(generator: FakeGenerator, limits: HttpLimits | None = None) -> Front:
     metrics = RouterMetrics()
-    runner = web.AppRunner(
-        build_http_app(generator, metrics), handler_cancellation=handler_cancellation
+    runner, port = await start_http_listener(
+        build_http_app(generator, metrics), "127.0.0.1", 0, limits or HttpLimits()
     )
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
     return Front(runner, aiohttp.ClientSession(), f"http://127.0.0.1:{port}", generator, metrics)
 
 
@@ -504,10 +508,8 @@ async def test_client_leaving_mid_stream_closes_the_generator() -> None:
 
 
 @pytest.mark.asyncio
-async def test_client_leaving_while_waiting_closes_the_generator_with_handler_cancellation() -> (
-    None
-):
-    running = await start_front(FakeGenerator(hang=True), handler_cancellation=True)
+async def test_client_leaving_while_waiting_closes_the_generator() -> None:
+    running = await start_front(FakeGenerator(hang=True))
     try:
         post = asyncio.create_task(running.post("/v1/chat/completions", CHAT))
         await asyncio.wait_for(running.generator.started.wait(), DEADLINE_S)
@@ -626,3 +628,35 @@ async def test_health_answers_while_a_long_prompt_is_tokenized() -> None:
     # Tokenized in full (it passes the length bound), then refused for its token count.
     assert status == 400 and "is 1000000 tokens" in reply["error"]["message"]
     assert slowest_s < 0.2
+
+
+# --- slow and greedy clients (the test's limits are short; the defaults are seconds) ------
+
+SHORT_LIMITS = HttpLimits(header_timeout_s=0.3, body_idle_timeout_s=0.3, max_connections=3)
+
+
+@pytest.mark.asyncio
+async def test_a_request_head_that_never_ends_is_closed_after_the_header_timeout() -> None:
+    running = await start_front(FakeGenerator(), SHORT_LIMITS)
+    try:
+        await expect_an_unfinished_head_closed(running.port, within_s=1.0)
+    finally:
+        await running.close()
+
+
+@pytest.mark.asyncio
+async def test_a_body_shorter_than_its_content_length_is_a_408_after_the_body_timeout() -> None:
+    running = await start_front(FakeGenerator(), SHORT_LIMITS)
+    try:
+        await expect_a_stalled_body_answered_408(running.port, 0.3, within_s=1.0)
+    finally:
+        await running.close()
+
+
+@pytest.mark.asyncio
+async def test_connections_beyond_the_cap_are_refused_while_open_ones_are_served() -> None:
+    running = await start_front(FakeGenerator(), HttpLimits(max_connections=3))
+    try:
+        await expect_connections_beyond_the_cap_refused(running.port, 3)
+    finally:
+        await running.close()

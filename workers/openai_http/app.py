@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from triskel.common.http_listener import HttpLimits
 from triskel.common.tokenizer import MockTokenizer
 from triskel.workers.api import Engine
 from triskel.workers.elastic_ep import ElasticEpGroup
@@ -25,6 +26,8 @@ class HttpApiSettings:
     kv_hold_ms: int = 30_000
     # A decode worker's bound on waiting for its SGLang-style bootstrap room.
     bootstrap_wait_s: float = 300.0
+    # Both listeners' timeouts and connection cap.
+    limits: HttpLimits = field(default_factory=HttpLimits)
 
 
 def build_worker_app(

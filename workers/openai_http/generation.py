@@ -20,6 +20,7 @@ from typing import TypeVar
 import orjson
 from aiohttp import web
 
+from triskel.common.http_body import BodyReadError, read_body
 from triskel.common.off_loop import INLINE_BODY_BYTES, off_loop_if_large
 from triskel.common.tokenizer import MockTokenizer
 from triskel.workers.api import Engine, KvReceived, Tokens
@@ -245,13 +246,10 @@ async def read_parsed(request: web.Request, parse: Callable[[object], T]) -> T:
 
 
 async def _read_body(request: web.Request) -> bytes:
-    too_large = bad_request("body", f"is larger than the {MAX_BODY_BYTES}-byte limit")
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise too_large  # refused before a byte of it is read
     try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise too_large from None
+        return await read_body(request, MAX_BODY_BYTES)
+    except BodyReadError as error:
+        raise ApiError(error.status, f"body: {error.message}", "body") from None
 
 
 def _json(raw: bytes) -> object:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
 
+from triskel.common.http_listener import HttpLimits, start_http_listener
 from triskel.workers.api import Engine
 from triskel.workers.elastic_ep import ElasticEpGroup
 from triskel.workers.kv.control import format_address, parse_address
@@ -42,24 +43,16 @@ _PROTOCOL_LOG = logging.getLogger(__name__ + ".protocol")
 _PROTOCOL_LOG.addFilter(_DropMalformedRequests())
 
 
-async def serve_app(app: web.Application, address: str) -> tuple[web.AppRunner, str]:
-    """Serves `app` on `address`; returns its runner and the bound "host:port"."""
-    # handler_cancellation: a client that leaves mid-request cancels it in the engine too.
-    runner = web.AppRunner(
-        app,
-        access_log=None,
-        handler_cancellation=True,
-        shutdown_timeout=_SHUTDOWN_TIMEOUT_S,
-        logger=_PROTOCOL_LOG,
-    )
-    await runner.setup()
+async def serve_app(
+    app: web.Application, address: str, limits: HttpLimits
+) -> tuple[web.AppRunner, str]:
+    """Serves `app` on `address` under `limits`; returns its runner and the bound
+    "host:port"."""
     host, port = parse_address(address)
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return runner, format_address(host, runner.addresses[0][1])
+    runner, bound_port = await start_http_listener(
+        app, host, port, limits, _SHUTDOWN_TIMEOUT_S, _PROTOCOL_LOG
+    )
+    return runner, format_address(host, bound_port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +112,13 @@ async def start_worker_http_api(
     bootstrap_port: int | None = None
     if bootstrap_address is not None:
         rooms = BootstrapRooms(ttl_s=settings.kv_hold_ms / 1000)
-        runner, bound = await serve_app(build_bootstrap_app(rooms), bootstrap_address)
+        bootstrap_app = build_bootstrap_app(rooms)
+        runner, bound = await serve_app(bootstrap_app, bootstrap_address, settings.limits)
         bootstrap = _BootstrapListener(runner, bound, rooms)
         bootstrap_port = parse_address(bound)[1]
     try:
         app = build_worker_app(engine, settings, state, rooms, bootstrap_port, elastic_ep)
-        runner, bound = await serve_app(app, http_address)
+        runner, bound = await serve_app(app, http_address, settings.limits)
     except BaseException:
         if bootstrap is not None:
             await bootstrap.close()

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from triskel.common.http_listener import HttpLimits
 from triskel.workers.openai_http.bootstrap import BootstrapClient, build_bootstrap_app
 from triskel.workers.openai_http.errors import ApiError
 from triskel.workers.openai_http.requests import BootstrapParams
@@ -24,7 +25,7 @@ PREFILL = PublishedPrefill(40, 7, 0, None, {"do_remote_prefill": True})
 
 @contextlib.asynccontextmanager
 async def bootstrap_server(rooms: BootstrapRooms) -> AsyncIterator[int]:
-    runner, address = await serve_app(build_bootstrap_app(rooms), "127.0.0.1:0")
+    runner, address = await serve_app(build_bootstrap_app(rooms), "127.0.0.1:0", HttpLimits())
     try:
         yield int(address.rsplit(":", 1)[1])
     finally:

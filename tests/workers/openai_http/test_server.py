@@ -1,4 +1,5 @@
-"""Starting and stopping the HTTP API and the bootstrap listener on port 0."""
+"""Starting and stopping the HTTP API and the bootstrap listener on port 0, and the
+listener's timeouts and connection cap."""
 
 from __future__ import annotations
 
@@ -10,10 +11,17 @@ import pytest
 import pytest_asyncio
 
 from triskel.common.api import Role
+from triskel.common.http_listener import HttpLimits
 from triskel.workers.mock_engine import MockEngine
-from triskel.workers.openai_http.server import start_worker_http_api
+from triskel.workers.openai_http.app import HttpApiSettings
+from triskel.workers.openai_http.server import WorkerHttpApi, start_worker_http_api
 
 from support.engines import mock_engine
+from support.hostile_clients import (
+    expect_a_stalled_body_answered_408,
+    expect_an_unfinished_head_closed,
+    expect_connections_beyond_the_cap_refused,
+)
 from support.waiting import wait_until
 
 
@@ -68,3 +76,45 @@ async def test_closing_answers_waiting_decode_workers_at_once(engine: MockEngine
         reply = await asyncio.wait_for(poll, 5)
         assert reply.status == 502
         assert "the prefill worker is stopping" in (await reply.json())["error"]["message"]
+
+
+# --- slow and greedy clients (the test's limits are short; the defaults are seconds) ------
+
+
+async def started_with(engine: MockEngine, limits: HttpLimits) -> tuple[WorkerHttpApi, int]:
+    settings = HttpApiSettings(limits=limits)
+    api = await start_worker_http_api(engine, "127.0.0.1:0", settings=settings)
+    return api, int(api.http_address.rsplit(":", 1)[1])
+
+
+@pytest.mark.asyncio
+async def test_a_request_head_that_never_ends_is_closed_after_the_header_timeout(
+    engine: MockEngine,
+) -> None:
+    api, port = await started_with(engine, HttpLimits(header_timeout_s=0.3))
+    try:
+        await expect_an_unfinished_head_closed(port, within_s=1.0)
+    finally:
+        await api.close()
+
+
+@pytest.mark.asyncio
+async def test_a_body_shorter_than_its_content_length_is_a_408_after_the_body_timeout(
+    engine: MockEngine,
+) -> None:
+    api, port = await started_with(engine, HttpLimits(body_idle_timeout_s=0.3))
+    try:
+        await expect_a_stalled_body_answered_408(port, 0.3, within_s=1.0)
+    finally:
+        await api.close()
+
+
+@pytest.mark.asyncio
+async def test_connections_beyond_the_cap_are_refused_while_open_ones_are_served(
+    engine: MockEngine,
+) -> None:
+    api, port = await started_with(engine, HttpLimits(max_connections=2))
+    try:
+        await expect_connections_beyond_the_cap_refused(port, 2)
+    finally:
+        await api.close()
