@@ -220,6 +220,7 @@ class Flows:
             token_ids=ctx.prompt_token_ids,
             max_tokens=ctx.max_tokens,
             kv_hold_ms=self._calls.timeouts.kv_hold_ms,
+            seed=ctx.request.seed,
         )
         for attempt in range(self._settings_of(ctx).max_attempts):
             if first is not None and attempt == 0:
@@ -312,6 +313,7 @@ def _decode_call(ctx: RequestContext, prefill: PrefillReply | None = None) -> De
         ignore_eos=ctx.request.ignore_eos,
         kv=None if prefill is None else prefill.kv,
         first_token_id=None if prefill is None else prefill.first_token.token_ids[0],
+        seed=ctx.request.seed,
     )
 
 

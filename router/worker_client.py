@@ -81,6 +81,8 @@ class PrefillCall:
     token_ids: Sequence[int]
     max_tokens: int
     kv_hold_ms: int
+    # The client's sampling seed (None: the engine's own); the decode call gets the same.
+    seed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,7 @@ class DecodeCall:
     # With `kv`, the prompt's KV comes from a prefill worker; without, prefill runs here.
     kv: KvTicket | None = None
     first_token_id: int | None = None
+    seed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,8 @@ class DecodeParams:
     # `first_token_id` is the token it generated; without, prefill runs here.
     kv: KvHandle | None = None
     first_token_id: int | None = None
+    # The client's sampling seed; the prefill of the same request must be given the same.
+    seed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +168,12 @@ class Engine(Protocol):
         ...
 
     async def prefill(
-        self, request_id: str, prompt_token_ids: Sequence[int], max_tokens: int, kv_hold_ms: int
+        self,
+        request_id: str,
+        prompt_token_ids: Sequence[int],
+        max_tokens: int,
+        kv_hold_ms: int,
+        seed: int | None = None,
     ) -> PrefillResult:
         """Computes the prompt's KV and first token; keeps the KV for a pull (prefill / unified)."""
         ...

@@ -255,7 +255,12 @@ class MockEngine:
     # -- prefill ----------------------------------------------------------------
 
     async def prefill(
-        self, request_id: str, prompt_token_ids: Sequence[int], max_tokens: int, kv_hold_ms: int
+        self,
+        request_id: str,
+        prompt_token_ids: Sequence[int],
+        max_tokens: int,
+        kv_hold_ms: int,
+        seed: int | None = None,
     ) -> PrefillResult:
         self._require_role(_PREFILL_ROLES, "Prefill")
         started = time.perf_counter()
@@ -264,6 +269,7 @@ class MockEngine:
             prompt_token_ids=list(prompt_token_ids),
             max_tokens=max_tokens,
             prefill_only=True,
+            seed=seed,
         )
         queue = self._submit(request)
         self._prefill_ids.add(request_id)
@@ -349,6 +355,7 @@ class MockEngine:
             ignore_eos=params.ignore_eos,
             remote_kv=params.kv is not None,
             first_token_id=params.first_token_id,
+            seed=params.seed,
         )
         if params.kv is not None:
             self._kv_handles[params.request_id] = params

@@ -77,7 +77,11 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
         async with _mapped_errors(context):
             _require_request_id(request.request_id)
             result = await self._engine.prefill(
-                request.request_id, request.token_ids, request.max_tokens, request.kv_hold_ms
+                request.request_id,
+                request.token_ids,
+                request.max_tokens,
+                request.kv_hold_ms,
+                seed=request.seed if request.HasField("seed") else None,
             )
         response = worker_pb2.PrefillResponse(
             first_token_id=result.first_token_id,
@@ -101,6 +105,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
             ignore_eos=request.ignore_eos,
             kv=KvHandle.from_proto(request.kv) if has_kv else None,
             first_token_id=request.first_token_id if has_kv else None,
+            seed=request.seed if request.HasField("seed") else None,
         )
         async with _mapped_errors(context):
             _require_request_id(request.request_id)

@@ -100,6 +100,8 @@ class GrpcWorkerClient(WorkerClient):
             max_tokens=call.max_tokens,
             kv_hold_ms=call.kv_hold_ms,
         )
+        if call.seed is not None:
+            request.seed = call.seed
         with _mapped():
             response: worker_pb2.PrefillResponse = await self.stub.Prefill(
                 request, timeout=timeout_s
@@ -119,6 +121,8 @@ class GrpcWorkerClient(WorkerClient):
             max_tokens=call.max_tokens,
             ignore_eos=call.ignore_eos,
         )
+        if call.seed is not None:
+            request.seed = call.seed
         if call.kv is not None:
             request.kv.CopyFrom(_handle_of(call.kv))
             request.first_token_id = call.first_token_id or 0

@@ -51,6 +51,7 @@ def prefill_body(call: PrefillCall, model: str) -> Json:
         "stream": False,
         "return_token_ids": True,
         "kv_transfer_params": dict(_EXPORT_KV),
+        **_seed(call.seed),
     }
 
 
@@ -63,10 +64,16 @@ def decode_body(call: DecodeCall, model: str) -> Json:
         "stream": True,
         "stream_options": {"include_usage": True},
         "return_token_ids": True,
+        **_seed(call.seed),
     }
     if call.kv is not None:
         body["kv_transfer_params"] = _params_of(call.kv)
     return body
+
+
+def _seed(seed: int | None) -> Json:
+    """vLLM's `seed` field, only when the client set one (vLLM's default is unseeded)."""
+    return {} if seed is None else {"seed": seed}
 
 
 def prefill_reply(payload: object, call: PrefillCall, connector: str) -> PrefillReply:

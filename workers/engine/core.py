@@ -23,7 +23,7 @@ from triskel.workers.engine.kv_cache_manager import KvCacheManager
 from triskel.workers.engine.model_runner import MockModelRunner
 from triskel.workers.engine.outputs import EngineStats, KvLoad, RequestOutput, StepResult
 from triskel.workers.engine.request import EngineRequest, FinishReason, RequestState, RequestStatus
-from triskel.workers.engine.sampler import natural_length_tokens, prompt_seed
+from triskel.workers.engine.sampler import natural_length_tokens, prompt_seed, with_request_seed
 from triskel.workers.engine.scheduler import Scheduler
 from triskel.workers.engine.validation import validate_request
 
@@ -134,7 +134,7 @@ class EngineCore:
         """Queues `request`; ValueError("<field>: ...") when it cannot be served."""
         token_ids = validate_request(request, self.config, self._scheduler.requests)
         num_prompt_tokens = len(token_ids)
-        seed = prompt_seed(token_ids, self.config.model)
+        seed = with_request_seed(prompt_seed(token_ids, self.config.model), request.seed)
         if request.remote_kv and request.first_token_id is not None:
             token_ids.append(request.first_token_id)
         block_hashes = request.prompt_block_hashes

@@ -43,6 +43,8 @@ class EngineRequest:
     remote_kv: bool = False
     first_token_id: int | None = None
     prompt_block_hashes: Sequence[BlockHash] | None = None
+    # The client's sampling seed (OpenAI's `seed`); None: the prompt's own.
+    seed: int | None = None
 
 
 class RequestStatus(Enum):

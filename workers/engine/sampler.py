@@ -37,6 +37,15 @@ def prompt_seed(prompt_token_ids: Sequence[int], model: str = "") -> int:
     return int(xxhash.xxh3_64_intdigest(array("I", prompt_token_ids).tobytes(), salt))
 
 
+def with_request_seed(prompt_seed: int, seed: int | None) -> int:
+    """The sampling seed of a request: its prompt's, or, when the client set `seed`,
+    one derived from both (the same seed and prompt give the same answer; another seed,
+    another answer, as with an engine's seeded sampler)."""
+    if seed is None:
+        return prompt_seed
+    return int(xxhash.xxh3_64_intdigest(seed.to_bytes(8, "little", signed=True), prompt_seed))
+
+
 def token_for_seed(seed: int, index: int) -> int:
     """Output token at `index` for a prompt with this seed, in [0, num_word_tokens)."""
     digest: int = xxhash.xxh3_64_intdigest(_pack_index(index), seed)
