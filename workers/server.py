@@ -98,17 +98,17 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
         self, request: worker_pb2.DecodeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[worker_pb2.DecodeResponse]:
         has_kv = request.HasField("kv")
-        params = DecodeParams(
-            request_id=request.request_id,
-            prompt_token_ids=list(request.token_ids),
-            max_tokens=request.max_tokens,
-            ignore_eos=request.ignore_eos,
-            kv=KvHandle.from_proto(request.kv) if has_kv else None,
-            first_token_id=request.first_token_id if has_kv else None,
-            seed=request.seed if request.HasField("seed") else None,
-        )
         async with _mapped_errors(context):
             _require_request_id(request.request_id)
+            params = DecodeParams(
+                request_id=request.request_id,
+                prompt_token_ids=list(request.token_ids),
+                max_tokens=request.max_tokens,
+                ignore_eos=request.ignore_eos,
+                kv=_kv_handle(request.kv) if has_kv else None,
+                first_token_id=request.first_token_id if has_kv else None,
+                seed=request.seed if request.HasField("seed") else None,
+            )
             events = self._engine.decode(params)
             try:
                 async for event in events:
@@ -179,6 +179,15 @@ def _switch_target(role: str) -> Role:
             return target
     names = ", ".join(sorted(str(r) for r in SWITCHABLE_ROLES))
     raise EngineInputError("role", f"must be one of {names}, got {role!r}")
+
+
+def _kv_handle(message: worker_pb2.KvHandle) -> KvHandle:
+    """The request's handle; EngineInputError when it is not a usable one (an empty
+    address, a block size of 0), which would otherwise escape as UNKNOWN."""
+    try:
+        return KvHandle.from_proto(message)
+    except ValueError as error:
+        raise EngineInputError("kv", str(error)) from None
 
 
 def _require_request_id(request_id: str) -> None:
