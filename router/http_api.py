@@ -263,7 +263,7 @@ def _routed(
 def _body_error_response(error: BodyReadError, reply_headers: dict[str, str]) -> web.Response:
     """A 400 / 408 naming the body; the connection closes, as the rest of the body (if it
     ever comes) cannot be told from the next request."""
-    reply = ErrorReply(error.status, "invalid_request_error", f"body: {error.message}", "body")
+    reply = ErrorReply(error.status, "invalid_request_error", str(error), error.field_name)
     response = _json_response(reply.json(), reply_headers, reply.http_status)
     response.force_close()
     return response

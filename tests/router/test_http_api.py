@@ -34,6 +34,7 @@ from support.hostile_clients import (
     expect_a_stalled_body_answered_408,
     expect_an_unfinished_head_closed,
     expect_connections_beyond_the_cap_refused,
+    expect_malformed_requests_refused_quietly,
     record_encoded_lengths,
     slowest_reply_s,
 )
@@ -660,3 +661,10 @@ async def test_connections_beyond_the_cap_are_refused_while_open_ones_are_served
         await expect_connections_beyond_the_cap_refused(running.port, 3)
     finally:
         await running.close()
+
+
+@pytest.mark.asyncio
+async def test_malformed_requests_are_400s_with_one_log_line_at_most(
+    front: Front, caplog: pytest.LogCaptureFixture
+) -> None:
+    await expect_malformed_requests_refused_quietly(front.port, caplog)

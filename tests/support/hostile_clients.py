@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import threading
 import time
@@ -183,3 +184,31 @@ async def expect_connections_beyond_the_cap_refused(port: int, max_connections: 
         assert f"{max_connections} connections open".encode() in refused.data
         assert [await connection.get_health() for connection in kept] == [200] * max_connections
     await wait_until_served(port)
+
+
+# Requests the listener must refuse as the client's fault: a body that is not the gzip
+# it claims, a header without a colon, broken chunked framing, a request line of junk.
+MALFORMED_REQUESTS = (
+    b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+    b"Content-Length: 10\r\n\r\nnot gzip!!",
+    b"GET /health HTTP/1.1\r\nHost x\r\n\r\n",
+    b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"GARBAGE\r\n\r\n",
+)
+
+
+async def expect_malformed_requests_refused_quietly(
+    port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each malformed request is a 400 and leaves at most one DEBUG line, no traceback;
+    the bad gzip body's 400 names Content-Encoding."""
+    with caplog.at_level(logging.DEBUG):
+        answers = [await raw_exchange(port, request) for request in MALFORMED_REQUESTS]
+    for answer in answers:
+        assert answer.data.split(b" ", 2)[1] == b"400", answer
+    assert b'"param":"Content-Encoding"' in answers[0].data
+    assert b"not valid gzip data" in answers[0].data
+    logged = [r for r in caplog.records if r.name.startswith(("aiohttp", "triskel"))]
+    assert len(logged) <= len(MALFORMED_REQUESTS), [r.getMessage() for r in logged]
+    assert all(r.levelno == logging.DEBUG and r.exc_info is None for r in logged)
+    assert "Traceback" not in caplog.text

@@ -249,7 +249,7 @@ async def _read_body(request: web.Request) -> bytes:
     try:
         return await read_body(request, MAX_BODY_BYTES)
     except BodyReadError as error:
-        raise ApiError(error.status, f"body: {error.message}", "body") from None
+        raise ApiError(error.status, str(error), error.field_name) from None
 
 
 def _json(raw: bytes) -> object:

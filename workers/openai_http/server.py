@@ -11,11 +11,9 @@ Stopping order (the worker process drains its engine in between):
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from aiohttp import web
-from aiohttp.http_exceptions import BadHttpMessage
 
 from triskel.common.http_listener import HttpLimits, start_http_listener
 from triskel.workers.api import Engine
@@ -31,27 +29,15 @@ from triskel.workers.openai_http.rooms import BootstrapRooms
 _SHUTDOWN_TIMEOUT_S = 2.0
 
 
-class _DropMalformedRequests(logging.Filter):
-    """smg probes workers with HTTP/2 prior knowledge at start; aiohttp logs each such
-    malformed request with a traceback. They are harmless: keep them out of the log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], BadHttpMessage))
-
-
-_PROTOCOL_LOG = logging.getLogger(__name__ + ".protocol")
-_PROTOCOL_LOG.addFilter(_DropMalformedRequests())
-
-
 async def serve_app(
     app: web.Application, address: str, limits: HttpLimits
 ) -> tuple[web.AppRunner, str]:
     """Serves `app` on `address` under `limits`; returns its runner and the bound
     "host:port"."""
     host, port = parse_address(address)
-    runner, bound_port = await start_http_listener(
-        app, host, port, limits, _SHUTDOWN_TIMEOUT_S, _PROTOCOL_LOG
-    )
+    # Malformed requests (smg probes workers with HTTP/2 prior knowledge at start) are
+    # refused with a 400 and at most one DEBUG line (the listener's logger).
+    runner, bound_port = await start_http_listener(app, host, port, limits, _SHUTDOWN_TIMEOUT_S)
     return runner, format_address(host, bound_port)
 
 

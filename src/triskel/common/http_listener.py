@@ -10,6 +10,11 @@ Like Envoy's listener settings, each bound is cheap and holds whatever the clien
   bodies under this one (a 408 when the body stops arriving).
 - max_connections: aiohttp has no connection cap either; the listener answers each
   connection beyond it with a 503 and closes it, while the open ones are served.
+
+A malformed request (a bad request line or header, broken chunked framing, a body that
+is not the gzip it claims) is the client's fault: aiohttp answers it 400 but logs an
+ERROR with a traceback, so any client could flood the log. The listener's logger turns
+each such record into one DEBUG line, dropped unless DEBUG is on.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import logging
 
 import orjson
 from aiohttp import web
-from aiohttp.log import server_logger
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import Field
 
 from triskel.common.api import ApiModel
@@ -49,7 +54,6 @@ async def start_http_listener(
     port: int,
     limits: HttpLimits,
     shutdown_timeout_s: float = 60.0,
-    logger: logging.Logger = server_logger,
 ) -> tuple[web.AppRunner, int]:
     """Serves `app` on host:port (0: a free one) under `limits`; the runner (its
     `cleanup()` stops the listener) and the bound port."""
@@ -61,7 +65,7 @@ async def start_http_listener(
         handler_cancellation=True,
         shutdown_timeout=shutdown_timeout_s,
         keepalive_timeout=limits.header_timeout_s,
-        logger=logger,
+        logger=_PROTOCOL_LOG,
     )
     await runner.setup()
     site = _CappedTcpSite(runner, host, port, limits.max_connections)
@@ -71,6 +75,28 @@ async def start_http_listener(
         await runner.cleanup()
         raise
     return runner, site.bound_port
+
+
+class _MalformedRequestsInOneLine(logging.Filter):
+    """aiohttp's record of a request it refused as malformed, as one DEBUG line without
+    the traceback; other records pass unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        cause = error.__cause__ if error is not None else None
+        if not any(isinstance(e, HttpProcessingError) for e in (error, cause)):
+            return True
+        if not _PROTOCOL_LOG.isEnabledFor(logging.DEBUG):
+            return False
+        record.msg = "malformed request refused: %s"
+        record.args = (" ".join(str(error).split()),)
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+_PROTOCOL_LOG = logging.getLogger(__name__ + ".protocol")
+_PROTOCOL_LOG.addFilter(_MalformedRequestsInOneLine())
 
 
 class _CappedTcpSite(web.BaseSite):

@@ -21,6 +21,7 @@ from support.hostile_clients import (
     expect_a_stalled_body_answered_408,
     expect_an_unfinished_head_closed,
     expect_connections_beyond_the_cap_refused,
+    expect_malformed_requests_refused_quietly,
 )
 from support.waiting import wait_until
 
@@ -116,5 +117,16 @@ async def test_connections_beyond_the_cap_are_refused_while_open_ones_are_served
     api, port = await started_with(engine, HttpLimits(max_connections=2))
     try:
         await expect_connections_beyond_the_cap_refused(port, 2)
+    finally:
+        await api.close()
+
+
+@pytest.mark.asyncio
+async def test_malformed_requests_are_400s_with_one_log_line_at_most(
+    engine: MockEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    api, port = await started_with(engine, HttpLimits())
+    try:
+        await expect_malformed_requests_refused_quietly(port, caplog)
     finally:
         await api.close()
