@@ -220,9 +220,15 @@ async def run_router(
         RouterServicer(orchestrator, metrics), config.grpc_address
     )
     http_host, http_port = _split(config.http_address)
-    runner, bound_http_port = await start_http_listener(
-        build_http_app(orchestrator, metrics), http_host, http_port, config.http_limits
-    )
+    try:
+        runner, bound_http_port = await start_http_listener(
+            build_http_app(orchestrator, metrics), http_host, http_port, config.http_limits
+        )
+    except OSError:
+        # Stopped here, not left to the garbage collector, which would print a traceback
+        # after the loop closes, below the one line that says why.
+        await grpc_server.stop(None)
+        raise
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
