@@ -25,6 +25,11 @@ from triskel.operator.builders.engines import EnginePod, engine_pod
 from triskel.operator.builders.engines.base import DOWNWARD_ENV
 from triskel.operator.builders.kv_key import kv_key_mount, kv_key_volume
 from triskel.operator.builders.labels import child_metadata, pool_labels, pool_selector
+from triskel.operator.builders.security import (
+    container_security_context,
+    pod_security_context,
+    scratch,
+)
 from triskel.operator.builders.server_features import ServerFeatures
 
 Json = dict[str, Any]
@@ -89,6 +94,8 @@ def _pod_spec(
     pod: Json = {
         "containers": [_container(spec, engine, features)],
         "terminationGracePeriodSeconds": TERMINATION_GRACE_S,
+        # Non-root, seccomp on (builders/security.py).
+        "securityContext": pod_security_context(spec),
         # Workers call no Kubernetes API.
         "automountServiceAccountToken": False,
         # Service links would put env like VLLM_PORT=tcp://... (from a Service named
@@ -112,13 +119,12 @@ def _pod_spec(
     if spec.resources.gpus > 0:
         # GPU nodes are commonly tainted so that only pods asking for GPUs land there.
         pod["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
-    volumes = []
+    volumes = [scratch(engine).volume]
     if engine.needs_shared_memory:
         volumes.append({"name": _SHM_VOLUME, "emptyDir": {"medium": "Memory"}})
     if engine.reads_kv_auth_key:
         volumes.append(kv_key_volume(spec.model))
-    if volumes:
-        pod["volumes"] = volumes
+    pod["volumes"] = volumes
     return pod
 
 
@@ -129,7 +135,7 @@ def _container(spec: WorkerPoolSpec, engine: EnginePod, features: ServerFeatures
         "command": list(engine.command),
         "args": list(engine.args),
         # POD_NAME and POD_IP come first: later env values and args refer to them.
-        "env": copy.deepcopy([*DOWNWARD_ENV, *engine.env]),
+        "env": copy.deepcopy([*DOWNWARD_ENV, *engine.env, *scratch(engine).env]),
         "ports": [
             {"name": port.name, "containerPort": port.port, "protocol": "TCP"}
             for port in engine.ports
@@ -145,17 +151,17 @@ def _container(spec: WorkerPoolSpec, engine: EnginePod, features: ServerFeatures
         "readinessProbe": _probe(engine, features, period_s=5, failures=3),
         "livenessProbe": _probe(engine, features, period_s=10, failures=6),
         "lifecycle": {"preStop": _pre_stop(features)},
+        "securityContext": container_security_context(spec, engine),
     }
     resources = _resources(spec)
     if resources:
         container["resources"] = resources
-    mounts = []
+    mounts = [scratch(engine).mount]
     if engine.needs_shared_memory:
         mounts.append({"name": _SHM_VOLUME, "mountPath": "/dev/shm"})
     if engine.reads_kv_auth_key:
         mounts.append(kv_key_mount())
-    if mounts:
-        container["volumeMounts"] = mounts
+    container["volumeMounts"] = mounts
     return container
 
 

@@ -9,7 +9,8 @@
 
 The KV connectors listen on ports the kernel picks and advertise them in every KV
 handle, so no `kv` port is declared: pod-to-pod traffic needs no declared port.
-The worker serves no /metrics yet, so its pods are not scraped.
+The worker serves no /metrics yet, so its pods are not scraped. It writes no file, so
+its root filesystem is read-only (builders/security.py).
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def pool_json(spec: WorkerPoolSpec) -> str:
 
     `replicas` is left out: it changes whenever the pool scales, and a change in
     the pod template would restart every pod instead of adding or removing some.
+    `security` too: the pod's securityContext applies it, the worker never reads it.
     """
-    data = spec.model_dump(mode="json", by_alias=True, exclude={"replicas"})
+    data = spec.model_dump(mode="json", by_alias=True, exclude={"replicas", "security"})
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
@@ -74,4 +76,6 @@ def mock_pod(spec: WorkerPoolSpec, image: str) -> EnginePod:
         health_check={"grpc": {"port": GRPC_PORT}},
         startup_budget_s=_STARTUP_BUDGET_S,
         reads_kv_auth_key=True,
+        # It writes no file (its KV arena is anonymous memory); /tmp is an emptyDir.
+        read_only_root=True,
     )

@@ -153,6 +153,22 @@ class KvConnectorSpec(ApiModel):
     """Transport settings, parsed (and checked) by the connector itself."""
 
 
+class Capability(StrEnum):
+    # RDMA registers (pins) KV memory; a runtime's memlock limit may be too low for it.
+    IPC_LOCK = "IPC_LOCK"
+
+
+class WorkerSecuritySpec(ApiModel):
+    """Who the engine's process runs as (docs/security.md, "Worker pods"). The defaults
+    suit every engine Triskel builds; change them only for what needs it."""
+
+    run_as_user: Annotated[int, Field(ge=0)] = 10001
+    """uid and gid of the engine (the Triskel image's user). 0 runs it as root: only for
+    `addCapabilities`, which Kubernetes grants to root processes alone."""
+    add_capabilities: tuple[Capability, ...] = ()
+    """Capabilities added back after dropping all: IPC_LOCK (RDMA memory registration)."""
+
+
 class ProfileSpec(ApiModel):
     """The mock engine's latency profile and how to size it for a small machine."""
 
@@ -180,6 +196,9 @@ class WorkerPoolSpec(ApiModel):
     kv_connector: KvConnectorSpec = Field(default_factory=KvConnectorSpec)
     profile: ProfileSpec = Field(default_factory=ProfileSpec)
     """The mock engine's latency model (real engines ignore it)."""
+    security: WorkerSecuritySpec = Field(default_factory=WorkerSecuritySpec)
+    """The pods' user and capabilities (every pod is non-root, with no capabilities,
+    unless this says otherwise)."""
 
     model_config = ConfigDict(
         json_schema_extra={
