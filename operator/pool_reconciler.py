@@ -1,7 +1,8 @@
 """Brings a WorkerPool's children in line with its spec; shrinks only after draining.
 
     spec ──► the model's KV key Secret (created once, shared by the model's pools),
-             Deployment (replicas), headless Service, PodDisruptionBudget
+             Deployment (replicas), headless Service, PodDisruptionBudget,
+             NetworkPolicy (when the operator is given the pods that call workers)
         └─ fewer replicas than running: drain the surplus pods first (drain.py);
            on servers before 1.22, delete them before the Deployment shrinks
 
@@ -22,6 +23,7 @@ from triskel.operator.builders.deployment import build_deployment
 from triskel.operator.builders.engines import engine_pod
 from triskel.operator.builders.kv_key import build_kv_key_secret, new_kv_key
 from triskel.operator.builders.labels import owner_reference, selector_string
+from triskel.operator.builders.network_policy import WorkerCallers, build_network_policy
 from triskel.operator.builders.pdb import build_pdb
 from triskel.operator.builders.server_features import ServerFeatures
 from triskel.operator.builders.service import build_service
@@ -49,6 +51,9 @@ class PoolSettings:
     # What the cluster's API server accepts (from its version).
     features: ServerFeatures
     drain_timeout_s: float = 120.0
+    # Who may call the workers: each pool gets a NetworkPolicy admitting them; None: no
+    # policies (the chart's networkPolicy.enabled off).
+    callers: WorkerCallers | None = None
 
 
 class ChildRefused(Exception):
@@ -106,6 +111,10 @@ class PoolReconciler:
             await self._undrain(body)
         deployment = await self._apply(desired)
         await self._apply(build_service(name, namespace, spec, owner))
+        if self._settings.callers is not None:
+            await self._apply(
+                build_network_policy(name, namespace, spec, owner, self._settings.callers)
+            )
         pdb = build_pdb(name, namespace, spec, owner, features)
         if pdb is not None:
             await self._apply(pdb)
@@ -163,6 +172,10 @@ class PoolReconciler:
         await self._kube.delete(resource_path("apps/v1", "Deployment", namespace, name))
         await self._kube.delete(resource_path("v1", "Service", namespace, name))
         await self._kube.delete(self._pdb_path(namespace, name))
+        if self._settings.callers is not None:
+            await self._kube.delete(
+                resource_path("networking.k8s.io/v1", "NetworkPolicy", namespace, name)
+            )
         return result
 
     def _pdb_path(self, namespace: str, name: str) -> str:

@@ -16,6 +16,7 @@ import aiohttp
 import kopf
 
 from triskel.common.kube import Credentials, KubeClient
+from triskel.operator.builders.network_policy import WorkerCallers
 from triskel.operator.builders.server_features import ServerFeatures, ServerVersionError
 from triskel.operator.graph_autoscalers import GraphAutoscalers
 from triskel.operator.metrics import MetricsServer, OperatorMetrics
@@ -42,6 +43,9 @@ class OperatorOptions:
     liveness_endpoint: str | None = None
     # host:port serving the operator's /metrics (desired replicas per pool); None: off.
     metrics_address: str | None = None
+    # The router and operator pods (in router_namespace) that may call workers: each pool
+    # then gets a NetworkPolicy (builders/network_policy.py); None: none.
+    worker_callers: WorkerCallers | None = None
 
 
 def utc_now() -> str:
@@ -91,7 +95,10 @@ class OperatorRuntime:
 
     async def pools(self) -> PoolReconciler:
         settings = PoolSettings(
-            self.options.worker_image, await self.server_features(), self.options.drain_timeout_s
+            self.options.worker_image,
+            await self.server_features(),
+            self.options.drain_timeout_s,
+            self.options.worker_callers,
         )
         return PoolReconciler(self.kube, settings, self.now)
 

@@ -38,6 +38,12 @@ _BUILTIN: tuple[tuple[str, str, str, frozenset[str]], ...] = (
         "poddisruptionbudgets",
         frozenset({"list", "get", "create", "patch", "delete"}),
     ),
+    (
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        frozenset({"list", "get", "create", "patch", "delete"}),
+    ),
     # What servers before 1.21 serve budgets as.
     (
         "policy/v1beta1",

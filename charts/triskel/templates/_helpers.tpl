@@ -46,6 +46,15 @@ app.kubernetes.io/instance: {{ $root.Release.Name }}
 app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 
+{{/* A label map as "k=v,k2=v2" (keys sorted), as the operator's label flags take it. */}}
+{{- define "triskel.labelList" -}}
+{{- $pairs := list -}}
+{{- range $key, $value := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $key $value) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
 {{/* Every label of one component's objects; call with (list $ "router"). */}}
 {{- define "triskel.labels" -}}
 {{- $root := index . 0 -}}

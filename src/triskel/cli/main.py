@@ -302,13 +302,34 @@ def operator_command(
             help="serve the autoscaler's desired replicas at /metrics here, e.g. 0.0.0.0:9090",
         ),
     ] = None,
+    network_policy_router_labels: Annotated[
+        str | None,
+        typer.Option(
+            "--network-policy-router-labels",
+            help="k=v,...: the router pods; with the next, a NetworkPolicy per pool",
+        ),
+    ] = None,
+    network_policy_operator_labels: Annotated[
+        str | None,
+        typer.Option(
+            "--network-policy-operator-labels",
+            help="k=v,...: this operator's pods (both in --router-namespace)",
+        ),
+    ] = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Run the Kubernetes operator (WorkerPool, ServingGraph, RoutingPolicy)."""
     from triskel.operator.app import run_operator
+    from triskel.operator.builders.network_policy import worker_callers
     from triskel.operator.runtime import OperatorOptions
 
     _setup_logging(log_level)
+    try:
+        callers = worker_callers(
+            router_namespace, network_policy_router_labels, network_policy_operator_labels
+        )
+    except ValueError as error:
+        raise _fail(f"operator: {error}") from None
     options = OperatorOptions(
         worker_image=worker_image,
         namespaces=tuple(namespace or ()),
@@ -317,6 +338,7 @@ def operator_command(
         status_interval_s=status_interval_s,
         liveness_endpoint=liveness,
         metrics_address=metrics_address,
+        worker_callers=callers,
     )
     asyncio.run(run_operator(options))
 

@@ -179,6 +179,19 @@ class MetricsValues(ChartModel):
     service_monitor: ServiceMonitorValues = ServiceMonitorValues()
 
 
+class NetworkPolicyValues(ChartModel):
+    """NetworkPolicies for the chart's pods and, through the operator, every WorkerPool's
+    pods: routers and the operator reach the workers' serving ports, workers of one model
+    reach each other (KV), only routers reach Redis (docs/security.md)."""
+
+    enabled: bool = False
+    """Needs a CNI that enforces NetworkPolicies (Calico, Cilium, ...); others accept them
+    and enforce nothing."""
+    router_clients: list[dict[str, Any]] = Field(default_factory=list)
+    """NetworkPolicy peers (podSelector, namespaceSelector, ipBlock) allowed to call the
+    router's HTTP and gRPC APIs, copied as is; empty means any source."""
+
+
 class ChartValues(ChartModel):
     """Values of the `triskel` helm chart."""
 
@@ -193,6 +206,7 @@ class ChartValues(ChartModel):
     router: RouterValues = RouterValues()
     redis: RedisValues = RedisValues()
     metrics: MetricsValues = MetricsValues()
+    network_policy: NetworkPolicyValues = NetworkPolicyValues()
 
 
 def values_json_schema() -> dict[str, Any]:

@@ -40,6 +40,7 @@ _RESOURCES: dict[tuple[str, str], str] = {
     # Kubernetes 1.20 serves PodDisruptionBudgets in v1beta1 only.
     ("policy/v1beta1", "PodDisruptionBudget"): "poddisruptionbudgets",
     ("discovery.k8s.io/v1", "EndpointSlice"): "endpointslices",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
     ("triskel.io/v1alpha1", "WorkerPool"): "workerpools",
     ("triskel.io/v1alpha1", "ServingGraph"): "servinggraphs",
     ("triskel.io/v1alpha1", "RoutingPolicy"): "routingpolicies",
