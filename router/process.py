@@ -59,7 +59,7 @@ from triskel.router.semantic_cache.guards import LanguageDetector
 from triskel.router.semantic_cache.metrics import watch_cache
 from triskel.router.semantic_cache.request_path import RequestCache, model_pressure
 from triskel.router.state.config import StateConfig
-from triskel.router.state.factory import open_kv_relay, open_state
+from triskel.router.state.factory import open_kv_relay, open_state, read_password_file
 from triskel.router.worker_calls import StageTimeouts, WorkerCalls
 from triskel.router.worker_client import WorkerCallError, WorkerClient
 
@@ -86,6 +86,9 @@ class RouterProcessConfig(ApiModel):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     # With a Redis URL, router replicas share load, membership and prefix history.
     redis_url: str | None = None
+    # A file holding Redis' password (requirepass), e.g. a mounted Secret's key; read
+    # once at start. Kept out of the URL, so it shows in no argument list or config.
+    redis_password_file: Path | None = None
     # Bounds each shared-state Redis call on the request path; a slower call serves
     # from memory until Redis answers again. Raise it for a Redis across a slow network.
     redis_call_timeout_s: float = Field(default=0.05, gt=0, le=10)
@@ -99,6 +102,12 @@ class RouterProcessConfig(ApiModel):
     def _checked_addresses(cls, value: list[str | WorkerEndpoint]) -> list[str | WorkerEndpoint]:
         # A plain string is checked (and its protocol chosen) like {url: <string>}.
         return [as_endpoint(item) for item in value]
+
+    @model_validator(mode="after")
+    def _password_needs_a_url(self) -> RouterProcessConfig:
+        if self.redis_password_file is not None and self.redis_url is None:
+            raise ValueError("redis_password_file: needs redis_url (a password for no Redis)")
+        return self
 
     @model_validator(mode="after")
     def _one_source_of_workers(self) -> RouterProcessConfig:
@@ -170,12 +179,14 @@ async def run_router(
         raise RouterStartupError(f"routing: {error}") from None
     metrics = RouterMetrics()
     router_id = config.router_id or f"{config.grpc_address}/{os.getpid()}"
+    redis_password = _redis_password(config)
     try:
         state = open_state(
             config.redis_url,
             router_id=router_id,
             config=StateConfig(call_timeout_s=config.redis_call_timeout_s),
             on_redis_error=metrics.observe_redis_error,
+            password=redis_password,
         )
     except ValueError as error:
         raise RouterStartupError(f"redis_url: {error}") from None
@@ -186,6 +197,7 @@ async def run_router(
         router_id=router_id,
         index=kv_index,
         on_redis_error=metrics.observe_redis_error,
+        password=redis_password,
     )
     if kv_relay is not None:
         await kv_relay.start()
@@ -204,7 +216,7 @@ async def run_router(
     )
     semantic_metrics = SemanticMetrics(metrics.registry)
     semantic = _semantic_stage(config, registry, semantic_metrics)
-    opened_cache = _open_cache(config)
+    opened_cache = _open_cache(config, redis_password)
     request_cache = None
     if opened_cache is not None:
         await opened_cache.start()
@@ -290,13 +302,22 @@ def _semantic_stage(
     return SemanticStage({policy.alias: loaded}, is_served, metrics)
 
 
-def _open_cache(config: RouterProcessConfig) -> OpenedCache | None:
+def _redis_password(config: RouterProcessConfig) -> str | None:
+    if config.redis_password_file is None:
+        return None
+    try:
+        return read_password_file(config.redis_password_file)
+    except ValueError as error:
+        raise RouterStartupError(f"redis_password_file: {error}") from None
+
+
+def _open_cache(config: RouterProcessConfig, redis_password: str | None) -> OpenedCache | None:
     """The semantic cache when a policy may use it: `routing.cache`, or any in a cluster
     (policies arrive later). Entries in Redis with `redis_url`, else in memory."""
     if config.routing.cache is None and config.cluster_config is None:
         return None
     try:
-        return open_semantic_cache(config.redis_url, DEFAULT_EMBEDDING_DIM)
+        return open_semantic_cache(config.redis_url, DEFAULT_EMBEDDING_DIM, redis_password)
     except ValueError as error:
         raise RouterStartupError(f"redis_url: {error}") from None
 

@@ -28,12 +28,19 @@ class OpenedCache:
             await self._redis.aclose()
 
 
-def open_semantic_cache(redis_url: str | None, ndim: int) -> OpenedCache:
-    """ValueError for a malformed URL; an unreachable Redis only means bypasses."""
+def open_semantic_cache(
+    redis_url: str | None, ndim: int, password: str | None = None
+) -> OpenedCache:
+    """ValueError for a malformed URL; an unreachable Redis only means bypasses.
+    `password`: Redis' requirepass (the router's --redis-password-file)."""
     config = SemanticCacheConfig(ndim=ndim)
     if redis_url is None:
         return OpenedCache(SemanticCache(MemoryCacheStore(), config), None)
     redis = connect_redis(
-        redis_url, StateConfig(), timeout_s=config.call_timeout_s, decode_responses=False
+        redis_url,
+        StateConfig(),
+        timeout_s=config.call_timeout_s,
+        decode_responses=False,
+        password=password,
     )
     return OpenedCache(SemanticCache(RedisCacheStore(redis), config), redis)

@@ -6,7 +6,12 @@ shares the precise KV index's events the same way (None without a URL).
 """
 
 from triskel.router.state.config import StateConfig
-from triskel.router.state.factory import connect_redis, open_kv_relay, open_state
+from triskel.router.state.factory import (
+    connect_redis,
+    open_kv_relay,
+    open_state,
+    read_password_file,
+)
 from triskel.router.state.kv_relay import KvRelay
 from triskel.router.state.protocols import (
     LoadCounts,
@@ -29,4 +34,5 @@ __all__ = [
     "load_in_flight",
     "open_kv_relay",
     "open_state",
+    "read_password_file",
 ]

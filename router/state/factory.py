@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -22,6 +23,7 @@ def connect_redis(
     *,
     timeout_s: float | None = None,
     decode_responses: bool = True,
+    password: str | None = None,
 ) -> Redis:
     """A client for `redis_url` as the Redis backends expect it (str replies, one retry).
 
@@ -30,6 +32,8 @@ def connect_redis(
     restarted; beyond that the guard decides when to try again, and its deadline
     bounds both tries. Sockets time out after `timeout_s` (default: the per-call
     bound); the KV relay asks for bytes replies and a longer bound for blocking reads.
+    `password` (Redis' requirepass, from `read_password_file`) authenticates each new
+    connection; a password in the URL itself wins over it.
     """
     if not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError(
@@ -38,11 +42,24 @@ def connect_redis(
     socket_timeout_s = config.call_timeout_s if timeout_s is None else timeout_s
     return Redis.from_url(
         redis_url,
+        password=password,
         decode_responses=decode_responses,
         socket_timeout=socket_timeout_s,
         socket_connect_timeout=socket_timeout_s,
         retry=Retry(NoBackoff(), 1),
     )
+
+
+def read_password_file(path: Path) -> str:
+    """Redis' password from `path` (a mounted Secret's key): the file's text without
+    its trailing line break. ValueError naming the file when it is unreadable or empty."""
+    try:
+        password = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read {path}: {error.__class__.__name__}") from None
+    if not password:
+        raise ValueError(f"{path} is empty")
+    return password
 
 
 def open_state(
@@ -51,6 +68,7 @@ def open_state(
     router_id: str,
     config: StateConfig | None = None,
     on_redis_error: Callable[[str], None] | None = None,
+    password: str | None = None,
 ) -> SharedState:
     """Shared state for one router replica; call `start()` on it, then `aclose()` at exit.
 
@@ -63,7 +81,7 @@ def open_state(
     if redis_url is None:
         return MemoryState(config)
     return ResilientState(
-        connect_redis(redis_url, config),
+        connect_redis(redis_url, config, password=password),
         router_id,
         config,
         on_redis_error or (lambda _operation: None),
@@ -77,6 +95,7 @@ def open_kv_relay(
     index: KvBlockIndex,
     config: StateConfig | None = None,
     on_redis_error: Callable[[str], None] | None = None,
+    password: str | None = None,
 ) -> KvRelay | None:
     """The relay that keeps `index` current through Redis, or None without `redis_url`.
 
@@ -88,6 +107,10 @@ def open_kv_relay(
         return None
     config = config or StateConfig()
     redis = connect_redis(
-        redis_url, config, timeout_s=config.kv_call_timeout_s, decode_responses=False
+        redis_url,
+        config,
+        timeout_s=config.kv_call_timeout_s,
+        decode_responses=False,
+        password=password,
     )
     return KvRelay(redis, router_id, config, on_redis_error or (lambda _operation: None), index)

@@ -24,6 +24,8 @@ USED = {
         "--worker-image",
         "--liveness",
         "--metrics-address",
+        "--network-policy-router-labels",
+        "--network-policy-operator-labels",
         "--log-level",
     ],
     "router": [
@@ -31,6 +33,7 @@ USED = {
         "--http-address",
         "--grpc-address",
         "--redis-url",
+        "--redis-password-file",
         "--log-level",
     ],
     # Mock worker pods (operator/builders/engines/mock.py) override the entrypoint.
@@ -65,7 +68,11 @@ def test_cli_has_what_the_chart_runs(command: str, flag: str | None) -> None:
 
 
 def test_used_lists_every_flag_the_chart_passes() -> None:
-    values = {"redis": {"enabled": True}, "operator": {"watchNamespaces": ["team-a"]}}
+    values = {
+        "redis": {"enabled": True},
+        "operator": {"watchNamespaces": ["team-a"]},
+        "networkPolicy": {"enabled": True},
+    }
     passed: dict[str, set[str]] = {}
     for manifests in (render(), render(values)):
         for deployment in ("triskel-operator", "triskel-router"):

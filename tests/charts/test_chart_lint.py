@@ -22,6 +22,7 @@ def test_lint_checks_the_namespaced_and_optional_parts_too() -> None:
         "operator": {"watchNamespaces": ["team-a"]},
         "redis": {"enabled": True},
         "metrics": {"serviceMonitor": {"enabled": True}},
+        "networkPolicy": {"enabled": True},
     }
     result = run_helm(["lint", "--strict", str(CHART)], values)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -33,6 +34,7 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"router": {"replica": 2}}, "router: Additional property replica is not allowed"),
     ({"tag": "latest"}, "(root): Additional property tag is not allowed"),
     ({"image": {"pullPolicy": "Sometimes"}}, "image.pullPolicy"),
+    ({"redis": {"auth": {"existingSecret": "Not_A_Name"}}}, "redis.auth.existingSecret"),
     ({"operator": {"watchNamespaces": ["Team_A"]}}, "operator.watchNamespaces.0"),
     ({"operator": {"watchNamespaces": ["a", "a"]}}, "operator.watchNamespaces"),
     ({"redis": {"enabled": "yes"}}, "redis.enabled: Invalid type. Expected: boolean"),

@@ -74,6 +74,8 @@ EXPECTED_OBJECTS = {
     | {
         ("Deployment", "triskel-redis"),
         ("Service", "triskel-redis"),
+        # Redis' password (redis.auth.existingSecret unset: the chart makes it).
+        ("Secret", "triskel-redis"),
         ("ServiceMonitor", "triskel-router"),
         # What the operator's ServiceMonitor finds its pod through.
         ("Service", "triskel-operator"),

@@ -1,7 +1,8 @@
 """A real `redis-server` on a free loopback port, started and stopped by PID.
 
 `redis_server` lives for the test session (tests keep apart by key prefix);
-`private_redis` is a server of a test's own, for tests that stop, pause or restart it.
+`private_redis` is a server of a test's own, for tests that stop, pause or restart it;
+`password_redis` one that requires `REDIS_PASSWORD` (requirepass).
 Requires Debian's `redis-server` package (`apt-get install -y redis-server`).
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 START_TIMEOUT_S = 10.0
+REDIS_PASSWORD = "s3cret pass/word"  # a space and a slash: must survive every hop
 STOP_TIMEOUT_S = 10.0
 
 
@@ -31,9 +33,14 @@ def free_loopback_port() -> int:
         return port
 
 
-def answers_ping(port: int) -> bool:
+def answers_ping(port: int, password: str | None = None) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+            if password is not None:
+                secret = password.encode()
+                conn.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(secret), secret))
+                if not conn.recv(64).startswith(b"+OK"):
+                    return False
             conn.sendall(b"PING\r\n")
             return conn.recv(64).startswith(b"+PONG")
     except OSError:
@@ -43,8 +50,9 @@ def answers_ping(port: int) -> bool:
 class RedisServer:
     """One redis-server process; `start` again after `stop` reuses the same port."""
 
-    def __init__(self, port: int, work_dir: Path) -> None:
+    def __init__(self, port: int, work_dir: Path, password: str | None = None) -> None:
         self.port = port
+        self.password = password
         self._work_dir = work_dir
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -65,6 +73,8 @@ class RedisServer:
         command = [binary, "--bind", "127.0.0.1", "--port", str(self.port)]
         command += ["--save", "", "--appendonly", "no"]  # nothing on disk
         command += ["--dir", str(self._work_dir), "--logfile", str(log_path)]
+        if self.password is not None:
+            command += ["--requirepass", self.password]
         self._process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -72,7 +82,7 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         deadline_s = time.monotonic() + START_TIMEOUT_S
-        while not answers_ping(self.port):
+        while not answers_ping(self.port, self.password):
             if self._process.poll() is not None or time.monotonic() > deadline_s:
                 log = log_path.read_text() if log_path.exists() else ""
                 self.stop()
@@ -114,11 +124,11 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 5.
         await asyncio.sleep(0.02)
 
 
-def _started_server(work_dir: Path) -> RedisServer:
+def _started_server(work_dir: Path, password: str | None = None) -> RedisServer:
     # Another process may take the probed port before redis binds it: try a few.
     last_error: RuntimeError | None = None
     for _ in range(3):
-        server = RedisServer(free_loopback_port(), work_dir)
+        server = RedisServer(free_loopback_port(), work_dir, password)
         try:
             server.start()
         except RuntimeError as error:
@@ -146,6 +156,15 @@ def redis_url(redis_server: RedisServer) -> str:
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = _started_server(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def password_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = _started_server(tmp_path, REDIS_PASSWORD)
     try:
         yield server
     finally:

@@ -69,6 +69,27 @@ app.kubernetes.io/managed-by: {{ $root.Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
 {{- end -}}
 
+{{/* The Secret holding Redis' password: redis.auth.existingSecret, else the chart's. */}}
+{{- define "triskel.redisSecretName" -}}
+{{- .Values.redis.auth.existingSecret | default (include "triskel.componentName" (list . "redis")) -}}
+{{- end -}}
+
+{{/* Where Redis and the routers mount the password (file `password`). */}}
+{{- define "triskel.redisAuthDir" -}}/etc/triskel/redis-auth{{- end -}}
+
+{{/*
+The password's volume: the Secret's key as the file `password`. Readable by others (0444):
+the pods run as non-root users without fsGroup, and each runs one container only.
+*/}}
+{{- define "triskel.redisAuthVolume" -}}
+secret:
+  secretName: {{ include "triskel.redisSecretName" . }}
+  items:
+    - key: {{ .Values.redis.auth.existingSecretKey }}
+      path: password
+  defaultMode: 0444
+{{- end -}}
+
 {{/* The Redis URL routers share state through (only when redis.enabled). */}}
 {{- define "triskel.redisUrl" -}}
 {{- printf "redis://%s:6379" (include "triskel.componentName" (list . "redis")) -}}

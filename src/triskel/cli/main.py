@@ -206,6 +206,10 @@ def router(
         str | None,
         typer.Option("--redis-url", help="share state with other replicas (redis://host:port)"),
     ] = None,
+    redis_password_file: Annotated[
+        Path | None,
+        typer.Option("--redis-password-file", help="a file holding Redis' password"),
+    ] = None,
     log_level: LogLevel = "warning",
 ) -> None:
     """Run the router in front of running workers, or of a cluster's pools."""
@@ -224,6 +228,7 @@ def router(
         "grpcAddress": grpc_address,
         "kubeApiUrl": kube_api_url,
         "redisUrl": redis_url,
+        "redisPasswordFile": None if redis_password_file is None else str(redis_password_file),
     }
     data.update({key: value for key, value in overrides.items() if value is not None})
     try:

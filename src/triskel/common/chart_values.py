@@ -154,11 +154,22 @@ class RouterValues(PodPlacement):
     )
 
 
+class RedisAuth(ChartModel):
+    """The password Redis requires (requirepass) and routers send, from a Secret."""
+
+    existing_secret: Annotated[str, Field(pattern=f"^$|{DNS_SUBDOMAIN_PATTERN}")] = ""
+    """A Secret of yours in the release namespace; empty: the chart makes one with a random
+    password, kept across upgrades."""
+    existing_secret_key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")] = "password"
+    """The key holding the password in `existingSecret`."""
+
+
 class RedisValues(PodPlacement):
     """An in-cluster Redis for state shared by router replicas (a cache: no persistence)."""
 
     enabled: bool = False
     image: Image = Image(repository="redis", tag="7")
+    auth: RedisAuth = RedisAuth()
     resources: Resources = Resources(
         requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "512Mi"}
     )
