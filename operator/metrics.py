@@ -9,9 +9,10 @@ one process (tests) do not share series.
 
 from __future__ import annotations
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from triskel.common.metrics_listener import MetricsListener
 
 
 class OperatorMetrics:
@@ -43,34 +44,8 @@ class OperatorMetrics:
         return generate_latest(self.registry)
 
 
-class MetricsServer:
-    """`GET /metrics` on `address` (host:port; port 0 picks a free one)."""
+class MetricsServer(MetricsListener):
+    """`GET /metrics` of `metrics` on `address` (host:port; port 0 picks a free one)."""
 
     def __init__(self, metrics: OperatorMetrics) -> None:
-        self._metrics = metrics
-        app = web.Application()
-        app.router.add_get("/metrics", self._serve)
-        self._runner = web.AppRunner(app, access_log=None)
-        self.address: str | None = None  # host:port once started
-
-    async def start(self, address: str) -> str:
-        host, _, port = address.rpartition(":")
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host.strip("[]") or None, int(port))
-        await site.start()
-        bound_host, bound_port = self._runner.addresses[0][:2]
-        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        self.address = f"{shown}:{bound_port}"
-        return self.address
-
-    async def stop(self) -> None:
-        """Stops serving; nothing to do when never started."""
-        if self.address is not None:
-            await self._runner.cleanup()
-            self.address = None
-
-    async def _serve(self, _request: web.Request) -> web.Response:
-        response = web.Response(body=self._metrics.render())
-        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-        response.charset = "utf-8"
-        return response
+        super().__init__(lambda: (metrics.render(), CONTENT_TYPE_LATEST))

@@ -74,15 +74,19 @@ _SSE_HEADERS = {
 Parser = Callable[[object, str, Mapping[str, str]], ParsedRequest]
 
 
-def build_http_app(generator: Generator, metrics: RouterMetrics) -> web.Application:
-    """`/v1/chat/completions`, `/v1/completions`, `/v1/models`, `/health`, `/metrics`."""
+def build_http_app(
+    generator: Generator, metrics: RouterMetrics, serves_metrics: bool = True
+) -> web.Application:
+    """`/v1/chat/completions`, `/v1/completions`, `/v1/models`, `/health`, and `/metrics`
+    unless `serves_metrics` is false (`--metrics-address` gives it a listener of its own)."""
     front = _HttpFront(generator, metrics)
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.router.add_post("/v1/chat/completions", front.chat_completions)
     app.router.add_post("/v1/completions", front.completions)
     app.router.add_get("/v1/models", front.list_models)
     app.router.add_get("/health", front.health)
-    app.router.add_get("/metrics", front.metrics)
+    if serves_metrics:
+        app.router.add_get("/metrics", front.metrics)
     return app
 
 

@@ -23,6 +23,7 @@ from triskel.common.kube import (
     in_cluster_credentials,
     kubeconfig_credentials,
 )
+from triskel.common.metrics_listener import MetricsListener
 from triskel.common.router_cluster import RouterClusterConfig
 from triskel.common.routing_api import RoutingSettings
 from triskel.router.admission import AdmissionController
@@ -69,6 +70,8 @@ _STOP_GRACE_S = 2.0
 class RouterProcessConfig(ApiModel):
     http_address: Address = "127.0.0.1:8080"
     grpc_address: Address = "127.0.0.1:50051"
+    # Serve /metrics here, and no longer on http_address (a port Prometheus alone needs).
+    metrics_address: Address | None = None
     # Workers: "host:port" (Triskel's gRPC protocol: each tells its role and model) or
     # "http://host:port" / {url, api: vllm, role, ...} for vLLM's HTTP API.
     workers: list[str | WorkerEndpoint] = Field(default_factory=list)
@@ -128,6 +131,7 @@ class RouterProcessConfig(ApiModel):
 class RouterEndpoints:
     http_address: str
     grpc_address: str
+    metrics_address: str | None = None
 
 
 class RouterStartupError(RuntimeError):
@@ -234,13 +238,24 @@ async def run_router(
     http_host, http_port = _split(config.http_address)
     try:
         runner, bound_http_port = await start_http_listener(
-            build_http_app(orchestrator, metrics), http_host, http_port, config.http_limits
+            build_http_app(orchestrator, metrics, serves_metrics=config.metrics_address is None),
+            http_host,
+            http_port,
+            config.http_limits,
         )
     except OSError:
         # Stopped here, not left to the garbage collector, which would print a traceback
         # after the loop closes, below the one line that says why.
         await grpc_server.stop(None)
         raise
+    metrics_listener = MetricsListener(metrics.render)
+    if config.metrics_address is not None:
+        try:
+            await metrics_listener.start(config.metrics_address)
+        except OSError:
+            await grpc_server.stop(None)
+            await runner.cleanup()
+            raise
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -259,6 +274,7 @@ async def run_router(
         RouterEndpoints(
             http_address=f"{http_host}:{bound_http_port}",
             grpc_address=f"{_split(config.grpc_address)[0]}:{grpc_port}",
+            metrics_address=metrics_listener.address,
         )
     )
     try:
@@ -268,6 +284,7 @@ async def run_router(
             await discovery.aclose()
         await grpc_server.stop(_STOP_GRACE_S)
         await runner.cleanup()
+        await metrics_listener.stop()
         if request_cache is not None:
             await request_cache.aclose()
         if opened_cache is not None:

@@ -32,6 +32,7 @@ USED = {
         "--cluster-config",
         "--http-address",
         "--grpc-address",
+        "--metrics-address",
         "--redis-url",
         "--redis-password-file",
         "--log-level",

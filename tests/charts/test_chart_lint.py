@@ -35,6 +35,8 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"tag": "latest"}, "(root): Additional property tag is not allowed"),
     ({"image": {"pullPolicy": "Sometimes"}}, "image.pullPolicy"),
     ({"redis": {"auth": {"existingSecret": "Not_A_Name"}}}, "redis.auth.existingSecret"),
+    # The API's port: two listeners on one port would crash-loop the router.
+    ({"router": {"metrics": {"port": 8080}}}, "router.metrics.port"),
     ({"operator": {"watchNamespaces": ["Team_A"]}}, "operator.watchNamespaces.0"),
     ({"operator": {"watchNamespaces": ["a", "a"]}}, "operator.watchNamespaces"),
     ({"redis": {"enabled": "yes"}}, "redis.enabled: Invalid type. Expected: boolean"),

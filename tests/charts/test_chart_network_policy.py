@@ -70,13 +70,16 @@ def test_enabled_renders_valid_policies_for_each_component() -> None:
 
 def test_the_router_api_is_open_unless_clients_are_named() -> None:
     router = find(render(ENABLED), "NetworkPolicy", "triskel-router")
-    [rule] = router["spec"]["ingress"]
+    [rule, scrape] = router["spec"]["ingress"]
     assert "from" not in rule  # any source: it is the front door
     assert [p["port"] for p in rule["ports"]] == ["http", "grpc"]
     clients = [{"namespaceSelector": {"matchLabels": {"team": "a"}}}]
     values = ENABLED | {"networkPolicy": {"enabled": True, "routerClients": clients}}
-    [rule] = find(render(values), "NetworkPolicy", "triskel-router")["spec"]["ingress"]
+    [rule, scrape] = find(render(values), "NetworkPolicy", "triskel-router")["spec"]["ingress"]
     assert rule["from"] == clients
+    # /metrics has a port of its own, open to the scraper whoever the clients are.
+    assert "from" not in scrape
+    assert [p["port"] for p in scrape["ports"]] == ["metrics"]
 
 
 def test_only_routers_reach_redis() -> None:

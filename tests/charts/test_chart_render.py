@@ -198,9 +198,15 @@ def test_router_serves_http_and_grpc_with_its_config_map_mounted() -> None:
         f"--cluster-config=/etc/triskel/router/{ROUTER_CONFIG_KEY}",
         "--http-address=0.0.0.0:8080",
         "--grpc-address=0.0.0.0:50051",
+        # /metrics on a port of its own, no longer on the API's.
+        "--metrics-address=0.0.0.0:9090",
         "--log-level=info",
     ]
-    assert {p["name"]: p["containerPort"] for p in router["ports"]} == {"http": 8080, "grpc": 50051}
+    assert {p["name"]: p["containerPort"] for p in router["ports"]} == {
+        "http": 8080,
+        "grpc": 50051,
+        "metrics": 9090,
+    }
     assert router["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
     assert {"name": "config", "mountPath": "/etc/triskel/router", "readOnly": True} in router[
         "volumeMounts"
@@ -213,6 +219,7 @@ def test_router_serves_http_and_grpc_with_its_config_map_mounted() -> None:
     assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
         ("http", 8080, "http"),
         ("grpc", 50051, "grpc"),
+        ("metrics", 9090, "metrics"),
     ]
     assert (
         service["spec"]["selector"]
@@ -243,8 +250,14 @@ def test_service_monitor_scrapes_the_router_metrics() -> None:
     router_service = find(manifests, "Service", "triskel-router")
     assert monitor["spec"]["selector"] == {"matchLabels": router_service["spec"]["selector"]}
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
-    # Port "http" of the router Service serves /metrics next to the OpenAI API.
-    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
+    # Port "metrics" of the router Service: the router serves /metrics there only.
+    assert monitor["spec"]["endpoints"] == [
+        {"port": "metrics", "path": "/metrics", "interval": "30s"}
+    ]
+    router = container(manifests, "triskel-router")
+    assert "--metrics-address=0.0.0.0:9090" in router["args"]
+    service_port = next(p for p in router_service["spec"]["ports"] if p["name"] == "metrics")
+    assert service_port["targetPort"] == "metrics"
 
 
 def test_service_monitor_scrapes_the_operator_metrics_through_its_service() -> None:

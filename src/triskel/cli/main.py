@@ -198,6 +198,10 @@ def router(
     grpc_address: Annotated[
         str | None, typer.Option("--grpc-address", help="gRPC listen host:port")
     ] = None,
+    metrics_address: Annotated[
+        str | None,
+        typer.Option("--metrics-address", help="serve /metrics here only, not on --http-address"),
+    ] = None,
     kube_api_url: Annotated[
         str | None,
         typer.Option("--kube-api-url", help="Kubernetes API outside a pod (kubectl proxy)"),
@@ -226,6 +230,7 @@ def router(
         "clusterConfig": None if cluster_config is None else str(cluster_config),
         "httpAddress": http_address,
         "grpcAddress": grpc_address,
+        "metricsAddress": metrics_address,
         "kubeApiUrl": kube_api_url,
         "redisUrl": redis_url,
         "redisPasswordFile": None if redis_password_file is None else str(redis_password_file),
@@ -237,7 +242,10 @@ def router(
         raise _fail(f"router: {error}") from None
 
     def ready(endpoints: RouterEndpoints) -> None:
-        announce_ready({"http": endpoints.http_address, "grpc": endpoints.grpc_address})
+        ready = {"http": endpoints.http_address, "grpc": endpoints.grpc_address}
+        if endpoints.metrics_address is not None:
+            ready["metrics"] = endpoints.metrics_address
+        announce_ready(ready)
 
     try:
         asyncio.run(run_router(config, ready))

@@ -137,9 +137,32 @@ class OperatorValues(PodPlacement):
 class RouterService(ChartModel):
     type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
     http_port: Port = 8080
-    """Service port of the OpenAI-compatible HTTP API and /metrics."""
+    """Service port of the OpenAI-compatible HTTP API."""
     grpc_port: Port = 50051
     """Service port of the gRPC API (triskel.v1.Router)."""
+
+
+# The router container's API ports (templates/router-deployment.yaml).
+ROUTER_API_PORTS = (8080, 50051)
+
+
+def _not_an_api_port(port: int) -> int:
+    # Two listeners on one port: the second bind fails and the router pod crash-loops.
+    if port in ROUTER_API_PORTS:
+        raise ValueError(f"{port} is one of the router's API ports; pick another")
+    return port
+
+
+class RouterMetricsValues(ChartModel):
+    """The router's Prometheus /metrics, on a port of its own (`--metrics-address`): the
+    API port no longer serves it, so clients never see it."""
+
+    port: Annotated[
+        Port,
+        AfterValidator(_not_an_api_port),
+        Field(json_schema_extra={"not": {"enum": list(ROUTER_API_PORTS)}}),
+    ] = 9090
+    """Container and Service port `metrics`; not 8080 or 50051, the API ports."""
 
 
 class RouterValues(PodPlacement):
@@ -149,6 +172,7 @@ class RouterValues(PodPlacement):
     """Router replicas; more than one should share state through `redis.enabled`."""
     log_level: LogLevel = LogLevel.INFO
     service: RouterService = RouterService()
+    metrics: RouterMetricsValues = RouterMetricsValues()
     resources: Resources = Resources(
         requests={"cpu": "500m", "memory": "512Mi"}, limits={"memory": "1Gi"}
     )

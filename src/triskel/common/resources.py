@@ -171,7 +171,8 @@ class AutoscalingSpec(ApiModel):
     publishes them (status, triskel_autoscaler_desired_replicas), for KEDA or an HPA to
     act on."""
     metrics_url: Annotated[str, Field(pattern=METRICS_URL_PATTERN, max_length=2048)]
-    """The router's Prometheus endpoint, e.g. http://triskel-router.triskel:8080/metrics."""
+    """The router's Prometheus endpoint, e.g. http://triskel-router.triskel:9090/metrics
+    (the chart's router Service, port `metrics`)."""
     interval_s: Annotated[float, Field(ge=1, le=3600)] | None = None
     """Seconds between two decisions; the policy's own interval when unset (triskel and
     the HPA-based laws 15, aibrix-kpa 10, dynamo 180)."""
