@@ -11,13 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from triskel.common.request_limits import (
-    MAX_SEED,
-    MAX_STOP_CHARS,
-    MAX_STOP_SEQUENCES,
-    MIN_SEED,
     ImageSize,
     LimitError,
     check_image_sizes,
+    check_seed,
+    check_stop_sequences,
 )
 from triskel.router.types import GenerationRequest, ImagePart, RequestError
 
@@ -62,10 +60,9 @@ def check_request(request: GenerationRequest, spelling: FieldSpelling) -> None:
                 f"{spelling.messages}[{index}].role",
                 f"must be one of {', '.join(CHAT_ROLES)}, got {message.role!r}",
             )
-    _check_stop(request.stop)
-    if request.seed is not None and not MIN_SEED <= request.seed <= MAX_SEED:
-        raise RequestError("seed", f"must be a 64-bit signed integer, got {request.seed}")
     try:
+        check_stop_sequences(request.stop)
+        check_seed(request.seed)
         _check_images(request, spelling)
     except LimitError as error:
         raise RequestError(error.field_name, error.message) from None
@@ -94,13 +91,3 @@ def _check_images(request: GenerationRequest, spelling: FieldSpelling) -> None:
         if isinstance(part, ImagePart)
     ]
     check_image_sizes(images, spelling.messages, (spelling.width, spelling.height))
-
-
-def _check_stop(stop: tuple[str, ...]) -> None:
-    if len(stop) > MAX_STOP_SEQUENCES:
-        raise RequestError("stop", f"at most {MAX_STOP_SEQUENCES} sequences, got {len(stop)}")
-    for index, sequence in enumerate(stop):
-        if not 0 < len(sequence) <= MAX_STOP_CHARS:
-            raise RequestError(
-                f"stop[{index}]", f"must be 1 to {MAX_STOP_CHARS} characters, got {len(sequence)}"
-            )

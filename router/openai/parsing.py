@@ -2,17 +2,18 @@
 
 Every rejection is a `RequestError` naming the field in the client's terms
 (`messages[1].content[0].image_url.url`) and the value or limit. Fields we do not
-know are ignored (documented in docs/routing.md, "Bad input"); sampling fields are
-checked in `sampling`; fields that would change the response's shape
-(`n`, `logprobs`, `echo`, `best_of`) are rejected rather than silently dropped.
+know are ignored (documented in docs/routing.md, "Bad input"); sampling fields, and
+fields that would change the response's shape (`n`, `logprobs`, `echo`, `best_of`), are
+checked by `triskel.common.sampling`, which the worker's HTTP API runs as well.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from triskel.router.openai.sampling import parse_sampling, shown
+from triskel.common.request_limits import LimitError
+from triskel.common.sampling import Sampling, parse_sampling, shown
 from triskel.router.request_checks import HTTP_SPELLING, check_request
 from triskel.router.types import ChatMessage, GenerationRequest, ImagePart, RequestError, TextPart
 
@@ -36,7 +37,7 @@ def parse_chat_request(body: object, request_id: str, headers: Mapping[str, str]
     """A `POST /v1/chat/completions` body; `headers` are passed on as given."""
     fields = _object(body, "body")
     model = _model(fields)
-    _reject_unsupported(fields, _CHAT_UNSUPPORTED)
+    sampling = _sampling(fields, is_chat=True)
     completion_tokens = _positive_int(fields, "max_completion_tokens")
     max_tokens = _positive_int(fields, "max_tokens")
     if None not in (completion_tokens, max_tokens) and completion_tokens != max_tokens:
@@ -45,7 +46,6 @@ def parse_chat_request(body: object, request_id: str, headers: Mapping[str, str]
             f"({completion_tokens}) disagrees with max_tokens ({max_tokens}); send one of them",
         )
     stream, include_usage = _stream_flags(fields)
-    sampling = parse_sampling(fields)
     request = GenerationRequest(
         request_id=request_id,
         model=model,
@@ -70,10 +70,9 @@ def parse_completion_request(
     """A `POST /v1/completions` body; `headers` are passed on as given."""
     fields = _object(body, "body")
     model = _model(fields)
-    _reject_unsupported(fields, _COMPLETION_UNSUPPORTED)
+    sampling = _sampling(fields, is_chat=False)
     stream, include_usage = _stream_flags(fields)
     prompt = _prompt(fields.get("prompt"))
-    sampling = parse_sampling(fields)
     request = GenerationRequest(
         request_id=request_id,
         model=model,
@@ -96,23 +95,11 @@ def passed_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items() if k.lower() not in _PRIVATE_HEADERS}
 
 
-def _is_absent_or(*allowed: object) -> Callable[[object], bool]:
-    # Compared by type as well, because True == 1 in Python but not in JSON.
-    return lambda value: (
-        value is None or any(type(value) is type(a) and value == a for a in allowed)
-    )
-
-
-_CHAT_UNSUPPORTED = {
-    "n": (_is_absent_or(1), "only 1 choice per request is supported"),
-    "logprobs": (_is_absent_or(False), "log probabilities are not supported"),
-}
-_COMPLETION_UNSUPPORTED = {
-    **_CHAT_UNSUPPORTED,
-    "logprobs": (_is_absent_or(), "log probabilities are not supported"),
-    "echo": (_is_absent_or(False), "echoing the prompt is not supported"),
-    "best_of": (_is_absent_or(1), "only best_of 1 is supported"),
-}
+def _sampling(fields: Body, is_chat: bool) -> Sampling:
+    try:
+        return parse_sampling(fields, is_chat)
+    except LimitError as error:
+        raise RequestError(error.field_name, error.message) from None
 
 
 REASONING_EFFORTS = ("low", "medium", "high")
@@ -137,15 +124,6 @@ def _reasoning_effort(fields: Body) -> str | None:
             "reasoning_effort", f"must be one of {', '.join(REASONING_EFFORTS)}, got {shown(value)}"
         )
     return None if value is None else str(value)
-
-
-def _reject_unsupported(
-    fields: Body, checks: Mapping[str, tuple[Callable[[object], bool], str]]
-) -> None:
-    for name, (is_supported, why) in checks.items():
-        value = fields.get(name)
-        if not is_supported(value):
-            raise RequestError(name, f"{why}, got {shown(value)}")
 
 
 def _object(value: object, field: str) -> Body:

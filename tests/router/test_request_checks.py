@@ -202,6 +202,11 @@ async def test_both_fronts_refuse_a_bad_request_id_alike(fronts: Fronts, request
         ({"stop": ["a", 5]}, "stop"),
         ({"stop": ["a", ""]}, "stop[1]"),
         ({"user": 5}, "user"),
+        # vLLM's extensions, checked as the workers' HTTP API checks them (one validator).
+        ({"min_tokens": -1}, "min_tokens"),
+        ({"include_stop_str_in_output": True}, "include_stop_str_in_output"),
+        ({"stop_token_ids": [5]}, "stop_token_ids"),
+        ({"guided_json": {"type": "object"}}, "guided_json"),
     ],
 )
 @pytest.mark.asyncio

@@ -3,41 +3,10 @@ field in the client's terms, with the value it got. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-
-import orjson
-
+from triskel.common.sampling import shown
 from triskel.workers.openai_http.errors import Json, bad_request
 
-# A check of one field: whether its value is supported, and why not when it is not.
-Support = tuple[Callable[[object], bool], str]
-
-
-def shown(value: object) -> str:
-    """A value as a short phrase for error messages: JSON for scalars, the kind otherwise."""
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array" if value else "an empty array"
-    try:
-        text = orjson.dumps(value).decode()
-    except TypeError:  # not JSON, or an integer beyond 64 bits
-        text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def is_absent_or(*allowed: object) -> Callable[[object], bool]:
-    # Compared by type as well, because True == 1 in Python but not in JSON.
-    return lambda value: (
-        value is None or any(type(value) is type(a) and value == a for a in allowed)
-    )
-
-
-def reject_unsupported(fields: Json, checks: Mapping[str, Support]) -> None:
-    for name, (is_supported, why) in checks.items():
-        value = fields.get(name)
-        if not is_supported(value):
-            raise bad_request(name, f"{why}, got {shown(value)}")
+__all__ = ["json_object", "optional_bool", "optional_positive_int", "shown", "token_ids"]
 
 
 def json_object(value: object, field: str) -> Json:

@@ -20,6 +20,10 @@ class Job:
     ignore_eos: bool
     # The request field the prompt came from, for errors about it: prompt or messages.
     prompt_field: str = "prompt"
+    # The answer ends before the first of these (`stops.with_stops`).
+    stop: tuple[str, ...] = ()
+    # The client's sampling seed; both halves of a P/D request are given the same.
+    seed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

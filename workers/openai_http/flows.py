@@ -9,7 +9,8 @@
     * a prefill worker; or a unified one whose own bootstrap port the request names
 
 The P/D flows live in `pd_flows`; what doesn't fit this worker is a 400 before any
-flow starts.
+flow starts. The flows that answer the client end at its stop strings; a prefill's
+answer, which a P/D proxy drops, is its first token whatever the stops.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from triskel.workers.openai_http.pd_vllm import (
 )
 from triskel.workers.openai_http.requests import BootstrapParams, GenerateRequest
 from triskel.workers.openai_http.rooms import BootstrapRooms, RoomFailed
+from triskel.workers.openai_http.stops import with_stops
 
 _PREFILL_ROLES = (Role.PREFILL, Role.UNIFIED)
 _DECODE_ROLES = (Role.DECODE, Role.UNIFIED)
@@ -81,10 +83,10 @@ class Flows:
             remote = self._remote_kv(request.kv_transfer_params, job)
             where = f"{remote.handle.address} (kv_transfer_params.remote_host:remote_port)"
             source = KvSource(where, "kv_transfer_params.remote_request_id")
-            return self._pd.decode_with_remote_kv(job, remote, source)
+            return with_stops(self._pd.decode_with_remote_kv(job, remote, source), job.stop)
         if request.bootstrap is not None:
             if not self.publishes_room(request.bootstrap):
-                return self._pd.decode_from_room(job, request.bootstrap)
+                return with_stops(self._pd.decode_from_room(job, request.bootstrap), job.stop)
             if self._rooms is None:
                 raise ApiError(
                     400,
@@ -101,11 +103,17 @@ class Flows:
                 "bootstrap_port and bootstrap_room (SGLang P/D)",
                 "kv_transfer_params",
             )
-        return self._local(job)
+        return with_stops(self._local(job), job.stop)
 
     async def _local(self, job: Job) -> Flow:
         events = self._engine.decode(
-            DecodeParams(job.request_id, job.prompt_token_ids, job.max_tokens, job.ignore_eos)
+            DecodeParams(
+                job.request_id,
+                job.prompt_token_ids,
+                job.max_tokens,
+                job.ignore_eos,
+                seed=job.seed,
+            )
         )
         try:
             async for event in events:

@@ -130,6 +130,8 @@ class GenerationHandlers:
             max_tokens,
             request.ignore_eos,
             request.prompt.field_name,
+            request.stop,
+            request.seed,
         )
 
 

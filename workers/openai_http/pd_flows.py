@@ -127,6 +127,7 @@ class PdFlows:
             job.ignore_eos,
             kv=remote.handle,
             first_token_id=remote.first_token_id,
+            seed=job.seed,
         )
         events = self._engine.decode(params)
         is_first_sent = False
@@ -164,7 +165,11 @@ class PdFlows:
         # max_tokens >= 2: with 1 the engine would finish the request at its first token
         # and free the KV the decode worker is about to pull.
         return await self._engine.prefill(
-            job.request_id, job.prompt_token_ids, max(2, job.max_tokens), self._kv_hold_ms
+            job.request_id,
+            job.prompt_token_ids,
+            max(2, job.max_tokens),
+            self._kv_hold_ms,
+            seed=job.seed,
         )
 
     def _token(self, token_id: int) -> Tokens:

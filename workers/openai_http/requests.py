@@ -1,10 +1,12 @@
 """Request bodies of the worker's HTTP API (already JSON-decoded) → typed requests. Pure.
 
-Unknown fields are ignored: routers add engine knobs (smg sends `no_stop_trim`,
-`skip_special_tokens`, `separate_reasoning`...; vllm-router `min_tokens`) and clients
-send sampling parameters a mock engine has no use for. A known field with a bad value
-is a 400 naming it; fields that would change the response's shape (`n`, `echo`,
-`logprobs`, `best_of`) are refused rather than silently dropped.
+Sampling fields are checked by `triskel.common.sampling`, the router's own check:
+`stop` and `seed` are honoured, engine knobs the mock does not model (`top_p`,
+`min_tokens`...) checked by type and range, and features it cannot serve (tools,
+structured output, `n`, `logprobs`...) a 400 naming the field, never silently dropped.
+Other unknown fields are ignored, as vLLM does: routers add engine options that do not
+change the answer (smg sends `no_stop_trim`, `skip_special_tokens`,
+`separate_reasoning`; docs/workers-vllm-api.md lists them).
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from triskel.common.chat_prompt import ChatTurn
+from triskel.common.request_limits import LimitError, check_seed, check_stop_sequences
+from triskel.common.sampling import Sampling, parse_sampling
 from triskel.workers.kv.control import format_address
 from triskel.workers.openai_http.errors import Json, bad_request
 from triskel.workers.openai_http.fields import (
-    is_absent_or,
     json_object,
     optional_bool,
     optional_positive_int,
-    reject_unsupported,
     shown,
     token_ids,
 )
@@ -71,12 +73,16 @@ class GenerateRequest:
     return_token_ids: bool = False
     kv_transfer_params: Json | None = None
     bootstrap: BootstrapParams | None = None
+    # The answer ends before the first of these (not shown), finish_reason "stop".
+    stop: tuple[str, ...] = ()
+    # The client's sampling seed; None: the prompt's own.
+    seed: int | None = None
 
 
 def parse_generate_request(body: object, is_chat: bool) -> GenerateRequest:
     """Raises ApiError (400) naming the first bad field."""
     fields = json_object(body, "body")
-    reject_unsupported(fields, _CHAT_UNSUPPORTED if is_chat else _COMPLETION_UNSUPPORTED)
+    sampling = _sampling(fields, is_chat)
     stream = optional_bool(fields, "stream")
     options = fields.get("stream_options")
     if options is not None and not stream:
@@ -100,6 +106,8 @@ def parse_generate_request(body: object, is_chat: bool) -> GenerateRequest:
         return_token_ids=optional_bool(fields, "return_token_ids"),
         kv_transfer_params=kv_transfer_params,
         bootstrap=_bootstrap(fields),
+        stop=sampling.stop,
+        seed=sampling.seed,
     )
 
 
@@ -131,15 +139,15 @@ def parse_token_ids(body: object, field: str) -> tuple[int, ...]:
     return token_ids(value, field)
 
 
-_CHAT_UNSUPPORTED = {
-    "n": (is_absent_or(1), "only 1 choice per request is supported"),
-    "logprobs": (is_absent_or(False), "log probabilities are not supported by the mock engine"),
-}
-_COMPLETION_UNSUPPORTED = {
-    **_CHAT_UNSUPPORTED,
-    "echo": (is_absent_or(False), "echoing the prompt is not supported"),
-    "best_of": (is_absent_or(1), "only best_of 1 is supported"),
-}
+def _sampling(fields: Json, is_chat: bool) -> Sampling:
+    """The router's checks of the sampling fields, and of the limits on stop and seed."""
+    try:
+        sampling = parse_sampling(fields, is_chat)
+        check_stop_sequences(sampling.stop)
+        check_seed(sampling.seed)
+    except LimitError as error:
+        raise bad_request(error.field_name, error.message) from None
+    return sampling
 
 
 def _model(fields: Json) -> str | None:

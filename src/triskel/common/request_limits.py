@@ -29,7 +29,8 @@ MAX_SEED = 2**63 - 1
 
 
 class LimitError(ValueError):
-    """A request exceeds a limit; `field_name` names the field, the message the limit."""
+    """A request exceeds a limit or asks for what is not served; `field_name` names the
+    field, the message the limit."""
 
     def __init__(self, field_name: str, message: str) -> None:
         super().__init__(f"{field_name}: {message}")
@@ -85,3 +86,20 @@ def check_image_sizes(
             list_field,
             f"images total {total_pixels} pixels; at most {MAX_REQUEST_IMAGE_PIXELS} per request",
         )
+
+
+def check_stop_sequences(stop: Sequence[str]) -> None:
+    """Raises LimitError naming `stop` (too many) or one of its sequences (empty, too long)."""
+    if len(stop) > MAX_STOP_SEQUENCES:
+        raise LimitError("stop", f"at most {MAX_STOP_SEQUENCES} sequences, got {len(stop)}")
+    for index, sequence in enumerate(stop):
+        if not 0 < len(sequence) <= MAX_STOP_CHARS:
+            raise LimitError(
+                f"stop[{index}]", f"must be 1 to {MAX_STOP_CHARS} characters, got {len(sequence)}"
+            )
+
+
+def check_seed(seed: int | None) -> None:
+    """Raises LimitError naming `seed` when it is not a 64-bit signed integer."""
+    if seed is not None and not MIN_SEED <= seed <= MAX_SEED:
+        raise LimitError("seed", f"must be a 64-bit signed integer, got {seed}")

@@ -1,23 +1,30 @@
 """The OpenAI sampling fields: types and ranges checked, unsupported features refused. Pure.
 
-Honoured: `stop` (the router ends the answer before it), `seed` (passed on), `temperature`
-(keys the semantic cache). Accepted with their types and ranges checked, as engine knobs
-the mock engine does not model: `top_p`, `top_k`, `min_p`, the penalties. Refused with a
-400 naming the field, as the answer could not be what they ask: tool calling (`tools`,
-`tool_choice` other than "none", `functions`, `function_call`), structured output
-(`response_format` other than text), `logit_bias` and `top_logprobs`.
+The router's HTTP front and the worker's vLLM-compatible API run this one check, so
+both take and refuse the same bodies with the same messages. Honoured: `stop` (the
+answer ends before it), `seed` (passed to the engine), `temperature` (keys the router's
+semantic cache). Accepted with their types and ranges checked, as engine knobs the mock
+engine does not model: `top_p`, `top_k`, `min_p`, `min_tokens`, the penalties. Refused
+with an error naming the field, as the answer could not be what they ask: tool calling
+(`tools`, `tool_choice` other than "none", `functions`, `function_call`), structured
+output (`response_format` other than text), `logit_bias`, log probabilities, `n` and
+`best_of` above 1, `echo`, and vLLM's and SGLang's extensions that change the answer
+(`include_stop_str_in_output`, `stop_token_ids`, `bad_words`, guided decoding...).
+Errors are `LimitError`s naming the field, which each front turns into its own 400.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import orjson
 
-from triskel.router.types import RequestError
+from triskel.common.request_limits import LimitError
 
-Body = dict[str, object]
+Body = Mapping[str, object]
+# A check of one field: whether its value is served, and why not when it is not.
+Support = tuple[Callable[[object], bool], str]
 
 MAX_TEMPERATURE = 2.0
 # name: (lowest, highest, whether the lowest is allowed), after vLLM's SamplingParams.
@@ -29,24 +36,72 @@ _NUMBER_RANGES = {
     "frequency_penalty": (-2.0, 2.0, True),
     "repetition_penalty": (0.0, 2.0**31, False),
 }
-# name: (whether the value is supported, why not).
-_UNSUPPORTED: dict[str, tuple[Callable[[object], bool], str]] = {
+
+
+def is_absent_or(*allowed: object) -> Callable[[object], bool]:
+    # Compared by type as well, because True == 1 in Python but not in JSON.
+    return lambda value: (
+        value is None or any(type(value) is type(a) and value == a for a in allowed)
+    )
+
+
+_UNSUPPORTED: dict[str, Support] = {
     "tools": (lambda v: v is None or v == [], "tool calling is not supported"),
-    "tool_choice": (lambda v: v in (None, "none"), "tool calling is not supported"),
-    "functions": (lambda v: v is None, "function calling is not supported"),
-    "function_call": (lambda v: v in (None, "none"), "function calling is not supported"),
+    "tool_choice": (is_absent_or("none"), "tool calling is not supported"),
+    "functions": (is_absent_or(), "function calling is not supported"),
+    "function_call": (is_absent_or("none"), "function calling is not supported"),
     "response_format": (
         lambda v: v is None or v == {"type": "text"},
         'structured output is not supported; only {"type": "text"}',
     ),
     "logit_bias": (lambda v: v is None or v == {}, "logit bias is not supported"),
-    "top_logprobs": (lambda v: v is None, "log probabilities are not supported"),
+    "top_logprobs": (is_absent_or(), "log probabilities are not supported"),
+    "n": (is_absent_or(1), "only 1 choice per request is supported"),
+    # vLLM's extensions: the stop string is never shown, and stops are strings.
+    "include_stop_str_in_output": (
+        is_absent_or(False),
+        "only false is supported (the answer ends before the stop string)",
+    ),
+    "stop_token_ids": (
+        lambda v: v is None or v == [],
+        "stop token ids are not supported; send stop strings in stop",
+    ),
+    "bad_words": (lambda v: v is None or v == [], "bad words are not supported"),
+    "allowed_token_ids": (is_absent_or(), "restricting the vocabulary is not supported"),
+    "prompt_logprobs": (is_absent_or(), "log probabilities are not supported"),
+    "logits_processors": (is_absent_or(), "logits processors are not supported"),
+    # vLLM's and SGLang's structured output.
+    **{
+        name: (is_absent_or(), "structured output is not supported")
+        for name in (
+            "structured_outputs",
+            "guided_json",
+            "guided_regex",
+            "guided_choice",
+            "guided_grammar",
+            "regex",
+            "ebnf",
+            "json_schema",
+        )
+    },
+}
+# Fields that would change a response's shape, by endpoint.
+_CHAT_UNSUPPORTED: dict[str, Support] = {
+    **_UNSUPPORTED,
+    "logprobs": (is_absent_or(False), "log probabilities are not supported"),
+}
+_COMPLETION_UNSUPPORTED: dict[str, Support] = {
+    **_UNSUPPORTED,
+    "logprobs": (is_absent_or(), "log probabilities are not supported"),
+    "echo": (is_absent_or(False), "echoing the prompt is not supported"),
+    "best_of": (is_absent_or(1), "only best_of 1 is supported"),
 }
 # Fields that change what the model answers, so a cached answer may stand in only for a
 # request that sends the same values. max_tokens and the prompt are keyed separately.
 _ANSWER_FIELDS = (
     *_NUMBER_RANGES,
     "top_k",
+    "min_tokens",
     "seed",
     "stop",
     "chat_template_kwargs",
@@ -66,23 +121,28 @@ class Sampling:
     seed: int | None
 
 
-def parse_sampling(fields: Body) -> Sampling:
-    """Raises RequestError naming the first field of a wrong type, out of range or
-    asking for a feature that is not served."""
-    for name, (is_supported, why) in _UNSUPPORTED.items():
+def parse_sampling(fields: Body, is_chat: bool) -> Sampling:
+    """Raises LimitError naming the first field of a wrong type, out of range or asking
+    for a feature that is not served (`is_chat`: of /v1/chat/completions)."""
+    for name, (is_supported, why) in (
+        _CHAT_UNSUPPORTED if is_chat else _COMPLETION_UNSUPPORTED
+    ).items():
         if not is_supported(fields.get(name)):
-            raise RequestError(name, f"{why}, got {shown(fields.get(name))}")
+            raise LimitError(name, f"{why}, got {shown(fields.get(name))}")
     for name, (lowest, highest, takes_lowest) in _NUMBER_RANGES.items():
         _check_number(fields.get(name), name, lowest, highest, takes_lowest)
     top_k = fields.get("top_k")
     if top_k is not None and (type(top_k) is not int or top_k < -1):
-        raise RequestError("top_k", f"must be an integer >= -1 (-1: off), got {shown(top_k)}")
+        raise LimitError("top_k", f"must be an integer >= -1 (-1: off), got {shown(top_k)}")
+    min_tokens = fields.get("min_tokens")
+    if min_tokens is not None and (type(min_tokens) is not int or min_tokens < 0):
+        raise LimitError("min_tokens", f"must be an integer >= 0, got {shown(min_tokens)}")
     seed = fields.get("seed")
     if seed is not None and type(seed) is not int:
-        raise RequestError("seed", f"must be an integer, got {shown(seed)}")
+        raise LimitError("seed", f"must be an integer, got {shown(seed)}")
     user = fields.get("user")
     if user is not None and not isinstance(user, str):
-        raise RequestError("user", f"must be a string, got {shown(user)}")
+        raise LimitError("user", f"must be a string, got {shown(user)}")
     temperature = fields.get("temperature")
     cache_key = tuple(
         (name, orjson.dumps(fields[name], option=orjson.OPT_SORT_KEYS).decode())
@@ -106,21 +166,21 @@ def _check_number(
     in_range = is_number and (lowest <= value if takes_lowest else lowest < value)  # type: ignore[operator]
     if not in_range or value > highest:  # type: ignore[operator]
         bracket = "[" if takes_lowest else "("
-        raise RequestError(
+        raise LimitError(
             name, f"must be a number in {bracket}{lowest:g}, {highest:g}], got {shown(value)}"
         )
 
 
 def _stop(value: object) -> tuple[str, ...]:
     """OpenAI's `stop`: one string or an array of strings (their count and lengths are
-    the shared validator's to check)."""
+    `request_limits.check_stop_sequences`'s to check)."""
     if value is None:
         return ()
     if isinstance(value, str):
         return (value,)
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return tuple(value)
-    raise RequestError("stop", f"must be a string or an array of strings, got {shown(value)}")
+    raise LimitError("stop", f"must be a string or an array of strings, got {shown(value)}")
 
 
 def shown(value: object) -> str:
@@ -129,5 +189,8 @@ def shown(value: object) -> str:
         return "an object"
     if isinstance(value, list):
         return "an array" if value else "an empty array"
-    text = orjson.dumps(value).decode()
+    try:
+        text = orjson.dumps(value).decode()
+    except TypeError:  # not JSON, or an integer beyond 64 bits
+        text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

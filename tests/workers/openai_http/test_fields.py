@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from triskel.common.sampling import is_absent_or
 from triskel.workers.openai_http.errors import ApiError
 from triskel.workers.openai_http.fields import (
-    is_absent_or,
     json_object,
     optional_bool,
     optional_positive_int,
