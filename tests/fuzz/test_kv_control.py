@@ -154,9 +154,14 @@ class Workers:
     decode: worker_pb2_grpc.WorkerStub
 
 
+# The live export must outlast the whole fuzzing run (the default hold, 30 s, did not on
+# a slow CI machine: its capability expired and the closing pull was refused).
+LIVE_HOLD_MS = 600_000
+
+
 def real_prefill(workers: Workers, request_id: str) -> worker_pb2.PrefillResponse:
     request = worker_pb2.PrefillRequest(
-        request_id=request_id, token_ids=list(range(40)), max_tokens=4
+        request_id=request_id, token_ids=list(range(40)), max_tokens=4, kv_hold_ms=LIVE_HOLD_MS
     )
     response: worker_pb2.PrefillResponse = workers.prefill.Prefill(request, timeout=10)
     return response
