@@ -18,13 +18,18 @@ MESSAGE_SIZE_OPTIONS = (
 
 
 async def start_server(
-    add_service: Callable[[grpc.aio.Server], None], service_name: str, address: str
+    add_service: Callable[[grpc.aio.Server], None],
+    service_name: str,
+    address: str,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Starts a server on `address` ("host:port", port 0 picks one); returns (server, port).
 
-    `add_service` registers the servicer. The standard health service reports
-    SERVING for "" and `service_name`, and reflection lists every service, so
-    grpcurl and Kubernetes gRPC probes work unchanged. OSError if it cannot bind.
+    `add_service` registers the servicer; `credentials` serve TLS (triskel.common.tls),
+    None plaintext. The standard health service reports SERVING for "" and
+    `service_name`, and reflection lists every service, so grpcurl and Kubernetes gRPC
+    probes work unchanged (the kubelet's probes speak plaintext only: not with TLS).
+    OSError if it cannot bind.
     """
     # No SO_REUSEPORT (gRPC's default): a second server on a busy port fails to start
     # instead of silently sharing the port, and its clients, with the first.
@@ -36,7 +41,10 @@ async def start_server(
         (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     try:
-        port: int = server.add_insecure_port(address)
+        if credentials is None:
+            port: int = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError:  # grpcio raises where it once returned 0
         port = 0
     if port == 0:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 
 import orjson
 from aiohttp import web
@@ -54,9 +55,11 @@ async def start_http_listener(
     port: int,
     limits: HttpLimits,
     shutdown_timeout_s: float = 60.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> tuple[web.AppRunner, int]:
-    """Serves `app` on host:port (0: a free one) under `limits`; the runner (its
-    `cleanup()` stops the listener) and the bound port."""
+    """Serves `app` on host:port (0: a free one) under `limits`, over TLS with
+    `ssl_context` (triskel.common.tls); the runner (its `cleanup()` stops the
+    listener) and the bound port."""
     app[HTTP_LIMITS] = limits
     # handler_cancellation: a client that leaves mid-request cancels the request too.
     runner = web.AppRunner(
@@ -68,7 +71,7 @@ async def start_http_listener(
         logger=_PROTOCOL_LOG,
     )
     await runner.setup()
-    site = _CappedTcpSite(runner, host, port, limits.max_connections)
+    site = _CappedTcpSite(runner, host, port, limits, ssl_context)
     try:
         await site.start()
     except BaseException:
@@ -103,17 +106,27 @@ class _CappedTcpSite(web.BaseSite):
     """aiohttp's TCPSite, but a connection beyond `max_connections` gets `_Refusal`
     instead of a request handler."""
 
-    def __init__(self, runner: web.AppRunner, host: str, port: int, max_connections: int):
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        host: str,
+        port: int,
+        limits: HttpLimits,
+        ssl_context: ssl.SSLContext | None,
+    ):
         super().__init__(runner)
         self._app_runner = runner
         self._host = host
         self._port = port
-        self._max_connections = max_connections
+        self._max_connections = limits.max_connections
+        self._header_timeout_s = limits.header_timeout_s
+        self._ssl_context = ssl_context
         self.bound_port = port
 
     @property
     def name(self) -> str:
-        return f"http://{self._host}:{self.bound_port}"
+        scheme = "http" if self._ssl_context is None else "https"
+        return f"{scheme}://{self._host}:{self.bound_port}"
 
     async def start(self) -> None:
         await super().start()
@@ -126,7 +139,15 @@ class _CappedTcpSite(web.BaseSite):
             return server()
 
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(protocol, self._host, self._port)
+        # A TLS handshake is part of the request head: bounded by the same timeout.
+        handshake_timeout_s = None if self._ssl_context is None else self._header_timeout_s
+        self._server = await loop.create_server(
+            protocol,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            ssl_handshake_timeout=handshake_timeout_s,
+        )
         self.bound_port = self._server.sockets[0].getsockname()[1]
 
 
