@@ -9,12 +9,15 @@ cancels, the generator is closed, which cancels the request on the workers.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
 import grpc
 
 from triskel.common.grpc_server import start_server
+from triskel.router.auth.authenticator import Authenticator
+from triskel.router.auth.errors import AuthError, RateLimited, Unauthenticated
 from triskel.router.metrics import RequestTimer, RouterMetrics, model_label, status_of
 from triskel.router.request_checks import GRPC_SPELLING, check_request
 from triskel.router.streams import close_quietly
@@ -38,13 +41,22 @@ _log = logging.getLogger(__name__)
 
 SERVICE_NAME = "triskel.v1.Router"
 # Credentials stay at the front door: routing policies never need them.
-_PRIVATE_METADATA = frozenset({"authorization", "cookie"})
+_PRIVATE_METADATA = frozenset({"authorization", "x-api-key", "cookie"})
 
 
 class RouterServicer(router_pb2_grpc.RouterServicer):
-    def __init__(self, generator: Generator, metrics: RouterMetrics) -> None:
+    """With an `authenticator`, every call needs a credential in its metadata
+    (`authorization: Bearer ...` or `x-api-key`); health and reflection stay open."""
+
+    def __init__(
+        self,
+        generator: Generator,
+        metrics: RouterMetrics,
+        authenticator: Authenticator | None = None,
+    ) -> None:
         self._generator = generator
         self._metrics = metrics
+        self._auth = authenticator
 
     async def Generate(
         self, request: router_pb2.GenerateRequest, context: grpc.aio.ServicerContext
@@ -53,11 +65,24 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         served = [card.name for card in self._generator.models()]
         label = model_label(request.model, served)
         try:
+            principal = None
+            if self._auth is not None:  # before converting: a stranger's costs nothing
+                principal = await self._auth.authenticate(_metadata(context))
             generation = generation_request(request, _passed_metadata(context))
+            if self._auth is not None and principal is not None:
+                generation = await self._auth.admit(principal, generation)
         except RequestError as error:
             self._metrics.observe_request(label, "grpc", "client_error")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
             return  # abort raises; kept for readers
+        except AuthError as error:
+            self._metrics.observe_request(label, "grpc", "client_error")
+            await context.abort(_auth_status(error), str(error))
+            return
+        except RateLimited as error:
+            self._metrics.observe_request(label, "grpc", "rejected")
+            await _abort(context, error, request.request_id)
+            return
         tracker = self._metrics.track_request(label, "grpc", timer)
         failure: Exception | None = None
         events: AsyncIterator[GenerationEvent] | None = None
@@ -97,21 +122,30 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             if events is not None:
                 await close_quietly(events)
         assert failure is not None  # the try block either returned or raised
-        code, message = _status(failure, generation.request_id)
-        await context.abort(code, message)
+        await _abort(context, failure, generation.request_id)
 
     async def ListModels(
         self, request: router_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> router_pb2.ListModelsResponse:
+        cards = self._generator.models()
+        if self._auth is not None:
+            try:
+                principal = await self._auth.authenticate(_metadata(context))
+            except AuthError as error:
+                await context.abort(_auth_status(error), str(error))
+            cards = self._auth.visible(principal, cards)
         models = [
             router_pb2.ModelInfo(name=card.name, max_context_tokens=card.max_context_tokens)
-            for card in self._generator.models()
+            for card in cards
         ]
         return router_pb2.ListModelsResponse(models=models)
 
 
-async def start_grpc_server(servicer: RouterServicer, address: str) -> tuple[grpc.aio.Server, int]:
-    """Serves `servicer` on `address` (port 0 picks one) with health and reflection.
+async def start_grpc_server(
+    servicer: RouterServicer, address: str, credentials: grpc.ServerCredentials | None = None
+) -> tuple[grpc.aio.Server, int]:
+    """Serves `servicer` on `address` (port 0 picks one) with health and reflection,
+    over TLS with `credentials`.
 
     Stop it with `await server.stop(grace_s)`.
     """
@@ -119,6 +153,7 @@ async def start_grpc_server(servicer: RouterServicer, address: str) -> tuple[grp
         lambda server: router_pb2_grpc.add_RouterServicer_to_server(servicer, server),
         SERVICE_NAME,
         address,
+        credentials,
     )
 
 
@@ -194,6 +229,27 @@ def _passed_metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
         for key, value in context.invocation_metadata() or ()
         if not key.endswith("-bin") and key not in _PRIVATE_METADATA
     }
+
+
+def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    """Every text metadata entry, credentials included: for the authenticator only."""
+    return {k: v for k, v in context.invocation_metadata() or () if not k.endswith("-bin")}
+
+
+def _auth_status(error: AuthError) -> grpc.StatusCode:
+    if isinstance(error, Unauthenticated):
+        return grpc.StatusCode.UNAUTHENTICATED
+    return grpc.StatusCode.PERMISSION_DENIED
+
+
+async def _abort(context: grpc.aio.ServicerContext, error: Exception, request_id: str) -> None:
+    """Ends the call with `error`'s status; a retry hint (a full queue, a rate limit) goes
+    in `retry-after` trailing metadata, whole seconds as HTTP's Retry-After."""
+    code, message = _status(error, request_id)
+    trailing: tuple[tuple[str, str], ...] = ()
+    if isinstance(error, ServiceError) and error.retry_after_s is not None:
+        trailing = (("retry-after", str(max(1, math.ceil(error.retry_after_s)))),)
+    await context.abort(code, message, trailing_metadata=trailing)
 
 
 def _status(error: Exception, request_id: str) -> tuple[grpc.StatusCode, str]:

@@ -26,6 +26,9 @@ from aiohttp import web
 
 from triskel.common.http_body import BodyReadError, read_body
 from triskel.common.off_loop import INLINE_BODY_BYTES, off_loop_if_large
+from triskel.router.auth.authenticator import Authenticator
+from triskel.router.auth.errors import AuthError, RateLimited, Unauthenticated
+from triskel.router.auth.principal import Principal
 from triskel.router.metrics import (
     RequestTimer,
     RequestTracker,
@@ -75,11 +78,15 @@ Parser = Callable[[object, str, Mapping[str, str]], ParsedRequest]
 
 
 def build_http_app(
-    generator: Generator, metrics: RouterMetrics, serves_metrics: bool = True
+    generator: Generator,
+    metrics: RouterMetrics,
+    serves_metrics: bool = True,
+    authenticator: Authenticator | None = None,
 ) -> web.Application:
     """`/v1/chat/completions`, `/v1/completions`, `/v1/models`, `/health`, and `/metrics`
-    unless `serves_metrics` is false (`--metrics-address` gives it a listener of its own)."""
-    front = _HttpFront(generator, metrics)
+    unless `serves_metrics` is false (`--metrics-address` gives it a listener of its own).
+    With an `authenticator` the /v1 routes need a credential; /health never does."""
+    front = _HttpFront(generator, metrics, authenticator)
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.router.add_post("/v1/chat/completions", front.chat_completions)
     app.router.add_post("/v1/completions", front.completions)
@@ -102,9 +109,15 @@ class _ClientGone(Exception):
 
 
 class _HttpFront:
-    def __init__(self, generator: Generator, metrics: RouterMetrics) -> None:
+    def __init__(
+        self,
+        generator: Generator,
+        metrics: RouterMetrics,
+        authenticator: Authenticator | None = None,
+    ) -> None:
         self._generator = generator
         self._metrics = metrics
+        self._auth = authenticator
         self._started_s = int(time.time())
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
@@ -114,7 +127,14 @@ class _HttpFront:
         return await self._serve(request, parse_completion_request, is_chat=False)
 
     async def list_models(self, request: web.Request) -> web.Response:
-        return _json_response(models_json(self._generator.models(), self._started_s))
+        cards = self._generator.models()
+        if self._auth is not None:
+            try:
+                principal = await self._auth.authenticate(request.headers)
+            except AuthError as error:
+                return _auth_error_response(error, {})
+            cards = self._auth.visible(principal, cards)
+        return _json_response(models_json(cards, self._started_s))
 
     async def health(self, request: web.Request) -> web.Response:
         return _json_response({"status": "ok"})
@@ -131,9 +151,12 @@ class _HttpFront:
         # A malformed id is never echoed back.
         reply_headers = {"x-request-id": uuid.uuid4().hex}
         body: object = None
+        principal: Principal | None = None
         try:
             check_request_id(request_id, HTTP_SPELLING.request_id)
             reply_headers["x-request-id"] = request_id
+            if self._auth is not None:  # before the body: a stranger's costs nothing
+                principal = await self._auth.authenticate(request.headers)
             raw = await read_body(request, MAX_BODY_BYTES)
             body = _json(raw)
             headers = passed_headers(request.headers)
@@ -141,6 +164,17 @@ class _HttpFront:
             parsed = await off_loop_if_large(
                 len(raw), INLINE_BODY_BYTES, lambda: parse(body, request_id, headers)
             )
+            if self._auth is not None and principal is not None:
+                admitted = await self._auth.admit(principal, parsed.request)
+                parsed = dataclasses.replace(parsed, request=admitted)
+        except AuthError as error:
+            model = body.get("model") if isinstance(body, dict) else None
+            self._metrics.observe_request(self._model_label(model), "http", "client_error")
+            return _auth_error_response(error, reply_headers)
+        except RateLimited as error:  # answered as a full queue is: 429 with Retry-After
+            label = self._model_label(parsed.request.model)
+            self._metrics.observe_request(label, "http", "rejected")
+            return self._error_response(error, reply_headers)
         except BodyReadError as error:
             self._metrics.observe_request(self._model_label(None), "http", "client_error")
             return _body_error_response(error, reply_headers)
@@ -270,6 +304,24 @@ def _body_error_response(error: BodyReadError, reply_headers: dict[str, str]) ->
     reply = ErrorReply(error.status, "invalid_request_error", str(error), error.field_name)
     response = _json_response(reply.json(), reply_headers, reply.http_status)
     response.force_close()
+    return response
+
+
+def _auth_error_response(error: AuthError, reply_headers: dict[str, str]) -> web.Response:
+    """401 (with the challenge RFC 6750 asks for) or 403, in OpenAI's error shape."""
+    headers = dict(reply_headers)
+    if isinstance(error, Unauthenticated):
+        challenge = 'Bearer realm="triskel"'
+        if error.reason != "missing":
+            challenge += ', error="invalid_token"'
+        headers["WWW-Authenticate"] = challenge
+        reply = ErrorReply(401, "authentication_error", str(error), error.field_name)
+    else:
+        reply = ErrorReply(403, "permission_denied", str(error), error.field_name)
+    response = _json_response(reply.json(), headers, reply.http_status)
+    if isinstance(error, Unauthenticated):
+        # The body was never read: closing is cheaper than draining a stranger's upload.
+        response.force_close()
     return response
 
 

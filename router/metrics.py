@@ -125,6 +125,27 @@ class RouterMetrics:
             "Shared-state calls that failed and were served from local state instead.",
             "operation",
         )
+        self._auth_failures = counter(
+            "triskel_auth_failures_total",
+            "Requests refused by authentication or authorization (401 / 403), by reason.",
+            "reason",
+        )
+        self._rate_limited = counter(
+            "triskel_rate_limited_total",
+            "Requests refused by a rate limit (429), by tenant and the bucket that ran dry.",
+            "tenant",
+            "limit",
+        )
+        self._priority_capped = counter(
+            "triskel_auth_priority_capped_total",
+            "Requests whose x-priority was lowered to their key's maxPriority.",
+            "tenant",
+        )
+        self._keys_reloads = counter(
+            "triskel_auth_keys_reloads_total",
+            "Changes of the API keys file: applied (ok) or refused, old keys kept (invalid).",
+            "result",
+        )
         self._queue_depth = Gauge(
             "triskel_admission_queue_depth",
             "Requests waiting in the router's admission queue.",
@@ -183,6 +204,18 @@ class RouterMetrics:
 
     def observe_redis_error(self, operation: str) -> None:
         self._redis_errors.labels(operation).inc()
+
+    def observe_auth_failure(self, reason: str) -> None:
+        self._auth_failures.labels(reason).inc()
+
+    def observe_rate_limited(self, tenant: str, limit: str) -> None:
+        self._rate_limited.labels(tenant, limit).inc()
+
+    def observe_priority_capped(self, tenant: str) -> None:
+        self._priority_capped.labels(tenant).inc()
+
+    def observe_keys_reload(self, ok: bool) -> None:
+        self._keys_reloads.labels("ok" if ok else "invalid").inc()
 
     def watch_workers(self, counts: Callable[[], Mapping[tuple[str, str], int]]) -> None:
         """`triskel_workers{model, role}`, read at scrape time: pools growing and
