@@ -46,8 +46,10 @@ from triskel.workers.kv.control import (
     PullReply,
     PullRequest,
     challenge_frame,
+    open_channel,
     parse_challenge,
 )
+from triskel.workers.kv.control_tls import KvTls
 from triskel.workers.kv.exports import Export, ExportTable, ExportUnavailable
 from triskel.workers.kv.handle import KvHandle
 from triskel.workers.kv.pull_checks import build_pull_request, request_problem, verify_blocks
@@ -71,6 +73,7 @@ class ControlChannelConnector(KvConnector):
         self._worker_id = ""
         self._host = ""
         self._key = process_key()
+        self._tls: KvTls | None = None
         # How long a connected peer may take to send its pull frame.
         self.control_read_timeout_s = CONTROL_READ_TIMEOUT_S
         self._is_closed = False
@@ -87,12 +90,17 @@ class ControlChannelConnector(KvConnector):
         worker_id: str,
         host: str = "127.0.0.1",
         auth_key: KvAuthKey | None = None,
+        tls: KvTls | None = None,
     ) -> None:
         if self._arena is not None or self._is_closed:
             raise RuntimeError(f"{self.type_name} connector can only be started once")
         self._arena, self._worker_id, self._host = arena, worker_id, host
         if auth_key is not None:
             self._key = auth_key
+        if tls is not None:
+            self._tls = tls
+            self._server.tls = tls.server.context
+            tls.start()
         self._executor = ThreadPoolExecutor(
             _MAX_BLOCKING_THREADS, thread_name_prefix=f"kv-{self.type_name}"
         )
@@ -120,6 +128,8 @@ class ControlChannelConnector(KvConnector):
             return
         self._is_closed = True
         await self._server.close()
+        if self._tls is not None:
+            await self._tls.aclose()
         if self._blocking_calls:
             await asyncio.wait(list(self._blocking_calls))
         if self._arena is not None:
@@ -244,6 +254,10 @@ class ControlChannelConnector(KvConnector):
         proof = self._key.prove(challenge, request.request_id, request.capability)
         await channel.send_frame(dataclasses.replace(request, proof=proof).to_frame())
         return PullReply.from_frame(await channel.recv_frame())
+
+    async def _open_channel(self, address: str) -> FrameChannel:
+        """A control connection to an exporter, over mutual TLS when this worker has it."""
+        return await open_channel(address, None if self._tls is None else self._tls.client.context)
 
     async def _verify(self, handle: KvHandle, request: PullRequest) -> None:
         if request.num_pulled_bytes > _INLINE_VERIFY_BYTES:

@@ -24,6 +24,7 @@ from typing import ClassVar
 
 from triskel.workers.kv.arena import KvArena
 from triskel.workers.kv.capability import KvAuthKey
+from triskel.workers.kv.control_tls import KvTls
 from triskel.workers.kv.handle import KvHandle
 
 
@@ -71,11 +72,15 @@ class KvConnector(ABC):
         worker_id: str,
         host: str = "127.0.0.1",
         auth_key: KvAuthKey | None = None,
+        tls: KvTls | None = None,
     ) -> None:
         """Register `arena` with the data plane and bind the control listener on `host`:0.
 
         `auth_key` signs this worker's capabilities and proves its own pulls; None uses
         a random key of this process (so only connectors in this process can pull).
+        `tls`: control connections both ways over mutual TLS (None: plaintext). It
+        covers the control channel, and with it tcp's block bytes; Mooncake's and NCCL's
+        data planes move bytes on their own transports.
         """
 
     @property

@@ -14,6 +14,12 @@ its reads has a deadline, and a listener serves at most `MAX_CONNECTIONS` at onc
 Sockets are driven with the event loop's `sock_*` calls rather than streams, so raw
 block bytes can go straight from the sender's arena (`sock_sendall` of memoryviews)
 into the receiver's (`sock_recv_into`), with no intermediate buffer on either side.
+
+With TLS (a worker given certificate files and a CA, see `control_tls`), the same
+frames and raw bytes go through an asyncio TLS stream instead: `sock_*` calls take no
+SSLSocket, and encryption copies the bytes anyway. Both ends present a certificate and
+verify the peer's against the CA; the handshake is bounded like a frame read. The
+plaintext path is unchanged: still zero-copy.
 """
 
 from __future__ import annotations
@@ -22,12 +28,15 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import struct
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
+
+from triskel.workers.kv.control_tls import TlsStream
 
 log = logging.getLogger(__name__)
 
@@ -173,17 +182,31 @@ def _field(frame: Mapping[str, Any], name: str, kind: type[_T]) -> _T:
 
 
 class FrameChannel:
-    """One connected socket: frames both ways, plus raw buffers for data planes."""
+    """One connected socket: frames both ways, plus raw buffers for data planes.
+    Plaintext on the socket itself, or TLS through a stream (`over_tls`)."""
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         self._loop = asyncio.get_running_loop()
+        self._tls: TlsStream | None = None
+
+    @classmethod
+    async def over_tls(
+        cls, sock: socket.socket, context: ssl.SSLContext, *, server_side: bool
+    ) -> FrameChannel:
+        """The channel after a TLS handshake on `sock` (within CONTROL_READ_TIMEOUT_S);
+        ssl.SSLError or ConnectionError when it fails (the socket is closed then)."""
+        channel = cls(sock)
+        channel._tls = await TlsStream.handshake(
+            sock, context, server_side=server_side, timeout_s=CONTROL_READ_TIMEOUT_S
+        )
+        return channel
 
     async def send_frame(self, message: Mapping[str, Any]) -> None:
         body = orjson.dumps(message)
-        await self._loop.sock_sendall(self._sock, _HEADER.pack(len(body)) + body)
+        await self._send(_HEADER.pack(len(body)) + body)
 
     async def recv_frame(self, timeout_s: float | None = None) -> dict[str, Any]:
         """The next frame; ValueError for one over MAX_FRAME_BYTES (before reading it)
@@ -201,17 +224,27 @@ class FrameChannel:
 
     async def send_buffers(self, buffers: Iterable[memoryview]) -> None:
         for buffer in buffers:
-            await self._loop.sock_sendall(self._sock, buffer)
+            await self._send(buffer)
 
     async def recv_into(self, buffer: memoryview) -> None:
         """Fill `buffer` completely; ChannelClosed if the peer closes first."""
         filled_bytes = 0
         total_bytes = buffer.nbytes
         while filled_bytes < total_bytes:
-            received = await self._loop.sock_recv_into(self._sock, buffer[filled_bytes:])
+            rest = buffer[filled_bytes:]
+            if self._tls is None:
+                received = await self._loop.sock_recv_into(self._sock, rest)
+            else:
+                received = await self._tls.recv_into(rest)
             if received == 0:
                 raise ChannelClosed(f"peer closed after {filled_bytes} of {total_bytes} bytes")
             filled_bytes += received
+
+    async def _send(self, data: bytes | memoryview) -> None:
+        if self._tls is None:
+            await self._loop.sock_sendall(self._sock, data)
+        else:
+            await self._tls.send(data)
 
     async def _recv_bytes(self, num_bytes: int) -> bytes:
         buffer = bytearray(num_bytes)
@@ -220,11 +253,15 @@ class FrameChannel:
         return bytes(buffer)
 
     def close(self) -> None:
-        self._sock.close()
+        if self._tls is not None:
+            self._tls.close()
+        else:
+            self._sock.close()
 
 
-async def open_channel(address: str) -> FrameChannel:
-    """Connect to a control listener; OSError (e.g. ConnectionRefusedError) if it is gone."""
+async def open_channel(address: str, tls: ssl.SSLContext | None = None) -> FrameChannel:
+    """Connect to a control listener, over TLS with `tls` (a client context); OSError
+    (e.g. ConnectionRefusedError, ssl.SSLError) if it is gone or the handshake fails."""
     host, port = parse_address(address)
     loop = asyncio.get_running_loop()
     family, kind, proto, _, sockaddr = (
@@ -234,6 +271,8 @@ async def open_channel(address: str) -> FrameChannel:
     try:
         sock.setblocking(False)
         await loop.sock_connect(sock, sockaddr)
+        if tls is not None:
+            return await FrameChannel.over_tls(sock, tls, server_side=False)
         return FrameChannel(sock)
     except BaseException:
         sock.close()
@@ -245,10 +284,16 @@ ConnectionHandler = Callable[[FrameChannel], Awaitable[None]]
 
 class ControlServer:
     """Accepts connections on `host`:0 and runs `handler` for each, concurrently
-    (at most `max_connections` at once)."""
+    (at most `max_connections` at once); over TLS with `tls` (a server context)."""
 
-    def __init__(self, handler: ConnectionHandler, max_connections: int = MAX_CONNECTIONS) -> None:
+    def __init__(
+        self,
+        handler: ConnectionHandler,
+        max_connections: int = MAX_CONNECTIONS,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self._handler = handler
+        self.tls = tls
         self._slots = asyncio.Semaphore(max_connections)
         self._listener: socket.socket | None = None
         self._accept_task: asyncio.Task[None] | None = None
@@ -276,12 +321,19 @@ class ControlServer:
             except BaseException:
                 self._slots.release()
                 raise
-            task = asyncio.create_task(self._serve(FrameChannel(sock)), name="kv-control-conn")
+            task = asyncio.create_task(self._serve(sock), name="kv-control-conn")
             self._connection_tasks.add(task)
             task.add_done_callback(self._connection_tasks.discard)
 
-    async def _serve(self, channel: FrameChannel) -> None:
+    async def _serve(self, sock: socket.socket) -> None:
+        channel: FrameChannel | None = None
         try:
+            if self.tls is None:
+                channel = FrameChannel(sock)
+            else:
+                channel = await self._handshake(sock, self.tls)
+                if channel is None:
+                    return
             await self._handler(channel)
         except (ConnectionError, asyncio.IncompleteReadError):
             log.debug("KV control peer went away", exc_info=True)
@@ -292,8 +344,21 @@ class ControlServer:
         except Exception:
             log.exception("KV control connection failed")
         finally:
-            channel.close()
+            if channel is not None:
+                channel.close()
+            else:
+                sock.close()
             self._slots.release()
+
+    @staticmethod
+    async def _handshake(sock: socket.socket, context: ssl.SSLContext) -> FrameChannel | None:
+        """The TLS channel; None (one WARNING line) for a peer without a certificate
+        the CA signed, or one that does not finish its handshake in time."""
+        try:
+            return await FrameChannel.over_tls(sock, context, server_side=True)
+        except (ssl.SSLError, ConnectionError, TimeoutError) as error:
+            log.warning("KV control peer refused: TLS handshake failed: %s", error)
+            return None
 
     async def close(self) -> None:
         """Stop accepting, cancel open connections; idempotent."""

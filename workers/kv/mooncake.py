@@ -39,7 +39,6 @@ from triskel.workers.kv.control import (
     PullReply,
     PullRequest,
     format_address,
-    open_channel,
 )
 from triskel.workers.kv.exports import Export
 from triskel.workers.kv.handle import KvHandle
@@ -165,7 +164,7 @@ class MooncakeConnector(ControlChannelConnector):
                 "protocol": self._protocol,
             },
         )
-        channel = await open_channel(handle.address)
+        channel = await self._open_channel(handle.address)
         try:
             reply = await self._exchange(channel, request)
         finally:

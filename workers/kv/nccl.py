@@ -38,7 +38,6 @@ from triskel.workers.kv.control import (
     FrameChannel,
     PullReply,
     PullRequest,
-    open_channel,
     parse_address,
 )
 from triskel.workers.kv.exports import Export
@@ -195,7 +194,7 @@ class NcclConnector(ControlChannelConnector):
             params={"group": key, "new_group": "1" if peer is None else "0", "tag": str(tag)},
         )
         try:
-            channel = await open_channel(handle.address)
+            channel = await self._open_channel(handle.address)
         except OSError:
             if peer is not None:  # the exporter is gone, and its group with it
                 self._drop_peer(handle.address, peer)

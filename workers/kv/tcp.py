@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from triskel.workers.kv.arena import KvArena, contiguous_runs
 from triskel.workers.kv.base import ControlChannelConnector
-from triskel.workers.kv.control import FrameChannel, PullReply, PullRequest, open_channel
+from triskel.workers.kv.control import FrameChannel, PullReply, PullRequest
 from triskel.workers.kv.exports import Export
 from triskel.workers.kv.handle import KvHandle
 from triskel.workers.kv.pull_checks import require_ok
@@ -50,7 +50,7 @@ class TcpConnector(ControlChannelConnector):
                 await channel.send_buffers([run])
 
     async def _pull(self, handle: KvHandle, request: PullRequest) -> int:
-        channel = await open_channel(handle.address)
+        channel = await self._open_channel(handle.address)
         try:
             reply = await self._exchange(channel, request)
             require_ok(reply, request, handle.address)
