@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 from pydantic import Field, field_validator, model_validator
 
 from triskel.common.api import Address, ApiModel, Role
@@ -26,6 +27,15 @@ from triskel.common.kube import (
 from triskel.common.metrics_listener import MetricsListener
 from triskel.common.router_cluster import RouterClusterConfig
 from triskel.common.routing_api import RoutingSettings
+from triskel.common.tls import (
+    ClientTlsFiles,
+    GrpcClientTls,
+    ReloadingSslContext,
+    TlsFileError,
+    TlsFiles,
+    TlsFlags,
+    grpc_server_credentials,
+)
 from triskel.router.admission import AdmissionController
 from triskel.router.backends.addresses import WorkerEndpoint, as_endpoint, open_worker
 from triskel.router.cluster import ClusterView
@@ -99,6 +109,13 @@ class RouterProcessConfig(ApiModel):
     router_id: str | None = None
     # The HTTP listener's timeouts and connection cap (docs/routing.md, "Limits").
     http_limits: HttpLimits = Field(default_factory=HttpLimits)
+    # HTTPS and gRPC TLS on the API listeners (same files; renewals reloaded). With a
+    # CA and require_client_cert, clients need a certificate it signed. /metrics stays
+    # plaintext on its own port (docs/security.md, "TLS").
+    tls: TlsFiles | None = None
+    # The router's client certificate for workers that require one (mTLS), and the CA
+    # their certificates chain to; Triskel-protocol (gRPC) workers only.
+    worker_tls: ClientTlsFiles | None = None
 
     @field_validator("workers", mode="after")
     @classmethod
@@ -139,9 +156,9 @@ class RouterStartupError(RuntimeError):
 
 
 async def connect_workers(
-    workers: list[str | WorkerEndpoint], timeout_s: float
+    workers: list[str | WorkerEndpoint], timeout_s: float, tls: GrpcClientTls | None = None
 ) -> list[WorkerClient]:
-    clients = [open_worker(worker) for worker in workers]
+    clients = [open_worker(worker, tls) for worker in workers]
     try:
         await asyncio.gather(*(client.connect(timeout_s) for client in clients))
     except WorkerCallError as error:
@@ -159,6 +176,8 @@ async def run_router(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serves until `stop` is set (or SIGTERM / SIGINT when `stop` is None)."""
+    listener_tls = _listener_tls(config)
+    worker_tls = _worker_tls(config)
     membership = None
     workers = config.workers
     if config.membership_file is not None:
@@ -170,7 +189,7 @@ async def run_router(
         except MembershipFileError as error:
             raise RouterStartupError(str(error)) from None
         workers = [address for pool in listed.pools for address in pool.endpoints]
-    clients = await connect_workers(workers, config.connect_timeout_s)
+    clients = await connect_workers(workers, config.connect_timeout_s, worker_tls)
     try:
         registry = WorkerRegistry(clients)
     except ValueError as error:
@@ -233,7 +252,9 @@ async def run_router(
         )
     orchestrator = Orchestrator(registry, dispatcher, calls, semantic=semantic, cache=request_cache)
     grpc_server, grpc_port = await start_grpc_server(
-        RouterServicer(orchestrator, metrics), config.grpc_address
+        RouterServicer(orchestrator, metrics),
+        config.grpc_address,
+        None if listener_tls is None else listener_tls.grpc,
     )
     http_host, http_port = _split(config.http_address)
     try:
@@ -242,6 +263,7 @@ async def run_router(
             http_host,
             http_port,
             config.http_limits,
+            ssl_context=None if listener_tls is None else listener_tls.https.context,
         )
     except OSError:
         # Stopped here, not left to the garbage collector, which would print a traceback
@@ -263,9 +285,13 @@ async def run_router(
             loop.add_signal_handler(sig, stop.set)
     discovery: _Discovery | None
     if membership is not None:
-        discovery = _start_membership_sync(membership, registry, cluster, table, stop)
+        discovery = _start_membership_sync(membership, registry, cluster, table, stop, worker_tls)
     else:
-        discovery = _start_discovery(config, registry, cluster, table, context, semantic, stop)
+        discovery = _start_discovery(
+            config, registry, cluster, table, context, semantic, stop, worker_tls
+        )
+    if listener_tls is not None:
+        listener_tls.https.start()
     # What exists now lives as long as the router: keep it out of every later collection,
     # so full collections stay short (they pause the event loop, i.e. every request).
     gc.collect()
@@ -284,6 +310,8 @@ async def run_router(
             await discovery.aclose()
         await grpc_server.stop(_STOP_GRACE_S)
         await runner.cleanup()
+        if listener_tls is not None:
+            await listener_tls.https.aclose()
         await metrics_listener.stop()
         if request_cache is not None:
             await request_cache.aclose()
@@ -317,6 +345,37 @@ def _semantic_stage(
         raise RouterStartupError(str(error)) from None
     loaded = LoadedSemantic(policy, embedder, config.routing.cache)
     return SemanticStage({policy.alias: loaded}, is_served, metrics)
+
+
+@dataclass(frozen=True, slots=True)
+class _ListenerTls:
+    """The API listeners' TLS: one reloading context for HTTPS, credentials for gRPC."""
+
+    https: ReloadingSslContext
+    grpc: grpc.ServerCredentials
+
+
+_WORKER_TLS_FLAGS = TlsFlags(
+    cert="--worker-tls-cert-file", key="--worker-tls-key-file", ca="--worker-tls-ca-file"
+)
+
+
+def _listener_tls(config: RouterProcessConfig) -> _ListenerTls | None:
+    if config.tls is None:
+        return None
+    try:
+        return _ListenerTls(ReloadingSslContext(config.tls), grpc_server_credentials(config.tls))
+    except TlsFileError as error:
+        raise RouterStartupError(str(error)) from None
+
+
+def _worker_tls(config: RouterProcessConfig) -> GrpcClientTls | None:
+    if config.worker_tls is None:
+        return None
+    try:
+        return GrpcClientTls(config.worker_tls, _WORKER_TLS_FLAGS)
+    except TlsFileError as error:
+        raise RouterStartupError(str(error)) from None
 
 
 def _redis_password(config: RouterProcessConfig) -> str | None:
@@ -374,9 +433,12 @@ def _start_membership_sync(
     cluster: ClusterView,
     table: RoutingTable,
     stop: asyncio.Event,
+    worker_tls: GrpcClientTls | None,
 ) -> _Discovery:
     """Workers follow the membership file; routing stays the router's own (no factory)."""
-    sync = ClusterSync(registry, cluster, table, None, membership.fetch_endpoints)
+    sync = ClusterSync(
+        registry, cluster, table, None, membership.fetch_endpoints, worker_tls=worker_tls
+    )
     task = run_sync(sync, membership.read_config, stop, interval_s=MEMBERSHIP_POLL_S)
     return _Discovery(asyncio.create_task(task))
 
@@ -389,6 +451,7 @@ def _start_discovery(
     context: PluginContext,
     semantic: SemanticStage,
     stop: asyncio.Event,
+    worker_tls: GrpcClientTls | None,
 ) -> _Discovery | None:
     if config.cluster_config is None:
         return None
@@ -417,6 +480,7 @@ def _start_discovery(
         lambda settings: build_scheduler(settings.scheduling(), default_registry(), context),
         lambda pools: fetch_endpoints(kube, pools),
         SemanticSync(semantic),
+        worker_tls,
     )
     return _Discovery(asyncio.create_task(run_sync(sync, read_config, stop)), kube)
 

@@ -47,6 +47,7 @@ from triskel.workers.engine.request import EngineRequest
 from triskel.workers.kv.arena import KvArena
 from triskel.workers.kv.capability import KvAuthKey
 from triskel.workers.kv.connector import KvConnector, KvHandleGone, KvTransferError
+from triskel.workers.kv.control_tls import KvTls
 from triskel.workers.kv.handle import KvHandle
 from triskel.workers.kv_events import KvEventHub
 
@@ -71,6 +72,8 @@ class MockEngineSettings:
     kv_host: str = "127.0.0.1"
     # The graph's KV key (capabilities and pull proofs); None: a key of this process only.
     kv_auth_key: KvAuthKey | None = None
+    # Mutual TLS on KV control connections (None: plaintext).
+    kv_tls: KvTls | None = None
 
 
 class _Failed:
@@ -145,7 +148,11 @@ class MockEngine:
     async def start(self) -> None:
         settings = self._settings
         await self._connector.start(
-            self._arena, settings.worker_id, settings.kv_host, auth_key=settings.kv_auth_key
+            self._arena,
+            settings.worker_id,
+            settings.kv_host,
+            auth_key=settings.kv_auth_key,
+            tls=settings.kv_tls,
         )
         self._connector.on_export_done(self._release_export)
         self._loop_task = asyncio.create_task(self._run_loop(), name="engine-loop")

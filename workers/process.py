@@ -12,12 +12,14 @@ from pydantic import Field, model_validator
 
 from triskel.common.api import Address, ApiModel, EngineType, Role, WorkerPoolSpec
 from triskel.common.profiles import load_profile
+from triskel.common.tls import TlsFiles, grpc_server_credentials
 from triskel.workers.drain import drain
 from triskel.workers.elastic_ep import ElasticEpGroup
 from triskel.workers.engine.core import EngineConfig, EngineCore
 from triskel.workers.ep_group import ep_group_spec
 from triskel.workers.kv.arena import KvArena, kv_block_bytes
 from triskel.workers.kv.capability import KvAuthKey
+from triskel.workers.kv.control_tls import KvTls
 from triskel.workers.kv.registry import create_connector
 from triskel.workers.mock_engine import MockEngine, MockEngineSettings
 from triskel.workers.openai_http.app import HttpApiSettings
@@ -45,6 +47,9 @@ class WorkerProcessConfig(ApiModel):
     # in a cluster; `triskel up` writes one per run). None: a random key of this
     # process, so other workers' pulls of this one's KV are refused (and a warning says so).
     kv_auth_key_file: str | None = None
+    # TLS on the gRPC server (mTLS with a CA and require_client_cert: the router then
+    # calls with its worker_tls) and, with a CA, mutual TLS on the KV control channel.
+    tls: TlsFiles | None = None
     # vLLM-compatible HTTP API (OpenAI routes, /metrics, P/D); None serves gRPC only.
     http_address: Address | None = None
     # SGLang-style P/D bootstrap listener (prefill and unified workers, with http_address).
@@ -136,6 +141,7 @@ def build_mock_worker(config: WorkerProcessConfig) -> MockWorker:
         time_scale=spec.profile.time_scale,
         kv_host=config.kv_host,
         kv_auth_key=_kv_auth_key(config),
+        kv_tls=_kv_tls(config),
     )
     engine = MockEngine(settings, EngineCore(engine_config), arena, connector)
     if group is None:
@@ -155,6 +161,20 @@ def _kv_auth_key(config: WorkerProcessConfig) -> KvAuthKey | None:
     return KvAuthKey.from_file(config.kv_auth_key_file)
 
 
+def _kv_tls(config: WorkerProcessConfig) -> KvTls | None:
+    """Mutual TLS between workers needs the CA as well; TlsFileError names the flag."""
+    if config.tls is None:
+        return None
+    if config.tls.ca_file is None:
+        _log.warning(
+            "worker %s: the KV control channel stays plaintext: TLS between workers is "
+            "mutual and needs --tls-client-ca-file",
+            config.worker_id,
+        )
+        return None
+    return KvTls.from_files(config.tls)
+
+
 async def run_worker(
     config: WorkerProcessConfig,
     on_ready: Callable[[WorkerEndpoints], None],
@@ -171,7 +191,8 @@ async def run_worker(
     server = None
     http_api: WorkerHttpApi | None = None
     try:
-        server, port = await start_worker_server(engine, config.grpc_address)
+        credentials = None if config.tls is None else grpc_server_credentials(config.tls)
+        server, port = await start_worker_server(engine, config.grpc_address, credentials)
         if config.http_address is not None:
             http_api = await start_worker_http_api(
                 engine,

@@ -240,11 +240,15 @@ async def _mapped_errors(context: grpc.aio.ServicerContext) -> AsyncIterator[Non
         await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
 
 
-async def start_worker_server(engine: Engine, address: str) -> tuple[grpc.aio.Server, int]:
-    """Serves `engine` on `address` (port 0 picks one) with health and reflection."""
+async def start_worker_server(
+    engine: Engine, address: str, credentials: grpc.ServerCredentials | None = None
+) -> tuple[grpc.aio.Server, int]:
+    """Serves `engine` on `address` (port 0 picks one) with health and reflection, over
+    TLS with `credentials` (mTLS when they require client certificates)."""
     servicer = WorkerServicer(engine)
     return await start_server(
         lambda server: worker_pb2_grpc.add_WorkerServicer_to_server(servicer, server),
         _SERVICE_NAME,
         address,
+        credentials,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 
@@ -9,6 +10,7 @@ import grpc
 
 from triskel.common.api import Role
 from triskel.common.grpc_server import MESSAGE_SIZE_OPTIONS
+from triskel.common.tls import GrpcClientTls
 from triskel.router.scheduling.types import WorkerLoad
 from triskel.router.state.kv_direct import KvEventCall
 from triskel.router.types import ImagePart, TokenEvent
@@ -29,15 +31,26 @@ from triskel.v1 import router_pb2, worker_pb2, worker_pb2_grpc
 
 BACKEND = "triskel"
 _CANCEL_TIMEOUT_S = 2.0
+# A channel replaced after a certificate renewal closes once its calls end, or after
+# this long (a long generation's stream; the stats streams reopen on the new channel).
+_OLD_CHANNEL_GRACE_S = 300.0
 
 
 class GrpcWorkerClient(WorkerClient):
-    """One channel and stub per worker."""
+    """One channel and stub per worker; over TLS with `tls` (mTLS with its certificate).
 
-    def __init__(self, address: str) -> None:
+    gRPC channels keep their credentials for every reconnect, so when `tls`'s files
+    are renewed the next call opens a new channel with them and the old one closes
+    once its calls end.
+    """
+
+    def __init__(self, address: str, tls: GrpcClientTls | None = None) -> None:
         super().__init__(address)
+        self._tls = tls
+        self._tls_generation = 0
         self._channel: grpc.aio.Channel | None = None
         self._stub: worker_pb2_grpc.WorkerStub | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def backend(self) -> str:
@@ -51,12 +64,14 @@ class GrpcWorkerClient(WorkerClient):
     def stub(self) -> worker_pb2_grpc.WorkerStub:
         if self._stub is None:
             raise RuntimeError(f"worker {self.address} is not connected yet")
+        if self._tls is not None and self._tls.credentials()[0] != self._tls_generation:
+            self._renew_channel()
         return self._stub
 
     async def connect(self, timeout_s: float) -> WorkerIdentity:
         if self._channel is None:
             # Created here, not in __init__: a grpc.aio channel binds to the running loop.
-            self._channel = grpc.aio.insecure_channel(self.address, options=MESSAGE_SIZE_OPTIONS)
+            self._channel = self._open_channel()
             self._stub = worker_pb2_grpc.WorkerStub(self._channel)
         with _mapped():
             info: worker_pb2.WorkerInfo = await self.stub.GetInfo(
@@ -76,8 +91,27 @@ class GrpcWorkerClient(WorkerClient):
         return self._identity
 
     async def close(self) -> None:
+        for task in self._closing:
+            task.cancel()
+        await asyncio.gather(*self._closing, return_exceptions=True)
         if self._channel is not None:
             await self._channel.close()
+
+    def _open_channel(self) -> grpc.aio.Channel:
+        if self._tls is None:
+            return grpc.aio.insecure_channel(self.address, options=MESSAGE_SIZE_OPTIONS)
+        self._tls_generation, credentials = self._tls.credentials()
+        options = (*MESSAGE_SIZE_OPTIONS, *self._tls.channel_options())
+        return grpc.aio.secure_channel(self.address, credentials, options=options)
+
+    def _renew_channel(self) -> None:
+        old = self._channel
+        self._channel = self._open_channel()
+        self._stub = worker_pb2_grpc.WorkerStub(self._channel)
+        if old is not None:
+            task = asyncio.create_task(old.close(_OLD_CHANNEL_GRACE_S))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def encode(
         self, request_id: str, images: Sequence[ImagePart], timeout_s: float

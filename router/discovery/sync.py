@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from triskel.common.router_cluster import RouterClusterConfig
 from triskel.common.routing_api import RoutingSettings
+from triskel.common.tls import GrpcClientTls
 from triskel.router.admission import AdmissionController
 from triskel.router.backends.addresses import open_worker
 from triskel.router.cluster import ClusterView
@@ -69,14 +70,17 @@ class ClusterSync:
         build_scheduler: SchedulerFactory | None,
         fetch_endpoints: EndpointsFetcher,
         semantic: SemanticSync | None = None,
+        worker_tls: GrpcClientTls | None = None,
     ) -> None:
-        """`build_scheduler` None: membership only, the routing table is never replaced."""
+        """`build_scheduler` None: membership only, the routing table is never replaced.
+        `worker_tls`: how new workers are called (mTLS), as at start."""
         self._registry = registry
         self._cluster = cluster
         self._table = table
         self._build_scheduler = build_scheduler
         self._fetch_endpoints = fetch_endpoints
         self._semantic = semantic
+        self._worker_tls = worker_tls
         self._installed: dict[str, _Installed] = {}
         self._leaving: set[asyncio.Task[None]] = set()
 
@@ -97,7 +101,10 @@ class ClusterSync:
 
     async def _sync_workers(self, wanted: Mapping[str, WantedWorker]) -> None:
         current = {_address_of(w): w for w in self._registry.all_workers()}
-        added = [open_worker(wanted[a].endpoint()) for a in sorted(wanted.keys() - current)]
+        added = [
+            open_worker(wanted[a].endpoint(), self._worker_tls)
+            for a in sorted(wanted.keys() - current)
+        ]
         connected = await asyncio.gather(*(self._connect(c) for c in added))
         joined = [client for client, ok in zip(added, connected, strict=True) if ok]
         gone = [current[address] for address in sorted(current.keys() - wanted.keys())]

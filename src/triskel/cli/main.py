@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from triskel.cli.help_format import FlagHelpCommand, FlagHelpGroup
 from triskel.cli.supervisor import announce_ready
+from triskel.cli.tls_flags import tls_section, worker_tls_section
 
 if TYPE_CHECKING:
     from triskel.simulator.metrics import SloTargets
@@ -120,6 +121,20 @@ def worker(
             help="file with the KV auth key every worker of the graph shares (32+ bytes)",
         ),
     ] = None,
+    tls_cert_file: Annotated[
+        Path | None,
+        typer.Option("--tls-cert-file", help="serve gRPC over TLS with this certificate"),
+    ] = None,
+    tls_key_file: Annotated[
+        Path | None, typer.Option("--tls-key-file", help="the certificate's private key")
+    ] = None,
+    tls_client_ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-client-ca-file",
+            help="require callers' and KV peers' certificates from this CA (mTLS)",
+        ),
+    ] = None,
     http_address: Annotated[
         str | None,
         typer.Option(
@@ -159,6 +174,12 @@ def worker(
             # The field may be spelled either way in --config-json; the flag replaces both.
             fields.pop(WorkerProcessConfig.model_fields[name].alias or name, None)
             fields[name] = value
+    try:
+        tls = tls_section(fields.get("tls"), tls_cert_file, tls_key_file, tls_client_ca_file)
+    except ValueError as error:
+        raise _fail(f"worker: {error}") from None
+    if tls is not None:
+        fields["tls"] = tls
     try:
         config = WorkerProcessConfig.model_validate(fields)
     except ValidationError as error:
@@ -214,6 +235,32 @@ def router(
         Path | None,
         typer.Option("--redis-password-file", help="a file holding Redis' password"),
     ] = None,
+    tls_cert_file: Annotated[
+        Path | None,
+        typer.Option("--tls-cert-file", help="serve HTTPS and gRPC TLS with this certificate"),
+    ] = None,
+    tls_key_file: Annotated[
+        Path | None, typer.Option("--tls-key-file", help="the certificate's private key")
+    ] = None,
+    tls_client_ca_file: Annotated[
+        Path | None,
+        typer.Option("--tls-client-ca-file", help="require client certificates from this CA"),
+    ] = None,
+    worker_tls_cert_file: Annotated[
+        Path | None,
+        typer.Option("--worker-tls-cert-file", help="the certificate to call workers with"),
+    ] = None,
+    worker_tls_key_file: Annotated[
+        Path | None, typer.Option("--worker-tls-key-file", help="its private key")
+    ] = None,
+    worker_tls_ca_file: Annotated[
+        Path | None,
+        typer.Option("--worker-tls-ca-file", help="the CA workers' certificates chain to"),
+    ] = None,
+    worker_tls_server_name: Annotated[
+        str | None,
+        typer.Option("--worker-tls-server-name", help="the name in workers' certificates"),
+    ] = None,
     log_level: LogLevel = "warning",
 ) -> None:
     """Run the router in front of running workers, or of a cluster's pools."""
@@ -236,6 +283,18 @@ def router(
         "redisPasswordFile": None if redis_password_file is None else str(redis_password_file),
     }
     data.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        tls = tls_section(data.get("tls"), tls_cert_file, tls_key_file, tls_client_ca_file)
+        worker_tls = worker_tls_section(
+            data.get("workerTls"),
+            worker_tls_cert_file,
+            worker_tls_key_file,
+            worker_tls_ca_file,
+            worker_tls_server_name,
+        )
+    except ValueError as error:
+        raise _fail(f"router: {error}") from None
+    data.update({key: value for key, value in (("tls", tls), ("workerTls", worker_tls)) if value})
     try:
         config = RouterProcessConfig.model_validate(data)
     except ValidationError as error:

@@ -12,7 +12,13 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from triskel.common.grpc_server import start_server
-from triskel.common.tls import GrpcClientTls, TlsFiles, TlsFlags, grpc_server_credentials
+from triskel.common.tls import (
+    ClientTlsFiles,
+    GrpcClientTls,
+    TlsFiles,
+    TlsFlags,
+    grpc_server_credentials,
+)
 
 from support.tls_certs import HttpsConnection, IssuedCert, Pki, make_pki, replace_pair
 
@@ -37,7 +43,7 @@ async def _mtls_server(pki: Pki) -> tuple[grpc.aio.Server, int]:
 
 
 def _client_tls(pki: Pki, cert: IssuedCert) -> GrpcClientTls:
-    files = TlsFiles(cert_file=cert.cert_path, key_file=cert.key_path, ca_file=pki.ca.path)
+    files = ClientTlsFiles(cert_file=cert.cert_path, key_file=cert.key_path, ca_file=pki.ca.path)
     return GrpcClientTls(files, _CLIENT_FLAGS, poll_s=0.0)
 
 
@@ -116,7 +122,10 @@ def test_client_credentials_follow_their_files(tmp_path: Path) -> None:
 
 def test_a_server_name_overrides_the_dialled_address(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
-    files = TlsFiles(cert_file=pki.client.cert_path, key_file=pki.client.key_path)
-    tls = GrpcClientTls(files, _CLIENT_FLAGS, server_name="triskel-worker")
+    files = ClientTlsFiles(
+        cert_file=pki.client.cert_path, key_file=pki.client.key_path, ca_file=pki.ca.path
+    )
+    named = files.model_copy(update={"server_name": "triskel-worker"})
+    tls = GrpcClientTls(named, _CLIENT_FLAGS)
     assert tls.channel_options() == (("grpc.ssl_target_name_override", "triskel-worker"),)
     assert GrpcClientTls(files, _CLIENT_FLAGS).channel_options() == ()

@@ -5,12 +5,19 @@ ssl_contexts.py      one SSLContext per aiohttp listener / asyncio socket, reloa
 grpc_credentials.py  gRPC server credentials (dynamic) and channel credentials
 """
 
-from triskel.common.tls.files import SERVER_FLAGS, TlsFileError, TlsFiles, TlsFlags
+from triskel.common.tls.files import (
+    SERVER_FLAGS,
+    ClientTlsFiles,
+    TlsFileError,
+    TlsFiles,
+    TlsFlags,
+)
 from triskel.common.tls.grpc_credentials import GrpcClientTls, grpc_server_credentials
 from triskel.common.tls.ssl_contexts import ReloadingSslContext
 
 __all__ = [
     "SERVER_FLAGS",
+    "ClientTlsFiles",
     "GrpcClientTls",
     "ReloadingSslContext",
     "TlsFileError",

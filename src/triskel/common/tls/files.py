@@ -45,6 +45,21 @@ class TlsFiles(ApiModel):
         return self
 
 
+class ClientTlsFiles(ApiModel):
+    """A client's certificate (its identity to servers that require one) and the CA
+    the servers' certificates must chain to."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+    server_name: str | None = None
+    """The name servers' certificates hold, when it is not the address dialled
+    (workers are dialled by pod IP; their certificate names a service)."""
+
+    def as_files(self) -> TlsFiles:
+        return TlsFiles(cert_file=self.cert_file, key_file=self.key_file, ca_file=self.ca_file)
+
+
 @dataclass(frozen=True, slots=True)
 class TlsFlags:
     """The flags that name each file in error messages."""

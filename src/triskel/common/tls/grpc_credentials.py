@@ -23,6 +23,7 @@ import grpc
 
 from triskel.common.tls.files import (
     SERVER_FLAGS,
+    ClientTlsFiles,
     FilesStamp,
     KeyPair,
     TlsFileError,
@@ -97,21 +98,12 @@ def grpc_server_credentials(
 
 
 class GrpcClientTls:
-    """A client identity (certificate and key) and the CA its servers must chain to.
+    """Channel credentials from a client's files (see `ClientTlsFiles`); TlsFileError
+    naming the flag when they cannot be used."""
 
-    `server_name`: the name servers' certificates hold, when it is not the address
-    dialled (workers are dialled by pod IP; their certificate names a service).
-    """
-
-    def __init__(
-        self,
-        files: TlsFiles,
-        flags: TlsFlags,
-        server_name: str | None = None,
-        poll_s: float = POLL_S,
-    ) -> None:
-        self._watched = _Watched(files, flags, poll_s)
-        self._server_name = server_name
+    def __init__(self, files: ClientTlsFiles, flags: TlsFlags, poll_s: float = POLL_S) -> None:
+        self._watched = _Watched(files.as_files(), flags, poll_s)
+        self._server_name = files.server_name
         self._generation = 0
         self._credentials = self._build()
 
