@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import math
 import os
 import random
@@ -37,6 +38,9 @@ from triskel.common.tls import (
     grpc_server_credentials,
 )
 from triskel.router.admission import AdmissionController
+from triskel.router.auth.authenticator import Authenticator
+from triskel.router.auth.config import AuthConfig
+from triskel.router.auth.setup import AuthRedis, AuthSetupError, open_authenticator
 from triskel.router.backends.addresses import WorkerEndpoint, as_endpoint, open_worker
 from triskel.router.cluster import ClusterView
 from triskel.router.discovery.membership import (
@@ -75,6 +79,7 @@ from triskel.router.worker_calls import StageTimeouts, WorkerCalls
 from triskel.router.worker_client import WorkerCallError, WorkerClient
 
 _STOP_GRACE_S = 2.0
+_log = logging.getLogger(__name__)
 
 
 class RouterProcessConfig(ApiModel):
@@ -109,6 +114,9 @@ class RouterProcessConfig(ApiModel):
     router_id: str | None = None
     # The HTTP listener's timeouts and connection cap (docs/routing.md, "Limits").
     http_limits: HttpLimits = Field(default_factory=HttpLimits)
+    # API keys and/or JWTs, tenants, rate limits (docs/security.md). None: open to anyone
+    # who can reach the listeners, and the router says so at start.
+    auth: AuthConfig | None = None
     # HTTPS and gRPC TLS on the API listeners (same files; renewals reloaded). With a
     # CA and require_client_cert, clients need a certificate it signed. /metrics stays
     # plaintext on its own port (docs/security.md, "TLS").
@@ -251,15 +259,21 @@ async def run_router(
             semantic_metrics,
         )
     orchestrator = Orchestrator(registry, dispatcher, calls, semantic=semantic, cache=request_cache)
+    authenticator = _open_auth(config, redis_password, metrics, orchestrator)
     grpc_server, grpc_port = await start_grpc_server(
-        RouterServicer(orchestrator, metrics),
+        RouterServicer(orchestrator, metrics, authenticator),
         config.grpc_address,
         None if listener_tls is None else listener_tls.grpc,
     )
     http_host, http_port = _split(config.http_address)
     try:
         runner, bound_http_port = await start_http_listener(
-            build_http_app(orchestrator, metrics, serves_metrics=config.metrics_address is None),
+            build_http_app(
+                orchestrator,
+                metrics,
+                serves_metrics=config.metrics_address is None,
+                authenticator=authenticator,
+            ),
             http_host,
             http_port,
             config.http_limits,
@@ -292,6 +306,8 @@ async def run_router(
         )
     if listener_tls is not None:
         listener_tls.https.start()
+    if authenticator is not None:
+        authenticator.start()
     # What exists now lives as long as the router: keep it out of every later collection,
     # so full collections stay short (they pause the event loop, i.e. every request).
     gc.collect()
@@ -313,6 +329,8 @@ async def run_router(
         if listener_tls is not None:
             await listener_tls.https.aclose()
         await metrics_listener.stop()
+        if authenticator is not None:
+            await authenticator.aclose()
         if request_cache is not None:
             await request_cache.aclose()
         if opened_cache is not None:
@@ -375,6 +393,32 @@ def _worker_tls(config: RouterProcessConfig) -> GrpcClientTls | None:
     try:
         return GrpcClientTls(config.worker_tls, _WORKER_TLS_FLAGS)
     except TlsFileError as error:
+        raise RouterStartupError(str(error)) from None
+
+
+def _open_auth(
+    config: RouterProcessConfig,
+    redis_password: str | None,
+    metrics: RouterMetrics,
+    orchestrator: Orchestrator,
+) -> Authenticator | None:
+    if config.auth is None:
+        _log.warning(
+            "authentication is off: the HTTP and gRPC APIs serve anyone who can reach "
+            "them (set auth, e.g. --api-keys-file, to require keys)"
+        )
+        return None
+    redis = None
+    if config.redis_url is not None:
+        redis = AuthRedis(
+            config.redis_url,
+            redis_password,
+            config.redis_call_timeout_s,
+            metrics.observe_redis_error,
+        )
+    try:
+        return open_authenticator(config.auth, redis, metrics, orchestrator.models)
+    except AuthSetupError as error:
         raise RouterStartupError(str(error)) from None
 
 

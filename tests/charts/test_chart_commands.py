@@ -35,6 +35,10 @@ USED = {
         "--metrics-address",
         "--redis-url",
         "--redis-password-file",
+        "--api-keys-file",
+        "--jwt-issuer",
+        "--jwt-audience",
+        "--jwt-jwks-url",
         "--log-level",
     ],
     # Mock worker pods (operator/builders/engines/mock.py) override the entrypoint.
@@ -73,6 +77,16 @@ def test_used_lists_every_flag_the_chart_passes() -> None:
         "redis": {"enabled": True},
         "operator": {"watchNamespaces": ["team-a"]},
         "networkPolicy": {"enabled": True},
+        "router": {
+            "auth": {
+                "existingSecret": "api-keys",
+                "oidc": {
+                    "issuer": "https://issuer.test",
+                    "audience": "triskel",
+                    "jwksUrl": "https://issuer.test/jwks",
+                },
+            }
+        },
     }
     passed: dict[str, set[str]] = {}
     for manifests in (render(), render(values)):

@@ -1,5 +1,6 @@
 """The `triskel` command: `up` runs Triskel on this machine; `operator`, `router`,
-`worker` and `crds` run it in a cluster; `simulate` and `bench` replay traces."""
+`worker` and `crds` run it in a cluster; `simulate` and `bench` replay traces;
+`new-api-key` makes a key for the router's keys file."""
 
 from __future__ import annotations
 
@@ -261,6 +262,23 @@ def router(
         str | None,
         typer.Option("--worker-tls-server-name", help="the name in workers' certificates"),
     ] = None,
+    api_keys_file: Annotated[
+        Path | None,
+        typer.Option("--api-keys-file", help="require API keys from this file (re-read)"),
+    ] = None,
+    jwt_issuer: Annotated[
+        str | None, typer.Option("--jwt-issuer", help="accept bearer JWTs from this issuer")
+    ] = None,
+    jwt_audience: Annotated[
+        str | None, typer.Option("--jwt-audience", help="the `aud` JWTs must carry")
+    ] = None,
+    jwt_jwks_url: Annotated[
+        str | None, typer.Option("--jwt-jwks-url", help="the issuer's public keys (JWKS)")
+    ] = None,
+    jwt_public_key_file: Annotated[
+        Path | None,
+        typer.Option("--jwt-public-key-file", help="or one PEM public key for JWTs"),
+    ] = None,
     log_level: LogLevel = "warning",
 ) -> None:
     """Run the router in front of running workers, or of a cluster's pools."""
@@ -295,6 +313,18 @@ def router(
     except ValueError as error:
         raise _fail(f"router: {error}") from None
     data.update({key: value for key, value in (("tls", tls), ("workerTls", worker_tls)) if value})
+    auth = _auth_flags(
+        data.get("auth"),
+        api_keys_file,
+        {
+            "issuer": jwt_issuer,
+            "audience": jwt_audience,
+            "jwksUrl": jwt_jwks_url,
+            "publicKeyFile": None if jwt_public_key_file is None else str(jwt_public_key_file),
+        },
+    )
+    if auth is not None:
+        data["auth"] = auth
     try:
         config = RouterProcessConfig.model_validate(data)
     except ValidationError as error:
@@ -310,6 +340,39 @@ def router(
         asyncio.run(run_router(config, ready))
     except (RouterStartupError, OSError) as error:
         raise _fail(f"router: {error}") from None
+
+
+def _auth_flags(configured: Any, api_keys_file: Path | None, jwt: dict[str, str | None]) -> Any:
+    """The `auth` section with the flags laid over `--config-json`'s (a flag wins)."""
+    given = {key: value for key, value in jwt.items() if value is not None}
+    if api_keys_file is None and not given:
+        return configured
+    auth = dict(configured) if isinstance(configured, dict) else {}
+    if api_keys_file is not None:
+        auth["apiKeysFile"] = str(api_keys_file)
+    if given:
+        current = auth.get("jwt")
+        auth["jwt"] = (dict(current) if isinstance(current, dict) else {}) | given
+    return auth
+
+
+@app.command("new-api-key", cls=FlagHelpCommand)
+def new_api_key(
+    name: Annotated[str, typer.Option("--name", help="the key's name in logs and metrics")],
+    tenant: Annotated[str, typer.Option("--tenant", help="the tenant it acts for")],
+) -> None:
+    """Print a new random API key and its entry for the router's keys file."""
+    from triskel.router.auth.keys_file import ApiKeyEntry, hash_key, new_key
+
+    key = new_key()
+    try:
+        entry = ApiKeyEntry(name=name, sha256=hash_key(key), tenant=tenant)
+    except ValidationError as error:
+        issue = error.errors()[0]
+        raise _fail(f"--{issue['loc'][0]}: {issue['msg']}") from None
+    typer.echo(f"API key (give it to the client; only its hash is kept):\n  {key}")
+    typer.echo("Entry for the keys file (under `keys:`; add models, maxPriority, rateLimit):")
+    typer.echo(f"  - name: {entry.name}\n    sha256: {entry.sha256}\n    tenant: {entry.tenant}")
 
 
 @app.command(cls=FlagHelpCommand)

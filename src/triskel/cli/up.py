@@ -97,6 +97,7 @@ async def _serve(
             membership_file=pools.membership_path,
             routing=config.routing,
             redis_url=config.router.redis_url,
+            auth=config.router.auth,
         )
         router = await supervisor.start(
             "router", "router", router_config.model_dump(mode="json", by_alias=True)
@@ -104,6 +105,7 @@ async def _serve(
         http, grpc_address = router.ready["http"], router.ready["grpc"]
         say(f"  router       HTTP http://{http}/v1 (OpenAI API)  metrics http://{http}/metrics")
         say(f"               gRPC {grpc_address} (triskel.v1.Router)")
+        say(f"               auth {_auth_line(config)}")
         say(f"Triskel is ready: http://{http}/v1  grpc {grpc_address}  (Ctrl-C stops)")
         if config.autoscale is not None:
             plans = graph_plans(config.autoscale, config.pools)
@@ -135,6 +137,18 @@ async def _serve(
         await pools.close()
         await supervisor.stop_all()
         say("Stopped.")
+
+
+def _auth_line(config: UpConfig) -> str:
+    auth = config.router.auth
+    if auth is None:
+        return "off: anyone who can reach these ports may call them (router.auth to require keys)"
+    sources = []
+    if auth.api_keys_file is not None:
+        sources.append(f"API keys from {auth.api_keys_file}")
+    if auth.jwt is not None:
+        sources.append(f"tokens from {auth.jwt.issuer}")
+    return "on: " + " or ".join(sources)
 
 
 async def _serve_until(

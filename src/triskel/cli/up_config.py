@@ -17,6 +17,7 @@ from triskel.cli.autoscale_graphs import AutoscaleConfigError, graph_plans
 from triskel.common.api import Address, ApiModel, WorkerPoolSpec
 from triskel.common.routing_api import RoutingSettings
 from triskel.planner.autoscalers import AutoscalerName
+from triskel.router.auth.config import AuthConfig
 from triskel.router.scheduling.builtin import default_registry
 from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
@@ -37,6 +38,9 @@ class RouterSettings(ApiModel):
     grpc: Address = "127.0.0.1:50051"
     # Share load, membership and prefix history with other router replicas.
     redis_url: str | None = None
+    # Require API keys / JWTs as `triskel router` does (docs/security.md); absent: open,
+    # as a laptop deployment on loopback usually is, and `up` says so at start.
+    auth: AuthConfig | None = None
 
 
 class PoolEntry(WorkerPoolSpec):

@@ -13,7 +13,7 @@ import json
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from triskel.common.api import ApiModel
 
@@ -165,6 +165,36 @@ class RouterMetricsValues(ChartModel):
     """Container and Service port `metrics`; not 8080 or 50051, the API ports."""
 
 
+class RouterOidc(ChartModel):
+    """Bearer JWTs from an OIDC issuer (`--jwt-*`); all three set, or none."""
+
+    issuer: str = ""
+    """The tokens' `iss`; empty: no bearer tokens."""
+    audience: str = ""
+    """The `aud` tokens must carry."""
+    jwks_url: Annotated[str, Field(pattern=r"^$|^https://")] = ""
+    """The issuer's public keys (its discovery document's jwks_uri)."""
+
+    @model_validator(mode="after")
+    def _all_or_none(self) -> RouterOidc:
+        fields = (self.issuer, self.audience, self.jwks_url)
+        if any(fields) and not all(fields):
+            raise ValueError("router.auth.oidc: set issuer, audience and jwksUrl together")
+        return self
+
+
+class RouterAuth(ChartModel):
+    """Callers of the router's APIs present an API key or a token (docs/security.md);
+    neither set: the APIs are open to whoever reaches them (see networkPolicy)."""
+
+    existing_secret: Annotated[str, Field(pattern=f"^$|{DNS_SUBDOMAIN_PATTERN}")] = ""
+    """A Secret of yours holding the API keys file (`triskel new-api-key` prints entries);
+    mounted read-only and re-read when it changes. Empty: no API keys."""
+    existing_secret_key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")] = "keys.yaml"
+    """The key holding the file in `existingSecret`."""
+    oidc: RouterOidc = RouterOidc()
+
+
 class RouterValues(PodPlacement):
     """The router: the one endpoint clients call."""
 
@@ -173,6 +203,7 @@ class RouterValues(PodPlacement):
     log_level: LogLevel = LogLevel.INFO
     service: RouterService = RouterService()
     metrics: RouterMetricsValues = RouterMetricsValues()
+    auth: RouterAuth = RouterAuth()
     resources: Resources = Resources(
         requests={"cpu": "500m", "memory": "512Mi"}, limits={"memory": "1Gi"}
     )

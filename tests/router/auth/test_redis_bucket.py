@@ -66,7 +66,8 @@ async def test_the_script_mirrors_the_pure_maths(
     redis, _ = clients
     name = bucket()
     at_s = await redis_now(redis) - age_s
-    await redis.hset(KEY_PREFIX + name, mapping={**levels, "at": at_s})
+    for field, value in {**levels, "at": at_s}.items():
+        await redis.hset(KEY_PREFIX + name, field, value)
     verdict = await RedisBuckets(redis).take(name, amounts)
     now_s = await redis_now(redis)
     expected_state, expected = take(BucketState(levels, at_s), now_s, amounts)
