@@ -2,8 +2,11 @@
 
 One watch task per worker keeps two streams open: `StreamStats` (load snapshots)
 and `StreamKvEvents` (fed into the precise KV index). A worker whose streams
-break is marked unhealthy and left out of scheduling until they reconnect. The
-view turns all of it into `Endpoint`s, the plain data the scheduler reads.
+break is marked unhealthy and left out of scheduling until they reconnect; one
+whose load reports stop while its streams stay open (frozen, hung) is marked
+unhealthy after `workerSilenceS` and its calls in flight are ended
+(`watch_silence`), until its reports resume. The view turns all of it into
+`Endpoint`s, the plain data the scheduler reads.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from triskel.common.profiles import LatencyProfile, load_profile
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.types import ActiveLoad, Endpoint, WorkerLoad
+from triskel.router.staleness import Staleness
 from triskel.router.state.kv_direct import KvEventSource, follow_directly
 from triskel.router.state.kv_relay import KvRelay
 from triskel.router.state.protocols import LoadCounts, SharedState
@@ -29,6 +33,8 @@ SHARED_LOAD_INTERVAL_S = 0.05
 # Membership changes with deployments, not requests: a second's lag is plenty.
 MEMBERS_INTERVAL_S = 1.0
 _RECONNECT_DELAY_S = 0.5
+# How often silence is checked: a small share of any sensible workerSilenceS.
+SILENCE_CHECK_S = 0.1
 
 
 @dataclass(slots=True)
@@ -40,8 +46,11 @@ class WorkerView:
     own: LoadCounts = field(default_factory=LoadCounts)
     # ... and other router replicas' (from the shared ledger, refreshed periodically).
     others: LoadCounts = field(default_factory=LoadCounts)
-    # Healthy until a stream breaks; healthy again when it reconnects.
+    # Healthy until a stream breaks or its reports stop; healthy again when they resume.
     is_healthy: bool = True
+    silence: Staleness = field(default_factory=Staleness)
+    # Declared silent (its calls ended) and not heard from since.
+    is_silent: bool = False
 
     def endpoint(self) -> Endpoint:
         identity = self.client.identity
@@ -128,7 +137,16 @@ class ClusterView:
         if view is not None:
             self.spawn_write(self._state.members.deregister(_group(view.client), worker_id))
 
+    def watch_silence(
+        self, silence_bound_s: Callable[[str], float], end_calls: Callable[[str], int]
+    ) -> None:
+        """Checks every SILENCE_CHECK_S for workers silent longer than `silence_bound_s`
+        (of the worker's model): each is left out of picks and `end_calls(worker_id)`
+        ends its calls in flight, again at every check until it reports again."""
+        self._tasks.append(asyncio.create_task(self._watch_silence(silence_bound_s, end_calls)))
+
     def _watch(self, view: WorkerView) -> None:
+        view.silence.heard(asyncio.get_running_loop().time())
         self._worker_tasks[view.client.worker_id] = [
             asyncio.create_task(self._watch_stats(view)),
             asyncio.create_task(self._watch_kv_events(view)),
@@ -243,9 +261,39 @@ class ClusterView:
                 async for load in view.client.watch_load(STATS_INTERVAL_MS):
                     view.load = load
                     view.is_healthy = True
+                    view.silence.heard(asyncio.get_running_loop().time())
+                    if view.is_silent:
+                        view.is_silent = False
+                        _log.info(
+                            "worker %s reports again: back in rotation", view.client.worker_id
+                        )
             except WorkerCallError as error:
                 self._lost(view, "stats", error)
             await asyncio.sleep(_RECONNECT_DELAY_S)
+
+    async def _watch_silence(
+        self, silence_bound_s: Callable[[str], float], end_calls: Callable[[str], int]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(SILENCE_CHECK_S)
+            now_s = loop.time()
+            # Removed workers' views are gone with their watchers: nothing reports for them.
+            for view in list(self._workers.values()):
+                silent_s = view.silence.check(now_s)
+                if silent_s < silence_bound_s(view.client.identity.model):
+                    continue
+                num_ended = end_calls(view.client.worker_id)
+                if not view.is_silent and view.is_healthy:
+                    _log.warning(
+                        "worker %s sent no load report for %.1f s: leaving it out until it "
+                        "reports again, ending its %d calls in flight",
+                        view.client.worker_id,
+                        silent_s,
+                        num_ended,
+                    )
+                view.is_silent = True
+                view.is_healthy = False
 
     async def _watch_kv_events(self, view: WorkerView) -> None:
         """Keeps the KV index current for one worker: through the relay, or directly.

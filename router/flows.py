@@ -88,7 +88,7 @@ class Flows:
             streamed = False
             try:
                 with self._cluster.prefilling(worker.worker_id, self._uncached(ctx, worker)):
-                    stream = self._decode_stream(worker, stage, _decode_call(ctx))
+                    stream = self._decode_stream(ctx, worker, stage, _decode_call(ctx))
                     async with contextlib.aclosing(stream):
                         async for event in stream:
                             if isinstance(event, DecodeFinished):
@@ -188,7 +188,7 @@ class Flows:
         assert prefill.kv is not None  # disaggregated() decodes only a prefill that kept KV
         call = _decode_call(ctx, prefill)
         with self._cluster.decoding(worker.worker_id, _num_blocks(ctx, worker)):
-            async for decoded in _relay(self._decode_stream(worker, Stage.DECODE, call)):
+            async for decoded in _relay(self._decode_stream(ctx, worker, Stage.DECODE, call)):
                 if isinstance(decoded, KvPulled):
                     transfer.is_pulled = True
                     if decoded.num_bytes:  # real vLLM does not say what it moved
@@ -219,9 +219,10 @@ class Flows:
             request_id=ctx.request.request_id,
             token_ids=ctx.prompt_token_ids,
             max_tokens=ctx.max_tokens,
-            kv_hold_ms=self._calls.timeouts.kv_hold_ms,
+            kv_hold_ms=self._settings_of(ctx).timeouts.kv_hold_ms,
             seed=ctx.request.seed,
         )
+        prefill_s = self._settings_of(ctx).timeouts.prefill_s
         for attempt in range(self._settings_of(ctx).max_attempts):
             if first is not None and attempt == 0:
                 worker = first
@@ -229,8 +230,8 @@ class Flows:
                 worker = await self._dispatcher.pick(Stage.PREFILL, ctx, workers, failed)
             try:
                 with self._cluster.prefilling(worker.worker_id, self._uncached(ctx, worker)):
-                    async with self._calls.call(worker, Stage.PREFILL):
-                        reply = await worker.prefill(call, self._calls.timeouts.prefill_s)
+                    async with self._calls.call(worker, Stage.PREFILL) as guard:
+                        reply = await guard.wait(worker.prefill(call, prefill_s))
                 return worker, reply
             except ServiceError:
                 if attempt + 1 == self._settings_of(ctx).max_attempts:
@@ -240,16 +241,26 @@ class Flows:
         raise AssertionError("unreachable: the last attempt raises")
 
     async def _decode_stream(
-        self, worker: WorkerClient, stage: Stage, call: DecodeCall
+        self, ctx: RequestContext, worker: WorkerClient, stage: Stage, call: DecodeCall
     ) -> AsyncGenerator[DecodeEvent, None]:
-        """The worker's decode stream; cancelled on close, an error if it ends early."""
-        stream = worker.decode(call, self._calls.timeouts.decode_s)
+        """The worker's decode stream; cancelled on close, an error if it ends early or
+        pauses past `tokenIdleS` once it streams tokens."""
+        timeouts = self._settings_of(ctx).timeouts
+        stream = worker.decode(call, timeouts.decode_s)
         finished: DecodeFinished | None = None
-        async with self._calls.call(worker, stage), contextlib.aclosing(stream):
-            async for event in stream:
+        # Unbounded until the first token: the worker may queue the request, or prefill it.
+        idle_s: float | None = None
+        async with self._calls.call(worker, stage) as guard, contextlib.aclosing(stream):
+            while True:
+                try:
+                    event = await guard.wait(anext(stream), idle_s)
+                except StopAsyncIteration:
+                    break
                 if isinstance(event, DecodeFinished):
                     finished = event
                     break
+                if isinstance(event, TokenEvent):
+                    idle_s = timeouts.token_idle_s
                 yield event
         # Outside the call: the call succeeded even if the consumer stops at this event.
         if finished is None:

@@ -75,7 +75,7 @@ from triskel.router.semantic_cache.metrics import watch_cache
 from triskel.router.semantic_cache.request_path import RequestCache, model_pressure
 from triskel.router.state.config import StateConfig
 from triskel.router.state.factory import open_kv_relay, open_state, read_password_file
-from triskel.router.worker_calls import StageTimeouts, WorkerCalls
+from triskel.router.worker_calls import WorkerCalls
 from triskel.router.worker_client import WorkerCallError, WorkerClient
 
 _STOP_GRACE_S = 2.0
@@ -235,13 +235,17 @@ async def run_router(
     cluster = ClusterView(clients, kv_index, state, kv_relay)
     await cluster.announce_workers()
     cluster.start()
-    calls = WorkerCalls(metrics, StageTimeouts())
+    calls = WorkerCalls(metrics)
     spec = config.routing.admission
     admission = AdmissionController(spec.max_in_flight, spec.max_queued)
     metrics.watch_admission(lambda: admission.queue_depth, lambda: admission.in_flight)
     metrics.watch_workers(registry.worker_counts)
     metrics.watch_stage_requests(cluster.stage_requests)
     table = RoutingTable(ModelRouting(scheduler, config.routing, admission))
+    cluster.watch_silence(
+        lambda model: table.for_model(model).settings.timeouts.worker_silence_s,
+        calls.end_calls_to,
+    )
     dispatcher = Dispatcher(
         cluster, table, metrics, share_prefix_history=config.redis_url is not None
     )

@@ -28,9 +28,10 @@ class EncodeStage:
                 "send text only"
             )
         worker = await self._dispatcher.pick(Stage.ENCODE, ctx, pools.encoders)
-        async with self._calls.call(worker, Stage.ENCODE):
-            ctx.image_token_ids = await worker.encode(
-                ctx.request.request_id, images, self._calls.timeouts.encode_s
+        timeout_s = self._dispatcher.table.for_model(pools.model).settings.timeouts.encode_s
+        async with self._calls.call(worker, Stage.ENCODE) as guard:
+            ctx.image_token_ids = await guard.wait(
+                worker.encode(ctx.request.request_id, images, timeout_s)
             )
         if len(ctx.image_token_ids) != len(images):
             raise unavailable(

@@ -10,7 +10,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from support.fault_deployment import (
     ANSWERED,
@@ -24,6 +26,7 @@ from support.fault_deployment import (
     process_deployment,
 )
 from support.fuzzing import assert_no_tracebacks
+from support.waiting import wait_until
 
 PROFILE = "{name: llama-3.1-8b-h100, kvCapacityTokens: 65536}"
 # 20× the modelled prefill time: long enough to kill a worker while it prefills.
@@ -64,15 +67,20 @@ async def under_fault(
     requests: list[dict[str, Any]],
     fault: Callable[[asyncio.Event], Awaitable[None]],
     deadline_s: float = REQUEST_DEADLINE_S,
+    num_tokens_before: int = 1,
 ) -> list[Outcome]:
     """Sends every request at once and runs `fault` meanwhile (it gets an event set when
-    the first stream's first token arrives); every request's outcome, once all ended."""
-    first_token = asyncio.Event()
-    clients = [
-        outcome_of(deployment.base_url, body, first_token.set, deadline_s) for body in requests
-    ]
+    a stream has sent `num_tokens_before` events); every request's outcome, once all
+    ended."""
+    streaming = asyncio.Event()
+
+    def on_event(num_events: int) -> None:
+        if num_events >= num_tokens_before:
+            streaming.set()
+
+    clients = [outcome_of(deployment.base_url, body, on_event, deadline_s) for body in requests]
     outcomes = asyncio.gather(*clients)
-    await fault(first_token)
+    await fault(streaming)
     return list(await outcomes)
 
 
@@ -137,27 +145,78 @@ async def test_a_prefill_worker_killed_during_a_kv_transfer(
     assert_no_tracebacks(caplog.records)
 
 
-# A frozen worker keeps its connections open, and the router waits on its streams for
-# the whole decode bound (StageTimeouts.decode_s, 30 min): its clients hang. gRPC
-# keepalive pings (10 s, 5 s timeout) on the router's worker channels did not end those
-# streams in 60 s here. Strict: the fix that ends them turns this into a failure to
-# remove the mark.
-@pytest.mark.xfail(strict=True, reason="a frozen decode worker hangs its streams (issue 19)")
+# A frozen worker keeps its connections open (its kernel still ACKs TCP), so gRPC alone
+# would hold its streams for the whole decode bound (30 min). Its load reports stop: after
+# workerSilenceS (5 s) the router leaves it out and ends its calls.
 @pytest.mark.asyncio
 async def test_a_decode_worker_frozen_mid_stream(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     async with process_deployment(pools(1, 2)) as deployment:
 
-        async def freeze_a_streaming_decode_worker(first_token: asyncio.Event) -> None:
-            await asyncio.wait_for(first_token.wait(), 30)
+        async def freeze_a_streaming_decode_worker(streaming: asyncio.Event) -> None:
+            await asyncio.wait_for(streaming.wait(), 30)
             deployment.freeze(await busy_worker(deployment, ["decode-0", "decode-1"]))
 
+        # Frozen 50 tokens into a stream: every request has its decode tokens coming (one
+        # frozen before its first decode token would be retried, and answered).
         outcomes = await under_fault(
             deployment,
             bodies(4, max_tokens=400),
             freeze_a_streaming_decode_worker,
             deadline_s=FROZEN_DEADLINE_S,
+            num_tokens_before=50,
         )
-        assert ERROR in {o.kind for o in outcomes}, outcomes
+        errors = [o.detail for o in outcomes if o.kind == ERROR]
+        assert errors, outcomes
+        # Each says which step stopped and what to do; none names a worker or an address.
+        for detail in errors:
+            assert "decode step for model m" in detail and "retry later" in detail, detail
+            assert "127.0.0.1" not in detail and "decode-" not in detail, detail
         await assert_still_serves(deployment)
     assert_no_tracebacks(caplog.records)
+
+
+@pytest.mark.asyncio
+async def test_a_frozen_worker_is_left_out_and_returns_when_it_resumes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="triskel.router.cluster")
+    async with process_deployment(pools(1, 2)) as deployment:
+        deployment.freeze("decode-0")
+        await wait_for_log(caplog, "worker decode-0 sent no load report")
+        # Left out: every request goes to decode-1, none waits on the frozen worker.
+        served_before = await num_served(deployment, "decode-0")
+        await assert_still_serves(deployment)
+        assert await num_served(deployment, "decode-0") == served_before
+
+        deployment.thaw("decode-0")
+        await wait_for_log(caplog, "worker decode-0 reports again")
+        # Back in rotation: round-robin gives it requests again.
+        async with asyncio.timeout(REQUEST_DEADLINE_S):
+            while await num_served(deployment, "decode-0") == served_before:
+                await assert_still_serves(deployment)
+    assert_no_tracebacks(caplog.records)
+
+
+async def wait_for_log(
+    caplog: pytest.LogCaptureFixture, text: str, timeout_s: float = REQUEST_DEADLINE_S
+) -> None:
+    await wait_until(lambda: any(text in r.getMessage() for r in caplog.records), timeout_s)
+
+
+async def num_served(deployment: Deployment, worker_id: str) -> float:
+    """Decode calls `worker_id` answered, as the router's /metrics counts them."""
+    url = f"{deployment.base_url}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        text = await response.text()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                sample.name == "triskel_worker_requests_total"
+                and labels.get("worker") == worker_id
+                and labels.get("stage") == "decode"
+                and labels.get("status") == "ok"
+            ):
+                return sample.value
+    return 0.0

@@ -4,6 +4,7 @@ and each stage's reported queue."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +16,7 @@ from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.types import WorkerLoad
 from triskel.router.state.kv_direct import KvEventCall
 from triskel.router.state.memory import MemoryState
+from triskel.router.worker_client import WorkerClient
 
 from support.fake_workers import fake_worker
 from support.waiting import wait_until
@@ -104,3 +106,93 @@ async def test_each_stages_requests_are_summed_from_what_its_healthy_workers_rep
 
 def _all_reported(cluster: ClusterView) -> bool:
     return sum(w + r for w, r in cluster.stage_requests().values()) == 27
+
+
+class _Pausable(GrpcWorkerClient):
+    """Reports its load every 10 ms while `reporting` is set; its stream stays open while
+    it is not (a frozen worker's connection)."""
+
+    def __init__(self, fake: WorkerClient) -> None:
+        super().__init__(fake.address)
+        self._identity = fake.identity
+        self.reporting = asyncio.Event()
+        self.reporting.set()
+
+    async def watch_load(self, interval_ms: int) -> AsyncIterator[WorkerLoad]:
+        while True:
+            await self.reporting.wait()
+            yield WorkerLoad()
+            await asyncio.sleep(0.01)
+
+    def kv_events(self) -> KvEventCall:
+        raise NotImplementedError
+
+    @property
+    def has_kv_events(self) -> bool:
+        return False
+
+
+@pytest.mark.asyncio
+async def test_a_silent_worker_is_left_out_its_calls_ended_and_back_when_it_reports() -> None:
+    d0, d1 = _Pausable(DECODES[0]), _Pausable(DECODES[1])
+    cluster = ClusterView([d0, d1], KvBlockIndex(), MemoryState())
+    ended: list[str] = []
+
+    def end_calls(worker_id: str) -> int:
+        ended.append(worker_id)
+        return 0
+
+    cluster.start()
+    cluster.watch_silence(lambda model: 1.0, end_calls)
+    try:
+        await wait_until(lambda: len(cluster.endpoints([d0, d1])) == 2)
+        d0.reporting.clear()  # frozen: no report, no error
+        await wait_until(lambda: "d0" in ended)
+        assert [e.worker_id for e in cluster.endpoints([d0, d1])] == ["d1"]
+        assert set(ended) == {"d0"}
+        d0.reporting.set()
+        await wait_until(lambda: len(cluster.endpoints([d0, d1])) == 2)
+    finally:
+        await cluster.close()
+
+
+@pytest.mark.asyncio
+async def test_a_stalled_router_does_not_call_its_workers_silent() -> None:
+    workers = [_Pausable(DECODES[0]), _Pausable(DECODES[1])]
+    cluster = ClusterView(workers, KvBlockIndex(), MemoryState())
+    ended: list[str] = []
+    num_checks = 0
+
+    def bound_s(model: str) -> float:
+        nonlocal num_checks
+        num_checks += 1
+        return 1.0
+
+    def end_calls(worker_id: str) -> int:
+        ended.append(worker_id)
+        return 0
+
+    cluster.start()
+    cluster.watch_silence(bound_s, end_calls)
+    try:
+        await wait_until(lambda: len(cluster.endpoints(workers)) == 2)
+        # The loop blocks for twice the silence bound, and the reports queued meanwhile
+        # are read only after the next check (the order is the network's to choose).
+        for worker in workers:
+            worker.reporting.clear()
+        stall_the_event_loop(2.0)
+        checks_before = num_checks
+        await wait_until(lambda: num_checks >= checks_before + len(workers))
+        for worker in workers:
+            worker.reporting.set()
+        await wait_until(lambda: num_checks >= checks_before + 10 * len(workers))
+        assert ended == []
+        assert len(cluster.endpoints(workers)) == 2
+    finally:
+        await cluster.close()
+
+
+def stall_the_event_loop(seconds: float) -> None:
+    """Blocks the loop as a long GC pause or a starved CPU would: the workers report all
+    along, the router cannot read it."""
+    time.sleep(seconds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import cast
 
@@ -10,7 +11,7 @@ import pytest
 from triskel.common.api import Role
 from triskel.router.metrics import RouterMetrics
 from triskel.router.types import RequestError, ServiceError
-from triskel.router.worker_calls import StageTimeouts, WorkerCalls
+from triskel.router.worker_calls import WorkerCalls
 from triskel.router.worker_client import (
     CallFailure,
     WorkerCallError,
@@ -41,7 +42,7 @@ class _Worker:
 
 
 async def failed_call(error: WorkerCallError) -> Exception:
-    calls = WorkerCalls(RouterMetrics(), StageTimeouts())
+    calls = WorkerCalls(RouterMetrics())
     with pytest.raises(Exception) as caught:
         async with calls.call(cast(WorkerClient, _Worker()), "decode"):
             raise error
@@ -76,3 +77,35 @@ async def test_a_refused_input_stays_the_clients_error() -> None:
         WorkerCallError(CallFailure.INVALID_ARGUMENT, "too long", "max_tokens")
     )
     assert isinstance(error, RequestError) and error.field_name == "max_tokens"
+
+
+@pytest.mark.asyncio
+async def test_a_silent_workers_calls_end_with_a_retriable_error_naming_the_stage(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    metrics = RouterMetrics()
+    calls = WorkerCalls(metrics)
+    started = asyncio.Event()
+
+    async def decode_on_the_silent_worker() -> None:
+        async with calls.call(cast(WorkerClient, _Worker()), "decode") as guard:
+            started.set()
+            await guard.wait(asyncio.Event().wait())
+
+    task = asyncio.create_task(decode_on_the_silent_worker())
+    await started.wait()
+    assert calls.end_calls_to("decode-8") == 0  # another worker's: nothing to end
+    with caplog.at_level(logging.WARNING, logger="triskel.router.unavailable"):
+        assert calls.end_calls_to("decode-7") == 1
+        with pytest.raises(ServiceError) as caught:
+            await asyncio.wait_for(task, 5)
+    error = caught.value
+    assert str(error) == (
+        "the decode step for model m stopped: its worker stopped responding; retry later"
+    )
+    assert error.retry_after_s == 1.0
+    (record,) = caplog.records
+    assert "decode-7" in record.getMessage() and ADDRESS in record.getMessage()
+    assert calls.end_calls_to("decode-7") == 0  # ended calls are forgotten
+    body, _ = metrics.render()
+    assert b'stage="decode",status="silent",worker="decode-7"' in body

@@ -49,6 +49,12 @@ class Deployment:
         os.kill(pid, signal.SIGSTOP)
         self.frozen.add(pid)
 
+    def thaw(self, worker_id: str) -> None:
+        """SIGCONT: a frozen worker runs again."""
+        pid = self.children[worker_id].pid
+        os.kill(pid, signal.SIGCONT)
+        self.frozen.discard(pid)
+
     def thaw_all(self) -> None:
         for pid in self.frozen:
             with contextlib.suppress(ProcessLookupError):
@@ -110,20 +116,20 @@ ERROR = "error"
 async def outcome_of(
     base_url: str,
     body: dict[str, Any],
-    on_first_event: Callable[[], None] = lambda: None,
+    on_event: Callable[[int], None] = lambda num_events: None,
     deadline_s: float = REQUEST_DEADLINE_S,
 ) -> Outcome:
     """Sends `body` (streamed if it says so); AssertionError unless it ends clearly within
-    `deadline_s`. `on_first_event` runs when a stream's first event arrives."""
+    `deadline_s`. `on_event` gets the stream's count of events so far at each event."""
     path = "/v1/chat/completions" if "messages" in body else "/v1/completions"
     try:
         async with asyncio.timeout(deadline_s):
-            return await _send(f"{base_url}{path}", body, on_first_event)
+            return await _send(f"{base_url}{path}", body, on_event)
     except TimeoutError:
         raise AssertionError(f"request hung for {deadline_s} s: {body}") from None
 
 
-async def _send(url: str, body: dict[str, Any], on_first_event: Callable[[], None]) -> Outcome:
+async def _send(url: str, body: dict[str, Any], on_event: Callable[[int], None]) -> Outcome:
     async with aiohttp.ClientSession() as session, session.post(url, json=body) as response:
         if response.status != 200:
             return _error_reply(response.status, await response.read())
@@ -141,8 +147,7 @@ async def _send(url: str, body: dict[str, Any], on_first_event: Callable[[], Non
                     return Outcome(ANSWERED, f"{num_events} events")
                 event = json.loads(line[len("data: ") :])
                 num_events += 1
-                if num_events == 1:
-                    on_first_event()
+                on_event(num_events)
                 if "error" in event:
                     assert event["error"]["message"], event
                     return Outcome(ERROR, event["error"]["message"])

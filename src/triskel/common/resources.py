@@ -18,7 +18,12 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 
 from triskel.common.api import ApiModel, WorkerPoolSpec
-from triskel.common.routing_api import AdmissionSpec, DisaggregationSpec, RoutingConfig
+from triskel.common.routing_api import (
+    AdmissionSpec,
+    DisaggregationSpec,
+    RoutingConfig,
+    TimeoutsSpec,
+)
 from triskel.common.semantic_api import CacheSpec, SemanticSpec
 from triskel.planner.autoscalers import AutoscalerName
 
@@ -229,6 +234,8 @@ class RoutingPolicySpec(RoutingConfig):
     admission: AdmissionSpec = Field(default_factory=AdmissionSpec)
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 2
     """Tries per stage when a worker fails before the request's first token there."""
+    timeouts: TimeoutsSpec = Field(default_factory=TimeoutsSpec)
+    """Bounds on calls to workers, and how long a silent worker keeps its calls."""
     semantic: SemanticSpec | None = None
     """Signals and decisions for requests naming `semantic.alias` (`model: auto`): which
     model answers and how the request is changed."""

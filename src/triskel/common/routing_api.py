@@ -133,6 +133,26 @@ class AdmissionSpec(ApiModel):
     max_queued: Annotated[int, Field(ge=0)] = 4096
 
 
+class TimeoutsSpec(ApiModel):
+    """Bounds on the router's calls to workers (docs/routing.md, "Failures"): a worker that
+    hangs or goes silent ends its requests with a retriable error, never hangs them."""
+
+    encode_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    """One Encode call: all of a request's images."""
+    prefill_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    """One Prefill call, its wait in the worker's queue included."""
+    decode_s: Annotated[float, Field(gt=0, le=86400)] = 1800.0
+    """A whole decode stream: long generations on slow profiles need room."""
+    token_idle_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
+    """Longest pause between two events of a decode stream once its first token arrived
+    (before it the worker may queue or prefill the request: `decodeS` bounds that)."""
+    kv_hold_ms: Annotated[int, Field(ge=1000, le=600_000)] = 30_000
+    """How long a prefill worker keeps a prompt's KV waiting for the decode worker's pull."""
+    worker_silence_s: Annotated[float, Field(ge=1, le=600)] = 5.0
+    """A worker whose load reports (every 50 ms) stop for this long is left out of picks
+    and its calls in flight end with a retriable error; it returns when they resume."""
+
+
 class RoutingSettings(RoutingConfig):
     """Scheduling plugins and profiles (the `RoutingConfig` fields) plus serving policy."""
 
@@ -141,6 +161,7 @@ class RoutingSettings(RoutingConfig):
     admission: AdmissionSpec = Field(default_factory=AdmissionSpec)
     # Tries per stage when a worker fails before the request's first token there.
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 2
+    timeouts: TimeoutsSpec = Field(default_factory=TimeoutsSpec)
     # Semantic routing for requests naming the alias (`model: auto`), and the semantic
     # cache in front of the workers (docs/semantic.md).
     semantic: SemanticSpec | None = None
