@@ -28,6 +28,7 @@ from triskel.workers.api import (
 from triskel.workers.drain import drain
 from triskel.workers.engine.events import BlocksStored
 from triskel.workers.kv.handle import KvHandle
+from triskel.workers.kv.registry import connector_type_problem
 
 _DEFAULT_STATS_INTERVAL_MS = 100
 _SERVICE_NAME = "triskel.v1.Worker"
@@ -183,11 +184,16 @@ def _switch_target(role: str) -> Role:
 
 def _kv_handle(message: worker_pb2.KvHandle) -> KvHandle:
     """The request's handle; EngineInputError when it is not a usable one (an empty
-    address, a block size of 0), which would otherwise escape as UNKNOWN."""
+    address, a block size of 0, which would otherwise escape as UNKNOWN; a connector
+    that does not exist, which would fail as a pull, UNAVAILABLE, and be retried)."""
     try:
-        return KvHandle.from_proto(message)
+        handle = KvHandle.from_proto(message)
     except ValueError as error:
         raise EngineInputError("kv", str(error)) from None
+    problem = connector_type_problem(handle.connector)
+    if problem:
+        raise EngineInputError("kv.connector", problem)
+    return handle
 
 
 def _require_request_id(request_id: str) -> None:

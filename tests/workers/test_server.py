@@ -137,3 +137,44 @@ async def test_health_and_reflection_are_served(channel: grpc.aio.Channel) -> No
         names = {s.name for s in reply.list_services_response.service}
         assert "triskel.v1.Worker" in names
         break
+
+
+@pytest.mark.parametrize(
+    "connector",
+    [
+        "carrier-pigeon",
+        "x" * 10_000,  # echoed cut short: a refusal is no amplifier
+    ],
+)
+@pytest.mark.asyncio
+async def test_a_kv_handle_for_an_unknown_connector_is_the_callers_error(connector: str) -> None:
+    # It was UNAVAILABLE (a failed pull), which the router retries elsewhere: no worker can
+    # pull over a connector that does not exist.
+    engine = mock_engine(Role.DECODE, "decode-0")
+    await engine.start()
+    server, port = await start_worker_server(engine, "127.0.0.1:0")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            handle = worker_pb2.KvHandle(
+                request_id="r",
+                worker_id="prefill-0",
+                connector=connector,
+                address="127.0.0.1:1",
+                num_tokens=16,
+                block_bytes=64,
+                block_checksums=[1],
+            )
+            request = worker_pb2.DecodeRequest(
+                request_id="r", token_ids=list(range(16)), max_tokens=4, kv=handle, first_token_id=7
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                async for _ in worker_pb2_grpc.WorkerStub(channel).Decode(request):
+                    pass
+    finally:
+        await server.stop(None)
+        await engine.close()
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = caught.value.details() or ""
+    assert details.startswith("kv.connector: unknown connector ")
+    assert "known: tcp, mooncake, nccl" in details
+    assert len(details) < 200

@@ -25,12 +25,21 @@ def connector_types() -> tuple[str, ...]:
     return tuple(_FACTORIES)
 
 
+# How much of an unknown name a refusal repeats: enough to recognise it, no amplifier.
+_MAX_ECHOED_CHARS = 64
+
+
 def create_connector(type_name: str, params: Mapping[str, str]) -> KvConnector:
     """A new, unstarted connector; ValueError names an unknown type or param."""
     factory = _FACTORIES.get(str(type_name))
     if factory is None:
-        raise ValueError(
-            f"kvConnector.type: unknown connector {str(type_name)!r} "
-            f"(known: {', '.join(_FACTORIES)})"
-        )
+        raise ValueError(f"kvConnector.type: {connector_type_problem(type_name)}")
     return factory(params)
+
+
+def connector_type_problem(type_name: str) -> str:
+    """Why `type_name` names no connector, or "" when it names one."""
+    if str(type_name) in _FACTORIES:
+        return ""
+    shown = str(type_name)[:_MAX_ECHOED_CHARS]
+    return f"unknown connector {shown!r} (known: {', '.join(_FACTORIES)})"
