@@ -54,6 +54,8 @@ class PoolSettings:
     # Who may call the workers: each pool gets a NetworkPolicy admitting them; None: no
     # policies (the chart's networkPolicy.enabled off).
     callers: WorkerCallers | None = None
+    # The Secret with the workers' TLS certificate (builders/tls.py); None: plaintext.
+    worker_tls_secret: str | None = None
 
 
 class ChildRefused(Exception):
@@ -95,7 +97,13 @@ class PoolReconciler:
         owner = owner_reference(body)
         features = self._settings.features
         desired = build_deployment(
-            name, namespace, spec, self._settings.worker_image, owner, features
+            name,
+            namespace,
+            spec,
+            self._settings.worker_image,
+            owner,
+            features,
+            self._settings.worker_tls_secret,
         )
         # Before the pods exist: they wait for it to start (their key file is in it).
         await self.ensure_kv_key(namespace, spec)

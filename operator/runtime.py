@@ -16,13 +16,16 @@ import aiohttp
 import kopf
 
 from triskel.common.kube import Credentials, KubeClient
+from triskel.common.tls import ClientTlsFiles, GrpcClientTls, TlsFlags
 from triskel.operator.builders.network_policy import WorkerCallers
 from triskel.operator.builders.server_features import ServerFeatures, ServerVersionError
+from triskel.operator.drain import WorkProbe
 from triskel.operator.graph_autoscalers import GraphAutoscalers
 from triskel.operator.metrics import MetricsServer, OperatorMetrics
 from triskel.operator.policy_check import PolicyJudge
 from triskel.operator.pool_reconciler import PoolReconciler, PoolSettings
 from triskel.operator.router_config_sync import publish_router_config
+from triskel.operator.worker_probe import work_in_flight
 
 DEFAULT_WORKER_IMAGE = "ghcr.io/triskel-io/triskel:0.1.0"
 
@@ -46,6 +49,28 @@ class OperatorOptions:
     # The router and operator pods (in router_namespace) that may call workers: each pool
     # then gets a NetworkPolicy (builders/network_policy.py); None: none.
     worker_callers: WorkerCallers | None = None
+    # The Secret every worker pod mounts for mTLS (builders/tls.py); None: plaintext.
+    worker_tls_secret: str | None = None
+    # The operator's client certificate for its drain probes of mTLS workers.
+    worker_client_tls: ClientTlsFiles | None = None
+
+
+_CLIENT_TLS_FLAGS = TlsFlags(
+    cert="--worker-tls-cert-file", key="--worker-tls-key-file", ca="--worker-tls-ca-file"
+)
+
+
+def _work_probe(files: ClientTlsFiles | None) -> WorkProbe:
+    """How drains ask workers for their work in flight: over mTLS with `files`
+    (TlsFileError naming the flag when they cannot be used)."""
+    if files is None:
+        return work_in_flight
+    tls = GrpcClientTls(files, _CLIENT_TLS_FLAGS)
+
+    async def probe(address: str) -> int | None:
+        return await work_in_flight(address, tls=tls)
+
+    return probe
 
 
 def utc_now() -> str:
@@ -75,6 +100,7 @@ class OperatorRuntime:
         self.metrics = OperatorMetrics()
         # Started by `run_operator` when `options.metrics_address` is set.
         self.metrics_server = MetricsServer(self.metrics)
+        self._probe = _work_probe(options.worker_client_tls)
 
     def logged_in(self, credentials: Credentials) -> None:
         self._kube = KubeClient(credentials)
@@ -99,8 +125,9 @@ class OperatorRuntime:
             await self.server_features(),
             self.options.drain_timeout_s,
             self.options.worker_callers,
+            self.options.worker_tls_secret,
         )
-        return PoolReconciler(self.kube, settings, self.now)
+        return PoolReconciler(self.kube, settings, self.now, self._probe)
 
     async def server_features(self) -> ServerFeatures:
         """What the API server accepts, read from its /version once per run."""

@@ -17,6 +17,7 @@ the same time to finish.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from typing import Any
 
@@ -31,6 +32,12 @@ from triskel.operator.builders.security import (
     scratch,
 )
 from triskel.operator.builders.server_features import ServerFeatures
+from triskel.operator.builders.tls import (
+    plaintext_probe,
+    worker_tls_args,
+    worker_tls_mount,
+    worker_tls_volume,
+)
 
 Json = dict[str, Any]
 
@@ -51,13 +58,23 @@ def build_deployment(
     image: str,
     owner: Json,
     features: ServerFeatures,
+    tls_secret: str | None = None,
 ) -> Json:
     """The Deployment running pool `pool_name`; `image` is the Triskel image (mock workers),
-    `features` what the cluster's API server accepts.
+    `features` what the cluster's API server accepts, `tls_secret` the Secret with the
+    workers' TLS certificate (builders/tls.py; None: plaintext).
 
     ValueError names the spec field the pool's engine cannot run as written.
     """
     engine = engine_pod(spec, image)
+    if tls_secret is not None and engine.takes_tls_flags:
+        engine = dataclasses.replace(
+            engine,
+            args=(*engine.args, *worker_tls_args()),
+            health_check=plaintext_probe(engine.health_check),
+        )
+    else:
+        tls_secret = None
     template_metadata: Json = {"labels": pool_labels(pool_name, spec)}
     if engine.metrics_port is not None:
         template_metadata["annotations"] = {
@@ -82,17 +99,21 @@ def build_deployment(
             "progressDeadlineSeconds": engine.startup_budget_s + _IMAGE_PULL_BUDGET_S,
             "template": {
                 "metadata": template_metadata,
-                "spec": _pod_spec(pool_name, spec, engine, features),
+                "spec": _pod_spec(pool_name, spec, engine, features, tls_secret),
             },
         },
     }
 
 
 def _pod_spec(
-    pool_name: str, spec: WorkerPoolSpec, engine: EnginePod, features: ServerFeatures
+    pool_name: str,
+    spec: WorkerPoolSpec,
+    engine: EnginePod,
+    features: ServerFeatures,
+    tls_secret: str | None,
 ) -> Json:
     pod: Json = {
-        "containers": [_container(spec, engine, features)],
+        "containers": [_container(spec, engine, features, tls_secret is not None)],
         "terminationGracePeriodSeconds": TERMINATION_GRACE_S,
         # Non-root, seccomp on (builders/security.py).
         "securityContext": pod_security_context(spec),
@@ -124,11 +145,15 @@ def _pod_spec(
         volumes.append({"name": _SHM_VOLUME, "emptyDir": {"medium": "Memory"}})
     if engine.reads_kv_auth_key:
         volumes.append(kv_key_volume(spec.model))
+    if tls_secret is not None:
+        volumes.append(worker_tls_volume(tls_secret))
     pod["volumes"] = volumes
     return pod
 
 
-def _container(spec: WorkerPoolSpec, engine: EnginePod, features: ServerFeatures) -> Json:
+def _container(
+    spec: WorkerPoolSpec, engine: EnginePod, features: ServerFeatures, has_tls: bool
+) -> Json:
     container: Json = {
         "name": CONTAINER_NAME,
         "image": engine.image,
@@ -161,6 +186,8 @@ def _container(spec: WorkerPoolSpec, engine: EnginePod, features: ServerFeatures
         mounts.append({"name": _SHM_VOLUME, "mountPath": "/dev/shm"})
     if engine.reads_kv_auth_key:
         mounts.append(kv_key_mount())
+    if has_tls:
+        mounts.append(worker_tls_mount())
     container["volumeMounts"] = mounts
     return container
 

@@ -60,6 +60,8 @@ class EnginePod:
     # workers); the pod then mounts the model's key Secret there. vLLM and SGLang move KV
     # with their own connectors and take no Triskel key.
     reads_kv_auth_key: bool = False
+    # A Triskel worker: it takes `triskel worker`'s --tls-* flags (builders/tls.py).
+    takes_tls_flags: bool = False
     # The engine writes nothing outside /tmp, so its root filesystem can be read-only.
     # vLLM and SGLang write caches (weights, torch.compile, Triton and FlashInfer kernels)
     # under $HOME and elsewhere: theirs stays writable.

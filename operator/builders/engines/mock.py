@@ -76,6 +76,7 @@ def mock_pod(spec: WorkerPoolSpec, image: str) -> EnginePod:
         health_check={"grpc": {"port": GRPC_PORT}},
         startup_budget_s=_STARTUP_BUDGET_S,
         reads_kv_auth_key=True,
+        takes_tls_flags=True,
         # It writes no file (its KV arena is anonymous memory); /tmp is an emptyDir.
         read_only_root=True,
     )

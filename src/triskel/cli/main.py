@@ -451,9 +451,31 @@ def operator_command(
             help="k=v,...: this operator's pods (both in --router-namespace)",
         ),
     ] = None,
+    worker_tls_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--worker-tls-secret", help="worker pods serve mTLS with this Secret (tls.crt, ...)"
+        ),
+    ] = None,
+    worker_tls_cert_file: Annotated[
+        Path | None,
+        typer.Option("--worker-tls-cert-file", help="this operator's certificate for workers"),
+    ] = None,
+    worker_tls_key_file: Annotated[
+        Path | None, typer.Option("--worker-tls-key-file", help="its private key")
+    ] = None,
+    worker_tls_ca_file: Annotated[
+        Path | None,
+        typer.Option("--worker-tls-ca-file", help="the CA workers' certificates chain to"),
+    ] = None,
+    worker_tls_server_name: Annotated[
+        str | None,
+        typer.Option("--worker-tls-server-name", help="the name in workers' certificates"),
+    ] = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Run the Kubernetes operator (WorkerPool, ServingGraph, RoutingPolicy)."""
+    from triskel.common.tls import ClientTlsFiles, TlsFileError
     from triskel.operator.app import run_operator
     from triskel.operator.builders.network_policy import worker_callers
     from triskel.operator.runtime import OperatorOptions
@@ -462,6 +484,16 @@ def operator_command(
     try:
         callers = worker_callers(
             router_namespace, network_policy_router_labels, network_policy_operator_labels
+        )
+    except ValueError as error:
+        raise _fail(f"operator: {error}") from None
+    try:
+        client_tls = worker_tls_section(
+            None,
+            worker_tls_cert_file,
+            worker_tls_key_file,
+            worker_tls_ca_file,
+            worker_tls_server_name,
         )
     except ValueError as error:
         raise _fail(f"operator: {error}") from None
@@ -474,8 +506,13 @@ def operator_command(
         liveness_endpoint=liveness,
         metrics_address=metrics_address,
         worker_callers=callers,
+        worker_tls_secret=worker_tls_secret,
+        worker_client_tls=None if client_tls is None else ClientTlsFiles.model_validate(client_tls),
     )
-    asyncio.run(run_operator(options))
+    try:
+        asyncio.run(run_operator(options))
+    except TlsFileError as error:
+        raise _fail(f"operator: {error}") from None
 
 
 @app.command(cls=FlagHelpCommand)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from triskel.common.tls import GrpcClientTls
 from triskel.v1 import worker_pb2, worker_pb2_grpc
 
 PROBE_TIMEOUT_S = 2.0
@@ -30,9 +31,17 @@ class WorkerLoad:
         return self.num_waiting_requests + self.num_running_requests + self.num_kv_holds
 
 
-async def worker_load(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> WorkerLoad | None:
-    """The worker's load now; None when it does not answer (gone, or stopping)."""
-    async with grpc.aio.insecure_channel(address) as channel:
+async def worker_load(
+    address: str, timeout_s: float = PROBE_TIMEOUT_S, tls: GrpcClientTls | None = None
+) -> WorkerLoad | None:
+    """The worker's load now; None when it does not answer (gone, or stopping). A worker
+    serving mTLS is asked with `tls` (a channel per call: renewals need nothing more)."""
+    if tls is None:
+        channel = grpc.aio.insecure_channel(address)
+    else:
+        credentials = tls.credentials()[1]
+        channel = grpc.aio.secure_channel(address, credentials, options=tls.channel_options())
+    async with channel:
         call = worker_pb2_grpc.WorkerStub(channel).StreamStats(
             worker_pb2.StreamStatsRequest(interval_ms=1000)
         )
