@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 
 from triskel.common.api import Role
+from triskel.common.articles import with_article
 from triskel.common.hashing import BlockHash, hash_block, hash_blocks, root_hash
 from triskel.common.latency import encode_ms
 from triskel.common.request_limits import ImageSize, LimitError, check_image_sizes
@@ -481,7 +482,7 @@ class MockEngine:
                 "role", f"a worker switches between prefill, decode and unified, not to {role}"
             )
         if self._settings.role not in SWITCHABLE_ROLES:
-            raise EngineRoleError(f"a {self._settings.role} worker cannot change role")
+            raise EngineRoleError(f"{with_article(self._settings.role)} worker cannot change role")
         in_flight = work_in_flight(self.load())
         if in_flight > 0:
             raise EngineRoleError(
@@ -499,7 +500,7 @@ class MockEngine:
     def _require_role(self, roles: tuple[Role, ...], call: str) -> None:
         if self._settings.role not in roles:
             raise EngineRoleError(
-                f"{call} is not served by a {self._settings.role} worker "
+                f"{call} is not served by {with_article(self._settings.role)} worker "
                 f"({self._settings.worker_id}); roles that serve it: "
                 + ", ".join(str(role) for role in roles)
             )

@@ -198,6 +198,16 @@ async def test_roles_and_inputs_are_checked(
         await mock_engine(Role.ENCODE, "e").encode("x", [])
 
 
+@pytest.mark.asyncio
+async def test_an_encode_workers_refusals_read_an_encode_worker() -> None:
+    # They read "a encode worker".
+    encoder = mock_engine(Role.ENCODE, "e")
+    with pytest.raises(EngineRoleError, match=r"^Prefill is not served by an encode worker "):
+        await encoder.prefill("x", PROMPT, 4, 0)
+    with pytest.raises(EngineRoleError, match=r"^an encode worker cannot change role$"):
+        encoder.switch_role(Role.DECODE)
+
+
 @pytest.mark.parametrize(
     ("sizes", "field_name"),
     [

@@ -16,6 +16,7 @@ answer, which a P/D proxy drops, is its first token whatever the stops.
 from __future__ import annotations
 
 from triskel.common.api import Role
+from triskel.common.articles import with_article
 from triskel.common.tokenizer import MockTokenizer
 from triskel.workers.api import DecodeDone, DecodeParams, Engine
 from triskel.workers.openai_http.bootstrap import BootstrapClient
@@ -157,5 +158,8 @@ def _require_role(role: Role, roles: tuple[Role, ...], param: str) -> None:
     if role not in roles:
         served = " or ".join(str(r) for r in roles)
         raise ApiError(
-            400, f"{param}: a {role} worker cannot serve this; a {served} worker can", param
+            400,
+            f"{param}: {with_article(role)} worker cannot serve this; "
+            f"{with_article(served)} worker can",
+            param,
         )
