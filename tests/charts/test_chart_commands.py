@@ -26,6 +26,11 @@ USED = {
         "--metrics-address",
         "--network-policy-router-labels",
         "--network-policy-operator-labels",
+        "--worker-tls-secret",
+        "--worker-tls-cert-file",
+        "--worker-tls-key-file",
+        "--worker-tls-ca-file",
+        "--worker-tls-server-name",
         "--log-level",
     ],
     "router": [
@@ -39,6 +44,12 @@ USED = {
         "--jwt-issuer",
         "--jwt-audience",
         "--jwt-jwks-url",
+        "--tls-cert-file",
+        "--tls-key-file",
+        "--worker-tls-cert-file",
+        "--worker-tls-key-file",
+        "--worker-tls-ca-file",
+        "--worker-tls-server-name",
         "--log-level",
     ],
     # Mock worker pods (operator/builders/engines/mock.py) override the entrypoint.
@@ -77,6 +88,7 @@ def test_used_lists_every_flag_the_chart_passes() -> None:
         "redis": {"enabled": True},
         "operator": {"watchNamespaces": ["team-a"]},
         "networkPolicy": {"enabled": True},
+        "tls": {"enabled": True, "existingSecret": "tls"},
         "router": {
             "auth": {
                 "existingSecret": "api-keys",

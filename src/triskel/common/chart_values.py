@@ -258,6 +258,47 @@ class NetworkPolicyValues(ChartModel):
     router's HTTP and gRPC APIs, copied as is; empty means any source."""
 
 
+class CertManagerIssuerRef(ChartModel):
+    """The cert-manager issuer that signs the chart's certificates."""
+
+    name: Annotated[str, Field(pattern=f"^$|{DNS_SUBDOMAIN_PATTERN}")] = ""
+    """Empty: no cert-manager (use `tls.existingSecret`)."""
+    kind: Literal["Issuer", "ClusterIssuer"] = "Issuer"
+    group: str = "cert-manager.io"
+
+
+class TlsCertManager(ChartModel):
+    issuer_ref: CertManagerIssuerRef = CertManagerIssuerRef()
+    """A CA issuer: its Secrets must carry `ca.crt`, which every pod trusts (mTLS)."""
+
+
+class TlsValues(ChartModel):
+    """TLS everywhere (docs/security.md, "TLS"): HTTPS and gRPC TLS on the router's APIs,
+    mTLS from the router and the operator to every Triskel worker, mutual TLS between
+    workers for KV. Certificates from cert-manager (`certManager.issuerRef`: a Certificate
+    for the router and one for the workers) or `existingSecret` (one for all)."""
+
+    enabled: bool = False
+    existing_secret: Annotated[str, Field(pattern=f"^$|{DNS_SUBDOMAIN_PATTERN}")] = ""
+    """A kubernetes.io/tls Secret of yours (tls.crt, tls.key, ca.crt) used by the router,
+    the operator and every worker: its certificate names the router's Service and
+    `workerServerName`, for server and client use."""
+    cert_manager: TlsCertManager = TlsCertManager()
+    worker_server_name: Annotated[str, Field(pattern=DNS_SUBDOMAIN_PATTERN)] = "triskel-worker"
+    """The name in the workers' certificate (they are dialled by pod IP)."""
+    extra_dns_names: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    """More names for the router's certificate (an ingress host); cert-manager only."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TlsValues:
+        has_issuer = bool(self.cert_manager.issuer_ref.name)
+        if self.enabled and has_issuer == bool(self.existing_secret):
+            raise ValueError(
+                "tls: with enabled, set one of certManager.issuerRef.name and existingSecret"
+            )
+        return self
+
+
 class ChartValues(ChartModel):
     """Values of the `triskel` helm chart."""
 
@@ -273,6 +314,7 @@ class ChartValues(ChartModel):
     redis: RedisValues = RedisValues()
     metrics: MetricsValues = MetricsValues()
     network_policy: NetworkPolicyValues = NetworkPolicyValues()
+    tls: TlsValues = TlsValues()
 
 
 def values_json_schema() -> dict[str, Any]:
