@@ -45,6 +45,7 @@ from triskel.workers.drain import work_in_flight
 from triskel.workers.engine.core import EngineConfig, EngineCore, KvLoad, RequestOutput
 from triskel.workers.engine.encoder import image_token_ids
 from triskel.workers.engine.request import EngineRequest
+from triskel.workers.engine.validation import KvCapacityError
 from triskel.workers.kv.arena import KvArena
 from triskel.workers.kv.capability import KvAuthKey
 from triskel.workers.kv.connector import KvConnector, KvHandleGone, KvTransferError
@@ -217,6 +218,8 @@ class MockEngine:
         try:
             self._core.add_request(request)
         except ValueError as error:
+            if isinstance(error, KvCapacityError):
+                log.info("refused %s: %s", request.request_id, error.detail)
             field_name, _, message = str(error).partition(": ")
             raise EngineInputError(field_name, message or str(error)) from error
         queue: asyncio.Queue[_QueueItem] = asyncio.Queue()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import grpc
 import pytest
 import pytest_asyncio
+from grpc.aio import AioRpcError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -178,3 +180,22 @@ async def test_a_kv_handle_for_an_unknown_connector_is_the_callers_error(connect
     assert details.startswith("kv.connector: unknown connector ")
     assert "known: tcp, mooncake, nccl" in details
     assert len(details) < 200
+
+
+@pytest.mark.asyncio
+async def test_a_request_too_big_for_the_kv_pool_is_refused_without_its_figures(
+    stub: worker_pb2_grpc.WorkerStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The pool holds 256 blocks of 16 tokens (4,096); the context window is far larger.
+    # The refusal read "needs 263 KV blocks but the pool has 256": the worker's capacity,
+    # told to any client. It says what to do; the log keeps the figures.
+    request = worker_pb2.PrefillRequest(request_id="r", token_ids=[1] * 4000, max_tokens=200)
+    logger = "triskel.workers.mock_engine"
+    with caplog.at_level(logging.INFO, logger=logger), pytest.raises(AioRpcError) as caught:
+        await stub.Prefill(request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == (
+        "max_tokens: prompt (4000 tokens) + max_tokens (200) do not fit this deployment's "
+        "KV cache; send a shorter prompt or a smaller max_tokens"
+    )
+    assert "needs 263 KV blocks but the pool has 256" in caplog.text

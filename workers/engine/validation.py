@@ -15,10 +15,23 @@ if TYPE_CHECKING:
 MAX_TOKEN_ID = 2**32 - 1  # block hashing packs ids as unsigned 32-bit integers
 
 
+class KvCapacityError(ValueError):
+    """A request the context window admits but the KV pool cannot hold.
+
+    The message is the client's and names no pool figures (they would tell anyone the
+    deployment's capacity); `detail` has them, for the worker's log.
+    """
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
 def validate_request(
     request: EngineRequest, config: EngineConfig, live_request_ids: Container[str]
 ) -> array[int]:
-    """Raises ValueError naming the offending field if `request` cannot be served.
+    """Raises ValueError naming the offending field if `request` cannot be served
+    (KvCapacityError when only the KV pool is too small for it).
 
     A request must fit both the model's context window and the KV pool (prompt
     plus max_tokens), as vLLM requires max_model_len to fit the KV cache, so a
@@ -50,9 +63,12 @@ def validate_request(
     num_ranks = config.num_ep_ranks
     if num_blocks > config.num_kv_blocks // num_ranks:
         holder = "the pool has" if num_ranks == 1 else "one of its EP ranks holds"
-        raise ValueError(
-            f"max_tokens: prompt ({len(prompt)} tokens) + max_tokens ({request.max_tokens}) "
-            f"needs {num_blocks} KV blocks but {holder} {config.num_kv_blocks // num_ranks}"
+        sizes = f"prompt ({len(prompt)} tokens) + max_tokens ({request.max_tokens})"
+        raise KvCapacityError(
+            f"max_tokens: {sizes} do not fit this deployment's KV cache; send a shorter "
+            "prompt or a smaller max_tokens",
+            f"{sizes} needs {num_blocks} KV blocks but {holder} "
+            f"{config.num_kv_blocks // num_ranks}",
         )
     if request.remote_kv:
         if request.first_token_id is None:

@@ -1,5 +1,6 @@
 """A request's prompt as token ids, and its max_tokens when the client gave none. Pure,
-but for `encode_prompt`, which runs the encoding of a long prompt in a thread.
+but for `encode_prompt`, which runs the encoding of a long prompt in a thread, and the
+log line of a chat prompt too long for the KV pool.
 
 Text is encoded with the mock tokenizer and chat messages with the mock chat template
 (`triskel.common.chat_prompt`), exactly as Triskel's router does, so the router's
@@ -8,12 +9,16 @@ prefix hashes and the worker's cache agree on every token.
 
 from __future__ import annotations
 
+import logging
+
 from triskel.common.chat_prompt import chat_prompt_token_ids
 from triskel.common.off_loop import INLINE_PROMPT_CHARS, off_loop_if_large
 from triskel.common.tokenizer import MockTokenizer
 from triskel.workers.api import WorkerDescription
 from triskel.workers.openai_http.errors import bad_request
 from triskel.workers.openai_http.requests import GenerateRequest, PromptInput
+
+_log = logging.getLogger(__name__)
 
 # vLLM's (and OpenAI's) default for the legacy completions endpoint.
 COMPLETIONS_DEFAULT_MAX_TOKENS = 16
@@ -103,15 +108,27 @@ def max_tokens_for(
         return request.max_tokens  # the engine refuses a prompt + max_tokens that cannot fit
     if not request.is_chat:
         return COMPLETIONS_DEFAULT_MAX_TOKENS
-    capacity_tokens = min(
-        description.max_context_tokens, description.num_kv_blocks * description.block_size_tokens
-    )
-    room = capacity_tokens - num_prompt_tokens
-    if room < 1:
-        raise bad_request(
-            request.prompt.field_name,
-            f"is {num_prompt_tokens} tokens; this worker fits at most {capacity_tokens - 1} "
-            f"prompt tokens (context window {description.max_context_tokens}, KV pool "
-            f"{description.num_kv_blocks * description.block_size_tokens} tokens)",
+    window_tokens = description.max_context_tokens
+    pool_tokens = description.num_kv_blocks * description.block_size_tokens
+    room = min(window_tokens, pool_tokens) - num_prompt_tokens
+    if room >= 1:
+        return room
+    field = request.prompt.field_name
+    if pool_tokens < window_tokens:
+        # The KV pool's size is the deployment's own business: the client learns what to
+        # do, the worker's log the figures.
+        _log.info(
+            "refused a chat prompt of %d tokens: the KV pool holds %d tokens",
+            num_prompt_tokens,
+            pool_tokens,
         )
-    return room
+        raise bad_request(
+            field,
+            f"is {num_prompt_tokens} tokens, too long for this deployment's KV cache; "
+            "send a shorter prompt",
+        )
+    raise bad_request(
+        field,
+        f"is {num_prompt_tokens} tokens; this worker fits at most {window_tokens - 1} prompt "
+        f"tokens (context window {window_tokens})",
+    )

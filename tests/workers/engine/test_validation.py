@@ -11,7 +11,7 @@ from triskel.common.hashing import BlockHash, hash_blocks
 from triskel.common.profiles import LatencyProfile
 from triskel.workers.engine.core import EngineConfig
 from triskel.workers.engine.request import EngineRequest
-from triskel.workers.engine.validation import validate_request
+from triskel.workers.engine.validation import KvCapacityError, validate_request
 
 
 @pytest.mark.parametrize(
@@ -27,8 +27,8 @@ from triskel.workers.engine.validation import validate_request
         ),
         (
             EngineRequest("r", [1] * 200, 60),
-            "max_tokens: prompt (200 tokens) + max_tokens (60) "
-            "needs 65 KV blocks but the pool has 64",
+            "max_tokens: prompt (200 tokens) + max_tokens (60) do not fit this deployment's "
+            "KV cache; send a shorter prompt or a smaller max_tokens",
         ),
         (EngineRequest("r", [1], 5, remote_kv=True), "first_token_id: required"),
         (EngineRequest("r", [1], 5, first_token_id=3), "first_token_id: only valid"),
@@ -53,10 +53,22 @@ def test_an_ep_groups_sequence_must_fit_one_rank(simple_profile: LatencyProfile)
     # attention), so 33 blocks are refused although the group holds 64.
     config = dataclasses.replace(EngineConfig.from_profile(simple_profile), num_ep_ranks=2)
     validate_request(EngineRequest("fits", [1] * 100, 28), config, live_request_ids=set())
-    with pytest.raises(
-        ValueError, match=re.escape("needs 33 KV blocks but one of its EP ranks holds 32")
-    ):
+    with pytest.raises(KvCapacityError) as caught:
         validate_request(EngineRequest("r", [1] * 100, 29), config, live_request_ids=set())
+    assert caught.value.detail.endswith("needs 33 KV blocks but one of its EP ranks holds 32")
+
+
+def test_a_request_too_big_for_the_pool_tells_the_client_no_pool_figures(
+    simple_profile: LatencyProfile,
+) -> None:
+    # The client reads what to do; how many blocks the pool has (64) is for the log.
+    config = EngineConfig.from_profile(simple_profile)
+    with pytest.raises(KvCapacityError) as caught:
+        validate_request(EngineRequest("r", [1] * 200, 60), config, live_request_ids=set())
+    assert "64" not in str(caught.value) and "65" not in str(caught.value)
+    assert caught.value.detail == (
+        "prompt (200 tokens) + max_tokens (60) needs 65 KV blocks but the pool has 64"
+    )
 
 
 def test_a_live_request_id_is_rejected(simple_profile: LatencyProfile) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from triskel.common.api import Role
@@ -74,7 +76,27 @@ def test_max_tokens_defaults_like_vllm(
     assert max_tokens_for(request, num_prompt_tokens, DESCRIPTION) == expected
 
 
-def test_a_chat_prompt_that_fills_the_worker_is_refused() -> None:
+def test_a_chat_prompt_that_fills_the_kv_pool_is_refused_without_its_size(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # It read "this worker fits at most 799 prompt tokens (..., KV pool 800 tokens)": the
+    # deployment's capacity, told to anyone. The worker's log keeps the figure.
     request = GenerateRequest(True, PromptInput(messages=(("user", ("x",)),)))
-    with pytest.raises(ApiError, match="messages: is 800 tokens; this worker fits at most 799"):
-        max_tokens_for(request, 800, DESCRIPTION)
+    logger = "triskel.workers.openai_http.prompts"
+    with caplog.at_level(logging.INFO, logger=logger), pytest.raises(ApiError) as raised:
+        max_tokens_for(request, 801, DESCRIPTION)
+    assert raised.value.message == (
+        "messages: is 801 tokens, too long for this deployment's KV cache; send a shorter prompt"
+    )
+    assert "the KV pool holds 800 tokens" in caplog.text
+
+
+def test_a_chat_prompt_that_fills_the_context_window_is_told_the_window() -> None:
+    # The window is the model's, public (it is in /v1/models): the client is told it.
+    roomy_pool = WorkerDescription("w", Role.UNIFIED, "m", "p", 16, 1000, "tcp", 500, "")
+    request = GenerateRequest(True, PromptInput(messages=(("user", ("x",)),)))
+    with pytest.raises(ApiError) as raised:
+        max_tokens_for(request, 1000, roomy_pool)
+    assert raised.value.message == (
+        "messages: is 1000 tokens; this worker fits at most 999 prompt tokens (context window 1000)"
+    )
