@@ -18,6 +18,7 @@ dropping the token the client already has (outputs are deterministic per prompt)
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncGenerator, Sequence
 from typing import TypeVar
 
@@ -133,14 +134,15 @@ class Flows:
                     yield event
                 return
         prefill_worker, prefill = await self._prefill(ctx, prefill_workers, first_prefill)
+        first_token = _telling_cached(prefill.first_token, prefill)
         if prefill.finish_reason or prefill.kv is None:
-            yield prefill.first_token
+            yield first_token
             yield _finish(ctx, prefill.finish_reason or "stop", 1, prefill.num_cached_tokens)
             return
         transfer = _Transfer(prefill)
         try:
             if not prefill.decode_repeats_first_token:
-                yield prefill.first_token
+                yield first_token
             decode = self._decode_after_prefill(ctx, decode_workers, decode_worker, transfer)
             async for event in _relay(decode):
                 yield event
@@ -187,6 +189,7 @@ class Flows:
         prefill = transfer.prefill
         assert prefill.kv is not None  # disaggregated() decodes only a prefill that kept KV
         call = _decode_call(ctx, prefill)
+        is_first_token = True
         with self._cluster.decoding(worker.worker_id, _num_blocks(ctx, worker)):
             async for decoded in _relay(self._decode_stream(ctx, worker, Stage.DECODE, call)):
                 if isinstance(decoded, KvPulled):
@@ -204,6 +207,9 @@ class Flows:
                         ctx, decoded.finish_reason, num_generated, prefill.num_cached_tokens
                     )
                     return
+                elif is_first_token:
+                    is_first_token = False
+                    yield _telling_cached(decoded, prefill)
                 else:
                     yield decoded
 
@@ -277,7 +283,8 @@ class Flows:
             return event, 0
         dropped = min(count, len(event.token_ids))
         kept = event.token_ids[dropped:]
-        return TokenEvent(self._tokenizer.decode(kept), kept), count - dropped
+        trimmed = TokenEvent(self._tokenizer.decode(kept), kept, event.cached_prompt_tokens)
+        return trimmed, count - dropped
 
     def _decode_is_faster(
         self,
@@ -326,6 +333,12 @@ def _decode_call(ctx: RequestContext, prefill: PrefillReply | None = None) -> De
         first_token_id=None if prefill is None else prefill.first_token.token_ids[0],
         seed=ctx.request.seed,
     )
+
+
+def _telling_cached(event: TokenEvent, prefill: PrefillReply) -> TokenEvent:
+    """`event` telling the prefill's cached prompt tokens: a P/D request's, as its finish
+    reports them (not the decode worker's), for a stream a stop sequence cuts short."""
+    return dataclasses.replace(event, cached_prompt_tokens=prefill.num_cached_tokens)
 
 
 def _block_size(worker: WorkerClient) -> int:

@@ -19,14 +19,19 @@ async def with_stops(
     """`events` cut at the first stop string; unchanged when `stops` is empty."""
     matcher = StopMatcher(stops)
     num_tokens = 0
+    # As the worker told it with its first tokens (its finish will not come).
+    num_cached_tokens = 0
     async with contextlib.aclosing(events):
         async for event in events:
             if isinstance(event, TokenEvent):
                 num_tokens += len(event.token_ids)
-                yield TokenEvent(matcher.feed(event.text), event.token_ids)
+                if event.cached_prompt_tokens is not None:
+                    num_cached_tokens = event.cached_prompt_tokens
+                yield TokenEvent(
+                    matcher.feed(event.text), event.token_ids, event.cached_prompt_tokens
+                )
                 if matcher.is_stopped:
-                    # Cached prompt tokens are told only by a finished worker call.
-                    yield FinishEvent("stop", num_prompt_tokens, num_tokens, 0)
+                    yield FinishEvent("stop", num_prompt_tokens, num_tokens, num_cached_tokens)
                     return
             elif isinstance(event, FinishEvent):
                 held = matcher.flush()

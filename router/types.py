@@ -74,6 +74,9 @@ class GenerationRequest:
 class TokenEvent:
     text: str
     token_ids: tuple[int, ...]
+    # Prompt tokens the worker found cached, when this event tells them (a stream's first
+    # tokens): what a FinishEvent reports for a stream cut short at a stop sequence.
+    cached_prompt_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,6 +115,9 @@ class KvReceived:
 class Tokens:
     token_ids: tuple[int, ...]
     text: str
+    # Prompt tokens found in the prefix cache, on a stream's first Tokens only (a caller
+    # that ends the stream at a stop sequence never sees DecodeDone).
+    num_cached_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

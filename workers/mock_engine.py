@@ -384,9 +384,12 @@ class MockEngine:
                 if item.finish_reason == "error":
                     raise EngineFailure(f"request {params.request_id} failed in the engine")
                 if item.new_token_ids:
+                    is_first = num_generated == 0
                     num_generated += len(item.new_token_ids)
                     yield Tokens(
-                        tuple(item.new_token_ids), self._tokenizer.decode(item.new_token_ids)
+                        tuple(item.new_token_ids),
+                        self._tokenizer.decode(item.new_token_ids),
+                        item.num_cached_tokens if is_first else None,
                     )
                 if item.finish_reason is not None:
                     finished = True

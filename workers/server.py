@@ -211,9 +211,10 @@ def _decode_response(event: KvReceived | Tokens | DecodeDone) -> worker_pb2.Deco
             )
         )
     if isinstance(event, Tokens):
-        return worker_pb2.DecodeResponse(
-            tokens=worker_pb2.DecodeTokens(token_ids=event.token_ids, text=event.text)
-        )
+        tokens = worker_pb2.DecodeTokens(token_ids=event.token_ids, text=event.text)
+        if event.num_cached_tokens is not None:
+            tokens.num_cached_tokens = event.num_cached_tokens
+        return worker_pb2.DecodeResponse(tokens=tokens)
     return worker_pb2.DecodeResponse(
         done=worker_pb2.DecodeDone(
             finish_reason=event.finish_reason,

@@ -167,7 +167,13 @@ class GrpcWorkerClient(WorkerClient):
                     kind = response.WhichOneof("event")
                     if kind == "tokens":
                         tokens = response.tokens
-                        yield TokenEvent(tokens.text, tuple(tokens.token_ids))
+                        yield TokenEvent(
+                            tokens.text,
+                            tuple(tokens.token_ids),
+                            tokens.num_cached_tokens
+                            if tokens.HasField("num_cached_tokens")
+                            else None,
+                        )
                     elif kind == "kv_received":
                         received = response.kv_received
                         yield KvPulled(received.num_bytes, received.transfer_ms)

@@ -22,14 +22,17 @@ def with_stops(events: Flow, stops: tuple[str, ...]) -> Flow:
 
 async def _cut(events: Flow, matcher: StopMatcher) -> Flow:
     num_tokens = 0
+    # As the engine told it with its first tokens (its finish will not come).
+    num_cached_tokens = 0
     async with contextlib.aclosing(events):
         async for event in events:
             if isinstance(event, Tokens):
                 num_tokens += len(event.token_ids)
-                yield Tokens(event.token_ids, matcher.feed(event.text))
+                if event.num_cached_tokens is not None:
+                    num_cached_tokens = event.num_cached_tokens
+                yield Tokens(event.token_ids, matcher.feed(event.text), event.num_cached_tokens)
                 if matcher.is_stopped:
-                    # The engine tells cached prompt tokens only when it finishes.
-                    yield Finished("stop", num_tokens, 0)
+                    yield Finished("stop", num_tokens, num_cached_tokens)
                     return
             elif isinstance(event, Finished):
                 held = matcher.flush()

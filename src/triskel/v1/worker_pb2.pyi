@@ -153,12 +153,14 @@ class KvReceived(_message.Message):
     def __init__(self, num_bytes: _Optional[int] = ..., transfer_ms: _Optional[float] = ..., num_blocks_skipped: _Optional[int] = ...) -> None: ...
 
 class DecodeTokens(_message.Message):
-    __slots__ = ("token_ids", "text")
+    __slots__ = ("token_ids", "text", "num_cached_tokens")
     TOKEN_IDS_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    NUM_CACHED_TOKENS_FIELD_NUMBER: _ClassVar[int]
     token_ids: _containers.RepeatedScalarFieldContainer[int]
     text: str
-    def __init__(self, token_ids: _Optional[_Iterable[int]] = ..., text: _Optional[str] = ...) -> None: ...
+    num_cached_tokens: int
+    def __init__(self, token_ids: _Optional[_Iterable[int]] = ..., text: _Optional[str] = ..., num_cached_tokens: _Optional[int] = ...) -> None: ...
 
 class DecodeDone(_message.Message):
     __slots__ = ("finish_reason", "num_generated_tokens", "num_cached_tokens")
