@@ -84,7 +84,7 @@ class TlsStream:
 
     async def send(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
-        for start in range(0, max(view.nbytes, 1), CHUNK_BYTES):
+        for start in range(0, view.nbytes, CHUNK_BYTES):
             # A copy: the stream may keep what it is given past this call, and the
             # caller's view (an arena's) is released when the call returns.
             self._writer.write(bytes(view[start : start + CHUNK_BYTES]))
