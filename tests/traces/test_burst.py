@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from triskel.cli.main import app
-from triskel.traces.burst import with_burst, with_bursts
+from triskel.traces.burst import check_windows, real_time_s, with_burst, with_bursts
 from triskel.traces.types import Trace, TraceRequest
 
 
@@ -65,6 +65,27 @@ def test_overlapping_windows_are_refused() -> None:
         with_bursts(trace(), [(10.0, 30.0, 2.0), (25.0, 40.0, 2.0)])
     # Touching windows are fine: [10, 30) then [30, 40).
     with_bursts(trace(), [(10.0, 30.0, 2.0), (30.0, 40.0, 2.0)])
+
+
+@pytest.mark.parametrize(
+    ("operational_s", "real_s"),
+    [
+        (5.0, 5.0),  # before the first window: the clocks agree
+        (10.0, 10.0),  # its start
+        (25.0, 15.0),  # inside (10, 20, 3): 15 operational seconds are 5 real ones
+        (40.0, 20.0),  # its end: 10 real seconds showed 30 operational ones
+        (45.0, 25.0),  # between the windows: 1x again, 20 s behind
+        (60.0, 40.0),  # the second window (40, 50, 2) starts at operational 60
+        (70.0, 45.0),  # inside it: 10 operational seconds are 5 real ones
+        (90.0, 60.0),  # after both: 20 + 10 seconds behind
+    ],
+)
+def test_the_burst_clock_runs_factor_times_faster_inside_windows(
+    operational_s: float, real_s: float
+) -> None:
+    windows = check_windows([(40.0, 50.0, 2.0), (10.0, 20.0, 3.0)])
+    assert real_time_s(operational_s, windows) == pytest.approx(real_s)
+    assert real_time_s(operational_s, []) == operational_s
 
 
 SAMPLE = str(Path(__file__).resolve().parents[1] / "data" / "traces" / "azure_conv_head200.csv")

@@ -8,6 +8,10 @@ real trace with peaks an autoscaler must absorb (docs/benchmarks.md).
 
     with_burst(trace, 600, 900, 3)                      one window
     with_bursts(trace, [(300, 420, 4), (900, 1020, 4)]) several, which must not overlap
+
+The synthetic generator makes bursts of *new* sessions instead (fresh prompts, not
+copies): it draws session starts on a clock that runs `factor` times faster inside the
+windows and maps them back with `real_time_s`.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ def with_burst(trace: Trace, start_s: float, end_s: float, factor: float, seed: 
     return with_bursts(trace, [(start_s, end_s, factor)], seed=seed)
 
 
-def with_bursts(trace: Trace, windows: Sequence[BurstWindow], seed: int = 0) -> Trace:
+def check_windows(windows: Sequence[BurstWindow]) -> list[BurstWindow]:
+    """The windows sorted by start; ValueError when one is empty, shrinks the traffic
+    (factor < 1) or overlaps the next."""
     ordered = sorted(windows)
     for start_s, end_s, factor in ordered:
         if not 0.0 <= start_s < end_s:
@@ -41,6 +47,33 @@ def with_bursts(trace: Trace, windows: Sequence[BurstWindow], seed: int = 0) -> 
                 f"burst: windows must not overlap; one ends at {end_s:g} after the next "
                 f"starts at {start_s:g}"
             )
+    return ordered
+
+
+def real_time_s(operational_s: float, windows: Sequence[BurstWindow]) -> float:
+    """The real time at which a clock running `factor` times faster inside each window
+    (and at 1x outside) shows `operational_s`; `windows` as `check_windows` returns them.
+
+    Arrivals drawn at rate r on that clock arrive at r x factor inside the windows and
+    at r outside, with the arrival process's own burstiness kept:
+
+        operational  0 ------ 10 ============ 40 ------ 50      window (10, 20, 3)
+        real         0 ------ 10 ==== 20 ------------- 30
+    """
+    shift_s = 0.0  # operational minus real time, accumulated over the windows passed
+    for start_s, end_s, factor in windows:
+        operational_start_s = start_s + shift_s
+        if operational_s <= operational_start_s:
+            break
+        operational_end_s = operational_start_s + (end_s - start_s) * factor
+        if operational_s <= operational_end_s:
+            return start_s + (operational_s - operational_start_s) / factor
+        shift_s += (end_s - start_s) * (factor - 1.0)
+    return operational_s - shift_s
+
+
+def with_bursts(trace: Trace, windows: Sequence[BurstWindow], seed: int = 0) -> Trace:
+    ordered = check_windows(windows)
     rng = random.Random(seed)
     copies: list[TraceRequest] = []
     for request in trace.requests:

@@ -13,6 +13,12 @@ the previous turn's ids (what makes conversations cache-friendly):
 The last id of a turn may name a partly filled block; the next turn reuses it
 whole. That is consistent because a block id always stands for the same fixed
 tokens (see prompt_tokens.py), of which a shorter prompt uses a prefix.
+
+Three options shape other workloads: shared prefixes of varied length
+(`prefixBlocksMax`: RAG documents of 8k-64k tokens), a tool's output before each
+follow-up's new text (`toolOutputTokensMean`: agent sessions), and windows in
+which sessions start `factor` times as often (`bursts`). Options left unset draw
+nothing from the random stream, so an older spec still gives the same trace.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from itertools import accumulate
 from pydantic import Field, model_validator
 
 from triskel.common.api import ApiModel
+from triskel.traces.burst import BurstWindow, check_windows, real_time_s
 from triskel.traces.types import Trace, TraceRequest
 
 
@@ -35,6 +42,14 @@ class ArrivalProcess(StrEnum):
     """Exponential gaps: independent arrivals."""
     GAMMA = "gamma"
     """Gamma gaps with shape < 1: same mean rate, burstier (coefficient of variation > 1)."""
+
+
+class BurstSpec(ApiModel):
+    """A window in which sessions start `factor` times as often as `ratePerS` says."""
+
+    start_s: float = Field(ge=0)
+    end_s: float = Field(gt=0)
+    factor: float = Field(ge=1)
 
 
 class SyntheticSpec(ApiModel):
@@ -60,7 +75,9 @@ class SyntheticSpec(ApiModel):
     num_prefixes: int = Field(default=0, ge=0)
     """Shared system prompts in the pool (0: first turns start with the user message)."""
     prefix_blocks: int = Field(default=4, ge=1)
-    """Blocks of each shared system prompt."""
+    """Blocks of each shared system prompt (the shortest, with prefixBlocksMax)."""
+    prefix_blocks_max: int | None = Field(default=None, ge=1)
+    """Each shared prompt draws its length uniformly in [prefixBlocks, this] blocks."""
     zipf_s: float = Field(default=1.0, ge=0)
     """Zipf exponent of system prompt popularity (0: uniform)."""
     block_tokens: int = Field(default=512, ge=1)
@@ -71,12 +88,26 @@ class SyntheticSpec(ApiModel):
     """Mean gap between a turn's arrival and the next turn's (exponential), seconds."""
     max_input_tokens: int | None = Field(default=None, ge=1)
     """A session ends before a turn whose prompt would exceed this (a context limit)."""
+    tool_output_tokens_mean: float = Field(default=0, ge=0)
+    """Mean tokens (lognormal) a tool returns before each follow-up's new message (0: none)."""
+    tool_output_tokens_sigma: float = Field(default=1.0, ge=0)
+    bursts: list[BurstSpec] = Field(default_factory=list)
+    """Windows (seconds) in which sessions start `factor` times as often; no overlaps."""
 
     @model_validator(mode="after")
     def _one_stopping_rule(self) -> SyntheticSpec:
         if (self.duration_s is None) == (self.num_requests is None):
             raise ValueError("set exactly one of durationS and numRequests")
+        if self.prefix_blocks_max is not None and self.prefix_blocks_max < self.prefix_blocks:
+            raise ValueError(
+                f"prefixBlocksMax ({self.prefix_blocks_max}) must be >= prefixBlocks"
+                f" ({self.prefix_blocks})"
+            )
+        check_windows(self.burst_windows())
         return self
+
+    def burst_windows(self) -> list[BurstWindow]:
+        return [(b.start_s, b.end_s, b.factor) for b in self.bursts]
 
 
 @dataclass(slots=True)
@@ -102,12 +133,16 @@ def synthetic_trace(spec: SyntheticSpec, seed: int) -> Trace:
     Session starts follow the arrival process at rate_per_s / turns_mean, so the
     steady-state request rate over all turns is rate_per_s; follow-ups still
     building up at the start, and those cut off by the end or by max_input_tokens,
-    make the whole trace's rate lower (exact with turns_mean 1).
+    make the whole trace's rate lower (exact with turns_mean 1). Inside a burst
+    window sessions start `factor` times as often.
     """
     rng = random.Random(seed)
     builder = _Builder(spec, rng)
     session_rate_per_s = spec.rate_per_s / spec.turns_mean
-    events = [_Event(builder.gap_s(session_rate_per_s), 0, None)]
+    windows = check_windows(spec.burst_windows())
+    # Session starts are drawn on a clock that runs `factor` times faster in bursts.
+    start_clock_s = builder.gap_s(session_rate_per_s)
+    events = [_Event(real_time_s(start_clock_s, windows), 0, None)]
     sequence = 1
     requests: list[TraceRequest] = []
     while events:
@@ -119,9 +154,8 @@ def synthetic_trace(spec: SyntheticSpec, seed: int) -> Trace:
         session = event.session
         if session is None:
             session = _Session(session_id=f"s{sequence}")
-            heapq.heappush(
-                events, _Event(event.arrival_s + builder.gap_s(session_rate_per_s), sequence, None)
-            )
+            start_clock_s += builder.gap_s(session_rate_per_s)
+            heapq.heappush(events, _Event(real_time_s(start_clock_s, windows), sequence, None))
             sequence += 1
         request = builder.next_turn(session, event.arrival_s, index=len(requests))
         if request is None:
@@ -140,11 +174,20 @@ class _Builder:
     def __init__(self, spec: SyntheticSpec, rng: random.Random) -> None:
         self._spec = spec
         self._rng = rng
-        # System prompt p owns ids [p * prefix_blocks, (p + 1) * prefix_blocks);
-        # every other block gets a fresh id after the pool's.
-        self._next_block_id = spec.num_prefixes * spec.prefix_blocks
+        # System prompt p owns the next prefix_lengths[p] ids after prompt p - 1's
+        # (p * prefix_blocks onwards when all are equal); every other block gets a
+        # fresh id after the pool's.
+        self._prefix_lengths = [self._prefix_length() for _ in range(spec.num_prefixes)]
+        self._prefix_starts = [0, *accumulate(self._prefix_lengths)]
+        self._next_block_id = self._prefix_starts[-1]
         weights = [1 / (rank + 1) ** spec.zipf_s for rank in range(spec.num_prefixes)]
         self._prefix_cum_weights = list(accumulate(weights))
+
+    def _prefix_length(self) -> int:
+        spec = self._spec
+        if spec.prefix_blocks_max is None:
+            return spec.prefix_blocks
+        return self._rng.randint(spec.prefix_blocks, spec.prefix_blocks_max)
 
     def gap_s(self, rate_per_s: float) -> float:
         if self._spec.arrival is ArrivalProcess.POISSON:
@@ -162,9 +205,13 @@ class _Builder:
             prefix = self._rng.choices(
                 range(spec.num_prefixes), cum_weights=self._prefix_cum_weights
             )[0]
-            start = prefix * spec.prefix_blocks
-            block_ids = tuple(range(start, start + spec.prefix_blocks))
-            num_input = spec.prefix_blocks * spec.block_tokens
+            start, end = self._prefix_starts[prefix], self._prefix_starts[prefix + 1]
+            block_ids = tuple(range(start, end))
+            num_input = (end - start) * spec.block_tokens
+        elif block_ids and spec.tool_output_tokens_mean > 0:
+            # A follow-up: the tool's answer to the previous turn's call comes first.
+            tool = self._lognormal(spec.tool_output_tokens_mean, spec.tool_output_tokens_sigma)
+            num_input += tool
         num_input += self._lognormal(spec.input_tokens_mean, spec.input_tokens_sigma)
         num_output = self._lognormal(spec.output_tokens_mean, spec.output_tokens_sigma)
         if spec.max_input_tokens is not None and num_input > spec.max_input_tokens:
