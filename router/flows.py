@@ -10,22 +10,24 @@
     unified:        Decode with local prefill on a unified worker
 
 A stage whose worker fails before it produced anything is retried on another
-worker (up to `maxAttempts`). A decode worker that fails after the KV was pulled
-but before its first token is replaced by local prefill on another decode worker,
-dropping the token the client already has (outputs are deterministic per prompt).
+worker (up to `maxAttempts`). A decode worker that fails mid-answer, or after it
+pulled the KV, is replaced by another decode (or unified) worker that prefills the
+prompt and the answer so far itself and continues after them (request migration,
+`triskel.router.migration`, up to `migrationLimit` times).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from collections.abc import AsyncGenerator, Sequence
 from typing import TypeVar
 
 from triskel.common.api import Role
 from triskel.common.routing_api import RoutingSettings
-from triskel.common.tokenizer import MockTokenizer
 from triskel.router.dispatcher import Dispatcher
+from triskel.router.migration import DecodeLimits, Failures, Next, after_failure, continuation
 from triskel.router.scheduling.disaggregation import (
     LocalPrefill,
     decode_is_faster,
@@ -49,15 +51,11 @@ from triskel.router.worker_client import (
 
 T = TypeVar("T")
 
+_log = logging.getLogger(__name__)
+
 
 class Flows:
-    def __init__(
-        self,
-        dispatcher: Dispatcher,
-        calls: WorkerCalls,
-        tokenizer: MockTokenizer,
-    ) -> None:
-        self._tokenizer = tokenizer
+    def __init__(self, dispatcher: Dispatcher, calls: WorkerCalls) -> None:
         self._dispatcher = dispatcher
         self._cluster = dispatcher.cluster
         self._calls = calls
@@ -65,51 +63,12 @@ class Flows:
     def _settings_of(self, ctx: RequestContext) -> RoutingSettings:
         return self._dispatcher.table.for_model(ctx.model_pools.model).settings
 
-    # -- unified and local prefill ------------------------------------------------
+    # -- unified ------------------------------------------------------------------
 
     async def unified(self, ctx: RequestContext) -> AsyncGenerator[GenerationEvent, None]:
-        local = self._local(ctx, Stage.UNIFIED, ctx.model_pools.of(Role.UNIFIED))
-        async for event in _relay(local):
+        decode = self._decode(ctx, Stage.UNIFIED, ctx.model_pools.of(Role.UNIFIED))
+        async for event in _relay(decode):
             yield event
-
-    async def _local(
-        self,
-        ctx: RequestContext,
-        stage: Stage,
-        workers: Sequence[WorkerClient],
-        first_choice: WorkerClient | None = None,
-        num_tokens_already_sent: int = 0,
-    ) -> AsyncGenerator[GenerationEvent, None]:
-        """Decode with local prefill; retried elsewhere while no new token was streamed."""
-        failed: set[str] = set()
-        for attempt in range(self._settings_of(ctx).max_attempts):
-            worker = first_choice or await self._dispatcher.pick(stage, ctx, workers, failed)
-            first_choice = None
-            to_skip = num_tokens_already_sent
-            streamed = False
-            try:
-                with self._cluster.prefilling(worker.worker_id, self._uncached(ctx, worker)):
-                    stream = self._decode_stream(ctx, worker, stage, _decode_call(ctx))
-                    async with contextlib.aclosing(stream):
-                        async for event in stream:
-                            if isinstance(event, DecodeFinished):
-                                yield _finish(
-                                    ctx,
-                                    event.finish_reason,
-                                    event.num_generated_tokens,
-                                    event.num_cached_tokens,
-                                )
-                                return
-                            if isinstance(event, TokenEvent):
-                                event, to_skip = self._drop_leading(event, to_skip)
-                                if event.token_ids:
-                                    streamed = True
-                                    yield event
-            except ServiceError:
-                if streamed or attempt + 1 == self._settings_of(ctx).max_attempts:
-                    raise
-                failed.add(worker.worker_id)
-                self._calls.metrics.observe_retry(stage)
 
     # -- disaggregated ------------------------------------------------------------
 
@@ -129,7 +88,7 @@ class Flows:
                 if self._decode_is_faster(ctx, decode_worker, uncached, first_prefill):
                     choice = LocalPrefill.YES
             if choice is LocalPrefill.YES:
-                local = self._local(ctx, Stage.DECODE, decode_workers, decode_worker)
+                local = self._decode(ctx, Stage.DECODE, decode_workers, decode_worker)
                 async for event in _relay(local):
                     yield event
                 return
@@ -143,7 +102,7 @@ class Flows:
         try:
             if not prefill.decode_repeats_first_token:
                 yield first_token
-            decode = self._decode_after_prefill(ctx, decode_workers, decode_worker, transfer)
+            decode = self._decode(ctx, Stage.DECODE, decode_workers, decode_worker, transfer)
             async for event in _relay(decode):
                 yield event
         finally:
@@ -151,67 +110,123 @@ class Flows:
                 # Nobody took the KV: free it on the prefill worker now, not at hold expiry.
                 await prefill_worker.cancel(ctx.request.request_id)
 
-    async def _decode_after_prefill(
+    async def _decode(
         self,
         ctx: RequestContext,
+        stage: Stage,
         workers: Sequence[WorkerClient],
-        first_choice: WorkerClient | None,
-        transfer: _Transfer,
+        first_choice: WorkerClient | None = None,
+        transfer: _Transfer | None = None,
     ) -> AsyncGenerator[GenerationEvent, None]:
-        """Decode with the prefill's KV; retried elsewhere while no decode token was streamed."""
+        """The answer's decode on `first_choice` (else a pick), with `transfer`'s KV or
+        prefilling locally. A failed call is retried or migrated (`after_failure`): the
+        next worker prefills the prompt and the answer so far and continues after them."""
+        settings = self._settings_of(ctx)
+        limits = DecodeLimits(settings.max_attempts, settings.migration_limit)
+        failures = Failures()
+        # Every answer token the client has, the prefill's first one included.
+        answer: list[int] = [] if transfer is None else list(transfer.shown_token_ids)
+        num_cached_tokens = 0  # as a worker last told them, for a finish it did not send
         failed: set[str] = set()
-        for attempt in range(self._settings_of(ctx).max_attempts):
-            worker = first_choice or await self._dispatcher.pick(Stage.DECODE, ctx, workers, failed)
-            first_choice = None
-            if transfer.is_pulled:
-                # The KV went to a worker that then failed: recompute it here instead,
-                # skipping the first token when the client already has it.
-                shown = 0 if transfer.prefill.decode_repeats_first_token else 1
-                local = self._local(ctx, Stage.DECODE, workers, worker, shown)
-                async for event in _relay(local):
-                    yield event
-                return
-            streamed = False
+        worker = first_choice
+        while True:
+            if worker is None:
+                worker = await self._dispatcher.pick(stage, ctx, workers, failed)
+            num_before = len(answer)
+            # The KV serves until it is pulled or a call decoded tokens: then prefill here.
+            is_kv_usable = transfer is not None and not transfer.is_pulled
+            kv = transfer if is_kv_usable and not failures.num_migrations else None
             try:
-                async for event in _relay(self._decode_with_kv(ctx, worker, transfer)):
-                    streamed = True
-                    yield event
-                return
-            except ServiceError:
-                if streamed or attempt + 1 == self._settings_of(ctx).max_attempts:
+                events = self._decode_once(ctx, worker, stage, answer, kv)
+                async with contextlib.aclosing(events):
+                    async for event in events:
+                        if isinstance(event, DecodeFinished):
+                            num_generated = num_before + event.num_generated_tokens
+                            reason = event.finish_reason
+                            yield _finish(ctx, reason, num_generated, event.num_cached_tokens)
+                            return
+                        answer.extend(event.token_ids)
+                        if event.cached_prompt_tokens is not None:
+                            num_cached_tokens = event.cached_prompt_tokens
+                        yield event
+            except ServiceError as error:
+                num_call_tokens = len(answer) - num_before
+                decision = after_failure(failures, limits, answer, num_call_tokens, ctx.max_tokens)
+                failures = decision.failures
+                if decision.next is Next.COMPLETE:
+                    yield _finish(ctx, "length", len(answer), num_cached_tokens)
+                    return
+                if decision.next is Next.GIVE_UP:
+                    if failures.num_migrations:
+                        _log.warning(
+                            "request %s ends after %d of %d tokens: %s",
+                            ctx.request.request_id,
+                            len(answer),
+                            ctx.max_tokens,
+                            decision.reason,
+                        )
                     raise
                 failed.add(worker.worker_id)
-                self._calls.metrics.observe_retry(Stage.DECODE)
-
-    async def _decode_with_kv(
-        self, ctx: RequestContext, worker: WorkerClient, transfer: _Transfer
-    ) -> AsyncGenerator[GenerationEvent, None]:
-        prefill = transfer.prefill
-        assert prefill.kv is not None  # disaggregated() decodes only a prefill that kept KV
-        call = _decode_call(ctx, prefill)
-        is_first_token = True
-        with self._cluster.decoding(worker.worker_id, _num_blocks(ctx, worker)):
-            async for decoded in _relay(self._decode_stream(ctx, worker, Stage.DECODE, call)):
-                if isinstance(decoded, KvPulled):
-                    transfer.is_pulled = True
-                    if decoded.num_bytes:  # real vLLM does not say what it moved
-                        seconds = decoded.transfer_ms / 1000
-                        self._calls.metrics.observe_kv_transfer(
-                            prefill.kv.connector, decoded.num_bytes, seconds
-                        )
-                elif isinstance(decoded, DecodeFinished):
-                    # The prefill's first token counts unless the decode streamed it again.
-                    repeated = prefill.decode_repeats_first_token
-                    num_generated = decoded.num_generated_tokens + (0 if repeated else 1)
-                    yield _finish(
-                        ctx, decoded.finish_reason, num_generated, prefill.num_cached_tokens
+                try:
+                    worker = await self._dispatcher.pick(stage, ctx, workers, failed)
+                except ServiceError:
+                    # Nobody left: the client reads what failed, as without a retry.
+                    raise error from None
+                if decision.next is Next.MIGRATE:
+                    self._calls.metrics.observe_migration(ctx.model_pools.model, stage)
+                    _log.info(
+                        "request %s continues on worker %s after %d of %d tokens (migration %d)",
+                        ctx.request.request_id,
+                        worker.worker_id,
+                        len(answer),
+                        ctx.max_tokens,
+                        failures.num_migrations,
                     )
-                    return
+                else:
+                    self._calls.metrics.observe_retry(stage)
+
+    async def _decode_once(
+        self,
+        ctx: RequestContext,
+        worker: WorkerClient,
+        stage: Stage,
+        answer: Sequence[int],
+        transfer: _Transfer | None,
+    ) -> AsyncGenerator[TokenEvent | DecodeFinished, None]:
+        """One decode call: with `transfer`'s KV, else prefilling the prompt and `answer`
+        here. A KV pull is recorded on `transfer`; a P/D request's cached prompt tokens
+        are the prefill's."""
+        if transfer is None:
+            call = _local_call(ctx, answer)
+            uncached = self._uncached(ctx, worker) + len(answer)
+            load = self._cluster.prefilling(worker.worker_id, uncached)
+        else:
+            call = _decode_call(ctx, transfer.prefill)
+            load = self._cluster.decoding(worker.worker_id, _num_blocks(ctx, worker))
+        is_first_token = True
+        with load:
+            async for decoded in _relay(self._decode_stream(ctx, worker, stage, call)):
+                if isinstance(decoded, KvPulled):
+                    assert transfer is not None  # only a call with a KV handle pulls one
+                    transfer.is_pulled = True
+                    self._observe_pull(transfer, decoded)
+                elif transfer is None:
+                    yield decoded
+                elif isinstance(decoded, DecodeFinished):
+                    yield dataclasses.replace(
+                        decoded, num_cached_tokens=transfer.prefill.num_cached_tokens
+                    )
                 elif is_first_token:
                     is_first_token = False
-                    yield _telling_cached(decoded, prefill)
+                    yield _telling_cached(decoded, transfer.prefill)
                 else:
                     yield decoded
+
+    def _observe_pull(self, transfer: _Transfer, pulled: KvPulled) -> None:
+        if pulled.num_bytes and transfer.prefill.kv is not None:  # vLLM does not say
+            seconds = pulled.transfer_ms / 1000
+            connector = transfer.prefill.kv.connector
+            self._calls.metrics.observe_kv_transfer(connector, pulled.num_bytes, seconds)
 
     async def _prefill(
         self,
@@ -276,16 +291,6 @@ class Flows:
             )
         yield finished
 
-    def _drop_leading(self, event: TokenEvent, count: int) -> tuple[TokenEvent, int]:
-        """`event` without its first `count` tokens (the client has them), and what is left
-        to drop."""
-        if count == 0:
-            return event, 0
-        dropped = min(count, len(event.token_ids))
-        kept = event.token_ids[dropped:]
-        trimmed = TokenEvent(self._tokenizer.decode(kept), kept, event.cached_prompt_tokens)
-        return trimmed, count - dropped
-
     def _decode_is_faster(
         self,
         ctx: RequestContext,
@@ -314,6 +319,11 @@ class _Transfer:
         self.prefill = prefill
         self.is_pulled = False
 
+    @property
+    def shown_token_ids(self) -> tuple[int, ...]:
+        """The prefill's first token when the client has it (the decode does not repeat it)."""
+        return () if self.prefill.decode_repeats_first_token else self.prefill.first_token.token_ids
+
 
 async def _relay(events: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
     """Re-yields `events`, closing them when the consumer stops early."""
@@ -322,15 +332,28 @@ async def _relay(events: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
             yield event
 
 
-def _decode_call(ctx: RequestContext, prefill: PrefillReply | None = None) -> DecodeCall:
-    """Decode without KV (prefill locally), or continuing from `prefill`'s KV."""
+def _decode_call(ctx: RequestContext, prefill: PrefillReply) -> DecodeCall:
+    """Decode continuing from `prefill`'s KV and first token."""
     return DecodeCall(
         request_id=ctx.request.request_id,
         token_ids=ctx.prompt_token_ids,
         max_tokens=ctx.max_tokens,
         ignore_eos=ctx.request.ignore_eos,
-        kv=None if prefill is None else prefill.kv,
-        first_token_id=None if prefill is None else prefill.first_token.token_ids[0],
+        kv=prefill.kv,
+        first_token_id=prefill.first_token.token_ids[0],
+        seed=ctx.request.seed,
+    )
+
+
+def _local_call(ctx: RequestContext, answer: Sequence[int]) -> DecodeCall:
+    """Decode prefilling here: the prompt, then the `answer` so far when continuing one."""
+    continued = continuation(ctx.prompt_token_ids, answer, ctx.max_tokens)
+    return DecodeCall(
+        request_id=ctx.request.request_id,
+        token_ids=continued.token_ids,
+        max_tokens=continued.max_tokens,
+        ignore_eos=ctx.request.ignore_eos,
+        # The same seed: a continuation reproducible for a given failure point.
         seed=ctx.request.seed,
     )
 
@@ -350,9 +373,11 @@ def _num_blocks(ctx: RequestContext, worker: WorkerClient) -> int:
 
 
 def _finish(ctx: RequestContext, reason: str, num_generated: int, num_cached: int) -> FinishEvent:
+    num_prompt_tokens = len(ctx.prompt_token_ids)
     return FinishEvent(
         finish_reason=reason,
-        prompt_tokens=len(ctx.prompt_token_ids),
+        prompt_tokens=num_prompt_tokens,
         completion_tokens=num_generated,
-        cached_prompt_tokens=num_cached,
+        # A migrated answer's last worker counts its cache of the prompt and the answer.
+        cached_prompt_tokens=min(num_cached, num_prompt_tokens),
     )

@@ -120,6 +120,12 @@ class RouterMetrics:
             "Requests sent to another worker after one failed before the first token.",
             "stage",
         )
+        self._migrations = counter(
+            "triskel_router_migrations_total",
+            "Answers continued on another worker after theirs failed mid-answer.",
+            "model",
+            "stage",
+        )
         self._redis_errors = counter(
             "triskel_redis_errors_total",
             "Shared-state calls that failed and were served from local state instead.",
@@ -237,6 +243,9 @@ class RouterMetrics:
 
     def observe_retry(self, stage: str) -> None:
         self._retries.labels(stage).inc()
+
+    def observe_migration(self, model: str, stage: str) -> None:
+        self._migrations.labels(model, stage).inc()
 
     def track_request(
         self, model: str, front: Front, timer: RequestTimer | None = None

@@ -59,7 +59,7 @@ class Orchestrator:
         self._registry = registry
         self._semantic = semantic or SemanticStage({}, lambda model: False)
         self._cache = cache
-        self._flows = Flows(dispatcher, calls, tokenizer)
+        self._flows = Flows(dispatcher, calls)
         self._stages: Sequence[RequestStage] = (
             PrepareStage(registry, tokenizer),
             EncodeStage(dispatcher, calls),

@@ -26,7 +26,8 @@ async def with_stops(
             if isinstance(event, TokenEvent):
                 num_tokens += len(event.token_ids)
                 if event.cached_prompt_tokens is not None:
-                    num_cached_tokens = event.cached_prompt_tokens
+                    # A migrated answer's worker counts its cache of the prompt and answer.
+                    num_cached_tokens = min(event.cached_prompt_tokens, num_prompt_tokens)
                 yield TokenEvent(
                     matcher.feed(event.text), event.token_ids, event.cached_prompt_tokens
                 )

@@ -83,6 +83,7 @@ def graph_settings(config: RouterClusterConfig, graph: GraphRoute) -> RoutingSet
         default_profile=policy.default_profile,
         admission=policy.admission,
         max_attempts=policy.max_attempts,
+        migration_limit=policy.migration_limit,
         timeouts=policy.timeouts,
         slo=slo,
         disaggregation=graph.disaggregation,

@@ -234,6 +234,9 @@ class RoutingPolicySpec(RoutingConfig):
     admission: AdmissionSpec = Field(default_factory=AdmissionSpec)
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 2
     """Tries per stage when a worker fails before the request's first token there."""
+    migration_limit: Annotated[int, Field(ge=0, le=10)] = 3
+    """Times one answer may continue on another decode worker after its worker failed
+    mid-answer (request migration); 0: the answer ends with an error there."""
     timeouts: TimeoutsSpec = Field(default_factory=TimeoutsSpec)
     """Bounds on calls to workers, and how long a silent worker keeps its calls."""
     semantic: SemanticSpec | None = None

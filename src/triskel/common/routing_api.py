@@ -161,6 +161,9 @@ class RoutingSettings(RoutingConfig):
     admission: AdmissionSpec = Field(default_factory=AdmissionSpec)
     # Tries per stage when a worker fails before the request's first token there.
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 2
+    # Times one answer may continue on another worker after its decode worker failed
+    # mid-answer (request migration, docs/routing.md "Failures"); 0: the answer ends there.
+    migration_limit: Annotated[int, Field(ge=0, le=10)] = 3
     timeouts: TimeoutsSpec = Field(default_factory=TimeoutsSpec)
     # Semantic routing for requests naming the alias (`model: auto`), and the semantic
     # cache in front of the workers (docs/semantic.md).

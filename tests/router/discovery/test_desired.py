@@ -88,11 +88,13 @@ def test_settings_take_the_policy_from_the_policy_and_slos_from_the_graph() -> N
         ],
         "admission": {"maxInFlight": 8, "maxQueued": 2},
         "maxAttempts": 3,
+        "migrationLimit": 1,
         "timeouts": {"workerSilenceS": 10, "tokenIdleS": 120},
     }
     settings = settings_per_model(config(policy))["m"]
     assert [p.type for p in settings.plugins] == ["least-load-scorer", "max-score-picker"]
     assert (settings.admission.max_in_flight, settings.max_attempts) == (8, 3)
+    assert settings.migration_limit == 1
     assert (settings.timeouts.worker_silence_s, settings.timeouts.token_idle_s) == (10, 120)
     assert (settings.slo.ttft_ms, settings.slo.tpot_ms) == (500, 50)
     assert settings.disaggregation.max_local_prefill_tokens == 64
