@@ -10,12 +10,16 @@ principal at once, or from none:
 
 A request costing more than a minute's allowance waits for a full bucket and leaves it
 in debt, so the average rate still holds and no request waits forever.
+
+A taken request may also lease more (`Amount.lease`, router/auth/lease.py): after its
+cost, up to that much of what is left, never into debt, is handed to the replica that
+asked, to spend without asking again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from triskel.router.auth.errors import LimitName
 
@@ -29,6 +33,9 @@ class Amount:
     limit: LimitName
     per_minute: int
     cost: float
+    lease: float = 0.0
+    """Also taken if the bucket has it after `cost` (only part of it if less), for the
+    replica to hold; never taken into debt, never a reason to refuse."""
 
     @property
     def refill_per_s(self) -> float:
@@ -41,11 +48,13 @@ class Amount:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Taken, or refused with the bucket that ran dry and the wait until it refills."""
+    """Taken, with what was leased besides; or refused with the bucket that ran dry and
+    the wait until it refills."""
 
     allowed: bool
     limit: LimitName | None = None
     wait_s: float = 0.0
+    leased: Mapping[LimitName, float] = field(default_factory=dict)
 
 
 ALLOWED = Verdict(True)
@@ -62,8 +71,9 @@ class BucketState:
 def take(
     state: BucketState | None, now_s: float, amounts: Sequence[Amount]
 ) -> tuple[BucketState | None, Verdict]:
-    """The state after one request's `amounts` are taken, and the verdict. A refused
-    request leaves the state as it was (its refill is computed again next time)."""
+    """The state after one request's `amounts` are taken (and what they lease), and the
+    verdict. A refused request leaves the state as it was (its refill is computed again
+    next time) and leases nothing."""
     at_s = now_s if state is None else state.at_s
     elapsed_s = max(0.0, now_s - at_s)
     levels: dict[str, float] = {}
@@ -73,15 +83,20 @@ def take(
         full = float(amount.per_minute)
         level = full if stored is None else min(full, stored + elapsed_s * amount.refill_per_s)
         levels[amount.limit] = level
-        if level < amount.needed:
+        if amount.cost > 0 and level < amount.needed:  # a bare lease is never refused
             wait_s = (amount.needed - level) / amount.refill_per_s
             if wait_s > refused.wait_s:
                 refused = Verdict(False, amount.limit, wait_s)
     if not refused.allowed:
         return state, refused
+    leased: dict[LimitName, float] = {}
     for amount in amounts:
-        levels[amount.limit] -= amount.cost
-    return BucketState(levels, now_s), ALLOWED
+        level = levels[amount.limit] - amount.cost
+        granted = min(amount.lease, max(0.0, level))
+        if granted > 0:
+            leased[amount.limit] = granted
+        levels[amount.limit] = level - granted
+    return BucketState(levels, now_s), Verdict(True, leased=leased) if leased else ALLOWED
 
 
 def seconds_to_full(state: BucketState, amounts: Sequence[Amount]) -> float:

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from triskel.common.api import ApiModel
 from triskel.router.auth.keys_file import MAX_PRIORITY_BOUND, Name
+from triskel.router.auth.lease import DEFAULT_LEASE_FRACTION, MAX_LEASE_FRACTION
 from triskel.router.auth.principal import NO_LIMIT, RateLimit
 
 # Asymmetric algorithms only: "none" verifies nothing, and HS* with a public key lets
@@ -94,6 +95,10 @@ class AuthConfig(ApiModel):
     api_keys_file: Path | None = None
     """The keys file (docs/security.md), re-read within seconds of a change."""
     jwt: JwtConfig | None = None
+    rate_limit_lease: Annotated[float, Field(ge=0, le=MAX_LEASE_FRACTION)] = DEFAULT_LEASE_FRACTION
+    """With Redis: the share of a limit's minute each replica may hold in advance and
+    spend without a round trip (N replicas are off by at most N such shares); 0: every
+    limited request asks Redis."""
 
     @model_validator(mode="after")
     def _some_credential(self) -> AuthConfig:

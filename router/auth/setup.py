@@ -11,6 +11,7 @@ from triskel.router.auth.config import AuthConfig
 from triskel.router.auth.jwt_verifier import JwtVerifier, signing_keys
 from triskel.router.auth.key_store import KeyStore
 from triskel.router.auth.keys_file import KeysFileError
+from triskel.router.auth.leasing import LeasingRateLimiter
 from triskel.router.auth.limiter import LocalRateLimiter, RateLimiter, SharedRateLimiter
 from triskel.router.auth.redis_bucket import RedisBuckets
 from triskel.router.state.config import StateConfig
@@ -60,17 +61,21 @@ def open_authenticator(
             verifier = JwtVerifier(config.jwt, signing_keys(config.jwt))
         except ValueError as error:
             raise AuthSetupError(f"auth.jwt.publicKeyFile: {error}") from None
-    return Authenticator(keys, verifier, _limiter(redis), metrics, models)
+    limiter = _limiter(redis, config.rate_limit_lease)
+    return Authenticator(keys, verifier, limiter, metrics, models)
 
 
-def _limiter(redis: AuthRedis | None) -> RateLimiter:
+def _limiter(redis: AuthRedis | None, lease_fraction: float) -> RateLimiter:
     local = LocalRateLimiter()
     if redis is None:
-        return local
+        return local  # already in memory: nothing to lease
     state = StateConfig(call_timeout_s=redis.call_timeout_s)
     try:
         client = connect_redis(redis.url, state, password=redis.password)
     except ValueError as error:
         raise AuthSetupError(f"redis_url: {error}") from None
     guard = RedisGuard(state, redis.on_error)
-    return SharedRateLimiter(RedisBuckets(client), guard, local)
+    shared = SharedRateLimiter(RedisBuckets(client), guard, local)
+    if lease_fraction == 0:
+        return shared
+    return LeasingRateLimiter(shared, lease_fraction)

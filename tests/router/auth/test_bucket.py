@@ -78,3 +78,39 @@ def test_a_limit_added_later_starts_full() -> None:
     after, verdict = take(state, 60.0, [REQUESTS_60, Amount("tokens", 100, 100)])
     assert verdict.allowed and after is not None
     assert after.levels == {"requests": pytest.approx(59.0), "tokens": pytest.approx(0.0)}
+
+
+@pytest.mark.parametrize(
+    ("level", "amount", "expected_leased", "expected_level"),
+    [
+        # After the cost, the whole lease fits: 10 - 1 - 5 left.
+        (10.0, Amount("requests", 60, 1, lease=5), {"requests": 5.0}, 4.0),
+        # Only 2 left after the cost: the lease is cut to what there is.
+        (3.0, Amount("requests", 60, 1, lease=5), {"requests": 2.0}, 0.0),
+        # A request taken into debt leases nothing.
+        (600.0, Amount("tokens", 600, 1500, lease=50), {}, -900.0),
+        # A bare lease (no cost) takes what there is.
+        (4.5, Amount("requests", 60, 0, lease=6), {"requests": 4.5}, 0.0),
+    ],
+)
+def test_a_lease_takes_what_is_left_after_the_cost_never_into_debt(
+    level: float, amount: Amount, expected_leased: dict[str, float], expected_level: float
+) -> None:
+    after, verdict = take(BucketState({amount.limit: level}, 0.0), 0.0, [amount])
+    assert verdict.allowed and after is not None
+    assert verdict.leased == pytest.approx(expected_leased)
+    assert after.levels[amount.limit] == pytest.approx(expected_level)
+
+
+def test_a_bare_lease_on_a_bucket_in_debt_is_not_refused_and_leases_nothing() -> None:
+    state = BucketState({"tokens": -100.0}, 0.0)
+    after, verdict = take(state, 0.0, [Amount("tokens", 600, 0, lease=50)])
+    assert verdict == ALLOWED and verdict.leased == {}
+    assert after is not None and after.levels["tokens"] == pytest.approx(-100.0)
+
+
+def test_a_refused_request_leases_nothing() -> None:
+    state = BucketState({"requests": 0.5}, 0.0)
+    after, verdict = take(state, 0.0, [Amount("requests", 60, 1, lease=5)])
+    assert not verdict.allowed and verdict.leased == {}
+    assert after is state

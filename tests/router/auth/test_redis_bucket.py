@@ -1,5 +1,5 @@
-"""The Lua token bucket against a real redis-server: it mirrors the pure maths, and two
-clients (two router replicas) draw from one bucket."""
+"""The Lua token bucket against a real redis-server: it mirrors the pure maths, leases
+included, and two clients (two router replicas) draw from one bucket."""
 
 from __future__ import annotations
 
@@ -54,6 +54,18 @@ async def redis_now(redis: Redis) -> float:
         ({"tokens": 600.0}, 0.0, [Amount("tokens", 600, 1500)]),
         # A limit missing from the hash starts full.
         ({"requests": 30.0}, 0.0, [Amount("requests", 60, 1), Amount("tokens", 600, 50)]),
+        # A lease beside the cost, whole.
+        ({"requests": 10.0}, 0.0, [Amount("requests", 60, 1, lease=5)]),
+        # A lease cut to what is left after the cost.
+        ({"requests": 3.0}, 0.0, [Amount("requests", 60, 1, lease=5)]),
+        # A bare lease on a bucket in debt: not refused, nothing leased.
+        ({"tokens": -100.0}, 0.0, [Amount("tokens", 600, 0, lease=50)]),
+        # One limit's shortfall taken, the other's slice topped up.
+        (
+            {"requests": 5.0, "tokens": 300.0},
+            0.0,
+            [Amount("requests", 60, 1), Amount("tokens", 600, 0, lease=100)],
+        ),
     ],
 )
 @pytest.mark.asyncio
@@ -74,6 +86,9 @@ async def test_the_script_mirrors_the_pure_maths(
     assert verdict.allowed == expected.allowed and verdict.limit == expected.limit
     # The script ran a few milliseconds before `now_s`: refill differs by about that.
     assert verdict.wait_s == pytest.approx(expected.wait_s, abs=0.1)
+    assert verdict.leased.keys() == expected.leased.keys()
+    for leased_limit, leased in expected.leased.items():
+        assert verdict.leased[leased_limit] == pytest.approx(leased, abs=0.2)
     stored = await redis.hgetall(KEY_PREFIX + name)
     assert expected_state is not None
     for limit, level in expected_state.levels.items():

@@ -160,6 +160,44 @@ async def test_two_replicas_share_keys_grants_and_rate_limits(
 
 
 @pytest.mark.asyncio
+async def test_leased_slices_still_end_in_429_across_replicas(
+    redis_server: RedisServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # 20 a minute, a tenth leased: slices of 2 requests, each replica spending its own
+    # without asking Redis; one request refills in 3 s, longer than this test's requests.
+    key = "tsk_lease-" + uuid.uuid4().hex
+    sha = hashlib.sha256(key.encode()).hexdigest()
+    path = tmp_path / "keys.yaml"
+    path.write_text(
+        f"keys:\n  - {{name: lease-{RUN}, sha256: {sha}, tenant: acme, "
+        "rateLimit: {requestsPerMinute: 20}}\n"
+    )
+    auth = {"apiKeysFile": str(path), "rateLimitLease": 0.1}
+    async with (
+        local_workers(mock_pool("unified"), 1) as workers,
+        router(config(workers, redis_server, path, auth=auth)) as first,
+        router(config(workers, redis_server, path, auth=auth)) as second,
+        aiohttp.ClientSession() as session,
+    ):
+        headers = {"Authorization": f"Bearer {key}"}
+        num_served, refusals = 0, list[tuple[int, dict[str, str]]]()
+        for _ in range(20):  # until both replicas refuse in turn
+            refusals = []
+            for replica in (first, second):
+                status, reply_headers, _ = await chat(session, replica, headers)
+                num_served += status == 200
+                if status != 200:
+                    refusals.append((status, reply_headers))
+            if len(refusals) == 2:
+                break
+        # The bucket's 20, less what a refusing replica still held (under one each).
+        assert 18 <= num_served <= 20
+        for status, reply_headers in refusals:
+            assert status == 429 and 1 <= int(reply_headers["Retry-After"]) <= 3
+
+
+@pytest.mark.asyncio
 async def test_without_auth_the_router_warns_that_it_is_open(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

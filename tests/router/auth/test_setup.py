@@ -18,6 +18,13 @@ def test_auth_needs_a_credential_source() -> None:
         AuthConfig()
 
 
+@pytest.mark.parametrize("share", [-0.01, 0.11])
+def test_the_lease_share_is_bounded_and_named(share: float) -> None:
+    # Above a tenth, N replicas could hold N tenths of a minute between them.
+    with pytest.raises(ValueError, match=r"rateLimitLease\n"):
+        AuthConfig.model_validate({"apiKeysFile": "keys.yaml", "rateLimitLease": share})
+
+
 def test_a_bad_keys_file_is_named_with_its_field(tmp_path: Path) -> None:
     (tmp_path / "keys.yaml").write_text("keys:\n  - {name: a, sha256: nothex, tenant: t}\n")
     config = AuthConfig(api_keys_file=tmp_path / "keys.yaml")
