@@ -56,6 +56,8 @@ class SimulateOptions:
     search_goodput: bool = False
     # The search's first probe: start near the expected answer to save runs.
     goodput_low: float = 0.125
+    goodput_high: float = 64.0
+    goodput_tolerance: float = 0.05
     json_path: Path | None = None
     plot_dir: Path | None = None
 
@@ -152,7 +154,7 @@ def _run_policies(
             result, search = future.result()
             echo(f"  {policy.name}: simulated in {result.wall_s:.1f} s")
             if search is not None:
-                echo(f"  {policy.name}: goodput search, {len(search.probes)} runs")
+                echo(f"  {policy.name}: goodput search, {len(search.probes)} probes")
             results.append((result, search))
     return results
 
@@ -171,17 +173,24 @@ def _run_policy(
             options.trace, options.shape, routing, options.seed, rate_scale, policy=policy.name
         )
 
-    def attainment_at(rate_scale: float) -> RunMetrics:
-        return summarize(run_at(rate_scale), options.slo)
-
     result = run_at(options.rate_scale)
+
+    def attainment_at(rate_scale: float) -> RunMetrics:
+        # The search often probes the reported rate: that run is already done.
+        run = result if rate_scale == options.rate_scale else run_at(rate_scale)
+        return summarize(run, options.slo)
+
     echo(f"  {policy.name}: simulated in {result.wall_s:.1f} s")
     if not options.search_goodput:
         return result, None
     search = find_goodput(
-        attainment_at, target=options.slo.attainment_target, low=options.goodput_low
+        attainment_at,
+        target=options.slo.attainment_target,
+        low=options.goodput_low,
+        high=options.goodput_high,
+        tolerance=options.goodput_tolerance,
     )
-    echo(f"  {policy.name}: goodput search, {len(search.probes)} runs")
+    echo(f"  {policy.name}: goodput search, {len(search.probes)} probes")
     return result, search
 
 

@@ -517,12 +517,20 @@ def operator_command(
 
 @app.command(cls=FlagHelpCommand)
 def simulate(
+    ctx: typer.Context,
     trace: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--trace", help="a .jsonl (Mooncake) or .csv (Azure) trace, or synthetic:FILE"
         ),
-    ],
+    ] = None,
+    suite: Annotated[
+        Path | None,
+        typer.Option(
+            "--suite",
+            help="a benchmark suite (bench/suite.yaml): workloads x policies, one goodput table",
+        ),
+    ] = None,
     policy: Annotated[
         list[str] | None,
         typer.Option("--policy", help="round-robin or a YAML routing file (repeat to compare)"),
@@ -620,6 +628,13 @@ def simulate(
     from triskel.simulator.metrics import SloTargets
     from triskel.traces import TraceError, load_trace
 
+    if suite is not None:
+        _simulate_suite(
+            ctx, suite, jobs=jobs, limit=limit, seed=seed, json_path=json_path, plot=plot
+        )
+        return
+    if trace is None:
+        raise _fail("--trace: required (or --suite FILE)")
     if autoscale is not None:
         _simulate_autoscale(
             trace_path=trace,
@@ -675,6 +690,50 @@ def simulate(
     except ValidationError as error:
         raise _fail(f"cluster: {error.errors()[0]['msg']}") from None
     run_simulate(options, typer.echo)
+
+
+_SUITE_FLAGS = frozenset({"suite", "jobs", "limit", "seed", "json_path", "plot"})
+
+
+def _simulate_suite(
+    ctx: typer.Context,
+    path: Path,
+    *,
+    jobs: int,
+    limit: int | None,
+    seed: int,
+    json_path: Path | None,
+    plot: Path | None,
+) -> None:
+    from triskel.simulator.suite import SuiteOptions, run_suite
+    from triskel.simulator.suite_config import SuiteError, load_suite
+    from triskel.traces import TraceError
+
+    def given(name: str) -> bool:
+        # By name: typer carries its own copy of click's ParameterSource.
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name == "COMMANDLINE"
+
+    others = [
+        p.opts[0] for p in ctx.command.params if p.name not in _SUITE_FLAGS and given(p.name or "")
+    ]
+    if others:
+        # The file sets them per workload: a flag would be silently overridden.
+        raise _fail(
+            f"--suite: the file sets traces, policies, clusters and SLOs; drop {', '.join(others)}"
+        )
+    try:
+        options = SuiteOptions(
+            load_suite(path),
+            jobs=jobs,
+            limit=limit,
+            seed=seed if given("seed") else None,
+            json_path=json_path,
+            plot_dir=plot,
+        )
+        run_suite(options, typer.echo)
+    except (SuiteError, TraceError) as error:
+        raise _fail(str(error)) from None
 
 
 def _simulate_autoscale(
