@@ -170,25 +170,39 @@ async def _requests(
             "router_cpu_median_ms": statistics.median(target.cpu_ns) / 1e6,
             "router_handler_mean_ms": 1000 * handler_s,
         }
-    return {"kept_alive": routers, "added": _added(routers), "new_connection": new_connection}
+    latencies_s = {name: target.latencies_s for name, target in targets.items()}
+    return {
+        "kept_alive": routers,
+        "added": _added(routers, latencies_s),
+        "new_connection": new_connection,
+    }
 
 
 _COMPARED = ("median_ms", "p99_ms", "router_cpu_median_ms", "router_handler_mean_ms")
 
 
-def _added(routers: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+def _added(
+    routers: dict[str, dict[str, float]], latencies_s: dict[str, list[float]]
+) -> dict[str, dict[str, float]]:
     """Each router's figures less plaintext's; a Redis router's also less
-    plaintext_redis' (the same Redis routing state, no security): security alone."""
+    plaintext_redis' (the same Redis routing state, no security): security alone.
+
+    `paired_median_ms`: the median of the differences within each round (both requests
+    a few milliseconds apart), which a machine's load changing during the run moves less
+    than the difference of the two medians."""
     added: dict[str, dict[str, float]] = {}
     for variant in VARIANTS[1:]:
         bases = ["plaintext"]
         if variant.redis and variant.name != "plaintext_redis":
             bases.append("plaintext_redis")
         for base in bases:
-            added[f"{variant.name} over {base}"] = {
+            figures = {
                 figure: routers[variant.name][figure] - routers[base][figure]
                 for figure in _COMPARED
             }
+            pairs = zip(latencies_s[variant.name], latencies_s[base], strict=True)
+            figures["paired_median_ms"] = 1000 * statistics.median(a - b for a, b in pairs)
+            added[f"{variant.name} over {base}"] = figures
     return added
 
 
@@ -232,11 +246,12 @@ def _print(result: dict[str, Any]) -> None:
             f"  {name:26} {f['median_ms']:7.3f} {f['p90_ms']:7.3f} {f['p99_ms']:7.3f}"
             f"  {f['router_cpu_median_ms']:8.3f}  {f['router_handler_mean_ms']:8.3f}"
         )
-    print("added (ms)                     median    p99  router CPU  handler mean")
+    print("added (ms)                                 median  paired    p99  router CPU  handler")
     for name, f in result["added"].items():
         print(
-            f"  {name:26} {f['median_ms']:+7.3f} {f['p99_ms']:+7.3f}"
-            f"  {f['router_cpu_median_ms']:+8.3f}  {f['router_handler_mean_ms']:+8.3f}"
+            f"  {name:40} {f['median_ms']:+7.3f} {f['paired_median_ms']:+7.3f}"
+            f" {f['p99_ms']:+7.3f}  {f['router_cpu_median_ms']:+8.3f}"
+            f"  {f['router_handler_mean_ms']:+7.3f}"
         )
     print("new connections (ms)           median    p90     p99")
     for name, f in result["new_connection"].items():

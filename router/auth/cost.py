@@ -9,8 +9,9 @@
   quota; when the client sets none, the rest of the model's context window, since that
   is what the router lets the worker produce.
 
-Nothing is refunded when the answer is shorter: the charge is a reservation, taken in
-one Redis call before the request runs, and a client pays less by asking for less.
+Nothing is refunded when the answer is shorter: the charge is a reservation, taken
+before the request runs (from a leased slice or in one Redis call), and a client pays
+less by asking for less.
 """
 
 from __future__ import annotations
