@@ -1,6 +1,7 @@
 """Workers failing under load: killed mid-stream, before the first token, during a KV
 transfer, or frozen (SIGSTOP) so they hang rather than die. Every client request ends
-within its deadline, answered or with a clear error; the router logs no traceback and
+within its deadline, answered or with a clear error; a decode worker lost mid-answer
+while another is left costs no request (it migrates); the router logs no traceback and
 keeps serving on the workers left."""
 
 from __future__ import annotations
@@ -99,8 +100,18 @@ async def test_a_decode_worker_killed_mid_stream(caplog: pytest.LogCaptureFixtur
             await asyncio.wait_for(first_token.wait(), 30)
             deployment.kill(await busy_worker(deployment, ["decode-0", "decode-1"]))
 
-        # Each of the killed worker's requests is retried or ends with an error event.
-        await under_fault(deployment, bodies(8, max_tokens=150), kill_a_streaming_decode_worker)
+        # Each of the killed worker's requests is retried (before its first token) or
+        # continues on the other decode worker (after it): every one is answered.
+        # Killed 20 events into a stream: past the prefill's token, decode tokens flow.
+        outcomes = await under_fault(
+            deployment,
+            bodies(8, max_tokens=150),
+            kill_a_streaming_decode_worker,
+            num_tokens_before=20,
+        )
+        assert all(o.kind == ANSWERED for o in outcomes), outcomes
+        # The kill found answers under way, which migrated.
+        assert await counted(deployment, "triskel_router_migrations_total") >= 1
         await assert_still_serves(deployment)
     assert_no_tracebacks(caplog.records)
 
@@ -147,33 +158,58 @@ async def test_a_prefill_worker_killed_during_a_kv_transfer(
 
 # A frozen worker keeps its connections open (its kernel still ACKs TCP), so gRPC alone
 # would hold its streams for the whole decode bound (30 min). Its load reports stop: after
-# workerSilenceS (5 s) the router leaves it out and ends its calls.
+# workerSilenceS (5 s) the router leaves it out and ends its calls, and the answers under
+# way continue on the other decode worker.
 @pytest.mark.asyncio
 async def test_a_decode_worker_frozen_mid_stream(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     async with process_deployment(pools(1, 2)) as deployment:
-
-        async def freeze_a_streaming_decode_worker(streaming: asyncio.Event) -> None:
-            await asyncio.wait_for(streaming.wait(), 30)
-            deployment.freeze(await busy_worker(deployment, ["decode-0", "decode-1"]))
-
-        # Frozen 50 tokens into a stream: every request has its decode tokens coming (one
-        # frozen before its first decode token would be retried, and answered).
         outcomes = await under_fault(
             deployment,
             bodies(4, max_tokens=400),
-            freeze_a_streaming_decode_worker,
+            freeze_a_streaming_decode_worker(deployment, ["decode-0", "decode-1"]),
             deadline_s=FROZEN_DEADLINE_S,
             num_tokens_before=50,
         )
+        assert all(o.kind == ANSWERED for o in outcomes), outcomes
+        assert await counted(deployment, "triskel_router_migrations_total") >= 1
+        await assert_still_serves(deployment)
+    assert_no_tracebacks(caplog.records)
+
+
+@pytest.mark.asyncio
+async def test_the_only_decode_worker_frozen_mid_stream(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    async with process_deployment(pools(1, 1)) as deployment:
+        # Frozen 50 tokens into a stream: every request has its decode tokens coming (one
+        # frozen before its first decode token would be retried, and fail the same way).
+        outcomes = await under_fault(
+            deployment,
+            bodies(4, max_tokens=400),
+            freeze_a_streaming_decode_worker(deployment, ["decode-0"]),
+            deadline_s=FROZEN_DEADLINE_S,
+            num_tokens_before=50,
+        )
+        # No worker is left to continue on: each answer ends with an error.
         errors = [o.detail for o in outcomes if o.kind == ERROR]
-        assert errors, outcomes
+        assert len(errors) == len(outcomes), outcomes
         # Each says which step stopped and what to do; none names a worker or an address.
         for detail in errors:
             assert "decode step for model m" in detail and "retry later" in detail, detail
             assert "127.0.0.1" not in detail and "decode-" not in detail, detail
+        deployment.thaw("decode-0")
         await assert_still_serves(deployment)
     assert_no_tracebacks(caplog.records)
+
+
+def freeze_a_streaming_decode_worker(
+    deployment: Deployment, worker_ids: list[str]
+) -> Callable[[asyncio.Event], Awaitable[None]]:
+    async def freeze(streaming: asyncio.Event) -> None:
+        await asyncio.wait_for(streaming.wait(), 30)
+        deployment.freeze(await busy_worker(deployment, worker_ids))
+
+    return freeze
 
 
 @pytest.mark.asyncio
@@ -206,17 +242,18 @@ async def wait_for_log(
 
 async def num_served(deployment: Deployment, worker_id: str) -> float:
     """Decode calls `worker_id` answered, as the router's /metrics counts them."""
+    labels = {"worker": worker_id, "stage": "decode", "status": "ok"}
+    return await counted(deployment, "triskel_worker_requests_total", labels)
+
+
+async def counted(deployment: Deployment, name: str, labels: dict[str, str] | None = None) -> float:
+    """The sum of the router's `name` samples that carry `labels`, from its /metrics."""
     url = f"{deployment.base_url}/metrics"
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         text = await response.text()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = sample.labels
-            if (
-                sample.name == "triskel_worker_requests_total"
-                and labels.get("worker") == worker_id
-                and labels.get("stage") == "decode"
-                and labels.get("status") == "ok"
-            ):
-                return sample.value
-    return 0.0
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and (labels or {}).items() <= sample.labels.items()
+    )
