@@ -64,6 +64,10 @@ async def follow_directly(source: KvEventSource, index: KvBlockIndex) -> None:
         try:
             if not await consume_subscription(source, apply):
                 _log.warning("KV events from %s had a gap; resubscribing", source.worker_id)
+        except grpc.aio.UsageError:
+            # Its client was closed: the worker left, and its blocks with it.
+            index.remove_worker(source.worker_id)
+            return
         except grpc.aio.AioRpcError as error:
             source.on_lost(error)
             index.remove_worker(source.worker_id)

@@ -100,6 +100,10 @@ class KvEventHolder:
             try:
                 if not await consume_subscription(source, append):
                     return  # not the holder any more, or Redis is out: renew decides
+            except grpc.aio.UsageError:
+                # Its client was closed: the worker left (killed, drained). The next
+                # renewal lets it go; there is nothing to retry.
+                return
             except grpc.aio.AioRpcError as error:
                 source.on_lost(error)
                 # Tell the replicas once per broken subscription, not on every retry.

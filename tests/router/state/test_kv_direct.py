@@ -76,3 +76,21 @@ async def test_a_broken_stream_forgets_the_worker_and_reports_the_loss(
         grpc.StatusCode.UNAVAILABLE,
         grpc.StatusCode.CANCELLED,
     }
+
+
+@pytest.mark.asyncio
+async def test_a_worker_whose_client_was_closed_is_let_go_quietly(
+    start_kv_worker: Callable[[str], Awaitable[FakeKvWorker]],
+) -> None:
+    # The router closes a departed worker's channel; the next subscription then raises
+    # UsageError ("Channel is closed"), which used to end the task with a traceback.
+    worker = await start_kv_worker("w1")
+    worker.store(1, 2)
+    followed = Following(worker)
+    await wait_until(lambda: followed.num_matched(1, 2) == 2)
+    await worker.stop()  # killed: the stream breaks, the follower will resubscribe
+    await wait_until(lambda: len(followed.losses) >= 1)
+    await worker.close()  # then discovery closes its client
+    await asyncio.wait_for(followed.task, 10)
+    assert followed.task.exception() is None
+    assert followed.num_matched(1, 2) == 0  # its blocks went with it

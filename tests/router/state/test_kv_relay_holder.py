@@ -146,3 +146,26 @@ async def test_a_worker_no_longer_followed_is_given_up_at_once(
     await wait_until(lambda: w1.num_subscribers == 0)
     await b.holder.renew(sources)  # its lease was released: b takes it without waiting
     assert b.holder.relayed_worker_ids == ["w1"]
+
+
+@pytest.mark.asyncio
+async def test_a_worker_whose_client_was_closed_ends_its_relay_without_an_error(
+    start_kv_worker: StartWorker,
+    open_holder: Callable[[str], Holder],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A killed worker's client is closed by discovery before the next renewal lets it
+    # go: resubscribing on that channel raises UsageError, which used to be logged as
+    # "KV relay ... failed" with a traceback.
+    w1 = await start_kv_worker("w1")
+    a = open_holder("router-a")
+    losses: list[grpc.StatusCode] = []
+    sources = {"w1": w1.source(lambda error: losses.append(error.code()))}
+    await a.holder.renew(sources)
+    await wait_until(lambda: w1.num_subscribers == 1)
+    await w1.stop()  # killed: the stream breaks, the relay will resubscribe
+    await wait_until(lambda: len(losses) >= 1)
+    await w1.close()  # then discovery closes its client
+    await wait_until(lambda: a.holder.relayed_worker_ids == [])
+    await a.holder.renew({})
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.records
