@@ -40,7 +40,7 @@ from soak_processes import RedisChild, UpProcess, free_loopback_port, rss_mb
 from soak_traffic import ANSWERED, FAILED_EARLY, OUTCOMES, Outcome, mixed_body, send
 
 MODEL = "m"
-WORKERS = ["prefill-0", "prefill-1", "decode-0", "decode-1"]
+ROLES = ["prefill-", "decode-"]
 REQUEST_DEADLINE_S = 60.0
 MEMORY_EVERY_S = 15.0
 READY_TIMEOUT_S = 180.0
@@ -129,8 +129,12 @@ async def faults(
             log.faults.append({"at_s": round(now, 1), "fault": "redis killed"})
             asyncio.get_running_loop().call_later(args.redis_down_s, _restart, redis, log, started)
         if now >= next_kill:
-            worker_id = WORKERS[victim % len(WORKERS)]
-            killed = up.kill_worker(worker_id)
+            # `up` replaces a dead worker under a new id (prefill-0 → prefill-2): pick
+            # among the workers running now, the pools in turn.
+            role = ROLES[victim % len(ROLES)]
+            running = sorted(c.worker_id for c in up.children() if c.worker_id.startswith(role))
+            worker_id = running[(victim // len(ROLES)) % len(running)] if running else ""
+            killed = bool(worker_id) and up.kill_worker(worker_id)
             log.faults.append(
                 {"at_s": round(now, 1), "fault": f"worker {worker_id} killed", "found": killed}
             )
