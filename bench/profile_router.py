@@ -57,7 +57,8 @@ async def profile(args: argparse.Namespace) -> float:
         spy = await asyncio.create_subprocess_exec(*record)
         num_done = await load(url, args)
         await spy.wait()
-        return num_done / args.seconds
+        seconds: int = args.seconds
+        return num_done / seconds
     finally:
         await supervisor.stop_all()
 
