@@ -2,6 +2,7 @@
 
 files.py             TlsFiles (the config), reading and checking a pair
 ssl_contexts.py      one SSLContext per aiohttp listener / asyncio socket, reloaded
+watched.py           files watched for renewal: re-read when changed, bad ones logged once
 grpc_credentials.py  gRPC server credentials (dynamic) and channel credentials
 """
 

@@ -3,10 +3,9 @@
 aiohttp and asyncio take an SSLContext once, when a listener starts. A renewed
 certificate (cert-manager, a rotated Secret) is loaded into that same context:
 
-    every `poll_s`: stamp the files (inode, mtime, size) ──changed?──► read and check
-        the pair ──ok──► load it into the context: new handshakes present it, open
-                         connections keep the session they have
-                 └─bad──► keep the old pair, one ERROR line (once per bad version)
+    every `poll_s`: the files changed and are good (watched.py)? ──► load the pair
+        into the context: new handshakes present it, open connections keep the
+        session they have (a bad version: the old pair stays, one ERROR line)
 
 A CA file that changes is loaded too; OpenSSL only adds trust to a context, so a CA
 removed from the file stays trusted until the process restarts.
@@ -16,25 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import ssl
 
-from triskel.common.tls.files import (
-    SERVER_FLAGS,
-    TlsFileError,
-    TlsFiles,
-    TlsFlags,
-    files_stamp,
-    load_key_pair,
-    read_ca,
-    read_key_pair,
-)
-
-log = logging.getLogger(__name__)
-
-# How often the files are checked: a renewal is days ahead of expiry, so seconds are
-# plenty, and a few stat calls cost nothing.
-POLL_S = 5.0
+from triskel.common.tls.files import SERVER_FLAGS, TlsFiles, TlsFlags, load_key_pair
+from triskel.common.tls.watched import POLL_S, WatchedTlsFiles
 
 
 class ReloadingSslContext:
@@ -53,10 +37,10 @@ class ReloadingSslContext:
         check_hostname: bool = True,
         poll_s: float = POLL_S,
     ) -> None:
-        self._files, self._flags, self._poll_s = files, flags, poll_s
-        self._stamp = files_stamp(files)
-        pair = read_key_pair(files, flags)
-        ca_pem = read_ca(files, flags)
+        self._poll_s = poll_s
+        # The poll task paces the checks, so the watcher stamps at every call.
+        self._watched = WatchedTlsFiles(files, flags)
+        ca_pem = self._watched.current.ca_pem
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         if ca_pem is not None:
@@ -69,30 +53,19 @@ class ReloadingSslContext:
             # Peers known by address only (pod IPs) are checked by their CA, not a name.
             context.check_hostname = check_hostname
             context.verify_mode = ssl.CERT_REQUIRED
-        load_key_pair(context, pair)
+        load_key_pair(context, self._watched.current.pair)
         self.context = context
         self._task: asyncio.Task[None] | None = None
-        self._failed_stamp: object = None
 
     def reload_if_changed(self) -> bool:
         """Loads the files into the context if they changed and are usable; True if it
         loaded them. A bad pair is logged once and the context keeps the last good one."""
-        stamp = files_stamp(self._files)
-        if stamp == self._stamp:
+        material = self._watched.read_if_changed()
+        if material is None:
             return False
-        try:
-            pair = read_key_pair(self._files, self._flags)
-            ca_pem = read_ca(self._files, self._flags)
-        except TlsFileError as error:
-            if stamp != self._failed_stamp:
-                log.error("TLS files changed but cannot be used, keeping the old ones: %s", error)
-                self._failed_stamp = stamp
-            return False
-        load_key_pair(self.context, pair)
-        if ca_pem is not None:
-            self.context.load_verify_locations(cadata=ca_pem.decode("ascii"))
-        self._stamp = stamp
-        log.info("TLS certificate reloaded from %s", self._files.cert_file)
+        load_key_pair(self.context, material.pair)
+        if material.ca_pem is not None:
+            self.context.load_verify_locations(cadata=material.ca_pem.decode("ascii"))
         return True
 
     def start(self) -> None:
