@@ -17,8 +17,18 @@ import typer
 from pydantic import ValidationError
 
 from triskel.cli.help_format import FlagHelpCommand, FlagHelpGroup
+from triskel.cli.replay_flags import JsonPath, RateScale, TpotMs, TraceLimit, TtftMs
 from triskel.cli.supervisor import announce_ready
-from triskel.cli.tls_flags import tls_section, worker_tls_section
+from triskel.cli.tls_flags import (
+    OperatorWorkerTlsCertFile,
+    RouterWorkerTlsCertFile,
+    TlsKeyFile,
+    WorkerTlsCaFile,
+    WorkerTlsKeyFile,
+    WorkerTlsServerName,
+    tls_section,
+    worker_tls_section,
+)
 
 if TYPE_CHECKING:
     from triskel.simulator.metrics import SloTargets
@@ -126,9 +136,7 @@ def worker(
         Path | None,
         typer.Option("--tls-cert-file", help="serve gRPC over TLS with this certificate"),
     ] = None,
-    tls_key_file: Annotated[
-        Path | None, typer.Option("--tls-key-file", help="the certificate's private key")
-    ] = None,
+    tls_key_file: TlsKeyFile = None,
     tls_client_ca_file: Annotated[
         Path | None,
         typer.Option(
@@ -240,28 +248,15 @@ def router(
         Path | None,
         typer.Option("--tls-cert-file", help="serve HTTPS and gRPC TLS with this certificate"),
     ] = None,
-    tls_key_file: Annotated[
-        Path | None, typer.Option("--tls-key-file", help="the certificate's private key")
-    ] = None,
+    tls_key_file: TlsKeyFile = None,
     tls_client_ca_file: Annotated[
         Path | None,
         typer.Option("--tls-client-ca-file", help="require client certificates from this CA"),
     ] = None,
-    worker_tls_cert_file: Annotated[
-        Path | None,
-        typer.Option("--worker-tls-cert-file", help="the certificate to call workers with"),
-    ] = None,
-    worker_tls_key_file: Annotated[
-        Path | None, typer.Option("--worker-tls-key-file", help="its private key")
-    ] = None,
-    worker_tls_ca_file: Annotated[
-        Path | None,
-        typer.Option("--worker-tls-ca-file", help="the CA workers' certificates chain to"),
-    ] = None,
-    worker_tls_server_name: Annotated[
-        str | None,
-        typer.Option("--worker-tls-server-name", help="the name in workers' certificates"),
-    ] = None,
+    worker_tls_cert_file: RouterWorkerTlsCertFile = None,
+    worker_tls_key_file: WorkerTlsKeyFile = None,
+    worker_tls_ca_file: WorkerTlsCaFile = None,
+    worker_tls_server_name: WorkerTlsServerName = None,
     api_keys_file: Annotated[
         Path | None,
         typer.Option("--api-keys-file", help="require API keys from this file (re-read)"),
@@ -457,21 +452,10 @@ def operator_command(
             "--worker-tls-secret", help="worker pods serve mTLS with this Secret (tls.crt, ...)"
         ),
     ] = None,
-    worker_tls_cert_file: Annotated[
-        Path | None,
-        typer.Option("--worker-tls-cert-file", help="this operator's certificate for workers"),
-    ] = None,
-    worker_tls_key_file: Annotated[
-        Path | None, typer.Option("--worker-tls-key-file", help="its private key")
-    ] = None,
-    worker_tls_ca_file: Annotated[
-        Path | None,
-        typer.Option("--worker-tls-ca-file", help="the CA workers' certificates chain to"),
-    ] = None,
-    worker_tls_server_name: Annotated[
-        str | None,
-        typer.Option("--worker-tls-server-name", help="the name in workers' certificates"),
-    ] = None,
+    worker_tls_cert_file: OperatorWorkerTlsCertFile = None,
+    worker_tls_key_file: WorkerTlsKeyFile = None,
+    worker_tls_ca_file: WorkerTlsCaFile = None,
+    worker_tls_server_name: WorkerTlsServerName = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Run the Kubernetes operator (WorkerPool, ServingGraph, RoutingPolicy)."""
@@ -539,10 +523,8 @@ def simulate(
         str | None,
         typer.Option("--compare", help="several policies, comma-separated (as --policy)"),
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="first N requests")] = None,
-    rate_scale: Annotated[
-        float, typer.Option("--rate-scale", min=0.0001, help="replay K times faster")
-    ] = 1.0,
+    limit: TraceLimit = None,
+    rate_scale: RateScale = 1.0,
     jobs: Annotated[
         int, typer.Option("--jobs", min=1, help="policies simulated at once (processes)")
     ] = 1,
@@ -556,8 +538,8 @@ def simulate(
         int | None,
         typer.Option("--kv-capacity-tokens", min=1, help="KV tokens per instance (what-if)"),
     ] = None,
-    ttft_ms: Annotated[float, typer.Option("--ttft-ms", min=0.001, help="TTFT SLO")] = 2000.0,
-    tpot_ms: Annotated[float, typer.Option("--tpot-ms", min=0.001, help="TPOT SLO")] = 100.0,
+    ttft_ms: TtftMs = 2000.0,
+    tpot_ms: TpotMs = 100.0,
     attainment: Annotated[
         float, typer.Option("--attainment", min=0.01, max=1.0, help="goodput target")
     ] = 0.9,
@@ -568,7 +550,7 @@ def simulate(
         float, typer.Option("--goodput-low", min=0.0001, max=64, help="first rate probed")
     ] = 0.125,
     seed: Annotated[int, typer.Option("--seed", help="random seed of every policy")] = 0,
-    json_path: Annotated[Path | None, typer.Option("--json", help="write results")] = None,
+    json_path: JsonPath = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="write PNG charts here")] = None,
     autoscale: Annotated[
         str | None,
@@ -846,12 +828,10 @@ def bench(
     model: Annotated[
         str | None, typer.Option("--model", help="default: the router's only model")
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="first N requests")] = None,
-    rate_scale: Annotated[
-        float, typer.Option("--rate-scale", min=0.0001, help="replay K times faster")
-    ] = 1.0,
-    ttft_ms: Annotated[float, typer.Option("--ttft-ms", min=0.001, help="TTFT SLO")] = 2000.0,
-    tpot_ms: Annotated[float, typer.Option("--tpot-ms", min=0.001, help="TPOT SLO")] = 100.0,
+    limit: TraceLimit = None,
+    rate_scale: RateScale = 1.0,
+    ttft_ms: TtftMs = 2000.0,
+    tpot_ms: TpotMs = 100.0,
     attainment: Annotated[
         float, typer.Option("--attainment", min=0.01, max=1.0, help="SLO attainment target")
     ] = 0.9,
@@ -861,7 +841,7 @@ def bench(
     salt: Annotated[
         str, typer.Option("--salt", help="new prompts, same sharing (to rerun on warm caches)")
     ] = "",
-    json_path: Annotated[Path | None, typer.Option("--json", help="write results")] = None,
+    json_path: JsonPath = None,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="a progress bar on stderr")
     ] = True,

@@ -7,12 +7,42 @@
 
 A flag replaces the same field of the config's section; the files themselves are read
 and checked when the process starts (triskel.common.tls), with errors naming the flag.
+The flags several commands take are declared here once, as `Annotated` aliases.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
+
+# A listener's key, for `triskel router` and `triskel worker` (their certificate and
+# client-CA flags say what each serves, so each command declares those itself).
+TlsKeyFile = Annotated[
+    Path | None, typer.Option("--tls-key-file", help="the certificate's private key")
+]
+
+# The client certificate for workers, for `triskel router` and `triskel operator`.
+RouterWorkerTlsCertFile = Annotated[
+    Path | None,
+    typer.Option("--worker-tls-cert-file", help="the certificate to call workers with"),
+]
+OperatorWorkerTlsCertFile = Annotated[
+    Path | None,
+    typer.Option("--worker-tls-cert-file", help="this operator's certificate for workers"),
+]
+WorkerTlsKeyFile = Annotated[
+    Path | None, typer.Option("--worker-tls-key-file", help="its private key")
+]
+WorkerTlsCaFile = Annotated[
+    Path | None,
+    typer.Option("--worker-tls-ca-file", help="the CA workers' certificates chain to"),
+]
+WorkerTlsServerName = Annotated[
+    str | None,
+    typer.Option("--worker-tls-server-name", help="the name in workers' certificates"),
+]
 
 
 def tls_section(
