@@ -17,8 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from triskel.common.api import EngineType, WorkerPoolSpec
 from triskel.common.profiles import LatencyProfile, as_run, load_profile
 from triskel.common.resources import AutoscalingMode, AutoscalingSpec, ServingGraphSpec
@@ -31,7 +29,7 @@ from triskel.planner.planner import (
     StageObservation,
     StageSpec,
 )
-from triskel.planner.router_metrics import MetricsError, ModelWindow
+from triskel.planner.router_metrics import ModelWindow, Scrape
 
 Json = dict[str, Any]
 
@@ -194,25 +192,22 @@ def _requests_of(
     return 0.0, 0.0
 
 
-def router_load(text: str, model: str) -> RouterLoad:
-    """`model`'s requests in one scrape of the router's /metrics. MetricsError when the
-    text is not Prometheus exposition."""
+def router_load(scrape: Scrape, model: str) -> RouterLoad:
+    """`model`'s requests in one scrape of the router's /metrics (parsed once, shared with
+    `model_window`). MetricsError when the text is not Prometheus exposition."""
     in_flight: float | None = None
     waiting: dict[str, float] = {}
     running: dict[str, float] = {}
-    try:
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.labels.get("model") != model:
-                    continue
-                if sample.name == "triskel_inflight_requests":
-                    in_flight = float(sample.value)
-                elif sample.name == "triskel_stage_requests_waiting":
-                    waiting[sample.labels.get("role", "")] = float(sample.value)
-                elif sample.name == "triskel_stage_requests_running":
-                    running[sample.labels.get("role", "")] = float(sample.value)
-    except ValueError as error:
-        raise MetricsError(f"scrape: not Prometheus text ({error})") from None
+    for (name, label_items), value in scrape.samples.items():
+        labels = dict(label_items)
+        if labels.get("model") != model:
+            continue
+        if name == "triskel_inflight_requests":
+            in_flight = float(value)
+        elif name == "triskel_stage_requests_waiting":
+            waiting[labels.get("role", "")] = float(value)
+        elif name == "triskel_stage_requests_running":
+            running[labels.get("role", "")] = float(value)
     roles = waiting.keys() | running.keys()
     stages = {role: (waiting.get(role, 0.0), running.get(role, 0.0)) for role in roles}
     return RouterLoad(in_flight, stages)

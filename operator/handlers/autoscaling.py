@@ -154,11 +154,11 @@ async def _step(
     )
     try:
         text = await fetch_metrics(runtime.http, autoscaling.metrics_url)
-        load = router_load(text, spec.model)
+        # Timed when the text arrived: the window's rates divide by the time between scrapes.
+        scrape = Scrape(runtime.clock(), text)
+        load = router_load(scrape, spec.model)
     except (ScrapeFailed, MetricsError) as error:
         raise AutoscalingProblem("MetricsUnavailable", f"ServingGraph {graph}: {error}") from None
-    # Timed when the text arrived: the window's rates divide by the time between scrapes.
-    scrape = Scrape(runtime.clock(), text)
     previous, state.previous = state.previous, scrape
     if previous is None:
         return Active("FirstScrape", "decides from the next scrape on")

@@ -21,7 +21,7 @@ from triskel.operator.autoscaling import (
     stage_specs,
 )
 from triskel.planner.planner import Decision
-from triskel.planner.router_metrics import MetricsError, ModelWindow
+from triskel.planner.router_metrics import MetricsError, ModelWindow, Scrape
 from triskel.planner.sizing import Lengths
 from triskel.router.metrics import RouterMetrics
 
@@ -194,13 +194,13 @@ def test_the_routers_load_is_read_from_its_own_exposition() -> None:
     metrics.watch_stage_requests(
         lambda: {("m", "prefill"): (5, 1), ("m", "decode"): (0, 2), ("other", "unified"): (9, 9)}
     )
-    text = metrics.render()[0].decode()
-    load = router_load(text, "m")
+    scrape = Scrape(0.0, metrics.render()[0].decode())
+    load = router_load(scrape, "m")
     assert load.in_flight == 2.0
     assert load.stages == {"prefill": (5.0, 1.0), "decode": (0.0, 2.0)}
-    assert router_load(text, "absent") == RouterLoad()
+    assert router_load(scrape, "absent") == RouterLoad()
     with pytest.raises(MetricsError):
-        router_load("<html>not metrics</html>\n", "m")
+        router_load(Scrape(0.0, "<html>not metrics</html>\n"), "m")
 
 
 def decision(current: int, desired: int) -> Decision:

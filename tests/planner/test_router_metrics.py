@@ -42,3 +42,19 @@ def test_an_idle_window_and_bad_input() -> None:
     assert (window.rate_rps, window.ttft_ms, window.tpot_ms) == (0.0, None, None)
     with pytest.raises(MetricsError, match="later"):
         model_window(second, first, "m")
+
+
+def test_a_scrape_is_parsed_once_and_bad_text_is_named() -> None:
+    metrics = RouterMetrics()
+    metrics.observe_request("m", "http", "ok", ttft_s=0.3, tpot_s=0.02)
+    parsed = scrape(metrics, 0.0)
+    # The same mapping each time: the operator reads a scrape up to three times.
+    assert parsed.samples is parsed.samples
+    assert (
+        parsed.samples[
+            ("triskel_requests_total", (("front", "http"), ("model", "m"), ("status", "ok")))
+        ]
+        == 1.0
+    )
+    with pytest.raises(MetricsError, match="not Prometheus text"):
+        _ = Scrape(0.0, "<html>not metrics</html>\n").samples

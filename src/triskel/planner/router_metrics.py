@@ -19,16 +19,27 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from triskel.planner.sizing import Lengths
 
+# (sample name, sorted labels) → value
+Samples = Mapping[tuple[str, tuple[tuple[str, str], ...]], float]
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True)  # no slots: `samples` is cached on the instance
 class Scrape:
     time_s: float
     text: str
+
+    @cached_property
+    def samples(self) -> Samples:
+        """The text parsed, once however many readers it has (the operator reads a
+        scrape's load, then uses it as a window's end and the next window's start).
+        MetricsError when the text is not Prometheus exposition."""
+        return _samples(self.text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +59,7 @@ def model_window(before: Scrape, after: Scrape, model: str, quantile: float = 0.
     seconds = after.time_s - before.time_s
     if seconds <= 0:
         raise MetricsError(f"scrapes: the second must be later, got {seconds:.3f} s apart")
-    old, new = _samples(before.text), _samples(after.text)
+    old, new = before.samples, after.samples
     ok = {"model": model, "status": "ok"}
     requests = _delta(old, new, "triskel_requests_total", ok)
     prompt = _delta(old, new, "triskel_prompt_tokens_total", {"model": model})
@@ -64,11 +75,7 @@ def model_window(before: Scrape, after: Scrape, model: str, quantile: float = 0.
     )
 
 
-# (sample name, sorted labels) → value
-_Samples = Mapping[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def _samples(text: str) -> _Samples:
+def _samples(text: str) -> Samples:
     samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
     try:
         for family in text_string_to_metric_families(text):
@@ -79,7 +86,7 @@ def _samples(text: str) -> _Samples:
     return samples
 
 
-def _sum(samples: _Samples, name: str, labels: Mapping[str, str]) -> float:
+def _sum(samples: Samples, name: str, labels: Mapping[str, str]) -> float:
     """Summed over the label values not given (e.g. every front)."""
     return sum(
         value
@@ -88,14 +95,14 @@ def _sum(samples: _Samples, name: str, labels: Mapping[str, str]) -> float:
     )
 
 
-def _delta(old: _Samples, new: _Samples, name: str, labels: Mapping[str, str]) -> float:
+def _delta(old: Samples, new: Samples, name: str, labels: Mapping[str, str]) -> float:
     # A counter that went down was reset (the router restarted): count from zero.
     now, before = _sum(new, name, labels), _sum(old, name, labels)
     return now - before if now >= before else now
 
 
 def _quantile_ms(
-    old: _Samples, new: _Samples, name: str, model: str, quantile: float
+    old: Samples, new: Samples, name: str, model: str, quantile: float
 ) -> float | None:
     buckets: dict[float, float] = {}
     for (sample, labels), _ in new.items():
