@@ -10,7 +10,6 @@ import os
 import re
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,10 +19,12 @@ from google.protobuf import json_format
 from triskel.v1 import worker_pb2
 from triskel.workers.kv.arena import KvArena
 from triskel.workers.kv.capability import KvAuthKey
-from triskel.workers.kv.connector import KvConnector, KvTransferError
+from triskel.workers.kv.connector import KvTransferError
 from triskel.workers.kv.control import ControlServer, FrameChannel
 from triskel.workers.kv.handle import KvHandle
 from triskel.workers.kv.registry import create_connector
+
+from support.kv_pairs import ConnectorPair, connector_pair, read_block
 
 CONNECTOR_TYPES = ["tcp", "mooncake", "nccl"]
 NUM_BLOCKS = 16
@@ -32,48 +33,24 @@ SEED_BASE = 0x5EED_0000
 EXPORTER_SCRIPT = Path(__file__).with_name("exporter_process.py")
 
 
-@dataclass
-class Pair:
-    exporter: KvConnector
-    importer: KvConnector
-    source: KvArena
-    dest: KvArena
-    done: list[str]
-
-
 @pytest_asyncio.fixture(params=CONNECTOR_TYPES)
-async def pair(request: pytest.FixtureRequest) -> AsyncIterator[Pair]:
-    source, dest = KvArena(NUM_BLOCKS, BLOCK_BYTES), KvArena(NUM_BLOCKS, BLOCK_BYTES)
-    for block_id in range(NUM_BLOCKS):
-        source.fill_block(block_id, SEED_BASE + block_id)
-    exporter = create_connector(request.param, {})
-    importer = create_connector(request.param, {})
-    await exporter.start(source, "prefill-0")
-    await importer.start(dest, "decode-0")
-    done: list[str] = []
-    exporter.on_export_done(done.append)
-    yield Pair(exporter, importer, source, dest, done)
-    await importer.close()
-    await exporter.close()
-    source.close()
-    dest.close()
-
-
-def block_bytes(arena: KvArena, block_id: int) -> bytes:
-    with arena.view(block_id) as view:
-        return bytes(view)
+async def pair(request: pytest.FixtureRequest) -> AsyncIterator[ConnectorPair]:
+    async with connector_pair(
+        request.param, num_blocks=NUM_BLOCKS, block_bytes=BLOCK_BYTES, seed_base=SEED_BASE
+    ) as started:
+        yield started
 
 
 def expected_block(seed: int) -> bytes:
     reference = KvArena(1, BLOCK_BYTES)
     reference.fill_block(0, seed)
-    content = block_bytes(reference, 0)
+    content = read_block(reference, 0)
     reference.close()
     return content
 
 
 @pytest.mark.asyncio
-async def test_blocks_arrive_intact_in_any_order(pair: Pair) -> None:
+async def test_blocks_arrive_intact_in_any_order(pair: ConnectorPair) -> None:
     # Non-contiguous, out-of-order ids on both sides exercise the run splitting.
     src_ids = [5, 6, 7, 1, 0, 12]
     dst_ids = [9, 3, 4, 15, 14, 2]
@@ -81,13 +58,15 @@ async def test_blocks_arrive_intact_in_any_order(pair: Pair) -> None:
     num_bytes = await pair.importer.receive(handle, dst_ids)
     assert num_bytes == len(src_ids) * BLOCK_BYTES
     for src, dst in zip(src_ids, dst_ids, strict=True):
-        assert block_bytes(pair.dest, dst) == block_bytes(pair.source, src)
+        assert read_block(pair.dest, dst) == read_block(pair.source, src)
     assert pair.done == ["req-1"]
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("skip_blocks", [1, 3, 4])
-async def test_partial_pull_leaves_skipped_blocks_alone(pair: Pair, skip_blocks: int) -> None:
+async def test_partial_pull_leaves_skipped_blocks_alone(
+    pair: ConnectorPair, skip_blocks: int
+) -> None:
     # Skipped destination blocks hold the decode worker's own cached prefix: they
     # must keep their content (seed 7), and only the rest counts as moved bytes.
     src_ids, dst_ids = [0, 1, 2, 3], [10, 11, 12, 13]
@@ -97,13 +76,13 @@ async def test_partial_pull_leaves_skipped_blocks_alone(pair: Pair, skip_blocks:
     num_bytes = await pair.importer.receive(handle, dst_ids, skip_blocks=skip_blocks)
     assert num_bytes == (4 - skip_blocks) * BLOCK_BYTES
     for index, (src, dst) in enumerate(zip(src_ids, dst_ids, strict=True)):
-        want = expected_block(7) if index < skip_blocks else block_bytes(pair.source, src)
-        assert block_bytes(pair.dest, dst) == want
+        want = expected_block(7) if index < skip_blocks else read_block(pair.source, src)
+        assert read_block(pair.dest, dst) == want
     assert pair.done == ["req-skip"]
 
 
 @pytest.mark.asyncio
-async def test_checksum_mismatch_names_the_block(pair: Pair) -> None:
+async def test_checksum_mismatch_names_the_block(pair: ConnectorPair) -> None:
     handle = pair.exporter.describe("req-bad", [3, 4, 5], num_tokens=48)
     with pair.source.view(5) as view:  # block index 2 of the handle changes after describe
         view[100] ^= 0xFF
@@ -112,7 +91,7 @@ async def test_checksum_mismatch_names_the_block(pair: Pair) -> None:
 
 
 @pytest.mark.asyncio
-async def test_peer_gone_fails_fast(pair: Pair) -> None:
+async def test_peer_gone_fails_fast(pair: ConnectorPair) -> None:
     handle = pair.exporter.describe("req-gone", [0, 1], num_tokens=32)
     await pair.exporter.close()
     with pytest.raises(KvTransferError, match="peer gone"):
@@ -120,7 +99,7 @@ async def test_peer_gone_fails_fast(pair: Pair) -> None:
 
 
 @pytest.mark.asyncio
-async def test_withdrawn_handle_is_refused(pair: Pair) -> None:
+async def test_withdrawn_handle_is_refused(pair: ConnectorPair) -> None:
     handle = pair.exporter.describe("req-w", [0, 1], num_tokens=32)
     assert pair.exporter.withdraw("req-w") is True
     assert pair.exporter.withdraw("req-w") is False
@@ -130,7 +109,7 @@ async def test_withdrawn_handle_is_refused(pair: Pair) -> None:
 
 
 @pytest.mark.asyncio
-async def test_export_is_single_use_and_reports_done_once(pair: Pair) -> None:
+async def test_export_is_single_use_and_reports_done_once(pair: ConnectorPair) -> None:
     handle = pair.exporter.describe("req-once", [0, 1], num_tokens=32)
     await pair.importer.receive(handle, [2, 3])
     with pytest.raises(KvTransferError, match="unknown or expired KV handle req-once"):
@@ -139,7 +118,7 @@ async def test_export_is_single_use_and_reports_done_once(pair: Pair) -> None:
 
 
 @pytest.mark.asyncio
-async def test_refused_pull_leaves_the_export_for_a_retry(pair: Pair) -> None:
+async def test_refused_pull_leaves_the_export_for_a_retry(pair: ConnectorPair) -> None:
     handle = pair.exporter.describe("req-retry", [0, 1, 2], num_tokens=48)
     # A handle claiming one block fewer: the exporter refuses the size.
     short = dataclasses.replace(handle, block_checksums=handle.block_checksums[:2])
@@ -151,23 +130,23 @@ async def test_refused_pull_leaves_the_export_for_a_retry(pair: Pair) -> None:
 
 
 @pytest.mark.asyncio
-async def test_destination_count_must_match_the_handle(pair: Pair) -> None:
+async def test_destination_count_must_match_the_handle(pair: ConnectorPair) -> None:
     handle = pair.exporter.describe("req-n", [0, 1, 2], num_tokens=48)
     with pytest.raises(KvTransferError, match="size mismatch: KV handle req-n has 3 blocks"):
         await pair.importer.receive(handle, [0, 1])
 
 
 @pytest.mark.asyncio
-async def test_concurrent_pulls_each_get_their_own_blocks(pair: Pair) -> None:
+async def test_concurrent_pulls_each_get_their_own_blocks(pair: ConnectorPair) -> None:
     handles = [pair.exporter.describe(f"req-c{i}", [i], num_tokens=16) for i in range(6)]
     await asyncio.gather(*(pair.importer.receive(h, [10 + i]) for i, h in enumerate(handles)))
     for i in range(6):
-        assert block_bytes(pair.dest, 10 + i) == block_bytes(pair.source, i)
+        assert read_block(pair.dest, 10 + i) == read_block(pair.source, i)
     assert sorted(pair.done) == [f"req-c{i}" for i in range(6)]
 
 
 @pytest.mark.asyncio
-async def test_silent_exporter_times_out(pair: Pair) -> None:
+async def test_silent_exporter_times_out(pair: ConnectorPair) -> None:
     # A listener that accepts and never answers stands in for a hung exporter.
     async def stall(channel: FrameChannel) -> None:
         await asyncio.Event().wait()
@@ -243,7 +222,7 @@ async def test_bytes_cross_processes(connector_type: str, tmp_path: Path) -> Non
         assert await importer.receive(handles[0], dest_ids) == num_blocks * BLOCK_BYTES
         # The exporter sent its blocks in reverse order: local block i is its block 7 - i.
         for dst in dest_ids:
-            assert block_bytes(arena, dst) == expected_block(SEED_BASE + num_blocks - 1 - dst)
+            assert read_block(arena, dst) == expected_block(SEED_BASE + num_blocks - 1 - dst)
         assert await read_line(process) == "done req-a"
         # Then the exporter process dies: pulling its other export fails, not hangs.
         process.kill()
@@ -263,7 +242,7 @@ async def test_bytes_cross_processes(connector_type: str, tmp_path: Path) -> Non
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("pair", ["tcp"], indirect=True)
-async def test_describe_refuses_bad_exports(pair: Pair) -> None:
+async def test_describe_refuses_bad_exports(pair: ConnectorPair) -> None:
     with pytest.raises(ValueError, match="block_ids: 16 outside the arena's 16 blocks"):
         pair.exporter.describe("r", [0, 16], num_tokens=32)
     pair.exporter.describe("r", [0], num_tokens=16)
@@ -287,7 +266,7 @@ async def test_unstarted_connector_has_no_address() -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("pair", ["mooncake"], indirect=True)
-async def test_mooncake_failed_write_is_an_error_and_the_export_stays(pair: Pair) -> None:
+async def test_mooncake_failed_write_is_an_error_and_the_export_stays(pair: ConnectorPair) -> None:
     # Point the exporter at a handshake port nobody listens on: Mooncake returns -1.
     real_segment = pair.importer._segment  # type: ignore[attr-defined]
     pair.importer._segment = "127.0.0.1:1"  # type: ignore[attr-defined]
@@ -302,19 +281,19 @@ async def test_mooncake_failed_write_is_an_error_and_the_export_stays(pair: Pair
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("pair", ["nccl"], indirect=True)
-async def test_nccl_rebuilds_a_group_the_exporter_forgot(pair: Pair) -> None:
+async def test_nccl_rebuilds_a_group_the_exporter_forgot(pair: ConnectorPair) -> None:
     await pair.importer.receive(pair.exporter.describe("req-1", [0], num_tokens=16), [0])
     # Stands in for an exporter that dropped the pair's group after an error.
     pair.exporter._served_groups.clear()  # type: ignore[attr-defined]
     handle = pair.exporter.describe("req-2", [1, 2], num_tokens=32)
     assert await pair.importer.receive(handle, [5, 6]) == 2 * BLOCK_BYTES
-    assert block_bytes(pair.dest, 6) == block_bytes(pair.source, 2)
+    assert read_block(pair.dest, 6) == read_block(pair.source, 2)
     assert pair.done == ["req-1", "req-2"]
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("pair", ["nccl"], indirect=True)
-async def test_nccl_refuses_a_handle_from_another_backend(pair: Pair) -> None:
+async def test_nccl_refuses_a_handle_from_another_backend(pair: ConnectorPair) -> None:
     handle = pair.exporter.describe("req-b", [0], num_tokens=16)
     foreign = dataclasses.replace(handle, params={**handle.params, "backend": "nccl"})
     with pytest.raises(KvTransferError, match="uses backend 'nccl', this worker 'gloo'"):

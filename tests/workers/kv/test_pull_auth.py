@@ -8,7 +8,6 @@ import asyncio
 import dataclasses
 import struct
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -17,9 +16,11 @@ import pytest_asyncio
 
 from triskel.workers.kv.arena import KvArena
 from triskel.workers.kv.capability import KvAuthKey
-from triskel.workers.kv.connector import KvConnector, KvTransferError
+from triskel.workers.kv.connector import KvTransferError
 from triskel.workers.kv.control import PullRequest, parse_address
 from triskel.workers.kv.registry import create_connector
+
+from support.kv_pairs import ConnectorPair, connector_pair
 
 # Mooncake's exporter writes into the importer's arena: a different data plane from
 # tcp's, behind the same control-channel checks.
@@ -29,43 +30,19 @@ BLOCK_BYTES = 4096
 REFUSED = {"ok": False, "num_bytes": 0, "error": "refused", "code": "refused"}
 
 
-@dataclass
-class Pair:
-    exporter: KvConnector
-    importer: KvConnector
-    source: KvArena
-    dest: KvArena
-    done: list[str]
-
-    def dest_block(self, block_id: int) -> bytes:
-        with self.dest.view(block_id) as view:
-            return bytes(view)
-
-    def source_block(self, block_id: int) -> bytes:
-        with self.source.view(block_id) as view:
-            return bytes(view)
-
-
 @pytest_asyncio.fixture(params=CONNECTOR_TYPES)
-async def pair(request: pytest.FixtureRequest) -> AsyncIterator[Pair]:
-    key = KvAuthKey.generate()
-    source, dest = KvArena(NUM_BLOCKS, BLOCK_BYTES), KvArena(NUM_BLOCKS, BLOCK_BYTES)
-    for block_id in range(NUM_BLOCKS):
-        source.fill_block(block_id, 1000 + block_id)
-    exporter = create_connector(request.param, {})
-    importer = create_connector(request.param, {})
-    await exporter.start(source, "prefill-0", auth_key=key)
-    await importer.start(dest, "decode-0", auth_key=key)
-    done: list[str] = []
-    exporter.on_export_done(done.append)
-    yield Pair(exporter, importer, source, dest, done)
-    await importer.close()
-    await exporter.close()
-    source.close()
-    dest.close()
+async def pair(request: pytest.FixtureRequest) -> AsyncIterator[ConnectorPair]:
+    async with connector_pair(
+        request.param,
+        num_blocks=NUM_BLOCKS,
+        block_bytes=BLOCK_BYTES,
+        seed_base=1000,
+        auth_key=KvAuthKey.generate(),
+    ) as started:
+        yield started
 
 
-async def assert_refused_then_right_pull_works(pair: Pair, bad: Any, good: Any) -> None:
+async def assert_refused_then_right_pull_works(pair: ConnectorPair, bad: Any, good: Any) -> None:
     with pytest.raises(KvTransferError, match="refused the pull"):
         await pair.importer.receive(bad, [4, 5])
     assert pair.done == []  # the export stays for its rightful puller
@@ -75,14 +52,14 @@ async def assert_refused_then_right_pull_works(pair: Pair, bad: Any, good: Any) 
 
 
 @pytest.mark.asyncio
-async def test_a_pull_without_the_token_is_refused(pair: Pair) -> None:
+async def test_a_pull_without_the_token_is_refused(pair: ConnectorPair) -> None:
     handle = pair.exporter.describe("req-1", [0, 1], num_tokens=32)
     stripped = dataclasses.replace(handle, capability="")
     await assert_refused_then_right_pull_works(pair, stripped, handle)
 
 
 @pytest.mark.asyncio
-async def test_a_pull_with_another_requests_token_is_refused(pair: Pair) -> None:
+async def test_a_pull_with_another_requests_token_is_refused(pair: ConnectorPair) -> None:
     handle = pair.exporter.describe("req-1", [0, 1], num_tokens=32)
     other = pair.exporter.describe("req-2", [2, 3], num_tokens=32)
     borrowed = dataclasses.replace(handle, capability=other.capability)
@@ -90,7 +67,7 @@ async def test_a_pull_with_another_requests_token_is_refused(pair: Pair) -> None
 
 
 @pytest.mark.asyncio
-async def test_a_pull_after_expiry_is_refused(pair: Pair) -> None:
+async def test_a_pull_after_expiry_is_refused(pair: ConnectorPair) -> None:
     expired = pair.exporter.describe("req-old", [0, 1], num_tokens=32, ttl_s=0)
     with pytest.raises(KvTransferError, match="refused the pull"):
         await pair.importer.receive(expired, [4, 5])
@@ -100,7 +77,7 @@ async def test_a_pull_after_expiry_is_refused(pair: Pair) -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_reused_token_is_refused(pair: Pair) -> None:
+async def test_a_reused_token_is_refused(pair: ConnectorPair) -> None:
     first = pair.exporter.describe("req-1", [0, 1], num_tokens=32)
     await pair.importer.receive(first, [4, 5])
     with pytest.raises(KvTransferError, match="refused the pull"):
@@ -115,7 +92,7 @@ async def test_a_reused_token_is_refused(pair: Pair) -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_leaked_token_is_useless_without_the_key(pair: Pair) -> None:
+async def test_a_leaked_token_is_useless_without_the_key(pair: ConnectorPair) -> None:
     # A worker of another graph (or any process without the key) holding the token.
     outsider = create_connector(pair.exporter.type_name, {})
     arena = KvArena(NUM_BLOCKS, BLOCK_BYTES)
@@ -152,7 +129,7 @@ async def raw_pull(address: str, request: PullRequest) -> dict[str, Any]:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("pair", ["tcp"], indirect=True)
-async def test_knowing_a_request_id_does_not_steal_its_kv(pair: Pair) -> None:
+async def test_knowing_a_request_id_does_not_steal_its_kv(pair: ConnectorPair) -> None:
     # Issue 19: a local client that knew request ids pulled their KV (and their
     # clients got 503). Now it is refused, and the rightful pull still works.
     handle = pair.exporter.describe("req-1", [0, 1], num_tokens=32)
@@ -164,7 +141,7 @@ async def test_knowing_a_request_id_does_not_steal_its_kv(pair: Pair) -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("pair", ["tcp"], indirect=True)
-async def test_a_refusal_says_nothing_about_the_export(pair: Pair) -> None:
+async def test_a_refusal_says_nothing_about_the_export(pair: ConnectorPair) -> None:
     # Issue 19: the size-mismatch refusal told a prober the export's true block count.
     pair.exporter.describe("req-1", [0, 1, 2], num_tokens=48)
     probe = PullRequest("req-1", num_blocks=1, skip_blocks=0, block_bytes=BLOCK_BYTES,
@@ -192,7 +169,7 @@ async def closes_within(address: str, payload: bytes, timeout_s: float) -> bool:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("pair", ["tcp"], indirect=True)
-async def test_an_oversized_control_frame_is_refused_before_it_is_read(pair: Pair) -> None:
+async def test_an_oversized_control_frame_is_refused_before_it_is_read(pair: ConnectorPair) -> None:
     # Issue 19: a 16 MiB length was accepted and its buffer allocated (40 sockets:
     # 82 -> 722 MB). The length alone now ends the connection.
     header = struct.pack("!I", 16 << 20)
@@ -201,7 +178,7 @@ async def test_an_oversized_control_frame_is_refused_before_it_is_read(pair: Pai
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("pair", ["tcp"], indirect=True)
-async def test_a_slow_control_frame_times_out(pair: Pair) -> None:
+async def test_a_slow_control_frame_times_out(pair: ConnectorPair) -> None:
     # Issue 19: a peer that connected and sent half a frame held its socket forever.
     pair.exporter.control_read_timeout_s = 0.2  # type: ignore[attr-defined]
     half_frame = struct.pack("!I", 100) + b"{"
