@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Annotated, Any
+from typing import Annotated
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from triskel.common.api import ApiModel
+from triskel.common.validation_errors import first_issue
 from triskel.router.auth.principal import NO_LIMIT, Principal, RateLimit
 
 # Names and tenants travel in headers, logs and metric labels: plain, short tokens.
@@ -105,26 +106,5 @@ def parse_keys_file(text: str, source: str) -> KeyTable:
     try:
         parsed = ApiKeysFile.model_validate(data)
     except ValidationError as error:
-        raise KeysFileError(f"{source}: {_first_issue(error, data)}") from None
+        raise KeysFileError(f"{source}: {first_issue(error, data)}") from None
     return {entry.sha256: entry.principal() for entry in parsed.keys}
-
-
-def _first_issue(error: ValidationError, data: Any) -> str:
-    """`keys[1](team-a).sha256: String should match ...`: the entry's name where known."""
-    issue = error.errors()[0]
-    path, node = "", data
-    for part in issue["loc"]:
-        node = node.get(part) if isinstance(node, dict) else _item(node, part)
-        if isinstance(part, int):
-            name = node.get("name") if isinstance(node, dict) else None
-            path += f"[{part}]" + (f"({name})" if isinstance(name, str) else "")
-        else:
-            path += ("." if path else "") + str(part)
-    message = str(issue["msg"]).removeprefix("Value error, ")
-    return f"{path}: {message}" if path else message
-
-
-def _item(node: Any, part: int | str) -> Any:
-    if isinstance(node, list) and isinstance(part, int) and part < len(node):
-        return node[part]
-    return None

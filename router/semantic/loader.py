@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from triskel.common.semantic_api import Action, SemanticSpec
+from triskel.common.validation_errors import issue_message
 from triskel.router.semantic.errors import SemanticConfigError
 from triskel.router.semantic.policy import CompiledDecision, RouteAction, SemanticPolicy
 from triskel.router.semantic.rules import parse_rule, referenced_decisions
@@ -46,8 +47,7 @@ def config_error(error: ValidationError, path: str) -> SemanticConfigError:
     where = path + "".join(
         f"[{part}]" if isinstance(part, int) else f".{part}" for part in issue["loc"]
     )
-    message = str(issue["msg"]).removeprefix("Value error, ")
-    return SemanticConfigError(where, message)
+    return SemanticConfigError(where, issue_message(issue))
 
 
 def load_semantic_policy(

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from triskel.cli.autoscale_graphs import AutoscaleConfigError, graph_plans
 from triskel.common.api import Address, ApiModel, WorkerPoolSpec
 from triskel.common.routing_api import RoutingSettings
+from triskel.common.validation_errors import field_path, issue_message
 from triskel.planner.autoscalers import AutoscalerName
 from triskel.router.auth.config import AuthConfig
 from triskel.router.scheduling.builtin import default_registry
@@ -121,8 +122,7 @@ def with_router_addresses(config: UpConfig, http: str | None, grpc: str | None) 
         router = RouterSettings.model_validate(config.router.model_dump(by_alias=True) | changes)
     except ValidationError as error:
         issue = error.errors()[0]
-        message = str(issue["msg"]).removeprefix("Value error, ")
-        raise UpConfigError(f"--{issue['loc'][0]}: {message}") from None
+        raise UpConfigError(f"--{issue['loc'][0]}: {issue_message(issue)}") from None
     return config.model_copy(update={"router": router})
 
 
@@ -161,32 +161,10 @@ def parse_up_config(text: str, source: str, embedders: EmbedderCache | None = No
 def _describe(source: str, error: ValidationError, data: Any) -> str:
     lines = [f"{source}: invalid configuration"]
     for issue in error.errors():
-        location = _location(issue["loc"], data)
+        location = field_path(issue["loc"], data)
         value = f" (got {issue['input']!r})" if issue["type"] != "missing" else ""
         lines.append(f"  {location}: {issue['msg']}{value}")
     return "\n".join(lines)
-
-
-def _location(loc: tuple[int | str, ...], data: Any) -> str:
-    """`pools[1](decode).kvConnector.type`: list items also show their `name` if any."""
-    text = ""
-    node = data
-    for part in loc:
-        node = _child(node, part)
-        if isinstance(part, int):
-            name = node.get("name") if isinstance(node, dict) else None
-            text += f"[{part}]" + (f"({name})" if name else "")
-        else:
-            text += ("." if text else "") + str(part)
-    return text
-
-
-def _child(node: Any, part: int | str) -> Any:
-    if isinstance(node, dict):
-        return node.get(part)
-    if isinstance(node, list) and isinstance(part, int) and part < len(node):
-        return node[part]
-    return None
 
 
 def _kind(value: Any) -> str:
