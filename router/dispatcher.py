@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Sequence
+from typing import NamedTuple
 
-from triskel.common.hashing import BlockHash, hash_blocks
+from triskel.common.hashing import BlockHash
 from triskel.router.cluster import ClusterView
 from triskel.router.metrics import RouterMetrics
 from triskel.router.routing_table import RoutingTable
 from triskel.router.scheduling.producers.approx_prefix_index import ApproximatePrefixIndex
-from triskel.router.scheduling.types import NoEndpointError, SchedulingRequest, Stage
+from triskel.router.scheduling.types import Endpoint, NoEndpointError, SchedulingRequest, Stage
 from triskel.router.stages.base import RequestContext
 from triskel.router.unavailable import unavailable
 from triskel.router.worker_client import WorkerClient
@@ -35,32 +36,24 @@ class Dispatcher:
         # disaggregation decisions still see their cached prefixes.
         self._sent_prefixes = ApproximatePrefixIndex(clock)
 
-    def block_hashes(self, ctx: RequestContext) -> list[BlockHash]:
-        """The prompt's block hashes as the model's workers compute them (computed once)."""
-        if ctx.block_hashes is None:
-            identity = ctx.model_pools.any_worker.identity
-            ctx.block_hashes = hash_blocks(
-                ctx.prompt_token_ids,
-                identity.block_size_tokens,
-                identity.model,
-                identity.hash_salt,
-            )
-        return ctx.block_hashes
-
     async def pick(
         self,
         stage: Stage,
         ctx: RequestContext,
         workers: Sequence[WorkerClient],
         exclude: Collection[str] = (),
-    ) -> WorkerClient:
-        """The scheduler's choice among the healthy `workers` not in `exclude`."""
+    ) -> Picked:
+        """The scheduler's choice among the healthy `workers` not in `exclude`.
+
+        Picking records nothing: a worker is recorded as sent the prompt when a call
+        goes to it (`sent`), so a pick only compared (adaptive disaggregation) leaves
+        no trace."""
         routing = self.table.for_model(ctx.model_pools.model)
         slo = routing.settings.slo
         candidates = [e for e in self.cluster.endpoints(workers) if e.worker_id not in exclude]
         # Encoding runs before tokenization: there is no prompt to hash yet.
         has_prompt = stage is not Stage.ENCODE
-        block_hashes = self.block_hashes(ctx) if has_prompt else []
+        block_hashes = ctx.block_hashes if has_prompt else []
         shared_matches: dict[str, int] = {}
         if self._share_prefix_history and block_hashes:
             ids = [c.worker_id for c in candidates]
@@ -86,22 +79,34 @@ class Dispatcher:
             raise unavailable(what, str(error)) from None
         worker_id = decision.endpoint.worker_id
         self._metrics.observe_decision(stage, decision.reason, worker_id, decision.plugin_seconds)
-        if self._share_prefix_history and block_hashes:
-            self.cluster.spawn_write(self.cluster.state.prefixes.record(worker_id, block_hashes))
         client = self.cluster.client(worker_id)
-        if block_hashes and not client.has_kv_events:
-            matched = self._sent_prefixes.match_lengths(block_hashes, [worker_id])[0]
-            ctx.cached_blocks_at_pick[worker_id] = matched
-            self._sent_prefixes.record(worker_id, block_hashes)
-        return client
+        num_cached = self._num_cached_blocks(block_hashes, client) if block_hashes else 0
+        return Picked(client, decision.endpoint, num_cached)
 
-    def num_cached_blocks(self, ctx: RequestContext, worker: WorkerClient) -> int:
+    def sent(self, ctx: RequestContext, picked: Picked) -> None:
+        """Records that `picked` is sent the prompt: its prefix scores follow it (shared
+        with other replicas when they share state)."""
+        block_hashes = ctx.block_hashes
+        if not block_hashes:  # a prompt shorter than a block: nothing to remember
+            return
+        worker_id = picked.worker.worker_id
+        if self._share_prefix_history:
+            self.cluster.spawn_write(self.cluster.state.prefixes.record(worker_id, block_hashes))
+        if not picked.worker.has_kv_events:
+            self._sent_prefixes.record(worker_id, block_hashes)
+
+    def _num_cached_blocks(self, hashes: list[BlockHash], worker: WorkerClient) -> int:
         """Leading prompt blocks `worker` holds, per its KV events (or, for a worker that
         publishes none, per what this router sent it)."""
-        hashes = self.block_hashes(ctx)
         if worker.has_kv_events:
             return self.cluster.kv_index.match_lengths(hashes, [worker.worker_id])[0]
-        at_pick = ctx.cached_blocks_at_pick.get(worker.worker_id)
-        if at_pick is not None:
-            return at_pick
         return self._sent_prefixes.match_lengths(hashes, [worker.worker_id])[0]
+
+
+class Picked(NamedTuple):
+    """A pick: the worker, its endpoint as the scheduler saw it, and the leading prompt
+    blocks it held then."""
+
+    worker: WorkerClient
+    endpoint: Endpoint
+    num_cached_blocks: int

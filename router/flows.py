@@ -1,16 +1,10 @@
-"""How a request runs on workers once its stages are done, with retries.
+"""How a request runs on workers: the walk (`triskel.router.scheduling.walk`) driven on
+live workers, with retries and migration.
 
-    disaggregated:  pick prefill → Prefill (first token, KV handle) → pick decode →
-                    Decode pulling the KV → tokens
-    conditional:    pick decode first; if it lacks fewer than `maxLocalPrefillTokens`
-                    of the prompt, Decode there with local prefill (no transfer)
-    adaptive:       as conditional; otherwise pick prefill too and prefill on the decode
-                    worker if its predicted TTFT is lower
-                    (`triskel.router.scheduling.disaggregation`)
-    unified:        Decode with local prefill on a unified worker
-
-A stage whose worker fails before it produced anything is retried on another
-worker (up to `maxAttempts`). A decode worker that fails mid-answer, or after it
+The walk decides what to pick and where the request prefills (unified, always,
+conditional, adaptive, never); this module makes the calls. A stage whose worker
+fails before it produced anything is retried on another worker (up to `maxAttempts`,
+the one rule of `after_failure`). A decode worker that fails mid-answer, or after it
 pulled the KV, is replaced by another decode (or unified) worker that prefills the
 prompt and the answer so far itself and continues after them (request migration,
 `triskel.router.migration`, up to `migrationLimit` times).
@@ -21,20 +15,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncGenerator, Sequence
+import time
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import TypeVar
 
 from triskel.common.api import Role
 from triskel.common.routing_api import RoutingSettings
-from triskel.router.dispatcher import Dispatcher
+from triskel.router.dispatcher import Dispatcher, Picked
 from triskel.router.migration import DecodeLimits, Failures, Next, after_failure, continuation
-from triskel.router.scheduling.disaggregation import (
-    LocalPrefill,
-    decode_is_faster,
-    local_prefill,
-    needs_decode_first,
-)
+from triskel.router.registry import ServingMode
+from triskel.router.scheduling.calibration import Calibration
+from triskel.router.scheduling.latency_watch import LatencyWatch
+from triskel.router.scheduling.placement import Answer, Budgets, Candidate
 from triskel.router.scheduling.types import Stage
+from triskel.router.scheduling.walk import Local, Pick, Prefill, Walk, next_step
 from triskel.router.stages.base import RequestContext
 from triskel.router.types import FinishEvent, GenerationEvent, ServiceError, TokenEvent
 from triskel.router.unavailable import unavailable
@@ -55,72 +49,94 @@ _log = logging.getLogger(__name__)
 
 
 class Flows:
-    def __init__(self, dispatcher: Dispatcher, calls: WorkerCalls) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        calls: WorkerCalls,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._dispatcher = dispatcher
         self._cluster = dispatcher.cluster
         self._calls = calls
+        self._clock = clock
+        # Observed ÷ predicted latencies per worker, for adaptive disaggregation.
+        self._calibration = Calibration()
 
     def _settings_of(self, ctx: RequestContext) -> RoutingSettings:
         return self._dispatcher.table.for_model(ctx.model_pools.model).settings
 
-    # -- unified ------------------------------------------------------------------
-
-    async def unified(self, ctx: RequestContext) -> AsyncGenerator[GenerationEvent, None]:
-        decode = self._decode(ctx, Stage.UNIFIED, ctx.model_pools.of(Role.UNIFIED))
-        async for event in _relay(decode):
-            yield event
-
-    # -- disaggregated ------------------------------------------------------------
-
-    async def disaggregated(self, ctx: RequestContext) -> AsyncGenerator[GenerationEvent, None]:
+    async def run(self, ctx: RequestContext) -> AsyncGenerator[GenerationEvent, None]:
+        """The request's answer, its walk driven step by step."""
+        settings = self._settings_of(ctx)
         pools = ctx.model_pools
-        decode_workers = pools.of(Role.DECODE)
-        decode_worker: WorkerClient | None = None
-        prefill_workers = pools.of(Role.PREFILL)
-        first_prefill: WorkerClient | None = None
-        policy = self._settings_of(ctx).disaggregation
-        if needs_decode_first(policy):
-            decode_worker = await self._dispatcher.pick(Stage.DECODE, ctx, decode_workers)
-            uncached = self._uncached(ctx, decode_worker)
-            choice = local_prefill(policy, uncached)
-            if choice is LocalPrefill.COMPARE:
-                first_prefill = await self._dispatcher.pick(Stage.PREFILL, ctx, prefill_workers)
-                if self._decode_is_faster(ctx, decode_worker, uncached, first_prefill):
-                    choice = LocalPrefill.YES
-            if choice is LocalPrefill.YES:
-                local = self._decode(ctx, Stage.DECODE, decode_workers, decode_worker)
-                async for event in _relay(local):
+        walk = Walk(
+            policy=settings.disaggregation,
+            is_unified=pools.mode is not ServingMode.DISAGGREGATED,
+            answer=Answer(len(ctx.prompt_token_ids), ctx.max_tokens),
+            budgets=Budgets(settings.slo.ttft_ms, settings.slo.tpot_ms),
+        )
+        picks: dict[str, Picked] = {}
+        transfer: _Transfer | None = None
+        watch: LatencyWatch | None = None
+        try:
+            while True:
+                step = next_step(walk, self._calibration)
+                if isinstance(step, Pick):
+                    picked = await self._dispatcher.pick(
+                        step.stage, ctx, self._pool(ctx, step.stage)
+                    )
+                    picks[picked.worker.worker_id] = picked
+                    walk = walk.picked(
+                        step.stage, Candidate(picked.endpoint, _uncached(ctx, picked))
+                    )
+                    continue
+                if isinstance(step, (Local, Prefill)) and step.expected is not None:
+                    watch = LatencyWatch(self._calibration, step.expected, self._clock)
+                if isinstance(step, Local):
+                    local = self._decode(ctx, step.stage, picks[_id(step.worker)])
+                    async for event in _watched(local, watch):
+                        yield event
+                    return
+                if isinstance(step, Prefill):
+                    prefill_worker, prefill = await self._prefill(ctx, picks[_id(step.worker)])
+                    if watch is not None:
+                        watch.first_token()
+                    first_token = _telling_cached(prefill.first_token, prefill)
+                    if prefill.finish_reason or prefill.kv is None:
+                        yield first_token
+                        yield _finish(
+                            ctx, prefill.finish_reason or "stop", 1, prefill.num_cached_tokens
+                        )
+                        return
+                    transfer = _Transfer(prefill, prefill_worker)
+                    if not prefill.decode_repeats_first_token:
+                        yield first_token
+                    walk = walk.prefilled()
+                    continue
+                assert transfer is not None  # the walk decodes remotely only once prefilled
+                remote = self._decode(ctx, Stage.DECODE, picks[_id(step.worker)], transfer)
+                async for event in _watched(remote, watch):
                     yield event
                 return
-        prefill_worker, prefill = await self._prefill(ctx, prefill_workers, first_prefill)
-        first_token = _telling_cached(prefill.first_token, prefill)
-        if prefill.finish_reason or prefill.kv is None:
-            yield first_token
-            yield _finish(ctx, prefill.finish_reason or "stop", 1, prefill.num_cached_tokens)
-            return
-        transfer = _Transfer(prefill)
-        try:
-            if not prefill.decode_repeats_first_token:
-                yield first_token
-            decode = self._decode(ctx, Stage.DECODE, decode_workers, decode_worker, transfer)
-            async for event in _relay(decode):
-                yield event
         finally:
-            if not transfer.is_pulled:
+            if transfer is not None and not transfer.is_pulled:
                 # Nobody took the KV: free it on the prefill worker now, not at hold expiry.
-                await prefill_worker.cancel(ctx.request.request_id)
+                await transfer.prefill_worker.cancel(ctx.request.request_id)
+
+    def _pool(self, ctx: RequestContext, stage: Stage) -> Sequence[WorkerClient]:
+        return ctx.model_pools.of(_ROLES[stage])
 
     async def _decode(
         self,
         ctx: RequestContext,
         stage: Stage,
-        workers: Sequence[WorkerClient],
-        first_choice: WorkerClient | None = None,
+        first_choice: Picked,
         transfer: _Transfer | None = None,
     ) -> AsyncGenerator[GenerationEvent, None]:
-        """The answer's decode on `first_choice` (else a pick), with `transfer`'s KV or
-        prefilling locally. A failed call is retried or migrated (`after_failure`): the
-        next worker prefills the prompt and the answer so far and continues after them."""
+        """The answer's decode on `first_choice`, with `transfer`'s KV or prefilling
+        locally. A failed call is retried or migrated (`after_failure`): the next worker
+        prefills the prompt and the answer so far and continues after them."""
+        workers = self._pool(ctx, stage)
         settings = self._settings_of(ctx)
         limits = DecodeLimits(settings.max_attempts, settings.migration_limit)
         failures = Failures()
@@ -130,8 +146,6 @@ class Flows:
         failed: set[str] = set()
         worker = first_choice
         while True:
-            if worker is None:
-                worker = await self._dispatcher.pick(stage, ctx, workers, failed)
             num_before = len(answer)
             # The KV serves until it is pulled or a call decoded tokens: then prefill here.
             is_kv_usable = transfer is not None and not transfer.is_pulled
@@ -166,7 +180,7 @@ class Flows:
                             decision.reason,
                         )
                     raise
-                failed.add(worker.worker_id)
+                failed.add(worker.worker.worker_id)
                 try:
                     worker = await self._dispatcher.pick(stage, ctx, workers, failed)
                 except ServiceError:
@@ -177,7 +191,7 @@ class Flows:
                     _log.info(
                         "request %s continues on worker %s after %d of %d tokens (migration %d)",
                         ctx.request.request_id,
-                        worker.worker_id,
+                        worker.worker.worker_id,
                         len(answer),
                         ctx.max_tokens,
                         failures.num_migrations,
@@ -188,7 +202,7 @@ class Flows:
     async def _decode_once(
         self,
         ctx: RequestContext,
-        worker: WorkerClient,
+        picked: Picked,
         stage: Stage,
         answer: Sequence[int],
         transfer: _Transfer | None,
@@ -196,13 +210,15 @@ class Flows:
         """One decode call: with `transfer`'s KV, else prefilling the prompt and `answer`
         here. A KV pull is recorded on `transfer`; a P/D request's cached prompt tokens
         are the prefill's."""
+        worker = picked.worker
         if transfer is None:
             call = _local_call(ctx, answer)
-            uncached = self._uncached(ctx, worker) + len(answer)
+            uncached = _uncached(ctx, picked) + len(answer)
             load = self._cluster.prefilling(worker.worker_id, uncached)
         else:
             call = _decode_call(ctx, transfer.prefill)
             load = self._cluster.decoding(worker.worker_id, _num_blocks(ctx, worker))
+        self._dispatcher.sent(ctx, picked)
         is_first_token = True
         with load:
             async for decoded in _relay(self._decode_stream(ctx, worker, stage, call)):
@@ -229,37 +245,40 @@ class Flows:
             self._calls.metrics.observe_kv_transfer(connector, pulled.num_bytes, seconds)
 
     async def _prefill(
-        self,
-        ctx: RequestContext,
-        workers: Sequence[WorkerClient],
-        first: WorkerClient | None = None,
+        self, ctx: RequestContext, first_choice: Picked
     ) -> tuple[WorkerClient, PrefillReply]:
-        """Prefill with retries; the first attempt goes to `first` when it was picked already."""
-        failed: set[str] = set()
+        """Prefill on `first_choice`, retried elsewhere as `after_failure` allows."""
+        settings = self._settings_of(ctx)
+        limits = DecodeLimits(settings.max_attempts, settings.migration_limit)
+        failures = Failures()
         call = PrefillCall(
             request_id=ctx.request.request_id,
             token_ids=ctx.prompt_token_ids,
             max_tokens=ctx.max_tokens,
-            kv_hold_ms=self._settings_of(ctx).timeouts.kv_hold_ms,
+            kv_hold_ms=settings.timeouts.kv_hold_ms,
             seed=ctx.request.seed,
         )
-        prefill_s = self._settings_of(ctx).timeouts.prefill_s
-        for attempt in range(self._settings_of(ctx).max_attempts):
-            if first is not None and attempt == 0:
-                worker = first
-            else:
-                worker = await self._dispatcher.pick(Stage.PREFILL, ctx, workers, failed)
+        failed: set[str] = set()
+        picked = first_choice
+        while True:
+            worker = picked.worker
+            self._dispatcher.sent(ctx, picked)
             try:
-                with self._cluster.prefilling(worker.worker_id, self._uncached(ctx, worker)):
+                with self._cluster.prefilling(worker.worker_id, _uncached(ctx, picked)):
                     async with self._calls.call(worker, Stage.PREFILL) as guard:
-                        reply = await guard.wait(worker.prefill(call, prefill_s))
+                        reply = await guard.wait(worker.prefill(call, settings.timeouts.prefill_s))
                 return worker, reply
             except ServiceError:
-                if attempt + 1 == self._settings_of(ctx).max_attempts:
+                # Nothing was produced: a retry, within maxAttempts, as for a decode.
+                decision = after_failure(failures, limits, (), 0, ctx.max_tokens)
+                if decision.next is Next.GIVE_UP:
                     raise
+                failures = decision.failures
                 failed.add(worker.worker_id)
                 self._calls.metrics.observe_retry(Stage.PREFILL)
-        raise AssertionError("unreachable: the last attempt raises")
+            picked = await self._dispatcher.pick(
+                Stage.PREFILL, ctx, self._pool(ctx, Stage.PREFILL), failed
+            )
 
     async def _decode_stream(
         self, ctx: RequestContext, worker: WorkerClient, stage: Stage, call: DecodeCall
@@ -291,38 +310,48 @@ class Flows:
             )
         yield finished
 
-    def _decode_is_faster(
-        self,
-        ctx: RequestContext,
-        decode_worker: WorkerClient,
-        uncached_on_decode: int,
-        prefill_worker: WorkerClient,
-    ) -> bool:
-        endpoints = self._cluster.endpoints([decode_worker, prefill_worker])
-        if len(endpoints) < 2:
-            return False  # one went unhealthy meanwhile: keep the prefill pool's path
-        decode, prefill = endpoints
-        uncached_on_prefill = self._uncached(ctx, prefill_worker)
-        return decode_is_faster(decode, uncached_on_decode, prefill, uncached_on_prefill)
-
-    def _uncached(self, ctx: RequestContext, worker: WorkerClient) -> int:
-        cached_tokens = self._dispatcher.num_cached_blocks(ctx, worker) * _block_size(worker)
-        return len(ctx.prompt_token_ids) - cached_tokens
-
 
 class _Transfer:
-    """A prefill's KV handle and whether a decode worker has pulled it yet."""
+    """A prefill's KV handle, where it is held, and whether a decode worker pulled it yet."""
 
-    __slots__ = ("is_pulled", "prefill")
+    __slots__ = ("is_pulled", "prefill", "prefill_worker")
 
-    def __init__(self, prefill: PrefillReply) -> None:
+    def __init__(self, prefill: PrefillReply, prefill_worker: WorkerClient) -> None:
         self.prefill = prefill
+        self.prefill_worker = prefill_worker
         self.is_pulled = False
 
     @property
     def shown_token_ids(self) -> tuple[int, ...]:
         """The prefill's first token when the client has it (the decode does not repeat it)."""
         return () if self.prefill.decode_repeats_first_token else self.prefill.first_token.token_ids
+
+
+_ROLES = {Stage.UNIFIED: Role.UNIFIED, Stage.PREFILL: Role.PREFILL, Stage.DECODE: Role.DECODE}
+
+
+def _id(candidate: Candidate) -> str:
+    return candidate.endpoint.worker_id
+
+
+def _uncached(ctx: RequestContext, picked: Picked) -> int:
+    """Prompt tokens the picked worker lacked when it was picked."""
+    block_size = picked.worker.identity.block_size_tokens
+    return len(ctx.prompt_token_ids) - picked.num_cached_blocks * block_size
+
+
+async def _watched(
+    events: AsyncGenerator[GenerationEvent, None], watch: LatencyWatch | None
+) -> AsyncGenerator[GenerationEvent, None]:
+    """Re-yields `events`, timing the first token and the finish for `watch`."""
+    async with contextlib.aclosing(events):
+        async for event in events:
+            if watch is not None:
+                if isinstance(event, TokenEvent):
+                    watch.first_token()
+                elif isinstance(event, FinishEvent):
+                    watch.finished(event.completion_tokens)
+            yield event
 
 
 async def _relay(events: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:

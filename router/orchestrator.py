@@ -22,7 +22,7 @@ from triskel.router.admission import (
 )
 from triskel.router.dispatcher import Dispatcher
 from triskel.router.flows import Flows
-from triskel.router.registry import ServingMode, WorkerRegistry
+from triskel.router.registry import WorkerRegistry
 from triskel.router.semantic.stage import SemanticStage
 from triskel.router.semantic_cache.request_path import BYPASS, CachePlan, RequestCache, replay
 from triskel.router.stages.base import RequestContext, RequestStage
@@ -107,10 +107,7 @@ class Orchestrator:
                 ctx = RequestContext(worker_request(request))
                 for stage in self._stages:
                     await stage.run(ctx)
-                if ctx.model_pools.mode is ServingMode.DISAGGREGATED:
-                    events = self._flows.disaggregated(ctx)
-                else:
-                    events = self._flows.unified(ctx)
+                events = self._flows.run(ctx)
                 if request.stop:
                     events = with_stops(events, request.stop, len(ctx.prompt_token_ids))
                 async with contextlib.aclosing(events):

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from triskel.common.hashing import BlockHash
+from triskel.router.scheduling.latency_watch import LatencyWatch
+from triskel.router.scheduling.walk import Walk
 from triskel.simulator.instance import SimInstance
 from triskel.simulator.records import RequestRecord
 from triskel.traces.types import TraceRequest
@@ -34,6 +36,9 @@ class Flight:
     finish_s: float | None = None
     num_cached_tokens: int = 0
     kv_bytes_moved: int = 0
+    # The request's walk so far, and adaptive's watch on the choice it made.
+    walk: Walk | None = None
+    watch: LatencyWatch | None = None
 
     @property
     def request_id(self) -> str:

@@ -1,16 +1,14 @@
 """The event loop: arrivals, engine steps and KV transfers on one virtual clock.
 
-Requests take the router's paths (`triskel.router.flows`), without retries
-(simulated workers do not fail):
+Requests take the router's walk (`triskel.router.scheduling.walk`, the very one the
+live router drives), without retries (simulated workers do not fail). Each walk step
+becomes engine work:
 
-    unified:        pick unified ─► prefill + decode there
-    disaggregated:  pick prefill ─► prefill-only step(s) ─► first token to client
-                    ─► pick decode ─► decode admits, allocates, starts the pull
-                    ─► TransferDone ─► prefill frees its hold, decode streams tokens
-    conditional:    pick decode first; if it lacks fewer than maxLocalPrefillTokens
-                    of the prompt (or mode is never), prefill + decode there
-    adaptive:       as conditional; otherwise also pick prefill, and prefill on the
-                    decode instance if its predicted TTFT is lower
+    Local    the instance prefills and decodes (unified, or a decode instance)
+    Prefill  a prefill-only request; its first token goes to the client, its KV is
+             held for the decode
+    Decode   the decode instance admits, allocates, starts the pull ─► TransferDone
+             ─► the prefill instance frees its hold, the decode streams tokens
 
 The client gets the first token when the prefill instance returns it, as from
 the live router, so the transfer delays the second token, not the first.
@@ -24,15 +22,13 @@ from typing import Protocol
 from triskel.common.api import Role
 from triskel.common.hashing import hash_blocks
 from triskel.common.routing_api import RoutingSettings
-from triskel.router.scheduling.disaggregation import (
-    LocalPrefill,
-    decode_is_faster,
-    local_prefill,
-    needs_decode_first,
-)
+from triskel.router.scheduling.calibration import Calibration
+from triskel.router.scheduling.latency_watch import LatencyWatch
+from triskel.router.scheduling.placement import Answer, Budgets, Candidate
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.scheduler import Scheduler
 from triskel.router.scheduling.types import NoEndpointError, SchedulingRequest, Stage
+from triskel.router.scheduling.walk import Local, Pick, Prefill, Walk, next_step
 from triskel.simulator.cluster import SimCluster
 from triskel.simulator.events import Arrival, EventQueue, Ready, StepDone, Tick, TransferDone
 from triskel.simulator.fleet import Fleet
@@ -95,6 +91,9 @@ class Simulation:
             Stage.DECODE: Role.DECODE,
         }
         self._is_unified = bool(self.fleet.routable(Role.UNIFIED))
+        # Observed ÷ predicted latencies per instance, as the router keeps them.
+        self._calibration = Calibration()
+        self._instances = {i.worker_id: i for i in self.fleet.instances}
         # One StepDone per instance, reused for all its steps (events are immutable).
         self._step_done_of = {i: StepDone(n) for n, i in enumerate(self.fleet.instances)}
         self.records: list[RequestRecord | None] = [None] * trace.num_requests
@@ -137,6 +136,7 @@ class Simulation:
         now_s = self._events.now_s
         instance = self.fleet.start(role, now_s)
         index = len(self.fleet.instances) - 1
+        self._instances[instance.worker_id] = instance
         self._step_done_of[instance] = StepDone(index)
         delay_s = self._cluster.profile.startup_s if ready_in_s is None else ready_in_s
         self._events.push(now_s + delay_s, Ready(index))
@@ -213,46 +213,40 @@ class Simulation:
         self._kick(flight.prefill)
         self._retire_if_idle(flight.prefill)
 
-    # -- flows --------------------------------------------------------------------
+    # -- the walk -------------------------------------------------------------------
 
     def _route(self, flight: Flight) -> None:
-        if self._is_unified:
-            self._local(flight, self._pick(Stage.UNIFIED, flight))
-            return
-        policy = self._routing.disaggregation
-        prefill: SimInstance | None = None
-        if needs_decode_first(policy):
-            decode = self._pick(Stage.DECODE, flight)
-            uncached = self._uncached_tokens(flight, decode)
-            choice = local_prefill(policy, uncached)
-            if choice is LocalPrefill.COMPARE:
-                prefill = self._pick(Stage.PREFILL, flight)
-                if decode_is_faster(
-                    decode.endpoint(),
-                    uncached,
-                    prefill.endpoint(),
-                    self._uncached_tokens(flight, prefill),
-                ):
-                    choice = LocalPrefill.YES
-            if choice is LocalPrefill.YES:
-                self._local(flight, decode)
-                return
-            flight.decode = decode
-        if prefill is None:
-            prefill = self._pick(Stage.PREFILL, flight)
-        flight.prefill = prefill
-        flight.charge(prefill, self._uncached_tokens(flight, prefill), 0)
-        prefill.add(
-            EngineRequest(
-                flight.request_id,
-                flight.prompt_token_ids,
-                flight.request.num_output_tokens,
-                ignore_eos=True,
-                prefill_only=True,
-                prompt_block_hashes=flight.block_hashes,
-            )
+        routing = self._routing
+        flight.walk = Walk(
+            policy=routing.disaggregation,
+            is_unified=self._is_unified,
+            answer=Answer(flight.request.num_input_tokens, flight.request.num_output_tokens),
+            budgets=Budgets(routing.slo.ttft_ms, routing.slo.tpot_ms),
         )
-        self._kick(prefill)
+        self._advance(flight)
+
+    def _advance(self, flight: Flight) -> None:
+        """Drives the request's walk (`triskel.router.scheduling.walk`, as the router does)
+        until it waits for an engine: a local or remote prefill, or a remote decode."""
+        assert flight.walk is not None
+        while True:
+            step = next_step(flight.walk, self._calibration)
+            if isinstance(step, Pick):
+                instance = self._pick(step.stage, flight)
+                candidate = Candidate(instance.endpoint(), self._uncached_tokens(flight, instance))
+                flight.walk = flight.walk.picked(step.stage, candidate)
+                continue
+            if isinstance(step, (Local, Prefill)) and step.expected is not None:
+                flight.watch = LatencyWatch(self._calibration, step.expected, self._clock)
+            if isinstance(step, Local):
+                self._local(flight, self._instance(step.worker))
+            elif isinstance(step, Prefill):
+                decode = flight.walk.decode
+                flight.decode = None if decode is None else self._instance(decode)
+                self._prefill_remote(flight, self._instance(step.worker))
+            else:
+                self._decode_remote(flight, self._instance(step.worker))
+            return
 
     def _local(self, flight: Flight, instance: SimInstance) -> None:
         """Prefill and decode on `instance` (the router counts it as prefilling throughout)."""
@@ -270,9 +264,24 @@ class Simulation:
         flight.prompt_token_ids = []
         self._kick(instance)
 
-    def _decode_remote(self, flight: Flight) -> None:
-        """After the prefill: decode pulls its KV (on the decode worker picked up front, if any)."""
-        decode = flight.decode or self._pick(Stage.DECODE, flight)
+    def _prefill_remote(self, flight: Flight, prefill: SimInstance) -> None:
+        """Prefill only on `prefill`, its KV held for the decode."""
+        flight.prefill = prefill
+        flight.charge(prefill, self._uncached_tokens(flight, prefill), 0)
+        prefill.add(
+            EngineRequest(
+                flight.request_id,
+                flight.prompt_token_ids,
+                flight.request.num_output_tokens,
+                ignore_eos=True,
+                prefill_only=True,
+                prompt_block_hashes=flight.block_hashes,
+            )
+        )
+        self._kick(prefill)
+
+    def _decode_remote(self, flight: Flight, decode: SimInstance) -> None:
+        """After the prefill: `decode` pulls its KV."""
         flight.decode = decode
         block_size = decode.core.config.block_size_tokens
         flight.charge(decode, 0, -(-flight.request.num_input_tokens // block_size))
@@ -298,6 +307,8 @@ class Simulation:
             flight.num_cached_tokens = output.num_cached_tokens
             if self._controller is not None:
                 self._controller.first_token(now_s, now_s - flight.arrival_s)
+            if flight.watch is not None:
+                flight.watch.first_token()
         if instance is flight.prefill and instance is not flight.decode:
             self._prefill_done(flight, instance, output)
         elif output.finish_reason is not None:
@@ -311,14 +322,18 @@ class Simulation:
             prefill.release_kv(flight.request_id)
             self._close(flight, self._events.now_s)
             return
+        assert flight.walk is not None
+        flight.walk = flight.walk.prefilled()
         try:
-            self._decode_remote(flight)
+            self._advance(flight)
         except (NoEndpointError, ValueError):
             prefill.release_kv(flight.request_id)
             self._close(flight, None)
 
     def _close(self, flight: Flight, finish_s: float | None) -> None:
         """Records the request (finish_s None: it failed) and forgets it."""
+        if finish_s is not None and flight.watch is not None:
+            flight.watch.finished(flight.request.num_output_tokens)
         record = flight.close(finish_s)
         self.records[flight.position] = record
         del self._in_flight[flight.request_id]
@@ -363,6 +378,12 @@ class Simulation:
         decision = self._scheduler.schedule(request, [i.endpoint() for i in candidates])
         worker_id = decision.endpoint.worker_id
         return next(i for i in candidates if i.worker_id == worker_id)
+
+    def _instance(self, candidate: Candidate) -> SimInstance:
+        return self._instances[candidate.endpoint.worker_id]
+
+    def _clock(self) -> float:
+        return self._events.now_s
 
     def _uncached_tokens(self, flight: Flight, instance: SimInstance) -> int:
         """Prompt tokens `instance` lacks, per the KV index (as the router estimates it)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from triskel.common.hashing import BlockHash
+from triskel.common.hashing import BlockHash, hash_blocks
 from triskel.router.registry import ModelPools
 from triskel.router.types import GenerationRequest, ImagePart
 
@@ -30,17 +30,27 @@ class RequestContext:
     # Set by TokenizeStage.
     prompt_token_ids: list[int] = field(default_factory=list)
     max_tokens: int = 0
-    # The prompt's block hashes, computed once when a scheduler first needs them.
-    block_hashes: list[BlockHash] | None = None
-    # Leading blocks each picked worker held when it was picked, for workers whose cache
-    # the router only infers from its own picks (recording a pick must not count itself).
-    cached_blocks_at_pick: dict[str, int] = field(default_factory=dict)
+    _block_hashes: list[BlockHash] | None = None
 
     @property
     def model_pools(self) -> ModelPools:
         if self.pools is None:
             raise RuntimeError("PrepareStage has not run")
         return self.pools
+
+    @property
+    def block_hashes(self) -> list[BlockHash]:
+        """The prompt's full-block hashes as the model's workers compute them (computed
+        once, when a pick first needs them)."""
+        if self._block_hashes is None:
+            identity = self.model_pools.any_worker.identity
+            self._block_hashes = hash_blocks(
+                self.prompt_token_ids,
+                identity.block_size_tokens,
+                identity.model,
+                identity.hash_salt,
+            )
+        return self._block_hashes
 
 
 class RequestStage(Protocol):

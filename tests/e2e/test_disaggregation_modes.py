@@ -59,9 +59,9 @@ async def prefill_calls_and_kv_bytes(disaggregation: str) -> tuple[float, float]
         # Longer than this threshold: the prefill worker runs and KV moves.
         ("{mode: conditional, maxLocalPrefillTokens: 16}", True),
         ("{mode: never}", False),
-        ("{mode: adaptive, maxLocalPrefillTokens: 512}", False),
-        # Both workers idle: equal predicted TTFTs, and ties go to the prefill pool.
-        ("{mode: adaptive, maxLocalPrefillTokens: 16}", True),
+        # Both workers idle: equal predicted TTFTs and nothing decoding to disturb, and
+        # ties go to the prefill pool.
+        ("{mode: adaptive}", True),
     ],
 )
 async def test_the_mode_decides_whether_the_prefill_worker_runs_and_kv_moves(

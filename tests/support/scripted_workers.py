@@ -80,6 +80,10 @@ class Script:
     failure: Failure = Failure.DIES
     first_token_delay_s: float = 0.0
     num_cached_tokens: int = 0
+    # Prefill fails as `failure` says, before any reply.
+    prefill_fails: bool = False
+    # What the worker's load reports say (adaptive disaggregation reads them).
+    load: WorkerLoad = field(default_factory=WorkerLoad)
 
 
 class ScriptedWorker(GrpcWorkerClient):
@@ -91,6 +95,7 @@ class ScriptedWorker(GrpcWorkerClient):
         self.reporting = asyncio.Event()
         self.reporting.set()
         self.decode_calls: list[DecodeCall] = []
+        self.prefill_calls: list[PrefillCall] = []
         self.num_cancels = 0
 
     @property
@@ -100,10 +105,13 @@ class ScriptedWorker(GrpcWorkerClient):
     async def watch_load(self, interval_ms: int) -> AsyncIterator[WorkerLoad]:
         while True:
             await self.reporting.wait()
-            yield WorkerLoad()
+            yield self.script.load
             await asyncio.sleep(interval_ms / 1000)
 
     async def prefill(self, call: PrefillCall, timeout_s: float) -> PrefillReply:
+        self.prefill_calls.append(call)
+        if self.script.prefill_fails:
+            await self._fail()
         kv = KvTicket("triskel", "tcp", payload=call.request_id)
         first = token_at(len(call.token_ids))
         return PrefillReply(first, self.script.num_cached_tokens, finish_reason=None, kv=kv)
@@ -152,6 +160,7 @@ class ScriptedWorker(GrpcWorkerClient):
 class ScriptedRouter:
     orchestrator: Orchestrator
     metrics: RouterMetrics
+    cluster: ClusterView
     workers: list[ScriptedWorker] = field(default_factory=list)
 
     def count(self, name: str, **labels: str) -> float:
@@ -174,7 +183,7 @@ async def router_on(
         orchestrator = Orchestrator(
             WorkerRegistry(list(workers)), Dispatcher(cluster, table, metrics), calls
         )
-        yield ScriptedRouter(orchestrator, metrics, list(workers))
+        yield ScriptedRouter(orchestrator, metrics, cluster, list(workers))
     finally:
         await cluster.close()
 

@@ -22,7 +22,7 @@ from triskel.router.scheduling.types import Endpoint
 
 # A worker with no profile (a real engine that reports none) is predicted with this
 # per-token prefill time, so comparisons between such workers still rank by load.
-_UNKNOWN_PROFILE_MS_PER_TOKEN = 0.1
+UNKNOWN_PROFILE_MS_PER_TOKEN = 0.1
 
 
 def queued_prefill_tokens(endpoint: Endpoint) -> int:
@@ -30,19 +30,29 @@ def queued_prefill_tokens(endpoint: Endpoint) -> int:
     return max(endpoint.active.num_prefill_tokens, endpoint.load.num_tokens_in_flight)
 
 
-def predict_ttft_ms(endpoint: Endpoint, num_uncached_tokens: int) -> float:
-    """Time until a new request with `num_uncached_tokens` to compute gets its first token."""
+def queued_prefill_ms(endpoint: Endpoint) -> float:
+    """Time the prefill work queued on `endpoint` takes."""
     queued = queued_prefill_tokens(endpoint)
     profile = endpoint.profile
     if profile is None:
-        return (queued + num_uncached_tokens) * _UNKNOWN_PROFILE_MS_PER_TOKEN
+        return queued * UNKNOWN_PROFILE_MS_PER_TOKEN
     # Work ahead runs in chunks of the step budget, each paying the step overhead; its
     # attention (quadratic) cost belongs to other requests of unknown lengths, so only
     # the linear part counts.
-    budget = profile.max_num_batched_tokens
-    num_steps_ahead = -(-queued // budget)
-    ahead_ms = num_steps_ahead * profile.prefill.a_ms + profile.prefill.b_ms_per_token * queued
-    return ahead_ms + prefill_ms(profile.prefill, num_uncached_tokens)
+    num_steps_ahead = -(-queued // profile.max_num_batched_tokens)
+    return num_steps_ahead * profile.prefill.a_ms + profile.prefill.b_ms_per_token * queued
+
+
+def own_prefill_ms(endpoint: Endpoint, num_tokens: int) -> float:
+    """Time one prefill of `num_tokens` takes on `endpoint`, queue aside."""
+    if endpoint.profile is None:
+        return num_tokens * UNKNOWN_PROFILE_MS_PER_TOKEN
+    return prefill_ms(endpoint.profile.prefill, num_tokens)
+
+
+def predict_ttft_ms(endpoint: Endpoint, num_uncached_tokens: int) -> float:
+    """Time until a new request with `num_uncached_tokens` to compute gets its first token."""
+    return queued_prefill_ms(endpoint) + own_prefill_ms(endpoint, num_uncached_tokens)
 
 
 def predict_tpot_ms(endpoint: Endpoint, num_context_tokens: int) -> float:
@@ -50,6 +60,6 @@ def predict_tpot_ms(endpoint: Endpoint, num_context_tokens: int) -> float:
     profile = endpoint.profile
     batch = max(endpoint.active.num_requests, endpoint.load.num_running_requests) + 1
     if profile is None:
-        return float(batch) * _UNKNOWN_PROFILE_MS_PER_TOKEN
+        return float(batch) * UNKNOWN_PROFILE_MS_PER_TOKEN
     # Other sequences' context is unknown per request: assume they look like this one.
     return decode_ms(profile.decode, num_context_tokens * batch, batch)

@@ -101,22 +101,37 @@ class DisaggregationMode(StrEnum):
     ALWAYS = "always"
     # Prefill on the decode worker when little of the prompt is uncached there.
     CONDITIONAL = "conditional"
-    # As conditional, and also when the decode worker's predicted TTFT beats the prefill
-    # worker's: idle decode compute absorbs prefill bursts.
+    # Per request, whichever of the two is predicted better against the SLO: a local
+    # prefill's cost to the running decodes weighed against a prefill worker's queue.
     ADAPTIVE = "adaptive"
     # Every request prefills on its decode worker; prefill pools stand idle (e.g. while
     # the planner moves their replicas to decode).
     NEVER = "never"
 
 
+_DEFAULT_MAX_LOCAL_PREFILL_TOKENS = 512
+
+
 class DisaggregationSpec(ApiModel):
     mode: DisaggregationMode = DisaggregationMode.ALWAYS
-    """always, never, conditional (see maxLocalPrefillTokens) or adaptive (conditional,
-    plus local prefill whenever the decode worker's predicted TTFT is the lower one)."""
-    max_local_prefill_tokens: Annotated[int, Field(ge=0)] = 512
-    """Conditional and adaptive: prefill locally when the decode worker lacks fewer than
-    this many prompt tokens (Dynamo's default is 2,048 on GPUs; a KV transfer costs more
-    than recomputing a short suffix)."""
+    """always, never, conditional (see maxLocalPrefillTokens) or adaptive (per request,
+    local prefill when it is predicted better against the TTFT and TPOT SLO, counting
+    what it costs the decodes running there)."""
+    max_local_prefill_tokens: Annotated[int, Field(ge=0)] = _DEFAULT_MAX_LOCAL_PREFILL_TOKENS
+    """Conditional only: prefill locally when the decode worker lacks fewer than this
+    many prompt tokens (Dynamo's default is 2,048 on GPUs; a KV transfer costs more than
+    recomputing a short suffix)."""
+
+    @model_validator(mode="after")
+    def _threshold_is_conditional(self) -> DisaggregationSpec:
+        # Changed with another mode it would do nothing: say so rather than ignore it.
+        # (Equal to the default passes: Kubernetes fills the default into every object.)
+        is_changed = self.max_local_prefill_tokens != _DEFAULT_MAX_LOCAL_PREFILL_TOKENS
+        if is_changed and self.mode is not DisaggregationMode.CONDITIONAL:
+            raise ValueError(
+                f"maxLocalPrefillTokens applies to mode conditional only, not {self.mode}"
+            )
+        return self
 
 
 class SloSpec(ApiModel):
