@@ -35,6 +35,7 @@ class Scheduler:
         "_kv_loads",
         "_max_num_batched_tokens",
         "_max_num_seqs",
+        "_running_tokens_left",
         "_waiting_prompt_tokens",
         "held",
         "kv_waiting",
@@ -59,6 +60,10 @@ class Scheduler:
         self._waiting_prompt_tokens = 0
         self.loaded: deque[RequestState] = deque()
         self.running: list[RequestState] = []
+        # `_running_tokens_left` summed over `running`, kept as requests enter, advance and
+        # leave it: load reports are read after every step, and walking a batch of hundreds
+        # each time cost a tenth of a simulated run.
+        self._running_tokens_left = 0
         self.kv_waiting: dict[str, RequestState] = {}
         self.held: dict[str, RequestState] = {}
         self._kv_loads: list[KvLoad] = []
@@ -126,18 +131,26 @@ class Scheduler:
 
     def _schedule_running(self, batch: ScheduledBatch, budget: int) -> int:
         kv = self._kv
+        block_size = kv.block_size_tokens
+        running = self.running
+        scheduled = batch.requests
+        num_new_tokens = batch.num_new_tokens
         index = 0
-        while index < len(self.running) and budget > 0:
-            state = self.running[index]
-            num_new = min(len(state.token_ids) - state.num_computed_tokens, budget)
+        while index < len(running) and budget > 0:
+            state = running[index]
+            num_computed = state.num_computed_tokens
+            num_new = len(state.token_ids) - num_computed
+            if num_new > budget:
+                num_new = budget
             # Most steps are decodes inside a block already held: nothing to allocate.
-            num_blocks = kv.num_new_blocks(state, num_new)
-            if num_blocks:
+            # (`KvCacheManager.num_new_blocks`, inlined: this runs for every running request.)
+            num_blocks = -(-(num_computed + num_new) // block_size) - len(state.block_ids)
+            if num_blocks > 0:
                 if not self._make_room(state, num_blocks, batch):
                     break  # `state` itself was preempted; it was the last running request
                 kv.allocate_blocks(state, num_blocks)
-            batch.requests.append(state)
-            batch.num_new_tokens.append(num_new)
+            scheduled.append(state)
+            num_new_tokens.append(num_new)
             budget -= num_new
             index += 1
         return budget
@@ -154,6 +167,7 @@ class Scheduler:
         return True
 
     def _preempt(self, state: RequestState) -> None:
+        self._running_tokens_left -= _running_tokens_left(state)
         self._kv.free(state)
         state.num_computed_tokens = 0
         state.status = RequestStatus.PREEMPTED
@@ -183,6 +197,7 @@ class Scheduler:
             self._record_first_admission(state, num_cached)
             state.status = RequestStatus.RUNNING
             self.running.append(state)
+            self._running_tokens_left += _running_tokens_left(state)
             batch.add(state, num_new)
             budget -= num_new
         return budget
@@ -224,16 +239,23 @@ class Scheduler:
         """Applies one step's results; `sampled_token_ids[i]` is None mid-prefill."""
         outputs: list[RequestOutput] = []
         num_left_running = 0
+        num_tokens_done = 0  # prompt tokens computed and outputs sampled: in flight no more
         block_size = self._kv.block_size_tokens
         for state, num_new, token_id in zip(
             batch.requests, batch.num_new_tokens, sampled_token_ids, strict=True
         ):
+            num_uncomputed = state.num_prompt_tokens - state.num_computed_tokens
+            if num_uncomputed > 0:
+                num_tokens_done += num_new if num_new < num_uncomputed else num_uncomputed
             num_computed = state.num_computed_tokens + num_new
             state.num_computed_tokens = num_computed
             if num_computed >= (state.num_registered_blocks + 1) * block_size:
                 self._kv.cache_computed_blocks(state)
-            if token_id is not None and self._take_token(state, token_id, outputs):
-                num_left_running += 1
+            if token_id is not None:
+                num_tokens_done += 1
+                if self._take_token(state, token_id, outputs):
+                    num_left_running += 1
+        self._running_tokens_left -= num_tokens_done
         if num_left_running:
             self.running = [state for state in self.running if state.is_running]
         return outputs
@@ -243,6 +265,7 @@ class Scheduler:
     ) -> list[RequestOutput]:
         """`postprocess` for a batch from `schedule_decodes` (each request fed 1 token)."""
         outputs: list[RequestOutput] = []
+        append_output = outputs.append
         num_left_running = 0
         block_size = self._kv.block_size_tokens
         for state, token_id in zip(states, sampled_token_ids, strict=True):
@@ -250,8 +273,30 @@ class Scheduler:
             state.num_computed_tokens = num_computed
             if num_computed >= (state.num_registered_blocks + 1) * block_size:
                 self._kv.cache_computed_blocks(state)
-            if self._take_token(state, token_id, outputs):
+            # `_take_token` inlined (it runs once per token of every answer).
+            token_ids = state.token_ids
+            token_ids.append(token_id)
+            num_outputs = len(token_ids) - state.num_prompt_tokens
+            request = state.request
+            if (
+                num_outputs < request.max_tokens
+                and (request.ignore_eos or num_outputs < state.natural_length_tokens)
+                and not request.prefill_only
+            ):
+                append_output(
+                    RequestOutput(
+                        request.request_id,
+                        [token_id],
+                        None,
+                        state.num_cached_tokens,
+                        state.num_prompt_tokens,
+                        num_outputs == 1,
+                    )
+                )
+            else:
+                self._leave_running(state, token_id, num_outputs, outputs)
                 num_left_running += 1
+        self._running_tokens_left -= len(states)
         if num_left_running:
             self.running = [state for state in self.running if state.is_running]
         return outputs
@@ -261,6 +306,31 @@ class Scheduler:
         token_ids = state.token_ids
         token_ids.append(token_id)
         num_outputs = len(token_ids) - state.num_prompt_tokens
+        request = state.request
+        if (
+            num_outputs < request.max_tokens
+            and (request.ignore_eos or num_outputs < state.natural_length_tokens)
+            and not request.prefill_only
+        ):
+            outputs.append(
+                RequestOutput(
+                    request.request_id,
+                    [token_id],
+                    None,
+                    state.num_cached_tokens,
+                    state.num_prompt_tokens,
+                    num_outputs == 1,
+                )
+            )
+            return False
+        self._leave_running(state, token_id, num_outputs, outputs)
+        return True
+
+    def _leave_running(
+        self, state: RequestState, token_id: int, num_outputs: int, outputs: list[RequestOutput]
+    ) -> None:
+        """Outputs the token that ends `state`'s run (it stopped, reached max_tokens or is a
+        prefill to hold), then finishes or holds it. The token is in `token_ids` already."""
         request = state.request
         reason = None
         if not request.ignore_eos and num_outputs >= state.natural_length_tokens:
@@ -277,13 +347,12 @@ class Scheduler:
                 num_outputs == 1,
             )
         )
+        self._running_tokens_left -= _running_tokens_left(state)
         if request.prefill_only:
             self._hold(state, reason)
-            return True
-        if reason is not None:
+        else:
+            assert reason is not None  # only a held prefill leaves without one
             self._finish(state, reason)
-            return True
-        return False
 
     def _hold(self, state: RequestState, reason: FinishReason | None) -> None:
         state.status = RequestStatus.HOLDING_KV
@@ -326,6 +395,7 @@ class Scheduler:
         status = state.status
         if status is RequestStatus.RUNNING:
             self.running.remove(state)
+            self._running_tokens_left -= _running_tokens_left(state)
         elif status is RequestStatus.WAITING_FOR_KV:
             del self.kv_waiting[state.request_id]
             self._kv_loads = [
@@ -344,17 +414,20 @@ class Scheduler:
 
     def num_tokens_in_flight(self) -> int:
         """Uncomputed prompt tokens of queued and running requests + running ones' outputs left."""
-        total = self._waiting_prompt_tokens
+        total = self._waiting_prompt_tokens + self._running_tokens_left
         for state in self.loaded:
             total += _queued_prompt_tokens(state)
-        for state in self.running:
-            num_prompt = state.num_prompt_tokens
-            uncomputed = num_prompt - state.num_computed_tokens
-            if uncomputed > 0:
-                total += uncomputed
-            # Never negative: a running request finishes when it reaches max_tokens.
-            total += state.request.max_tokens - (len(state.token_ids) - num_prompt)
         return total
+
+
+def _running_tokens_left(state: RequestState) -> int:
+    """A running request's share of `num_tokens_in_flight`: its uncomputed prompt tokens
+    and the outputs it may still produce (never negative: a running request finishes
+    when it reaches max_tokens)."""
+    num_prompt = state.num_prompt_tokens
+    uncomputed = num_prompt - state.num_computed_tokens
+    num_outputs_left = state.request.max_tokens - (len(state.token_ids) - num_prompt)
+    return (uncomputed if uncomputed > 0 else 0) + num_outputs_left
 
 
 def _queued_prompt_tokens(state: RequestState) -> int:

@@ -11,7 +11,13 @@ import pytest
 from triskel.common.hashing import hash_blocks
 from triskel.common.latency import decode_ms, prefill_ms
 from triskel.common.profiles import LatencyProfile
-from triskel.workers.engine.core import EngineConfig, EngineCore, EngineRequest, StepResult
+from triskel.workers.engine.core import (
+    EngineConfig,
+    EngineCore,
+    EngineRequest,
+    EngineStats,
+    StepResult,
+)
 from triskel.workers.engine.events import BlocksStored
 from triskel.workers.engine.sampler import natural_length_tokens, output_token_id, prompt_seed
 from triskel.workers.engine.scheduler import Scheduler
@@ -331,6 +337,39 @@ def test_decode_only_steps_match_the_general_schedule(
         patched.setattr(Scheduler, "schedule_decodes", lambda self: None)
         general = replay(make_core(num_kv_blocks=24), seed)
     assert replay(make_core(num_kv_blocks=24), seed) == general
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_tokens_in_flight_equal_their_definition_after_every_call(
+    make_core: MakeCore, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    # The scheduler keeps the running batch's share of `num_tokens_in_flight` as a sum
+    # updated by each step (decode-only steps too), hold, finish, preemption and abort;
+    # after every call of the mix it must equal the walk over the queues.
+    stats = EngineCore.stats
+    num_checked = 0
+
+    def checked(core: EngineCore) -> EngineStats:
+        nonlocal num_checked
+        scheduler = core._scheduler
+        walked = sum(
+            max(0, s.num_prompt_tokens - s.num_computed_tokens)
+            for s in (*scheduler.waiting, *scheduler.loaded)
+            if not s.needs_remote_kv
+        ) + sum(
+            max(0, s.num_prompt_tokens - s.num_computed_tokens)
+            + s.request.max_tokens
+            - s.num_output_tokens
+            for s in scheduler.running
+        )
+        result = stats(core)
+        assert result.num_tokens_in_flight == walked
+        num_checked += 1
+        return result
+
+    monkeypatch.setattr(EngineCore, "stats", checked)
+    replay(make_core(num_kv_blocks=24), seed)
+    assert num_checked == 200  # one check per call of the mix
 
 
 def test_supplied_prompt_hashes_change_nothing(make_core: MakeCore) -> None:

@@ -268,8 +268,9 @@ def walk_tokens_in_flight(scheduler: Scheduler) -> int:
 def test_tokens_in_flight_follow_every_queue_change(
     simple_profile: LatencyProfile, seed: int
 ) -> None:
-    # The waiting queue's share is a running sum, kept as requests are added, admitted,
-    # preempted (a 20-block pool forces it) and aborted; it must equal the walk.
+    # The waiting queue's and the running batch's shares are running sums, kept as requests
+    # are added, admitted, advanced, preempted (a 20-block pool forces it), finished and
+    # aborted; they must equal the walk.
     harness = Harness(simple_profile, num_blocks=20)
     scheduler = harness.scheduler
     rng = random.Random(seed)
