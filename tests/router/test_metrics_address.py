@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import pytest
 
-from triskel.router.process import RouterEndpoints, RouterProcessConfig, run_router
+from triskel.router.process import RouterProcessConfig
 
 from support.local_workers import local_workers, mock_pool
+from support.router_process import router_config, running_router
 
 
 async def status_and_text(url: str) -> tuple[int, str]:
@@ -19,11 +18,7 @@ async def status_and_text(url: str) -> tuple[int, str]:
 
 async def probe(config: RouterProcessConfig) -> dict[str, tuple[int, str]]:
     """Runs the router until ready; what its ports answer to GET /metrics and /health."""
-    stop = asyncio.Event()
-    ready: asyncio.Future[RouterEndpoints] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(run_router(config, ready.set_result, stop))
-    try:
-        endpoints = await asyncio.wait_for(asyncio.shield(ready), 30)
+    async with running_router(config) as endpoints:
         answers = {
             "api /metrics": await status_and_text(f"http://{endpoints.http_address}/metrics"),
             "api /health": await status_and_text(f"http://{endpoints.http_address}/health"),
@@ -33,21 +28,12 @@ async def probe(config: RouterProcessConfig) -> dict[str, tuple[int, str]]:
             answers["metrics /metrics"] = await status_and_text(f"{base}/metrics")
             answers["metrics /health"] = await status_and_text(f"{base}/health")
         return answers
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-
-
-def config(workers: list[str], **fields: str) -> RouterProcessConfig:
-    return RouterProcessConfig.model_validate(
-        {"httpAddress": "127.0.0.1:0", "grpcAddress": "127.0.0.1:0", "workers": workers, **fields}
-    )
 
 
 @pytest.mark.asyncio
 async def test_metrics_move_to_their_own_port() -> None:
     async with local_workers(mock_pool("unified"), 1) as workers:
-        answers = await probe(config(workers, metricsAddress="127.0.0.1:0"))
+        answers = await probe(router_config(workers, metricsAddress="127.0.0.1:0"))
     status, text = answers["metrics /metrics"]
     assert status == 200 and "# TYPE triskel_requests_total counter" in text
     # Only /metrics there; the API port answers everything but /metrics.
@@ -59,6 +45,6 @@ async def test_metrics_move_to_their_own_port() -> None:
 @pytest.mark.asyncio
 async def test_without_it_the_api_port_serves_metrics() -> None:
     async with local_workers(mock_pool("unified"), 1) as workers:
-        answers = await probe(config(workers))
+        answers = await probe(router_config(workers))
     assert answers["api /metrics"][0] == 200
     assert "metrics /metrics" not in answers

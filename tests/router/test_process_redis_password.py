@@ -10,16 +10,12 @@ from typing import Any
 
 import pytest
 
-from triskel.router.process import (
-    RouterEndpoints,
-    RouterProcessConfig,
-    RouterStartupError,
-    run_router,
-)
+from triskel.router.process import RouterProcessConfig, RouterStartupError, run_router
 from triskel.router.state import StateConfig, connect_redis
 
 from support.local_workers import local_workers, mock_pool, scrape
 from support.redis_server import REDIS_PASSWORD, RedisServer, password_redis  # noqa: F401
+from support.router_process import router_config, running_router
 
 ERRORS = "triskel_redis_errors_total"
 
@@ -29,15 +25,8 @@ async def keys_and_errors(
 ) -> tuple[list[str], float]:
     """Runs the router until it is ready and has announced its worker; the keys in Redis
     and the Redis errors it counted."""
-    stop = asyncio.Event()
-    ready: asyncio.Future[RouterEndpoints] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(run_router(config, ready.set_result, stop))
-    try:
-        endpoints = await asyncio.wait_for(asyncio.shield(ready), 30)
+    async with running_router(config) as endpoints:
         metrics = await scrape(f"http://{endpoints.http_address}/metrics")
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
     reader = connect_redis(server.url, StateConfig(), password=REDIS_PASSWORD)
     try:
         keys = [key async for key in reader.scan_iter(match="triskel*")]
@@ -48,17 +37,10 @@ async def keys_and_errors(
     return keys, errors
 
 
-def router_config(workers: list[str], server: RedisServer, **fields: Any) -> RouterProcessConfig:
-    return RouterProcessConfig.model_validate(
-        {
-            "httpAddress": "127.0.0.1:0",
-            "grpcAddress": "127.0.0.1:0",
-            "workers": workers,
-            "redisUrl": server.url,
-            "redisCallTimeoutS": 2.0,
-            **fields,
-        }
-    )
+def redis_router_config(
+    workers: list[str], server: RedisServer, **fields: Any
+) -> RouterProcessConfig:
+    return router_config(workers, redisUrl=server.url, redisCallTimeoutS=2.0, **fields)
 
 
 @pytest.mark.asyncio
@@ -69,11 +51,15 @@ async def test_the_router_uses_the_password_and_is_refused_without(
     password_file = tmp_path / "password"
     password_file.write_text(REDIS_PASSWORD + "\n")
     async with local_workers(mock_pool("unified"), 1) as workers:
-        with_password = router_config(workers, password_redis, redisPasswordFile=str(password_file))
+        with_password = redis_router_config(
+            workers, password_redis, redisPasswordFile=str(password_file)
+        )
         keys, errors = await keys_and_errors(with_password, password_redis)
         # The worker's membership, written through the authenticated client.
         assert keys and errors == 0
-        keys, errors = await keys_and_errors(router_config(workers, password_redis), password_redis)
+        keys, errors = await keys_and_errors(
+            redis_router_config(workers, password_redis), password_redis
+        )
         assert keys == [] and errors > 0
 
 

@@ -6,11 +6,8 @@ by the test."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import secrets
 import ssl
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +17,11 @@ import orjson
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from triskel.router.process import (
-    RouterEndpoints,
-    RouterProcessConfig,
-    RouterStartupError,
-    run_router,
-)
+from triskel.router.process import RouterStartupError
 
 from support.local_workers import local_worker, mock_pool
+from support.router_process import router_config, running_router
 from support.tls_certs import HttpsConnection, Pki, client_context, make_pki
-
-_STARTUP_S = 30.0
 
 
 def _tls(pki: Pki) -> dict[str, str]:
@@ -45,30 +36,6 @@ def _worker_tls(pki: Pki) -> dict[str, Any]:
         "ca_file": pki.ca.path,
         "require_client_cert": True,
     }
-
-
-def _router_config(workers: list[str], **fields: Any) -> RouterProcessConfig:
-    return RouterProcessConfig.model_validate(
-        {"httpAddress": "127.0.0.1:0", "grpcAddress": "127.0.0.1:0", "workers": workers, **fields}
-    )
-
-
-@contextlib.asynccontextmanager
-async def _router(config: RouterProcessConfig) -> AsyncIterator[RouterEndpoints]:
-    stop = asyncio.Event()
-    ready: asyncio.Future[RouterEndpoints] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(run_router(config, ready.set_result, stop))
-    try:
-        waiters: list[asyncio.Future[Any]] = [ready, task]
-        await asyncio.wait(waiters, timeout=_STARTUP_S, return_when="FIRST_COMPLETED")
-        if task.done():
-            task.result()  # the router's own error
-        assert ready.done(), f"the router was not ready within {_STARTUP_S} s"
-        yield ready.result()
-    finally:
-        stop.set()
-        with contextlib.suppress(RouterStartupError):
-            await asyncio.wait_for(task, _STARTUP_S)
 
 
 async def _complete(url: str, context: ssl.SSLContext) -> dict[str, Any]:
@@ -88,7 +55,7 @@ async def test_https_and_grpc_tls_on_the_api_listeners(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
     async with (
         local_worker(mock_pool("unified")) as worker,
-        _router(_router_config([worker.endpoints.grpc], tls=_tls(pki))) as router,
+        running_router(router_config([worker.endpoints.grpc], tls=_tls(pki))) as router,
     ):
         https = f"https://{router.http_address}"
         answer = await _complete(https, client_context(pki.ca.path))
@@ -131,8 +98,8 @@ async def test_pd_with_mutual_tls_everywhere(tmp_path: Path) -> None:
         local_worker(mock_pool("decode"), "d0", **worker_fields) as decode,
     ):
         workers = [prefill.endpoints.grpc, decode.endpoints.grpc]
-        config = _router_config(workers, tls=_tls(pki), workerTls=worker_tls)
-        async with _router(config) as router:
+        config = router_config(workers, tls=_tls(pki), workerTls=worker_tls)
+        async with running_router(config) as router:
             answer = await _complete(f"https://{router.http_address}", client_context(pki.ca.path))
         assert answer["choices"][0]["text"]
         assert answer["usage"]["completion_tokens"] == 4
@@ -153,7 +120,7 @@ async def test_a_router_without_the_cas_client_certificate_cannot_call_workers(
         }
     async with local_worker(mock_pool("unified"), tls=_worker_tls(pki)) as worker:
         with pytest.raises(RouterStartupError, match="cannot reach a worker"):
-            async with _router(_router_config([worker.endpoints.grpc], **fields)):
+            async with running_router(router_config([worker.endpoints.grpc], **fields)):
                 pass
 
 
@@ -162,6 +129,6 @@ async def test_a_key_of_another_certificate_is_one_line_naming_the_flag(tmp_path
     pki = make_pki(tmp_path)
     tls = {"certFile": str(pki.server.cert_path), "keyFile": str(pki.client.key_path)}
     with pytest.raises(RouterStartupError, match=r"^--tls-key-file: .* is not the key") as raised:
-        async with _router(_router_config(["127.0.0.1:1"], tls=tls)):
+        async with running_router(router_config(["127.0.0.1:1"], tls=tls)):
             pass
     assert "\n" not in str(raised.value)

@@ -8,12 +8,9 @@ Retry-After / RESOURCE_EXHAUSTED with retry-after; x-priority capped (counted).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +18,13 @@ import aiohttp
 import grpc
 import pytest
 
-from triskel.router.process import RouterEndpoints, RouterProcessConfig, run_router
+from triskel.router.process import RouterEndpoints, RouterProcessConfig
 from triskel.v1 import router_pb2, router_pb2_grpc
 
 from support.local_workers import local_workers, mock_pool, scrape
 from support.redis_server import RedisServer, redis_server  # noqa: F401
+from support.router_process import router_config, running_router
 
-START_TIMEOUT_S = 30.0
 DEADLINE_S = 10.0
 HTTP_KEY = "tsk_http-" + uuid.uuid4().hex
 GRPC_KEY = "tsk_grpc-" + uuid.uuid4().hex
@@ -47,35 +44,17 @@ def keys_file(path: Path) -> Path:
     return path
 
 
-@contextlib.asynccontextmanager
-async def router(config: RouterProcessConfig) -> AsyncIterator[RouterEndpoints]:
-    stop = asyncio.Event()
-    ready: asyncio.Future[RouterEndpoints] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(run_router(config, ready.set_result, stop))
-    try:
-        waiters: list[asyncio.Future[Any]] = [ready, task]
-        await asyncio.wait(waiters, timeout=START_TIMEOUT_S, return_when="FIRST_COMPLETED")
-        if task.done():
-            task.result()
-        yield ready.result()
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, START_TIMEOUT_S)
-
-
 def config(
     workers: list[str], server: RedisServer, path: Path, **fields: Any
 ) -> RouterProcessConfig:
-    return RouterProcessConfig.model_validate(
-        {
-            "httpAddress": "127.0.0.1:0",
-            "grpcAddress": "127.0.0.1:0",
-            "workers": workers,
+    return router_config(
+        workers,
+        **{
             "redisUrl": server.url,
             "redisCallTimeoutS": 2.0,
             "auth": {"apiKeysFile": str(path)},
             **fields,
-        }
+        },
     )
 
 
@@ -117,8 +96,8 @@ async def test_two_replicas_share_keys_grants_and_rate_limits(
     path = keys_file(tmp_path / "keys.yaml")
     async with (
         local_workers(mock_pool("unified"), 1) as workers,
-        router(config(workers, redis_server, path)) as first,
-        router(config(workers, redis_server, path)) as second,
+        running_router(config(workers, redis_server, path)) as first,
+        running_router(config(workers, redis_server, path)) as second,
         aiohttp.ClientSession() as session,
     ):
         key = {"Authorization": f"Bearer {HTTP_KEY}"}
@@ -176,8 +155,8 @@ async def test_leased_slices_still_end_in_429_across_replicas(
     auth = {"apiKeysFile": str(path), "rateLimitLease": 0.1}
     async with (
         local_workers(mock_pool("unified"), 1) as workers,
-        router(config(workers, redis_server, path, auth=auth)) as first,
-        router(config(workers, redis_server, path, auth=auth)) as second,
+        running_router(config(workers, redis_server, path, auth=auth)) as first,
+        running_router(config(workers, redis_server, path, auth=auth)) as second,
         aiohttp.ClientSession() as session,
     ):
         headers = {"Authorization": f"Bearer {key}"}
@@ -202,11 +181,9 @@ async def test_without_auth_the_router_warns_that_it_is_open(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with local_workers(mock_pool("unified"), 1) as workers:
-        open_config = RouterProcessConfig.model_validate(
-            {"httpAddress": "127.0.0.1:0", "grpcAddress": "127.0.0.1:0", "workers": workers}
-        )
+        open_config = router_config(workers)
         with caplog.at_level(logging.WARNING, logger="triskel.router.process"):
-            async with router(open_config) as endpoints, aiohttp.ClientSession() as session:
+            async with running_router(open_config) as endpoints, aiohttp.ClientSession() as session:
                 status, _, _ = await chat(session, endpoints, {})
                 assert status == 200
     [warning] = [r for r in caplog.records if "authentication is off" in r.getMessage()]
