@@ -6,7 +6,9 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple
 
+from triskel.common.api import Role
 from triskel.common.hashing import BlockHash
+from triskel.common.routing_api import RoutingSettings
 from triskel.router.cluster import ClusterView
 from triskel.router.metrics import RouterMetrics
 from triskel.router.routing_table import RoutingTable
@@ -35,6 +37,13 @@ class Dispatcher:
         # what this router sent them (llm-d's approximate prefix, LRU + TTL), so that
         # disaggregation decisions still see their cached prefixes.
         self._sent_prefixes = ApproximatePrefixIndex(clock)
+
+    def settings_of(self, ctx: RequestContext) -> RoutingSettings:
+        return self.table.for_model(ctx.model_pools.model).settings
+
+    def pool(self, ctx: RequestContext, stage: Stage) -> Sequence[WorkerClient]:
+        """The request's model's workers serving `stage`."""
+        return ctx.model_pools.of(_ROLES[stage])
 
     async def pick(
         self,
@@ -103,6 +112,14 @@ class Dispatcher:
         return self._sent_prefixes.match_lengths(hashes, [worker.worker_id])[0]
 
 
+_ROLES = {
+    Stage.ENCODE: Role.ENCODE,
+    Stage.UNIFIED: Role.UNIFIED,
+    Stage.PREFILL: Role.PREFILL,
+    Stage.DECODE: Role.DECODE,
+}
+
+
 class Picked(NamedTuple):
     """A pick: the worker, its endpoint as the scheduler saw it, and the leading prompt
     blocks it held then."""
@@ -110,3 +127,7 @@ class Picked(NamedTuple):
     worker: WorkerClient
     endpoint: Endpoint
     num_cached_blocks: int
+
+    def num_uncached_tokens(self, num_prompt_tokens: int) -> int:
+        """Prompt tokens the worker lacked when it was picked."""
+        return num_prompt_tokens - self.num_cached_blocks * self.worker.identity.block_size_tokens

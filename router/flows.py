@@ -13,16 +13,14 @@ prompt and the answer so far itself and continues after them (request migration,
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable
 from typing import TypeVar
 
-from triskel.common.api import Role
-from triskel.common.routing_api import RoutingSettings
+from triskel.router.decoding import Decoding, Transfer, finish_event, telling_cached
 from triskel.router.dispatcher import Dispatcher, Picked
-from triskel.router.migration import DecodeLimits, Failures, Next, after_failure, continuation
+from triskel.router.migration import DecodeLimits, Failures, Next, after_failure
 from triskel.router.registry import ServingMode
 from triskel.router.scheduling.calibration import Calibration
 from triskel.router.scheduling.latency_watch import LatencyWatch
@@ -31,13 +29,8 @@ from triskel.router.scheduling.types import Stage
 from triskel.router.scheduling.walk import Local, Pick, Prefill, Walk, next_step
 from triskel.router.stages.base import RequestContext
 from triskel.router.types import FinishEvent, GenerationEvent, ServiceError, TokenEvent
-from triskel.router.unavailable import unavailable
 from triskel.router.worker_calls import WorkerCalls
 from triskel.router.worker_client import (
-    DecodeCall,
-    DecodeEvent,
-    DecodeFinished,
-    KvPulled,
     PrefillCall,
     PrefillReply,
     WorkerClient,
@@ -58,42 +51,44 @@ class Flows:
         self._dispatcher = dispatcher
         self._cluster = dispatcher.cluster
         self._calls = calls
+        self._decoding = Decoding(dispatcher, calls)
         self._clock = clock
         # Observed ÷ predicted latencies per worker, for adaptive disaggregation.
         self._calibration = Calibration()
 
-    def _settings_of(self, ctx: RequestContext) -> RoutingSettings:
-        return self._dispatcher.table.for_model(ctx.model_pools.model).settings
-
     async def run(self, ctx: RequestContext) -> AsyncGenerator[GenerationEvent, None]:
         """The request's answer, its walk driven step by step."""
-        settings = self._settings_of(ctx)
+        settings = self._dispatcher.settings_of(ctx)
         pools = ctx.model_pools
+        num_prompt_tokens = len(ctx.prompt_token_ids)
         walk = Walk(
             policy=settings.disaggregation,
             is_unified=pools.mode is not ServingMode.DISAGGREGATED,
-            answer=Answer(len(ctx.prompt_token_ids), ctx.max_tokens),
+            answer=Answer(num_prompt_tokens, ctx.max_tokens),
             budgets=Budgets(settings.slo.ttft_ms, settings.slo.tpot_ms),
         )
         picks: dict[str, Picked] = {}
-        transfer: _Transfer | None = None
+        transfer: Transfer | None = None
         watch: LatencyWatch | None = None
         try:
             while True:
                 step = next_step(walk, self._calibration)
                 if isinstance(step, Pick):
                     picked = await self._dispatcher.pick(
-                        step.stage, ctx, self._pool(ctx, step.stage)
+                        step.stage, ctx, self._dispatcher.pool(ctx, step.stage)
                     )
                     picks[picked.worker.worker_id] = picked
                     walk = walk.picked(
-                        step.stage, Candidate(picked.endpoint, _uncached(ctx, picked))
+                        step.stage,
+                        Candidate(
+                            picked.endpoint, picked.num_uncached_tokens(len(ctx.prompt_token_ids))
+                        ),
                     )
                     continue
                 if isinstance(step, (Local, Prefill)) and step.expected is not None:
                     watch = LatencyWatch(self._calibration, step.expected, self._clock)
                 if isinstance(step, Local):
-                    local = self._decode(ctx, step.stage, picks[_id(step.worker)])
+                    local = self._decoding.decode(ctx, step.stage, picks[_id(step.worker)])
                     async for event in _watched(local, watch):
                         yield event
                     return
@@ -101,20 +96,20 @@ class Flows:
                     prefill_worker, prefill = await self._prefill(ctx, picks[_id(step.worker)])
                     if watch is not None:
                         watch.first_token()
-                    first_token = _telling_cached(prefill.first_token, prefill)
+                    first_token = telling_cached(prefill.first_token, prefill)
                     if prefill.finish_reason or prefill.kv is None:
                         yield first_token
-                        yield _finish(
+                        yield finish_event(
                             ctx, prefill.finish_reason or "stop", 1, prefill.num_cached_tokens
                         )
                         return
-                    transfer = _Transfer(prefill, prefill_worker)
+                    transfer = Transfer(prefill, prefill_worker)
                     if not prefill.decode_repeats_first_token:
                         yield first_token
                     walk = walk.prefilled()
                     continue
                 assert transfer is not None  # the walk decodes remotely only once prefilled
-                remote = self._decode(ctx, Stage.DECODE, picks[_id(step.worker)], transfer)
+                remote = self._decoding.decode(ctx, Stage.DECODE, picks[_id(step.worker)], transfer)
                 async for event in _watched(remote, watch):
                     yield event
                 return
@@ -123,132 +118,11 @@ class Flows:
                 # Nobody took the KV: free it on the prefill worker now, not at hold expiry.
                 await transfer.prefill_worker.cancel(ctx.request.request_id)
 
-    def _pool(self, ctx: RequestContext, stage: Stage) -> Sequence[WorkerClient]:
-        return ctx.model_pools.of(_ROLES[stage])
-
-    async def _decode(
-        self,
-        ctx: RequestContext,
-        stage: Stage,
-        first_choice: Picked,
-        transfer: _Transfer | None = None,
-    ) -> AsyncGenerator[GenerationEvent, None]:
-        """The answer's decode on `first_choice`, with `transfer`'s KV or prefilling
-        locally. A failed call is retried or migrated (`after_failure`): the next worker
-        prefills the prompt and the answer so far and continues after them."""
-        workers = self._pool(ctx, stage)
-        settings = self._settings_of(ctx)
-        limits = DecodeLimits(settings.max_attempts, settings.migration_limit)
-        failures = Failures()
-        # Every answer token the client has, the prefill's first one included.
-        answer: list[int] = [] if transfer is None else list(transfer.shown_token_ids)
-        num_cached_tokens = 0  # as a worker last told them, for a finish it did not send
-        failed: set[str] = set()
-        worker = first_choice
-        while True:
-            num_before = len(answer)
-            # The KV serves until it is pulled or a call decoded tokens: then prefill here.
-            is_kv_usable = transfer is not None and not transfer.is_pulled
-            kv = transfer if is_kv_usable and not failures.num_migrations else None
-            try:
-                events = self._decode_once(ctx, worker, stage, answer, kv)
-                async with contextlib.aclosing(events):
-                    async for event in events:
-                        if isinstance(event, DecodeFinished):
-                            num_generated = num_before + event.num_generated_tokens
-                            reason = event.finish_reason
-                            yield _finish(ctx, reason, num_generated, event.num_cached_tokens)
-                            return
-                        answer.extend(event.token_ids)
-                        if event.cached_prompt_tokens is not None:
-                            num_cached_tokens = event.cached_prompt_tokens
-                        yield event
-            except ServiceError as error:
-                num_call_tokens = len(answer) - num_before
-                decision = after_failure(failures, limits, answer, num_call_tokens, ctx.max_tokens)
-                failures = decision.failures
-                if decision.next is Next.COMPLETE:
-                    yield _finish(ctx, "length", len(answer), num_cached_tokens)
-                    return
-                if decision.next is Next.GIVE_UP:
-                    if failures.num_migrations:
-                        _log.warning(
-                            "request %s ends after %d of %d tokens: %s",
-                            ctx.request.request_id,
-                            len(answer),
-                            ctx.max_tokens,
-                            decision.reason,
-                        )
-                    raise
-                failed.add(worker.worker.worker_id)
-                try:
-                    worker = await self._dispatcher.pick(stage, ctx, workers, failed)
-                except ServiceError:
-                    # Nobody left: the client reads what failed, as without a retry.
-                    raise error from None
-                if decision.next is Next.MIGRATE:
-                    self._calls.metrics.observe_migration(ctx.model_pools.model, stage)
-                    _log.info(
-                        "request %s continues on worker %s after %d of %d tokens (migration %d)",
-                        ctx.request.request_id,
-                        worker.worker.worker_id,
-                        len(answer),
-                        ctx.max_tokens,
-                        failures.num_migrations,
-                    )
-                else:
-                    self._calls.metrics.observe_retry(stage)
-
-    async def _decode_once(
-        self,
-        ctx: RequestContext,
-        picked: Picked,
-        stage: Stage,
-        answer: Sequence[int],
-        transfer: _Transfer | None,
-    ) -> AsyncGenerator[TokenEvent | DecodeFinished, None]:
-        """One decode call: with `transfer`'s KV, else prefilling the prompt and `answer`
-        here. A KV pull is recorded on `transfer`; a P/D request's cached prompt tokens
-        are the prefill's."""
-        worker = picked.worker
-        if transfer is None:
-            call = _local_call(ctx, answer)
-            uncached = _uncached(ctx, picked) + len(answer)
-            load = self._cluster.prefilling(worker.worker_id, uncached)
-        else:
-            call = _decode_call(ctx, transfer.prefill)
-            load = self._cluster.decoding(worker.worker_id, _num_blocks(ctx, worker))
-        self._dispatcher.sent(ctx, picked)
-        is_first_token = True
-        with load:
-            async for decoded in _relay(self._decode_stream(ctx, worker, stage, call)):
-                if isinstance(decoded, KvPulled):
-                    assert transfer is not None  # only a call with a KV handle pulls one
-                    transfer.is_pulled = True
-                    self._observe_pull(transfer, decoded)
-                elif transfer is None:
-                    yield decoded
-                elif isinstance(decoded, DecodeFinished):
-                    yield dataclasses.replace(
-                        decoded, num_cached_tokens=transfer.prefill.num_cached_tokens
-                    )
-                elif is_first_token:
-                    is_first_token = False
-                    yield _telling_cached(decoded, transfer.prefill)
-                else:
-                    yield decoded
-
-    def _observe_pull(self, transfer: _Transfer, pulled: KvPulled) -> None:
-        if pulled.num_bytes and transfer.prefill.kv is not None:  # vLLM does not say
-            seconds = pulled.transfer_ms / 1000
-            connector = transfer.prefill.kv.connector
-            self._calls.metrics.observe_kv_transfer(connector, pulled.num_bytes, seconds)
-
     async def _prefill(
         self, ctx: RequestContext, first_choice: Picked
     ) -> tuple[WorkerClient, PrefillReply]:
         """Prefill on `first_choice`, retried elsewhere as `after_failure` allows."""
-        settings = self._settings_of(ctx)
+        settings = self._dispatcher.settings_of(ctx)
         limits = DecodeLimits(settings.max_attempts, settings.migration_limit)
         failures = Failures()
         call = PrefillCall(
@@ -264,7 +138,9 @@ class Flows:
             worker = picked.worker
             self._dispatcher.sent(ctx, picked)
             try:
-                with self._cluster.prefilling(worker.worker_id, _uncached(ctx, picked)):
+                with self._cluster.prefilling(
+                    worker.worker_id, picked.num_uncached_tokens(len(ctx.prompt_token_ids))
+                ):
                     async with self._calls.call(worker, Stage.PREFILL) as guard:
                         reply = await guard.wait(worker.prefill(call, settings.timeouts.prefill_s))
                 return worker, reply
@@ -277,67 +153,12 @@ class Flows:
                 failed.add(worker.worker_id)
                 self._calls.metrics.observe_retry(Stage.PREFILL)
             picked = await self._dispatcher.pick(
-                Stage.PREFILL, ctx, self._pool(ctx, Stage.PREFILL), failed
+                Stage.PREFILL, ctx, self._dispatcher.pool(ctx, Stage.PREFILL), failed
             )
-
-    async def _decode_stream(
-        self, ctx: RequestContext, worker: WorkerClient, stage: Stage, call: DecodeCall
-    ) -> AsyncGenerator[DecodeEvent, None]:
-        """The worker's decode stream; cancelled on close, an error if it ends early or
-        pauses past `tokenIdleS` once it streams tokens."""
-        timeouts = self._settings_of(ctx).timeouts
-        stream = worker.decode(call, timeouts.decode_s)
-        finished: DecodeFinished | None = None
-        # Unbounded until the first token: the worker may queue the request, or prefill it.
-        idle_s: float | None = None
-        async with self._calls.call(worker, stage) as guard, contextlib.aclosing(stream):
-            while True:
-                try:
-                    event = await guard.wait(anext(stream), idle_s)
-                except StopAsyncIteration:
-                    break
-                if isinstance(event, DecodeFinished):
-                    finished = event
-                    break
-                if isinstance(event, TokenEvent):
-                    idle_s = timeouts.token_idle_s
-                yield event
-        # Outside the call: the call succeeded even if the consumer stops at this event.
-        if finished is None:
-            raise unavailable(
-                f"the {stage} step for model {worker.identity.model} ended early",
-                f"worker {worker.worker_id} at {worker.address} ended without finishing",
-            )
-        yield finished
-
-
-class _Transfer:
-    """A prefill's KV handle, where it is held, and whether a decode worker pulled it yet."""
-
-    __slots__ = ("is_pulled", "prefill", "prefill_worker")
-
-    def __init__(self, prefill: PrefillReply, prefill_worker: WorkerClient) -> None:
-        self.prefill = prefill
-        self.prefill_worker = prefill_worker
-        self.is_pulled = False
-
-    @property
-    def shown_token_ids(self) -> tuple[int, ...]:
-        """The prefill's first token when the client has it (the decode does not repeat it)."""
-        return () if self.prefill.decode_repeats_first_token else self.prefill.first_token.token_ids
-
-
-_ROLES = {Stage.UNIFIED: Role.UNIFIED, Stage.PREFILL: Role.PREFILL, Stage.DECODE: Role.DECODE}
 
 
 def _id(candidate: Candidate) -> str:
     return candidate.endpoint.worker_id
-
-
-def _uncached(ctx: RequestContext, picked: Picked) -> int:
-    """Prompt tokens the picked worker lacked when it was picked."""
-    block_size = picked.worker.identity.block_size_tokens
-    return len(ctx.prompt_token_ids) - picked.num_cached_blocks * block_size
 
 
 async def _watched(
@@ -352,61 +173,3 @@ async def _watched(
                 elif isinstance(event, FinishEvent):
                     watch.finished(event.completion_tokens)
             yield event
-
-
-async def _relay(events: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
-    """Re-yields `events`, closing them when the consumer stops early."""
-    async with contextlib.aclosing(events):
-        async for event in events:
-            yield event
-
-
-def _decode_call(ctx: RequestContext, prefill: PrefillReply) -> DecodeCall:
-    """Decode continuing from `prefill`'s KV and first token."""
-    return DecodeCall(
-        request_id=ctx.request.request_id,
-        token_ids=ctx.prompt_token_ids,
-        max_tokens=ctx.max_tokens,
-        ignore_eos=ctx.request.ignore_eos,
-        kv=prefill.kv,
-        first_token_id=prefill.first_token.token_ids[0],
-        seed=ctx.request.seed,
-    )
-
-
-def _local_call(ctx: RequestContext, answer: Sequence[int]) -> DecodeCall:
-    """Decode prefilling here: the prompt, then the `answer` so far when continuing one."""
-    continued = continuation(ctx.prompt_token_ids, answer, ctx.max_tokens)
-    return DecodeCall(
-        request_id=ctx.request.request_id,
-        token_ids=continued.token_ids,
-        max_tokens=continued.max_tokens,
-        ignore_eos=ctx.request.ignore_eos,
-        # The same seed: a continuation reproducible for a given failure point.
-        seed=ctx.request.seed,
-    )
-
-
-def _telling_cached(event: TokenEvent, prefill: PrefillReply) -> TokenEvent:
-    """`event` telling the prefill's cached prompt tokens: a P/D request's, as its finish
-    reports them (not the decode worker's), for a stream a stop sequence cuts short."""
-    return dataclasses.replace(event, cached_prompt_tokens=prefill.num_cached_tokens)
-
-
-def _block_size(worker: WorkerClient) -> int:
-    return worker.identity.block_size_tokens
-
-
-def _num_blocks(ctx: RequestContext, worker: WorkerClient) -> int:
-    return -(-len(ctx.prompt_token_ids) // _block_size(worker))
-
-
-def _finish(ctx: RequestContext, reason: str, num_generated: int, num_cached: int) -> FinishEvent:
-    num_prompt_tokens = len(ctx.prompt_token_ids)
-    return FinishEvent(
-        finish_reason=reason,
-        prompt_tokens=num_prompt_tokens,
-        completion_tokens=num_generated,
-        # A migrated answer's last worker counts its cache of the prompt and the answer.
-        cached_prompt_tokens=min(num_cached, num_prompt_tokens),
-    )
