@@ -9,6 +9,7 @@ study cache pressure without writing a new profile.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -90,6 +91,8 @@ def build_cluster(shape: ClusterShape) -> SimCluster:
     """Fresh idle instances for `shape`."""
     profile = load_profile(shape.profile)
     config = EngineConfig.from_profile(profile, kv_capacity_tokens=shape.kv_capacity_tokens)
+    # The event loop reads a request's first token and its finish, nothing between.
+    config = dataclasses.replace(config, streams_tokens=False)
     counts = (
         (Role.UNIFIED, shape.num_unified),
         (Role.PREFILL, shape.num_prefill),

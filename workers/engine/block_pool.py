@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
-from itertools import takewhile
+from itertools import repeat, starmap, takewhile
 
 from triskel.common.hashing import BlockHash
 from triskel.workers.engine.events import BlocksRemoved, BlocksStored, KvEvent
@@ -158,18 +158,17 @@ class BlockPool:
         # Empty blocks first, then the least recently freed cached ones, then (a running
         # request while the pool drains) held-back ones. Whole runs at a time: a prefill
         # takes hundreds of blocks per step and this is its hot loop.
-        popleft = empty.popleft
         num_from_empty = len(empty) - num_held_back
         if num_from_empty >= num_blocks:
-            block_ids = [popleft() for _ in range(num_blocks)]
+            block_ids = _pop_left(empty, num_blocks)
         else:
-            block_ids = [popleft() for _ in range(max(0, num_from_empty))]
+            block_ids = _pop_left(empty, max(0, num_from_empty))
             num_to_evict = min(num_blocks - len(block_ids), evictable.num_blocks)
             if num_to_evict:
                 evicted_ids = evictable.pop(num_to_evict)
                 self._emit(BlocksRemoved(self._next_event_id, self._uncache(evicted_ids)))
                 block_ids += evicted_ids
-            block_ids += [popleft() for _ in range(num_blocks - len(block_ids))]
+            block_ids += _pop_left(empty, num_blocks - len(block_ids))
         ref_counts = self._ref_counts
         for block_id in block_ids:
             ref_counts[block_id] = 1
@@ -343,3 +342,9 @@ class BlockPool:
             chain.reverse()
             chains.append(chain)
         return chains
+
+
+def _pop_left(queue: deque[int], count: int) -> list[int]:
+    """The first `count` ids of `queue`, removed; popleft is called from C (starmap), a
+    third faster than a comprehension over hundreds of blocks."""
+    return list(starmap(queue.popleft, repeat((), count)))

@@ -50,6 +50,10 @@ class EngineConfig:
     # Ranks of an expert-parallel group that step together, each running its share
     # of the batch with the per-rank profile (see `MockModelRunner`); 1: one engine.
     num_ep_ranks: int = 1
+    # False: a step outputs a request's first token and its last, not those between. The
+    # simulator reads nothing else, and an output per token of every answer cost it a
+    # fifth of its decode steps; a worker streaming to clients keeps the default.
+    streams_tokens: bool = True
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -106,7 +110,9 @@ class EngineCore:
         self.config = config
         self._pool = BlockPool(config.num_kv_blocks)
         kv = KvCacheManager(self._pool, config.block_size_tokens, config.model, config.hash_salt)
-        self._scheduler = Scheduler(kv, config.max_num_batched_tokens, config.max_num_seqs)
+        self._scheduler = Scheduler(
+            kv, config.max_num_batched_tokens, config.max_num_seqs, config.streams_tokens
+        )
         self._runner = MockModelRunner(config.profile, config.num_ep_ranks)
         self._pending_outputs: list[RequestOutput] = []
         # Set when a step could schedule nothing; cleared by anything that frees
@@ -119,7 +125,7 @@ class EngineCore:
         running and admission waits until it fits (see `BlockPool.resize`,
         `Scheduler.set_limits`). ValueError when `config` serves another model or lays
         out KV differently."""
-        for name in ("model", "profile", "block_size_tokens", "hash_salt"):
+        for name in ("model", "profile", "block_size_tokens", "hash_salt", "streams_tokens"):
             if getattr(config, name) != getattr(self.config, name):
                 raise ValueError(f"{name}: a reconfigured engine keeps its {name}")
         self._pool.resize(config.num_kv_blocks)

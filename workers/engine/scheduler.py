@@ -36,6 +36,7 @@ class Scheduler:
         "_max_num_batched_tokens",
         "_max_num_seqs",
         "_running_tokens_left",
+        "_streams_tokens",
         "_waiting_prompt_tokens",
         "held",
         "kv_waiting",
@@ -48,8 +49,16 @@ class Scheduler:
         "waiting",
     )
 
-    def __init__(self, kv: KvCacheManager, max_num_batched_tokens: int, max_num_seqs: int) -> None:
+    def __init__(
+        self,
+        kv: KvCacheManager,
+        max_num_batched_tokens: int,
+        max_num_seqs: int,
+        streams_tokens: bool = True,
+    ) -> None:
         self._kv = kv
+        # False: no output for a token that neither starts nor ends its request.
+        self._streams_tokens = streams_tokens
         self._max_num_batched_tokens = max_num_batched_tokens
         self._max_num_seqs = max_num_seqs
         self.requests: dict[str, RequestState] = {}
@@ -268,6 +277,7 @@ class Scheduler:
         append_output = outputs.append
         num_left_running = 0
         block_size = self._kv.block_size_tokens
+        streams_tokens = self._streams_tokens
         for state, token_id in zip(states, sampled_token_ids, strict=True):
             num_computed = state.num_computed_tokens + 1
             state.num_computed_tokens = num_computed
@@ -283,16 +293,17 @@ class Scheduler:
                 and (request.ignore_eos or num_outputs < state.natural_length_tokens)
                 and not request.prefill_only
             ):
-                append_output(
-                    RequestOutput(
-                        request.request_id,
-                        [token_id],
-                        None,
-                        state.num_cached_tokens,
-                        state.num_prompt_tokens,
-                        num_outputs == 1,
+                if streams_tokens or num_outputs == 1:
+                    append_output(
+                        RequestOutput(
+                            request.request_id,
+                            [token_id],
+                            None,
+                            state.num_cached_tokens,
+                            state.num_prompt_tokens,
+                            num_outputs == 1,
+                        )
                     )
-                )
             else:
                 self._leave_running(state, token_id, num_outputs, outputs)
                 num_left_running += 1
@@ -312,16 +323,17 @@ class Scheduler:
             and (request.ignore_eos or num_outputs < state.natural_length_tokens)
             and not request.prefill_only
         ):
-            outputs.append(
-                RequestOutput(
-                    request.request_id,
-                    [token_id],
-                    None,
-                    state.num_cached_tokens,
-                    state.num_prompt_tokens,
-                    num_outputs == 1,
+            if self._streams_tokens or num_outputs == 1:
+                outputs.append(
+                    RequestOutput(
+                        request.request_id,
+                        [token_id],
+                        None,
+                        state.num_cached_tokens,
+                        state.num_prompt_tokens,
+                        num_outputs == 1,
+                    )
                 )
-            )
             return False
         self._leave_running(state, token_id, num_outputs, outputs)
         return True

@@ -340,6 +340,34 @@ def test_decode_only_steps_match_the_general_schedule(
 
 
 @pytest.mark.parametrize("seed", range(8))
+def test_an_engine_that_does_not_stream_outputs_only_first_and_last_tokens(
+    make_core: MakeCore, seed: int
+) -> None:
+    # streams_tokens=False (the simulator's engines) drops the outputs of tokens that
+    # neither start nor end a request, and changes nothing else: the same steps, times,
+    # loads, KV events and errors as a streaming engine whose middle outputs are dropped.
+    def first_or_last(seen: list[object]) -> list[object]:
+        return [
+            dataclasses.replace(
+                item,
+                outputs=[o for o in item.outputs if o.is_prefill_done or o.finish_reason],
+            )
+            if isinstance(item, StepResult)
+            else item
+            for item in seen
+        ]
+
+    streaming = replay(make_core(num_kv_blocks=24), seed)
+    quiet = replay(make_core(num_kv_blocks=24, streams_tokens=False), seed)
+    assert quiet == first_or_last(streaming)
+    assert len(quiet) == len(streaming)
+    num_outputs = [
+        sum(len(i.outputs) for i in s if isinstance(i, StepResult)) for s in (quiet, streaming)
+    ]
+    assert 0 < num_outputs[0] < num_outputs[1]  # tokens mid-answer were streamed, then not
+
+
+@pytest.mark.parametrize("seed", range(8))
 def test_tokens_in_flight_equal_their_definition_after_every_call(
     make_core: MakeCore, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
