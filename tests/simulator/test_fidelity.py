@@ -1,7 +1,8 @@
 """Fidelity: the simulator and a live `triskel up` agree on the same trace and profile.
 
 One synthetic trace (fixed seed) is replayed twice per cluster shape (1 prefill +
-1 decode, and 1 unified): by `simulate`, and by `bench` over HTTP against
+1 decode, 1 unified, and 2 prefill + 2 decode under adaptive disaggregation): by
+`simulate`, and by `bench` over HTTP against
 `triskel up` running that shape with the mock engine at real speed (time scale
 1). Their TTFT p50 and TPOT p50 must agree within 15 %.
 
@@ -48,24 +49,35 @@ TOLERANCE = 0.15
 PROFILE = "llama-3.1-8b-h100"
 
 
-def pool(role: str) -> dict[str, object]:
-    """A `triskel up` pool of one worker of `role` at real speed (time scale 1)."""
+def pool(role: str, replicas: int = 1) -> dict[str, object]:
+    """A `triskel up` pool of `replicas` workers of `role` at real speed (time scale 1)."""
     return {
         "name": role,
         "role": role,
         "model": "m",
+        "replicas": {"min": replicas, "max": replicas},
         "kvConnector": {"type": "tcp"},
         "profile": {"name": PROFILE},
     }
 
 
-# The `triskel up` pools and the simulated shape they match.
+ADAPTIVE = {"disaggregation": {"mode": "adaptive"}}
+
+# The `triskel up` pools, the routing both runs use, and the simulated shape they match.
 SHAPES = {
     "1P1D": (
         [pool("prefill"), pool("decode")],
+        {},
         ClusterShape(num_prefill=1, num_decode=1, profile=PROFILE),
     ),
-    "unified": ([pool("unified")], ClusterShape(num_unified=1, profile=PROFILE)),
+    "unified": ([pool("unified")], {}, ClusterShape(num_unified=1, profile=PROFILE)),
+    # Adaptive disaggregation on more than one worker a role: the walk's choices (local or
+    # remote prefill, from load and the latency model) must come out alike in both runs.
+    "2P2D-adaptive": (
+        [pool("prefill", 2), pool("decode", 2)],
+        ADAPTIVE,
+        ClusterShape(num_prefill=2, num_decode=2, profile=PROFILE),
+    ),
 }
 # SLOs only label requests; the comparison is on latencies.
 SLO = SloTargets(ttft_s=2.0, tpot_s=0.1)
@@ -91,7 +103,9 @@ def fidelity_trace() -> Trace:
 @pytest.fixture(params=SHAPES)
 def shape_name(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     name: str = request.param
-    document = {"router": {"http": "127.0.0.1:0", "grpc": "127.0.0.1:0"}, "pools": SHAPES[name][0]}
+    pools, routing, _ = SHAPES[name]
+    router = {"http": "127.0.0.1:0", "grpc": "127.0.0.1:0"}
+    document = {"router": router, "pools": pools, "routing": routing}
     (tmp_path / "up.yaml").write_text(json.dumps(document))  # JSON is YAML
     return name
 
@@ -117,8 +131,9 @@ async def test_simulated_and_live_latencies_agree(shape_name: str, tmp_path: Pat
     async with triskel_up(tmp_path / "up.yaml") as router_url:
         run = await bench(trace, router_url, timeout_s=60)
     live = summarize(run.result, SLO)
-    shape = SHAPES[shape_name][1]
-    simulated = summarize(simulate(trace, shape, RoutingSettings(), seed=0), SLO)
+    _, routing, shape = SHAPES[shape_name]
+    settings = RoutingSettings.model_validate(routing)
+    simulated = summarize(simulate(trace, shape, settings, seed=0), SLO)
     assert live.num_failed == 0, dict(run.failures)
     # The same prompts hit the same caches. One system prompt (1,024 of ~130k prompt
     # tokens) may be cached in one run and still prefilling in the other.
