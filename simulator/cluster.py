@@ -87,12 +87,17 @@ class SimCluster:
         return KvBlockIndex(CachedBlocksView({i.worker_id: i.core for i in self.instances}))
 
 
-def build_cluster(shape: ClusterShape) -> SimCluster:
-    """Fresh idle instances for `shape`."""
+def engine_config(shape: ClusterShape) -> EngineConfig:
+    """The engine every instance of `shape` runs."""
     profile = load_profile(shape.profile)
     config = EngineConfig.from_profile(profile, kv_capacity_tokens=shape.kv_capacity_tokens)
     # The event loop reads a request's first token and its finish, nothing between.
-    config = dataclasses.replace(config, streams_tokens=False)
+    return dataclasses.replace(config, streams_tokens=False)
+
+
+def build_cluster(shape: ClusterShape) -> SimCluster:
+    """Fresh idle instances for `shape`."""
+    config = engine_config(shape)
     counts = (
         (Role.UNIFIED, shape.num_unified),
         (Role.PREFILL, shape.num_prefill),
@@ -103,4 +108,4 @@ def build_cluster(shape: ClusterShape) -> SimCluster:
         for role, count in counts
         for n in range(count)
     )
-    return SimCluster(profile, instances)
+    return SimCluster(config.profile, instances)

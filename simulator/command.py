@@ -24,9 +24,10 @@ from triskel.simulator.cluster import ClusterShape
 from triskel.simulator.goodput import GoodputResult, find_goodput
 from triskel.simulator.metrics import RunMetrics, SloTargets, summarize
 from triskel.simulator.prefix_bound import pooled_lru_hit_ratio, prefix_hit_bound
+from triskel.simulator.prompts import PromptCache
 from triskel.simulator.records import RunResult
 from triskel.simulator.report import PolicyRow, comparison_table, to_json
-from triskel.simulator.run import simulate
+from triskel.simulator.run import prompt_cache, simulate
 from triskel.traces.types import Trace
 
 ROUND_ROBIN = "round-robin"
@@ -142,8 +143,11 @@ def _run_policies(
 ) -> list[tuple[RunResult, GoodputResult | None]]:
     """Every policy's run (and search), in policy order."""
     if options.jobs == 1 or len(options.policies) == 1:
-        return [_run_policy(policy, options, echo) for policy in options.policies]
+        # Every run of every policy replays the same prompts: build each once.
+        prompts = prompt_cache(options.shape)
+        return [_run_policy(policy, options, echo, prompts) for policy in options.policies]
     # Workers print nothing (their echo would interleave); progress is reported here.
+    # Each policy's runs share the prompts they build in their worker process.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(options.jobs, mp_context=context) as pool:
         futures = [
@@ -164,13 +168,20 @@ def _silent(_: str) -> None:
 
 
 def _run_policy(
-    policy: Policy, options: SimulateOptions, echo: Echo
+    policy: Policy, options: SimulateOptions, echo: Echo, prompts: PromptCache | None = None
 ) -> tuple[RunResult, GoodputResult | None]:
     routing = _with_slo(policy.routing, options.slo)
+    shared_prompts = prompt_cache(options.shape) if prompts is None else prompts
 
     def run_at(rate_scale: float) -> RunResult:
         return simulate(
-            options.trace, options.shape, routing, options.seed, rate_scale, policy=policy.name
+            options.trace,
+            options.shape,
+            routing,
+            options.seed,
+            rate_scale,
+            policy=policy.name,
+            prompts=shared_prompts,
         )
 
     result = run_at(options.rate_scale)

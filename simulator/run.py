@@ -17,9 +17,10 @@ from triskel.common.routing_api import RoutingSettings
 from triskel.router.scheduling.builtin import default_registry
 from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
-from triskel.simulator.cluster import ClusterShape, build_cluster
+from triskel.simulator.cluster import ClusterShape, build_cluster, engine_config
 from triskel.simulator.events import EventQueue
 from triskel.simulator.fleet import Fleet
+from triskel.simulator.prompts import PromptCache
 from triskel.simulator.records import InstanceRecord, RequestRecord, RunResult
 from triskel.simulator.simulation import Controller, Simulation
 from triskel.simulator.transfer import TransferModel
@@ -36,12 +37,15 @@ def simulate(
     policy: str = "custom",
     transfer: TransferModel | None = None,
     controller: Controller | None = None,
+    prompts: PromptCache | None = None,
 ) -> RunResult:
     """Replays `trace` (arrivals divided by `rate_scale`) on a fresh cluster of `shape`.
 
     `policy` only labels the result; a `controller` scales the cluster as it runs (see
-    `triskel.simulator.autoscale`), starting from `shape`. Raises ValueError for a bad
-    shape, rate or routing configuration (PluginConfigError names the plugin).
+    `triskel.simulator.autoscale`), starting from `shape`. Runs of one trace on one
+    shape may share `prompts` (`prompt_cache(shape)`), so each prompt is built once.
+    Raises ValueError for a bad shape, rate or routing configuration (PluginConfigError
+    names the plugin).
     """
     started = time.perf_counter()
     scaled = trace.scaled(rate_scale)
@@ -61,6 +65,7 @@ def simulate(
         transfer or TransferModel(),
         fleet,
         controller,
+        prompts,
     )
     simulation.run()
     requests = [_require(record, n) for n, record in enumerate(simulation.records)]
@@ -82,6 +87,12 @@ def simulate(
         duration_s=_duration_s(requests),
         wall_s=time.perf_counter() - started,
     )
+
+
+def prompt_cache(shape: ClusterShape) -> PromptCache:
+    """A cache for `simulate` runs of one trace on `shape`'s engine (see `PromptCache`)."""
+    config = engine_config(shape)
+    return PromptCache(config.block_size_tokens, config.model, config.hash_salt)
 
 
 def _require(record: RequestRecord | None, position: int) -> RequestRecord:

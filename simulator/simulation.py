@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from triskel.common.api import Role
-from triskel.common.hashing import hash_blocks
 from triskel.common.routing_api import RoutingSettings
 from triskel.router.scheduling.calibration import Calibration
 from triskel.router.scheduling.latency_watch import LatencyWatch
@@ -34,9 +33,9 @@ from triskel.simulator.events import Arrival, EventQueue, Ready, StepDone, Tick,
 from triskel.simulator.fleet import Fleet
 from triskel.simulator.flight import Flight
 from triskel.simulator.instance import SimInstance
+from triskel.simulator.prompts import PromptCache
 from triskel.simulator.records import RequestRecord
 from triskel.simulator.transfer import TransferModel, kv_bytes
-from triskel.traces.prompt_tokens import packed_prompt_token_ids
 from triskel.traces.types import Trace, TraceRequest
 from triskel.workers.engine.core import EngineRequest, RequestOutput
 
@@ -74,6 +73,7 @@ class Simulation:
         transfer: TransferModel,
         fleet: Fleet | None = None,
         controller: Controller | None = None,
+        prompts: PromptCache | None = None,
     ) -> None:
         self._trace = trace
         self._cluster = cluster
@@ -84,6 +84,13 @@ class Simulation:
         self._transfer = transfer
         self._kv_bytes_per_token = cluster.profile.geometry.kv_bytes_per_token
         self.fleet = fleet or Fleet(cluster.instances, cluster.instances[0].core.config)
+        config = cluster.instances[0].core.config
+        # Runs of one trace may share the prompts they built (see `PromptCache`).
+        self._prompts = prompts or PromptCache(
+            config.block_size_tokens, config.model, config.hash_salt, max_tokens=0
+        )
+        if not self._prompts.is_for(config.block_size_tokens, config.model, config.hash_salt):
+            raise ValueError("prompts: a cache built for another block size, model or salt")
         self._controller = controller
         self._roles = {
             Stage.UNIFIED: Role.UNIFIED,
@@ -180,9 +187,7 @@ class Simulation:
         request = self._trace.requests[position]
         if self._controller is not None:
             self._controller.arrived(request)
-        config = self._cluster.instances[0].core.config
-        tokens = packed_prompt_token_ids(request)
-        hashes = hash_blocks(tokens, config.block_size_tokens, config.model, config.hash_salt)
+        tokens, hashes = self._prompts.prompt(request)
         flight = Flight(request, position, request.arrival_s, tokens, hashes)
         self._in_flight[flight.request_id] = flight
         try:
