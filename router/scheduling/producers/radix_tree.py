@@ -18,40 +18,64 @@ worker, the tick of the last insert through it; only `insert` counts as a use
 Eviction takes a worker off its least recently inserted leaf node (the deeper
 one on a tie); another worker's insert may have split that node, so eviction
 can be finer than what this worker inserted, never coarser.
+
+Token runs are kept packed, 4 bytes a token (`array("I")`): a 12k-token prompt
+becomes one bytes object instead of 12k Python ints per match and insert, and
+comparing runs is a memcmp.
 """
 
 from __future__ import annotations
 
 import heapq
+from array import array
 from collections.abc import Sequence
 
 # Per worker, a lazy min-heap of (tick, −end, sequence, node): the least recently
 # inserted, deepest first. Entries whose tick is no longer the node's are stale.
 _HeapEntry = tuple[int, int, int, "_Node"]
 _MIN_HEAP_LIMIT = 64
+_TOKEN_BYTES = 4  # a token id packed as an unsigned 32-bit int
 
 
 class _Node:
     __slots__ = ("children", "end", "parent", "ticks", "tokens")
 
-    def __init__(self, tokens: tuple[int, ...], parent: _Node | None, end: int) -> None:
-        self.tokens = tokens
+    def __init__(self, tokens: bytes, parent: _Node | None, end: int) -> None:
+        self.tokens = tokens  # the edge's token ids, packed
         self.parent = parent
         self.end = end  # tokens from the root through this edge
-        self.children: dict[int, _Node] = {}
+        self.children: dict[bytes, _Node] = {}  # by the first token of their edge, packed
         self.ticks: dict[str, int] = {}  # worker id → tick of its last insert through here
 
 
-def _common_length(edge: tuple[int, ...], tokens: tuple[int, ...], start: int) -> int:
-    """How many leading tokens of `edge` equal `tokens[start:]` (binary search on slices,
-    so a long edge costs a few C-level comparisons, not a Python loop per token)."""
-    limit = min(len(edge), len(tokens) - start)
-    if edge[:limit] == tokens[start : start + limit]:
+def _packed(token_ids: Sequence[int]) -> bytes:
+    if isinstance(token_ids, array) and token_ids.typecode == "I":
+        return token_ids.tobytes()
+    return array("I", token_ids).tobytes()
+
+
+def _num_tokens(packed: bytes) -> int:
+    return len(packed) // _TOKEN_BYTES
+
+
+def _first_token(packed: bytes, at: int = 0) -> bytes:
+    """The token at index `at` of a packed run, still packed (a child's key)."""
+    return packed[at * _TOKEN_BYTES : (at + 1) * _TOKEN_BYTES]
+
+
+def _common_length(edge: bytes, tokens: bytes, start: int) -> int:
+    """How many leading tokens of the packed `edge` equal those of the packed `tokens`
+    from token `start` (binary search on slices, so a long edge costs a few memcmps,
+    not a Python loop per token)."""
+    offset = start * _TOKEN_BYTES
+    limit = min(_num_tokens(edge), _num_tokens(tokens) - start)
+    if edge[: limit * _TOKEN_BYTES] == tokens[offset : offset + limit * _TOKEN_BYTES]:
         return limit
-    low, high = 0, limit - 1  # edge[:low] matches, edge[:high + 1] does not
+    low, high = 0, limit - 1  # edge's first low tokens match, its first high + 1 do not
     while low < high:
         middle = (low + high + 1) // 2
-        if edge[:middle] == tokens[start : start + middle]:
+        size = middle * _TOKEN_BYTES
+        if edge[:size] == tokens[offset : offset + size]:
             low = middle
         else:
             high = middle - 1
@@ -75,7 +99,7 @@ class RadixTrees:
         if max_tokens_per_worker < 1:
             raise ValueError(f"max_tokens_per_worker must be >= 1, got {max_tokens_per_worker}")
         self.max_tokens_per_worker = max_tokens_per_worker
-        self._root = _Node((), None, 0)
+        self._root = _Node(b"", None, 0)
         self._num_tokens: dict[str, int] = {}
         self._heaps: dict[str, list[_HeapEntry]] = {}
         self._heap_limits: dict[str, int] = {}
@@ -88,12 +112,13 @@ class RadixTrees:
 
     def match_lengths(self, token_ids: Sequence[int], worker_ids: Sequence[str]) -> list[int]:
         """Leading tokens of `token_ids` each worker's tree holds, aligned with `worker_ids`."""
-        tokens = tuple(token_ids)
+        tokens = _packed(token_ids)
+        num_tokens = _num_tokens(tokens)
         matched: dict[str, int] = {}
         active = set(worker_ids)
         node, depth = self._root, 0
-        while active and depth < len(tokens):
-            child = node.children.get(tokens[depth])
+        while active and depth < num_tokens:
+            child = node.children.get(_first_token(tokens, depth))
             if child is None:
                 break
             holders = child.ticks
@@ -107,7 +132,7 @@ class RadixTrees:
             active = still
             common = _common_length(child.tokens, tokens, depth)
             depth += common
-            if common < len(child.tokens):
+            if common < _num_tokens(child.tokens):
                 break
             node = child
         for worker_id in active:
@@ -117,21 +142,23 @@ class RadixTrees:
     def insert(self, worker_id: str, token_ids: Sequence[int]) -> None:
         """Adds `token_ids` (the first `max_tokens_per_worker`) to `worker_id`'s tree, then
         evicts its least recently inserted leaves down to the bound."""
-        tokens = tuple(token_ids[: self.max_tokens_per_worker])
+        tokens = _packed(token_ids[: self.max_tokens_per_worker])
+        length = _num_tokens(tokens)
         self._tick += 1
         node, depth = self._root, 0
         num_tokens = self._num_tokens.get(worker_id, 0)
-        while depth < len(tokens):
-            child = node.children.get(tokens[depth])
+        while depth < length:
+            key = _first_token(tokens, depth)
+            child = node.children.get(key)
             if child is None:
-                child = _Node(tokens[depth:], node, len(tokens))
-                node.children[tokens[depth]] = child
+                child = _Node(tokens[depth * _TOKEN_BYTES :], node, length)
+                node.children[key] = child
             else:
                 common = _common_length(child.tokens, tokens, depth)
-                if common < len(child.tokens):
+                if common < _num_tokens(child.tokens):
                     child = self._split(child, common)
             if worker_id not in child.ticks:
-                num_tokens += len(child.tokens)
+                num_tokens += _num_tokens(child.tokens)
             self._touch(worker_id, child, self._tick)
             node, depth = child, child.end
         self._num_tokens[worker_id] = num_tokens
@@ -156,11 +183,12 @@ class RadixTrees:
         """
         parent = node.parent
         assert parent is not None  # the root has no edge to split
-        upper = _Node(node.tokens[:at], parent, node.end - len(node.tokens) + at)
-        parent.children[upper.tokens[0]] = upper
-        node.tokens = node.tokens[at:]
+        cut = at * _TOKEN_BYTES
+        upper = _Node(node.tokens[:cut], parent, node.end - _num_tokens(node.tokens) + at)
+        parent.children[_first_token(upper.tokens)] = upper
+        node.tokens = node.tokens[cut:]
         node.parent = upper
-        upper.children[node.tokens[0]] = node
+        upper.children[_first_token(node.tokens)] = node
         for holder, tick in node.ticks.items():
             self._touch(holder, upper, tick)
         return upper
@@ -185,12 +213,12 @@ class RadixTrees:
             if node.ticks.get(worker_id) != tick:
                 continue
             assert not any(worker_id in c.ticks for c in node.children.values())
-            self._num_tokens[worker_id] -= len(node.tokens)
+            self._num_tokens[worker_id] -= _num_tokens(node.tokens)
             self._drop(worker_id, node)
 
     def _drop(self, worker_id: str, node: _Node) -> None:
         """Takes `worker_id` off `node`; a node nobody holds leaves the tree."""
         del node.ticks[worker_id]
         if not node.ticks and node.parent is not None:
-            del node.parent.children[node.tokens[0]]
+            del node.parent.children[_first_token(node.tokens)]
             node.parent = None

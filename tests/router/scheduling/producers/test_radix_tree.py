@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from array import array
 
 import pytest
 
@@ -164,10 +165,13 @@ def test_random_inserts_match_a_segment_lru_model() -> None:
         ((1, 2, 3), (0, 1, 2), 1, 2),  # query ends first
         ((1, 2, 3, 4, 5, 6, 7), (1, 2, 3, 4, 5, 0, 7), 0, 5),  # mismatch at index 5
         ((1, 2, 3, 4, 5, 6, 7), (1, 9), 0, 1),  # mismatch right after the first token
-        (tuple(range(1000)), (*range(999), -1), 0, 999),  # last token differs
+        (tuple(range(1000)), (*range(999), 10**6), 0, 999),  # last token differs
+        # 256 and 65,792 share their first two bytes: still a mismatch of whole tokens.
+        ((1, 256), (1, 65_792), 0, 1),
     ],
 )
 def test_common_length_finds_the_first_mismatch(
     edge: tuple[int, ...], tokens: tuple[int, ...], start: int, expected: int
 ) -> None:
-    assert _common_length(edge, tokens, start) == expected
+    packed = array("I", edge).tobytes(), array("I", tokens).tobytes()
+    assert _common_length(*packed, start) == expected
