@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 import pytest
 
-from triskel.common.latency import decode_ms, encode_ms, prefill_ms, step_ms
+from triskel.common.latency import decode_ms, decode_step_ms, encode_ms, prefill_ms, step_ms
 from triskel.common.profiles import (
     DecodeCoefficients,
     EncodeCoefficients,
@@ -82,6 +83,16 @@ def test_step_of_one_prompt_equals_prefill(profile: LatencyProfile) -> None:
 
 def test_step_of_decodes_only_equals_decode(profile: LatencyProfile) -> None:
     assert step_ms(profile, [], [300, 700]) == pytest.approx(decode_ms(DECODE, 1000, 2))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_decode_step_from_totals_is_step_ms_to_the_last_bit(seed: int) -> None:
+    # The engine prices most steps from the batch's context total; simulated runs must
+    # not change, so the float result must be identical, not approximately equal.
+    rng = random.Random(seed)
+    profile = load_profile("llama-3.1-8b-h100")
+    lens = [rng.randrange(1, 130_000) for _ in range(rng.randrange(1, 300))]
+    assert decode_step_ms(profile, sum(lens), len(lens)) == step_ms(profile, (), lens)
 
 
 def test_mixed_step_pays_the_fixed_cost_once(profile: LatencyProfile) -> None:

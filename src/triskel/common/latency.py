@@ -71,6 +71,17 @@ def encode_ms(coeffs: EncodeCoefficients, num_tokens: int) -> float:
     return coeffs.a_ms + coeffs.b_ms_per_token * num_tokens
 
 
+def decode_step_ms(profile: LatencyProfile, context_tokens_total: int, num_decodes: int) -> float:
+    """`step_ms` of a pass that only decodes `num_decodes` >= 1 sequences, from their
+    context total: the engine's most common step, without a list of context lengths.
+    The same float operations as `step_ms`, so the same result to the last bit."""
+    decode = profile.decode
+    total_ms = (
+        decode.b_ms_per_context_token * context_tokens_total + decode.c_ms_per_seq * num_decodes
+    )
+    return max(0.0, decode.a_ms) + total_ms
+
+
 def step_ms(
     profile: LatencyProfile,
     prefill_chunks: Sequence[tuple[int, int]],
