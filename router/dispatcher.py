@@ -12,6 +12,7 @@ from triskel.common.routing_api import RoutingSettings
 from triskel.router.cluster import ClusterView
 from triskel.router.metrics import RouterMetrics
 from triskel.router.routing_table import RoutingTable
+from triskel.router.scheduling.hold import runner_up
 from triskel.router.scheduling.producers.approx_prefix_index import ApproximatePrefixIndex
 from triskel.router.scheduling.types import Endpoint, NoEndpointError, SchedulingRequest, Stage
 from triskel.router.stages.base import RequestContext
@@ -90,7 +91,22 @@ class Dispatcher:
         self._metrics.observe_decision(stage, decision.reason, worker_id, decision.plugin_seconds)
         client = self.cluster.client(worker_id)
         num_cached = self._num_cached_blocks(block_hashes, client) if block_hashes else 0
-        return Picked(client, decision.endpoint, num_cached)
+        # A prefill's runner-up is where a held prefill may move (`routing.prefillHold`).
+        second_id = runner_up(decision) if stage is Stage.PREFILL else None
+        return Picked(client, decision.endpoint, num_cached, second_id)
+
+    def picked_as(self, ctx: RequestContext, worker_id: str) -> Picked | None:
+        """`worker_id` as if picked now (None when it is gone or unhealthy)."""
+        try:
+            client = self.cluster.client(worker_id)
+        except KeyError:
+            return None
+        endpoints = self.cluster.endpoints([client])
+        if not endpoints:
+            return None
+        block_hashes = ctx.block_hashes
+        num_cached = self._num_cached_blocks(block_hashes, client) if block_hashes else 0
+        return Picked(client, endpoints[0], num_cached)
 
     def sent(self, ctx: RequestContext, picked: Picked) -> None:
         """Records that `picked` is sent the prompt: its prefix scores follow it (shared
@@ -127,6 +143,8 @@ class Picked(NamedTuple):
     worker: WorkerClient
     endpoint: Endpoint
     num_cached_blocks: int
+    second_id: str | None = None
+    """A prefill pick's runner-up (DualMap's other ring owner)."""
 
     def num_uncached_tokens(self, num_prompt_tokens: int) -> int:
         """Prompt tokens the worker lacked when it was picked."""

@@ -18,14 +18,18 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from typing import TypeVar
 
+from triskel.common.api import Role
 from triskel.router.decoding import Decoding, Transfer, finish_event, telling_cached
 from triskel.router.dispatcher import Dispatcher, Picked
+from triskel.router.held_prefills import HeldPrefills
 from triskel.router.migration import DecodeLimits, Failures, Next, after_failure
-from triskel.router.registry import ServingMode
+from triskel.router.registry import ModelPools, ServingMode
 from triskel.router.scheduling.calibration import Calibration
+from triskel.router.scheduling.hold import PrefillHold
 from triskel.router.scheduling.latency_watch import LatencyWatch
 from triskel.router.scheduling.placement import Answer, Budgets, Candidate
-from triskel.router.scheduling.types import Stage
+from triskel.router.scheduling.plugins.dualmap.rebalance import QueuedRequest
+from triskel.router.scheduling.types import Endpoint, Stage
 from triskel.router.scheduling.walk import Local, Pick, Prefill, Walk, next_step
 from triskel.router.stages.base import RequestContext
 from triskel.router.types import FinishEvent, GenerationEvent, ServiceError, TokenEvent
@@ -55,6 +59,10 @@ class Flows:
         self._clock = clock
         # Observed ÷ predicted latencies per worker, for adaptive disaggregation.
         self._calibration = Calibration()
+        # Per model: prefills held for busy workers (routing.prefillHold), and the
+        # model's workers as the latest request saw them.
+        self._held: dict[str, HeldPrefills] = {}
+        self._pools: dict[str, ModelPools] = {}
 
     async def run(self, ctx: RequestContext) -> AsyncGenerator[GenerationEvent, None]:
         """The request's answer, its walk driven step by step."""
@@ -93,7 +101,8 @@ class Flows:
                         yield event
                     return
                 if isinstance(step, Prefill):
-                    prefill_worker, prefill = await self._prefill(ctx, picks[_id(step.worker)])
+                    picked = await self._turn(ctx, picks[_id(step.worker)])
+                    prefill_worker, prefill = await self._prefill(ctx, picked)
                     if watch is not None:
                         watch.first_token()
                     first_token = telling_cached(prefill.first_token, prefill)
@@ -117,6 +126,49 @@ class Flows:
             if transfer is not None and not transfer.is_pulled:
                 # Nobody took the KV: free it on the prefill worker now, not at hold expiry.
                 await transfer.prefill_worker.cancel(ctx.request.request_id)
+
+    async def _turn(self, ctx: RequestContext, picked: Picked) -> Picked:
+        """`picked`, or its runner-up, once the prefill hold lets it go (at once when
+        `routing.prefillHold` is off or the worker has room)."""
+        held = self._held_prefills(ctx)
+        if held is None or picked.second_id is None:
+            return picked
+        second = self._dispatcher.picked_as(ctx, picked.second_id)
+        if second is None:
+            return picked
+        num_prompt_tokens = len(ctx.prompt_token_ids)
+        here = picked.worker.worker_id
+        request = QueuedRequest(
+            ctx.request.request_id,
+            here,
+            (here, second.worker.worker_id),
+            (
+                picked.num_uncached_tokens(num_prompt_tokens),
+                second.num_uncached_tokens(num_prompt_tokens),
+            ),
+        )
+        return picked if await held.turn(request) == here else second
+
+    def _held_prefills(self, ctx: RequestContext) -> HeldPrefills | None:
+        """The model's prefill hold (None: off), rebuilt when its bound changes."""
+        model = ctx.model_pools.model
+        self._pools[model] = ctx.model_pools  # the latest view of the model's workers
+        max_held = self._dispatcher.settings_of(ctx).prefill_hold.max_per_worker
+        if not max_held:
+            return None
+        held = self._held.get(model)
+        if held is None or held.hold.max_per_worker != max_held:
+
+            def endpoints() -> dict[str, Endpoint]:
+                workers = self._pools[model].of(Role.PREFILL)
+                return {e.worker_id: e for e in self._cluster.endpoints(workers)}
+
+            def observe(num_held: int, num_new_moves: int) -> None:
+                self._calls.metrics.observe_held_prefills(model, num_held, num_new_moves)
+
+            held = HeldPrefills(PrefillHold(max_held), endpoints, observe)
+            self._held[model] = held
+        return held
 
     async def _prefill(
         self, ctx: RequestContext, first_choice: Picked
@@ -152,6 +204,10 @@ class Flows:
                 failures = decision.failures
                 failed.add(worker.worker_id)
                 self._calls.metrics.observe_retry(Stage.PREFILL)
+            finally:
+                held = self._held.get(ctx.model_pools.model)
+                if held is not None:  # the worker has this prompt's room again
+                    held.release()
             picked = await self._dispatcher.pick(
                 Stage.PREFILL, ctx, self._dispatcher.pool(ctx, Stage.PREFILL), failed
             )

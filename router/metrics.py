@@ -168,6 +168,17 @@ class RouterMetrics:
             ["model"],
             registry=registry,
         )
+        self._held_prefills = Gauge(
+            "triskel_router_held_prefills",
+            "Prefills the router holds while their worker is busy (routing.prefillHold).",
+            ["model"],
+            registry=registry,
+        )
+        self._prefill_moves = counter(
+            "triskel_router_prefill_moves_total",
+            "Held prefills moved to their other candidate (DualMap's rebalancing).",
+            "model",
+        )
 
     def observe_request(
         self,
@@ -246,6 +257,11 @@ class RouterMetrics:
 
     def observe_migration(self, model: str, stage: str) -> None:
         self._migrations.labels(model, stage).inc()
+
+    def observe_held_prefills(self, model: str, num_held: int, num_new_moves: int) -> None:
+        self._held_prefills.labels(model).set(num_held)
+        if num_new_moves:
+            self._prefill_moves.labels(model).inc(num_new_moves)
 
     def track_request(
         self, model: str, front: Front, timer: RequestTimer | None = None

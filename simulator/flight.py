@@ -39,6 +39,8 @@ class Flight:
     # The request's walk so far, and adaptive's watch on the choice it made.
     walk: Walk | None = None
     watch: LatencyWatch | None = None
+    # The prefill pick's runner-up: where a held prefill may move (routing.prefillHold).
+    second_prefill: SimInstance | None = None
 
     @property
     def request_id(self) -> str:

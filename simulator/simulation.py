@@ -16,17 +16,19 @@ the live router, so the transfer delays the second token, not the first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
 from triskel.common.api import Role
 from triskel.common.routing_api import RoutingSettings
 from triskel.router.scheduling.calibration import Calibration
+from triskel.router.scheduling.hold import PrefillHold, runner_up
 from triskel.router.scheduling.latency_watch import LatencyWatch
 from triskel.router.scheduling.placement import Answer, Budgets, Candidate
+from triskel.router.scheduling.plugins.dualmap.rebalance import QueuedRequest
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.scheduler import Scheduler
-from triskel.router.scheduling.types import NoEndpointError, SchedulingRequest, Stage
+from triskel.router.scheduling.types import Endpoint, NoEndpointError, SchedulingRequest, Stage
 from triskel.router.scheduling.walk import Local, Pick, Prefill, Walk, next_step
 from triskel.simulator.cluster import SimCluster
 from triskel.simulator.events import Arrival, EventQueue, Ready, StepDone, Tick, TransferDone
@@ -98,6 +100,10 @@ class Simulation:
             Stage.DECODE: Role.DECODE,
         }
         self._is_unified = bool(self.fleet.routable(Role.UNIFIED))
+        # Prefills held for busy instances (routing.prefillHold; None: sent at once).
+        max_held = routing.prefill_hold.max_per_worker
+        self._prefill_hold = PrefillHold(max_held) if max_held else None
+        self._held: dict[str, Flight] = {}
         # Observed ÷ predicted latencies per instance, as the router keeps them.
         self._calibration = Calibration()
         self._instances = {i.worker_id: i for i in self.fleet.instances}
@@ -208,6 +214,7 @@ class Simulation:
                 self._deliver(flight, instance, output)
         self._kick(instance)
         self._retire_if_idle(instance)
+        self._release_held()
 
     def _transfer_done(self, flight: Flight) -> None:
         assert flight.prefill is not None and flight.decode is not None
@@ -248,7 +255,7 @@ class Simulation:
             elif isinstance(step, Prefill):
                 decode = flight.walk.decode
                 flight.decode = None if decode is None else self._instance(decode)
-                self._prefill_remote(flight, self._instance(step.worker))
+                self._send_prefill(flight, self._instance(step.worker))
             else:
                 self._decode_remote(flight, self._instance(step.worker))
             return
@@ -268,6 +275,31 @@ class Simulation:
         )
         flight.prompt_token_ids = []
         self._kick(instance)
+
+    def _send_prefill(self, flight: Flight, prefill: SimInstance) -> None:
+        """Sends the prefill, or holds it while `prefill` is busy (`routing.prefillHold`)."""
+        hold = self._prefill_hold
+        second = flight.second_prefill
+        if hold is not None and second is not None:
+            here, there = prefill.worker_id, second.worker_id
+            uncached = (
+                self._uncached_tokens(flight, prefill),
+                self._uncached_tokens(flight, second),
+            )
+            request = QueuedRequest(flight.request_id, here, (here, there), uncached)
+            if hold.offer(request, _Endpoints(self._instances)):
+                self._held[flight.request_id] = flight
+                self._release_held()  # a move may have sent one to a worker with room
+                return
+        self._prefill_remote(flight, prefill)
+
+    def _release_held(self) -> None:
+        hold = self._prefill_hold
+        if hold is None or not len(hold):
+            return
+        for request in hold.ready(_Endpoints(self._instances)):
+            flight = self._held.pop(request.request_id)
+            self._prefill_remote(flight, self._instances[request.worker_id])
 
     def _prefill_remote(self, flight: Flight, prefill: SimInstance) -> None:
         """Prefill only on `prefill`, its KV held for the decode."""
@@ -382,6 +414,9 @@ class Simulation:
         )
         decision = self._scheduler.schedule(request, [i.endpoint() for i in candidates])
         worker_id = decision.endpoint.worker_id
+        if stage is Stage.PREFILL:
+            second = runner_up(decision)
+            flight.second_prefill = None if second is None else self._instances[second]
         return next(i for i in candidates if i.worker_id == worker_id)
 
     def _instance(self, candidate: Candidate) -> SimInstance:
@@ -395,3 +430,21 @@ class Simulation:
         num_blocks = self._kv_index.match_lengths(flight.block_hashes, [instance.worker_id])[0]
         block_size = instance.core.config.block_size_tokens
         return flight.request.num_input_tokens - num_blocks * block_size
+
+
+class _Endpoints(Mapping[str, Endpoint]):
+    """Instances' endpoints by worker id, built only for the ids asked."""
+
+    __slots__ = ("_instances",)
+
+    def __init__(self, instances: Mapping[str, SimInstance]) -> None:
+        self._instances = instances
+
+    def __getitem__(self, worker_id: str) -> Endpoint:
+        return self._instances[worker_id].endpoint()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._instances)
+
+    def __len__(self) -> int:
+        return len(self._instances)

@@ -85,6 +85,7 @@ def graph_settings(config: RouterClusterConfig, graph: GraphRoute) -> RoutingSet
         max_attempts=policy.max_attempts,
         migration_limit=policy.migration_limit,
         timeouts=policy.timeouts,
+        prefill_hold=policy.prefill_hold,
         slo=slo,
         disaggregation=graph.disaggregation,
     )

@@ -91,4 +91,4 @@ class Scheduler:
         seconds[profile.picker.name] = seconds.get(profile.picker.name, 0.0) + timer() - started
         for observer in profile.observers:
             observer.on_picked(request, endpoint)
-        return Decision(endpoint, profile.name, reason, seconds, scored if profile.scorers else ())
+        return Decision(endpoint, profile.name, reason, seconds, scored)

@@ -122,7 +122,8 @@ class Decision:
     reason: str
     # Seconds spent in each plugin, by plugin name.
     plugin_seconds: Mapping[str, float]
-    # What the picker chose from: the filtered candidates with their weighted totals.
+    # What the picker chose from: the filtered candidates with their weighted totals
+    # (0 without scorers); a prefill's runner-up is taken from them.
     scored: Sequence[ScoredEndpoint] = ()
 
     @property

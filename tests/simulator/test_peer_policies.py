@@ -132,3 +132,12 @@ def test_each_header_cites_project_and_version(policy: str, citation: str) -> No
 def test_the_sglang_version_cited_is_the_one_installed_for_peer_tests() -> None:
     script = (ROOT / "scripts" / "install_peer_routers.sh").read_text()
     assert 'SGLANG_ROUTER="sglang-router==0.3.2"' in script
+
+
+def test_only_dualmap_holds_prefills_as_its_paper_rebalances_them() -> None:
+    # DualMap's hotspot migration moves requests the scheduler still holds; none of the
+    # shipped routers holds prefills back.
+    assert routing_of("dualmap").prefill_hold.max_per_worker == 64
+    for policy in ("sglang", "dynamo", "llm-d", "least-load"):
+        assert routing_of(policy).prefill_hold.max_per_worker == 0, policy
+

@@ -133,3 +133,22 @@ def test_adaptive_mode_prefills_on_the_decode_instance_while_the_prefill_one_is_
     assert [r.prefill_worker for r in records] == ["prefill-0", "decode-0", "prefill-0"]
     assert all(r.is_finished for r in records)
     assert records[1].kv_bytes_moved == 0 and records[0].kv_bytes_moved > 0
+
+
+@pytest.mark.parametrize(("max_held", "expected"), [(0, "prefill-0"), (8, "prefill-1")])
+def test_a_held_prefill_moves_off_a_hotspot(max_held: int, expected: str) -> None:
+    # Round-robin sends a 30,000-token prompt to prefill-0 and a 9,000-token one to
+    # prefill-1; both are then busy (a step's budget, 8,192 tokens, queued). The third
+    # prompt is picked for prefill-0: without a hold it queues there behind 30,000
+    # tokens; held, it moves to its runner-up, prefill-1, behind only 9,000, and goes
+    # there once prefill-1 has room.
+    routing = RoutingSettings.model_validate({"prefillHold": {"maxPerWorker": max_held}})
+    requests = [
+        TraceRequest(0.0, 30_000, 2, (20,), 30_000, None, 0),
+        TraceRequest(0.0, 9000, 2, (21,), 9000, None, 1),
+        TraceRequest(0.0, 9000, 2, (22,), 9000, None, 2),
+    ]
+    shape = ClusterShape(num_prefill=2, num_decode=1)
+    records = simulate(_trace(*requests), shape, routing).requests
+    assert [r.prefill_worker for r in records] == ["prefill-0", "prefill-1", expected]
+    assert all(r.is_finished for r in records)

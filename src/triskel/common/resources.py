@@ -21,6 +21,7 @@ from triskel.common.api import ApiModel, WorkerPoolSpec
 from triskel.common.routing_api import (
     AdmissionSpec,
     DisaggregationSpec,
+    PrefillHoldSpec,
     RoutingConfig,
     TimeoutsSpec,
 )
@@ -239,6 +240,8 @@ class RoutingPolicySpec(RoutingConfig):
     mid-answer (request migration); 0: the answer ends with an error there."""
     timeouts: TimeoutsSpec = Field(default_factory=TimeoutsSpec)
     """Bounds on calls to workers, and how long a silent worker keeps its calls."""
+    prefill_hold: PrefillHoldSpec = Field(default_factory=PrefillHoldSpec)
+    """Prefills held for busy workers and moved to their second candidate on hotspots."""
     semantic: SemanticSpec | None = None
     """Signals and decisions for requests naming `semantic.alias` (`model: auto`): which
     model answers and how the request is changed."""

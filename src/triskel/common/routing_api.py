@@ -134,6 +134,15 @@ class DisaggregationSpec(ApiModel):
         return self
 
 
+class PrefillHoldSpec(ApiModel):
+    """The router's hold of prefills for busy workers, rebalanced to each request's second
+    candidate when a hotspot forms (DualMap's; docs/routing.md)."""
+
+    max_per_worker: Annotated[int, Field(ge=0, le=4096)] = 0
+    """Prefills held at most per worker while it is busy (beyond, they are sent); 0: no
+    hold, every prefill is sent at once."""
+
+
 class SloSpec(ApiModel):
     """Targets the SLO-aware plugins aim for when a request carries none."""
 
@@ -172,6 +181,7 @@ class RoutingSettings(RoutingConfig):
     """Scheduling plugins and profiles (the `RoutingConfig` fields) plus serving policy."""
 
     disaggregation: DisaggregationSpec = Field(default_factory=DisaggregationSpec)
+    prefill_hold: PrefillHoldSpec = Field(default_factory=PrefillHoldSpec)
     slo: SloSpec = Field(default_factory=SloSpec)
     admission: AdmissionSpec = Field(default_factory=AdmissionSpec)
     # Tries per stage when a worker fails before the request's first token there.

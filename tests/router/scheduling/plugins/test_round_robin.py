@@ -86,5 +86,5 @@ def test_runs_in_a_scheduler() -> None:
     decisions = [scheduler.schedule(request(), candidates) for _ in range(3)]
     assert [d.endpoint.worker_id for d in decisions] == ["w1", "w2", "w1"]
     assert {d.reason for d in decisions} == {"round-robin"}
-    # No scorers in the profile, so no scores are reported.
-    assert decisions[0].scores == {}
+    # No scorers in the profile: every candidate the picker chose among totals 0.
+    assert decisions[0].scores == {"w1": 0.0, "w2": 0.0}
