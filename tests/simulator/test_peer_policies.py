@@ -140,4 +140,3 @@ def test_only_dualmap_holds_prefills_as_its_paper_rebalances_them() -> None:
     assert routing_of("dualmap").prefill_hold.max_per_worker == 64
     for policy in ("sglang", "dynamo", "llm-d", "least-load"):
         assert routing_of(policy).prefill_hold.max_per_worker == 0, policy
-
