@@ -91,9 +91,8 @@ def engine_config(shape: ClusterShape) -> EngineConfig:
     """The engine every instance of `shape` runs."""
     profile = load_profile(shape.profile)
     config = EngineConfig.from_profile(profile, kv_capacity_tokens=shape.kv_capacity_tokens)
-    # The event loop reads a request's first token and its finish, nothing between, and
-    # the router's index reads the engines' caches, not their KV events.
-    return dataclasses.replace(config, streams_tokens=False, emits_kv_events=False)
+    # The event loop reads a request's first token and its finish, nothing between.
+    return dataclasses.replace(config, streams_tokens=False)
 
 
 def build_cluster(shape: ClusterShape) -> SimCluster:
