@@ -93,6 +93,9 @@ class Flows:
                         ),
                     )
                     continue
+                if not walk.is_unified and isinstance(step, (Local, Prefill)):
+                    is_local = isinstance(step, Local)
+                    self._calls.metrics.observe_prefill_placement(pools.model, is_local)
                 if isinstance(step, (Local, Prefill)) and step.expected is not None:
                     watch = LatencyWatch(self._calibration, step.expected, self._clock)
                 if isinstance(step, Local):

@@ -174,6 +174,13 @@ class RouterMetrics:
             ["model"],
             registry=registry,
         )
+        self._prefill_places = counter(
+            "triskel_router_prefill_placements_total",
+            "Disaggregated requests by where they prefilled: on their decode worker (local)"
+            " or a prefill worker (remote).",
+            "model",
+            "place",
+        )
         self._prefill_moves = counter(
             "triskel_router_prefill_moves_total",
             "Held prefills moved to their other candidate (DualMap's rebalancing).",
@@ -257,6 +264,9 @@ class RouterMetrics:
 
     def observe_migration(self, model: str, stage: str) -> None:
         self._migrations.labels(model, stage).inc()
+
+    def observe_prefill_placement(self, model: str, is_local: bool) -> None:
+        self._prefill_places.labels(model, "local" if is_local else "remote").inc()
 
     def observe_held_prefills(self, model: str, num_held: int, num_new_moves: int) -> None:
         self._held_prefills.labels(model).set(num_held)

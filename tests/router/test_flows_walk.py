@@ -27,6 +27,7 @@ from support.scripted_workers import (
     router_on,
 )
 
+PLACED = "triskel_router_prefill_placements_total"
 ADAPTIVE = RoutingSettings(
     disaggregation=DisaggregationSpec(mode=DisaggregationMode.ADAPTIVE),
     timeouts=TimeoutsSpec(worker_silence_s=1, token_idle_s=1),
@@ -58,6 +59,8 @@ async def test_adaptive_prefills_on_the_decode_worker_when_the_prefill_pool_is_q
         assert prefill.prefill_calls == []
         (call,) = decode.decode_calls
         assert call.kv is None and tuple(call.token_ids) == PROMPT_IDS
+        assert router.count(PLACED, model="m", place="local") == 1
+        assert router.count(PLACED, model="m", place="remote") == 0
 
 
 @pytest.mark.asyncio
@@ -73,6 +76,7 @@ async def test_adaptive_keeps_a_busy_decode_worker_free_of_prefills() -> None:
         assert len(prefill.prefill_calls) == 1
         (call,) = decode.decode_calls
         assert call.kv is not None
+        assert router.count(PLACED, model="m", place="remote") == 1
 
 
 @pytest.mark.asyncio

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from triskel.cli.up_config import load_up_config
 from triskel.common.profiles import load_profile
 from triskel.common.routing_api import DisaggregationMode, RoutingSettings
 from triskel.router.scheduling.plugins.dynamo_kv import DynamoKvParameters
@@ -140,3 +141,12 @@ def test_only_dualmap_holds_prefills_as_its_paper_rebalances_them() -> None:
     assert routing_of("dualmap").prefill_hold.max_per_worker == 64
     for policy in ("sglang", "dynamo", "llm-d", "least-load"):
         assert routing_of(policy).prefill_hold.max_per_worker == 0, policy
+
+
+def test_triskel_up_routes_with_the_one_shipped_default() -> None:
+    # One Triskel default: what the suite measures is what `triskel up` runs.
+    shipped = load_policy(str(POLICIES / "triskel.yaml")).routing
+    up, _ = load_up_config(None)
+    fields = ("disaggregation", "plugins", "profiles", "default_profile", "prefill_hold")
+    for field in fields:
+        assert getattr(up.routing, field) == getattr(shipped, field), field

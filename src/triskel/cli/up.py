@@ -106,6 +106,7 @@ async def _serve(
         say(f"  router       HTTP http://{http}/v1 (OpenAI API)  metrics http://{http}/metrics")
         say(f"               gRPC {grpc_address} (triskel.v1.Router)")
         say(f"               auth {_auth_line(config)}")
+        say(f"               routing {_routing_line(config)}")
         say(f"Triskel is ready: http://{http}/v1  grpc {grpc_address}  (Ctrl-C stops)")
         if config.autoscale is not None:
             plans = graph_plans(config.autoscale, config.pools)
@@ -137,6 +138,23 @@ async def _serve(
         await pools.close()
         await supervisor.stop_all()
         say("Stopped.")
+
+
+def _routing_line(config: UpConfig) -> str:
+    routing = config.routing
+    profiles = "; ".join(
+        f"{p.name}: "
+        + ", ".join(
+            ref.plugin_ref if ref.weight is None else f"{ref.plugin_ref} x{ref.weight:g}"
+            for ref in p.plugins
+        )
+        for p in routing.profiles
+    )
+    mode = routing.disaggregation.mode
+    line = f"{mode} disaggregation"
+    if mode == "adaptive":
+        line += " (triskel_router_prefill_placements_total counts local and remote prefills)"
+    return f"{line}; picks by {profiles or 'round-robin'}"
 
 
 def _auth_line(config: UpConfig) -> str:
