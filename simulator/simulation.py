@@ -299,7 +299,12 @@ class Simulation:
             return
         for request in hold.ready(_Endpoints(self._instances)):
             flight = self._held.pop(request.request_id)
-            self._prefill_remote(flight, self._instances[request.worker_id])
+            try:
+                self._prefill_remote(flight, self._instances[request.worker_id])
+            except ValueError:
+                # Refused by the engine (the prompt cannot fit): this request fails alone,
+                # as when it is sent at once.
+                self._close(flight, None)
 
     def _prefill_remote(self, flight: Flight, prefill: SimInstance) -> None:
         """Prefill only on `prefill`, its KV held for the decode."""

@@ -152,3 +152,20 @@ def test_a_held_prefill_moves_off_a_hotspot(max_held: int, expected: str) -> Non
     records = simulate(_trace(*requests), shape, routing).requests
     assert [r.prefill_worker for r in records] == ["prefill-0", "prefill-1", expected]
     assert all(r.is_finished for r in records)
+
+
+def test_a_held_prefill_the_engine_refuses_fails_alone() -> None:
+    # Both prefill instances are busy with 30,000-token prompts; a prompt longer than the
+    # context is held for prefill-0 and refused by its engine when released: it fails,
+    # and the prompt held behind it on prefill-1 is served.
+    routing = RoutingSettings.model_validate({"prefillHold": {"maxPerWorker": 8}})
+    too_long = PROFILE.max_context_tokens + 1
+    requests = [
+        TraceRequest(0.0, 30_000, 2, (30,), 30_000, None, 0),
+        TraceRequest(0.0, 30_000, 2, (31,), 30_000, None, 1),
+        TraceRequest(0.0, too_long, 2, (), 0, None, 2),
+        TraceRequest(0.0, 9000, 2, (33,), 9000, None, 3),
+    ]
+    shape = ClusterShape(num_prefill=2, num_decode=1)
+    records = simulate(_trace(*requests), shape, routing).requests
+    assert [r.is_finished for r in records] == [True, True, False, True]
