@@ -83,7 +83,7 @@ class Dispatcher:
             ring_members=self.cluster.ring_members(workers),
         )
         try:
-            decision = routing.scheduler.schedule(request, candidates)
+            decision = routing.scheduler.choose(request, candidates)
         except NoEndpointError as error:
             what = f"no {stage} worker is available for model {ctx.model_pools.model}"
             raise unavailable(what, str(error)) from None
@@ -93,10 +93,11 @@ class Dispatcher:
         num_cached = self._num_cached_blocks(block_hashes, client) if block_hashes else 0
         # A prefill's runner-up is where a held prefill may move (`routing.prefillHold`).
         second_id = runner_up(decision) if stage is Stage.PREFILL else None
-        return Picked(client, decision.endpoint, num_cached, second_id)
+        return Picked(client, decision.endpoint, num_cached, request, second_id)
 
-    def picked_as(self, ctx: RequestContext, worker_id: str) -> Picked | None:
-        """`worker_id` as if picked now (None when it is gone or unhealthy)."""
+    def picked_as(self, ctx: RequestContext, picked: Picked, worker_id: str) -> Picked | None:
+        """`worker_id` as if picked instead of `picked` now (None when it is gone or
+        unhealthy)."""
         try:
             client = self.cluster.client(worker_id)
         except KeyError:
@@ -106,11 +107,16 @@ class Dispatcher:
             return None
         block_hashes = ctx.block_hashes
         num_cached = self._num_cached_blocks(block_hashes, client) if block_hashes else 0
-        return Picked(client, endpoints[0], num_cached)
+        return Picked(client, endpoints[0], num_cached, picked.request)
 
     def sent(self, ctx: RequestContext, picked: Picked) -> None:
-        """Records that `picked` is sent the prompt: its prefix scores follow it (shared
-        with other replicas when they share state)."""
+        """Records that `picked` is sent the request: plugins that learn from picks learn
+        it, and its prefix scores follow it (shared with other replicas when they share
+        state)."""
+        scheduler = self.table.for_model(ctx.model_pools.model).scheduler
+        scheduler.sent(picked.request, picked.endpoint)
+        if picked.request.stage is Stage.ENCODE:
+            return  # no prompt yet
         block_hashes = ctx.block_hashes
         if not block_hashes:  # a prompt shorter than a block: nothing to remember
             return
@@ -143,6 +149,8 @@ class Picked(NamedTuple):
     worker: WorkerClient
     endpoint: Endpoint
     num_cached_blocks: int
+    request: SchedulingRequest
+    """What the scheduler was asked (told again when the worker is sent it)."""
     second_id: str | None = None
     """A prefill pick's runner-up (DualMap's other ring owner)."""
 

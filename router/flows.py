@@ -136,7 +136,7 @@ class Flows:
         held = self._held_prefills(ctx)
         if held is None or picked.second_id is None:
             return picked
-        second = self._dispatcher.picked_as(ctx, picked.second_id)
+        second = self._dispatcher.picked_as(ctx, picked, picked.second_id)
         if second is None:
             return picked
         num_prompt_tokens = len(ctx.prompt_token_ids)

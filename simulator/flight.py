@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from triskel.common.hashing import BlockHash
 from triskel.router.scheduling.latency_watch import LatencyWatch
+from triskel.router.scheduling.types import SchedulingRequest
 from triskel.router.scheduling.walk import Walk
 from triskel.simulator.instance import SimInstance
 from triskel.simulator.records import RequestRecord
@@ -41,6 +42,9 @@ class Flight:
     watch: LatencyWatch | None = None
     # The prefill pick's runner-up: where a held prefill may move (routing.prefillHold).
     second_prefill: SimInstance | None = None
+    # What the scheduler was asked per pick, until the instance is sent the request.
+    asked_prefill: SchedulingRequest | None = None
+    asked_decode: SchedulingRequest | None = None
 
     @property
     def request_id(self) -> str:

@@ -260,8 +260,16 @@ class Simulation:
                 self._decode_remote(flight, self._instance(step.worker))
             return
 
+    def _sent(self, request: SchedulingRequest | None, instance: SimInstance) -> None:
+        """Tells the scheduler's learning plugins where the request went (as the router
+        does once it calls the worker, not when it merely compared a pick)."""
+        assert request is not None  # every send follows its stage's pick
+        self._scheduler.sent(request, instance.endpoint())
+
     def _local(self, flight: Flight, instance: SimInstance) -> None:
         """Prefill and decode on `instance` (the router counts it as prefilling throughout)."""
+        self._sent(flight.asked_decode, instance)
+        flight.asked_decode = flight.asked_prefill = None
         flight.prefill = flight.decode = instance
         flight.charge(instance, self._uncached_tokens(flight, instance), 0)
         instance.add(
@@ -308,6 +316,8 @@ class Simulation:
 
     def _prefill_remote(self, flight: Flight, prefill: SimInstance) -> None:
         """Prefill only on `prefill`, its KV held for the decode."""
+        self._sent(flight.asked_prefill, prefill)
+        flight.asked_prefill = None
         flight.prefill = prefill
         flight.charge(prefill, self._uncached_tokens(flight, prefill), 0)
         prefill.add(
@@ -324,6 +334,8 @@ class Simulation:
 
     def _decode_remote(self, flight: Flight, decode: SimInstance) -> None:
         """After the prefill: `decode` pulls its KV."""
+        self._sent(flight.asked_decode, decode)
+        flight.asked_decode = None
         flight.decode = decode
         block_size = decode.core.config.block_size_tokens
         flight.charge(decode, 0, -(-flight.request.num_input_tokens // block_size))
@@ -417,11 +429,14 @@ class Simulation:
             tpot_slo_ms=slo.tpot_ms,
             ring_members=self.fleet.members(role),
         )
-        decision = self._scheduler.schedule(request, [i.endpoint() for i in candidates])
+        decision = self._scheduler.choose(request, [i.endpoint() for i in candidates])
         worker_id = decision.endpoint.worker_id
         if stage is Stage.PREFILL:
+            flight.asked_prefill = request
             second = runner_up(decision)
             flight.second_prefill = None if second is None else self._instances[second]
+        else:
+            flight.asked_decode = request
         return next(i for i in candidates if i.worker_id == worker_id)
 
     def _instance(self, candidate: Candidate) -> SimInstance:

@@ -1,8 +1,11 @@
 """Runs a stage's profile: filters → weighted scorers → picker, timing every plugin.
 
 candidates ─► filter ─► filter ─► [scorer × weight, clamped to [0, 1]] ─Σ─► picker ─► decision
-                                                                              │
-                                                observers.on_picked ◄─────────┘
+
+`choose` stops there; `sent` then tells the profile's observers (plugins that learn from
+picks) once the request is really sent to the worker, so a pick only compared (adaptive
+disaggregation's prefill pick when the request stays local) teaches them nothing.
+`schedule` is both, for a caller that always sends what it picks.
 """
 
 from __future__ import annotations
@@ -58,6 +61,17 @@ class Scheduler:
         return profile
 
     def schedule(self, request: SchedulingRequest, candidates: Sequence[Endpoint]) -> Decision:
+        """`choose`, then `sent` to the chosen worker."""
+        decision = self.choose(request, candidates)
+        self.sent(request, decision.endpoint)
+        return decision
+
+    def sent(self, request: SchedulingRequest, endpoint: Endpoint) -> None:
+        """Tells the stage's observers that `request` went to `endpoint`."""
+        for observer in self.profile_for(request.stage).observers:
+            observer.on_picked(request, endpoint)
+
+    def choose(self, request: SchedulingRequest, candidates: Sequence[Endpoint]) -> Decision:
         """Picks one of `candidates` (NoEndpointError when none, or none passes a filter)."""
         profile = self.profile_for(request.stage)
         timer = self._timer
@@ -89,6 +103,4 @@ class Scheduler:
         started = timer()
         endpoint, reason = profile.picker.pick(request, scored, state)
         seconds[profile.picker.name] = seconds.get(profile.picker.name, 0.0) + timer() - started
-        for observer in profile.observers:
-            observer.on_picked(request, endpoint)
         return Decision(endpoint, profile.name, reason, seconds, scored)

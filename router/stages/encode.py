@@ -27,7 +27,9 @@ class EncodeStage:
                 f"model {pools.model} takes no images here: no image encoder is deployed; "
                 "send text only"
             )
-        worker = (await self._dispatcher.pick(Stage.ENCODE, ctx, pools.encoders)).worker
+        picked = await self._dispatcher.pick(Stage.ENCODE, ctx, pools.encoders)
+        self._dispatcher.sent(ctx, picked)
+        worker = picked.worker
         timeout_s = self._dispatcher.table.for_model(pools.model).settings.timeouts.encode_s
         async with self._calls.call(worker, Stage.ENCODE) as guard:
             ctx.image_token_ids = await guard.wait(
