@@ -86,12 +86,8 @@ class Flows:
                         step.stage, ctx, self._dispatcher.pool(ctx, step.stage)
                     )
                     picks[picked.worker.worker_id] = picked
-                    walk = walk.picked(
-                        step.stage,
-                        Candidate(
-                            picked.endpoint, picked.num_uncached_tokens(len(ctx.prompt_token_ids))
-                        ),
-                    )
+                    uncached = picked.num_uncached_tokens(num_prompt_tokens)
+                    walk = walk.picked(step.stage, Candidate(picked.endpoint, uncached))
                     continue
                 if not walk.is_unified and isinstance(step, (Local, Prefill)):
                     is_local = isinstance(step, Local)
@@ -105,6 +101,8 @@ class Flows:
                     return
                 if isinstance(step, Prefill):
                     picked = await self._turn(ctx, picks[_id(step.worker)])
+                    if watch is not None and watch.prefill_worker_id != picked.worker.worker_id:
+                        watch = None  # moved off a hotspot: not the prediction's worker
                     prefill_worker, prefill = await self._prefill(ctx, picked)
                     if watch is not None:
                         watch.first_token()

@@ -318,6 +318,9 @@ class Simulation:
         """Prefill only on `prefill`, its KV held for the decode."""
         self._sent(flight.asked_prefill, prefill)
         flight.asked_prefill = None
+        watch = flight.watch
+        if watch is not None and watch.prefill_worker_id != prefill.worker_id:
+            flight.watch = None  # moved off a hotspot: not the prediction's worker
         flight.prefill = prefill
         flight.charge(prefill, self._uncached_tokens(flight, prefill), 0)
         prefill.add(

@@ -23,6 +23,11 @@ class LatencyWatch:
         self._started_s = clock()
         self._first_token_s: float | None = None
 
+    @property
+    def prefill_worker_id(self) -> str:
+        """The worker the TTFT was predicted on."""
+        return self._expected.prefill_worker_id
+
     def first_token(self) -> None:
         """The first token arrived (later calls change nothing)."""
         if self._first_token_s is not None:

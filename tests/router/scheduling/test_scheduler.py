@@ -85,6 +85,18 @@ def test_scores_are_clamped_weighted_and_summed_before_the_picker() -> None:
     assert picker.picked == ["b"]
 
 
+def test_observers_learn_what_is_sent_not_what_is_only_chosen() -> None:
+    picker = RecordingPicker()
+    scheduler = Scheduler({Stage.PREFILL: Profile("prefill", (), (), picker)}, None)
+    # Adaptive disaggregation chooses a prefill worker it may not use: nothing learnt.
+    decision = scheduler.choose(REQUEST, endpoints("a"))
+    assert picker.picked == []
+    # Once the worker is sent the request, the observers learn it (here: another one,
+    # as when a held prefill moves to its runner-up).
+    scheduler.sent(REQUEST, endpoints("b")[0])
+    assert decision.endpoint.worker_id == "a" and picker.picked == ["b"]
+
+
 def test_a_stage_without_a_profile_uses_the_default() -> None:
     default = Profile("default", (), (), RecordingPicker())
     decision = Scheduler({}, default).schedule(REQUEST, endpoints("a"))
