@@ -7,7 +7,8 @@ predicted, it folds observed ÷ predicted into that worker's factor (an exponent
 weighted mean), and later predictions for the worker are scaled by it. The simulator
 feeds the same observations, so it calibrates alike.
 
-No I/O: the router and the simulator own one each and call `observe`.
+No I/O: the router and the simulator own one each and call `observe`. Factors stay for
+the owner's life, two floats per worker id ever observed.
 """
 
 from __future__ import annotations
@@ -49,8 +50,3 @@ class Calibration:
         key = (worker_id, kind)
         old = self._factors.get(key, 1.0)
         self._factors[key] = old + _WEIGHT * (ratio - old)
-
-    def forget(self, worker_id: str) -> None:
-        """Drops a departed worker's factors (a new one under its id starts afresh)."""
-        for kind in Kind:
-            self._factors.pop((worker_id, kind), None)

@@ -35,14 +35,6 @@ def test_a_zero_prediction_says_nothing() -> None:
     assert calibration.factor("w", Kind.TTFT) == 1.0
 
 
-def test_a_departed_worker_is_forgotten() -> None:
-    calibration = Calibration()
-    calibration.observe("w", Kind.TTFT, 100.0, 300.0)
-    calibration.observe("w", Kind.TPOT, 10.0, 30.0)
-    calibration.forget("w")
-    assert calibration.factor("w", Kind.TTFT) == calibration.factor("w", Kind.TPOT) == 1.0
-
-
 class Clock:
     def __init__(self) -> None:
         self.now_s = 10.0
