@@ -13,10 +13,8 @@ prompt and the answer so far itself and continues after them (request migration,
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import AsyncGenerator, Callable
-from typing import TypeVar
 
 from triskel.common.api import Role
 from triskel.router.decoding import Decoding, Transfer, finish_event, telling_cached
@@ -39,10 +37,6 @@ from triskel.router.worker_client import (
     PrefillReply,
     WorkerClient,
 )
-
-T = TypeVar("T")
-
-_log = logging.getLogger(__name__)
 
 
 class Flows:

@@ -15,32 +15,18 @@ from triskel.router.scheduling.types import WorkerLoad
 from support.scripted_workers import (
     PROMPT_IDS,
     Script,
-    ScriptedRouter,
     ScriptedWorker,
     answer_text,
     generate,
+    loads_seen,
     router_on,
+    until,
 )
 
 TIMEOUTS = TimeoutsSpec(worker_silence_s=1, token_idle_s=1)
 HOLDING = RoutingSettings(prefill_hold=PrefillHoldSpec(max_per_worker=8), timeouts=TIMEOUTS)
 HELD = "triskel_router_held_prefills"
 MOVES = "triskel_router_prefill_moves_total"
-
-
-async def until(condition: object, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + 10
-    while not condition():  # type: ignore[operator]
-        assert asyncio.get_running_loop().time() < deadline, what
-        await asyncio.sleep(0.01)
-
-
-async def loads_seen(router: ScriptedRouter) -> None:
-    def seen() -> bool:
-        loads = {e.worker_id: e.load for e in router.cluster.endpoints(router.workers)}
-        return all(loads.get(w.worker_id) == w.script.load for w in router.workers)
-
-    await until(seen, "load reports never arrived")
 
 
 def workers() -> tuple[ScriptedWorker, ScriptedWorker, ScriptedWorker]:

@@ -4,8 +4,6 @@ follows the same rule as a decode's."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from triskel.common.api import Role
@@ -20,10 +18,10 @@ from triskel.router.scheduling.types import WorkerLoad
 from support.scripted_workers import (
     PROMPT_IDS,
     Script,
-    ScriptedRouter,
     ScriptedWorker,
     answer_text,
     generate,
+    loads_seen,
     router_on,
 )
 
@@ -32,18 +30,6 @@ ADAPTIVE = RoutingSettings(
     disaggregation=DisaggregationSpec(mode=DisaggregationMode.ADAPTIVE),
     timeouts=TimeoutsSpec(worker_silence_s=1, token_idle_s=1),
 )
-
-
-async def loads_seen(router: ScriptedRouter) -> None:
-    """Waits until the router's view holds every worker's scripted load report."""
-    deadline = asyncio.get_running_loop().time() + 10
-    while True:
-        endpoints = router.cluster.endpoints(router.workers)
-        seen = {e.worker_id: e.load for e in endpoints}
-        if all(seen.get(w.worker_id) == w.script.load for w in router.workers):
-            return
-        assert asyncio.get_running_loop().time() < deadline, "load reports never arrived"
-        await asyncio.sleep(0.01)
 
 
 @pytest.mark.asyncio

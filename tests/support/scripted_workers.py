@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -227,3 +227,21 @@ async def generate(
     except ServiceError as error:
         return Answer(text, error, num_events)
     raise AssertionError("the stream ended without a finish")
+
+
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = 10) -> None:
+    """Waits for `condition`, failing with `what` after `timeout_s`."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, what
+        await asyncio.sleep(0.01)
+
+
+async def loads_seen(router: ScriptedRouter) -> None:
+    """Waits until the router's view holds every worker's scripted load report."""
+
+    def seen() -> bool:
+        loads = {e.worker_id: e.load for e in router.cluster.endpoints(router.workers)}
+        return all(loads.get(w.worker_id) == w.script.load for w in router.workers)
+
+    await until(seen, "load reports never arrived")
