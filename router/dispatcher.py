@@ -91,8 +91,10 @@ class Dispatcher:
         self._metrics.observe_decision(stage, decision.reason, worker_id, decision.plugin_seconds)
         client = self.cluster.client(worker_id)
         num_cached = self._num_cached_blocks(block_hashes, client) if block_hashes else 0
-        # A prefill's runner-up is where a held prefill may move (`routing.prefillHold`).
-        second_id = runner_up(decision) if stage is Stage.PREFILL else None
+        # A prefill's runner-up is where a held prefill may move (`routing.prefillHold`);
+        # without a hold nobody asks, so the hot path does not look for it.
+        is_holding = stage is Stage.PREFILL and routing.settings.prefill_hold.max_per_worker
+        second_id = runner_up(decision) if is_holding else None
         return Picked(client, decision.endpoint, num_cached, request, second_id)
 
     def picked_as(self, ctx: RequestContext, picked: Picked, worker_id: str) -> Picked | None:

@@ -83,11 +83,12 @@ class Flows:
                     uncached = picked.num_uncached_tokens(num_prompt_tokens)
                     walk = walk.picked(step.stage, Candidate(picked.endpoint, uncached))
                     continue
-                if not walk.is_unified and isinstance(step, (Local, Prefill)):
-                    is_local = isinstance(step, Local)
-                    self._calls.metrics.observe_prefill_placement(pools.model, is_local)
-                if isinstance(step, (Local, Prefill)) and step.expected is not None:
-                    watch = LatencyWatch(self._calibration, step.expected, self._clock)
+                if isinstance(step, (Local, Prefill)):
+                    if not walk.is_unified:
+                        is_local = isinstance(step, Local)
+                        self._calls.metrics.observe_prefill_placement(pools.model, is_local)
+                    if step.expected is not None:
+                        watch = LatencyWatch(self._calibration, step.expected, self._clock)
                 if isinstance(step, Local):
                     local = self._decoding.decode(ctx, step.stage, picks[_id(step.worker)])
                     async for event in _watched(local, watch):

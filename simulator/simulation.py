@@ -436,8 +436,9 @@ class Simulation:
         worker_id = decision.endpoint.worker_id
         if stage is Stage.PREFILL:
             flight.asked_prefill = request
-            second = runner_up(decision)
-            flight.second_prefill = None if second is None else self._instances[second]
+            if self._prefill_hold is not None:  # where a held prefill may move
+                second = runner_up(decision)
+                flight.second_prefill = None if second is None else self._instances[second]
         else:
             flight.asked_decode = request
         return next(i for i in candidates if i.worker_id == worker_id)
