@@ -57,34 +57,35 @@ class RedisGuard:
     async def run(
         self, operation: str, call: Callable[[], Awaitable[T]], fallback: Callable[[], T]
     ) -> T:
-        """`call()`'s result, or `fallback()` when Redis is in backoff or the call fails."""
+        """`call()`'s result, or `fallback()` when Redis is in backoff or the call fails.
+
+        A cancellation that arrives during the call is raised even when the client
+        swallowed it: redis-py writes through `asyncio.wait_for`, which on Python 3.11
+        can drop a cancellation arriving just as the write completes, and a background
+        loop that went on would then never end (a router's shutdown waited forever).
+        """
         if self._backoff.should_skip():
             return fallback()
+        task = asyncio.current_task()
+        cancels_before = task.cancelling() if task is not None else 0
         try:
             async with asyncio.timeout(self._timeout_s):
                 result = await call()
         except (RedisError, OSError, TimeoutError) as error:
+            _raise_swallowed_cancel(task, cancels_before)
             self._note_failure(operation, error)
             return fallback()
+        _raise_swallowed_cancel(task, cancels_before)
         if self._backoff.note_success() and self._on_recovered is not None:
             self._on_recovered()
-        return result
-
-    async def run_in_loop(
-        self, operation: str, call: Callable[[], Awaitable[T]], fallback: Callable[[], T]
-    ) -> T:
-        """`run` for background loops: also raises a cancellation the client swallowed.
-
-        redis-py writes through `asyncio.wait_for`, which on Python 3.11 can swallow a
-        cancellation arriving just as the write completes. The task stays marked as
-        cancelling, so this raises it again; a loop that went on would never end.
-        """
-        result = await self.run(operation, call, fallback)
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise asyncio.CancelledError
         return result
 
     def _note_failure(self, operation: str, error: BaseException) -> None:
         self._on_error(operation)
         self._backoff.note_failure(operation, error)
+
+
+def _raise_swallowed_cancel(task: asyncio.Task[object] | None, cancels_before: int) -> None:
+    # The task stays marked as cancelling when a cancellation was swallowed.
+    if task is not None and task.cancelling() > cancels_before:
+        raise asyncio.CancelledError

@@ -140,7 +140,7 @@ class KvRelay:
     async def _redis_answers(self) -> None:
         """Returns once Redis answers a ping; the guard spaces out the tries while it is out."""
         while True:
-            if await self.guard.run_in_loop("kv_relay.ping", self._store.ping, _no_answer):
+            if await self.guard.run("kv_relay.ping", self._store.ping, _no_answer):
                 return
             await asyncio.sleep(self._config.backoff_initial_s)
 

@@ -138,7 +138,7 @@ class KvStreamFollower:
             read = functools.partial(
                 self._store.read, positions, self._read_block_s, MAX_ENTRIES_PER_READ
             )
-            entries = await self._guard.run_in_loop("kv_relay.read", read, _no_entries)
+            entries = await self._guard.run("kv_relay.read", read, _no_entries)
             for worker_id, worker_entries in entries.items():
                 place = self.places.get(worker_id)
                 if place is None or worker_id not in worker_ids:
@@ -155,7 +155,7 @@ class KvStreamFollower:
     async def _get_back_in_step(self, worker_ids: Collection[str]) -> None:
         lookups = [w for w, place in self.places.items() if place.needs_lookup]
         if lookups:
-            snapshots = await self._guard.run_in_loop(
+            snapshots = await self._guard.run(
                 "kv_relay.snapshots",
                 functools.partial(self._store.snapshots, lookups),
                 _no_snapshots,
@@ -174,7 +174,7 @@ class KvStreamFollower:
             ):
                 continue
             want = functools.partial(self._store.want_snapshot, worker_id)
-            await self._guard.run_in_loop("kv_relay.want_snapshot", want, _nothing)
+            await self._guard.run("kv_relay.want_snapshot", want, _nothing)
             if self._guard.is_out:
                 return
             place.wanted_at_s = now_s

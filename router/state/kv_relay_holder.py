@@ -69,11 +69,11 @@ class KvEventHolder:
             await self._stop(worker_id)
         if departed:
             release = functools.partial(self._store.release, departed)
-            await self._guard.run_in_loop("kv_relay.release", release, _nothing)
+            await self._guard.run("kv_relay.release", release, _nothing)
         this_round = dict(sources)  # whatever changes while the claim is in flight
         claim = functools.partial(self._store.claim, list(this_round))
         # While Redis is out nothing counts as held: appends could not land anyway.
-        claims = await self._guard.run_in_loop("kv_relay.claim", claim, _no_claims)
+        claims = await self._guard.run("kv_relay.claim", claim, _no_claims)
         for worker_id, source in this_round.items():
             lease = claims.get(worker_id, _NOT_HELD)
             task = self._relays.get(worker_id)
@@ -113,7 +113,7 @@ class KvEventHolder:
 
     async def _append(self, worker_id: str, batch: worker_pb2.KvEventBatch | None) -> bool:
         append = functools.partial(self._store.append, worker_id, batch)
-        return await self._guard.run_in_loop("kv_relay.append", append, _not_appended)
+        return await self._guard.run("kv_relay.append", append, _not_appended)
 
     async def _stop(self, worker_id: str) -> None:
         task = self._relays.pop(worker_id)
