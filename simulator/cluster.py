@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from triskel.common.api import Role
 from triskel.common.profiles import LatencyProfile, list_profiles, load_profile
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
-from triskel.simulator.cache_view import CachedBlocksView
+from triskel.simulator.cache_view import engine_caches_index
 from triskel.simulator.instance import SimInstance
 from triskel.workers.engine.core import EngineConfig, EngineCore
 
@@ -36,6 +36,8 @@ class ClusterShape(BaseModel):
     profile: Annotated[str, Field(min_length=1)] = DEFAULT_PROFILE
     # Overrides the profile's KV capacity per instance (tokens); None keeps it.
     kv_capacity_tokens: Annotated[int, Field(gt=0)] | None = None
+    # Each instance's host-memory KV tier (tokens; `workers.engine.host_tier`); 0: none.
+    host_kv_capacity_tokens: Annotated[int, Field(ge=0)] = 0
 
     @field_validator("profile")
     @classmethod
@@ -55,6 +57,11 @@ class ClusterShape(BaseModel):
             )
         if not is_split and self.num_unified == 0:
             raise ValueError("cluster: needs num_unified > 0 or num_prefill and num_decode > 0")
+        if self.host_kv_capacity_tokens and load_profile(self.profile).host_link is None:
+            raise ValueError(
+                f"host_kv_capacity_tokens: profile {self.profile} has no host_link to load "
+                "a host tier over"
+            )
         if is_split and (self.num_prefill == 0 or self.num_decode == 0):
             raise ValueError(
                 f"cluster: a disaggregated cluster needs both roles, got num_prefill "
@@ -84,13 +91,17 @@ class SimCluster:
 
     def kv_index(self) -> KvBlockIndex:
         """The router's KV index over these instances' caches (see `cache_view`)."""
-        return KvBlockIndex(CachedBlocksView({i.worker_id: i.core for i in self.instances}))
+        return engine_caches_index({i.worker_id: i.core for i in self.instances})
 
 
 def engine_config(shape: ClusterShape) -> EngineConfig:
     """The engine every instance of `shape` runs."""
     profile = load_profile(shape.profile)
-    config = EngineConfig.from_profile(profile, kv_capacity_tokens=shape.kv_capacity_tokens)
+    config = EngineConfig.from_profile(
+        profile,
+        kv_capacity_tokens=shape.kv_capacity_tokens,
+        host_kv_capacity_tokens=shape.host_kv_capacity_tokens,
+    )
     # The event loop reads a request's first token and its finish, nothing between.
     return dataclasses.replace(config, streams_tokens=False)
 

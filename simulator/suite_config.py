@@ -51,6 +51,8 @@ class ClusterSpec(ApiModel):
     profile: str = DEFAULT_PROFILE
     kv_capacity_tokens: Annotated[int, Field(gt=0)] | None = None
     """Overrides the profile's KV tokens per instance."""
+    host_kv_capacity_tokens: Annotated[int, Field(ge=0)] = 0
+    """Each instance's host-memory KV tier in tokens (0: none)."""
 
 
 class SloSpec(ApiModel):
@@ -195,6 +197,7 @@ def _workload(path: Path, field: str, spec: WorkloadSpec, file: SuiteFile) -> Wo
             num_decode=cluster.num_decode,
             profile=cluster.profile,
             kv_capacity_tokens=cluster.kv_capacity_tokens,
+            host_kv_capacity_tokens=cluster.host_kv_capacity_tokens,
         )
     except ValidationError as error:
         where = f"{field}.cluster" if spec.cluster else "cluster"

@@ -14,6 +14,8 @@ class ScheduledBatch:
     requests: list[RequestState] = field(default_factory=list)
     num_new_tokens: list[int] = field(default_factory=list)
     num_preempted: int = 0
+    # Tokens whose KV this step copies back from the host tier (the copy is on its clock).
+    num_loaded_tokens: int = 0
 
     @property
     def is_empty(self) -> bool:

@@ -9,8 +9,11 @@ Every block is in exactly one of three states:
 
 Full blocks are cached under their chained hash (`triskel.common.hashing`).
 Caching a block emits `BlocksStored`, evicting one `BlocksRemoved`; events are
-queued here until `drain_events`. If two requests compute the same block at the
-same time, the second copy stays uncached (the hash already names a block).
+queued here until `drain_events`. With a host tier (`host_tier.HostTier`) an
+evicted block is offloaded there rather than lost: the same event sequence then
+also reports it stored, and the blocks the tier drops removed, with medium HOST.
+If two requests compute the same block at the same time, the second copy stays
+uncached (the hash already names a block).
 
 The design follows vLLM v1's BlockPool (refcounts, hash → block map, LRU free
 queue); keeping empty blocks apart from evictable ones is our change, so a cached
@@ -34,13 +37,16 @@ from collections.abc import Iterable, Sequence
 from itertools import repeat, starmap, takewhile
 
 from triskel.common.hashing import BlockHash
+from triskel.common.kv_tiers import KvMedium
+from triskel.workers.engine.chains import chain_runs, chains_of
 from triskel.workers.engine.events import BlocksRemoved, BlocksStored, KvEvent
 from triskel.workers.engine.eviction_queue import EvictionQueue
+from triskel.workers.engine.host_tier import HostTier
 
 
 class BlockPool:
     """`num_blocks` KV blocks (the capacity), numbered from 0; ids stay below
-    `num_physical_blocks`."""
+    `num_physical_blocks`. `host`: the host tier evicted blocks go to (None: none)."""
 
     __slots__ = (
         "_block_hashes",
@@ -48,6 +54,7 @@ class BlockPool:
         "_empty",
         "_events",
         "_evictable",
+        "_host",
         "_is_draining",
         "_next_event_id",
         "_num_held_back",
@@ -56,10 +63,11 @@ class BlockPool:
         "num_blocks",
     )
 
-    def __init__(self, num_blocks: int) -> None:
+    def __init__(self, num_blocks: int, host: HostTier | None = None) -> None:
         if num_blocks < 1:
             raise ValueError(f"num_blocks: must be >= 1, got {num_blocks}")
         self.num_blocks = num_blocks
+        self._host = host
         self._ref_counts = [0] * num_blocks
         self._block_hashes: list[BlockHash | None] = [None] * num_blocks
         self._block_of_hash: dict[BlockHash, int] = {}
@@ -166,7 +174,7 @@ class BlockPool:
             num_to_evict = min(num_blocks - len(block_ids), evictable.num_blocks)
             if num_to_evict:
                 evicted_ids = evictable.pop(num_to_evict)
-                self._emit(BlocksRemoved(self._next_event_id, self._uncache(evicted_ids)))
+                self._evict(evicted_ids)
                 block_ids += evicted_ids
             block_ids += _pop_left(empty, num_blocks - len(block_ids))
         ref_counts = self._ref_counts
@@ -244,7 +252,7 @@ class BlockPool:
         num_to_evict = min(num_short, self._evictable.num_blocks)
         if num_to_evict > 0:
             evicted_ids = self._evictable.pop(num_to_evict)
-            self._emit(BlocksRemoved(self._next_event_id, self._uncache(evicted_ids)))
+            self._evict(evicted_ids)
             self._empty.extend(evicted_ids)
 
     # -- caching ----------------------------------------------------------------
@@ -288,6 +296,24 @@ class BlockPool:
         if run:
             self._emit(BlocksStored(self._next_event_id, tuple(run), run_parent))
 
+    def _evict(self, block_ids: list[int]) -> None:
+        """Uncaches evictable `block_ids`, offloading them to the host tier if there is one."""
+        block_hashes = self._uncache(block_ids)
+        self._emit(BlocksRemoved(self._next_event_id, block_hashes))
+        host = self._host
+        if host is None:
+            return
+        # Parents are read after uncaching on purpose: a block's parent entry is only
+        # overwritten when the block is cached again.
+        parents = [self._parent_hashes[block_id] for block_id in block_ids]
+        # Freed tail first, so evicted tail first: offloaded in that order a prefix's head
+        # also leaves the host tier last; reversed, a request's run is one chain.
+        stored, removed = host.offload(block_hashes, parents)
+        for run, parent in chain_runs(stored[::-1]):
+            self._emit(BlocksStored(self._next_event_id, tuple(run), parent, KvMedium.HOST))
+        if removed:
+            self._emit(BlocksRemoved(self._next_event_id, tuple(removed), KvMedium.HOST))
+
     def _uncache(self, block_ids: list[int]) -> tuple[BlockHash, ...]:
         """Forgets the hashes of cached `block_ids` (evictable ones); returns them in order."""
         hash_of_block = self._block_hashes
@@ -319,29 +345,14 @@ class BlockPool:
         return self._next_event_id - 1
 
     def cached_block_chains(self) -> list[list[BlockHash]]:
-        """Every cached block, as root-to-leaf chains (a snapshot for new subscribers).
-
-        Each chain starts at a block whose parent is not cached (normally a
-        sequence's block 0) and ends at a block with no cached child; a shared
-        prefix appears in every chain that extends it.
-        """
+        """Every cached block, as root-to-leaf chains (a snapshot for new subscribers)."""
         block_of = self._block_of_hash
-        parent_of = {
-            block_hash: self._parent_hashes[block] for block_hash, block in block_of.items()
-        }
-        has_child = {parent for parent in parent_of.values() if parent in parent_of}
-        chains: list[list[BlockHash]] = []
-        for leaf in parent_of:
-            if leaf in has_child:
-                continue
-            chain = [leaf]
-            parent = parent_of[leaf]
-            while parent is not None and parent in parent_of:
-                chain.append(parent)
-                parent = parent_of[parent]
-            chain.reverse()
-            chains.append(chain)
-        return chains
+        parents = self._parent_hashes
+        return chains_of({block_hash: parents[block] for block_hash, block in block_of.items()})
+
+    @property
+    def host(self) -> HostTier | None:
+        return self._host
 
 
 def _pop_left(queue: deque[int], count: int) -> list[int]:

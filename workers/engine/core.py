@@ -12,13 +12,16 @@ here does I/O or reads a clock. The loop reads like nano-vllm's LLMEngine.step:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from triskel.common.hashing import BlockHash
+from triskel.common.kv_tiers import KvMedium, should_load
 from triskel.common.profiles import LatencyProfile
 from triskel.workers.engine.block_pool import BlockPool
 from triskel.workers.engine.events import KvEvent
+from triskel.workers.engine.host_tier import HostTier
 from triskel.workers.engine.kv_cache_manager import KvCacheManager
 from triskel.workers.engine.model_runner import MockModelRunner
 from triskel.workers.engine.outputs import EngineStats, KvLoad, RequestOutput, StepResult
@@ -50,6 +53,9 @@ class EngineConfig:
     # Ranks of an expert-parallel group that step together, each running its share
     # of the batch with the per-rank profile (see `MockModelRunner`); 1: one engine.
     num_ep_ranks: int = 1
+    # Blocks of the host-memory KV tier that GPU evictions go to (`host_tier`); 0: none.
+    # Needs the profile's host_link, which prices loading them back.
+    num_host_kv_blocks: int = 0
     # False: a step outputs a request's first token and its last, not those between. The
     # simulator reads nothing else, and an output per token of every answer cost it a
     # fifth of its decode steps; a worker streaming to clients keeps the default.
@@ -68,6 +74,13 @@ class EngineConfig:
         for name, value in counts.items():
             if value < 1:
                 raise ValueError(f"{name}: must be >= 1, got {value}")
+        if self.num_host_kv_blocks < 0:
+            raise ValueError(f"num_host_kv_blocks: must be >= 0, got {self.num_host_kv_blocks}")
+        if self.num_host_kv_blocks and self.profile.host_link is None:
+            raise ValueError(
+                f"num_host_kv_blocks: profile {self.profile.name} has no host_link to "
+                "load a host tier over"
+            )
 
     @classmethod
     def from_profile(
@@ -75,8 +88,10 @@ class EngineConfig:
         profile: LatencyProfile,
         model: str | None = None,
         kv_capacity_tokens: int | None = None,
+        host_kv_capacity_tokens: int = 0,
     ) -> EngineConfig:
-        """The profile's deployment; `kv_capacity_tokens` overrides its KV capacity."""
+        """The profile's deployment; `kv_capacity_tokens` overrides its KV capacity, and
+        `host_kv_capacity_tokens` adds a host tier of that many tokens."""
         capacity = profile.kv_capacity_tokens if kv_capacity_tokens is None else kv_capacity_tokens
         num_blocks = capacity // profile.block_size_tokens
         if num_blocks < 1:
@@ -91,6 +106,7 @@ class EngineConfig:
             block_size_tokens=profile.block_size_tokens,
             max_num_batched_tokens=profile.max_num_batched_tokens,
             max_num_seqs=profile.max_num_seqs,
+            num_host_kv_blocks=host_kv_capacity_tokens // profile.block_size_tokens,
         )
 
 
@@ -108,7 +124,11 @@ class EngineCore:
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
-        self._pool = BlockPool(config.num_kv_blocks)
+        host = None
+        if config.num_host_kv_blocks:
+            load_choice = functools.partial(should_load, config.profile)
+            host = HostTier(config.num_host_kv_blocks, load_choice)
+        self._pool = BlockPool(config.num_kv_blocks, host)
         kv = KvCacheManager(self._pool, config.block_size_tokens, config.model, config.hash_salt)
         self._scheduler = Scheduler(
             kv, config.max_num_batched_tokens, config.max_num_seqs, config.streams_tokens
@@ -125,7 +145,8 @@ class EngineCore:
         running and admission waits until it fits (see `BlockPool.resize`,
         `Scheduler.set_limits`). ValueError when `config` serves another model or lays
         out KV differently."""
-        for name in ("model", "profile", "block_size_tokens", "hash_salt", "streams_tokens"):
+        kept = ("model", "profile", "block_size_tokens", "hash_salt", "streams_tokens")
+        for name in (*kept, "num_host_kv_blocks"):
             if getattr(config, name) != getattr(self.config, name):
                 raise ValueError(f"{name}: a reconfigured engine keeps its {name}")
         self._pool.resize(config.num_kv_blocks)
@@ -262,6 +283,7 @@ class EngineCore:
             prefix_query_tokens_total=scheduler.prefix_query_tokens_total,
             prefix_hit_tokens_total=scheduler.prefix_hit_tokens_total,
             num_preemptions_total=scheduler.num_preemptions_total,
+            host_hit_tokens_total=scheduler.host_hit_tokens_total,
         )
 
     def drain_kv_events(self) -> list[KvEvent]:
@@ -277,6 +299,15 @@ class EngineCore:
         """Blocks in the prefix cache (stored by KV events and not removed since)."""
         return self._pool.num_cached_blocks
 
-    def cached_block_chains(self) -> list[list[BlockHash]]:
-        """Every cached block as root-to-leaf hash chains (a snapshot for new subscribers)."""
-        return self._pool.cached_block_chains()
+    def num_host_prefix_blocks(self, block_hashes: Sequence[BlockHash]) -> int:
+        """Leading blocks of `block_hashes` in the host tier (0 without one)."""
+        host = self._pool.host
+        return 0 if host is None else host.num_prefix(block_hashes)
+
+    def cached_block_chains(self, medium: KvMedium = KvMedium.GPU) -> list[list[BlockHash]]:
+        """Every block `medium` holds as root-to-leaf hash chains (a snapshot for new
+        subscribers)."""
+        if medium is KvMedium.GPU:
+            return self._pool.cached_block_chains()
+        host = self._pool.host
+        return [] if host is None else host.chains()

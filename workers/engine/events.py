@@ -2,7 +2,9 @@
 
 Event ids start at 1 and increase by one per event, so a subscriber detects a gap
 (and asks for a snapshot) when an id is skipped. The shape follows vLLM's
-BlockStored / BlockRemoved events as consumed by Dynamo's and llm-d's KV indexers.
+BlockStored / BlockRemoved events as consumed by Dynamo's and llm-d's KV indexers,
+including vLLM's `medium`: an engine with a host tier reports the blocks it offloads
+there (and drops from there) as events of medium HOST, in the same numbered sequence.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from triskel.common.hashing import BlockHash
+from triskel.common.kv_tiers import KvMedium
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,14 +26,17 @@ class BlocksStored:
     event_id: int
     block_hashes: tuple[BlockHash, ...]
     parent_hash: BlockHash | None
+    medium: KvMedium = KvMedium.GPU
 
 
 @dataclass(frozen=True, slots=True)
 class BlocksRemoved:
-    """Cached blocks evicted to make room; their hashes are no longer served."""
+    """Cached blocks evicted to make room; their hashes are no longer served from
+    `medium` (a GPU eviction offloaded to the host tier is also a HOST `BlocksStored`)."""
 
     event_id: int
     block_hashes: tuple[BlockHash, ...]
+    medium: KvMedium = KvMedium.GPU
 
 
 KvEvent = BlocksStored | BlocksRemoved

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from triskel.common.kv_tiers import load_ms
 from triskel.common.latency import decode_step_ms, step_ms
 from triskel.common.profiles import LatencyProfile
 from triskel.workers.engine.batch import ScheduledBatch
@@ -58,7 +59,11 @@ class MockModelRunner:
                 sampled.append(token_for_seed(state.sample_seed, num_outputs))
             else:
                 sampled.append(None)
-        return ModelRunOutput(self._step_ms(prefill_chunks, decode_context_lens), sampled)
+        duration_ms = self._step_ms(prefill_chunks, decode_context_lens)
+        if batch.num_loaded_tokens:
+            # Loaded before the forward pass that reads it (a synchronous load).
+            duration_ms += load_ms(self._profile, batch.num_loaded_tokens)
+        return ModelRunOutput(duration_ms, sampled)
 
     def run_decodes(self, states: list[RequestState]) -> tuple[float, list[int]]:
         """`run` for a batch of pure decodes (each request fed its one newest token): the

@@ -66,3 +66,5 @@ class EngineStats:
     prefix_query_tokens_total: int
     prefix_hit_tokens_total: int
     num_preemptions_total: int
+    # Of the prefix hits, the tokens loaded back from the host tier.
+    host_hit_tokens_total: int = 0

@@ -39,6 +39,7 @@ class Scheduler:
         "_streams_tokens",
         "_waiting_prompt_tokens",
         "held",
+        "host_hit_tokens_total",
         "kv_waiting",
         "loaded",
         "num_preemptions_total",
@@ -78,6 +79,7 @@ class Scheduler:
         self._kv_loads: list[KvLoad] = []
         self.prefix_query_tokens_total = 0
         self.prefix_hit_tokens_total = 0
+        self.host_hit_tokens_total = 0
         self.num_preemptions_total = 0
 
     def set_limits(self, max_num_batched_tokens: int, max_num_seqs: int) -> None:
@@ -194,16 +196,19 @@ class Scheduler:
                 continue
             # Loaded remote-KV requests already hold their blocks; others start empty.
             hits: list[int] = []
+            num_loaded = 0
             if not state.block_ids:
                 max_hit_blocks = (state.num_tokens - 1) // self._kv.block_size_tokens
                 hits = self._kv.find_prefix_hit(state, max_hit_blocks)
-            num_cached = len(hits) * self._kv.block_size_tokens
+                num_loaded = self._kv.num_blocks_to_load(state, len(hits), max_hit_blocks)
+            num_cached = (len(hits) + num_loaded) * self._kv.block_size_tokens
             num_new = min(state.num_uncomputed_tokens - num_cached, budget)
-            if not self._kv.can_allocate(state, num_new, hits):
+            if not self._kv.can_allocate(state, num_new, hits, num_loaded):
                 break
             self._pop_front(queue)
-            self._kv.allocate(state, num_new, hits)
-            self._record_first_admission(state, num_cached)
+            self._kv.allocate(state, num_new, hits, num_loaded)
+            self._record_first_admission(state, num_cached, num_loaded * self._kv.block_size_tokens)
+            batch.num_loaded_tokens += num_loaded * self._kv.block_size_tokens
             state.status = RequestStatus.RUNNING
             self.running.append(state)
             self._running_tokens_left += _running_tokens_left(state)
@@ -232,13 +237,18 @@ class Scheduler:
         )
         return True
 
-    def _record_first_admission(self, state: RequestState, num_cached_tokens: int) -> None:
+    def _record_first_admission(
+        self, state: RequestState, num_cached_tokens: int, num_loaded_tokens: int = 0
+    ) -> None:
+        """Counts the prefix reuse of a request's first admission (`num_cached_tokens`,
+        of which `num_loaded_tokens` came back from the host tier)."""
         if state.was_admitted:
             return
         state.was_admitted = True
         state.num_cached_tokens = num_cached_tokens
         self.prefix_query_tokens_total += state.num_prompt_tokens
         self.prefix_hit_tokens_total += num_cached_tokens
+        self.host_hit_tokens_total += num_loaded_tokens
 
     # -- postprocess ------------------------------------------------------------
 

@@ -538,6 +538,12 @@ def simulate(
         int | None,
         typer.Option("--kv-capacity-tokens", min=1, help="KV tokens per instance (what-if)"),
     ] = None,
+    host_kv_tokens: Annotated[
+        int,
+        typer.Option(
+            "--host-kv-tokens", min=0, help="host-memory KV tier per instance, tokens (0: none)"
+        ),
+    ] = 0,
     ttft_ms: TtftMs = 2000.0,
     tpot_ms: TpotMs = 100.0,
     attainment: Annotated[
@@ -618,6 +624,8 @@ def simulate(
     if trace is None:
         raise _fail("--trace: required (or --suite FILE)")
     if autoscale is not None:
+        if host_kv_tokens:
+            raise _fail("--host-kv-tokens: not with --autoscale (its replicas have no host tier)")
         _simulate_autoscale(
             trace_path=trace,
             limit=limit,
@@ -653,6 +661,7 @@ def simulate(
             num_decode=decode,
             profile=profile,
             kv_capacity_tokens=kv_capacity_tokens,
+            host_kv_capacity_tokens=host_kv_tokens,
         )
         options = SimulateOptions(
             trace=load_trace(trace, limit),

@@ -46,6 +46,13 @@ class ModelGeometry(_Frozen):
         return self.num_layers * self.num_kv_heads * self.head_dim * 2 * self.dtype_bytes
 
 
+class HostLink(_Frozen):
+    """The link between host memory and the GPU, for a host KV tier (`common.kv_tiers`)."""
+
+    # Host-to-device copy bandwidth a KV load reaches (pinned memory), in GB/s.
+    load_gb_per_s: Annotated[float, Field(gt=0)]
+
+
 class PrefillCoefficients(_Frozen):
     """Prefill of L new tokens: `a_ms + b_ms_per_token·L + c_ms_per_token2·L²`."""
 
@@ -96,6 +103,8 @@ class LatencyProfile(_Frozen):
     # Mixture-of-experts models under expert parallelism: the layout and elastic-EP
     # step model (`triskel.common.moe`); None for dense models.
     moe: MoeSpec | None = None
+    # The host-to-GPU link a host KV tier loads over; None: no host tier on this hardware.
+    host_link: HostLink | None = None
     sources: Annotated[tuple[str, ...], Field(min_length=1)]
 
     @model_validator(mode="after")
