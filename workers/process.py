@@ -119,8 +119,16 @@ def build_mock_worker(config: WorkerProcessConfig) -> MockWorker:
         max_ep_size=config.max_ep_size,
     )
     if group is None:
+        if spec.profile.host_kv_capacity_tokens and profile.host_link is None:
+            raise ValueError(
+                f"profile.hostKvCapacityTokens: profile {profile.name} has no host link "
+                "to load a host tier over"
+            )
         engine_config = EngineConfig.from_profile(
-            profile, model=spec.model, kv_capacity_tokens=spec.profile.kv_capacity_tokens
+            profile,
+            model=spec.model,
+            kv_capacity_tokens=spec.profile.kv_capacity_tokens,
+            host_kv_capacity_tokens=spec.profile.host_kv_capacity_tokens,
         )
         num_arena_blocks = engine_config.num_kv_blocks
     else:

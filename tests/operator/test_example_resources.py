@@ -133,6 +133,11 @@ INVALID_CASES = [
     Invalid("unknown-connector.yaml", "spec.kvConnector.type", "spec.kvConnector.type"),
     # CEL on spec, blaming `.kvConnector.type`; pydantic's message names it too.
     Invalid("nixl-with-mock-engine.yaml", "spec.kvConnector.type", "kvConnector.type"),
+    Invalid(
+        "host-tier-with-ep.yaml",
+        "spec.profile.hostKvCapacityTokens",
+        "profile.hostKvCapacityTokens",
+    ),
     # The root CEL rule (its message names the field: a root rule cannot point into
     # metadata with fieldPath); pydantic only ever sees the spec.
     Invalid("pool-name-not-dns-label.yaml", "metadata.name", None),

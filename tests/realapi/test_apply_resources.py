@@ -38,6 +38,7 @@ REFUSED_BY_THE_SERVER = {
     "negative-gpus.yaml": "spec.resources.gpus: Invalid value: -1",  # minimum
     "unknown-connector.yaml": 'spec.kvConnector.type: Unsupported value: "rdma"',
     "nixl-with-mock-engine.yaml": "spec.kvConnector.type: Invalid value",  # CEL on spec
+    "host-tier-with-ep.yaml": "spec.profile.hostKvCapacityTokens: Invalid value",  # CEL
     # The root rule names metadata.name in its message; the server's own name check
     # (an RFC 1123 subdomain) names it too.
     "pool-name-not-dns-label.yaml": "metadata.name must be a DNS-1035 label",

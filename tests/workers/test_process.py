@@ -209,3 +209,24 @@ def test_an_ep_group_is_sized_for_its_largest_size() -> None:
     assert worker.engine.description.num_kv_blocks == 4 * 64
     assert worker.engine._arena.num_blocks == 6 * 64  # connectors register it once
     assert build_mock_worker(ep_config("llama-3.1-8b-h100", 1)).elastic_ep is None
+
+
+def host_tier_config(profile: str, host_tokens: int) -> WorkerProcessConfig:
+    pool = {
+        "role": "unified",
+        "model": "m",
+        "profile": {"name": profile, "kvCapacityTokens": 1024, "hostKvCapacityTokens": host_tokens},
+    }
+    return WorkerProcessConfig.model_validate({"worker_id": "w", "pool": pool})
+
+
+def test_a_pool_can_give_its_engine_a_host_tier() -> None:
+    worker = build_mock_worker(host_tier_config("llama-3.1-8b-h100", 4096))
+    # 4,096 tokens in blocks of 16.
+    assert worker.engine._core.config.num_host_kv_blocks == 256
+
+
+def test_a_host_tier_needs_a_profile_with_a_host_link() -> None:
+    # The L4 profile names no host link: nothing would price the loads.
+    with pytest.raises(ValueError, match=r"profile.hostKvCapacityTokens: profile llama-3.1-8b-l4"):
+        build_mock_worker(host_tier_config("llama-3.1-8b-l4", 4096))

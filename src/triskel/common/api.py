@@ -180,6 +180,10 @@ class ProfileSpec(ApiModel):
     """Overrides the profile's KV capacity (tokens), e.g. to force preemption."""
     time_scale: Annotated[float, Field(ge=0)] = 1.0
     """Wall-clock seconds per modelled second: 0.1 runs the mock 10× faster."""
+    host_kv_capacity_tokens: Annotated[int, Field(ge=0)] = 0
+    """A host-memory KV tier of this many tokens (0: none): blocks evicted from GPU
+    memory go there and load back over the profile's host link when that beats
+    recomputing them (as vLLM's CPU offloading or LMCache). Not with parallelism.ep > 1."""
 
 
 class WorkerPoolSpec(ApiModel):
@@ -209,7 +213,14 @@ class WorkerPoolSpec(ApiModel):
                     "(has(self.engine) && has(self.engine.type) && self.engine.type != 'mock')",
                     "message": "kvConnector.type nixl needs engine.type vllm or sglang",
                     "fieldPath": ".kvConnector.type",
-                }
+                },
+                {
+                    "rule": "!has(self.profile) || !has(self.profile.hostKvCapacityTokens) || "
+                    "self.profile.hostKvCapacityTokens == 0 || !has(self.parallelism) || "
+                    "!has(self.parallelism.ep) || self.parallelism.ep == 1",
+                    "message": "profile.hostKvCapacityTokens needs parallelism.ep 1",
+                    "fieldPath": ".profile.hostKvCapacityTokens",
+                },
             ]
         }
     )
@@ -220,5 +231,11 @@ class WorkerPoolSpec(ApiModel):
             raise ValueError(
                 "kvConnector.type: nixl needs engine.type vllm or sglang "
                 "(mock workers use tcp, mooncake or nccl)"
+            )
+        if self.profile.host_kv_capacity_tokens and self.parallelism.ep > 1:
+            # An elastic EP group resizes its GPU cache as ranks come and go; its host
+            # tier would have to follow, which the mock engine does not model.
+            raise ValueError(
+                f"profile.hostKvCapacityTokens: needs parallelism.ep 1, got {self.parallelism.ep}"
             )
         return self
