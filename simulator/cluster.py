@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from triskel.common.api import Role
 from triskel.common.profiles import LatencyProfile, list_profiles, load_profile
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
-from triskel.simulator.cache_view import engine_caches_index
+from triskel.simulator.cache_view import CachedBlocksView
 from triskel.simulator.instance import SimInstance
 from triskel.workers.engine.core import EngineConfig, EngineCore
 
@@ -91,7 +91,7 @@ class SimCluster:
 
     def kv_index(self) -> KvBlockIndex:
         """The router's KV index over these instances' caches (see `cache_view`)."""
-        return engine_caches_index({i.worker_id: i.core for i in self.instances})
+        return KvBlockIndex(CachedBlocksView({i.worker_id: i.core for i in self.instances}))
 
 
 def engine_config(shape: ClusterShape) -> EngineConfig:
