@@ -87,9 +87,11 @@ async def _serve(
         started = await pools.start()
         for worker, child in zip(worker_configs(config), started, strict=True):
             pool = worker.pool
+            host_tokens = pool.profile.host_kv_capacity_tokens
             say(
                 f"  {worker.worker_id:<12} {pool.role:<8} {pool.model:<16} "
                 f"{pool.kv_connector.type:<9} grpc {child.ready['grpc']}"
+                + (f"  host KV tier {host_tokens:,} tokens" if host_tokens else "")
             )
         router_config = RouterProcessConfig(
             http_address=config.router.http,
