@@ -6,24 +6,25 @@ at once and in order, before anything else runs, so that mirror always equals th
 engines' prefix caches. Reading the caches directly gives every plugin the same
 answers without copying each block hash into a second map and out again, which
 took a fifth of a run on 10k-token prompts (every prompt block is stored and
-evicted twice: on its prefill and on its decode instance).
+evicted twice: on its prefill and on its decode instance). Engines with a host KV
+tier are read the same way, tier by tier: `CachedBlocksView` for GPU memory,
+`CachedHostBlocksView` for the host tier (`KvBlockIndex.match_tiers` reads both).
 """
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Iterable, Mapping, Sequence
 
 from triskel.common.hashing import BlockHash
+from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.workers.engine.core import EngineCore
 
 
-class CachedBlocksView:
-    """`BlockLocations` over simulated engines, by worker id.
-
-    Read-only: only the engines change what it holds, so `add`, `discard` and
+class _EngineCachesView(abc.ABC):
+    """Read-only: only the engines change what it holds, so `add`, `discard` and
     `clear_worker` (the event path) raise TypeError. Unknown workers hold nothing.
-    `cores` is read live, not copied: instances an autoscaled run adds are seen.
-    """
+    `cores` is read live, not copied: instances an autoscaled run adds are seen."""
 
     __slots__ = ("_cores",)
 
@@ -36,12 +37,24 @@ class CachedBlocksView:
         lengths: list[int] = []
         for worker_id in worker_ids:
             core = self._cores.get(worker_id)
-            lengths.append(0 if core is None else core.num_cached_prefix_blocks(block_hashes))
+            lengths.append(0 if core is None else self._num_prefix(core, block_hashes))
         return lengths
 
-    def num_blocks(self, worker_id: str) -> int:
-        core = self._cores.get(worker_id)
-        return 0 if core is None else core.num_cached_blocks
+    def match_from(
+        self, block_hashes: Sequence[BlockHash], starts: Sequence[int], worker_ids: Sequence[str]
+    ) -> list[int]:
+        lengths: list[int] = []
+        for worker_id, start in zip(worker_ids, starts, strict=True):
+            core = self._cores.get(worker_id)
+            if core is None or start >= len(block_hashes):
+                lengths.append(0)
+            else:
+                lengths.append(self._num_prefix(core, block_hashes[start:]))
+        return lengths
+
+    @abc.abstractmethod
+    def _num_prefix(self, core: EngineCore, block_hashes: Sequence[BlockHash]) -> int:
+        """Leading blocks of `block_hashes` this view's tier of `core` holds."""
 
     def add(self, worker_id: str, block_hashes: Iterable[BlockHash]) -> None:
         raise TypeError(f"{worker_id}: the simulated caches are read, not fed events")
@@ -51,3 +64,35 @@ class CachedBlocksView:
 
     def clear_worker(self, worker_id: str) -> None:
         raise TypeError(f"{worker_id}: the simulated caches are read, not fed events")
+
+
+class CachedBlocksView(_EngineCachesView):
+    """`BlockLocations` over simulated engines' GPU prefix caches, by worker id."""
+
+    __slots__ = ()
+
+    def _num_prefix(self, core: EngineCore, block_hashes: Sequence[BlockHash]) -> int:
+        return core.num_cached_prefix_blocks(block_hashes)
+
+    def num_blocks(self, worker_id: str) -> int:
+        core = self._cores.get(worker_id)
+        return 0 if core is None else core.num_cached_blocks
+
+
+class CachedHostBlocksView(_EngineCachesView):
+    """`BlockLocations` over simulated engines' host KV tiers, by worker id (an engine
+    without one holds nothing there)."""
+
+    __slots__ = ()
+
+    def _num_prefix(self, core: EngineCore, block_hashes: Sequence[BlockHash]) -> int:
+        return core.num_host_prefix_blocks(block_hashes)
+
+    def num_blocks(self, worker_id: str) -> int:
+        core = self._cores.get(worker_id)
+        return 0 if core is None else core.num_host_blocks
+
+
+def engine_caches_index(cores: Mapping[str, EngineCore]) -> KvBlockIndex:
+    """The router's KV index over `cores`' caches, both tiers (read live)."""
+    return KvBlockIndex(CachedBlocksView(cores), CachedHostBlocksView(cores))

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from triskel.common.api import Role
 from triskel.common.profiles import LatencyProfile, list_profiles, load_profile
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
-from triskel.simulator.cache_view import CachedBlocksView
+from triskel.simulator.cache_view import engine_caches_index
 from triskel.simulator.instance import SimInstance
 from triskel.workers.engine.core import EngineConfig, EngineCore
 
@@ -74,8 +74,10 @@ class ClusterShape(BaseModel):
         return self.num_decode > 0
 
     def total_kv_capacity_tokens(self) -> int:
-        """KV tokens all instances hold together (the override, else the profile's)."""
+        """KV tokens all instances hold together, in GPU memory (the override, else the
+        profile's) and in their host tiers."""
         per_instance = self.kv_capacity_tokens or load_profile(self.profile).kv_capacity_tokens
+        per_instance += self.host_kv_capacity_tokens
         return per_instance * (self.num_unified + self.num_prefill + self.num_decode)
 
 
@@ -91,7 +93,7 @@ class SimCluster:
 
     def kv_index(self) -> KvBlockIndex:
         """The router's KV index over these instances' caches (see `cache_view`)."""
-        return KvBlockIndex(CachedBlocksView({i.worker_id: i.core for i in self.instances}))
+        return engine_caches_index({i.worker_id: i.core for i in self.instances})
 
 
 def engine_config(shape: ClusterShape) -> EngineConfig:

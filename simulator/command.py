@@ -107,7 +107,8 @@ def run_simulate(options: SimulateOptions, echo: Echo) -> list[PolicyRow]:
     )
     if pooled is not None:
         echo(
-            f"one LRU cache pooling the cluster's {capacity:,} KV tokens would hit {pooled:.1%} "
+            f"one LRU cache pooling the cluster's {capacity:,} KV tokens (GPU and host tiers) "
+            f"would hit {pooled:.1%} "
             "(what the cache capacity allows any policy)"
         )
     rows: list[PolicyRow] = []

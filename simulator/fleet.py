@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from triskel.common.api import Role
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
-from triskel.simulator.cache_view import CachedBlocksView
+from triskel.simulator.cache_view import engine_caches_index
 from triskel.simulator.instance import SimInstance
 from triskel.workers.engine.core import EngineConfig, EngineCore
 
@@ -52,7 +52,7 @@ class Fleet:
 
     def kv_index(self) -> KvBlockIndex:
         """The router's KV index over every instance's cache, added ones included."""
-        return KvBlockIndex(CachedBlocksView(self.cores))
+        return engine_caches_index(self.cores)
 
     # -- the router's view ----------------------------------------------------------
 

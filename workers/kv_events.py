@@ -1,7 +1,8 @@
 """Fan-out of a worker's KV cache events to any number of subscribers.
 
-A new subscriber first gets a snapshot of every cached block (so a router that
-connects late, or reconnects after a gap, rebuilds its index), then live batches
+A new subscriber first gets a snapshot of every cached block, in each tier (GPU
+memory and, with one, the host tier) with its medium (so a router that connects
+late, or reconnects after a gap, rebuilds its index), then live batches
 in order. A subscriber that falls far behind is cut off rather than letting the
 worker's memory grow: it reconnects and gets a fresh snapshot.
 """
@@ -9,9 +10,10 @@ worker's memory grow: it reconnects and gets a fresh snapshot.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from triskel.common.hashing import BlockHash
+from triskel.common.kv_tiers import KvMedium
 from triskel.workers.api import KvCacheEvent, KvEventBatch
 from triskel.workers.engine.events import BlocksStored
 
@@ -40,9 +42,12 @@ class KvEventHub:
                 queue.put_nowait(batch)
 
     def subscribe(
-        self, cached_chains: Sequence[Sequence[BlockHash]]
+        self, cached_chains: Mapping[KvMedium, Sequence[Sequence[BlockHash]]]
     ) -> AsyncIterator[KvEventBatch]:
         """The snapshot (events numbered with the last live id), then live batches.
+
+        `cached_chains` gives each tier's cached blocks as chains; the snapshot
+        carries each chain as a Stored event of that tier's medium.
 
         The subscription starts now, not at the first iteration, so no event published
         between the snapshot and the first read is lost.
@@ -50,8 +55,9 @@ class KvEventHub:
         queue: asyncio.Queue[KvEventBatch | _Closed] = asyncio.Queue()
         self._subscribers.add(queue)
         snapshot = tuple(
-            BlocksStored(self._last_event_id, tuple(chain), None)
-            for chain in cached_chains
+            BlocksStored(self._last_event_id, tuple(chain), None, medium)
+            for medium, chains in cached_chains.items()
+            for chain in chains
             if chain
         )
         return self._stream(queue, KvEventBatch(snapshot, is_snapshot=True))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from triskel.common.api import Role
 from triskel.common.articles import with_article
 from triskel.common.hashing import BlockHash, hash_block, hash_blocks, root_hash
+from triskel.common.kv_tiers import KvMedium
 from triskel.common.latency import encode_ms
 from triskel.common.request_limits import ImageSize, LimitError, check_image_sizes
 from triskel.common.tokenizer import MockTokenizer
@@ -478,7 +479,9 @@ class MockEngine:
         )
 
     def kv_events(self) -> AsyncIterator[KvEventBatch]:
-        return self._events.subscribe(self._core.cached_block_chains())
+        return self._events.subscribe(
+            {medium: self._core.cached_block_chains(medium) for medium in KvMedium}
+        )
 
     def switch_role(self, role: Role) -> WorkerDescription:
         # Only the role's gate changes: the core, its prefix cache and the KV connector

@@ -10,6 +10,7 @@ import grpc
 
 from triskel.common.api import Role
 from triskel.common.grpc_server import start_server
+from triskel.common.kv_tiers import KvMedium
 from triskel.v1 import worker_pb2, worker_pb2_grpc
 from triskel.workers.api import (
     SWITCHABLE_ROLES,
@@ -32,6 +33,7 @@ from triskel.workers.kv.registry import connector_type_problem
 
 _DEFAULT_STATS_INTERVAL_MS = 100
 _SERVICE_NAME = "triskel.v1.Worker"
+_MEDIUM_PROTO = {KvMedium.GPU: worker_pb2.KV_MEDIUM_GPU, KvMedium.HOST: worker_pb2.KV_MEDIUM_HOST}
 
 
 class WorkerServicer(worker_pb2_grpc.WorkerServicer):
@@ -225,12 +227,13 @@ def _decode_response(event: KvReceived | Tokens | DecodeDone) -> worker_pb2.Deco
 
 
 def _kv_event(event: KvCacheEvent) -> worker_pb2.KvEvent:
+    medium = _MEDIUM_PROTO[event.medium]
     if isinstance(event, BlocksStored):
-        stored = worker_pb2.BlocksStored(block_hashes=event.block_hashes)
+        stored = worker_pb2.BlocksStored(block_hashes=event.block_hashes, medium=medium)
         if event.parent_hash is not None:
             stored.parent_hash = event.parent_hash
         return worker_pb2.KvEvent(event_id=event.event_id, stored=stored)
-    removed = worker_pb2.BlocksRemoved(block_hashes=event.block_hashes)
+    removed = worker_pb2.BlocksRemoved(block_hashes=event.block_hashes, medium=medium)
     return worker_pb2.KvEvent(event_id=event.event_id, removed=removed)
 
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from triskel.common.api import Role
-from triskel.simulator.cluster import ClusterShape, build_cluster
+from triskel.simulator.cluster import ClusterShape, build_cluster, engine_config
 
 
 @pytest.mark.parametrize(
@@ -46,3 +46,13 @@ def test_kv_capacity_override_sizes_every_engine() -> None:
 def test_unknown_profile_is_named() -> None:
     with pytest.raises(ValueError, match="unknown profile 'nope'"):
         build_cluster(ClusterShape(num_unified=1, profile="nope"))
+
+
+def test_a_host_tier_counts_in_the_capacity_and_needs_a_host_link() -> None:
+    shape = ClusterShape(
+        num_prefill=1, num_decode=2, kv_capacity_tokens=1000, host_kv_capacity_tokens=3000
+    )
+    assert shape.total_kv_capacity_tokens() == 3 * 4000
+    assert engine_config(shape).num_host_kv_blocks == 3000 // 16
+    with pytest.raises(ValidationError, match=r"host_kv_capacity_tokens: profile llama-3\.1-8b-l4"):
+        ClusterShape(num_unified=1, profile="llama-3.1-8b-l4", host_kv_capacity_tokens=3000)

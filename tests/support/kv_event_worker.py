@@ -25,7 +25,8 @@ class FakeKvWorker(worker_pb2_grpc.WorkerServicer):
     def __init__(self, worker_id: str) -> None:
         self.worker_id = worker_id
         self.num_subscriptions = 0  # ever opened
-        self._chains: list[list[int]] = []
+        # Cached chains, each with the medium (tier) holding it.
+        self._chains: list[tuple[worker_pb2.KvMedium, list[int]]] = []
         self._last_event_id = 0
         self._subscribers: set[asyncio.Queue[worker_pb2.KvEventBatch]] = set()
         self._server: grpc.aio.Server | None = None
@@ -71,10 +72,13 @@ class FakeKvWorker(worker_pb2_grpc.WorkerServicer):
             on_lost,
         )
 
-    def store(self, *block_hashes: int) -> None:
-        """Caches one chain of blocks (one Stored event)."""
-        self._chains.append(list(block_hashes))
-        self._publish(worker_pb2.KvEvent(stored=worker_pb2.BlocksStored(block_hashes=block_hashes)))
+    def store(
+        self, *block_hashes: int, medium: worker_pb2.KvMedium = worker_pb2.KV_MEDIUM_GPU
+    ) -> None:
+        """Caches one chain of blocks in `medium` (one Stored event)."""
+        self._chains.append((medium, list(block_hashes)))
+        stored = worker_pb2.BlocksStored(block_hashes=block_hashes, medium=medium)
+        self._publish(worker_pb2.KvEvent(stored=stored))
 
     def clear(self) -> None:
         """Drops the whole cache (one Cleared event)."""
@@ -102,9 +106,9 @@ class FakeKvWorker(worker_pb2_grpc.WorkerServicer):
         events = [
             worker_pb2.KvEvent(
                 event_id=self._last_event_id,
-                stored=worker_pb2.BlocksStored(block_hashes=chain),
+                stored=worker_pb2.BlocksStored(block_hashes=chain, medium=medium),
             )
-            for chain in self._chains
+            for medium, chain in self._chains
         ]
         return worker_pb2.KvEventBatch(worker_id=self.worker_id, events=events, is_snapshot=True)
 

@@ -299,6 +299,12 @@ class EngineCore:
         """Blocks in the prefix cache (stored by KV events and not removed since)."""
         return self._pool.num_cached_blocks
 
+    @property
+    def num_host_blocks(self) -> int:
+        """Blocks in the host tier (0 without one)."""
+        host = self._pool.host
+        return 0 if host is None else len(host)
+
     def num_host_prefix_blocks(self, block_hashes: Sequence[BlockHash]) -> int:
         """Leading blocks of `block_hashes` in the host tier (0 without one)."""
         host = self._pool.host

@@ -14,18 +14,30 @@ so a flat map `hash → workers` answers prefix matches as a radix tree would:
     prompt:   h0 ─ h1 ─ h2 ─ h3
     holders:  {a,b} {a,b} {a}  {}      → match lengths a: 3, b: 2, c: 0
 
+A worker with a host KV tier (vLLM CPU offload, LMCache, SGLang HiCache) also
+reports the blocks it offloads to host memory, as events of medium HOST in the
+same numbered sequence; the index keeps them in a second map. A prompt's host hit
+is what continues there after its GPU prefix (the GPU's copy is used as is, the
+host's must be loaded back first):
+
+    prompt:   h0 ─ h1 ─ h2 ─ h3 ─ h4
+    GPU:      a    a                      → a: g = 2
+    host:     a         a    a            → a: h = 2 (h2, h3 after the GPU prefix)
+
 Storage sits behind `BlockLocations`, so a shared backend (Redis, for several
 router replicas) can replace the in-memory map without touching callers. The
-event cursors stay here: they belong to this router's subscriptions.
+event cursors stay here: they belong to this router's subscriptions, one
+sequence per worker whatever the medium.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from triskel.common.hashing import BlockHash
+from triskel.common.kv_tiers import KvMedium
 from triskel.router.scheduling.producers.worker_masks import WorkerSlots, match_lengths
 
 
@@ -47,6 +59,14 @@ class BlockLocations(Protocol):
     def match_lengths(
         self, block_hashes: Sequence[BlockHash], worker_ids: Sequence[str]
     ) -> list[int]: ...
+
+    def match_from(
+        self, block_hashes: Sequence[BlockHash], starts: Sequence[int], worker_ids: Sequence[str]
+    ) -> list[int]:
+        """Per worker id in order, how many leading blocks of `block_hashes[start:]` it
+        holds, `starts` aligned with `worker_ids` (a start past the end gives 0; a worker
+        id given twice is given the same start). `match_lengths` with every start 0."""
+        ...
 
     def num_blocks(self, worker_id: str) -> int: ...
 
@@ -102,6 +122,50 @@ class InMemoryBlockLocations:
     ) -> list[int]:
         return match_lengths(self._holders_of, block_hashes, worker_ids, self._slots)
 
+    def match_from(
+        self, block_hashes: Sequence[BlockHash], starts: Sequence[int], worker_ids: Sequence[str]
+    ) -> list[int]:
+        # One walk for all workers: each joins the active mask at its start and leaves
+        # it at its first missing block. Workers that hold nothing here (no slot) never
+        # join, so a tier empty for these workers costs one slot lookup each.
+        if not self._blocks_of:
+            return [0] * len(worker_ids)  # the tier is empty: a router without host tiers
+        slot_of = self._slots.slot
+        num_blocks = len(block_hashes)
+        joining: dict[int, int] = {}  # position → mask of the workers starting there
+        start_of: dict[int, int] = {}  # slot → its start
+        for worker_id, start in zip(worker_ids, starts, strict=True):
+            slot = slot_of(worker_id)
+            if slot is not None and start < num_blocks:
+                joining[start] = joining.get(start, 0) | (1 << slot)
+                start_of[slot] = start
+        length_of: dict[int, int] = {}
+        pending = sorted(joining, reverse=True)  # next join position last
+        holders_of = self._holders_of
+        active = 0
+        position = pending[-1] if pending else num_blocks
+        while position < num_blocks:
+            if pending and pending[-1] == position:
+                active |= joining[pending.pop()]
+            elif not active:
+                if not pending:
+                    break
+                position = pending[-1]
+                continue
+            still = active & holders_of.get(block_hashes[position], 0)
+            if still != active:
+                for slot in _slots_of(active ^ still):
+                    length_of[slot] = position - start_of[slot]
+                active = still
+            position += 1
+        for slot in _slots_of(active):
+            length_of[slot] = num_blocks - start_of[slot]
+        lengths = []
+        for worker_id in worker_ids:
+            slot = slot_of(worker_id)
+            lengths.append(0 if slot is None else length_of.get(slot, 0))
+        return lengths
+
     def num_blocks(self, worker_id: str) -> int:
         return len(self._blocks_of.get(worker_id, ()))
 
@@ -114,6 +178,14 @@ class InMemoryBlockLocations:
             del self._holders_of[block_hash]
 
 
+def _slots_of(mask: int) -> Iterator[int]:
+    """The set bits of `mask`, lowest first."""
+    while mask:
+        lowest = mask & -mask
+        yield lowest.bit_length() - 1
+        mask ^= lowest
+
+
 @dataclass(slots=True)
 class _Cursor:
     """How far a worker's event stream has been applied."""
@@ -124,16 +196,24 @@ class _Cursor:
 
 
 class KvBlockIndex:
-    """Which worker holds which KV block, kept current from each worker's KV events.
+    """Which worker holds which KV block, per tier, kept current from each worker's KV events.
 
     A worker never seen is taken to be at event 0 (workers number events from 1).
     Events refused out of order leave the worker's last known blocks in place
-    (stale but mostly right) until a snapshot replaces them.
+    (stale but mostly right) until a snapshot replaces them. `locations` holds the
+    GPU tier, `host_locations` the host tier (each a new in-memory map when None).
     """
 
-    def __init__(self, locations: BlockLocations | None = None) -> None:
+    def __init__(
+        self,
+        locations: BlockLocations | None = None,
+        host_locations: BlockLocations | None = None,
+    ) -> None:
         self._locations: BlockLocations = (
             locations if locations is not None else InMemoryBlockLocations()
+        )
+        self._host_locations: BlockLocations = (
+            host_locations if host_locations is not None else InMemoryBlockLocations()
         )
         self._cursors: dict[str, _Cursor] = {}
 
@@ -142,40 +222,58 @@ class KvBlockIndex:
         worker_id: str,
         chains: Sequence[Sequence[BlockHash]],
         last_event_id: int | None,
+        host_chains: Sequence[Sequence[BlockHash]] = (),
     ) -> None:
-        """Replaces everything known about `worker_id` with `chains`.
+        """Replaces everything known about `worker_id` with `chains` (its GPU tier)
+        and `host_chains` (its host tier).
 
         `last_event_id` is the id of the worker's newest event the snapshot covers;
         None when unknown (the next live event is then accepted whatever its id).
         """
-        self._locations.clear_worker(worker_id)
-        for chain in chains:
-            self._locations.add(worker_id, chain)
+        for locations, tier_chains in (
+            (self._locations, chains),
+            (self._host_locations, host_chains),
+        ):
+            locations.clear_worker(worker_id)
+            for chain in tier_chains:
+                locations.add(worker_id, chain)
         self._cursors[worker_id] = _Cursor(last_event_id)
 
     def apply_stored(
-        self, worker_id: str, event_id: int, block_hashes: Sequence[BlockHash]
+        self,
+        worker_id: str,
+        event_id: int,
+        block_hashes: Sequence[BlockHash],
+        medium: KvMedium = KvMedium.GPU,
     ) -> bool:
-        """Records that `worker_id` now holds `block_hashes`; False (ignored) if out of order."""
+        """Records that `worker_id` now holds `block_hashes` in `medium`; False (ignored)
+        if out of order."""
         if not self._advance(worker_id, event_id):
             return False
-        self._locations.add(worker_id, block_hashes)
+        self._tier(medium).add(worker_id, block_hashes)
         return True
 
     def apply_removed(
-        self, worker_id: str, event_id: int, block_hashes: Sequence[BlockHash]
+        self,
+        worker_id: str,
+        event_id: int,
+        block_hashes: Sequence[BlockHash],
+        medium: KvMedium = KvMedium.GPU,
     ) -> bool:
-        """Records that `worker_id` evicted `block_hashes`; False (ignored) if out of order."""
+        """Records that `worker_id` evicted `block_hashes` from `medium` (the other tier
+        keeps its copies); False (ignored) if out of order."""
         if not self._advance(worker_id, event_id):
             return False
-        self._locations.discard(worker_id, block_hashes)
+        self._tier(medium).discard(worker_id, block_hashes)
         return True
 
     def apply_cleared(self, worker_id: str, event_id: int) -> bool:
-        """Records that `worker_id` dropped its whole cache; False (ignored) if out of order."""
+        """Records that `worker_id` dropped its whole cache, both tiers; False (ignored)
+        if out of order."""
         if not self._advance(worker_id, event_id):
             return False
         self._locations.clear_worker(worker_id)
+        self._host_locations.clear_worker(worker_id)
         return True
 
     def needs_snapshot(self, worker_id: str) -> bool:
@@ -184,8 +282,9 @@ class KvBlockIndex:
         return cursor is not None and cursor.needs_snapshot
 
     def remove_worker(self, worker_id: str) -> None:
-        """Forgets `worker_id`: its blocks and its event cursor."""
+        """Forgets `worker_id`: its blocks in both tiers and its event cursor."""
         self._locations.clear_worker(worker_id)
+        self._host_locations.clear_worker(worker_id)
         self._cursors.pop(worker_id, None)
 
     def match_lengths(
@@ -198,9 +297,26 @@ class KvBlockIndex:
         """
         return self._locations.match_lengths(block_hashes, worker_ids)
 
-    def num_blocks(self, worker_id: str) -> int:
-        """Blocks `worker_id` holds, per its events."""
-        return self._locations.num_blocks(worker_id)
+    def match_tiers(
+        self, block_hashes: Sequence[BlockHash], worker_ids: Sequence[str]
+    ) -> list[tuple[int, int]]:
+        """Per worker, aligned with `worker_ids`: (g, h), g the leading blocks of
+        `block_hashes` it holds in GPU memory (as `match_lengths`), h how many of the
+        blocks after those continue in its host tier (0 when none do).
+
+        On the router's hot path: one GPU walk for every worker, then one host walk
+        from each worker's g on (workers whose GPU prefix covers the prompt skip it).
+        """
+        gpu_lengths = self._locations.match_lengths(block_hashes, worker_ids)
+        host_lengths = self._host_locations.match_from(block_hashes, gpu_lengths, worker_ids)
+        return list(zip(gpu_lengths, host_lengths, strict=True))
+
+    def num_blocks(self, worker_id: str, medium: KvMedium = KvMedium.GPU) -> int:
+        """Blocks `worker_id` holds in `medium`, per its events."""
+        return self._tier(medium).num_blocks(worker_id)
+
+    def _tier(self, medium: KvMedium) -> BlockLocations:
+        return self._host_locations if medium is KvMedium.HOST else self._locations
 
     def _advance(self, worker_id: str, event_id: int) -> bool:
         """Moves the worker's cursor to `event_id` if it is the next one expected."""

@@ -10,8 +10,10 @@ import pytest
 import pytest_asyncio
 
 from triskel.common.hashing import BlockHash
+from triskel.common.kv_tiers import KvMedium
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.state import KvRelay, StateConfig, open_kv_relay
+from triskel.v1 import worker_pb2
 
 from support.kv_event_worker import FakeKvWorker
 from support.redis_server import RedisServer
@@ -55,6 +57,10 @@ class Replica:
     def holds(self, worker_id: str, *chain: int) -> bool:
         hashes = [BlockHash(h) for h in chain]
         return self.index.match_lengths(hashes, [worker_id]) == [len(chain)]
+
+    def tiers(self, worker_id: str, *chain: int) -> tuple[int, int]:
+        """(GPU, host) blocks of `chain` the index places on `worker_id`."""
+        return self.index.match_tiers([BlockHash(h) for h in chain], [worker_id])[0]
 
     async def crash(self) -> None:
         """Stops without giving up its leases, as a killed process would."""
@@ -236,3 +242,24 @@ async def test_workers_join_and_leave_while_the_relay_runs(
     await wait_until(lambda: other.holds("w2", 8))
     assert holder.index.num_blocks("w2") == 0  # nothing applied for a worker that left
     assert w2.num_subscribers == 1
+
+
+@pytest.mark.asyncio
+async def test_the_host_tier_survives_the_relay_live_and_in_the_stored_snapshot(
+    start_kv_worker: StartWorker, open_replica: OpenReplica
+) -> None:
+    w1 = await start_kv_worker("w1")
+    w1.store(1, 2)
+    w1.store(1, 2, 3, 4, medium=worker_pb2.KV_MEDIUM_HOST)  # in the first snapshot
+    a = await open_replica("router-a", [w1])
+    await wait_until(lambda: a.tiers("w1", 1, 2, 3, 4, 5) == (2, 2))
+    w1.store(5, medium=worker_pb2.KV_MEDIUM_HOST)  # live, through the stream
+    await wait_until(lambda: a.tiers("w1", 1, 2, 3, 4, 5) == (2, 3))
+
+    # A replica started later warms from the snapshot Redis stored, media included.
+    late = await open_replica("router-late", [w1])
+    await wait_until(lambda: late.tiers("w1", 1, 2, 3, 4, 5) == (2, 3))
+    assert late.index.num_blocks("w1", KvMedium.HOST) == 5
+    assert w1.num_subscriptions == 1
+    w1.store(6, medium=worker_pb2.KV_MEDIUM_HOST)
+    await wait_until(lambda: late.index.num_blocks("w1", KvMedium.HOST) == 6)

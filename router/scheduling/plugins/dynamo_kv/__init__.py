@@ -7,7 +7,9 @@ For each candidate i (Dynamo's KV router, see README.md):
     decode_blocks_i  = active decode blocks_i
     cost_i           = overlapWeight · prefill_blocks_i + decode_blocks_i
 
-`overlap_blocks_i` comes from the precise KV index (the workers' KV events).
+`overlap_blocks_i` comes from the precise KV index (the workers' KV events):
+g + w·h, its GPU prefix plus the host-tier blocks after it at the worker's
+`host_hit_weight` (g alone when it has no host hit, which is Dynamo's overlap).
 With `temperature` 0 the lowest cost wins; ties go to the worker with the fewest
 blocks in the index (the smaller radix tree, as Dynamo breaks them), then to a
 random one. With `temperature` T > 0 the pick is sampled:
@@ -24,6 +26,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from triskel.router.scheduling.plugin import PluginContext
+from triskel.router.scheduling.plugins.precise_prefix import effective_blocks
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.registry import PluginParameters, parse_parameters
 from triskel.router.scheduling.types import (
@@ -48,7 +51,7 @@ class DynamoKvParameters(PluginParameters):
 def kv_costs(
     request: SchedulingRequest,
     endpoints: Sequence[Endpoint],
-    overlap_blocks: Sequence[int],
+    overlap_blocks: Sequence[float],
     overlap_weight: float,
 ) -> list[float]:
     """Dynamo's cost per endpoint, aligned with `endpoints` (lower is better)."""
@@ -91,7 +94,8 @@ class DynamoKvPicker:
     ) -> tuple[Endpoint, str]:
         endpoints = [s.endpoint for s in scored]
         worker_ids = [e.worker_id for e in endpoints]
-        overlaps = self._kv_index.match_lengths(request.block_hashes, worker_ids)
+        tiers = self._kv_index.match_tiers(request.block_hashes, worker_ids)
+        overlaps = effective_blocks(tiers, endpoints)
         costs = kv_costs(request, endpoints, overlaps, self.parameters.overlap_weight)
         if self.parameters.temperature > 0:
             weights = softmax_weights(costs, self.parameters.temperature)

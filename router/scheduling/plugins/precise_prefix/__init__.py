@@ -1,15 +1,20 @@
 """precise-prefix-scorer: the share of the prompt a worker really caches, per its KV events.
 
-Score = leading prompt blocks the worker holds ÷ prompt blocks, read from the
-router's `KvBlockIndex` (fed by the workers' KV events). This is llm-d's precise
-prefix-cache scorer and the overlap term of Dynamo's KV router cost.
+Score = effective matched blocks ÷ prompt blocks, read from the router's
+`KvBlockIndex` (fed by the workers' KV events). A worker's effective matched
+blocks are g + w·h: g leading prompt blocks in its GPU cache, h more continuing in
+its host KV tier, each of those worth w = `host_hit_weight(profile)` (what loading
+it back saves against recomputing it; 0 without a host link or profile). Without
+host blocks this is llm-d's precise prefix-cache scorer and the overlap term of
+Dynamo's KV router cost, unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from triskel.common.kv_tiers import host_hit_weight
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.registry import PluginParameters, parse_parameters
@@ -18,14 +23,35 @@ from triskel.router.scheduling.types import CycleState, Endpoint, SchedulingRequ
 TYPE_NAME = "precise-prefix-scorer"
 SUMMARY = "Share of the prompt each worker caches, from the workers' KV events."
 
-# CycleState key: dict worker id → leading prompt blocks the worker holds. Computed
-# for the candidates seen first in the cycle; filters only remove candidates, so
-# every later plugin finds its own.
+# CycleState keys, computed for the candidates seen first in the cycle (filters only
+# remove candidates, so every later plugin finds its own). TIERS: dict worker id →
+# (g, h), prompt blocks matched in its GPU cache, then in its host tier after those
+# (`KvBlockIndex.match_tiers`). MATCHES: dict worker id → g alone.
+TIERS_KEY = "precise-prefix/tiers"
 MATCHES_KEY = "precise-prefix/matches"
 
 
 class PrecisePrefixParameters(PluginParameters):
     """No parameters: the index belongs to the router (see PluginContext.kv_index)."""
+
+
+def matched_tiers(
+    kv_index: KvBlockIndex,
+    request: SchedulingRequest,
+    candidates: Sequence[Endpoint],
+    state: CycleState,
+) -> Mapping[str, tuple[int, int]]:
+    """(GPU, host) prompt blocks each candidate holds, computed once per cycle."""
+
+    def compute() -> dict[str, tuple[int, int]]:
+        worker_ids = [c.worker_id for c in candidates]
+        tiers = kv_index.match_tiers(request.block_hashes, worker_ids)
+        return dict(zip(worker_ids, tiers, strict=True))
+
+    tiers = state.memo(TIERS_KEY, compute)
+    # Published with them: plugins reading the GPU counts share this one walk.
+    state.memo(MATCHES_KEY, lambda: _gpu_counts(tiers))
+    return tiers
 
 
 def matched_blocks(
@@ -34,18 +60,35 @@ def matched_blocks(
     candidates: Sequence[Endpoint],
     state: CycleState,
 ) -> Mapping[str, int]:
-    """Leading prompt blocks each candidate holds, computed once per cycle."""
+    """Leading prompt blocks each candidate holds in GPU memory, computed once per cycle."""
+    tiers = matched_tiers(kv_index, request, candidates, state)
+    return state.memo(MATCHES_KEY, lambda: _gpu_counts(tiers))
 
-    def compute() -> dict[str, int]:
-        worker_ids = [c.worker_id for c in candidates]
-        lengths = kv_index.match_lengths(request.block_hashes, worker_ids)
-        return dict(zip(worker_ids, lengths, strict=True))
 
-    return state.memo(MATCHES_KEY, compute)
+def _gpu_counts(tiers: Mapping[str, tuple[int, int]]) -> dict[str, int]:
+    return {worker_id: gpu for worker_id, (gpu, _) in tiers.items()}
+
+
+def effective_blocks(
+    tiers: Iterable[tuple[int, int]], endpoints: Iterable[Endpoint]
+) -> list[float]:
+    """Per endpoint, aligned: g + w·h from its (g, h), GPU hits counted whole and host
+    hits at the endpoint's `host_hit_weight`.
+
+    Worked example (Llama-3.1-8B on H100 over a 50 GB/s host link, w = 0.94): 10 GPU
+    blocks then 20 host blocks are worth 10 + 0.94 · 20 = 28.8 blocks. With no host hit
+    it is g itself, so scores without host blocks stay what they were.
+    """
+    # One call per cycle, not per endpoint: this runs on every pick.
+    return [
+        gpu + host_hit_weight(endpoint.profile) * host if host else gpu
+        for (gpu, host), endpoint in zip(tiers, endpoints, strict=True)
+    ]
 
 
 class PrecisePrefixScorer:
-    """Scores by matched ÷ total prompt blocks (0 for all when the prompt has no full block)."""
+    """Scores by effective matched ÷ total prompt blocks (0 for all when the prompt has
+    no full block)."""
 
     def __init__(self, name: str, kv_index: KvBlockIndex) -> None:
         self.name = name
@@ -57,8 +100,9 @@ class PrecisePrefixScorer:
         num_blocks = len(request.block_hashes)
         if num_blocks == 0:
             return [0.0] * len(candidates)
-        matches = matched_blocks(self._kv_index, request, candidates, state)
-        return [matches[c.worker_id] / num_blocks for c in candidates]
+        tiers = matched_tiers(self._kv_index, request, candidates, state)
+        effective = effective_blocks([tiers[c.worker_id] for c in candidates], candidates)
+        return [blocks / num_blocks for blocks in effective]
 
 
 def create(name: str, parameters: Mapping[str, Any], context: PluginContext) -> PrecisePrefixScorer:

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from triskel.common.kv_tiers import KvMedium, host_hit_weight
+from triskel.common.profiles import LatencyProfile, load_profile
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.plugins import dynamo_kv
 from triskel.router.scheduling.plugins.dynamo_kv import (
@@ -148,3 +150,24 @@ def test_runs_in_a_profile() -> None:
     # b holds the whole prompt: cost 0 against 4 for the others.
     assert (decision.endpoint.worker_id, decision.reason) == ("b", "dynamo-kv")
     assert set(decision.plugin_seconds) == {"dynamo"}
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [
+        # w ≈ 0.94: a's overlap is 1 + 3w ≈ 3.83 blocks, cost 4 − 3.83 ≈ 0.17 < b's 1.
+        pytest.param(load_profile("llama-3.1-8b-h100"), "a", id="host-link"),
+        # w = 0 (no profile, so no host link): a's overlap is 1 block, cost 3 > b's 1.
+        pytest.param(None, "b", id="no-profile"),
+    ],
+)
+def test_host_tier_blocks_count_at_the_host_hit_weight(
+    profile: LatencyProfile | None, expected: str
+) -> None:
+    index = index_with(a=1, b=4)
+    index.apply_stored("a", 1, PROMPT.block_hashes[1:], KvMedium.HOST)
+    a = endpoint("a", profile=profile)
+    b = endpoint("b", profile=profile, active=ActiveLoad(num_decode_blocks=1))
+    assert pick(picker(index), a, b) == expected
+    w = host_hit_weight(profile)
+    assert kv_costs(PROMPT, [a, b], [1 + 3 * w, 4], 1.0) == pytest.approx([3 - 3 * w, 1.0])

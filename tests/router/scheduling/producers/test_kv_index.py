@@ -1,10 +1,14 @@
-"""KvBlockIndex: in-order events, gaps and replays, snapshots, prefix match walking."""
+"""KvBlockIndex: in-order events, gaps and replays, snapshots, prefix match walking, and
+the host tier (match_tiers)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import pytest
 
 from triskel.common.hashing import BlockHash
+from triskel.common.kv_tiers import KvMedium
 from triskel.router.scheduling.producers.kv_index import InMemoryBlockLocations, KvBlockIndex
 
 
@@ -13,6 +17,7 @@ def hashes(*values: int) -> list[BlockHash]:
 
 
 H = hashes(10, 11, 12, 13)
+GPU, HOST = KvMedium.GPU, KvMedium.HOST
 
 
 def test_events_in_order_are_applied() -> None:
@@ -163,3 +168,149 @@ def test_index_runs_on_a_supplied_backend() -> None:
     index = KvBlockIndex(locations)
     index.apply_stored("a", 1, H[:2])
     assert locations.match_lengths(H[:3], ["a", "b"]) == [2, 0]
+
+
+# -- the host tier --------------------------------------------------------------
+
+
+def test_host_blocks_count_only_after_the_gpu_prefix() -> None:
+    index = KvBlockIndex()
+    # a: GPU 10, 11, then 12, 13 in the host tier (an offloaded tail).
+    assert index.apply_stored("a", 1, H[:2])
+    assert index.apply_stored("a", 2, H, HOST)  # inclusive: the host may hold 10, 11 too
+    # b: nothing in GPU memory, all four in the host tier.
+    assert index.apply_stored("b", 1, H, HOST)
+    # c: the whole prompt in GPU memory: no host walk needed, h = 0.
+    assert index.apply_stored("c", 1, H)
+    assert index.apply_stored("c", 2, H, HOST)
+    assert index.match_tiers(H, ["a", "b", "c", "x"]) == [(2, 2), (0, 4), (4, 0), (0, 0)]
+    # The GPU view is unchanged by host blocks.
+    assert index.match_lengths(H, ["a", "b", "c"]) == [2, 0, 4]
+    assert (index.num_blocks("b"), index.num_blocks("b", HOST)) == (0, 4)
+
+
+@pytest.mark.parametrize(
+    ("gpu", "host", "expected"),
+    [
+        pytest.param(H[:1], H[1:3], (1, 2), id="host-continues-then-stops"),
+        # The host run must start right after the GPU prefix: block 11 is missing.
+        pytest.param(H[:1], H[2:], (1, 0), id="host-hole-at-the-join"),
+        # A GPU hole ends the GPU prefix; the host tier picks up from there.
+        pytest.param([H[0], H[2]], H[1:], (1, 3), id="gpu-hole-host-fills"),
+        pytest.param([], [H[0], H[1], H[3]], (0, 2), id="host-hole-ends-the-walk"),
+    ],
+)
+def test_host_continuation_is_a_prefix_walk_from_the_gpu_stop(
+    gpu: list[BlockHash], host: list[BlockHash], expected: tuple[int, int]
+) -> None:
+    index = KvBlockIndex()
+    index.apply_stored("a", 1, gpu)
+    index.apply_stored("a", 2, host, HOST)
+    assert index.match_tiers(H, ["a"]) == [expected]
+
+
+def test_the_host_tier_is_walked_once_for_every_worker() -> None:
+    class CountingLocations(InMemoryBlockLocations):
+        __slots__ = ("walks",)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.walks: list[list[int]] = []
+
+        def match_from(
+            self,
+            block_hashes: Sequence[BlockHash],
+            starts: Sequence[int],
+            worker_ids: Sequence[str],
+        ) -> list[int]:
+            self.walks.append(list(starts))
+            return super().match_from(block_hashes, starts, worker_ids)
+
+    host = CountingLocations()
+    index = KvBlockIndex(host_locations=host)
+    for worker_id, num_gpu in (("a", 1), ("b", 1), ("c", 4), ("d", 0)):
+        index.apply_stored(worker_id, 1, H[:num_gpu])
+        index.apply_stored(worker_id, 2, H, HOST)
+    assert index.match_tiers(H, ["a", "b", "c", "d"]) == [(1, 3), (1, 3), (4, 0), (0, 4)]
+    # One host call, each worker starting from its GPU depth.
+    assert host.walks == [[1, 1, 4, 0]]
+
+
+@pytest.mark.parametrize(
+    ("starts", "expected"),
+    [
+        pytest.param([0, 0, 0], [4, 1, 0], id="all-from-block-0"),
+        # a joins at 1 and runs to the end; b at 1 misses block 11 at once.
+        pytest.param([1, 1, 0], [3, 0, 0], id="from-block-1"),
+        # c holds 12, 13 only: from block 2 it matches both.
+        pytest.param([3, 0, 2], [1, 1, 2], id="mixed-starts"),
+        # Starts at or past the end match nothing.
+        pytest.param([4, 9, 4], [0, 0, 0], id="past-the-end"),
+        # Nobody active between b's stop (block 1) and a's join (block 3): the walk jumps.
+        pytest.param([3, 0, 0], [1, 1, 0], id="gap-between-joins"),
+    ],
+)
+def test_in_memory_match_from_walks_from_each_start(starts: list[int], expected: list[int]) -> None:
+    locations = InMemoryBlockLocations()
+    locations.add("a", H)
+    locations.add("b", H[:1])
+    locations.add("c", H[2:])
+    assert locations.match_from(H, starts, ["a", "b", "c"]) == expected
+    assert locations.match_from(H, [0, 0], ["x", "a"]) == [0, 4]  # unknown: nothing
+
+
+def test_gpu_removal_keeps_the_host_copy_and_host_removal_drops_it() -> None:
+    index = KvBlockIndex()
+    index.apply_stored("a", 1, H)
+    # An offloading eviction: GPU removed, then host stored, in one sequence.
+    assert index.apply_removed("a", 2, H[2:])
+    assert index.apply_stored("a", 3, H[2:], HOST)
+    assert index.match_tiers(H, ["a"]) == [(2, 2)]
+    # The host tier evicts block 13; block 12 still continues the prefix there.
+    assert index.apply_removed("a", 4, H[3:], HOST)
+    assert index.match_tiers(H, ["a"]) == [(2, 1)]
+    # A load back into GPU memory: GPU stored, the host keeps its copy (inclusive).
+    assert index.apply_stored("a", 5, H[2:3])
+    assert index.match_tiers(H, ["a"]) == [(3, 0)]
+    assert index.num_blocks("a", HOST) == 1
+
+
+def test_one_event_sequence_spans_both_media() -> None:
+    index = KvBlockIndex()
+    assert index.apply_stored("a", 1, H[:2])
+    assert index.apply_stored("a", 2, H[2:], HOST)
+    # Event 3 (whatever its medium) was lost: the HOST event 4 is a gap.
+    assert not index.apply_removed("a", 4, H[2:], HOST)
+    assert index.needs_snapshot("a")
+    assert not index.apply_stored("a", 3, H[2:])  # untrusted until the snapshot
+    index.apply_snapshot("a", [H[:1]], last_event_id=9, host_chains=[H[1:]])
+    assert index.match_tiers(H, ["a"]) == [(1, 3)]
+    assert index.apply_stored("a", 10, H[3:], HOST)  # 10 follows 9 across media
+
+
+def test_snapshot_replaces_both_tiers() -> None:
+    index = KvBlockIndex()
+    index.apply_stored("a", 1, H)
+    index.apply_stored("a", 2, H, HOST)
+    index.apply_snapshot("a", [H[:1]], last_event_id=5)  # no host chains: host emptied
+    assert index.match_tiers(H, ["a"]) == [(1, 0)]
+    assert index.num_blocks("a", HOST) == 0
+
+
+def test_cleared_and_remove_worker_drop_both_tiers() -> None:
+    index = KvBlockIndex()
+    for worker_id in ("a", "b"):
+        index.apply_stored(worker_id, 1, H[:1])
+        index.apply_stored(worker_id, 2, H, HOST)
+    assert index.apply_cleared("a", 3)
+    index.remove_worker("b")
+    assert index.match_tiers(H, ["a", "b"]) == [(0, 0), (0, 0)]
+    assert (index.num_blocks("a", HOST), index.num_blocks("b", HOST)) == (0, 0)
+    assert index.apply_stored("b", 1, H, HOST)  # b starts over from event 0
+
+
+def test_match_tiers_of_nothing() -> None:
+    index = KvBlockIndex()
+    index.apply_stored("a", 1, H, HOST)
+    assert index.match_tiers([], ["a"]) == [(0, 0)]
+    assert index.match_tiers(H, []) == []
