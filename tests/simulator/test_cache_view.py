@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Iterator
 
 import pytest
 
@@ -33,6 +34,27 @@ def _feed(index: KvBlockIndex, worker_id: str, core: EngineCore) -> None:
             assert index.apply_removed(worker_id, event.event_id, event.block_hashes, event.medium)
 
 
+def _replay(
+    cores: dict[str, EngineCore], fed: KvBlockIndex, seed: int, prefix_len: int, num: int
+) -> Iterator[list[list[int]]]:
+    """Random prompts sharing a few prefixes, stepped a little on every engine; after each
+    request `fed` has every event so far, and the prompts sent so far are yielded."""
+    rng = random.Random(seed)
+    prefixes = [[rng.randrange(32000) for _ in range(prefix_len)] for _ in range(4)]
+    prompts: list[list[int]] = []
+    for n in range(num):
+        tail = [n] * rng.randrange(0, prefix_len // 2)
+        prompts.append(rng.choice(prefixes)[: rng.randrange(16, prefix_len)] + tail)
+        core = cores[rng.choice(WORKERS)]
+        core.add_request(EngineRequest(f"r{n}", prompts[-1], max_tokens=rng.randrange(1, 30)))
+        for worker_id, worker_core in cores.items():
+            for _ in range(rng.randrange(0, 6)):
+                if worker_core.has_unfinished_work():
+                    worker_core.step()
+            _feed(fed, worker_id, worker_core)
+        yield rng.sample(prompts, min(5, len(prompts)))
+
+
 def test_matches_an_index_fed_every_kv_event() -> None:
     # 40 blocks of 16 tokens per engine: prompts sharing prefixes keep storing, hitting
     # and evicting blocks, so the answers cover partial matches and evicted prefixes.
@@ -40,20 +62,8 @@ def test_matches_an_index_fed_every_kv_event() -> None:
     cores = {worker_id: EngineCore(config) for worker_id in WORKERS}
     view = KvBlockIndex(CachedBlocksView(cores))
     fed = KvBlockIndex()
-    rng = random.Random(7)
-    prefixes = [[rng.randrange(32000) for _ in range(96)] for _ in range(3)]
-    prompts: list[list[int]] = []
-    for n in range(60):
-        prompt = rng.choice(prefixes)[: rng.randrange(16, 96)] + [n] * rng.randrange(0, 40)
-        prompts.append(prompt)
-        core = cores[rng.choice(WORKERS)]
-        core.add_request(EngineRequest(f"r{n}", prompt, max_tokens=rng.randrange(1, 30)))
-        for worker_id, worker_core in cores.items():
-            for _ in range(rng.randrange(0, 6)):
-                if worker_core.has_unfinished_work():
-                    worker_core.step()
-            _feed(fed, worker_id, worker_core)
-        for asked in rng.sample(prompts, min(5, len(prompts))):
+    for asked_prompts in _replay(cores, fed, seed=7, prefix_len=96, num=60):
+        for asked in asked_prompts:
             hashes = hash_blocks(asked, 16, PROFILE.model)
             assert view.match_lengths(hashes, [*WORKERS, "c"]) == fed.match_lengths(
                 hashes, [*WORKERS, "c"]
@@ -88,21 +98,9 @@ def test_match_tiers_matches_an_index_fed_every_kv_event() -> None:
     cores = {worker_id: EngineCore(config) for worker_id in WORKERS}
     view = engine_caches_index(cores)
     fed = KvBlockIndex()
-    rng = random.Random(11)
-    prefixes = [[rng.randrange(32000) for _ in range(160)] for _ in range(4)]
-    prompts: list[list[int]] = []
     num_host_hits = 0
-    for n in range(80):
-        prompt = rng.choice(prefixes)[: rng.randrange(16, 160)] + [n] * rng.randrange(0, 60)
-        prompts.append(prompt)
-        core = cores[rng.choice(WORKERS)]
-        core.add_request(EngineRequest(f"r{n}", prompt, max_tokens=rng.randrange(1, 30)))
-        for worker_id, worker_core in cores.items():
-            for _ in range(rng.randrange(0, 6)):
-                if worker_core.has_unfinished_work():
-                    worker_core.step()
-            _feed(fed, worker_id, worker_core)
-        for asked in rng.sample(prompts, min(5, len(prompts))):
+    for asked_prompts in _replay(cores, fed, seed=11, prefix_len=160, num=80):
+        for asked in asked_prompts:
             hashes = hash_blocks(asked, 16, PROFILE.model)
             tiers = view.match_tiers(hashes, [*WORKERS, "c"])
             assert tiers == fed.match_tiers(hashes, [*WORKERS, "c"])
