@@ -24,6 +24,7 @@ from triskel.operator.policy_check import PolicyJudge, targets_in
 from triskel.router.scheduling.builtin import default_registry
 from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
+from triskel.simulator.command import load_policy
 
 from support.cel_rules import rule_failures
 from support.crd_validation import apply_defaults, object_schema, resource_errors, schema_errors
@@ -99,6 +100,20 @@ def test_the_semantic_example_is_accepted_by_the_routers_loader() -> None:
     ]
     (policy,) = [o for o in objects if o["kind"] == "RoutingPolicy"]
     assert PolicyJudge().problem(policy, targets_in("default", graphs)) is None
+
+
+def test_the_pd_example_routes_with_the_one_shipped_default() -> None:
+    # One Triskel default: what the suite measures is what the example deploys.
+    shipped = load_policy(str(REPO / "bench" / "policies" / "triskel.yaml")).routing
+    objects = documents(REPO / "manifests" / "examples" / "pd-mock.yaml")
+    (graph,) = [o for o in objects if o["kind"] == "ServingGraph"]
+    (policy,) = [o for o in objects if o["kind"] == "RoutingPolicy"]
+    graph_spec = ServingGraphSpec.model_validate(graph["spec"])
+    policy_spec = RoutingPolicySpec.model_validate(policy["spec"])
+    assert graph_spec.routing_policy == policy["metadata"]["name"]
+    assert graph_spec.disaggregation.mode == shipped.disaggregation.mode
+    for field in ("plugins", "profiles", "default_profile", "prefill_hold"):
+        assert getattr(policy_spec, field) == getattr(shipped, field), field
 
 
 def test_the_gpu_example_says_it_needs_gpus_and_asks_for_them() -> None:

@@ -117,7 +117,7 @@ def test_the_example_gets_owned_children_status_and_router_config(
         assert prefill is not None and prefill["spec"]["replicas"]["desired"] == 2
         policy = wait_for(
             lambda: (
-                condition(get(real_api, "rp", "dualmap", namespace), "Ready").get("status")
+                condition(get(real_api, "rp", "triskel-default", namespace), "Ready").get("status")
                 == "True"
             )
         )
