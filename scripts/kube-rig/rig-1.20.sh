@@ -153,7 +153,15 @@ start() {
   # CRDs created later are picked up by its 30 s discovery resync (GC of CR-owned objects lags until then).
   if [ -n "${RIG_CRDS:-}" ]; then
     kubectl --kubeconfig "$RUN/kubeconfig" apply --validate=false -f "$RIG_CRDS" >/dev/null
-    kubectl --kubeconfig "$RUN/kubeconfig" wait --for condition=established --timeout=60s crd --all >/dev/null
+    # A CRD the server has not given conditions yet makes kubectl 1.32's wait fail at once
+    # against this 1.20 server ("status.conditions accessor error"), not wait: try again.
+    # At most ~60 s in all; the last try's error is the one shown.
+    for _ in $(seq 1 40); do
+      kubectl --kubeconfig "$RUN/kubeconfig" wait --for condition=established --timeout=1s \
+        crd --all >/dev/null 2>&1 && break
+      sleep 0.5
+    done
+    kubectl --kubeconfig "$RUN/kubeconfig" wait --for condition=established --timeout=5s crd --all >/dev/null
   fi
   "$BIN/kube-controller-manager" \
     --kubeconfig "$RUN/kubeconfig" --authentication-kubeconfig "$RUN/kubeconfig" --authorization-kubeconfig "$RUN/kubeconfig" \
