@@ -85,6 +85,15 @@ class CachedHostBlocksView(_EngineCachesView):
 
     __slots__ = ()
 
+    def match_from(
+        self, block_hashes: Sequence[BlockHash], starts: Sequence[int], worker_ids: Sequence[str]
+    ) -> list[int]:
+        # Runs without host tiers (most) ask at every pick: answer before slicing prompts.
+        cores = self._cores
+        if all(cores[w].num_host_blocks == 0 for w in worker_ids if w in cores):
+            return [0] * len(worker_ids)
+        return super().match_from(block_hashes, starts, worker_ids)
+
     def _num_prefix(self, core: EngineCore, block_hashes: Sequence[BlockHash]) -> int:
         return core.num_host_prefix_blocks(block_hashes)
 
