@@ -21,13 +21,13 @@ from pydantic import ValidationError
 
 from triskel.common.routing_api import RoutingSettings, SloSpec
 from triskel.simulator.cluster import ClusterShape
-from triskel.simulator.goodput import GoodputResult, find_goodput
-from triskel.simulator.metrics import RunMetrics, SloTargets, summarize
+from triskel.simulator.goodput import GoodputResult, Probe, find_goodput
+from triskel.simulator.metrics import SloTargets, arrival_rate, summarize
 from triskel.simulator.prefix_bound import pooled_lru_hit_ratio, prefix_hit_bound
 from triskel.simulator.prompts import PromptCache
 from triskel.simulator.records import RunResult
 from triskel.simulator.report import PolicyRow, comparison_table, to_json
-from triskel.simulator.run import prompt_cache, simulate
+from triskel.simulator.run import probe_attainment, prompt_cache, simulate
 from triskel.traces.types import Trace
 
 ROUND_ROBIN = "round-robin"
@@ -55,7 +55,9 @@ class SimulateOptions:
     # Policies simulated at once, each in its own process (runs are CPU-bound Python).
     jobs: int = 1
     search_goodput: bool = False
-    # The search's first probe: start near the expected answer to save runs.
+    # The search's first probe (None: `rate_scale`, whose run is made anyway), and the
+    # lowest it may go.
+    goodput_start: float | None = None
     goodput_low: float = 0.125
     goodput_high: float = 64.0
     goodput_tolerance: float = 0.05
@@ -186,21 +188,35 @@ def _run_policy(
         )
 
     result = run_at(options.rate_scale)
-
-    def attainment_at(rate_scale: float) -> RunMetrics:
-        # The search often probes the reported rate: that run is already done.
-        run = result if rate_scale == options.rate_scale else run_at(rate_scale)
-        return summarize(run, options.slo)
-
     echo(f"  {policy.name}: simulated in {result.wall_s:.1f} s")
     if not options.search_goodput:
         return result, None
+
+    def probe_at(rate_scale: float) -> Probe:
+        if rate_scale == options.rate_scale:  # that run is already done
+            metrics = summarize(result, options.slo)
+            return Probe(rate_scale, metrics.slo_attainment, metrics.request_rate_per_s)
+        attainment = probe_attainment(
+            options.trace,
+            options.shape,
+            routing,
+            options.slo,
+            options.seed,
+            rate_scale,
+            prompts=shared_prompts,
+        )
+        arrivals_s = [r.arrival_s / rate_scale for r in options.trace.requests]
+        return Probe(
+            rate_scale, attainment.value, arrival_rate(arrivals_s), attainment.is_upper_bound
+        )
+
     search = find_goodput(
-        attainment_at,
+        probe_at,
         target=options.slo.attainment_target,
         low=options.goodput_low,
         high=options.goodput_high,
         tolerance=options.goodput_tolerance,
+        start=options.rate_scale if options.goodput_start is None else options.goodput_start,
     )
     echo(f"  {policy.name}: goodput search, {len(search.probes)} probes")
     return result, search

@@ -4,9 +4,13 @@ DistServe (Zhong et al., OSDI 2024) defines goodput as the maximum request rate
 served with at least a target share (e.g. 90 %) of requests meeting both the TTFT
 and the TPOT SLO. This module searches it over rate scales of one trace:
 
-    probe low, 2 low, 4 low, ...  until one misses the target (or `high` passes)
-    then bisect geometrically between the last pass and the first miss
+    probe start; while it passes: 2 start, 4 start, ...  until one misses (or `high` passes)
+                 while it misses: start / 2, start / 4, ... until one passes (or `low` misses)
+    then bisect geometrically between the highest pass and the lowest miss
     until miss / pass <= 1 + tolerance
+
+Starting where the caller already has a run (the reported rate) saves a probe; a
+search started at `low` is the classic doubling one.
 
 The search assumes attainment does not increase with the rate. When it does (noise,
 a cache that warms up better under load), the answer is still a *verified* point:
@@ -14,7 +18,9 @@ the highest probed rate that met the target, with every probed rate above it
 missing. Rates past the first miss are never explored, so a pass beyond a dip is
 not found. Every probe is returned so a plot can show the curve and its dips.
 
-Pure apart from calling `run_at`, which runs (or simulates) the trace at a scale.
+Pure apart from calling `probe_at`, which runs (or simulates) the trace at a scale.
+A probe only has to tell pass from miss: one that stops as soon as it is sure to
+miss (`SloJudge`) reports the bound it stopped at, flagged `is_upper_bound`.
 """
 
 from __future__ import annotations
@@ -23,10 +29,16 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from triskel.simulator.metrics import RunMetrics
-
 _GROWTH = 2.0
 """Each exploratory probe doubles the rate: few probes to bracket a wide range."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attainment:
+    """A run's SLO attainment, or the most it could reach when the run stopped early."""
+
+    value: float
+    is_upper_bound: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +47,8 @@ class Probe:
     slo_attainment: float
     request_rate_per_s: float | None
     """The offered load at this scale (see `RunMetrics.request_rate_per_s`)."""
+    is_upper_bound: bool = False
+    """The run stopped once sure to miss the target: `slo_attainment` is at most this."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,42 +77,54 @@ class GoodputResult:
 
 
 def find_goodput(
-    run_at: Callable[[float], RunMetrics],
+    probe_at: Callable[[float], Probe],
     target: float = 0.9,
     low: float = 0.125,
     high: float = 64.0,
     tolerance: float = 0.05,
+    start: float | None = None,
 ) -> GoodputResult:
     """The highest rate scale in [low, high] whose SLO attainment is >= `target`.
 
-    `tolerance` is relative: the answer is within a factor (1 + tolerance) of the
-    boundary the probes found. Rates span orders of magnitude, so a relative width
-    costs the same number of probes at any scale. At most
-    ceil(log2(high / low)) + 1 exploratory probes and
+    `start` (default `low`, clamped into [low, high]) is probed first. `tolerance` is
+    relative: the answer is within a factor (1 + tolerance) of the boundary the probes
+    found. Rates span orders of magnitude, so a relative width costs the same number
+    of probes at any scale. At most ceil(log2(high / low)) + 1 exploratory probes and
     ceil(log2(log(growth) / log(1 + tolerance))) bisections run.
     """
     _check_arguments(target, low, high, tolerance)
     probes: list[Probe] = []
 
     def probe(rate_scale: float) -> Probe:
-        metrics = run_at(rate_scale)
-        result = Probe(rate_scale, metrics.slo_attainment, metrics.request_rate_per_s)
+        result = probe_at(rate_scale)
         probes.append(result)
         return result
 
+    rate_scale = min(max(low if start is None else start, low), high)
     passed: Probe | None = None
-    rate_scale = low
-    while True:
-        current = probe(rate_scale)
-        if current.slo_attainment < target:
-            missed_scale = rate_scale
-            break
+    current = probe(rate_scale)
+    if current.slo_attainment >= target:
         passed = current
-        if rate_scale >= high:
+        while rate_scale < high:
+            rate_scale = min(rate_scale * _GROWTH, high)
+            current = probe(rate_scale)
+            if current.slo_attainment < target:
+                break
+            passed = current
+        else:
             return GoodputResult(target, passed, is_capped=True, probes=tuple(probes))
-        rate_scale = min(rate_scale * _GROWTH, high)
-    if passed is None:
-        return GoodputResult(target, None, is_capped=False, probes=tuple(probes))
+    else:
+        while rate_scale > low:
+            rate_scale = max(rate_scale / _GROWTH, low)
+            lower = probe(rate_scale)
+            if lower.slo_attainment >= target:
+                passed = lower
+                break
+            current = lower
+        else:
+            return GoodputResult(target, None, is_capped=False, probes=tuple(probes))
+    missed_scale = current.rate_scale
+    assert passed is not None
 
     # Invariant: `passed` met the target, `missed_scale` did not.
     while missed_scale > passed.rate_scale * (1 + tolerance):

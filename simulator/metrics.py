@@ -115,7 +115,7 @@ def summarize(result: RunResult, slo: SloTargets) -> RunMetrics:
     finished = [r for r in requests if r.is_finished]
     ttfts = [r.ttft_s for r in finished if r.ttft_s is not None]
     tpots = [r.tpot_s for r in finished if r.tpot_s is not None]
-    num_met = sum(1 for r in finished if _meets(r, slo))
+    num_met = sum(1 for r in finished if meets_slo(r, slo))
     num_output_tokens = sum(r.num_output_tokens for r in finished)
     duration_s = result.duration_s
     return RunMetrics(
@@ -127,7 +127,7 @@ def summarize(result: RunResult, slo: SloTargets) -> RunMetrics:
         slo_attainment=num_met / len(requests),
         ttft=_percentiles(ttfts),
         tpot=_percentiles(tpots),
-        request_rate_per_s=_arrival_rate(requests),
+        request_rate_per_s=arrival_rate([r.arrival_s for r in requests]),
         throughput_requests_per_s=len(finished) / duration_s if duration_s > 0 else None,
         throughput_output_tokens_per_s=num_output_tokens / duration_s if duration_s > 0 else None,
         prefix_hit_ratio=(
@@ -153,7 +153,8 @@ def load_imbalance(instances: Sequence[InstanceRecord]) -> float | None:
     return worst
 
 
-def _meets(request: RequestRecord, slo: SloTargets) -> bool:
+def meets_slo(request: RequestRecord, slo: SloTargets) -> bool:
+    """True if `request` finished within both targets (a failed request misses)."""
     ttft_s, tpot_s = request.ttft_s, request.tpot_s
     return (
         ttft_s is not None and tpot_s is not None and ttft_s <= slo.ttft_s and tpot_s <= slo.tpot_s
@@ -170,9 +171,12 @@ def _percentiles(values: Sequence[float]) -> Percentiles | None:
     )
 
 
-def _arrival_rate(requests: Sequence[RequestRecord]) -> float | None:
-    first_s = min(r.arrival_s for r in requests)
-    span_s = max(r.arrival_s for r in requests) - first_s
-    if len(requests) < 2 or span_s <= 0:
+def arrival_rate(arrivals_s: Sequence[float]) -> float | None:
+    """Requests per second offered by these arrival times (None for fewer than two, or
+    all at once)."""
+    if len(arrivals_s) < 2:
         return None
-    return (len(requests) - 1) / span_s
+    span_s = max(arrivals_s) - min(arrivals_s)
+    if span_s <= 0:
+        return None
+    return (len(arrivals_s) - 1) / span_s

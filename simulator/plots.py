@@ -28,17 +28,30 @@ _DPI = 120
 def plot_attainment_vs_rate(
     searches: Mapping[str, GoodputResult], target: float, path: Path
 ) -> Path:
-    """One line per policy through its goodput probes, sorted by rate; the target dashed."""
+    """One line per policy through its goodput probes, sorted by rate; the target dashed.
+
+    A probe stopped once sure to miss knows only a bound: a "v" (at most this), off the line.
+    """
     figure = _new_figure()
     axes = figure.add_subplot()
     for policy, search in searches.items():
         probes = sorted(search.probes, key=lambda p: p.rate_scale)
-        axes.plot(
-            [p.rate_scale for p in probes],
-            [p.slo_attainment for p in probes],
+        exact = [p for p in probes if not p.is_upper_bound]
+        bounded = [p for p in probes if p.is_upper_bound]
+        (line,) = axes.plot(
+            [p.rate_scale for p in exact],
+            [p.slo_attainment for p in exact],
             marker="o",
             label=policy,
         )
+        if bounded:
+            axes.plot(
+                [p.rate_scale for p in bounded],
+                [p.slo_attainment for p in bounded],
+                marker="v",
+                linestyle="none",
+                color=line.get_color(),
+            )
     axes.axhline(target, linestyle="--", color="grey", label=f"target {target:.0%}")
     # Probes double the rate, so a log axis spaces them evenly.
     axes.set_xscale("log", base=2)

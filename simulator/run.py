@@ -20,9 +20,12 @@ from triskel.router.scheduling.plugin import PluginContext
 from triskel.simulator.cluster import ClusterShape, build_cluster, engine_config
 from triskel.simulator.events import EventQueue
 from triskel.simulator.fleet import Fleet
+from triskel.simulator.goodput import Attainment
+from triskel.simulator.metrics import SloTargets, meets_slo
 from triskel.simulator.prompts import PromptCache
 from triskel.simulator.records import InstanceRecord, RequestRecord, RunResult
 from triskel.simulator.simulation import Controller, Simulation
+from triskel.simulator.slo_judge import SloJudge
 from triskel.simulator.transfer import TransferModel
 from triskel.traces.types import Trace
 
@@ -48,27 +51,12 @@ def simulate(
     names the plugin).
     """
     started = time.perf_counter()
-    scaled = trace.scaled(rate_scale)
-    cluster = build_cluster(shape)
-    fleet = Fleet(cluster.instances, cluster.instances[0].core.config)
-    kv_index = fleet.kv_index()
-    events = EventQueue()
-    context = PluginContext(kv_index=kv_index, clock=events.clock, rng=random.Random(seed))
-    scheduler = build_scheduler(routing.scheduling(), default_registry(), context)
-    simulation = Simulation(
-        scaled,
-        cluster,
-        routing,
-        scheduler,
-        kv_index,
-        events,
-        transfer or TransferModel(),
-        fleet,
-        controller,
-        prompts,
+    simulation = _simulation(
+        trace.scaled(rate_scale), shape, routing, seed, transfer, controller, prompts
     )
     simulation.run()
     requests = [_require(record, n) for n, record in enumerate(simulation.records)]
+    fleet = simulation.fleet
     instances = [
         InstanceRecord(
             worker_id=i.worker_id,
@@ -86,6 +74,60 @@ def simulate(
         instances=instances,
         duration_s=_duration_s(requests),
         wall_s=time.perf_counter() - started,
+    )
+
+
+def probe_attainment(
+    trace: Trace,
+    shape: ClusterShape,
+    routing: RoutingSettings,
+    slo: SloTargets,
+    seed: int = 0,
+    rate_scale: float = 1.0,
+    *,
+    prompts: PromptCache | None = None,
+) -> Attainment:
+    """The SLO attainment `simulate` would measure at `rate_scale`, or, once the run
+    cannot reach `slo`'s target any more, the bound it stopped at (see `SloJudge`)."""
+    judge = SloJudge(trace.num_requests, slo)
+    simulation = _simulation(
+        trace.scaled(rate_scale), shape, routing, seed, None, None, prompts, judge
+    )
+    simulation.run()
+    if judge.is_out_of_reach:
+        return Attainment(judge.max_attainment, is_upper_bound=True)
+    records = [_require(record, n) for n, record in enumerate(simulation.records)]
+    return Attainment(sum(1 for r in records if meets_slo(r, slo)) / len(records))
+
+
+def _simulation(
+    scaled: Trace,
+    shape: ClusterShape,
+    routing: RoutingSettings,
+    seed: int,
+    transfer: TransferModel | None,
+    controller: Controller | None,
+    prompts: PromptCache | None,
+    judge: SloJudge | None = None,
+) -> Simulation:
+    cluster = build_cluster(shape)
+    fleet = Fleet(cluster.instances, cluster.instances[0].core.config)
+    kv_index = fleet.kv_index()
+    events = EventQueue()
+    context = PluginContext(kv_index=kv_index, clock=events.clock, rng=random.Random(seed))
+    scheduler = build_scheduler(routing.scheduling(), default_registry(), context)
+    return Simulation(
+        scaled,
+        cluster,
+        routing,
+        scheduler,
+        kv_index,
+        events,
+        transfer or TransferModel(),
+        fleet,
+        controller,
+        prompts,
+        judge,
     )
 
 

@@ -37,6 +37,7 @@ from triskel.simulator.flight import Flight
 from triskel.simulator.instance import SimInstance
 from triskel.simulator.prompts import PromptCache
 from triskel.simulator.records import RequestRecord
+from triskel.simulator.slo_judge import SloJudge
 from triskel.simulator.transfer import TransferModel, kv_bytes
 from triskel.traces.types import Trace, TraceRequest
 from triskel.workers.engine.core import EngineRequest, RequestOutput
@@ -62,6 +63,8 @@ class Simulation:
 
     With a `controller`, the run also ticks every `controller.interval_s`: the controller
     observes (through its `Watcher` calls) and scales the fleet with `grow` / `shrink`.
+    With a `judge`, the run stops once the judge finds the SLO target out of reach
+    (a goodput probe); `records` then hold None for the requests not yet closed.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class Simulation:
         fleet: Fleet | None = None,
         controller: Controller | None = None,
         prompts: PromptCache | None = None,
+        judge: SloJudge | None = None,
     ) -> None:
         self._trace = trace
         self._cluster = cluster
@@ -94,6 +98,8 @@ class Simulation:
         if not self._prompts.is_for(config.block_size_tokens, config.model, config.hash_salt):
             raise ValueError("prompts: a cache built for another block size, model or salt")
         self._controller = controller
+        self._judge = judge
+        self._is_stopped = False
         self._roles = {
             Stage.UNIFIED: Role.UNIFIED,
             Stage.PREFILL: Role.PREFILL,
@@ -124,7 +130,7 @@ class Simulation:
             events.push(self._controller.interval_s, Tick())
         instances = self.fleet.instances
         pop = events.pop
-        while True:
+        while not self._is_stopped:
             try:
                 event = pop()
             except IndexError:
@@ -193,6 +199,10 @@ class Simulation:
         request = self._trace.requests[position]
         if self._controller is not None:
             self._controller.arrived(request)
+        if self._judge is not None:
+            self._judge.arrived(position, request.arrival_s)
+            self._judge.advance(self._events.now_s)
+            self._is_stopped = self._judge.is_out_of_reach
         tokens, hashes = self._prompts.prompt(request)
         flight = Flight(request, position, request.arrival_s, tokens, hashes)
         self._in_flight[flight.request_id] = flight
@@ -364,6 +374,8 @@ class Simulation:
             flight.num_cached_tokens = output.num_cached_tokens
             if self._controller is not None:
                 self._controller.first_token(now_s, now_s - flight.arrival_s)
+            if self._judge is not None:
+                self._judge.first_token(flight.position)
             if flight.watch is not None:
                 flight.watch.first_token()
         if instance is flight.prefill and instance is not flight.decode:
@@ -396,6 +408,9 @@ class Simulation:
         del self._in_flight[flight.request_id]
         if self._controller is not None:
             self._controller.finished(record)
+        if self._judge is not None:
+            self._judge.closed(flight.position, record)
+            self._is_stopped = self._judge.is_out_of_reach
 
     # -- helpers ------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 suite file ──► per workload: load the trace, search each policy's goodput
                (`run_simulate`: same seed for all, --jobs policies at once;
-                a policy missing the first probe is searched again from low / 8)
+                from the workload's own rate, up while policies pass, down while
+                they miss)
            ──► one Markdown table (stdout): goodput per policy, subject ÷ best peer,
                subject ÷ baseline, geometric means  [--json FILE] [--plot DIR]
 
@@ -16,13 +17,12 @@ import os
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from triskel.simulator.command import Echo, Policy, SimulateOptions, run_simulate
-from triskel.simulator.goodput import GoodputResult
+from triskel.simulator.command import Echo, SimulateOptions, run_simulate
 from triskel.simulator.prefix_bound import prefix_hit_bound
 from triskel.simulator.report import PolicyRow, to_json
 from triskel.simulator.suite_config import Suite, Workload
@@ -35,9 +35,6 @@ from triskel.simulator.suite_table import (
 )
 from triskel.traces import load_trace
 from triskel.traces.types import Trace
-
-_RETRY_DIVISOR = 8.0
-"""A policy that misses the first probe is searched again from low / 8 (3 doublings)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +109,12 @@ def _run_workload(workload: Workload, options: SuiteOptions, echo: Echo) -> Work
         seed=options.suite.seed if options.seed is None else options.seed,
         jobs=options.jobs,
         search_goodput=True,
+        goodput_start=search.start,
         goodput_low=search.low,
         goodput_high=search.high,
         goodput_tolerance=search.tolerance,
     )
     rows = run_simulate(simulate_options, echo)
-    missed = [p for p, (_, _, s) in zip(simulate_options.policies, rows, strict=True) if _missed(s)]
-    if missed:
-        rows = _search_lower(simulate_options, rows, missed, echo)
     wall_s = time.perf_counter() - started
     echo(f"workload {workload.name}: {wall_s:.0f} s")
     return WorkloadOutcome(
@@ -130,22 +125,6 @@ def _run_workload(workload: Workload, options: SuiteOptions, echo: Echo) -> Work
         rows=rows,
         wall_s=wall_s,
     )
-
-
-def _missed(search: GoodputResult | None) -> bool:
-    return search is not None and search.best is None
-
-
-def _search_lower(
-    options: SimulateOptions, rows: list[PolicyRow], missed: Sequence[Policy], echo: Echo
-) -> list[PolicyRow]:
-    """Searches the policies that missed the first probe again from low / 8; keeps
-    their rows' metrics at 1× (the same run) and takes the new search."""
-    low = options.goodput_low / _RETRY_DIVISOR
-    echo(f"searching again from {low:g}×: {', '.join(p.name for p in missed)}")
-    retried = run_simulate(replace(options, policies=missed, goodput_low=low), echo)
-    searches = {name: search for name, _, search in retried}
-    return [(name, metrics, searches.get(name, search)) for name, metrics, search in rows]
 
 
 def _limit(from_file: int | None, from_flag: int | None) -> int | None:

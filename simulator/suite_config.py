@@ -3,7 +3,7 @@
     seed: 0
     cluster: {numPrefill: 8, numDecode: 8}           # every workload's, unless it sets one
     slo: {ttftMs: 5000, tpotMs: 100, attainment: 0.9}
-    goodput: {low: 0.5, high: 64, tolerance: 0.05}   # the search's first probe, cap, width
+    goodput: {start: 1, low: 0.0625, high: 64, tolerance: 0.05}  # first probe, floor, cap, width
     policies:
       subject: ../policies/triskel.yaml              # the policy the ratios are about
       baseline: round-robin
@@ -63,8 +63,11 @@ class SloSpec(ApiModel):
 
 
 class GoodputSearchSpec(ApiModel):
-    low: Annotated[float, Field(gt=0)] = 0.5
-    """First rate scale probed; a policy missing it is searched again from low / 8."""
+    start: Annotated[float, Field(gt=0)] = 1.0
+    """First rate scale probed (1: the workload's own rate, whose run is reported anyway);
+    the search doubles from it while policies pass, halves while they miss."""
+    low: Annotated[float, Field(gt=0)] = 0.0625
+    """Lowest rate scale probed: a policy missing it shows as < low."""
     high: Annotated[float, Field(gt=0, le=1024)] = 64.0
     """Highest rate scale probed: a policy meeting it shows as ≥ high."""
     tolerance: Annotated[float, Field(gt=0, le=1)] = 0.05
@@ -72,8 +75,10 @@ class GoodputSearchSpec(ApiModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> GoodputSearchSpec:
-        if self.low > self.high:
-            raise ValueError(f"low ({self.low:g}) must be <= high ({self.high:g})")
+        if not self.low <= self.start <= self.high:
+            raise ValueError(
+                f"need low <= start <= high, got {self.low:g}, {self.start:g}, {self.high:g}"
+            )
         return self
 
 

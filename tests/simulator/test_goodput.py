@@ -8,8 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from triskel.simulator.goodput import find_goodput
-from triskel.simulator.metrics import RunMetrics
+from triskel.simulator.goodput import Probe, find_goodput
 
 Curve = Callable[[float], float]
 
@@ -18,32 +17,13 @@ Curve = Callable[[float], float]
 NUM_BISECTIONS = 4
 
 
-def metrics(rate_scale: float, attainment: float) -> RunMetrics:
-    return RunMetrics(
-        policy="p",
-        rate_scale=rate_scale,
-        num_requests=100,
-        num_finished=100,
-        num_failed=0,
-        slo_attainment=attainment,
-        ttft=None,
-        tpot=None,
-        # The trace offers 2 requests/s at scale 1.
-        request_rate_per_s=2.0 * rate_scale,
-        throughput_requests_per_s=None,
-        throughput_output_tokens_per_s=None,
-        prefix_hit_ratio=0.0,
-        load_imbalance=None,
-        kv_bytes_moved=0,
-    )
-
-
-def runner(curve: Curve, calls: list[float]) -> Callable[[float], RunMetrics]:
-    def run_at(rate_scale: float) -> RunMetrics:
+def runner(curve: Curve, calls: list[float]) -> Callable[[float], Probe]:
+    def probe_at(rate_scale: float) -> Probe:
         calls.append(rate_scale)
-        return metrics(rate_scale, curve(rate_scale))
+        # The trace offers 2 requests/s at scale 1.
+        return Probe(rate_scale, curve(rate_scale), 2.0 * rate_scale)
 
-    return run_at
+    return probe_at
 
 
 def step(boundary: float) -> Curve:
@@ -80,7 +60,7 @@ def test_monotone_curves_within_tolerance(
     assert not result.is_capped
     assert len(result.probes) == len(calls) == num_explorations + NUM_BISECTIONS
     assert [p.rate_scale for p in result.probes] == calls
-    # 2 requests/s per unit of rate scale (see `metrics`).
+    # 2 requests/s per unit of rate scale (see `runner`).
     assert result.request_rate_per_s == pytest.approx(2.0 * result.rate_scale)
 
 
@@ -157,3 +137,59 @@ def test_bisection_is_geometric() -> None:
 def test_bad_arguments_are_refused(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         find_goodput(runner(step(1.0), []), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("boundary", "expected_calls"),
+    [
+        # Passing at the start: up by doubling, as from `low` (1, 2, 4 pass; 8 misses).
+        (5.0, [1.0, 2.0, 4.0, 8.0]),
+        # Missing at the start: down by halving until a pass (1 and 1/2 miss; 1/4 passes).
+        (0.3, [1.0, 0.5, 0.25]),
+    ],
+)
+def test_a_search_from_start_goes_up_or_down(boundary: float, expected_calls: list[float]) -> None:
+    calls: list[float] = []
+    result = find_goodput(runner(step(boundary), calls), low=0.0625, start=1.0)
+    assert calls[: len(expected_calls)] == expected_calls
+    # Then the same bisection: a verified pass within 5 % below the boundary.
+    assert result.rate_scale is not None
+    assert boundary / 1.05 <= result.rate_scale <= boundary
+    assert len(calls) == len(expected_calls) + NUM_BISECTIONS
+
+
+def test_a_search_from_start_probes_what_a_search_from_low_probes_above_it() -> None:
+    # From `low` 1/8 the classic search probes 1/8 .. 2 then 4 (miss) and bisects; from
+    # start 1 it skips 1/8 .. 1/2 and probes exactly the rest.
+    from_low: list[float] = []
+    from_start: list[float] = []
+    low_answer = find_goodput(runner(step(3.0), from_low))
+    start_answer = find_goodput(runner(step(3.0), from_start), start=1.0)
+    assert from_start == [rate for rate in from_low if rate >= 1.0]
+    assert start_answer.rate_scale == low_answer.rate_scale
+
+
+def test_a_start_missing_down_to_low_finds_nothing() -> None:
+    calls: list[float] = []
+    result = find_goodput(runner(lambda rate: 0.0, calls), low=0.25, start=1.0)
+    assert result.best is None
+    assert calls == [1.0, 0.5, 0.25]
+
+
+def test_a_start_outside_the_range_is_clamped() -> None:
+    calls: list[float] = []
+    find_goodput(runner(lambda rate: 1.0, calls), low=1.0, high=4.0, start=100.0)
+    # Clamped to high, which passes: capped at once.
+    assert calls == [4.0]
+
+
+def test_an_upper_bound_probe_counts_as_a_miss() -> None:
+    # A probe stopped early reports the most it could reach (< target): a miss.
+    def probe_at(rate_scale: float) -> Probe:
+        if rate_scale > 2.0:
+            return Probe(rate_scale, 0.89, None, is_upper_bound=True)
+        return Probe(rate_scale, 0.95, None)
+
+    result = find_goodput(probe_at, low=1.0)
+    assert result.rate_scale is not None and 2.0 / 1.05 <= result.rate_scale <= 2.0
+    assert result.best is not None and not result.best.is_upper_bound

@@ -54,6 +54,17 @@ def test_attainment_vs_rate(tmp_path: Path) -> None:
     assert_png(path)
 
 
+def test_attainment_vs_rate_with_probes_stopped_early(tmp_path: Path) -> None:
+    # Stopped probes know only "at most 0.89": drawn apart from the exact ones.
+    probes = (
+        Probe(1.0, 0.97, None),
+        Probe(2.0, 0.89, None, is_upper_bound=True),
+        Probe(1.4, 0.93, None),
+    )
+    searches = {"p": GoodputResult(0.9, probes[2], is_capped=False, probes=probes)}
+    assert_png(plot_attainment_vs_rate(searches, target=0.9, path=tmp_path / "rate.png"))
+
+
 @pytest.mark.parametrize("slo", [None, SloTargets(ttft_s=0.5, tpot_s=0.1)])
 def test_ttft_cdf(tmp_path: Path, slo: SloTargets | None) -> None:
     runs = {

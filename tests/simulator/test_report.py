@@ -102,6 +102,7 @@ def test_json_holds_the_same_numbers_and_survives_a_round_trip() -> None:
         "rate_scale": 2.5,
         "slo_attainment": 0.95,
         "request_rate_per_s": 5.0,
+        "is_upper_bound": False,
     }
     assert len(first["goodput"]["probes"]) == 2
     assert reloaded["policies"][1]["goodput"]["best"] is None

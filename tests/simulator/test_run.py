@@ -10,8 +10,9 @@ import yaml
 
 from triskel.common.routing_api import RoutingSettings
 from triskel.simulator.cluster import ClusterShape
+from triskel.simulator.metrics import SloTargets, summarize
 from triskel.simulator.records import RunResult
-from triskel.simulator.run import simulate
+from triskel.simulator.run import probe_attainment, simulate
 from triskel.traces import SyntheticSpec, load_trace, synthetic_trace
 from triskel.traces.types import Trace, TraceRequest
 
@@ -119,3 +120,25 @@ def test_shipped_dualmap_example_runs_and_beats_round_robin_on_hits() -> None:
     round_robin = simulate(trace, shape, RoutingSettings())
     assert all(r.is_finished for r in dualmap.requests)
     assert _hit_ratio(dualmap) > _hit_ratio(round_robin)
+
+
+# 200 Mooncake requests (7k-token prompts, bursty) on 1 + 1 instances, TTFT 30 s: at
+# 0.25× 98.5% meet the SLO; at 1× and above the queue grows (25% and less).
+SLOW_SLO = SloTargets(ttft_s=30.0, tpot_s=0.1, attainment_target=0.9)
+
+
+@pytest.mark.parametrize("rate_scale", [0.25, 1.0, 4.0, 64.0])
+def test_a_probe_gives_the_full_run_s_verdict(rate_scale: float) -> None:
+    trace = load_trace(str(DATA / "mooncake_conversation_head200.jsonl"))
+    shape = ClusterShape(num_prefill=1, num_decode=1)
+    full = summarize(simulate(trace, shape, RoutingSettings(), rate_scale=rate_scale), SLOW_SLO)
+    probe = probe_attainment(trace, shape, RoutingSettings(), SLOW_SLO, rate_scale=rate_scale)
+    assert (probe.value >= 0.9) == (full.slo_attainment >= 0.9)
+    if rate_scale == 0.25:
+        # A pass runs to the end: its attainment is the full run's, exactly.
+        assert not probe.is_upper_bound and probe.value == full.slo_attainment
+    else:
+        # Stopped at the 21st sure miss of 200 (180 / 200 = 0.9 would still pass): the
+        # bound is 179 / 200, above the full run's attainment.
+        assert probe.is_upper_bound and probe.value == pytest.approx(179 / 200)
+        assert full.slo_attainment < probe.value

@@ -37,7 +37,7 @@ def suite_document(tmp_path: Path) -> dict[str, Any]:
                 "limit": 10,
                 "cluster": {"numUnified": 3},
                 "slo": {"ttftMs": 1000, "tpotMs": 50, "attainment": 0.95},
-                "goodput": {"low": 2, "high": 16, "tolerance": 0.1},
+                "goodput": {"start": 4, "low": 2, "high": 16, "tolerance": 0.1},
             },
         ],
     }
@@ -61,13 +61,16 @@ def test_a_suite_resolves_policies_workloads_and_their_overrides(tmp_path: Path)
         0.1,
         0.9,
     )
-    assert (mooncake.search.low, mooncake.search.high, mooncake.search.tolerance) == (0.5, 64, 0.05)
+    # The file's defaults: from the workload's own rate, down to 1/16, up to 64.
+    search = mooncake.search
+    assert (search.start, search.low, search.high, search.tolerance) == (1, 0.0625, 64, 0.05)
     assert mooncake.limit is None
     # The second sets its own; its synthetic spec is named relative to the suite file.
     assert chat.trace == f"synthetic:{tmp_path / 'shapes' / 'chat.yaml'}"
     assert chat.shape.num_unified == 3 and chat.limit == 10
     assert (chat.slo.ttft_s, chat.slo.tpot_s, chat.slo.attainment_target) == (1.0, 0.05, 0.95)
-    assert (chat.search.low, chat.search.high, chat.search.tolerance) == (2, 16, 0.1)
+    assert (chat.search.start, chat.search.low, chat.search.high) == (4, 2, 16)
+    assert chat.search.tolerance == 0.1
     assert suite.seed == 5
 
 
@@ -94,7 +97,8 @@ DELETE = object()
         ("policies.peers", [], "policies.peers", "at least 1 item"),
         ("slo.ttftMs", DELETE, "slo.ttftMs", "Field required"),
         ("slo.attainment", 1.5, "slo.attainment", "less than or equal to 1"),
-        ("goodput", {"low": 8, "high": 4}, "goodput", "low (8) must be <= high (4)"),
+        ("goodput", {"low": 8, "high": 4}, "goodput", "need low <= start <= high, got 8, 1, 4"),
+        ("goodput", {"start": 0.5, "low": 1}, "goodput", "need low <= start <= high, got 1, 0.5"),
         ("workloads.1.name", "mooncake", None, "workload names must be unique; repeated: mooncake"),
         ("workloads", [], "workloads", "at least 1 item"),
         ("workloads.0.trace", "missing.jsonl", "workloads.0.trace", "missing.jsonl: no such file"),

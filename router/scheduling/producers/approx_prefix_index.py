@@ -64,15 +64,17 @@ class ApproximatePrefixIndex:
         self._expire(worker_id, lru, now)
         bit = self._slots.bit(worker_id)
         holders_of = self._holders_of
+        holders = holders_of.get
+        forget = lru.pop
+        # Every prompt block of every pick passes here (and later leaves through
+        # `_drop_oldest`): one pop and one store move a known hash to the newest end.
         for block_hash in block_hashes:
-            if block_hash in lru:
-                lru.move_to_end(block_hash)
-            else:
-                holders_of[block_hash] = holders_of.get(block_hash, 0) | bit
+            if forget(block_hash, None) is None:
+                holders_of[block_hash] = holders(block_hash, 0) | bit
             lru[block_hash] = now
-        while len(lru) > self._capacity:
-            evicted, _ = lru.popitem(last=False)
-            self._drop_holder(evicted, worker_id)
+        num_over = len(lru) - self._capacity
+        if num_over > 0:
+            self._drop_oldest(lru, bit, num_over)
 
     def match_lengths(
         self, block_hashes: Sequence[BlockHash], worker_ids: Sequence[str]
@@ -91,8 +93,9 @@ class ApproximatePrefixIndex:
 
     def remove_worker(self, worker_id: str) -> None:
         """Forgets everything recorded for `worker_id`."""
-        for block_hash in self._lru_of.pop(worker_id, ()):
-            self._drop_holder(block_hash, worker_id)
+        lru = self._lru_of.pop(worker_id, None)
+        if lru:
+            self._drop_oldest(lru, self._slots.bit(worker_id), len(lru))
         self._slots.release(worker_id)
 
     def num_blocks(self, worker_id: str) -> int:
@@ -110,16 +113,23 @@ class ApproximatePrefixIndex:
     def _expire(self, worker_id: str, lru: OrderedDict[BlockHash, float], now: float) -> None:
         # Oldest first, so stop at the first live entry: amortised O(1) per entry.
         oldest_live = now - self._ttl_s
-        while lru:
-            block_hash, recorded = next(iter(lru.items()))
+        num_expired = 0
+        for recorded in lru.values():
             if recorded > oldest_live:
                 break
-            del lru[block_hash]
-            self._drop_holder(block_hash, worker_id)
+            num_expired += 1
+        if num_expired:
+            self._drop_oldest(lru, self._slots.bit(worker_id), num_expired)
 
-    def _drop_holder(self, block_hash: BlockHash, worker_id: str) -> None:
-        holders = self._holders_of[block_hash] & ~self._slots.bit(worker_id)
-        if holders:
-            self._holders_of[block_hash] = holders
-        else:
-            del self._holders_of[block_hash]
+    def _drop_oldest(self, lru: OrderedDict[BlockHash, float], bit: int, count: int) -> None:
+        """Forgets the `count` oldest entries of the worker whose bit is `bit`."""
+        holders_of = self._holders_of
+        keep = ~bit
+        pop_oldest = lru.popitem
+        for _ in range(count):
+            block_hash, _recorded = pop_oldest(last=False)
+            holders = holders_of[block_hash] & keep
+            if holders:
+                holders_of[block_hash] = holders
+            else:
+                del holders_of[block_hash]

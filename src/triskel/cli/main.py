@@ -553,7 +553,13 @@ def simulate(
         bool, typer.Option("--goodput", help="search each policy's goodput (many runs)")
     ] = False,
     goodput_low: Annotated[
-        float, typer.Option("--goodput-low", min=0.0001, max=64, help="first rate probed")
+        float,
+        typer.Option(
+            "--goodput-low",
+            min=0.0001,
+            max=64,
+            help="lowest rate probed (the search starts at --rate-scale)",
+        ),
     ] = 0.125,
     seed: Annotated[int, typer.Option("--seed", help="random seed of every policy")] = 0,
     json_path: JsonPath = None,
