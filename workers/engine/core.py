@@ -8,6 +8,9 @@ here does I/O or reads a clock. The loop reads like nano-vllm's LLMEngine.step:
     batch   = scheduler.schedule()              # who runs, how many tokens each
     run     = model_runner.run(batch)           # modelled duration + sampled tokens
     outputs = scheduler.postprocess(batch, run) # advance, cache blocks, finish / hold
+
+Moves between steps (aborts, releases of held KV, remote-KV loads) go to the
+request queues the scheduler schedules from (`RequestQueues`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from triskel.workers.engine.kv_cache_manager import KvCacheManager
 from triskel.workers.engine.model_runner import MockModelRunner
 from triskel.workers.engine.outputs import EngineStats, KvLoad, RequestOutput, StepResult
 from triskel.workers.engine.request import EngineRequest, FinishReason, RequestState, RequestStatus
+from triskel.workers.engine.request_queues import RequestQueues
 from triskel.workers.engine.sampler import natural_length_tokens, prompt_seed, with_request_seed
 from triskel.workers.engine.scheduler import Scheduler
 from triskel.workers.engine.validation import validate_request
@@ -117,6 +121,7 @@ class EngineCore:
         "_is_stalled",
         "_pending_outputs",
         "_pool",
+        "_queues",
         "_runner",
         "_scheduler",
         "config",
@@ -130,8 +135,13 @@ class EngineCore:
             host = HostTier(config.num_host_kv_blocks, load_choice)
         self._pool = BlockPool(config.num_kv_blocks, host)
         kv = KvCacheManager(self._pool, config.block_size_tokens, config.model, config.hash_salt)
+        self._queues = RequestQueues(kv)
         self._scheduler = Scheduler(
-            kv, config.max_num_batched_tokens, config.max_num_seqs, config.streams_tokens
+            kv,
+            self._queues,
+            config.max_num_batched_tokens,
+            config.max_num_seqs,
+            config.streams_tokens,
         )
         self._runner = MockModelRunner(config.profile, config.num_ep_ranks)
         self._pending_outputs: list[RequestOutput] = []
@@ -159,7 +169,7 @@ class EngineCore:
 
     def add_request(self, request: EngineRequest) -> None:
         """Queues `request`; ValueError("<field>: ...") when it cannot be served."""
-        token_ids = validate_request(request, self.config, self._scheduler.requests)
+        token_ids = validate_request(request, self.config, self._queues.requests)
         num_prompt_tokens = len(token_ids)
         seed = with_request_seed(prompt_seed(token_ids, self.config.model), request.seed)
         if request.remote_kv and request.first_token_id is not None:
@@ -174,7 +184,7 @@ class EngineCore:
             needs_remote_kv=request.remote_kv,
             block_hashes=[] if block_hashes is None else list(block_hashes),
         )
-        self._scheduler.add(state)
+        self._queues.add(state)
         self._is_stalled = False
 
     def has_unfinished_work(self) -> bool:
@@ -183,8 +193,8 @@ class EngineCore:
             return True
         if self._is_stalled:
             return False
-        scheduler = self._scheduler  # asked before every step: no property call
-        return bool(scheduler.running or scheduler.waiting or scheduler.loaded)
+        queues = self._queues  # asked before every step: no property call
+        return bool(queues.running or queues.waiting or queues.loaded)
 
     def step(self) -> StepResult:
         """Runs one engine step and returns its modelled duration and outputs."""
@@ -211,10 +221,10 @@ class EngineCore:
 
     def abort(self, request_id: str) -> bool:
         """Drops the request wherever it is and frees its blocks; False if unknown."""
-        state = self._scheduler.requests.get(request_id)
+        state = self._queues.requests.get(request_id)
         if state is None:
             return False
-        self._scheduler.abort(state)
+        self._queues.abort(state)
         self._is_stalled = False
         return True
 
@@ -226,21 +236,21 @@ class EngineCore:
 
     def release_kv(self, request_id: str) -> None:
         """Unreferences a held prefill's blocks (they stay cached); no-op if already gone."""
-        state = self._scheduler.requests.get(request_id)
+        state = self._queues.requests.get(request_id)
         if state is None:
             return  # aborted or released already (a race the runtime may lose)
-        self._scheduler.release(self._held(request_id))
+        self._queues.release(self._held(request_id))
         self._is_stalled = False
 
     def _held(self, request_id: str) -> RequestState:
-        state = self._scheduler.held.get(request_id)
+        state = self._queues.held.get(request_id)
         if state is None:
             raise ValueError(f"request_id: {request_id!r} holds no prefilled KV")
         return state
 
     def take_kv_loads(self) -> list[KvLoad]:
         """Remote KV pulls to start, queued by steps since the last call."""
-        return self._scheduler.take_kv_loads()
+        return self._queues.take_kv_loads()
 
     def finish_kv_load(self, request_id: str, ok: bool) -> None:
         """Reports a pull's result: ok → decoding starts at output index 1; not ok → the
@@ -248,12 +258,12 @@ class EngineCore:
 
         Unknown ids (aborted meanwhile) are ignored.
         """
-        state = self._scheduler.requests.get(request_id)
+        state = self._queues.requests.get(request_id)
         if state is None:
             return
         if state.status is not RequestStatus.WAITING_FOR_KV:
             raise ValueError(f"request_id: {request_id!r} is not waiting for KV")
-        self._scheduler.finish_kv_load(state, ok)
+        self._queues.finish_kv_load(state, ok)
         if not ok:
             self._pending_outputs.append(
                 RequestOutput(
@@ -270,16 +280,15 @@ class EngineCore:
 
     def stats(self) -> EngineStats:
         scheduler = self._scheduler
+        queues = self._queues
         return EngineStats(
-            num_waiting_requests=(
-                len(scheduler.waiting) + len(scheduler.loaded) + len(scheduler.kv_waiting)
-            ),
-            num_running_requests=len(scheduler.running),
-            num_kv_holds=len(scheduler.held),
+            num_waiting_requests=len(queues.waiting) + len(queues.loaded) + len(queues.kv_waiting),
+            num_running_requests=len(queues.running),
+            num_kv_holds=len(queues.held),
             kv_usage=self._pool.usage,
             num_kv_blocks=self._pool.num_blocks,
             num_free_kv_blocks=self._pool.num_free_blocks,
-            num_tokens_in_flight=scheduler.num_tokens_in_flight(),
+            num_tokens_in_flight=queues.num_tokens_in_flight(),
             prefix_query_tokens_total=scheduler.prefix_query_tokens_total,
             prefix_hit_tokens_total=scheduler.prefix_hit_tokens_total,
             num_preemptions_total=scheduler.num_preemptions_total,

@@ -13,10 +13,11 @@ Each step has a budget of `max_num_batched_tokens` tokens:
    `max_num_seqs` allow: loaded remote-KV requests first, then the waiting
    queue in order. A request's prefix-cache hit is looked up at admission.
    Remote-KV requests get blocks for their whole prompt and wait for the KV
-   (`take_kv_loads` / `finish_kv_load`) without using the budget.
+   (`RequestQueues.take_kv_loads` / `finish_kv_load`) without using the budget.
 
 After the model runs, `postprocess` advances every scheduled request, caches
 its newly full blocks, appends sampled tokens and finishes or holds requests.
+The queues, and every move that is not a scheduling decision, are `RequestQueues`'.
 """
 
 from __future__ import annotations
@@ -27,56 +28,39 @@ from triskel.workers.engine.batch import ScheduledBatch
 from triskel.workers.engine.kv_cache_manager import KvCacheManager
 from triskel.workers.engine.outputs import KvLoad, RequestOutput
 from triskel.workers.engine.request import FinishReason, RequestState, RequestStatus
+from triskel.workers.engine.request_queues import RequestQueues
 
 
 class Scheduler:
+    """Decides each step's batch from `RequestQueues` and applies its results; reaches KV
+    blocks only through the `KvCacheManager`."""
+
     __slots__ = (
+        "_is_streaming",
         "_kv",
-        "_kv_loads",
         "_max_num_batched_tokens",
         "_max_num_seqs",
-        "_running_tokens_left",
-        "_streams_tokens",
-        "_waiting_prompt_tokens",
-        "held",
+        "_queues",
         "host_hit_tokens_total",
-        "kv_waiting",
-        "loaded",
         "num_preemptions_total",
         "prefix_hit_tokens_total",
         "prefix_query_tokens_total",
-        "requests",
-        "running",
-        "waiting",
     )
 
     def __init__(
         self,
         kv: KvCacheManager,
+        queues: RequestQueues,
         max_num_batched_tokens: int,
         max_num_seqs: int,
         streams_tokens: bool = True,
     ) -> None:
         self._kv = kv
+        self._queues = queues
         # False: no output for a token that neither starts nor ends its request.
-        self._streams_tokens = streams_tokens
+        self._is_streaming = streams_tokens
         self._max_num_batched_tokens = max_num_batched_tokens
         self._max_num_seqs = max_num_seqs
-        self.requests: dict[str, RequestState] = {}
-        self.waiting: deque[RequestState] = deque()
-        # `_queued_prompt_tokens` summed over `waiting`, kept as requests enter and leave
-        # it (a waiting request's share does not change), so load reports need no walk
-        # of a queue that can hold thousands of requests.
-        self._waiting_prompt_tokens = 0
-        self.loaded: deque[RequestState] = deque()
-        self.running: list[RequestState] = []
-        # `_running_tokens_left` summed over `running`, kept as requests enter, advance and
-        # leave it: load reports are read after every step, and walking a batch of hundreds
-        # each time cost a tenth of a simulated run.
-        self._running_tokens_left = 0
-        self.kv_waiting: dict[str, RequestState] = {}
-        self.held: dict[str, RequestState] = {}
-        self._kv_loads: list[KvLoad] = []
         self.prefix_query_tokens_total = 0
         self.prefix_hit_tokens_total = 0
         self.host_hit_tokens_total = 0
@@ -89,23 +73,16 @@ class Scheduler:
         self._max_num_batched_tokens = max_num_batched_tokens
         self._max_num_seqs = max_num_seqs
 
-    @property
-    def has_schedulable_requests(self) -> bool:
-        return bool(self.running or self.waiting or self.loaded)
-
-    def add(self, state: RequestState) -> None:
-        self.requests[state.request_id] = state
-        self.waiting.append(state)
-        self._waiting_prompt_tokens += _queued_prompt_tokens(state)
-
     # -- schedule ---------------------------------------------------------------
 
     def schedule(self) -> ScheduledBatch:
         batch = ScheduledBatch()
         budget = self._schedule_running(batch, self._max_num_batched_tokens)
+        # A step that had to preempt has no blocks to spare: newcomers would only push
+        # out the running requests again.
         if batch.num_preempted == 0:
-            budget = self._admit(self.loaded, batch, budget)
-            self._admit(self.waiting, batch, budget)
+            budget = self._admit(self._queues.loaded, batch, budget)
+            self._admit(self._queues.waiting, batch, budget)
         return batch
 
     def schedule_decodes(self) -> list[RequestState] | None:
@@ -117,8 +94,9 @@ class Scheduler:
         `schedule` allocates), and nobody is preempted or admitted. Most steps are
         such steps, so they skip building a `ScheduledBatch`.
         """
-        running = self.running
-        if not running or self.waiting or self.loaded:
+        queues = self._queues
+        running = queues.running
+        if not running or queues.waiting or queues.loaded:
             return None
         if len(running) > self._max_num_batched_tokens:
             return None
@@ -143,10 +121,11 @@ class Scheduler:
     def _schedule_running(self, batch: ScheduledBatch, budget: int) -> int:
         kv = self._kv
         block_size = kv.block_size_tokens
-        running = self.running
+        running = self._queues.running
         scheduled = batch.requests
         num_new_tokens = batch.num_new_tokens
         index = 0
+        # `running` shrinks from the end as `_make_room` preempts.
         while index < len(running) and budget > 0:
             state = running[index]
             num_computed = state.num_computed_tokens
@@ -170,7 +149,7 @@ class Scheduler:
         """Preempts the newest running requests until `num_blocks` are free for `state`;
         False if `state` itself had to go."""
         while not self._kv.pool.can_extend(num_blocks):
-            victim = self.running.pop()
+            victim = self._queues.pop_newest_running()
             self._preempt(victim)
             batch.num_preempted += 1
             if victim is state:
@@ -178,70 +157,64 @@ class Scheduler:
         return True
 
     def _preempt(self, state: RequestState) -> None:
-        self._running_tokens_left -= _running_tokens_left(state)
         self._kv.free(state)
         state.num_computed_tokens = 0
         state.status = RequestStatus.PREEMPTED
-        self.waiting.appendleft(state)
-        self._waiting_prompt_tokens += _queued_prompt_tokens(state)
+        self._queues.requeue(state)
         self.num_preemptions_total += 1
 
     def _admit(self, queue: deque[RequestState], batch: ScheduledBatch, budget: int) -> int:
-        while queue and budget > 0 and len(self.running) < self._max_num_seqs:
+        queues = self._queues
+        kv = self._kv
+        block_size = kv.block_size_tokens
+        while queue and budget > 0 and len(queues.running) < self._max_num_seqs:
             state = queue[0]
             if state.needs_remote_kv:
                 if not self._start_kv_load(state):
                     break
-                self._pop_front(queue)
+                queues.pop_front(queue)
                 continue
             # Loaded remote-KV requests already hold their blocks; others start empty.
             hits: list[int] = []
             num_loaded = 0
             if not state.block_ids:
-                max_hit_blocks = (state.num_tokens - 1) // self._kv.block_size_tokens
-                hits = self._kv.find_prefix_hit(state, max_hit_blocks)
-                num_loaded = self._kv.num_blocks_to_load(state, len(hits), max_hit_blocks)
-            num_cached = (len(hits) + num_loaded) * self._kv.block_size_tokens
+                # The last known token is always fed: its logits give the next token.
+                max_hit_blocks = (state.num_tokens - 1) // block_size
+                hits = kv.find_prefix_hit(state, max_hit_blocks)
+                num_loaded = kv.num_blocks_to_load(state, len(hits), max_hit_blocks)
+            num_cached = (len(hits) + num_loaded) * block_size
             num_new = min(state.num_uncomputed_tokens - num_cached, budget)
-            if not self._kv.can_allocate(state, num_new, hits, num_loaded):
-                break
-            self._pop_front(queue)
-            self._kv.allocate(state, num_new, hits, num_loaded)
-            self._record_first_admission(state, num_cached, num_loaded * self._kv.block_size_tokens)
-            batch.num_loaded_tokens += num_loaded * self._kv.block_size_tokens
-            state.status = RequestStatus.RUNNING
-            self.running.append(state)
-            self._running_tokens_left += _running_tokens_left(state)
+            if not kv.can_allocate(state, num_new, hits, num_loaded):
+                break  # in order: who is next waits for room, nobody overtakes it
+            queues.pop_front(queue)
+            kv.allocate(state, num_new, hits, num_loaded)
+            self._record_first_admission(state, num_cached, num_loaded * block_size)
+            batch.num_loaded_tokens += num_loaded * block_size
+            queues.start_running(state)
             batch.add(state, num_new)
             budget -= num_new
         return budget
 
-    def _pop_front(self, queue: deque[RequestState]) -> None:
-        state = queue.popleft()
-        if queue is self.waiting:
-            self._waiting_prompt_tokens -= _queued_prompt_tokens(state)
-
     def _start_kv_load(self, state: RequestState) -> bool:
         """Allocates blocks for a remote-KV prompt and queues its load; False if no room."""
+        kv = self._kv
         num_prompt = state.num_prompt_tokens
-        hits = self._kv.find_prefix_hit(state, num_prompt // self._kv.block_size_tokens)
-        num_to_load = num_prompt - len(hits) * self._kv.block_size_tokens
-        if not self._kv.can_allocate(state, num_to_load, hits):
+        hits = kv.find_prefix_hit(state, num_prompt // kv.block_size_tokens)
+        num_to_load = num_prompt - len(hits) * kv.block_size_tokens
+        if not kv.can_allocate(state, num_to_load, hits):
             return False
-        self._kv.allocate(state, num_to_load, hits)
-        self._record_first_admission(state, len(hits) * self._kv.block_size_tokens)
-        state.status = RequestStatus.WAITING_FOR_KV
-        self.kv_waiting[state.request_id] = state
-        self._kv_loads.append(
-            KvLoad(state.request_id, list(state.block_ids), len(hits), num_prompt)
-        )
+        kv.allocate(state, num_to_load, hits)
+        self._record_first_admission(state, len(hits) * kv.block_size_tokens)
+        load = KvLoad(state.request_id, list(state.block_ids), len(hits), num_prompt)
+        self._queues.wait_for_kv(state, load)
         return True
 
     def _record_first_admission(
         self, state: RequestState, num_cached_tokens: int, num_loaded_tokens: int = 0
     ) -> None:
         """Counts the prefix reuse of a request's first admission (`num_cached_tokens`,
-        of which `num_loaded_tokens` came back from the host tier)."""
+        of which `num_loaded_tokens` came back from the host tier); a preempted request's
+        readmission is no new query."""
         if state.was_admitted:
             return
         state.was_admitted = True
@@ -274,9 +247,9 @@ class Scheduler:
                 num_tokens_done += 1
                 if self._take_token(state, token_id, outputs):
                     num_left_running += 1
-        self._running_tokens_left -= num_tokens_done
+        self._queues.count_tokens_done(num_tokens_done)
         if num_left_running:
-            self.running = [state for state in self.running if state.is_running]
+            self._queues.drop_left_running()
         return outputs
 
     def postprocess_decodes(
@@ -284,42 +257,19 @@ class Scheduler:
     ) -> list[RequestOutput]:
         """`postprocess` for a batch from `schedule_decodes` (each request fed 1 token)."""
         outputs: list[RequestOutput] = []
-        append_output = outputs.append
         num_left_running = 0
         block_size = self._kv.block_size_tokens
-        streams_tokens = self._streams_tokens
+        take_token = self._take_token
         for state, token_id in zip(states, sampled_token_ids, strict=True):
             num_computed = state.num_computed_tokens + 1
             state.num_computed_tokens = num_computed
             if num_computed >= (state.num_registered_blocks + 1) * block_size:
                 self._kv.cache_computed_blocks(state)
-            # `_take_token` inlined (it runs once per token of every answer).
-            token_ids = state.token_ids
-            token_ids.append(token_id)
-            num_outputs = len(token_ids) - state.num_prompt_tokens
-            request = state.request
-            if (
-                num_outputs < request.max_tokens
-                and (request.ignore_eos or num_outputs < state.natural_length_tokens)
-                and not request.prefill_only
-            ):
-                if streams_tokens or num_outputs == 1:
-                    append_output(
-                        RequestOutput(
-                            request.request_id,
-                            [token_id],
-                            None,
-                            state.num_cached_tokens,
-                            state.num_prompt_tokens,
-                            num_outputs == 1,
-                        )
-                    )
-            else:
-                self._leave_running(state, token_id, num_outputs, outputs)
+            if take_token(state, token_id, outputs):
                 num_left_running += 1
-        self._running_tokens_left -= len(states)
+        self._queues.count_tokens_done(len(states))
         if num_left_running:
-            self.running = [state for state in self.running if state.is_running]
+            self._queues.drop_left_running()
         return outputs
 
     def _take_token(self, state: RequestState, token_id: int, outputs: list[RequestOutput]) -> bool:
@@ -333,7 +283,7 @@ class Scheduler:
             and (request.ignore_eos or num_outputs < state.natural_length_tokens)
             and not request.prefill_only
         ):
-            if self._streams_tokens or num_outputs == 1:
+            if self._is_streaming or num_outputs == 1:
                 outputs.append(
                     RequestOutput(
                         request.request_id,
@@ -369,91 +319,4 @@ class Scheduler:
                 num_outputs == 1,
             )
         )
-        self._running_tokens_left -= _running_tokens_left(state)
-        if request.prefill_only:
-            self._hold(state, reason)
-        else:
-            assert reason is not None  # only a held prefill leaves without one
-            self._finish(state, reason)
-
-    def _hold(self, state: RequestState, reason: FinishReason | None) -> None:
-        state.status = RequestStatus.HOLDING_KV
-        state.finish_reason = reason
-        self.held[state.request_id] = state
-
-    def _finish(self, state: RequestState, reason: FinishReason) -> None:
-        self._kv.free(state)
-        state.status = RequestStatus.FINISHED
-        state.finish_reason = reason
-        del self.requests[state.request_id]
-
-    # -- remote KV, holds and aborts ---------------------------------------------
-
-    def take_kv_loads(self) -> list[KvLoad]:
-        loads, self._kv_loads = self._kv_loads, []
-        return loads
-
-    def finish_kv_load(self, state: RequestState, ok: bool) -> None:
-        """Marks a remote-KV request loaded (ready to decode) or failed (freed)."""
-        del self.kv_waiting[state.request_id]
-        if not ok:
-            self._finish(state, FinishReason.ERROR)
-            return
-        state.num_computed_tokens = state.num_prompt_tokens
-        state.needs_remote_kv = False
-        self._kv.cache_computed_blocks(state)
-        state.status = RequestStatus.WAITING
-        self.loaded.append(state)
-
-    def release(self, state: RequestState) -> None:
-        """Frees a held prefill's blocks (they stay cached)."""
-        del self.held[state.request_id]
-        self._kv.free(state)
-        state.status = RequestStatus.FINISHED
-        del self.requests[state.request_id]
-
-    def abort(self, state: RequestState) -> None:
-        """Removes `state` from wherever it is and frees its blocks."""
-        status = state.status
-        if status is RequestStatus.RUNNING:
-            self.running.remove(state)
-            self._running_tokens_left -= _running_tokens_left(state)
-        elif status is RequestStatus.WAITING_FOR_KV:
-            del self.kv_waiting[state.request_id]
-            self._kv_loads = [
-                load for load in self._kv_loads if load.request_id != state.request_id
-            ]
-        elif status is RequestStatus.HOLDING_KV:
-            del self.held[state.request_id]
-        elif state.block_ids:  # waiting with blocks: its remote KV has arrived
-            self.loaded.remove(state)
-        else:
-            self.waiting.remove(state)
-            self._waiting_prompt_tokens -= _queued_prompt_tokens(state)
-        self._kv.free(state)
-        state.status = RequestStatus.FINISHED
-        del self.requests[state.request_id]
-
-    def num_tokens_in_flight(self) -> int:
-        """Uncomputed prompt tokens of queued and running requests + running ones' outputs left."""
-        total = self._waiting_prompt_tokens + self._running_tokens_left
-        for state in self.loaded:
-            total += _queued_prompt_tokens(state)
-        return total
-
-
-def _running_tokens_left(state: RequestState) -> int:
-    """A running request's share of `num_tokens_in_flight`: its uncomputed prompt tokens
-    and the outputs it may still produce (never negative: a running request finishes
-    when it reaches max_tokens)."""
-    num_prompt = state.num_prompt_tokens
-    uncomputed = num_prompt - state.num_computed_tokens
-    num_outputs_left = state.request.max_tokens - (len(state.token_ids) - num_prompt)
-    return (uncomputed if uncomputed > 0 else 0) + num_outputs_left
-
-
-def _queued_prompt_tokens(state: RequestState) -> int:
-    """A queued request's share of `num_tokens_in_flight`: its uncomputed prompt tokens
-    (none while its KV is still to be pulled from a prefill worker)."""
-    uncomputed = state.num_prompt_tokens - state.num_computed_tokens
-    return uncomputed if uncomputed > 0 and not state.needs_remote_kv else 0
+        self._queues.leave_running(state, reason)

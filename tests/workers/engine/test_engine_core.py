@@ -371,7 +371,7 @@ def test_an_engine_that_does_not_stream_outputs_only_first_and_last_tokens(
 def test_tokens_in_flight_equal_their_definition_after_every_call(
     make_core: MakeCore, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
-    # The scheduler keeps the running batch's share of `num_tokens_in_flight` as a sum
+    # The request queues keep the running batch's share of `num_tokens_in_flight` as a sum
     # updated by each step (decode-only steps too), hold, finish, preemption and abort;
     # after every call of the mix it must equal the walk over the queues.
     stats = EngineCore.stats
@@ -379,16 +379,16 @@ def test_tokens_in_flight_equal_their_definition_after_every_call(
 
     def checked(core: EngineCore) -> EngineStats:
         nonlocal num_checked
-        scheduler = core._scheduler
+        queues = core._queues
         walked = sum(
             max(0, s.num_prompt_tokens - s.num_computed_tokens)
-            for s in (*scheduler.waiting, *scheduler.loaded)
+            for s in (*queues.waiting, *queues.loaded)
             if not s.needs_remote_kv
         ) + sum(
             max(0, s.num_prompt_tokens - s.num_computed_tokens)
             + s.request.max_tokens
             - s.num_output_tokens
-            for s in scheduler.running
+            for s in queues.running
         )
         result = stats(core)
         assert result.num_tokens_in_flight == walked

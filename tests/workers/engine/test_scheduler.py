@@ -14,6 +14,7 @@ from triskel.workers.engine.kv_cache_manager import KvCacheManager
 from triskel.workers.engine.model_runner import MockModelRunner
 from triskel.workers.engine.outputs import KvLoad, RequestOutput
 from triskel.workers.engine.request import EngineRequest, RequestState, RequestStatus
+from triskel.workers.engine.request_queues import RequestQueues
 from triskel.workers.engine.sampler import prompt_seed
 from triskel.workers.engine.scheduler import Scheduler
 
@@ -21,14 +22,15 @@ BLOCK = 4
 
 
 class Harness:
-    """A scheduler, its KV manager and the mock runner, stepped by hand."""
+    """A scheduler, its queues, its KV manager and the mock runner, stepped by hand."""
 
     def __init__(
         self, profile: LatencyProfile, num_blocks: int = 64, budget: int = 16, max_seqs: int = 4
     ) -> None:
         self.pool = BlockPool(num_blocks)
         self.kv = KvCacheManager(self.pool, BLOCK, "test-model")
-        self.scheduler = Scheduler(self.kv, budget, max_seqs)
+        self.queues = RequestQueues(self.kv)
+        self.scheduler = Scheduler(self.kv, self.queues, budget, max_seqs)
         self.runner = MockModelRunner(profile)
         self.tokens: dict[str, list[int]] = {}
 
@@ -56,7 +58,7 @@ class Harness:
             natural_length_tokens=10**6,
             needs_remote_kv=remote_first is not None,
         )
-        self.scheduler.add(state)
+        self.queues.add(state)
         return state
 
     def step(self) -> tuple[ScheduledBatch, list[RequestOutput]]:
@@ -146,7 +148,7 @@ def test_lower_limits_keep_the_running_batch_and_hold_admission(
         assert not late.is_running
     assert [len(harness.tokens[name]) for name in "abc"] == [12, 12, 12]
     for _ in range(20):
-        if not harness.scheduler.has_schedulable_requests:
+        if not harness.queues.has_schedulable_requests:
             break
         harness.step()
     assert len(harness.tokens["late"]) == 8
@@ -185,7 +187,7 @@ def test_preemption_evicts_the_newest_request_and_requeues_it_first(
     assert ids(batch) == [("a", 1)]  # nobody is admitted in a step that preempted
     assert b.status is RequestStatus.PREEMPTED
     assert b.block_ids == [] and b.num_computed_tokens == 0
-    assert list(harness.scheduler.waiting) == [b, waiting]
+    assert list(harness.queues.waiting) == [b, waiting]
     assert a.is_running
 
 
@@ -196,7 +198,7 @@ def test_preempted_request_completes_with_the_same_tokens(simple_profile: Latenc
         harness.add("b", list(range(100, 108)), max_tokens=20)
         num_preempted = 0
         for _ in range(200):
-            if not harness.scheduler.has_schedulable_requests:
+            if not harness.queues.has_schedulable_requests:
                 break
             batch, _ = harness.step()
             num_preempted += batch.num_preempted
@@ -216,10 +218,10 @@ def test_remote_kv_request_waits_for_its_load(simple_profile: LatencyProfile) ->
     batch, _ = harness.step()
     assert batch.is_empty  # nothing to compute until the KV arrives
     assert state.status is RequestStatus.WAITING_FOR_KV
-    [load] = harness.scheduler.take_kv_loads()
+    [load] = harness.queues.take_kv_loads()
     assert load == KvLoad("remote", state.block_ids, num_cached_blocks=0, num_prompt_tokens=10)
     assert len(load.block_ids) == 3  # 10 tokens in blocks of 4
-    harness.scheduler.finish_kv_load(state, ok=True)
+    harness.queues.finish_kv_load(state, ok=True)
     batch, outputs = harness.step()
     # The first token (42) is fed; the engine samples index 1 and never re-emits 42.
     assert ids(batch) == [("remote", 1)]
@@ -235,9 +237,9 @@ def test_abort_removes_a_request_from_any_queue(simple_profile: LatencyProfile) 
     harness.step()
     assert loading.status is RequestStatus.WAITING
     for state in (running, waiting, loading):
-        harness.scheduler.abort(state)
+        harness.queues.abort(state)
         assert state.is_finished
-    assert harness.scheduler.requests == {}
+    assert harness.queues.requests == {}
     assert harness.pool.num_free_blocks == 64
 
 
@@ -246,19 +248,19 @@ def test_finish_kv_load_frees_on_failure(simple_profile: LatencyProfile, ok: boo
     harness = Harness(simple_profile)
     state = harness.add("remote", list(range(10)), remote_first=42)
     harness.step()
-    harness.scheduler.finish_kv_load(state, ok=ok)
+    harness.queues.finish_kv_load(state, ok=ok)
     assert harness.pool.num_free_blocks == (61 if ok else 64)
-    assert ("remote" in harness.scheduler.requests) is ok
+    assert ("remote" in harness.queues.requests) is ok
 
 
-def walk_tokens_in_flight(scheduler: Scheduler) -> int:
+def walk_tokens_in_flight(queues: RequestQueues) -> int:
     """`num_tokens_in_flight` by its definition: a walk over every queue."""
     total = 0
-    for state in (*scheduler.waiting, *scheduler.loaded):
+    for state in (*queues.waiting, *queues.loaded):
         uncomputed = state.num_prompt_tokens - state.num_computed_tokens
         if uncomputed > 0 and not state.needs_remote_kv:
             total += uncomputed
-    for state in scheduler.running:
+    for state in queues.running:
         total += max(0, state.num_prompt_tokens - state.num_computed_tokens)
         total += state.request.max_tokens - state.num_output_tokens
     return total
@@ -272,7 +274,7 @@ def test_tokens_in_flight_follow_every_queue_change(
     # are added, admitted, advanced, preempted (a 20-block pool forces it), finished and
     # aborted; they must equal the walk.
     harness = Harness(simple_profile, num_blocks=20)
-    scheduler = harness.scheduler
+    queues = harness.queues
     rng = random.Random(seed)
     states: list[RequestState] = []
     for n in range(200):
@@ -283,10 +285,10 @@ def test_tokens_in_flight_follow_every_queue_change(
             states.append(harness.add(f"r{n}", prompt, rng.randrange(2, 30), remote_first))
         elif action < 0.85:
             harness.step()
-            for load in scheduler.take_kv_loads():
-                scheduler.finish_kv_load(scheduler.requests[load.request_id], rng.random() < 0.8)
+            for load in queues.take_kv_loads():
+                queues.finish_kv_load(queues.requests[load.request_id], rng.random() < 0.8)
         elif states:
             state = rng.choice(states)
-            if state.request_id in scheduler.requests:
-                scheduler.abort(state)
-        assert scheduler.num_tokens_in_flight() == walk_tokens_in_flight(scheduler)
+            if state.request_id in queues.requests:
+                queues.abort(state)
+        assert queues.num_tokens_in_flight() == walk_tokens_in_flight(queues)
