@@ -7,6 +7,7 @@ from types import ModuleType
 from triskel.router.scheduling.plugins import (
     dualmap,
     dynamo_kv,
+    hybrid_prefix,
     kv_utilization,
     least_load,
     max_score,
@@ -33,6 +34,7 @@ BUILTIN_PLUGINS: tuple[ModuleType, ...] = (
     slo_aware,
     prefix_cache,
     precise_prefix,
+    hybrid_prefix,
     prefix_affinity,
     dualmap,
     dynamo_kv,

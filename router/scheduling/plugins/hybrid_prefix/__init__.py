@@ -1,0 +1,83 @@
+"""hybrid-prefix-scorer: the larger of two kinds of prefix evidence, per worker.
+
+Score = max(history, events) ÷ prompt blocks, with
+
+    history  leading prompt blocks this router recently sent the worker (the
+             `ApproximatePrefixIndex` of prefix-cache-scorer; with Redis, the
+             longer of ours and the other replicas' shared history)
+    events   g + w·h from the workers' KV events (precise-prefix-scorer: g blocks
+             in GPU memory, then h in the host tier, each worth w)
+
+Both are evidence of one fact, that the worker holds these blocks, and each sees
+what the other misses: history knows prompts still prefilling (not yet reported: a
+burst of agent turns), events know blocks history has forgotten (a conversation
+coming back after the 120 s TTL, its blocks now in the host tier). Two scorers at
+half weight each would halve the pull of whichever one alone knows; the max gives
+either its full weight and counts a block both know once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from triskel.router.scheduling.plugin import PluginContext
+from triskel.router.scheduling.plugins.precise_prefix import effective_blocks, matched_tiers
+from triskel.router.scheduling.plugins.prefix_cache import PrefixCacheParameters
+from triskel.router.scheduling.producers.approx_prefix_index import ApproximatePrefixIndex
+from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.router.scheduling.registry import parse_parameters
+from triskel.router.scheduling.types import CycleState, Endpoint, SchedulingRequest
+
+TYPE_NAME = "hybrid-prefix-scorer"
+SUMMARY = "Share of the prompt each worker holds: max of this router's history and KV events."
+
+# CycleState key: dict worker id → effective matched blocks, max(history, events).
+MATCHES_KEY = "hybrid-prefix/matches"
+
+
+class HybridPrefixParameters(PrefixCacheParameters):
+    """The history's bounds (prefix-cache-scorer's); the KV index is the router's."""
+
+
+class HybridPrefixScorer:
+    """Scores by max(history, events) ÷ prompt blocks; records each pick's prompt."""
+
+    def __init__(self, name: str, history: ApproximatePrefixIndex, kv_index: KvBlockIndex) -> None:
+        self.name = name
+        self.history = history
+        self._kv_index = kv_index
+
+    def score(
+        self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
+    ) -> list[float]:
+        num_blocks = len(request.block_hashes)
+        if num_blocks == 0:
+            return [0.0] * len(candidates)
+
+        def compute() -> dict[str, float]:
+            worker_ids = [c.worker_id for c in candidates]
+            sent = self.history.match_lengths(request.block_hashes, worker_ids)
+            shared = request.shared_prefix_matches
+            tiers = matched_tiers(self._kv_index, request, candidates, state)
+            held = effective_blocks([tiers[w] for w in worker_ids], candidates)
+            return {
+                worker_id: max(float(max(length, shared.get(worker_id, 0))), reported)
+                for worker_id, length, reported in zip(worker_ids, sent, held, strict=True)
+            }
+
+        matches = state.memo(MATCHES_KEY, compute)
+        return [matches[c.worker_id] / num_blocks for c in candidates]
+
+    def on_picked(self, request: SchedulingRequest, endpoint: Endpoint) -> None:
+        self.history.record(endpoint.worker_id, request.block_hashes)
+
+
+def create(name: str, parameters: Mapping[str, Any], context: PluginContext) -> HybridPrefixScorer:
+    parsed = parse_parameters(HybridPrefixParameters, name, parameters)
+    history = ApproximatePrefixIndex(
+        context.clock,
+        capacity_blocks_per_worker=parsed.lru_capacity_per_worker,
+        ttl_s=parsed.ttl_seconds,
+    )
+    return HybridPrefixScorer(name, history, context.kv_index)
