@@ -23,7 +23,10 @@ from typing import Any
 
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.plugins.precise_prefix import effective_blocks, matched_tiers
-from triskel.router.scheduling.plugins.prefix_cache import PrefixCacheParameters
+from triskel.router.scheduling.plugins.prefix_cache import (
+    PrefixCacheParameters,
+    history_matches,
+)
 from triskel.router.scheduling.producers.approx_prefix_index import ApproximatePrefixIndex
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.registry import parse_parameters
@@ -57,12 +60,11 @@ class HybridPrefixScorer:
 
         def compute() -> dict[str, float]:
             worker_ids = [c.worker_id for c in candidates]
-            sent = self.history.match_lengths(request.block_hashes, worker_ids)
-            shared = request.shared_prefix_matches
+            sent = history_matches(self.history, request, worker_ids)
             tiers = matched_tiers(self._kv_index, request, candidates, state)
             held = effective_blocks([tiers[w] for w in worker_ids], candidates)
             return {
-                worker_id: max(float(max(length, shared.get(worker_id, 0))), reported)
+                worker_id: max(float(length), reported)
                 for worker_id, length, reported in zip(worker_ids, sent, held, strict=True)
             }
 

@@ -39,6 +39,19 @@ class PrefixCacheParameters(PluginParameters):
     ttl_seconds: Annotated[float, Field(gt=0)] = DYNAMO_TTL_S
 
 
+def history_matches(
+    index: ApproximatePrefixIndex, request: SchedulingRequest, worker_ids: Sequence[str]
+) -> list[int]:
+    """Leading prompt blocks recorded for each worker, aligned with `worker_ids`: in our
+    history or, with shared state, any replica's (other replicas' picks count as ours)."""
+    lengths = index.match_lengths(request.block_hashes, worker_ids)
+    shared = request.shared_prefix_matches
+    return [
+        max(length, shared.get(worker_id, 0))
+        for worker_id, length in zip(worker_ids, lengths, strict=True)
+    ]
+
+
 class PrefixCacheScorer:
     """Scores by recorded ÷ total prompt blocks and records each pick's prompt."""
 
@@ -55,13 +68,8 @@ class PrefixCacheScorer:
 
         def compute() -> dict[str, int]:
             worker_ids = [c.worker_id for c in candidates]
-            lengths = self.index.match_lengths(request.block_hashes, worker_ids)
-            # Other router replicas' picks (shared history) count as much as our own.
-            shared = request.shared_prefix_matches
-            return {
-                worker_id: max(length, shared.get(worker_id, 0))
-                for worker_id, length in zip(worker_ids, lengths, strict=True)
-            }
+            lengths = history_matches(self.index, request, worker_ids)
+            return dict(zip(worker_ids, lengths, strict=True))
 
         matches = state.memo(MATCHES_KEY, compute)
         return [matches[c.worker_id] / num_blocks for c in candidates]
