@@ -3,7 +3,9 @@
     python bench/router_bench.py [--rate 20] [--requests 200] [--quick]
 
 1. Decision time per plugin and for the shipped profiles at 16, 128 and 1,024
-   workers (median and p99, µs), from the scheduler's own per-plugin timing.
+   workers (median and p99, µs), from the scheduler's own per-plugin timing; then
+   Triskel's shipped default (bench/policies/triskel.yaml) whole and per plugin at
+   1,024 and 10,000 workers (issue 21's targets: p99 < 100 µs and < 300 µs).
 2. Router-added TTFT: the same open-loop load (fixed rate, distinct prompts)
    through the router and straight to one mock worker; TTFT p50 / p99 of both and
    the sustained requests/s.
@@ -29,7 +31,9 @@ from decision_time import plugin_kinds, single_plugin_config, time_config
 from router_load import measure_overhead, measure_relay
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEFAULT_POLICY = Path(__file__).resolve().parent / "policies" / "triskel.yaml"
 CLUSTER_SIZES = (16, 128, 1024)
+DEFAULT_SIZES = (1024, 10_000)
 SHIPPED_PROFILES = ("dualmap.yaml", "llm-d-default.yaml")
 
 
@@ -56,6 +60,27 @@ def decisions(quick: bool) -> None:
             cells.append(f"{own.median_us:,.1f} / {own.p99_us:,.1f}")
         print(f"| {name} | " + " | ".join(cells) + " |")
     print()
+
+
+def default_decisions(quick: bool) -> None:
+    """The shipped default's whole decision and each of its plugins, at fleet scale."""
+    settings = RoutingSettings.model_validate(yaml.safe_load(DEFAULT_POLICY.read_text())["routing"])
+    config = settings.scheduling().model_dump(by_alias=True, exclude_none=True)
+    print("## Decision time, Triskel's shipped default (µs, median / p99)\n")
+    print("| workers | whole decision | " + " | ".join(_plugin_names(config)) + " |")
+    print("|---" * (len(_plugin_names(config)) + 2) + "|")
+    for num_workers in DEFAULT_SIZES:
+        total, per_plugin = time_config("default", config, num_workers, 30 if quick else 200)
+        cells = [f"{total.median_us:,.0f} / {total.p99_us:,.0f}"]
+        for name in _plugin_names(config):
+            own = per_plugin[name]
+            cells.append(f"{own.median_us:,.0f} / {own.p99_us:,.0f}")
+        print(f"| {num_workers:,} | " + " | ".join(cells) + " |")
+    print()
+
+
+def _plugin_names(config: dict[str, Any]) -> list[str]:
+    return [plugin.get("name", plugin["type"]) for plugin in config["plugins"]]
 
 
 async def overhead(rate: float, count: int) -> None:
@@ -91,6 +116,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
     args = parser.parse_args()
     decisions(args.quick)
+    default_decisions(args.quick)
     asyncio.run(overhead(args.rate, 40 if args.quick else args.requests))
     asyncio.run(relay(8 if args.quick else 32, 256))
 
