@@ -21,12 +21,16 @@ from triskel.common.hashing import BlockHash
 class WorkerSlots:
     """A small integer per worker id; freed slots are reused so masks stay short."""
 
-    __slots__ = ("_free", "_id_of", "_slot_of")
+    __slots__ = ("_free", "_id_of", "_last_ids", "_last_mask", "_slot_of")
 
     def __init__(self) -> None:
         self._slot_of: dict[str, int] = {}
         self._id_of: list[str | None] = []
         self._free: list[int] = []
+        # The last `mask_of` answer: picks ask for the same candidates again and again,
+        # and building a mask walks them all. Dropped whenever a slot changes hands.
+        self._last_ids: tuple[str, ...] | None = None
+        self._last_mask = 0
 
     def bit(self, worker_id: str) -> int:
         """The worker's bit (1 << slot), assigning a slot on first use."""
@@ -39,6 +43,7 @@ class WorkerSlots:
                 slot = len(self._id_of)
                 self._id_of.append(worker_id)
             self._slot_of[worker_id] = slot
+            self._last_ids = None
         return 1 << slot
 
     def release(self, worker_id: str) -> None:
@@ -47,18 +52,24 @@ class WorkerSlots:
         if slot is not None:
             self._id_of[slot] = None
             self._free.append(slot)
+            self._last_ids = None
 
     def mask_of(self, worker_ids: Iterable[str]) -> int:
         """The mask of the known ones among `worker_ids` (unknown ones hold nothing)."""
+        ids = tuple(worker_ids)
+        if ids == self._last_ids:  # compared in C, mostly by identity
+            return self._last_mask
         # Bits set in a bytearray, then one conversion: OR-ing 1 << slot into a growing
         # int would cost a big-int allocation per worker.
         bits = bytearray(self.num_bytes)
         slot_of = self._slot_of
-        for worker_id in worker_ids:
+        for worker_id in ids:
             slot = slot_of.get(worker_id)
             if slot is not None:
                 bits[slot >> 3] |= 1 << (slot & 7)
-        return int.from_bytes(bits, "little")
+        mask = int.from_bytes(bits, "little")
+        self._last_ids, self._last_mask = ids, mask
+        return mask
 
     @property
     def num_bytes(self) -> int:
@@ -67,6 +78,11 @@ class WorkerSlots:
 
     def slot(self, worker_id: str) -> int | None:
         return self._slot_of.get(worker_id)
+
+    @property
+    def slot_of(self) -> Mapping[str, int]:
+        """Each known worker's slot (read-only view for hot loops)."""
+        return self._slot_of
 
 
 def match_lengths(
@@ -86,17 +102,20 @@ def match_lengths(
             break
         still = active & holders_of.get(block_hash, 0)
         if still != active:
-            for slot in _slots_in(active ^ still, num_bytes):
-                depth_of_slot[slot] = depth
+            # Workers stopping at block 0 match nothing, the default below: at 1,024
+            # candidates most of them stop there, and listing them was most of a pick.
+            if depth:
+                for slot in _slots_in(active ^ still, num_bytes):
+                    depth_of_slot[slot] = depth
             active = still
         depth += 1
-    for slot in _slots_in(active, num_bytes):
-        depth_of_slot[slot] = depth
-    lengths = []
-    for worker_id in worker_ids:
-        known = slots.slot(worker_id)
-        lengths.append(0 if known is None else depth_of_slot.get(known, 0))
-    return lengths
+    if depth:
+        for slot in _slots_in(active, num_bytes):
+            depth_of_slot[slot] = depth
+    if not depth_of_slot:
+        return [0] * len(worker_ids)
+    slot_of = slots.slot_of
+    return [depth_of_slot.get(slot_of.get(worker_id, -1), 0) for worker_id in worker_ids]
 
 
 def _slots_in(mask: int, num_bytes: int) -> Iterator[int]:

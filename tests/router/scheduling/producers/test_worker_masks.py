@@ -21,6 +21,19 @@ def test_slots_are_small_stable_and_reused_after_release() -> None:
     assert slots.mask_of(["b", "c", "unknown"]) == 0b11
 
 
+def test_a_remembered_mask_is_dropped_when_a_slot_changes_hands() -> None:
+    slots = WorkerSlots()
+    slots.bit("a")
+    slots.bit("b")
+    assert slots.mask_of(["a", "b", "c"]) == 0b11  # c is unknown: no bit
+    slots.bit("c")  # c now has slot 2: the same candidates mean another mask
+    assert slots.mask_of(["a", "b", "c"]) == 0b111
+    slots.release("a")
+    assert slots.mask_of(["a", "b", "c"]) == 0b110
+    slots.bit("d")  # takes a's freed slot 0, which the candidates do not include
+    assert slots.mask_of(["a", "b", "c"]) == 0b110
+
+
 @pytest.mark.parametrize(
     ("holdings", "expected"),
     [
