@@ -160,7 +160,8 @@ class GrpcWorkerClient(WorkerClient):
         if call.kv is not None:
             request.kv.CopyFrom(_handle_of(call.kv))
             request.first_token_id = call.first_token_id or 0
-        stream = self.stub.Decode(request, timeout=timeout_s)
+        with _mapped():
+            stream = self.stub.Decode(request, timeout=timeout_s)
         try:
             with _mapped():
                 async for response in stream:
@@ -188,7 +189,7 @@ class GrpcWorkerClient(WorkerClient):
             stream.cancel()
 
     async def cancel(self, request_id: str) -> None:
-        with contextlib.suppress(grpc.aio.AioRpcError):
+        with contextlib.suppress(grpc.aio.AioRpcError, grpc.aio.UsageError):
             await self.stub.Cancel(
                 worker_pb2.CancelRequest(request_id=request_id), timeout=_CANCEL_TIMEOUT_S
             )
@@ -227,6 +228,11 @@ def _mapped() -> Iterator[None]:
         yield
     except grpc.aio.AioRpcError as error:
         raise _call_error(error) from None
+    except grpc.aio.UsageError:
+        # The channel was closed under the call: the worker left (scale-in, a failed
+        # health check) between its pick and this call. Retriable, as a worker that is
+        # gone is, before the first token.
+        raise WorkerCallError(CallFailure.UNAVAILABLE, "the worker left") from None
 
 
 def _call_error(error: grpc.aio.AioRpcError) -> WorkerCallError:
