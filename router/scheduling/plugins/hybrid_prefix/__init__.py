@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from triskel.router.scheduling.plugin import PluginContext
-from triskel.router.scheduling.plugins.precise_prefix import effective_blocks, matched_tiers
+from triskel.router.scheduling.plugins.precise_prefix import effective_matches
 from triskel.router.scheduling.plugins.prefix_cache import (
     PrefixCacheParameters,
     history_matches,
@@ -61,8 +61,7 @@ class HybridPrefixScorer:
         def compute() -> dict[str, float]:
             worker_ids = [c.worker_id for c in candidates]
             sent = history_matches(self.history, request, worker_ids)
-            tiers = matched_tiers(self._kv_index, request, candidates, state)
-            held = effective_blocks([tiers[w] for w in worker_ids], candidates)
+            held = effective_matches(self._kv_index, request, candidates, state)
             return {
                 worker_id: max(float(length), reported)
                 for worker_id, length, reported in zip(worker_ids, sent, held, strict=True)

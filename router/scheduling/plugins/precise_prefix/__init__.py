@@ -86,6 +86,18 @@ def effective_blocks(
     ]
 
 
+def effective_matches(
+    kv_index: KvBlockIndex,
+    request: SchedulingRequest,
+    candidates: Sequence[Endpoint],
+    state: CycleState,
+) -> list[float]:
+    """Per candidate, aligned: its effective matched blocks g + w·h (one index walk per
+    cycle, shared through `state`)."""
+    tiers = matched_tiers(kv_index, request, candidates, state)
+    return effective_blocks([tiers[c.worker_id] for c in candidates], candidates)
+
+
 class PrecisePrefixScorer:
     """Scores by effective matched ÷ total prompt blocks (0 for all when the prompt has
     no full block)."""
@@ -100,8 +112,7 @@ class PrecisePrefixScorer:
         num_blocks = len(request.block_hashes)
         if num_blocks == 0:
             return [0.0] * len(candidates)
-        tiers = matched_tiers(self._kv_index, request, candidates, state)
-        effective = effective_blocks([tiers[c.worker_id] for c in candidates], candidates)
+        effective = effective_matches(self._kv_index, request, candidates, state)
         return [blocks / num_blocks for blocks in effective]
 
 
