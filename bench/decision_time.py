@@ -13,6 +13,7 @@ import gc
 import random
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from triskel.common.hashing import hash_blocks
 from triskel.common.profiles import load_profile
 from triskel.common.routing_api import RoutingConfig
 from triskel.router.scheduling.builtin import default_registry
+from triskel.router.scheduling.candidates import Candidates
 from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import Filter, PluginContext, Scorer
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
@@ -112,11 +114,21 @@ def single_plugin_config(type_name: str, kind: type) -> dict[str, Any]:
 
 
 def time_config(
-    name: str, config: dict[str, Any], num_workers: int, num_requests: int, seed: int = 7
+    name: str,
+    config: dict[str, Any],
+    num_workers: int,
+    num_requests: int,
+    seed: int = 7,
+    keep_candidates: bool = False,
 ) -> tuple[Timing, dict[str, Timing]]:
-    """Whole-profile timing and per-plugin timings for one config at one cluster size."""
+    """Whole-profile timing and per-plugin timings for one config at one cluster size.
+
+    `keep_candidates`: every pick gets the same `Candidates` (columns and slot positions
+    built once, as a router keeping them current would); else a plain list, whose
+    columns each pick builds anew (the router today: `ClusterView.endpoints`)."""
     rng = random.Random(seed)
-    endpoints, index, prefixes = cluster(num_workers, rng)
+    listed, index, prefixes = cluster(num_workers, rng)
+    endpoints: Sequence[Endpoint] = Candidates(listed) if keep_candidates else listed
     context = PluginContext(kv_index=index, clock=time.monotonic, rng=random.Random(seed))
     scheduler = build_scheduler(RoutingConfig.model_validate(config), default_registry(), context)
     batch = requests(prefixes, num_requests, rng)

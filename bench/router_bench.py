@@ -67,15 +67,18 @@ def default_decisions(quick: bool) -> None:
     settings = RoutingSettings.model_validate(yaml.safe_load(DEFAULT_POLICY.read_text())["routing"])
     config = settings.scheduling().model_dump(by_alias=True, exclude_none=True)
     print("## Decision time, Triskel's shipped default (µs, median / p99)\n")
-    print("| workers | whole decision | " + " | ".join(_plugin_names(config)) + " |")
-    print("|---" * (len(_plugin_names(config)) + 2) + "|")
+    print("| workers | candidates | whole decision | " + " | ".join(_plugin_names(config)) + " |")
+    print("|---" * (len(_plugin_names(config)) + 3) + "|")
     for num_workers in DEFAULT_SIZES:
-        total, per_plugin = time_config("default", config, num_workers, 30 if quick else 200)
-        cells = [f"{total.median_us:,.0f} / {total.p99_us:,.0f}"]
-        for name in _plugin_names(config):
-            own = per_plugin[name]
-            cells.append(f"{own.median_us:,.0f} / {own.p99_us:,.0f}")
-        print(f"| {num_workers:,} | " + " | ".join(cells) + " |")
+        for keep, label in ((False, "a list per pick"), (True, "kept")):
+            total, per_plugin = time_config(
+                "default", config, num_workers, 30 if quick else 200, keep_candidates=keep
+            )
+            cells = [label, f"{total.median_us:,.0f} / {total.p99_us:,.0f}"]
+            for name in _plugin_names(config):
+                own = per_plugin[name]
+                cells.append(f"{own.median_us:,.0f} / {own.p99_us:,.0f}")
+            print(f"| {num_workers:,} | " + " | ".join(cells) + " |")
     print()
 
 

@@ -16,8 +16,11 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
+
 from triskel.common.hashing import BlockHash
-from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.router.scheduling.candidates import Candidates, FloatColumn
+from triskel.router.scheduling.producers.kv_index import KvBlockIndex, lengths_column
 from triskel.workers.engine.core import EngineCore
 
 
@@ -51,6 +54,18 @@ class _EngineCachesView(abc.ABC):
             else:
                 lengths.append(self._num_prefix(core, block_hashes[start:]))
         return lengths
+
+    def match_column(
+        self, block_hashes: Sequence[BlockHash], candidates: Candidates
+    ) -> FloatColumn:
+        # A handful of simulated instances: the list walk is as fast.
+        return lengths_column(self.match_lengths(block_hashes, candidates.worker_ids))
+
+    def match_from_column(
+        self, block_hashes: Sequence[BlockHash], starts: FloatColumn, candidates: Candidates
+    ) -> FloatColumn:
+        starts_list = starts.astype(np.int64).tolist()
+        return lengths_column(self.match_from(block_hashes, starts_list, candidates.worker_ids))
 
     @abc.abstractmethod
     def _num_prefix(self, core: EngineCore, block_hashes: Sequence[BlockHash]) -> int:

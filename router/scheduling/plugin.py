@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from triskel.router.scheduling.candidates import Candidates, FloatColumn
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.types import (
     CycleState,
@@ -49,6 +50,21 @@ class Scorer(Protocol):
 
 
 @runtime_checkable
+class ColumnScorer(Scorer, Protocol):
+    """A scorer with a column form: the same scores as `score`, as one numpy column.
+
+    The scheduler calls `score_columns` when a scorer has it, so a pick over many
+    candidates costs numpy calls rather than a Python loop per candidate. `score`
+    stays for callers with a plain list, and must give the same numbers (the one
+    formula, written once: `score` converts the column).
+    """
+
+    def score_columns(
+        self, request: SchedulingRequest, candidates: Candidates, state: CycleState
+    ) -> FloatColumn: ...
+
+
+@runtime_checkable
 class Picker(Protocol):
     """Chooses one of the scored candidates (never an empty list).
 
@@ -60,6 +76,20 @@ class Picker(Protocol):
     def pick(
         self, request: SchedulingRequest, scored: Sequence[ScoredEndpoint], state: CycleState
     ) -> tuple[Endpoint, str]: ...
+
+
+@runtime_checkable
+class ColumnPicker(Picker, Protocol):
+    """A picker with a column form: chooses a row of `totals` (the weighted sums,
+    aligned with `candidates`); the same choice as `pick` given the same draws."""
+
+    def pick_row(
+        self,
+        request: SchedulingRequest,
+        candidates: Candidates,
+        totals: FloatColumn,
+        state: CycleState,
+    ) -> tuple[int, str]: ...
 
 
 @runtime_checkable

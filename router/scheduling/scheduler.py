@@ -2,6 +2,10 @@
 
 candidates ─► filter ─► filter ─► [scorer × weight, clamped to [0, 1]] ─Σ─► picker ─► decision
 
+Scores and totals are numpy columns aligned with the candidates (`Candidates`):
+scorers with a column form (`ColumnScorer`) return one, the others' lists are
+converted; the sum is the same arithmetic, in the same order, as a Python loop's.
+
 `choose` stops there; `sent` then tells the profile's observers (plugins that learn from
 picks) once the request is really sent to the worker, so a pick only compared (adaptive
 disaggregation's prefill pick when the request stays local) teaches them nothing.
@@ -14,14 +18,23 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from triskel.router.scheduling.plugin import Filter, Picker, PickObserver, Scorer
+import numpy as np
+
+from triskel.router.scheduling.candidates import Candidates, FloatColumn, ScoredCandidates
+from triskel.router.scheduling.plugin import (
+    ColumnPicker,
+    ColumnScorer,
+    Filter,
+    Picker,
+    PickObserver,
+    Scorer,
+)
 from triskel.router.scheduling.types import (
     CycleState,
     Decision,
     Endpoint,
     NoEndpointError,
     SchedulingRequest,
-    ScoredEndpoint,
     Stage,
 )
 
@@ -34,11 +47,18 @@ class Profile:
     picker: Picker
     # Found once: isinstance against a runtime Protocol is slow, and picks are hot.
     observers: tuple[PickObserver, ...] = field(init=False)
+    # Per scorer, itself when it has a column form (else None); the picker likewise.
+    column_scorers: tuple[ColumnScorer | None, ...] = field(init=False)
+    row_picker: ColumnPicker | None = field(init=False)
 
     def __post_init__(self) -> None:
         plugins = (*self.filters, *(s for s, _ in self.scorers), self.picker)
         unique = {id(p): p for p in plugins if isinstance(p, PickObserver)}
         object.__setattr__(self, "observers", tuple(unique.values()))
+        columns = tuple(s if isinstance(s, ColumnScorer) else None for s, _ in self.scorers)
+        object.__setattr__(self, "column_scorers", columns)
+        picker = self.picker if isinstance(self.picker, ColumnPicker) else None
+        object.__setattr__(self, "row_picker", picker)
 
 
 class Scheduler:
@@ -72,35 +92,54 @@ class Scheduler:
             observer.on_picked(request, endpoint)
 
     def choose(self, request: SchedulingRequest, candidates: Sequence[Endpoint]) -> Decision:
-        """Picks one of `candidates` (NoEndpointError when none, or none passes a filter)."""
+        """Picks one of `candidates` (NoEndpointError when none, or none passes a filter).
+
+        `candidates` may be a `Candidates` kept by the caller: its columns are then
+        built once for as long as it is kept, not on every pick."""
         profile = self.profile_for(request.stage)
         timer = self._timer
         seconds: dict[str, float] = {}
         state = CycleState()
-        remaining = list(candidates)
-        if not remaining:
+        if not candidates:
             raise NoEndpointError(f"no {request.stage} workers for model {request.model}")
+        remaining = Candidates.of(candidates)
         for plugin in profile.filters:
             started = timer()
-            remaining = plugin.filter(request, remaining, state)
+            kept = plugin.filter(request, remaining, state)
             seconds[plugin.name] = timer() - started
-            if not remaining:
+            if not kept:
                 raise NoEndpointError(
                     f"no {request.stage} worker for model {request.model} passed filter "
                     f"{plugin.name!r}"
                 )
-        totals = [0.0] * len(remaining)
-        for scorer, weight in profile.scorers:
+            if len(kept) != len(remaining):  # filters keep order: same length, same rows
+                remaining = Candidates(kept)
+        totals: FloatColumn = np.zeros(len(remaining))
+        for (scorer, weight), column_scorer in zip(
+            profile.scorers, profile.column_scorers, strict=True
+        ):
             started = timer()
-            scores = scorer.score(request, remaining, state)
+            if column_scorer is not None:
+                scores = column_scorer.score_columns(request, remaining, state)
+            else:
+                scores = _column(scorer.score(request, remaining, state), len(remaining))
             seconds[scorer.name] = timer() - started
-            # Clamp, weigh and add in one pass (a comprehension: this runs per candidate).
-            totals = [
-                total + weight * (0.0 if value < 0.0 else 1.0 if value > 1.0 else value)
-                for total, value in zip(totals, scores, strict=True)
-            ]
-        scored = [ScoredEndpoint(e, s) for e, s in zip(remaining, totals, strict=True)]
+            # Clamped, weighed, added: a Python loop's arithmetic, value for value.
+            totals = totals + weight * np.clip(scores, 0.0, 1.0)
+        scored = ScoredCandidates(remaining, totals)
+        picker = profile.picker
         started = timer()
-        endpoint, reason = profile.picker.pick(request, scored, state)
-        seconds[profile.picker.name] = seconds.get(profile.picker.name, 0.0) + timer() - started
+        if profile.row_picker is not None:
+            row, reason = profile.row_picker.pick_row(request, remaining, totals, state)
+            endpoint = remaining[row]
+        else:
+            endpoint, reason = picker.pick(request, scored, state)
+        seconds[picker.name] = seconds.get(picker.name, 0.0) + timer() - started
         return Decision(endpoint, profile.name, reason, seconds, scored)
+
+
+def _column(scores: Sequence[float], num_candidates: int) -> FloatColumn:
+    """A list scorer's scores as a column (one per candidate, or ValueError)."""
+    if len(scores) != num_candidates:
+        raise ValueError(f"a scorer gave {len(scores)} scores for {num_candidates} candidates")
+    return np.fromiter(scores, np.float64, num_candidates)

@@ -104,6 +104,17 @@ class CycleState:
         value: T = self._values[key]
         return value
 
+    def memo_for(self, key: str, owner: object, compute: Callable[[], T]) -> T:
+        """The value under `key` if it was computed for this very `owner` (by identity:
+        e.g. the candidates a column is aligned with), else computes and stores it."""
+        stored = self._values.get(key)
+        if stored is not None and stored[0] is owner:
+            found: T = stored[1]
+            return found
+        value = compute()
+        self._values[key] = (owner, value)
+        return value
+
 
 class ScoredEndpoint(NamedTuple):
     """A candidate and its weighted total (a tuple: one is built per candidate per pick)."""

@@ -69,3 +69,8 @@ def create_first_best_picker(
     name: str, parameters: Mapping[str, Any], context: PluginContext
 ) -> FirstBestPicker:
     return FirstBestPicker(name)
+
+
+def not_again() -> Any:
+    """A `CycleState.memo_for` compute that fails: the value must be there already."""
+    raise AssertionError("computed twice in one cycle")

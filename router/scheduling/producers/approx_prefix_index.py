@@ -17,10 +17,17 @@ ordered by time too: expiry and eviction both pop from the oldest end.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
 
 from triskel.common.hashing import BlockHash
-from triskel.router.scheduling.producers.worker_masks import WorkerSlots, match_lengths
+from triskel.router.scheduling.candidates import Candidates, FloatColumn, gather
+from triskel.router.scheduling.producers.worker_masks import (
+    WorkerSlots,
+    holder_depths,
+    match_lengths,
+)
 
 LLMD_CAPACITY_BLOCKS_PER_WORKER = 31_250
 DYNAMO_TTL_S = 120.0
@@ -90,6 +97,42 @@ class ApproximatePrefixIndex:
             if lru is not None:
                 self._expire(worker_id, lru, now)
         return match_lengths(self._holders_of, block_hashes, worker_ids, self._slots)
+
+    def match_column(
+        self, block_hashes: Sequence[BlockHash], candidates: Candidates
+    ) -> FloatColumn:
+        """`match_lengths` for `candidates` as a column, at a cost that follows the
+        prompt's holders, not the candidates.
+
+        Expiry is checked for the holders only: a worker that holds none of the prompt
+        cannot change the answer, and its entries expire when next read (`record`,
+        another prompt's walk, the sweep) with the same outcome, since what has expired
+        depends on the time alone. When a holder had expired entries, the walk runs again.
+        """
+        now = self._clock()
+        slots = self._slots
+        while True:
+            depths = holder_depths(
+                self._holders_of, block_hashes, candidates.mask(slots), slots.num_slots
+            )
+            if not self._expire_slots(np.flatnonzero(depths).tolist(), now):
+                break
+        return gather(depths, candidates.positions(slots))
+
+    def _expire_slots(self, slots: Iterable[int], now: float) -> bool:
+        """Expires the workers at `slots`; True when any entry expired."""
+        oldest_live = now - self._ttl_s
+        worker_of = self._slots.worker_of
+        expired = False
+        for slot in slots:
+            worker_id = worker_of(slot)
+            if worker_id is None:
+                continue
+            lru = self._lru_of.get(worker_id)
+            if lru and next(iter(lru.values())) <= oldest_live:
+                self._expire(worker_id, lru, now)
+                expired = True
+        return expired
 
     def remove_worker(self, worker_id: str) -> None:
         """Forgets everything recorded for `worker_id`."""

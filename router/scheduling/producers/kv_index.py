@@ -36,9 +36,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 from triskel.common.hashing import BlockHash
 from triskel.common.kv_tiers import KvMedium
-from triskel.router.scheduling.producers.worker_masks import WorkerSlots, match_lengths
+from triskel.router.scheduling.candidates import Candidates, FloatColumn, gather
+from triskel.router.scheduling.producers.worker_masks import (
+    WorkerSlots,
+    holder_depths,
+    match_lengths,
+)
 
 
 class BlockLocations(Protocol):
@@ -68,7 +75,24 @@ class BlockLocations(Protocol):
         id given twice is given the same start). `match_lengths` with every start 0."""
         ...
 
+    def match_column(
+        self, block_hashes: Sequence[BlockHash], candidates: Candidates
+    ) -> FloatColumn:
+        """`match_lengths` for the candidates, as a column (the scorers' hot path)."""
+        ...
+
+    def match_from_column(
+        self, block_hashes: Sequence[BlockHash], starts: FloatColumn, candidates: Candidates
+    ) -> FloatColumn:
+        """`match_from` for the candidates, `starts` a column aligned with them."""
+        ...
+
     def num_blocks(self, worker_id: str) -> int: ...
+
+
+def lengths_column(lengths: Sequence[int]) -> FloatColumn:
+    """Aligned match lengths as a column (for stores without a column walk of their own)."""
+    return np.fromiter(lengths, np.float64, len(lengths))
 
 
 class InMemoryBlockLocations:
@@ -121,6 +145,26 @@ class InMemoryBlockLocations:
         self, block_hashes: Sequence[BlockHash], worker_ids: Sequence[str]
     ) -> list[int]:
         return match_lengths(self._holders_of, block_hashes, worker_ids, self._slots)
+
+    def match_column(
+        self, block_hashes: Sequence[BlockHash], candidates: Candidates
+    ) -> FloatColumn:
+        # Only the holders of block 0 are ever listed: the cost follows them, not the fleet.
+        slots = self._slots
+        depths = holder_depths(
+            self._holders_of, block_hashes, candidates.mask(slots), slots.num_slots
+        )
+        return gather(depths, candidates.positions(slots))
+
+    def match_from_column(
+        self, block_hashes: Sequence[BlockHash], starts: FloatColumn, candidates: Candidates
+    ) -> FloatColumn:
+        if not self._blocks_of:
+            return np.zeros(len(candidates))  # the tier is empty: a router without host tiers
+        # A walk per candidate's start: what a host tier costs is not yet columnar.
+        return lengths_column(
+            self.match_from(block_hashes, starts.astype(np.int64).tolist(), candidates.worker_ids)
+        )
 
     def match_from(
         self, block_hashes: Sequence[BlockHash], starts: Sequence[int], worker_ids: Sequence[str]
@@ -310,6 +354,13 @@ class KvBlockIndex:
         gpu_lengths = self._locations.match_lengths(block_hashes, worker_ids)
         host_lengths = self._host_locations.match_from(block_hashes, gpu_lengths, worker_ids)
         return list(zip(gpu_lengths, host_lengths, strict=True))
+
+    def match_tier_columns(
+        self, block_hashes: Sequence[BlockHash], candidates: Candidates
+    ) -> tuple[FloatColumn, FloatColumn]:
+        """`match_tiers` for the candidates, as columns (g, h)."""
+        gpu = self._locations.match_column(block_hashes, candidates)
+        return gpu, self._host_locations.match_from_column(block_hashes, gpu, candidates)
 
     def num_blocks(self, worker_id: str, medium: KvMedium = KvMedium.GPU) -> int:
         """Blocks `worker_id` holds in `medium`, per its events."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pytest
 
+from triskel.router.scheduling.candidates import Candidates, FloatColumn
 from triskel.router.scheduling.scheduler import Profile, Scheduler
 from triskel.router.scheduling.types import (
     CycleState,
@@ -121,3 +123,59 @@ def test_no_candidate_left_is_an_error_naming_why(
 def test_no_profile_and_no_default_is_an_error() -> None:
     with pytest.raises(NoEndpointError, match="no scheduling profile for stage decode"):
         Scheduler({}, None).profile_for(Stage.DECODE)
+
+
+@dataclass
+class FixedColumnScorer(FixedScorer):
+    """The same scores, also in column form: the scheduler must take the column."""
+
+    column_calls: int = 0
+
+    def score_columns(
+        self, request: SchedulingRequest, candidates: Candidates, state: CycleState
+    ) -> FloatColumn:
+        self.column_calls += 1
+        return np.array([self.scores[c.worker_id] for c in candidates])
+
+
+@dataclass
+class LastRowPicker:
+    name: str = "last-row"
+
+    def pick(
+        self, request: SchedulingRequest, scored: Sequence[ScoredEndpoint], state: CycleState
+    ) -> tuple[Endpoint, str]:
+        raise AssertionError("the row form must be used")
+
+    def pick_row(
+        self,
+        request: SchedulingRequest,
+        candidates: Candidates,
+        totals: FloatColumn,
+        state: CycleState,
+    ) -> tuple[int, str]:
+        return len(candidates) - 1, f"total {totals[-1]}"
+
+
+def test_column_and_list_scorers_add_up_alike() -> None:
+    # Awkward floats: the column sum must be the list sum to the last bit.
+    values = {"a": 0.1, "b": 0.7, "c": 1.0 / 3.0}
+    column = FixedColumnScorer("col", values)
+    profile = Profile("prefill", (), ((column, 0.3), (FixedScorer("list", values), 0.7)), MaxPick())
+    decision = Scheduler({Stage.PREFILL: profile}, None).choose(REQUEST, endpoints("a", "b", "c"))
+    assert column.column_calls == 1
+    expected = {w: 0.0 + 0.3 * v + 0.7 * v for w, v in values.items()}
+    assert decision.scores == expected  # exact, not approximate
+    row_profile = Profile("prefill", (), ((column, 1.0),), LastRowPicker())
+    decision = Scheduler({Stage.PREFILL: row_profile}, None).choose(REQUEST, endpoints("a", "c"))
+    assert decision.endpoint.worker_id == "c" and decision.reason == f"total {values['c']}"
+
+
+@dataclass
+class MaxPick:
+    name: str = "max"
+
+    def pick(
+        self, request: SchedulingRequest, scored: Sequence[ScoredEndpoint], state: CycleState
+    ) -> tuple[Endpoint, str]:
+        return max(scored, key=lambda s: s.score).endpoint, "max"

@@ -21,11 +21,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
+from triskel.router.scheduling.candidates import Candidates, FloatColumn
 from triskel.router.scheduling.plugin import PluginContext
-from triskel.router.scheduling.plugins.precise_prefix import effective_matches
+from triskel.router.scheduling.plugins.precise_prefix import effective_column
 from triskel.router.scheduling.plugins.prefix_cache import (
     PrefixCacheParameters,
-    history_matches,
+    history_column,
 )
 from triskel.router.scheduling.producers.approx_prefix_index import ApproximatePrefixIndex
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
@@ -35,7 +38,8 @@ from triskel.router.scheduling.types import CycleState, Endpoint, SchedulingRequ
 TYPE_NAME = "hybrid-prefix-scorer"
 SUMMARY = "Share of the prompt each worker holds: max of this router's history and KV events."
 
-# CycleState key: dict worker id → effective matched blocks, max(history, events).
+# CycleState key: effective matched blocks, max(history, events), a column aligned
+# with the candidates it was computed for.
 MATCHES_KEY = "hybrid-prefix/matches"
 
 
@@ -54,21 +58,24 @@ class HybridPrefixScorer:
     def score(
         self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
     ) -> list[float]:
+        scores: list[float] = self.score_columns(request, Candidates.of(candidates), state).tolist()
+        return scores
+
+    def score_columns(
+        self, request: SchedulingRequest, candidates: Candidates, state: CycleState
+    ) -> FloatColumn:
         num_blocks = len(request.block_hashes)
         if num_blocks == 0:
-            return [0.0] * len(candidates)
+            return np.zeros(len(candidates))
 
-        def compute() -> dict[str, float]:
-            worker_ids = [c.worker_id for c in candidates]
-            sent = history_matches(self.history, request, worker_ids)
-            held = effective_matches(self._kv_index, request, candidates, state)
-            return {
-                worker_id: max(float(length), reported)
-                for worker_id, length, reported in zip(worker_ids, sent, held, strict=True)
-            }
+        def compute() -> FloatColumn:
+            sent = history_column(self.history, request, candidates)
+            held = effective_column(self._kv_index, request, candidates, state)
+            return np.maximum(sent, held)
 
-        matches = state.memo(MATCHES_KEY, compute)
-        return [matches[c.worker_id] / num_blocks for c in candidates]
+        matches = state.memo_for(MATCHES_KEY, candidates, compute)
+        scores: FloatColumn = matches / num_blocks
+        return scores
 
     def on_picked(self, request: SchedulingRequest, endpoint: Endpoint) -> None:
         self.history.record(endpoint.worker_id, request.block_hashes)

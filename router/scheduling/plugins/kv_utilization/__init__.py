@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from triskel.router.scheduling.candidates import Candidates, Column, FloatColumn
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.registry import PluginParameters, parse_parameters
 from triskel.router.scheduling.types import CycleState, Endpoint, SchedulingRequest
@@ -33,7 +34,14 @@ class KvUtilizationScorer:
     def score(
         self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
     ) -> list[float]:
-        return [1.0 - c.load.kv_usage for c in candidates]
+        scores: list[float] = self.score_columns(request, Candidates.of(candidates), state).tolist()
+        return scores
+
+    def score_columns(
+        self, request: SchedulingRequest, candidates: Candidates, state: CycleState
+    ) -> FloatColumn:
+        scores: FloatColumn = 1.0 - candidates.column(Column.KV_USAGE)
+        return scores
 
 
 def create(name: str, parameters: Mapping[str, Any], context: PluginContext) -> KvUtilizationScorer:

@@ -12,6 +12,9 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
+from triskel.router.scheduling.candidates import Candidates, FloatColumn
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.registry import PluginParameters, parse_parameters
 from triskel.router.scheduling.types import CycleState, Endpoint, SchedulingRequest, ScoredEndpoint
@@ -36,12 +39,23 @@ class MaxScorePicker:
     def pick(
         self, request: SchedulingRequest, scored: Sequence[ScoredEndpoint], state: CycleState
     ) -> tuple[Endpoint, str]:
-        best_score = max(candidate.score for candidate in scored)
+        totals = np.fromiter((c.score for c in scored), np.float64, len(scored))
+        return scored[self._best_row(totals)].endpoint, REASON
+
+    def pick_row(
+        self,
+        request: SchedulingRequest,
+        candidates: Candidates,
+        totals: FloatColumn,
+        state: CycleState,
+    ) -> tuple[int, str]:
+        return self._best_row(totals), REASON
+
+    def _best_row(self, totals: FloatColumn) -> int:
         # Exact equality on purpose: totals are sums of the same weights times the same
         # clamped values, so genuinely equal candidates compare equal.
-        best = [candidate for candidate in scored if candidate.score == best_score]
-        chosen = best[0] if len(best) == 1 else self._rng.choice(best)
-        return chosen.endpoint, REASON
+        best: list[int] = np.flatnonzero(totals == totals.max()).tolist()
+        return best[0] if len(best) == 1 else self._rng.choice(best)
 
 
 def create(name: str, parameters: Mapping[str, Any], context: PluginContext) -> MaxScorePicker:

@@ -14,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from triskel.common.kv_tiers import host_hit_weight
+from triskel.router.scheduling.candidates import Candidates, FloatColumn
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.registry import PluginParameters, parse_parameters
@@ -23,16 +26,29 @@ from triskel.router.scheduling.types import CycleState, Endpoint, SchedulingRequ
 TYPE_NAME = "precise-prefix-scorer"
 SUMMARY = "Share of the prompt each worker caches, from the workers' KV events."
 
-# CycleState keys, computed for the candidates seen first in the cycle (filters only
-# remove candidates, so every later plugin finds its own). TIERS: dict worker id →
-# (g, h), prompt blocks matched in its GPU cache, then in its host tier after those
-# (`KvBlockIndex.match_tiers`). MATCHES: dict worker id → g alone.
+# CycleState keys. TIER_COLUMNS: the columns (g, h) of the candidates they were
+# computed for: prompt blocks matched in each one's GPU cache, then in its host tier
+# after those (`KvBlockIndex.match_tier_columns`). TIERS and MATCHES, for plugins that
+# read dicts, computed for the candidates seen first in the cycle (filters only remove
+# candidates, so every later plugin finds its own): worker id → (g, h), and → g alone.
+TIER_COLUMNS_KEY = "precise-prefix/tier-columns"
 TIERS_KEY = "precise-prefix/tiers"
 MATCHES_KEY = "precise-prefix/matches"
 
 
 class PrecisePrefixParameters(PluginParameters):
     """No parameters: the index belongs to the router (see PluginContext.kv_index)."""
+
+
+def tier_columns(
+    kv_index: KvBlockIndex, request: SchedulingRequest, candidates: Candidates, state: CycleState
+) -> tuple[FloatColumn, FloatColumn]:
+    """(GPU, host) prompt blocks of each candidate, as columns, one walk per cycle."""
+    return state.memo_for(
+        TIER_COLUMNS_KEY,
+        candidates,
+        lambda: kv_index.match_tier_columns(request.block_hashes, candidates),
+    )
 
 
 def matched_tiers(
@@ -44,9 +60,10 @@ def matched_tiers(
     """(GPU, host) prompt blocks each candidate holds, computed once per cycle."""
 
     def compute() -> dict[str, tuple[int, int]]:
-        worker_ids = [c.worker_id for c in candidates]
-        tiers = kv_index.match_tiers(request.block_hashes, worker_ids)
-        return dict(zip(worker_ids, tiers, strict=True))
+        listed = Candidates.of(candidates)
+        gpu, host = tier_columns(kv_index, request, listed, state)
+        pairs = zip(gpu.astype(np.int64).tolist(), host.astype(np.int64).tolist(), strict=True)
+        return dict(zip(listed.worker_ids, pairs, strict=True))
 
     tiers = state.memo(TIERS_KEY, compute)
     # Published with them: plugins reading the GPU counts share this one walk.
@@ -86,16 +103,22 @@ def effective_blocks(
     ]
 
 
-def effective_matches(
-    kv_index: KvBlockIndex,
-    request: SchedulingRequest,
-    candidates: Sequence[Endpoint],
-    state: CycleState,
-) -> list[float]:
-    """Per candidate, aligned: its effective matched blocks g + w·h (one index walk per
-    cycle, shared through `state`)."""
-    tiers = matched_tiers(kv_index, request, candidates, state)
-    return effective_blocks([tiers[c.worker_id] for c in candidates], candidates)
+def effective_column(
+    kv_index: KvBlockIndex, request: SchedulingRequest, candidates: Candidates, state: CycleState
+) -> FloatColumn:
+    """Per candidate, a column: its effective matched blocks (`effective_blocks`), from
+    one index walk per cycle shared through `state`."""
+    gpu, host = tier_columns(kv_index, request, candidates, state)
+    rows = np.flatnonzero(host)
+    if not len(rows):
+        return gpu
+    # Only the few candidates with host hits differ from g.
+    tiers = zip(
+        gpu[rows].astype(np.int64).tolist(), host[rows].astype(np.int64).tolist(), strict=True
+    )
+    effective = gpu.copy()
+    effective[rows] = effective_blocks(tiers, [candidates[row] for row in rows.tolist()])
+    return effective
 
 
 class PrecisePrefixScorer:
@@ -109,11 +132,18 @@ class PrecisePrefixScorer:
     def score(
         self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
     ) -> list[float]:
+        scores: list[float] = self.score_columns(request, Candidates.of(candidates), state).tolist()
+        return scores
+
+    def score_columns(
+        self, request: SchedulingRequest, candidates: Candidates, state: CycleState
+    ) -> FloatColumn:
         num_blocks = len(request.block_hashes)
         if num_blocks == 0:
-            return [0.0] * len(candidates)
-        effective = effective_matches(self._kv_index, request, candidates, state)
-        return [blocks / num_blocks for blocks in effective]
+            return np.zeros(len(candidates))
+        effective = effective_column(self._kv_index, request, candidates, state)
+        scores: FloatColumn = effective / num_blocks
+        return scores
 
 
 def create(name: str, parameters: Mapping[str, Any], context: PluginContext) -> PrecisePrefixScorer:

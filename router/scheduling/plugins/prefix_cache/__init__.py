@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
+import numpy as np
 from pydantic import Field
 
+from triskel.router.scheduling.candidates import Candidates, FloatColumn
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.producers.approx_prefix_index import (
     DYNAMO_TTL_S,
@@ -27,8 +29,8 @@ from triskel.router.scheduling.types import CycleState, Endpoint, SchedulingRequ
 TYPE_NAME = "prefix-cache-scorer"
 SUMMARY = "Share of the prompt each worker likely caches, from this router's own picks."
 
-# CycleState key: dict worker id → leading prompt blocks recorded for the worker,
-# for the candidates the scorer saw.
+# CycleState key: the leading prompt blocks recorded for each candidate, a column
+# aligned with the candidates it was computed for.
 MATCHES_KEY = "prefix-cache/matches"
 
 
@@ -39,17 +41,21 @@ class PrefixCacheParameters(PluginParameters):
     ttl_seconds: Annotated[float, Field(gt=0)] = DYNAMO_TTL_S
 
 
-def history_matches(
-    index: ApproximatePrefixIndex, request: SchedulingRequest, worker_ids: Sequence[str]
-) -> list[int]:
-    """Leading prompt blocks recorded for each worker, aligned with `worker_ids`: in our
-    history or, with shared state, any replica's (other replicas' picks count as ours)."""
-    lengths = index.match_lengths(request.block_hashes, worker_ids)
+def history_column(
+    index: ApproximatePrefixIndex, request: SchedulingRequest, candidates: Candidates
+) -> FloatColumn:
+    """Leading prompt blocks recorded for each candidate, a column: in our history or,
+    with shared state, any replica's (other replicas' picks count as ours)."""
+    lengths = index.match_column(request.block_hashes, candidates)
     shared = request.shared_prefix_matches
-    return [
-        max(length, shared.get(worker_id, 0))
-        for worker_id, length in zip(worker_ids, lengths, strict=True)
-    ]
+    if not shared:
+        return lengths
+    lengths = lengths.copy()
+    for worker_id, length in shared.items():
+        row = candidates.row_of(worker_id)
+        if row is not None and length > lengths[row]:
+            lengths[row] = length
+    return lengths
 
 
 class PrefixCacheScorer:
@@ -62,17 +68,20 @@ class PrefixCacheScorer:
     def score(
         self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
     ) -> list[float]:
+        scores: list[float] = self.score_columns(request, Candidates.of(candidates), state).tolist()
+        return scores
+
+    def score_columns(
+        self, request: SchedulingRequest, candidates: Candidates, state: CycleState
+    ) -> FloatColumn:
         num_blocks = len(request.block_hashes)
         if num_blocks == 0:
-            return [0.0] * len(candidates)
-
-        def compute() -> dict[str, int]:
-            worker_ids = [c.worker_id for c in candidates]
-            lengths = history_matches(self.index, request, worker_ids)
-            return dict(zip(worker_ids, lengths, strict=True))
-
-        matches = state.memo(MATCHES_KEY, compute)
-        return [matches[c.worker_id] / num_blocks for c in candidates]
+            return np.zeros(len(candidates))
+        matches = state.memo_for(
+            MATCHES_KEY, candidates, lambda: history_column(self.index, request, candidates)
+        )
+        scores: FloatColumn = matches / num_blocks
+        return scores
 
     def on_picked(self, request: SchedulingRequest, endpoint: Endpoint) -> None:
         self.index.record(endpoint.worker_id, request.block_hashes)

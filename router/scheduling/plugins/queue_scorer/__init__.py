@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
+from triskel.router.scheduling.candidates import Candidates, Column, FloatColumn
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.registry import PluginParameters, parse_parameters
 from triskel.router.scheduling.types import CycleState, Endpoint, SchedulingRequest
@@ -34,14 +37,21 @@ class QueueScorer:
     def score(
         self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
     ) -> list[float]:
-        queues = [c.load.num_waiting_requests for c in candidates]
-        if not queues:
-            return []
-        max_queue = max(queues)
-        spread = max_queue - min(queues)
+        scores: list[float] = self.score_columns(request, Candidates.of(candidates), state).tolist()
+        return scores
+
+    def score_columns(
+        self, request: SchedulingRequest, candidates: Candidates, state: CycleState
+    ) -> FloatColumn:
+        queues = candidates.column(Column.WAITING)
+        if not len(queues):
+            return queues
+        max_queue = queues.max()
+        spread = max_queue - queues.min()
         if spread == 0:
-            return [1.0] * len(queues)
-        return [(max_queue - queue) / spread for queue in queues]
+            return np.ones(len(queues))
+        scores: FloatColumn = (max_queue - queues) / spread
+        return scores
 
 
 def create(name: str, parameters: Mapping[str, Any], context: PluginContext) -> QueueScorer:

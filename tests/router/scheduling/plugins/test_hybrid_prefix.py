@@ -9,13 +9,14 @@ import pytest
 
 from triskel.common.kv_tiers import KvMedium, host_hit_weight
 from triskel.common.profiles import load_profile
+from triskel.router.scheduling.candidates import Candidates
 from triskel.router.scheduling.plugin import PickObserver, PluginContext, Scorer
 from triskel.router.scheduling.plugins import hybrid_prefix, precise_prefix
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.registry import PluginConfigError
 from triskel.router.scheduling.types import CycleState, Endpoint
 
-from support.prefix_scheduling import endpoint, prompt_request
+from support.prefix_scheduling import endpoint, not_again, prompt_request
 
 H100 = load_profile("llama-3.1-8b-h100")  # a 50 GB/s host link: a host block is worth ≈ 0.94
 REQUEST = prompt_request(range(40))  # 10 full blocks of 4
@@ -65,15 +66,22 @@ def test_each_worker_scores_the_larger_of_its_two_evidences() -> None:
     scorer.history.record("a", BLOCKS[:6])  # history: a was sent 6 (more than it reported)
     w = host_hit_weight(H100)
     state = CycleState()
-    scores = scorer.score(REQUEST, [on_h100("a"), on_h100("b"), on_h100("c")], state)
+    candidates = Candidates([on_h100("a"), on_h100("b"), on_h100("c")])
+    scores = scorer.score(REQUEST, candidates, state)
     # a: max(history 6, events 4) = 6 of 10. b: max(0, 2 + 8w ≈ 9.5) ≈ 0.95.
     # c: max(10, 0) = 1.0: a prompt still prefilling counts fully, before any event.
     assert scores == pytest.approx([0.6, (2 + 8 * w) / 10, 1.0])
-    assert state.memo(hybrid_prefix.MATCHES_KEY, dict) == pytest.approx(
-        {"a": 6, "b": 2 + 8 * w, "c": 10}
-    )
-    # The precise walk is published for other plugins of the cycle.
-    assert state.memo(precise_prefix.MATCHES_KEY, dict) == {"a": 4, "b": 2, "c": 0}
+    assert scorer.score_columns(REQUEST, candidates, state).tolist() == scores
+    matches = state.memo_for(hybrid_prefix.MATCHES_KEY, candidates, not_again)
+    assert matches.tolist() == pytest.approx([6, 2 + 8 * w, 10])
+    # The precise walk is there for other plugins of the cycle, walked once.
+    assert precise_prefix.matched_blocks(index, REQUEST, candidates, state) == {
+        "a": 4,
+        "b": 2,
+        "c": 0,
+    }
+    gpu, _ = state.memo_for(precise_prefix.TIER_COLUMNS_KEY, candidates, not_again)
+    assert gpu.tolist() == [4, 2, 0]
 
 
 def test_events_keep_what_the_history_forgot() -> None:

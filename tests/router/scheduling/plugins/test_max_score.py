@@ -5,8 +5,10 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import numpy as np
 import pytest
 
+from triskel.router.scheduling.candidates import Candidates
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.plugins import kv_utilization, max_score
 from triskel.router.scheduling.registry import PluginConfigError
@@ -72,3 +74,16 @@ def test_runs_in_a_scheduler() -> None:
     assert (decision.endpoint.worker_id, decision.reason) == ("free", "max-score")
     # 2·(1 − 0.9) and 2·(1 − 0.2).
     assert decision.scores == pytest.approx({"full": 0.2, "free": 1.6})
+
+
+def test_the_row_form_draws_as_the_list_form_does() -> None:
+    # Same seed, same ties: the same choices, so seeded simulations replay alike.
+    by_list = max_score.create("best", {}, PluginContext(rng=random.Random(11)))
+    by_row = max_score.create("best", {}, PluginContext(rng=random.Random(11)))
+    totals = {"a": 2.0, "b": 1.0, "c": 2.0, "d": 2.0}
+    candidates = Candidates([endpoint(w) for w in totals])
+    column = np.array(list(totals.values()))
+    listed = [by_list.pick(request(), scored(totals), CycleState())[0] for _ in range(50)]
+    rows = [by_row.pick_row(request(), candidates, column, CycleState())[0] for _ in range(50)]
+    assert [e.worker_id for e in listed] == [candidates[row].worker_id for row in rows]
+    assert set(rows) == {0, 2, 3}

@@ -10,6 +10,7 @@ import pytest
 from triskel.common.kv_tiers import KvMedium, host_hit_weight
 from triskel.common.profiles import HostLink, LatencyProfile, load_profile
 from triskel.common.routing_api import RoutingConfig
+from triskel.router.scheduling.candidates import Candidates
 from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext, Scorer
 from triskel.router.scheduling.plugins import precise_prefix
@@ -17,7 +18,12 @@ from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.registry import PluginConfigError, PluginRegistry
 from triskel.router.scheduling.types import CycleState, Endpoint
 
-from support.prefix_scheduling import create_first_best_picker, endpoint, prompt_request
+from support.prefix_scheduling import (
+    create_first_best_picker,
+    endpoint,
+    not_again,
+    prompt_request,
+)
 
 # 16 tokens in blocks of 4 → 4 full blocks.
 REQUEST = prompt_request(range(16))
@@ -44,12 +50,11 @@ def test_score_is_matched_over_total_blocks() -> None:
     assert isinstance(scorer, Scorer)
     state = CycleState()
     # a holds 1 of 4 blocks, b all 4, c nothing (never sent an event).
-    assert scorer.score(REQUEST, [endpoint("a"), endpoint("b"), endpoint("c")], state) == [
-        0.25,
-        1.0,
-        0.0,
-    ]
-    assert state.memo(precise_prefix.MATCHES_KEY, dict) == {"a": 1, "b": 4, "c": 0}
+    candidates = Candidates([endpoint("a"), endpoint("b"), endpoint("c")])
+    assert scorer.score(REQUEST, candidates, state) == [0.25, 1.0, 0.0]
+    # The walk stays in the cycle state for the other prefix plugins.
+    gpu, host = state.memo_for(precise_prefix.TIER_COLUMNS_KEY, candidates, not_again)
+    assert gpu.tolist() == [1, 4, 0] and host.tolist() == [0, 0, 0]
 
 
 def test_holes_in_the_cache_end_the_match() -> None:
@@ -125,8 +130,19 @@ def test_host_hits_count_at_the_profiles_weight() -> None:
     assert scores == pytest.approx([(10 + 20 * w) / 40, 0.5, w])
     assert 0.72 < scores[0] < 0.73
     # Both shares of the one walk are in the cycle state for the other prefix plugins.
-    assert state.memo(precise_prefix.TIERS_KEY, dict) == {"a": (10, 20), "b": (20, 0), "c": (0, 40)}
-    assert state.memo(precise_prefix.MATCHES_KEY, dict) == {"a": 10, "b": 20, "c": 0}
+    listed = Candidates.of(candidates)
+    assert scorer.score(LONG_REQUEST, listed, state) == scores
+    index = scorer._kv_index
+    assert precise_prefix.matched_tiers(index, LONG_REQUEST, listed, state) == {
+        "a": (10, 20),
+        "b": (20, 0),
+        "c": (0, 40),
+    }
+    assert precise_prefix.matched_blocks(index, LONG_REQUEST, listed, state) == {
+        "a": 10,
+        "b": 20,
+        "c": 0,
+    }
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,19 @@ from typing import Any
 import pytest
 
 from triskel.common.routing_api import RoutingConfig
+from triskel.router.scheduling.candidates import Candidates
 from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PickObserver, PluginContext, Scorer
 from triskel.router.scheduling.plugins import prefix_cache
 from triskel.router.scheduling.registry import PluginConfigError, PluginRegistry
 from triskel.router.scheduling.types import CycleState
 
-from support.prefix_scheduling import create_first_best_picker, endpoint, prompt_request
+from support.prefix_scheduling import (
+    create_first_best_picker,
+    endpoint,
+    not_again,
+    prompt_request,
+)
 
 
 class FakeClock:
@@ -59,10 +65,11 @@ def test_score_is_matched_over_total_blocks_and_shared_in_cycle_state() -> None:
     scorer.index.record("a", blocks[:3])
     scorer.index.record("c", blocks)
     state = CycleState()
-    candidates = [endpoint("a"), endpoint("b"), endpoint("c")]
+    candidates = Candidates([endpoint("a"), endpoint("b"), endpoint("c")])
     # a: 3 of 4 blocks; b: none recorded; c: all 4.
     assert scorer.score(REQUEST, candidates, state) == [0.75, 0.0, 1.0]
-    assert state.memo(prefix_cache.MATCHES_KEY, dict) == {"a": 3, "b": 0, "c": 4}
+    matches = state.memo_for(prefix_cache.MATCHES_KEY, candidates, not_again)
+    assert matches.tolist() == [3, 0, 4]
 
 
 def test_prompt_without_a_full_block_scores_zero() -> None:

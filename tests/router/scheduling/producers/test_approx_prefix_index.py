@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from triskel.common.hashing import BlockHash
+from triskel.router.scheduling.candidates import Candidates
 from triskel.router.scheduling.producers.approx_prefix_index import ApproximatePrefixIndex
+from triskel.router.scheduling.types import Endpoint
 
 
 class FakeClock:
@@ -21,6 +23,10 @@ def hashes(*values: int) -> list[BlockHash]:
 
 
 H = hashes(10, 11, 12, 13)
+
+
+def endpoint(worker_id: str) -> Endpoint:
+    return Endpoint(worker_id=worker_id, model="m", block_size_tokens=16)
 
 
 def test_records_match_from_block_zero() -> None:
@@ -98,3 +104,19 @@ def test_remove_worker() -> None:
 def test_bad_arguments_name_the_field(capacity: int, ttl_s: float, field: str) -> None:
     with pytest.raises(ValueError, match=field):
         ApproximatePrefixIndex(FakeClock(), capacity_blocks_per_worker=capacity, ttl_s=ttl_s)
+
+
+def test_the_column_walk_expires_holders_as_the_list_walk_does() -> None:
+    clock = FakeClock()
+    index = ApproximatePrefixIndex(clock, ttl_s=10.0)
+    index.record("a", H)  # expires at 10 s
+    clock.now_s = 6.0
+    index.record("b", H[:2])  # expires at 16 s
+    index.record("a", H[:1])  # a's first block is fresh again; the rest still expire at 10
+    candidates = Candidates([endpoint("a"), endpoint("b"), endpoint("c")])
+    assert index.match_column(H, candidates).tolist() == [4, 2, 0]
+    clock.now_s = 12.0  # a's blocks 1-3 are gone: the walk runs again without them
+    assert index.match_column(H, candidates).tolist() == [1, 2, 0]
+    assert index.match_lengths(H, ["a", "b", "c"]) == [1, 2, 0]
+    clock.now_s = 20.0
+    assert index.match_column(H, candidates).tolist() == [0, 0, 0]

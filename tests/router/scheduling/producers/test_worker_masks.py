@@ -7,7 +7,11 @@ import random
 import pytest
 
 from triskel.common.hashing import BlockHash
-from triskel.router.scheduling.producers.worker_masks import WorkerSlots, match_lengths
+from triskel.router.scheduling.producers.worker_masks import (
+    WorkerSlots,
+    holder_depths,
+    match_lengths,
+)
 
 H = [BlockHash(1000 + i) for i in range(6)]
 
@@ -69,3 +73,33 @@ def test_masks_agree_with_sets_on_a_thousand_workers() -> None:
             holders[block_hash] = holders.get(block_hash, 0) | slots.bit(worker)
     asked = [*rng.sample(workers, 300), "never-seen"]
     assert match_lengths(holders, H, asked, slots) == [depth_of.get(w, 0) for w in asked]
+
+
+def test_holder_depths_reads_each_depth_off_its_bit_planes() -> None:
+    # Slots 0..3: slot 0 holds 5 blocks (0b101: planes 0 and 2), slot 1 holds 2 (plane 1),
+    # slot 2 holds all 6 (0b110), slot 3 none; slot 4 holds 3 but is not asked about.
+    holders = {h: 0 for h in H}
+    for slot, depth in {0: 5, 1: 2, 2: 6, 4: 3}.items():
+        for block_hash in H[:depth]:
+            holders[block_hash] |= 1 << slot
+    depths = holder_depths(holders, H, active=0b1111, num_slots=5)
+    # One entry per slot and a spare 0 at the end, which slot −1 (an unknown worker) reads.
+    assert depths.tolist() == [5, 2, 6, 0, 0, 0]
+    assert depths[-1] == 0
+
+
+def test_holder_depths_agree_with_sets_on_ten_thousand_slots() -> None:
+    # Wide masks and prompts longer than a byte of depth (300 blocks: nine planes).
+    rng = random.Random(5)
+    blocks = [BlockHash(5000 + i) for i in range(300)]
+    num_slots = 10_000
+    depth_of = {slot: rng.choice([0, 1, 37, 255, 256, 299, 300]) for slot in range(num_slots)}
+    holders: dict[BlockHash, int] = {}
+    for slot, depth in depth_of.items():
+        for block_hash in blocks[:depth]:
+            holders[block_hash] = holders.get(block_hash, 0) | (1 << slot)
+    asked = rng.sample(range(num_slots), 4_000)
+    active = sum(1 << slot for slot in asked)
+    depths = holder_depths(holders, blocks, active, num_slots).tolist()
+    chosen = set(asked)
+    assert depths[:num_slots] == [depth_of[s] if s in chosen else 0 for s in range(num_slots)]
