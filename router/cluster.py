@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Collection, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from triskel.common.profiles import LatencyProfile, load_profile
+from triskel.router.scheduling.candidates import Candidates, KeptCandidates
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.types import ActiveLoad, Endpoint, WorkerLoad
 from triskel.router.staleness import Staleness
@@ -33,6 +34,8 @@ SHARED_LOAD_INTERVAL_S = 0.05
 # Membership changes with deployments, not requests: a second's lag is plenty.
 MEMBERS_INTERVAL_S = 1.0
 _RECONNECT_DELAY_S = 0.5
+# Worker lists whose groups `ring_members` remembers (a model's roles, a few models).
+_MAX_GROUPED_LISTS = 64
 # How often silence is checked: a small share of any sensible workerSilenceS.
 SILENCE_CHECK_S = 0.1
 
@@ -88,8 +91,15 @@ class ClusterView:
         self._writes: set[asyncio.Task[None]] = set()
         # Workers announced by any router replica, per model and role (see ring_members).
         self._announced: dict[str, frozenset[str]] = {}
+        # The worker lists `ring_members` was asked about (by identity), and their groups.
+        self._groups_of: dict[int, tuple[Sequence[WorkerClient], frozenset[str]]] = {}
         # Workers discovery removed while this router still had requests on them.
         self._leaving: dict[str, WorkerView] = {}
+        # Per worker list picked from (one per model and role): its healthy workers'
+        # endpoints kept current as their numbers change, so a pick builds nothing per
+        # worker; rebuilt when the list or anyone's health changes (`_health_changes`).
+        self._kept: dict[str, tuple[Sequence[WorkerClient], int, KeptCandidates]] = {}
+        self._health_changes = 0
 
     @property
     def kv_index(self) -> KvBlockIndex:
@@ -119,6 +129,7 @@ class ClusterView:
         """A worker discovery found (connected already): watched and announced from now."""
         view = WorkerView(client, _profile_of(client))
         self._workers[client.worker_id] = view
+        self._health_changes += 1
         if self._is_started:
             self._watch(view)
         self.spawn_write(self._state.members.register(_group(client), client.worker_id))
@@ -127,6 +138,7 @@ class ClusterView:
         """Forgets a worker that left: its watchers, its KV blocks, its announcement.
         Requests already on it still count on it until they end (`requests_on`)."""
         view = self._workers.pop(worker_id, None)
+        self._health_changes += 1
         if view is not None and view.own.num_requests > 0:
             self._leaving[worker_id] = view
         tasks = self._worker_tasks.pop(worker_id, [])
@@ -163,6 +175,25 @@ class ClusterView:
         views = (self._workers.get(w.worker_id) for w in workers)
         return [v.endpoint() for v in views if v is not None and v.is_healthy]
 
+    def candidates(
+        self, workers: Sequence[WorkerClient], exclude: Collection[str] = ()
+    ) -> Candidates:
+        """The healthy ones among `workers`, not in `exclude`, for a pick: kept current
+        between picks (their columns already built), so a pick costs nothing per worker
+        here. `workers` is a registry list (one per model and role, replaced whole when
+        discovery changes it)."""
+        if not workers:
+            return Candidates(())
+        group = _group(workers[0])  # one kept per group: a replaced list replaces it
+        kept = self._kept.get(group)
+        if kept is None or kept[0] is not workers or kept[1] != self._health_changes:
+            kept = (workers, self._health_changes, KeptCandidates(self.endpoints(workers)))
+            self._kept[group] = kept
+        candidates = kept[2].candidates
+        if exclude and any(w in exclude for w in candidates.worker_ids):
+            return Candidates([e for e in candidates if e.worker_id not in exclude])
+        return candidates
+
     async def announce_workers(self) -> None:
         """Announces every worker this router knows, so all replicas build the same rings."""
         for view in self._workers.values():
@@ -174,8 +205,15 @@ class ClusterView:
         Hash rings are built over these, not over the healthy candidates, so every
         replica maps a prefix to the same workers even when their views differ.
         """
-        groups = {_group(w) for w in workers}
-        return frozenset().union(*(self._announced.get(g, frozenset()) for g in groups))
+        # Asked on every pick with one of a few registry lists: their groups found once.
+        cached = self._groups_of.get(id(workers))
+        if cached is None or cached[0] is not workers:
+            if len(self._groups_of) > _MAX_GROUPED_LISTS:  # lists discovery replaced
+                self._groups_of.clear()
+            cached = (workers, frozenset(_group(w) for w in workers))
+            self._groups_of[id(workers)] = cached
+        announced = self._announced
+        return frozenset().union(*(announced.get(g, frozenset()) for g in cached[1]))
 
     def stage_requests(self) -> dict[tuple[str, str], tuple[int, int]]:
         """Requests waiting and running per (model, role), summed over the healthy workers
@@ -207,7 +245,7 @@ class ClusterView:
         """A call failed in a way that means the worker is gone (until its streams return)."""
         view = self._workers.get(worker_id)
         if view is not None:  # else removed already: no pick sees it
-            view.is_healthy = False
+            self._set_healthy(view, False)
 
     @contextlib.contextmanager
     def prefilling(self, worker_id: str, num_uncached_tokens: int) -> Iterator[None]:
@@ -230,11 +268,13 @@ class ClusterView:
             yield
             return
         view.own = view.own + counts
+        self._refresh(view)
         self.spawn_write(self._state.load.add(worker_id, counts))
         try:
             yield
         finally:
             view.own = view.own + -counts
+            self._refresh(view)
             self.spawn_write(self._state.load.add(worker_id, -counts))
             if view.own.num_requests <= 0 and self._leaving.get(worker_id) is view:
                 del self._leaving[worker_id]
@@ -245,8 +285,13 @@ class ClusterView:
         while True:
             totals = await self._state.load.totals(worker_ids)
             for worker_id, total in totals.items():
-                view = self._workers[worker_id]
-                view.others = _at_least_zero(total + -view.own)
+                view = self._workers.get(worker_id)
+                if view is None:
+                    continue  # left since the read began
+                others = _at_least_zero(total + -view.own)
+                if others != view.others:
+                    view.others = others
+                    self._refresh(view)
             await asyncio.sleep(SHARED_LOAD_INTERVAL_S)
 
     async def _watch_members(self) -> None:
@@ -260,7 +305,8 @@ class ClusterView:
             try:
                 async for load in view.client.watch_load(STATS_INTERVAL_MS):
                     view.load = load
-                    view.is_healthy = True
+                    self._set_healthy(view, True)
+                    self._refresh(view)
                     view.silence.heard(asyncio.get_running_loop().time())
                     if view.is_silent:
                         view.is_silent = False
@@ -293,7 +339,7 @@ class ClusterView:
                         num_ended,
                     )
                 view.is_silent = True
-                view.is_healthy = False
+                self._set_healthy(view, False)
 
     async def _watch_kv_events(self, view: WorkerView) -> None:
         """Keeps the KV index current for one worker: through the relay, or directly.
@@ -322,7 +368,20 @@ class ClusterView:
                 view.client.worker_id,
                 _reason(error),
             )
-        view.is_healthy = False
+        self._set_healthy(view, False)
+
+    def _set_healthy(self, view: WorkerView, is_healthy: bool) -> None:
+        if view.is_healthy != is_healthy:
+            view.is_healthy = is_healthy
+            self._health_changes += 1  # who is picked from changed: rebuilt on next pick
+
+    def _refresh(self, view: WorkerView) -> None:
+        """The worker's numbers changed: the kept candidates holding it read them now."""
+        if not view.is_healthy or self._workers.get(view.client.worker_id) is not view:
+            return  # not among the kept candidates
+        endpoint = view.endpoint()
+        for _, _, kept in self._kept.values():
+            kept.replace(endpoint)
 
 
 def _reason(error: Exception) -> str:

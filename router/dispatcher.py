@@ -60,13 +60,13 @@ class Dispatcher:
         no trace."""
         routing = self.table.for_model(ctx.model_pools.model)
         slo = routing.settings.slo
-        candidates = [e for e in self.cluster.endpoints(workers) if e.worker_id not in exclude]
+        candidates = self.cluster.candidates(workers, exclude)
         # Encoding runs before tokenization: there is no prompt to hash yet.
         has_prompt = stage is not Stage.ENCODE
         block_hashes = ctx.block_hashes if has_prompt else []
         shared_matches: dict[str, int] = {}
         if self._share_prefix_history and block_hashes:
-            ids = [c.worker_id for c in candidates]
+            ids = candidates.worker_ids
             lengths = await self.cluster.state.prefixes.match_lengths(block_hashes, ids)
             shared_matches = dict(zip(ids, lengths, strict=True))
         request = SchedulingRequest(

@@ -457,7 +457,7 @@ def _pressure_of(
             return math.nan
         workers = pools.of(Role.PREFILL) or pools.of(Role.UNIFIED)
         slo_ttft_ms = table.for_model(model).settings.slo.ttft_ms
-        return model_pressure(cluster.endpoints(workers), prompt_tokens, slo_ttft_ms)
+        return model_pressure(cluster.candidates(workers), prompt_tokens, slo_ttft_ms)
 
     return pressure
 

@@ -15,7 +15,7 @@ candidate.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from enum import StrEnum
 from typing import overload
 
@@ -55,15 +55,24 @@ _READERS: dict[Column, Callable[[Endpoint], float]] = {
 class Candidates(Sequence[Endpoint]):
     """The endpoints of one pick (a read-only sequence) with columns built on demand.
 
-    Immutable by contract: the endpoints must not change while it is used, since its
-    columns and slot positions are computed once.
+    The workers (ids, order) never change; their numbers may, between picks only, when
+    a `KeptCandidates` owns them (its rows are replaced in place, columns included).
+    Otherwise columns are computed once from the endpoints.
     """
 
     __slots__ = ("_columns", "_endpoints", "_positions", "_row_of", "_worker_ids")
 
-    def __init__(self, endpoints: Sequence[Endpoint]) -> None:
-        self._endpoints = tuple(endpoints)
-        self._columns: dict[Column, FloatColumn] = {}
+    def __init__(
+        self,
+        endpoints: Sequence[Endpoint],
+        kept_columns: Mapping[Column, FloatColumn] | None = None,
+    ) -> None:
+        # Kept: the owner's own list and arrays (read through read-only views), so each
+        # pick sees them as they are now; else a copy, computed from as asked.
+        self._endpoints = endpoints if kept_columns is not None else tuple(endpoints)
+        self._columns: dict[Column, FloatColumn] = {
+            column: _read_only(values) for column, values in (kept_columns or {}).items()
+        }
         self._worker_ids: tuple[str, ...] | None = None
         self._row_of: dict[str, int] | None = None
         # Per index's WorkerSlots (by identity): (its generation, each row's slot, the
@@ -91,7 +100,7 @@ class Candidates(Sequence[Endpoint]):
         return iter(self._endpoints)
 
     @property
-    def endpoints(self) -> tuple[Endpoint, ...]:
+    def endpoints(self) -> Sequence[Endpoint]:
         return self._endpoints
 
     @property
@@ -111,10 +120,9 @@ class Candidates(Sequence[Endpoint]):
         values = self._columns.get(column)
         if values is None:
             read = _READERS[column]
-            values = np.fromiter(
-                (read(e) for e in self._endpoints), np.float64, len(self._endpoints)
+            values = _read_only(
+                np.fromiter((read(e) for e in self._endpoints), np.float64, len(self._endpoints))
             )
-            values.flags.writeable = False
             self._columns[column] = values
         return values
 
@@ -164,6 +172,43 @@ class Candidates(Sequence[Endpoint]):
                 mask |= 1 << slot
         patched.flags.writeable = False
         return patched, mask
+
+
+class KeptCandidates:
+    """Candidates whose numbers are kept current by their owner (the router's view of
+    its workers): `replace` writes one worker's new endpoint into its row and columns,
+    so a pick reads columns that are already built instead of building them from every
+    endpoint. The workers themselves are fixed: when they change, build a new one.
+    """
+
+    __slots__ = ("_columns", "_endpoints", "_row_of", "candidates")
+
+    def __init__(self, endpoints: Sequence[Endpoint]) -> None:
+        self._endpoints = list(endpoints)
+        self._row_of = {e.worker_id: row for row, e in enumerate(self._endpoints)}
+        size = len(self._endpoints)
+        self._columns = {
+            column: np.fromiter((read(e) for e in self._endpoints), np.float64, size)
+            for column, read in _READERS.items()
+        }
+        self.candidates = Candidates(self._endpoints, self._columns)
+
+    def replace(self, endpoint: Endpoint) -> None:
+        """The worker's numbers changed: its row now reads `endpoint` (unknown: ignored)."""
+        row = self._row_of.get(endpoint.worker_id)
+        if row is None:
+            return
+        self._endpoints[row] = endpoint
+        for column, read in _READERS.items():
+            self._columns[column][row] = read(endpoint)
+
+
+def _read_only(values: FloatColumn) -> FloatColumn:
+    """A view that plugins cannot write through (the arrays are shared by a pick's plugins,
+    and a kept one by every pick)."""
+    view = values.view()
+    view.flags.writeable = False
+    return view
 
 
 def gather(values_by_slot: IntColumn, positions: IntColumn) -> FloatColumn:

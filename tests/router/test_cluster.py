@@ -12,6 +12,7 @@ import pytest
 from triskel.common.api import Role
 from triskel.router.backends.grpc_worker import GrpcWorkerClient
 from triskel.router.cluster import ClusterView
+from triskel.router.scheduling.candidates import Column
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.types import WorkerLoad
 from triskel.router.state.kv_direct import KvEventCall
@@ -196,3 +197,55 @@ def stall_the_event_loop(seconds: float) -> None:
     """Blocks the loop as a long GC pause or a starved CPU would: the workers report all
     along, the router cannot read it."""
     time.sleep(seconds)
+
+
+@pytest.mark.asyncio
+async def test_kept_candidates_read_every_change_and_are_rebuilt_when_health_changes() -> None:
+    loads = {"p0": 3, "p1": 1, "p2": 0}
+
+    class Reporting(GrpcWorkerClient):
+        async def watch_load(self, interval_ms: int) -> AsyncIterator[WorkerLoad]:
+            while True:
+                yield WorkerLoad(num_waiting_requests=loads[self.worker_id])
+                await asyncio.sleep(0.01)
+
+        def kv_events(self) -> KvEventCall:
+            raise NotImplementedError
+
+        @property
+        def has_kv_events(self) -> bool:
+            return False
+
+    workers = []
+    for fake in PREFILLS:
+        client = Reporting(fake.address)
+        client._identity = fake.identity
+        workers.append(client)
+    cluster = ClusterView(workers, KvBlockIndex(), MemoryState())
+    cluster.start()
+    try:
+
+        def waiting() -> list[float]:
+            values: list[float] = cluster.candidates(workers).column(Column.WAITING).tolist()
+            return values
+
+        await wait_until(lambda: waiting() == [3, 1, 0])
+        kept = cluster.candidates(workers)
+        assert cluster.candidates(workers) is kept  # nothing built again per pick
+        loads["p1"] = 7  # a load report: the same kept candidates read it
+        await wait_until(lambda: kept.column(Column.WAITING).tolist() == [3, 7, 0])
+        with cluster.prefilling("p2", num_uncached_tokens=64):  # this router's own work
+            assert kept[2].active.num_prefill_tokens == 64
+            assert kept.column(Column.ACTIVE_PREFILL_TOKENS).tolist() == [0, 0, 64]
+        assert kept.column(Column.ACTIVE_PREFILL_TOKENS).tolist() == [0, 0, 0]
+        # A retry leaves out the worker that failed: those candidates only.
+        assert cluster.candidates(workers, exclude={"p0"}).worker_ids == ("p1", "p2")
+        cluster.mark_unhealthy("p1")  # health changed: who is picked from changed
+        assert cluster.candidates(workers).worker_ids == ("p0", "p2")
+        assert cluster.candidates(workers) is not kept
+        await wait_until(lambda: cluster.candidates(workers).worker_ids == ("p0", "p1", "p2"))
+        # Discovery replaced the list: candidates follow the new one.
+        assert cluster.candidates(workers[:2]).worker_ids == ("p0", "p1")
+        assert cluster.candidates([]).worker_ids == ()
+    finally:
+        await cluster.close()

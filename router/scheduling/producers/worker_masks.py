@@ -159,16 +159,18 @@ def holder_depths(
     mask `active` (0 for the others), plus one spare 0 at the end (index −1 reads it):
     from block 0, a slot stops at its first missing block.
 
-    One AND per block while any slot is still matching, and a few ORs each time some
-    stop: the depth a group of slots stops at is written in binary across bit planes
-    (plane b holds the slots whose depth has bit b set), and numpy reads the planes
-    out once at the end. No Python step per slot: at 10,000 workers, a popular
-    prefix's thousand holders cost what a few do (docs/benchmarks.md, "Decision time").
+    One AND per block, and a few ORs each time some slots stop: the depth a
+    group of slots stops at is written in binary across bit planes (plane b holds the
+    slots whose depth has bit b set), and numpy reads the planes out once at the end.
+    No Python step per slot: at 10,000 workers, a popular prefix's thousand holders
+    cost what a few do (docs/benchmarks.md, "Decision time").
 
         depth 5 = 0b101 for slots {2, 7}:  plane0 |= {2, 7}, plane2 |= {2, 7}
     """
     planes = [0] * len(block_hashes).bit_length()  # enough for the deepest match
     depth = 0
+    # A loop that stops once nobody matches: most prompts end their match early, and
+    # an AND over every block in C (itertools.accumulate) measured slower.
     for block_hash in block_hashes:
         if not active:
             break
