@@ -30,6 +30,8 @@ from triskel.router.scheduling.producers.worker_masks import (
 )
 
 LLMD_CAPACITY_BLOCKS_PER_WORKER = 31_250
+# Candidates up to which a walk expires them all first rather than its holders after.
+_EXPIRE_ALL_UP_TO = 64
 DYNAMO_TTL_S = 120.0
 
 
@@ -69,7 +71,8 @@ class ApproximatePrefixIndex:
             self._sweep(now)
         lru = self._lru_of.setdefault(worker_id, OrderedDict())
         self._expire(worker_id, lru, now)
-        bit = self._slots.bit(worker_id)
+        slot = self._slots.assign(worker_id)
+        bit, lone = 1 << slot, ~slot  # its bit among others', and itself alone (worker_masks)
         holders_of = self._holders_of
         holders = holders_of.get
         forget = lru.pop
@@ -77,7 +80,14 @@ class ApproximatePrefixIndex:
         # `_drop_oldest`): one pop and one store move a known hash to the newest end.
         for block_hash in block_hashes:
             if forget(block_hash, None) is None:
-                holders_of[block_hash] = holders(block_hash, 0) | bit
+                # `with_holder`, inlined.
+                value = holders(block_hash, 0)
+                if not value:
+                    holders_of[block_hash] = lone
+                elif value > 0:
+                    holders_of[block_hash] = value | bit
+                elif value != lone:
+                    holders_of[block_hash] = (1 << ~value) | bit
             lru[block_hash] = now
         num_over = len(lru) - self._capacity
         if num_over > 0:
@@ -104,13 +114,18 @@ class ApproximatePrefixIndex:
         """`match_lengths` for `candidates` as a column, at a cost that follows the
         prompt's holders, not the candidates.
 
-        Expiry is checked for the holders only: a worker that holds none of the prompt
-        cannot change the answer, and its entries expire when next read (`record`,
-        another prompt's walk, the sweep) with the same outcome, since what has expired
-        depends on the time alone. When a holder had expired entries, the walk runs again.
+        Over many candidates, expiry is checked for the holders only: a worker that
+        holds none of the prompt cannot change the answer, and its entries expire when
+        next read (`record`, another prompt's walk, the sweep) with the same outcome,
+        since what has expired depends on the time alone. When a holder had expired
+        entries, the walk runs again. Over a few, all expire first (a second walk of a
+        long prompt costs more than checking them).
         """
         now = self._clock()
         slots = self._slots
+        if len(candidates) <= _EXPIRE_ALL_UP_TO:
+            positions = candidates.positions(slots)
+            self._expire_slots(positions[positions >= 0].tolist(), now)
         while True:
             depths = holder_depths(
                 self._holders_of, block_hashes, candidates.mask(slots), slots.num_slots
@@ -168,11 +183,20 @@ class ApproximatePrefixIndex:
         """Forgets the `count` oldest entries of the worker whose bit is `bit`."""
         holders_of = self._holders_of
         keep = ~bit
+        lone = ~(bit.bit_length() - 1)
         pop_oldest = lru.popitem
         for _ in range(count):
             block_hash, _recorded = pop_oldest(last=False)
-            holders = holders_of[block_hash] & keep
-            if holders:
-                holders_of[block_hash] = holders
+            # `without_holder`, inlined.
+            value = holders_of[block_hash]
+            if value < 0:
+                if value == lone:
+                    del holders_of[block_hash]
+                continue
+            rest = value & keep
+            if rest & (rest - 1):
+                holders_of[block_hash] = rest
+            elif rest:
+                holders_of[block_hash] = ~(rest.bit_length() - 1)
             else:
                 del holders_of[block_hash]

@@ -43,8 +43,11 @@ from triskel.common.kv_tiers import KvMedium
 from triskel.router.scheduling.candidates import Candidates, FloatColumn, gather
 from triskel.router.scheduling.producers.worker_masks import (
     WorkerSlots,
+    as_mask,
     holder_depths,
     match_lengths,
+    with_holder,
+    without_holder,
 )
 
 
@@ -108,37 +111,31 @@ class InMemoryBlockLocations:
         self._blocks_of: dict[str, dict[BlockHash, None]] = {}
 
     def add(self, worker_id: str, block_hashes: Iterable[BlockHash]) -> None:
-        bit = self._slots.bit(worker_id)
+        slot = self._slots.assign(worker_id)
         blocks = self._blocks_of.setdefault(worker_id, {})
         holders_of = self._holders_of
         get = holders_of.get
         for block_hash in block_hashes:
             blocks[block_hash] = None
-            holders_of[block_hash] = get(block_hash, 0) | bit
+            holders_of[block_hash] = with_holder(get(block_hash, 0), slot)
 
     def discard(self, worker_id: str, block_hashes: Iterable[BlockHash]) -> None:
         blocks = self._blocks_of.get(worker_id)
         if blocks is None:
             return
-        bit = self._slots.bit(worker_id)
-        # Inlined `_drop_holder`: every eviction lands here, block by block.
-        holders_of = self._holders_of
+        slot = self._slots.assign(worker_id)
         pop = blocks.pop
         for block_hash in block_hashes:
             if pop(block_hash, 0) is None:
-                holders = holders_of[block_hash] & ~bit
-                if holders:
-                    holders_of[block_hash] = holders
-                else:
-                    del holders_of[block_hash]
+                self._drop_holder(block_hash, slot)
 
     def clear_worker(self, worker_id: str) -> None:
         blocks = self._blocks_of.pop(worker_id, None)
         if blocks is None:
             return
-        bit = self._slots.bit(worker_id)
+        slot = self._slots.assign(worker_id)
         for block_hash in blocks:
-            self._drop_holder(block_hash, bit)
+            self._drop_holder(block_hash, slot)
         self._slots.release(worker_id)
 
     def match_lengths(
@@ -196,7 +193,7 @@ class InMemoryBlockLocations:
                     break
                 position = pending[-1]
                 continue
-            still = active & holders_of.get(block_hashes[position], 0)
+            still = active & as_mask(holders_of.get(block_hashes[position], 0))
             if still != active:
                 for slot in _slots_of(active ^ still):
                     length_of[slot] = position - start_of[slot]
@@ -213,8 +210,8 @@ class InMemoryBlockLocations:
     def num_blocks(self, worker_id: str) -> int:
         return len(self._blocks_of.get(worker_id, ()))
 
-    def _drop_holder(self, block_hash: BlockHash, bit: int) -> None:
-        holders = self._holders_of[block_hash] & ~bit
+    def _drop_holder(self, block_hash: BlockHash, slot: int) -> None:
+        holders = without_holder(self._holders_of[block_hash], slot)
         if holders:
             self._holders_of[block_hash] = holders
         else:

@@ -9,6 +9,13 @@ atoms, CPython stops tracking it, and the prefix walk becomes one AND per block:
     slots:    a → 0   b → 1   c → 2
     holders:  h0 → 0b011  h1 → 0b001  h2 → 0b000
     walk {a, b, c}: 0b111 & 0b011 = 0b011 (c stops at 0), & 0b001 (b stops at 1), & 0 (a at 2)
+
+A block held by one worker, most blocks of a large fleet (prompts' own suffixes), is
+stored as ~slot, a negative int, not as a mask: a mask is as wide as its highest slot,
+~600 bytes at 10,000 workers, where ~slot is 28 (docs/benchmarks.md, "Prefix index
+memory"). Readers turn it back into a mask (`as_mask`); writers keep the rule (a mask
+only for two holders or more, never 0: no holder, no entry) with `with_holder` and
+`without_holder`, inlined where every block passes.
 """
 
 from __future__ import annotations
@@ -20,6 +27,31 @@ import numpy as np
 import numpy.typing as npt
 
 from triskel.common.hashing import BlockHash
+
+
+def as_mask(value: int) -> int:
+    """A stored holders value (0 when none) as a mask."""
+    return value if value >= 0 else 1 << ~value
+
+
+def with_holder(value: int, slot: int) -> int:
+    """A stored holders value (0 when none) with the worker at `slot` added."""
+    if not value:
+        return ~slot
+    if value > 0:
+        return value | (1 << slot)
+    return value if ~value == slot else (1 << ~value) | (1 << slot)
+
+
+def without_holder(value: int, slot: int) -> int:
+    """A stored holders value with the worker at `slot` gone (0: nobody holds it now)."""
+    if value < 0:
+        return 0 if ~value == slot else value
+    rest = value & ~(1 << slot)
+    if rest & (rest - 1):  # two holders or more: still a mask
+        return rest
+    return ~(rest.bit_length() - 1) if rest else 0
+
 
 # Slot changes kept for callers catching up (a change is one worker joining or leaving).
 _MAX_CHANGES = 4096
@@ -54,6 +86,10 @@ class WorkerSlots:
 
     def bit(self, worker_id: str) -> int:
         """The worker's bit (1 << slot), assigning a slot on first use."""
+        return 1 << self.assign(worker_id)
+
+    def assign(self, worker_id: str) -> int:
+        """The worker's slot, assigned on first use."""
         slot = self._slot_of.get(worker_id)
         if slot is None:
             if self._free:
@@ -64,7 +100,7 @@ class WorkerSlots:
                 self._id_of.append(worker_id)
             self._slot_of[worker_id] = slot
             self._changed(worker_id, slot)
-        return 1 << slot
+        return slot
 
     def release(self, worker_id: str) -> None:
         """Frees the worker's slot; its bit must already be cleared from every mask."""
@@ -174,7 +210,8 @@ def holder_depths(
     for block_hash in block_hashes:
         if not active:
             break
-        still = active & holders_of.get(block_hash, 0)
+        held = holders_of.get(block_hash, 0)
+        still = active & (held if held >= 0 else 1 << ~held)  # see `as_mask`
         if still != active:
             # Slots stopping at block 0 match nothing: the zeros planes start with.
             if depth:

@@ -3,6 +3,7 @@ the host tier (match_tiers)."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 import pytest
@@ -314,3 +315,34 @@ def test_match_tiers_of_nothing() -> None:
     index.apply_stored("a", 1, H, HOST)
     assert index.match_tiers([], ["a"]) == [(0, 0)]
     assert index.match_tiers(H, []) == []
+
+
+def test_locations_agree_with_sets_through_adds_and_discards() -> None:
+    # Random churn over few blocks and many workers: every stored value follows the rule
+    # (a lone holder as ~slot, a mask for several) and every walk agrees with plain sets.
+    rng = random.Random(4)
+    locations = InMemoryBlockLocations()
+    blocks = [BlockHash(700 + i) for i in range(8)]
+    workers = [f"w{i}" for i in range(150)]
+    held: dict[str, set[BlockHash]] = {w: set() for w in workers}
+    for _ in range(3_000):
+        worker = rng.choice(workers)
+        chosen = rng.sample(blocks, rng.randrange(1, 4))
+        if rng.random() < 0.55:
+            locations.add(worker, chosen)
+            held[worker].update(chosen)
+        else:
+            locations.discard(worker, chosen)
+            held[worker].difference_update(chosen)
+    for value in locations._holders_of.values():
+        assert value < 0 or value.bit_count() >= 2
+    expected = []
+    for worker in workers:
+        depth = 0
+        while depth < len(blocks) and blocks[depth] in held[worker]:
+            depth += 1
+        expected.append(depth)
+    assert locations.match_lengths(blocks, workers) == expected
+    for worker in workers:
+        locations.clear_worker(worker)
+    assert locations._holders_of == {}

@@ -9,8 +9,11 @@ import pytest
 from triskel.common.hashing import BlockHash
 from triskel.router.scheduling.producers.worker_masks import (
     WorkerSlots,
+    as_mask,
     holder_depths,
     match_lengths,
+    with_holder,
+    without_holder,
 )
 
 H = [BlockHash(1000 + i) for i in range(6)]
@@ -103,3 +106,33 @@ def test_holder_depths_agree_with_sets_on_ten_thousand_slots() -> None:
     depths = holder_depths(holders, blocks, active, num_slots).tolist()
     chosen = set(asked)
     assert depths[:num_slots] == [depth_of[s] if s in chosen else 0 for s in range(num_slots)]
+
+
+def test_a_lone_holder_is_stored_as_its_slot_and_a_mask_only_for_several() -> None:
+    value = with_holder(0, 9_999)  # one holder: ~slot, 28 bytes, not a 1.25 kB mask
+    assert value == ~9_999 and as_mask(value) == 1 << 9_999
+    assert with_holder(value, 9_999) == value
+    both = with_holder(value, 3)
+    assert both == (1 << 9_999) | (1 << 3)
+    assert without_holder(both, 9_999) == ~3  # back to a lone holder
+    assert without_holder(~3, 3) == 0  # nobody: the caller drops the entry
+    assert without_holder(~3, 4) == ~3
+    assert as_mask(0) == 0
+
+
+def test_walks_read_lone_holders_and_masks_alike() -> None:
+    # The same holdings stored both ways give the same depths.
+    rng = random.Random(8)
+    depth_of = {slot: rng.randrange(5) for slot in range(40)}
+    depth_of[17] = len(H)  # alone on the last two blocks
+    masks: dict[BlockHash, int] = {}
+    stored: dict[BlockHash, int] = {}
+    for slot, depth in depth_of.items():
+        for block_hash in H[:depth]:
+            masks[block_hash] = masks.get(block_hash, 0) | (1 << slot)
+            stored[block_hash] = with_holder(stored.get(block_hash, 0), slot)
+    lone = [h for h, v in stored.items() if v < 0]
+    assert lone == H[4:]
+    active = (1 << 40) - 1
+    expected = holder_depths(masks, H, active, 40).tolist()
+    assert holder_depths(stored, H, active, 40).tolist() == expected
