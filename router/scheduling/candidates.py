@@ -3,9 +3,9 @@
 Scorers that have a column form (`ColumnScorer`) read whole columns and return one,
 so a pick costs a few numpy calls rather than a Python loop per candidate per plugin:
 at 1,024 workers the loops were most of a decision (docs/benchmarks.md, "Decision
-time"). Columns are built on first use from the endpoints, once per `Candidates`;
-a caller that keeps the same `Candidates` while the fleet is unchanged (the
-benchmark, or a router whose table is current) builds them once.
+time"). Columns are built on first use from the endpoints, once per `Candidates`,
+or kept current by their owner (`KeptCandidates`: the router writes a worker's row
+when its load changes), so a pick reads columns that are already there.
 
 Prefix indexes number workers with slots (`worker_masks.WorkerSlots`): `positions`
 gives each candidate's slot in one index, so a walk that finds the few holders of a
@@ -127,8 +127,8 @@ class Candidates(Sequence[Endpoint]):
         return values
 
     def positions(self, slots: WorkerSlots) -> IntColumn:
-        """Each candidate's slot in `slots`, −1 for a worker it has none for (one pass per
-        slot change: see `WorkerSlots.generation`)."""
+        """Each candidate's slot in `slots`, −1 for a worker it has none for (derived once,
+        then patched as workers take or free slots: `WorkerSlots.changes_since`)."""
         return self._slotted(slots)[0]
 
     def mask(self, slots: WorkerSlots) -> int:

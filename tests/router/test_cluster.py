@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -110,19 +110,20 @@ def _all_reported(cluster: ClusterView) -> bool:
 
 
 class _Pausable(GrpcWorkerClient):
-    """Reports its load every 10 ms while `reporting` is set; its stream stays open while
-    it is not (a frozen worker's connection)."""
+    """Reports its load (`load()`) every 10 ms while `reporting` is set; its stream stays
+    open while it is not (a frozen worker's connection)."""
 
-    def __init__(self, fake: WorkerClient) -> None:
+    def __init__(self, fake: WorkerClient, load: Callable[[], WorkerLoad] = WorkerLoad) -> None:
         super().__init__(fake.address)
         self._identity = fake.identity
+        self._load = load
         self.reporting = asyncio.Event()
         self.reporting.set()
 
     async def watch_load(self, interval_ms: int) -> AsyncIterator[WorkerLoad]:
         while True:
             await self.reporting.wait()
-            yield WorkerLoad()
+            yield self._load()
             await asyncio.sleep(0.01)
 
     def kv_events(self) -> KvEventCall:
@@ -203,24 +204,10 @@ def stall_the_event_loop(seconds: float) -> None:
 async def test_kept_candidates_read_every_change_and_are_rebuilt_when_health_changes() -> None:
     loads = {"p0": 3, "p1": 1, "p2": 0}
 
-    class Reporting(GrpcWorkerClient):
-        async def watch_load(self, interval_ms: int) -> AsyncIterator[WorkerLoad]:
-            while True:
-                yield WorkerLoad(num_waiting_requests=loads[self.worker_id])
-                await asyncio.sleep(0.01)
+    def reported(worker_id: str) -> Callable[[], WorkerLoad]:
+        return lambda: WorkerLoad(num_waiting_requests=loads[worker_id])
 
-        def kv_events(self) -> KvEventCall:
-            raise NotImplementedError
-
-        @property
-        def has_kv_events(self) -> bool:
-            return False
-
-    workers = []
-    for fake in PREFILLS:
-        client = Reporting(fake.address)
-        client._identity = fake.identity
-        workers.append(client)
+    workers = [_Pausable(fake, reported(fake.worker_id)) for fake in PREFILLS]
     cluster = ClusterView(workers, KvBlockIndex(), MemoryState())
     cluster.start()
     try:
