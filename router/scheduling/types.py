@@ -104,6 +104,10 @@ class CycleState:
         value: T = self._values[key]
         return value
 
+    def get(self, key: str) -> Any:
+        """The value stored under `key` by `memo`, or None."""
+        return self._values.get(key)
+
     def memo_for(self, key: str, owner: object, compute: Callable[[], T]) -> T:
         """The value under `key` if it was computed for this very `owner` (by identity:
         e.g. the candidates a column is aligned with), else computes and stores it."""

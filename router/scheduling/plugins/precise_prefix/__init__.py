@@ -44,11 +44,18 @@ def tier_columns(
     kv_index: KvBlockIndex, request: SchedulingRequest, candidates: Candidates, state: CycleState
 ) -> tuple[FloatColumn, FloatColumn]:
     """(GPU, host) prompt blocks of each candidate, as columns, one walk per cycle."""
-    return state.memo_for(
-        TIER_COLUMNS_KEY,
-        candidates,
-        lambda: kv_index.match_tier_columns(request.block_hashes, candidates),
-    )
+
+    def compute() -> tuple[FloatColumn, FloatColumn]:
+        known: Mapping[str, tuple[int, int]] | None = state.get(TIERS_KEY)
+        ids = candidates.worker_ids
+        if known is not None and all(w in known for w in ids):
+            # A filter walked the candidates before it narrowed them: read its walk.
+            gpu = np.fromiter((known[w][0] for w in ids), np.float64, len(ids))
+            host = np.fromiter((known[w][1] for w in ids), np.float64, len(ids))
+            return gpu, host
+        return kv_index.match_tier_columns(request.block_hashes, candidates)
+
+    return state.memo_for(TIER_COLUMNS_KEY, candidates, compute)
 
 
 def matched_tiers(

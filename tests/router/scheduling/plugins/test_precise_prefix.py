@@ -170,3 +170,21 @@ def test_effective_blocks_are_the_gpu_count_itself_without_host_hits() -> None:
     effective = precise_prefix.effective_blocks([(7, 0), (10, 20), (10, 20)], [a, a, b])
     assert effective == pytest.approx([7, 10 + 20 * host_hit_weight(H100), 10])
     assert type(effective[0]) is int
+
+
+def test_a_filters_walk_serves_the_scorers_after_it_narrowed_the_candidates() -> None:
+    index = KvBlockIndex()
+    index.apply_stored("a", 1, REQUEST.block_hashes[:1])
+    index.apply_stored("b", 1, REQUEST.block_hashes)
+    state = CycleState()
+    everyone = Candidates([endpoint("a"), endpoint("b"), endpoint("c")])
+    # A filter (prefix-affinity) reads the walk over all candidates, then keeps two.
+    assert precise_prefix.matched_blocks(index, REQUEST, everyone, state) == {
+        "a": 1,
+        "b": 4,
+        "c": 0,
+    }
+    index.apply_stored("c", 1, REQUEST.block_hashes)  # not walked again: the cycle's view
+    kept = Candidates([endpoint("b"), endpoint("c")])
+    scorer = precise_prefix.create("precise", {}, PluginContext(kv_index=index))
+    assert scorer.score(REQUEST, kept, state) == [1.0, 0.0]
