@@ -8,6 +8,7 @@ simulator drives them unchanged.
 
 from __future__ import annotations
 
+import abc
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,22 @@ class ColumnScorer(Scorer, Protocol):
     formula, written once: `score` converts the column).
     """
 
+    def score_columns(
+        self, request: SchedulingRequest, candidates: Candidates, state: CycleState
+    ) -> FloatColumn: ...
+
+
+class ScoresFromColumns(abc.ABC):
+    """Base of a column scorer: `score`, for callers with a plain list, is its
+    `score_columns` converted, so the formula is written once."""
+
+    def score(
+        self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
+    ) -> list[float]:
+        scores: list[float] = self.score_columns(request, Candidates.of(candidates), state).tolist()
+        return scores
+
+    @abc.abstractmethod
     def score_columns(
         self, request: SchedulingRequest, candidates: Candidates, state: CycleState
     ) -> FloatColumn: ...

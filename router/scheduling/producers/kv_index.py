@@ -124,10 +124,16 @@ class InMemoryBlockLocations:
         if blocks is None:
             return
         slot = self._slots.assign(worker_id)
+        # Inlined `_drop_holder`: every eviction lands here, block by block.
+        holders_of = self._holders_of
         pop = blocks.pop
         for block_hash in block_hashes:
             if pop(block_hash, 0) is None:
-                self._drop_holder(block_hash, slot)
+                holders = without_holder(holders_of[block_hash], slot)
+                if holders:
+                    holders_of[block_hash] = holders
+                else:
+                    del holders_of[block_hash]
 
     def clear_worker(self, worker_id: str) -> None:
         blocks = self._blocks_of.pop(worker_id, None)

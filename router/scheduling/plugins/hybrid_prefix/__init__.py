@@ -18,13 +18,13 @@ either its full weight and counts a block both know once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from triskel.router.scheduling.candidates import Candidates, FloatColumn
-from triskel.router.scheduling.plugin import PluginContext
+from triskel.router.scheduling.plugin import PluginContext, ScoresFromColumns
 from triskel.router.scheduling.plugins.precise_prefix import effective_column
 from triskel.router.scheduling.plugins.prefix_cache import (
     PrefixCacheParameters,
@@ -47,19 +47,13 @@ class HybridPrefixParameters(PrefixCacheParameters):
     """The history's bounds (prefix-cache-scorer's); the KV index is the router's."""
 
 
-class HybridPrefixScorer:
+class HybridPrefixScorer(ScoresFromColumns):
     """Scores by max(history, events) ÷ prompt blocks; records each pick's prompt."""
 
     def __init__(self, name: str, history: ApproximatePrefixIndex, kv_index: KvBlockIndex) -> None:
         self.name = name
         self.history = history
         self._kv_index = kv_index
-
-    def score(
-        self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
-    ) -> list[float]:
-        scores: list[float] = self.score_columns(request, Candidates.of(candidates), state).tolist()
-        return scores
 
     def score_columns(
         self, request: SchedulingRequest, candidates: Candidates, state: CycleState

@@ -9,13 +9,13 @@ other candidates: a cluster at 90% everywhere should not look as good as one at 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from triskel.router.scheduling.candidates import Candidates, Column, FloatColumn
-from triskel.router.scheduling.plugin import PluginContext
+from triskel.router.scheduling.plugin import PluginContext, ScoresFromColumns
 from triskel.router.scheduling.registry import PluginParameters, parse_parameters
-from triskel.router.scheduling.types import CycleState, Endpoint, SchedulingRequest
+from triskel.router.scheduling.types import CycleState, SchedulingRequest
 
 TYPE_NAME = "kv-utilization-scorer"
 SUMMARY = "Free share of the worker's KV cache: 1 − kv_usage."
@@ -25,17 +25,11 @@ class KvUtilizationParameters(PluginParameters):
     """No parameters."""
 
 
-class KvUtilizationScorer:
+class KvUtilizationScorer(ScoresFromColumns):
     """`1 − kv_usage` per candidate (the framework clamps reports outside [0, 1])."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-
-    def score(
-        self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
-    ) -> list[float]:
-        scores: list[float] = self.score_columns(request, Candidates.of(candidates), state).tolist()
-        return scores
 
     def score_columns(
         self, request: SchedulingRequest, candidates: Candidates, state: CycleState

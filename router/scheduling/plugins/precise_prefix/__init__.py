@@ -18,7 +18,7 @@ import numpy as np
 
 from triskel.common.kv_tiers import host_hit_weight
 from triskel.router.scheduling.candidates import Candidates, FloatColumn
-from triskel.router.scheduling.plugin import PluginContext
+from triskel.router.scheduling.plugin import PluginContext, ScoresFromColumns
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.registry import PluginParameters, parse_parameters
 from triskel.router.scheduling.types import CycleState, Endpoint, SchedulingRequest
@@ -128,19 +128,13 @@ def effective_column(
     return effective
 
 
-class PrecisePrefixScorer:
+class PrecisePrefixScorer(ScoresFromColumns):
     """Scores by effective matched ÷ total prompt blocks (0 for all when the prompt has
     no full block)."""
 
     def __init__(self, name: str, kv_index: KvBlockIndex) -> None:
         self.name = name
         self._kv_index = kv_index
-
-    def score(
-        self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
-    ) -> list[float]:
-        scores: list[float] = self.score_columns(request, Candidates.of(candidates), state).tolist()
-        return scores
 
     def score_columns(
         self, request: SchedulingRequest, candidates: Candidates, state: CycleState

@@ -10,14 +10,14 @@ History lives in the plugin's own `ApproximatePrefixIndex`: an LRU per worker
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import numpy as np
 from pydantic import Field
 
 from triskel.router.scheduling.candidates import Candidates, FloatColumn
-from triskel.router.scheduling.plugin import PluginContext
+from triskel.router.scheduling.plugin import PluginContext, ScoresFromColumns
 from triskel.router.scheduling.producers.approx_prefix_index import (
     DYNAMO_TTL_S,
     LLMD_CAPACITY_BLOCKS_PER_WORKER,
@@ -58,18 +58,12 @@ def history_column(
     return lengths
 
 
-class PrefixCacheScorer:
+class PrefixCacheScorer(ScoresFromColumns):
     """Scores by recorded ÷ total prompt blocks and records each pick's prompt."""
 
     def __init__(self, name: str, index: ApproximatePrefixIndex) -> None:
         self.name = name
         self.index = index
-
-    def score(
-        self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
-    ) -> list[float]:
-        scores: list[float] = self.score_columns(request, Candidates.of(candidates), state).tolist()
-        return scores
 
     def score_columns(
         self, request: SchedulingRequest, candidates: Candidates, state: CycleState

@@ -10,15 +10,15 @@ length the queue says nothing and every candidate scores 1.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from triskel.router.scheduling.candidates import Candidates, Column, FloatColumn
-from triskel.router.scheduling.plugin import PluginContext
+from triskel.router.scheduling.plugin import PluginContext, ScoresFromColumns
 from triskel.router.scheduling.registry import PluginParameters, parse_parameters
-from triskel.router.scheduling.types import CycleState, Endpoint, SchedulingRequest
+from triskel.router.scheduling.types import CycleState, SchedulingRequest
 
 TYPE_NAME = "queue-scorer"
 SUMMARY = "Shorter waiting queue scores higher, min-max scaled over the candidates."
@@ -28,17 +28,11 @@ class QueueScorerParameters(PluginParameters):
     """No parameters."""
 
 
-class QueueScorer:
+class QueueScorer(ScoresFromColumns):
     """`(maxQ − q)/(maxQ − minQ)` over the candidates' waiting queues (all equal → 1)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-
-    def score(
-        self, request: SchedulingRequest, candidates: Sequence[Endpoint], state: CycleState
-    ) -> list[float]:
-        scores: list[float] = self.score_columns(request, Candidates.of(candidates), state).tolist()
-        return scores
 
     def score_columns(
         self, request: SchedulingRequest, candidates: Candidates, state: CycleState
