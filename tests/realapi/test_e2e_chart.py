@@ -126,6 +126,16 @@ def ready_pods(api: RealApi, namespace: str, selector: str) -> list[dict[str, An
     ]
 
 
+def _restarts(api: RealApi, namespace: str, selector: str) -> int:
+    done = api.kubectl("get", "pods", "-l", selector, "-o", "json", namespace=namespace)
+    pods: list[dict[str, Any]] = json.loads(done.stdout)["items"]
+    return sum(
+        status.get("restartCount", 0)
+        for pod in pods
+        for status in pod.get("status", {}).get("containerStatuses", [])
+    )
+
+
 def pool_pods(api: RealApi, namespace: str, pool: str) -> list[dict[str, Any]]:
     return [
         p
@@ -134,6 +144,9 @@ def pool_pods(api: RealApi, namespace: str, pool: str) -> list[dict[str, Any]]:
     ]
 
 
+# Install, serve, scale in under load and uninstall, each phase bounded by its own wait:
+# ~100 s here with fixtures, over the suite's 120 s per test on a loaded 2-core runner.
+@pytest.mark.timeout(300)
 def test_install_serve_scale_in_under_load_and_uninstall(
     real_api: RealApi, namespace: str, tmp_path: Path
 ) -> None:
@@ -191,6 +204,10 @@ def test_install_serve_scale_in_under_load_and_uninstall(
                     what="requests served after the scale-in",
                 )
             assert running.failures == [], running.failures
+            # Served through it by the same router process (a restart would be a crash,
+            # or a liveness probe that gave up on it).
+            restarts = _restarts(real_api, namespace, "app.kubernetes.io/component=router")
+            assert restarts == 0, f"the router restarted {restarts} times"
             # The pod that stayed is one of the two that served (no replacement), in
             # service: not marked, and the pool's only endpoint.
             assert kept["metadata"]["name"] in before

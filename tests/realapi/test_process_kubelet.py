@@ -36,6 +36,7 @@ from support.process_kubelet.actions import ActionContext, run_action
 from support.process_kubelet.api import ApiLogin
 from support.process_kubelet.env import expand
 from support.process_kubelet.host import HostView
+from support.process_kubelet.probes import ProbeTiming
 from support.realapi_operator import condition, get, items, wait_for
 
 pytestmark = pytest.mark.realapi
@@ -203,6 +204,23 @@ def test_expansion_follows_kubernetes(text: str, expected: str) -> None:
 def test_the_pods_view_becomes_host_terms(text: str, expected: str) -> None:
     view = HostView("127.0.0.9", {"/etc/app": Path("/pod/config"), "/tmp": Path("/tmp/pod/tmp")})
     assert view.translate(text) == expected
+
+
+def test_a_capped_period_keeps_the_failure_window_of_probes_that_kill() -> None:
+    # The chart's router liveness: every 20 s, 3 failures (60 s) before a restart.
+    liveness = {"periodSeconds": 20, "failureThreshold": 3}
+    killing = ProbeTiming.of(liveness, max_period_s=1, keep_failure_window=True)
+    assert (killing.period_s, killing.failure_threshold) == (1, 60)
+    # Readiness only marks the pod: probed sooner, it may flip sooner.
+    marking = ProbeTiming.of(liveness, max_period_s=1)
+    assert (marking.period_s, marking.failure_threshold) == (1, 3)
+    # No cap, or a period already under it: the pod's own numbers.
+    assert ProbeTiming.of(liveness, None, keep_failure_window=True).failure_threshold == 3
+    short = {"periodSeconds": 1, "failureThreshold": 4}
+    assert ProbeTiming.of(short, 5, keep_failure_window=True).failure_threshold == 4
+    # A window that does not divide evenly rounds up (7 s of failures, probed every 2 s).
+    odd = {"periodSeconds": 7, "failureThreshold": 1}
+    assert ProbeTiming.of(odd, 2, keep_failure_window=True).failure_threshold == 4
 
 
 def test_an_image_without_command_runs_its_entrypoint_by_longest_prefix(tmp_path: Path) -> None:

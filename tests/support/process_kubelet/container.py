@@ -201,7 +201,10 @@ class ContainerRunner:
                 return
 
     def _states(self, kind: str, probe: Json) -> AsyncIterator[tuple[bool, Outcome]]:
-        timing = ProbeTiming.of(probe, self._settings.max_probe_period_s)
+        # Readiness only marks the pod; the probes that kill keep their failure window.
+        timing = ProbeTiming.of(
+            probe, self._settings.max_probe_period_s, keep_failure_window=kind != "readiness"
+        )
         return probe_states(f"{self.state.name} {kind}", probe, self._context, timing)
 
     async def _restart_unhealthy(self, process: ContainerProcess, why: str) -> None:

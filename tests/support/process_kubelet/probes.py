@@ -9,12 +9,17 @@ liveness restarts, readiness marks the container ready.
 
 `max_period_s`, when set, caps `periodSeconds`: a test knob for pods whose probes were
 written for real clusters (a 10 s startup period), never for the pods a test writes.
+For the probes that kill (liveness, startup) the cap also raises `failureThreshold` so
+that the failures tolerated still span as long as the pod's own spec says: the cap makes
+a probe notice sooner, not give up sooner (a 20 s liveness period probed every second
+would otherwise kill a CPU-starved container after 3 s instead of 60 s).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -33,16 +38,20 @@ class ProbeTiming:
     failure_threshold: int
 
     @classmethod
-    def of(cls, spec: Json, max_period_s: float | None) -> ProbeTiming:
-        period_s = float(spec.get("periodSeconds", 10))
-        if max_period_s is not None:
-            period_s = min(period_s, max_period_s)
+    def of(
+        cls, spec: Json, max_period_s: float | None, keep_failure_window: bool = False
+    ) -> ProbeTiming:
+        own_period_s = float(spec.get("periodSeconds", 10))
+        period_s = own_period_s if max_period_s is None else min(own_period_s, max_period_s)
+        failure_threshold = int(spec.get("failureThreshold", 3))
+        if keep_failure_window and period_s < own_period_s:
+            failure_threshold = math.ceil(failure_threshold * own_period_s / period_s)
         return cls(
             initial_delay_s=float(spec.get("initialDelaySeconds", 0)),
             period_s=period_s,
             timeout_s=float(spec.get("timeoutSeconds", 1)),
             success_threshold=int(spec.get("successThreshold", 1)),
-            failure_threshold=int(spec.get("failureThreshold", 3)),
+            failure_threshold=failure_threshold,
         )
 
 
