@@ -47,6 +47,13 @@ class AdmissionRejected(Exception):
         self.queue_depth = queue_depth
 
 
+def process_share(limit: int, processes: int) -> int:
+    """One of `processes` sibling processes' part of a router-wide `limit` (rounded up:
+    the kernel spreads connections, not requests, evenly, so a share is a bound per
+    process and the router as a whole may run up to `processes - 1` more)."""
+    return -(-limit // processes)
+
+
 class AdmissionController:
     """At most `max_in_flight` requests run and at most `max_queued` wait.
 

@@ -175,6 +175,11 @@ class ClusterView:
         views = (self._workers.get(w.worker_id) for w in workers)
         return [v.endpoint() for v in views if v is not None and v.is_healthy]
 
+    def endpoint_of(self, worker_id: str) -> Endpoint | None:
+        """The worker's endpoint, healthy or not (None once it is removed)."""
+        view = self._workers.get(worker_id)
+        return None if view is None else view.endpoint()
+
     def candidates(
         self, workers: Sequence[WorkerClient], exclude: Collection[str] = ()
     ) -> Candidates:

@@ -15,6 +15,7 @@ from triskel.router.routing_table import RoutingTable
 from triskel.router.scheduling.hold import runner_up
 from triskel.router.scheduling.producers.approx_prefix_index import ApproximatePrefixIndex
 from triskel.router.scheduling.types import Endpoint, NoEndpointError, SchedulingRequest, Stage
+from triskel.router.siblings.frames import SharedPick
 from triskel.router.stages.base import RequestContext
 from triskel.router.unavailable import unavailable
 from triskel.router.worker_client import WorkerClient
@@ -28,12 +29,15 @@ class Dispatcher:
         metrics: RouterMetrics,
         share_prefix_history: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        share_pick: Callable[[SharedPick], None] | None = None,
     ) -> None:
         self.cluster = cluster
         self.table = table
         self._metrics = metrics
         # With shared state, every replica's picks feed every replica's prefix scores.
         self._share_prefix_history = share_prefix_history
+        # With sibling processes (`--processes N`): each pick goes to them (`learn`).
+        self._share_pick = share_pick
         # Workers that publish no KV events (vLLM's HTTP API): what they likely cache is
         # what this router sent them (llm-d's approximate prefix, LRU + TTL), so that
         # disaggregation decisions still see their cached prefixes.
@@ -115,9 +119,23 @@ class Dispatcher:
         """Records that `picked` is sent the request: plugins that learn from picks learn
         it, and its prefix scores follow it (shared with other replicas when they share
         state)."""
+        request = picked.request
         scheduler = self.table.for_model(ctx.model_pools.model).scheduler
-        scheduler.sent(picked.request, picked.endpoint)
-        if picked.request.stage is Stage.ENCODE:
+        scheduler.sent(request, picked.endpoint)
+        if self._share_pick is not None:
+            self._share_pick(
+                SharedPick(
+                    request_id=request.request_id,
+                    model=request.model,
+                    stage=request.stage,
+                    worker_id=picked.endpoint.worker_id,
+                    token_ids=request.token_ids,
+                    block_hashes=request.block_hashes,
+                    max_tokens=request.max_tokens,
+                    headers=request.headers,
+                )
+            )
+        if request.stage is Stage.ENCODE:
             return  # no prompt yet
         block_hashes = ctx.block_hashes
         if not block_hashes:  # a prompt shorter than a block: nothing to remember
@@ -127,6 +145,30 @@ class Dispatcher:
             self.cluster.spawn_write(self.cluster.state.prefixes.record(worker_id, block_hashes))
         if not picked.worker.has_kv_events:
             self._sent_prefixes.record(worker_id, block_hashes)
+
+    def learn(self, pick: SharedPick) -> None:
+        """A sibling process sent `pick`: learn it as `sent` would have (its scheduler's
+        observers, and the history of workers without KV events)."""
+        try:
+            routing = self.table.for_model(pick.model)
+            client = self.cluster.client(pick.worker_id)
+        except KeyError:
+            return  # a model or worker this process no longer (or not yet) knows
+        endpoint = self.cluster.endpoint_of(pick.worker_id)
+        if endpoint is None:
+            return
+        request = SchedulingRequest(
+            request_id=pick.request_id,
+            model=pick.model,
+            stage=pick.stage,
+            token_ids=pick.token_ids,
+            block_hashes=pick.block_hashes,
+            max_tokens=pick.max_tokens,
+            headers=pick.headers,
+        )
+        routing.scheduler.sent(request, endpoint)
+        if pick.stage is not Stage.ENCODE and pick.block_hashes and not client.has_kv_events:
+            self._sent_prefixes.record(pick.worker_id, pick.block_hashes)
 
     def _num_cached_blocks(self, hashes: list[BlockHash], worker: WorkerClient) -> int:
         """Leading prompt blocks `worker` holds, per its KV events (or, for a worker that

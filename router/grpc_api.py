@@ -142,10 +142,13 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 
 
 async def start_grpc_server(
-    servicer: RouterServicer, address: str, credentials: grpc.ServerCredentials | None = None
+    servicer: RouterServicer,
+    address: str,
+    credentials: grpc.ServerCredentials | None = None,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     """Serves `servicer` on `address` (port 0 picks one) with health and reflection,
-    over TLS with `credentials`.
+    over TLS with `credentials`; `reuse_port` for sibling processes sharing the port.
 
     Stop it with `await server.stop(grace_s)`.
     """
@@ -154,6 +157,7 @@ async def start_grpc_server(
         SERVICE_NAME,
         address,
         credentials,
+        reuse_port=reuse_port,
     )
 
 

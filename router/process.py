@@ -37,7 +37,7 @@ from triskel.common.tls import (
     TlsFlags,
     grpc_server_credentials,
 )
-from triskel.router.admission import AdmissionController
+from triskel.router.admission import AdmissionController, process_share
 from triskel.router.auth.authenticator import Authenticator
 from triskel.router.auth.config import AuthConfig
 from triskel.router.auth.setup import AuthRedis, AuthSetupError, open_authenticator
@@ -73,12 +73,15 @@ from triskel.router.semantic_cache.factory import OpenedCache, open_semantic_cac
 from triskel.router.semantic_cache.guards import LanguageDetector
 from triskel.router.semantic_cache.metrics import watch_cache
 from triskel.router.semantic_cache.request_path import RequestCache, model_pressure
+from triskel.router.siblings import SiblingBus, SiblingsConfig, SiblingState, frames
+from triskel.router.siblings.frames import SharedPick
 from triskel.router.state.config import StateConfig
 from triskel.router.state.factory import open_kv_relay, open_state, read_password_file
 from triskel.router.worker_calls import WorkerCalls
 from triskel.router.worker_client import WorkerCallError, WorkerClient
 
 _STOP_GRACE_S = 2.0
+_SIBLING_LINK_S = 5.0
 _log = logging.getLogger(__name__)
 
 
@@ -124,6 +127,9 @@ class RouterProcessConfig(ApiModel):
     # The router's client certificate for workers that require one (mTLS), and the CA
     # their certificates chain to; Triskel-protocol (gRPC) workers only.
     worker_tls: ClientTlsFiles | None = None
+    # Set by `triskel router --processes N` for each of its processes, never by hand:
+    # this process's place among them and where they talk (triskel.router.siblings).
+    siblings: SiblingsConfig | None = None
 
     @field_validator("workers", mode="after")
     @classmethod
@@ -135,6 +141,15 @@ class RouterProcessConfig(ApiModel):
     def _password_needs_a_url(self) -> RouterProcessConfig:
         if self.redis_password_file is not None and self.redis_url is None:
             raise ValueError("redis_password_file: needs redis_url (a password for no Redis)")
+        return self
+
+    @model_validator(mode="after")
+    def _siblings_share_auth_through_redis(self) -> RouterProcessConfig:
+        if self.siblings is not None and self.auth is not None and self.redis_url is None:
+            raise ValueError(
+                "auth: with several router processes it needs redis_url (each process "
+                "would otherwise keep its own rate-limit buckets and key grants)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -211,16 +226,27 @@ async def run_router(
     metrics = RouterMetrics()
     router_id = config.router_id or f"{config.grpc_address}/{os.getpid()}"
     redis_password = _redis_password(config)
+    siblings = None if config.siblings is None else SiblingBus(config.siblings)
+    state_config = StateConfig(call_timeout_s=config.redis_call_timeout_s)
     try:
-        state = open_state(
-            config.redis_url,
-            router_id=router_id,
-            config=StateConfig(call_timeout_s=config.redis_call_timeout_s),
-            on_redis_error=metrics.observe_redis_error,
-            password=redis_password,
+        state = (
+            SiblingState(siblings, state_config)
+            if siblings is not None and config.redis_url is None
+            else open_state(
+                config.redis_url,
+                router_id=router_id,
+                config=state_config,
+                on_redis_error=metrics.observe_redis_error,
+                password=redis_password,
+            )
         )
     except ValueError as error:
         raise RouterStartupError(f"redis_url: {error}") from None
+    if siblings is not None:
+        await siblings.start()
+        # Siblings start in index order: the ones before us listen already, and picks
+        # we make before our links to them are up would be lost to them.
+        await siblings.linked(_SIBLING_LINK_S, below=siblings.config.index)
     await state.start()
     # Its own Redis client: blocking stream reads must not hold the shared state's.
     kv_relay = open_kv_relay(
@@ -237,7 +263,10 @@ async def run_router(
     cluster.start()
     calls = WorkerCalls(metrics)
     spec = config.routing.admission
-    admission = AdmissionController(spec.max_in_flight, spec.max_queued)
+    processes = 1 if config.siblings is None else config.siblings.count
+    admission = AdmissionController(
+        process_share(spec.max_in_flight, processes), process_share(spec.max_queued, processes)
+    )
     metrics.watch_admission(lambda: admission.queue_depth, lambda: admission.in_flight)
     metrics.watch_workers(registry.worker_counts)
     metrics.watch_stage_requests(cluster.stage_requests)
@@ -247,8 +276,14 @@ async def run_router(
         calls.end_calls_to,
     )
     dispatcher = Dispatcher(
-        cluster, table, metrics, share_prefix_history=config.redis_url is not None
+        cluster,
+        table,
+        metrics,
+        share_prefix_history=config.redis_url is not None,
+        share_pick=None if siblings is None else _pick_sender(siblings),
     )
+    if siblings is not None:
+        siblings.on_pick(lambda _sibling, pick: dispatcher.learn(pick))
     semantic_metrics = SemanticMetrics(metrics.registry)
     semantic = _semantic_stage(config, registry, semantic_metrics)
     opened_cache = _open_cache(config, redis_password)
@@ -268,6 +303,7 @@ async def run_router(
         RouterServicer(orchestrator, metrics, authenticator),
         config.grpc_address,
         None if listener_tls is None else listener_tls.grpc,
+        reuse_port=siblings is not None,
     )
     http_host, http_port = _split(config.http_address)
     try:
@@ -282,6 +318,7 @@ async def run_router(
             http_port,
             config.http_limits,
             ssl_context=None if listener_tls is None else listener_tls.https.context,
+            reuse_port=siblings is not None,
         )
     except OSError:
         # Stopped here, not left to the garbage collector, which would print a traceback
@@ -289,7 +326,11 @@ async def run_router(
         await grpc_server.stop(None)
         raise
     metrics_listener = MetricsListener(metrics.render)
-    if config.metrics_address is not None:
+    # Among sibling processes the first alone serves the metrics port: its counters stay
+    # one process's (monotonic between scrapes), not whichever process accepted.
+    if config.metrics_address is not None and (
+        config.siblings is None or config.siblings.index == 0
+    ):
         try:
             await metrics_listener.start(config.metrics_address)
         except OSError:
@@ -343,8 +384,17 @@ async def run_router(
         if kv_relay is not None:
             await kv_relay.aclose()
         await state.aclose()
+        if siblings is not None:
+            await siblings.aclose()
         for client in clients:
             await client.close()
+
+
+def _pick_sender(siblings: SiblingBus) -> Callable[[SharedPick], None]:
+    def send(pick: SharedPick) -> None:
+        siblings.send(frames.shared_pick(pick))
+
+    return send
 
 
 def _semantic_stage(
@@ -529,6 +579,7 @@ def _start_discovery(
         lambda pools: fetch_endpoints(kube, pools),
         SemanticSync(semantic),
         worker_tls,
+        processes=1 if config.siblings is None else config.siblings.count,
     )
     return _Discovery(asyncio.create_task(run_sync(sync, read_config, stop)), kube)
 

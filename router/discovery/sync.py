@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from triskel.common.router_cluster import RouterClusterConfig
 from triskel.common.routing_api import RoutingSettings
 from triskel.common.tls import GrpcClientTls
-from triskel.router.admission import AdmissionController
+from triskel.router.admission import AdmissionController, process_share
 from triskel.router.backends.addresses import open_worker
 from triskel.router.cluster import ClusterView
 from triskel.router.discovery.desired import (
@@ -71,9 +71,11 @@ class ClusterSync:
         fetch_endpoints: EndpointsFetcher,
         semantic: SemanticSync | None = None,
         worker_tls: GrpcClientTls | None = None,
+        processes: int = 1,
     ) -> None:
         """`build_scheduler` None: membership only, the routing table is never replaced.
-        `worker_tls`: how new workers are called (mTLS), as at start."""
+        `worker_tls`: how new workers are called (mTLS), as at start. `processes`: the
+        sibling processes the router's admission limits are shared by."""
         self._registry = registry
         self._cluster = cluster
         self._table = table
@@ -81,6 +83,7 @@ class ClusterSync:
         self._fetch_endpoints = fetch_endpoints
         self._semantic = semantic
         self._worker_tls = worker_tls
+        self._processes = processes
         self._installed: dict[str, _Installed] = {}
         self._leaving: set[asyncio.Task[None]] = set()
 
@@ -169,7 +172,10 @@ class ClusterSync:
                     installed[model] = previous
                 continue
             spec = settings.admission
-            admission = AdmissionController(spec.max_in_flight, spec.max_queued)
+            admission = AdmissionController(
+                process_share(spec.max_in_flight, self._processes),
+                process_share(spec.max_queued, self._processes),
+            )
             installed[model] = _Installed(settings, ModelRouting(scheduler, settings, admission))
             changed = True
         if changed or installed.keys() != self._installed.keys():

@@ -274,15 +274,26 @@ def router(
         Path | None,
         typer.Option("--jwt-public-key-file", help="or one PEM public key for JWTs"),
     ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=0,
+            help="router processes serving the same ports (0: one per core it may use)",
+        ),
+    ] = 1,
     log_level: LogLevel = "warning",
 ) -> None:
     """Run the router in front of running workers, or of a cluster's pools."""
+    from triskel.cli.router_processes import RouterProcesses, available_cores
+    from triskel.cli.supervisor import ChildFailedError
     from triskel.router.process import (
         RouterEndpoints,
         RouterProcessConfig,
         RouterStartupError,
         run_router,
     )
+    from triskel.router.siblings.config import MAX_PROCESSES
 
     _setup_logging(log_level)
     data = _json_config(config_json) if config_json is not None else {}
@@ -320,10 +331,22 @@ def router(
     )
     if auth is not None:
         data["auth"] = auth
+    count = processes or available_cores()
+    if count > MAX_PROCESSES:
+        raise _fail(f"router: --processes: {count} is above the limit ({MAX_PROCESSES})")
+    # Checked as each of `count` processes will run it (auth needs Redis among several).
+    siblings = {"index": 0, "count": count, "directory": "."}
+    checked = {**data, "siblings": siblings} if count > 1 else data
     try:
-        config = RouterProcessConfig.model_validate(data)
+        config = RouterProcessConfig.model_validate(checked)
     except ValidationError as error:
         raise _fail(f"router: {error}") from None
+    if count > 1:
+        try:
+            asyncio.run(RouterProcesses(data, count, log_level).run(announce_ready))
+        except (ChildFailedError, OSError) as error:
+            raise _fail(f"router: {error}") from None
+        return
 
     def ready(endpoints: RouterEndpoints) -> None:
         ready = {"http": endpoints.http_address, "grpc": endpoints.grpc_address}

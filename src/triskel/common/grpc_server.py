@@ -22,18 +22,21 @@ async def start_server(
     service_name: str,
     address: str,
     credentials: grpc.ServerCredentials | None = None,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     """Starts a server on `address` ("host:port", port 0 picks one); returns (server, port).
 
     `add_service` registers the servicer; `credentials` serve TLS (triskel.common.tls),
-    None plaintext. The standard health service reports SERVING for "" and
+    None plaintext; `reuse_port` shares the port with other processes that set it too
+    (a router's sibling processes). The standard health service reports SERVING for "" and
     `service_name`, and reflection lists every service, so grpcurl and Kubernetes gRPC
     probes work unchanged (the kubelet's probes speak plaintext only: not with TLS).
     OSError if it cannot bind.
     """
-    # No SO_REUSEPORT (gRPC's default): a second server on a busy port fails to start
-    # instead of silently sharing the port, and its clients, with the first.
-    server = grpc.aio.server(options=(*MESSAGE_SIZE_OPTIONS, ("grpc.so_reuseport", 0)))
+    # No SO_REUSEPORT unless asked (gRPC's default is on): a second server on a busy
+    # port fails to start instead of silently sharing the port, and its clients.
+    options = (*MESSAGE_SIZE_OPTIONS, ("grpc.so_reuseport", int(reuse_port)))
+    server = grpc.aio.server(options=options)
     add_service(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

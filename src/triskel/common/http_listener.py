@@ -56,10 +56,12 @@ async def start_http_listener(
     limits: HttpLimits,
     shutdown_timeout_s: float = 60.0,
     ssl_context: ssl.SSLContext | None = None,
+    reuse_port: bool = False,
 ) -> tuple[web.AppRunner, int]:
     """Serves `app` on host:port (0: a free one) under `limits`, over TLS with
     `ssl_context` (triskel.common.tls); the runner (its `cleanup()` stops the
-    listener) and the bound port."""
+    listener) and the bound port. `reuse_port`: SO_REUSEPORT, the port shared with
+    other processes that set it too (a router's sibling processes)."""
     app[HTTP_LIMITS] = limits
     # handler_cancellation: a client that leaves mid-request cancels the request too.
     runner = web.AppRunner(
@@ -71,7 +73,7 @@ async def start_http_listener(
         logger=_PROTOCOL_LOG,
     )
     await runner.setup()
-    site = _CappedTcpSite(runner, host, port, limits, ssl_context)
+    site = _CappedTcpSite(runner, host, port, limits, ssl_context, reuse_port)
     try:
         await site.start()
     except BaseException:
@@ -113,8 +115,10 @@ class _CappedTcpSite(web.BaseSite):
         port: int,
         limits: HttpLimits,
         ssl_context: ssl.SSLContext | None,
+        reuse_port: bool = False,
     ):
         super().__init__(runner)
+        self._reuse_port = reuse_port
         self._app_runner = runner
         self._host = host
         self._port = port
@@ -147,6 +151,7 @@ class _CappedTcpSite(web.BaseSite):
             self._port,
             ssl=self._ssl_context,
             ssl_handshake_timeout=handshake_timeout_s,
+            reuse_port=self._reuse_port or None,
         )
         self.bound_port = self._server.sockets[0].getsockname()[1]
 

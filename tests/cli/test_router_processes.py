@@ -1,0 +1,160 @@
+"""`triskel router --processes 2`: two real processes serve one port and act as one
+router. A long shared prefix sticks to one worker whichever process takes the request
+(the siblings learn each other's picks: the profile here scores from routing history
+alone, so a process that did not learn would pick by load), and both processes serve."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from typer.testing import CliRunner
+
+from triskel.cli.main import app
+from triskel.cli.router_processes import available_cores, on_bound_ports, sibling_config
+from triskel.cli.supervisor import READY_PREFIX
+
+from support.local_workers import LocalWorker, local_worker, mock_pool, scrape
+
+# History alone decides (llm-d's approximate scorer), load only breaks ties.
+HISTORY_ROUTING = {
+    "plugins": [
+        {"type": "prefix-cache-scorer", "name": "prefix"},
+        {"type": "queue-scorer", "name": "queue"},
+        {"type": "max-score-picker"},
+    ],
+    "profiles": [
+        {
+            "name": "default",
+            "plugins": [
+                {"pluginRef": "prefix", "weight": 3},
+                {"pluginRef": "queue", "weight": 1},
+                {"pluginRef": "max-score-picker"},
+            ],
+        }
+    ],
+    "defaultProfile": "default",
+}
+# Odd: the two processes' decision counts differ, so /metrics tells them apart.
+NUM_REQUESTS = 21
+LONG_PREFIX = " ".join(f"shared-context-{i}" for i in range(300))
+
+
+@contextlib.asynccontextmanager
+async def router_processes(config: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
+    """`triskel router --processes 2` as a user runs it; its ready line's addresses."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "triskel.cli.main",
+        "router",
+        "--processes",
+        "2",
+        "--config-json",
+        json.dumps(config),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 60)
+        text = line.decode()
+        assert text.startswith(READY_PREFIX), text
+        yield json.loads(text.removeprefix(READY_PREFIX))
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+
+
+async def chat(http: str, suffix: str) -> None:
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": f"{LONG_PREFIX} {suffix}"}],
+        "max_tokens": 2,
+    }
+    # A connection per request: the kernel spreads connections, not requests.
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"http://{http}/v1/chat/completions", json=body) as reply,
+    ):
+        assert reply.status == 200, await reply.text()
+
+
+async def prompt_tokens(worker: LocalWorker) -> float:
+    samples = await scrape(f"{worker.http_url}/metrics")
+    return sum(
+        value for (name, _), value in samples.items() if name == "vllm:prefix_cache_queries_total"
+    )
+
+
+async def decisions_seen(http: str, scrapes: int) -> set[float]:
+    """Each scrape's total decisions (fresh connections: each reaches either process)."""
+    seen = set()
+    for _ in range(scrapes):
+        samples = await scrape(f"http://{http}/metrics")
+        seen.add(
+            sum(v for (name, _), v in samples.items() if name == "triskel_router_decisions_total")
+        )
+    return seen
+
+
+@pytest.mark.asyncio
+async def test_two_processes_one_port_one_worker_for_a_long_prefix() -> None:
+    pool = mock_pool("unified", kv_capacity_tokens=65536)
+    async with contextlib.AsyncExitStack() as stack:
+        workers = [
+            await stack.enter_async_context(local_worker(pool, f"w{i}", http_address="127.0.0.1:0"))
+            for i in range(4)
+        ]
+        config = {
+            "httpAddress": "127.0.0.1:0",
+            "grpcAddress": "127.0.0.1:0",
+            "workers": [w.endpoints.grpc for w in workers],
+            "routing": HISTORY_ROUTING,
+        }
+        async with router_processes(config) as ready:
+            for n in range(NUM_REQUESTS):
+                await chat(ready["http"], f"question {n}")
+            tokens = [await prompt_tokens(w) for w in workers]
+            seen = await decisions_seen(ready["http"], 40)
+    # One worker got every prompt.
+    assert sum(1 for t in tokens if t > 0) == 1, tokens
+    # Two processes served (their counts differ) and together served everything.
+    assert len(seen) == 2 and sum(seen) == NUM_REQUESTS, seen
+
+
+def test_the_others_share_the_ports_the_first_bound(tmp_path: Path) -> None:
+    data = {"httpAddress": "0.0.0.0:0", "grpcAddress": "[::]:0", "redisUrl": "redis://r:6379"}
+    bound = on_bound_ports(data, {"http": "0.0.0.0:8080", "grpc": "[::]:50051"})
+    assert bound == {**data, "httpAddress": "0.0.0.0:8080", "grpcAddress": "[::]:50051"}
+    second = sibling_config(bound, 1, 3, tmp_path)
+    assert second["siblings"] == {"index": 1, "count": 3, "directory": str(tmp_path)}
+    assert second["redisUrl"] == "redis://r:6379"
+
+
+def test_available_cores_follows_the_cgroup_quota(tmp_path: Path) -> None:
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert available_cores(tmp_path) == min(2, available_cores(tmp_path / "none"))
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert available_cores(tmp_path) == available_cores(tmp_path / "none")
+
+
+CONFIG = json.dumps({"workers": ["127.0.0.1:1"], "httpAddress": "127.0.0.1:0"})
+
+
+def test_auth_without_redis_is_refused_before_any_process_starts(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys: []\n")
+    result = CliRunner().invoke(
+        app,
+        ["router", "--processes", "2", "--api-keys-file", str(keys), "--config-json", CONFIG],
+    )
+    assert result.exit_code != 0
+    assert "auth: with several router processes it needs redis_url" in result.output
