@@ -37,6 +37,7 @@ USED = {
         "--cluster-config",
         "--http-address",
         "--grpc-address",
+        "--processes",
         "--metrics-address",
         "--redis-url",
         "--redis-password-file",

@@ -198,6 +198,7 @@ def test_router_serves_http_and_grpc_with_its_config_map_mounted() -> None:
         f"--cluster-config=/etc/triskel/router/{ROUTER_CONFIG_KEY}",
         "--http-address=0.0.0.0:8080",
         "--grpc-address=0.0.0.0:50051",
+        "--processes=1",  # one per core of the 500m CPU request
         # /metrics on a port of its own, no longer on the API's.
         "--metrics-address=0.0.0.0:9090",
         "--log-level=info",

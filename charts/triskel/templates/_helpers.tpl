@@ -184,3 +184,26 @@ subjects:
     namespace: {{ $root.Release.Namespace }}
 {{- end }}
 {{- end -}}
+
+{{/*
+Router processes per pod: router.processes, or with 0 one per core of the CPU request
+(rounded up: "500m" is 1, "1500m" 2, "2" 2). Refused at render when auth would need
+Redis to share its buckets among them and Redis is off.
+*/}}
+{{- define "triskel.routerProcesses" -}}
+{{- $processes := int .Values.router.processes -}}
+{{- if eq $processes 0 -}}
+{{- $cpu := toString ((.Values.router.resources.requests | default dict).cpu | default "1") -}}
+{{- if hasSuffix "m" $cpu -}}
+{{- $processes = div (add (atoi (trimSuffix "m" $cpu)) 999) 1000 -}}
+{{- else -}}
+{{- $processes = int (ceil (float64 $cpu)) -}}
+{{- end -}}
+{{- end -}}
+{{- $processes = max $processes 1 -}}
+{{- $auth := or .Values.router.auth.existingSecret .Values.router.auth.oidc.issuer -}}
+{{- if and (gt (int $processes) 1) $auth (not .Values.redis.enabled) -}}
+{{- fail (printf "router: %d processes with router.auth need redis.enabled (rate limits and key grants are shared there); or set router.processes: 1" (int $processes)) -}}
+{{- end -}}
+{{- $processes -}}
+{{- end -}}

@@ -200,6 +200,10 @@ class RouterValues(PodPlacement):
 
     replicas: Annotated[int, Field(ge=0)] = 1
     """Router replicas; more than one should share state through `redis.enabled`."""
+    processes: Annotated[int, Field(ge=0, le=256)] = 0
+    """Router processes per pod, serving the same ports (`triskel router --processes`);
+    0: one per core of `resources.requests.cpu`, rounded up. With `auth`, more than one
+    needs `redis.enabled` (rate limits and key grants are kept there)."""
     log_level: LogLevel = LogLevel.INFO
     service: RouterService = RouterService()
     metrics: RouterMetricsValues = RouterMetricsValues()

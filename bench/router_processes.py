@@ -1,0 +1,141 @@
+"""Requests per second through `triskel router --processes N` (issue 21, "every core").
+
+    python bench/router_processes.py [--processes 1,2] [--rounds 3] [--seconds 15]
+        [--clients 64] [--max-tokens 16] [--workers 2]
+
+Instant mock workers (time scale 0) and the router, each its own process; closed-loop
+clients (`--clients`, in this process, a new request when the last ended) send short
+streaming completions for `--seconds`. Each round runs every `--processes` value back to
+back, so the machine's load varies alike for all. Printed per run: requests/s, and the
+CPU seconds per wall second used by the router's processes, the workers and this
+client: on a machine with fewer free cores than router processes plus what the
+workers and the client take, more processes cannot get more CPU, and the CPU columns
+say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from profile_router import MODEL, load  # the same closed loop
+
+from triskel.cli.supervisor import READY_PREFIX, Supervisor
+from triskel.common.api import WorkerPoolSpec
+from triskel.workers.process import WorkerProcessConfig
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of `pid` and its waited-for children so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / _TICKS
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+async def one_run(
+    processes: int, workers: list[str], worker_pids: list[int], args: argparse.Namespace
+) -> dict[str, float]:
+    config = {"httpAddress": "127.0.0.1:0", "grpcAddress": "127.0.0.1:0", "workers": workers}
+    router = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "triskel.cli.main",
+        "router",
+        "--processes",
+        str(processes),
+        "--config-json",
+        json.dumps(config),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert router.stdout is not None
+        line = (await asyncio.wait_for(router.stdout.readline(), 120)).decode()
+        assert line.startswith(READY_PREFIX), line
+        ready = json.loads(line.removeprefix(READY_PREFIX))
+        router_pids = [router.pid, *children_of(router.pid)]
+        url = f"http://{ready['http']}/v1/completions"
+        before = {pid: cpu_seconds(pid) for pid in router_pids + worker_pids}
+        client_before, started = time.process_time(), time.monotonic()
+        done = await load(url, args)
+        wall_s = time.monotonic() - started
+        used = {pid: cpu_seconds(pid) - before[pid] for pid in before}
+        return {
+            "requests_per_s": done / wall_s,
+            "router_cores": sum(used[p] for p in router_pids) / wall_s,
+            "worker_cores": sum(used[p] for p in worker_pids) / wall_s,
+            "client_cores": (time.process_time() - client_before) / wall_s,
+        }
+    finally:
+        router.terminate()
+        await router.wait()
+
+
+async def bench(args: argparse.Namespace) -> None:
+    supervisor = Supervisor()
+    try:
+        pool = WorkerPoolSpec.model_validate(
+            {
+                "role": "unified",
+                "model": MODEL,
+                "profile": {"kvCapacityTokens": 262_144, "timeScale": 0.0},
+            }
+        )
+        started = [
+            await supervisor.start(
+                f"unified-{i}",
+                "worker",
+                WorkerProcessConfig(worker_id=f"unified-{i}", pool=pool).model_dump(
+                    mode="json", by_alias=True
+                ),
+            )
+            for i in range(args.workers)
+        ]
+        addresses = [w.ready["grpc"] for w in started]
+        pids = [w.pid for w in started]
+        print(
+            f"{os.cpu_count()} cores; {args.workers} instant workers; {args.clients} clients; "
+            f"max_tokens {args.max_tokens}, streaming; {args.seconds} s per run"
+        )
+        print("round  processes  requests/s  router cores  worker cores  client cores")
+        for round_number in range(1, args.rounds + 1):
+            for processes in args.processes:
+                r = await one_run(processes, addresses, pids, args)
+                print(
+                    f"{round_number:>5}  {processes:>9}  {r['requests_per_s']:>10.0f}  "
+                    f"{r['router_cores']:>12.2f}  {r['worker_cores']:>12.2f}  "
+                    f"{r['client_cores']:>12.2f}"
+                )
+    finally:
+        await supervisor.stop_all()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--processes", type=lambda s: [int(p) for p in s.split(",")], default=[1, 2]
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True)
+    asyncio.run(bench(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
