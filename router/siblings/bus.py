@@ -1,11 +1,12 @@
 """Unix-socket links between sibling router processes: each listens on its own socket
 and keeps one outgoing connection to every other, re-made when a sibling restarts.
 
-Sending never waits: a frame goes into the connection's buffer, or is dropped (and
-counted) when the sibling is not connected yet or reads too slowly. What is shared is
-made for that: load shares are whole shares (the next one corrects a lost one, and a
-new connection gets them all again), and a pick missed while a sibling starts costs
-that sibling one prompt's history.
+Sending never waits: the frames of one turn of the event loop go out together at its
+end (one write per sibling, not one per frame), or are dropped (and counted) when the
+sibling is not connected or reads too slowly. What is shared is made for that: load
+shares are whole shares (the next one corrects a lost one, and a new connection gets
+them all again), and a pick missed while a sibling starts costs that sibling one
+prompt's history.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class SiblingBus:
         self._max_buffer_bytes = max_buffer_bytes
         self._writers: dict[int, asyncio.StreamWriter] = {}
         self._served: set[asyncio.StreamWriter] = set()  # siblings' connections to us
+        self._pending: dict[int, list[bytes]] = {}  # frames for the end of this turn
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self._load_handlers: list[Callable[[int, LoadShare], None]] = []
@@ -89,14 +91,27 @@ class SiblingBus:
             self.send_to(sibling, frame)
 
     def send_to(self, sibling: int, frame: bytes) -> None:
-        writer = self._writers.get(sibling)
-        if writer is None or writer.is_closing():
+        if sibling not in self._writers:
             self.dropped += 1
             return
-        if writer.transport.get_write_buffer_size() > self._max_buffer_bytes:
-            self.dropped += 1
-            return
-        writer.write(frame)
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._pending.setdefault(sibling, []).append(frame)
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for sibling, batch in pending.items():
+            writer = self._writers.get(sibling)
+            too_slow = (
+                writer is None
+                or writer.is_closing()
+                or writer.transport.get_write_buffer_size() > self._max_buffer_bytes
+            )
+            if too_slow:
+                self.dropped += len(batch)
+            else:
+                assert writer is not None
+                writer.write(b"".join(batch))
 
     async def aclose(self) -> None:
         if self._server is not None:

@@ -14,7 +14,7 @@ KEYS = {"auth": {"existingSecret": "router-keys"}}
 
 
 def processes_arg(values: dict[str, Any]) -> str:
-    args = container(render(values), ROUTER)["args"]
+    args: list[str] = container(render(values), ROUTER)["args"]
     (arg,) = [a for a in args if a.startswith("--processes=")]
     return arg
 
