@@ -374,9 +374,11 @@ class MockEngine:
         queue = self._submit(request)
         num_generated = 0
         finished = False
+        held: _QueueItem | None = None  # taken while coalescing, not of the tokens
         try:
             while True:
-                item = await queue.get()
+                item = held if held is not None else await queue.get()
+                held = None
                 if isinstance(item, _Failed):
                     raise item.error
                 if isinstance(item, KvReceived):
@@ -384,13 +386,27 @@ class MockEngine:
                     continue
                 if item.finish_reason == "error":
                     raise EngineFailure(f"request {params.request_id} failed in the engine")
-                if item.new_token_ids:
+                num_cached_tokens = item.num_cached_tokens
+                token_ids = list(item.new_token_ids)
+                # Tokens the engine made while the last ones were being sent go out as
+                # one event (one message, one chunk), as vLLM's stream does per step.
+                while item.finish_reason is None and not queue.empty():
+                    following = queue.get_nowait()
+                    if isinstance(following, (_Failed, KvReceived)):
+                        held = following
+                        break
+                    if following.finish_reason == "error":
+                        held = following
+                        break
+                    token_ids += following.new_token_ids
+                    item = following
+                if token_ids:
                     is_first = num_generated == 0
-                    num_generated += len(item.new_token_ids)
+                    num_generated += len(token_ids)
                     yield Tokens(
-                        tuple(item.new_token_ids),
-                        self._tokenizer.decode(item.new_token_ids),
-                        item.num_cached_tokens if is_first else None,
+                        tuple(token_ids),
+                        self._tokenizer.decode(token_ids),
+                        num_cached_tokens if is_first else None,
                     )
                 if item.finish_reason is not None:
                     finished = True

@@ -250,3 +250,24 @@ async def test_kv_events_start_with_a_snapshot_then_follow_live(
     # Ids continue from the snapshot's, so a subscriber can detect a gap.
     assert live.events[0].event_id == snapshot.events[0].event_id + 1
     await subscription.aclose()  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncio
+async def test_tokens_made_while_the_reader_was_away_come_as_one_event(
+    engines: tuple[MockEngine, MockEngine, MockEngine],
+) -> None:
+    _, _, unified = engines
+    stream = unified.decode(DecodeParams("burst", PROMPT, 24, ignore_eos=True))
+    first = await anext(stream)
+    assert isinstance(first, Tokens) and first.num_cached_tokens is not None
+    # The engine runs on (time scale 0) while nobody reads: the rest waits in the queue.
+    await wait_until(lambda: unified.load().num_running_requests == 0)
+    rest = await collect(stream)
+    *tokens, done = rest
+    assert len(tokens) == 1 and isinstance(tokens[0], Tokens)
+    (burst,) = tokens
+    assert len(first.token_ids) + len(burst.token_ids) == 24
+    # One event, the same ids and text as one by one; cached tokens said once, first.
+    assert burst.text == MockTokenizer().decode(list(burst.token_ids))
+    assert burst.num_cached_tokens is None
+    assert isinstance(done, DecodeDone) and done.num_generated_tokens == 24
