@@ -26,6 +26,8 @@ from triskel.cli.supervisor import Child, ChildFailedError, RestartBackoff, Supe
 
 _log = logging.getLogger(__name__)
 _READY_TIMEOUT_S = 120.0
+# Below Kubernetes' default 30 s grace period, so every process is ended by us, not killed.
+_STOP_TIMEOUT_S = 25.0
 
 
 def available_cores(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
@@ -85,7 +87,9 @@ class RouterProcesses:
             on_ready(first.ready)
             await self._serve([first, *others], configs, stop)
         finally:
-            await self._supervisor.stop_all()
+            # All at once: each drains its own requests within the pod's one grace period.
+            children = self._supervisor.children
+            await asyncio.gather(*(self._supervisor.stop(c, _STOP_TIMEOUT_S) for c in children))
             if self._directory is not None:
                 shutil.rmtree(self._directory, ignore_errors=True)
 
