@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -48,7 +50,7 @@ LONG_PREFIX = " ".join(f"shared-context-{i}" for i in range(300))
 
 
 @contextlib.asynccontextmanager
-async def router_processes(config: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
+async def router_processes(config: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
     """`triskel router --processes 2` as a user runs it; its ready line's addresses."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -66,7 +68,7 @@ async def router_processes(config: dict[str, Any]) -> AsyncIterator[dict[str, st
         line = await asyncio.wait_for(process.stdout.readline(), 60)
         text = line.decode()
         assert text.startswith(READY_PREFIX), text
-        yield json.loads(text.removeprefix(READY_PREFIX))
+        yield {**json.loads(text.removeprefix(READY_PREFIX)), "parent": process.pid}
     finally:
         if process.returncode is None:
             process.terminate()
@@ -158,3 +160,43 @@ def test_auth_without_redis_is_refused_before_any_process_starts(tmp_path: Path)
     )
     assert result.exit_code != 0
     assert "auth: with several router processes it needs redis_url" in result.output
+
+
+def children_of(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+@pytest.mark.asyncio
+async def test_a_process_that_dies_is_started_again_while_the_other_serves() -> None:
+    pool = mock_pool("unified")
+    async with contextlib.AsyncExitStack() as stack:
+        worker = await stack.enter_async_context(local_worker(pool, "w0"))
+        config = {
+            "httpAddress": "127.0.0.1:0",
+            "grpcAddress": "127.0.0.1:0",
+            "workers": [worker.endpoints.grpc],
+        }
+        async with router_processes(config) as ready:
+            parent = ready["parent"]
+            before = children_of(parent)
+            assert len(before) == 2
+            victim = min(before)
+            os.kill(victim, signal.SIGKILL)  # a child of the router this test started
+            # The other keeps serving. A connection the kernel had queued on the dying
+            # process is reset with it (Linux, without net.ipv4.tcp_migrate_req): a
+            # client retries it once; a second failure fails the test.
+            for n in range(10):
+                try:
+                    await chat(ready["http"], f"during {n}")
+                except aiohttp.ClientOSError:
+                    await chat(ready["http"], f"during {n}, again")
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+            while len(children_of(parent) - {victim}) < 2:
+                assert loop.time() < deadline, "the dead process was not started again"
+                await asyncio.sleep(0.1)
+            for n in range(10):
+                await chat(ready["http"], f"after {n}")
