@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from collections import OrderedDict
+
 import pytest
 
 from triskel.common.hashing import BlockHash
@@ -120,3 +123,63 @@ def test_the_column_walk_expires_holders_as_the_list_walk_does() -> None:
     assert index.match_lengths(H, ["a", "b", "c"]) == [1, 2, 0]
     clock.now_s = 20.0
     assert index.match_column(H, candidates).tolist() == [0, 0, 0]
+
+
+class _Reference:
+    """The plain model the lazy index must agree with: per worker an OrderedDict hash →
+    time recorded, moved to the end on each record, evicted and expired from the front."""
+
+    def __init__(self, capacity: int, ttl_s: float) -> None:
+        self.capacity, self.ttl_s = capacity, ttl_s
+        self.lru: dict[str, OrderedDict[BlockHash, float]] = {}
+
+    def record(self, worker: str, blocks: list[BlockHash], now: float) -> None:
+        lru = self.lru.setdefault(worker, OrderedDict())
+        for block in blocks:
+            lru.pop(block, None)
+            lru[block] = now
+        while len(lru) > self.capacity:
+            lru.popitem(last=False)
+
+    def match(self, blocks: list[BlockHash], worker: str, now: float) -> int:
+        lru = self.lru.get(worker, OrderedDict())
+        matched = 0
+        for block in blocks:
+            recorded = lru.get(block)
+            if recorded is None or recorded <= now - self.ttl_s:
+                break
+            matched += 1
+        return matched
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_lazy_lru_agrees_with_a_plain_one_through_random_use(seed: int) -> None:
+    # Small capacity and TTL, prompts drawn from a few shared prefixes (so blocks are
+    # recorded again and again: stale entries, compaction), workers removed now and then.
+    rng = random.Random(seed)
+    clock = FakeClock()
+    index = ApproximatePrefixIndex(clock, capacity_blocks_per_worker=40, ttl_s=5.0)
+    reference = _Reference(40, 5.0)
+    workers = [f"w{i}" for i in range(5)]
+    prefixes = [hashes(*range(p * 100, p * 100 + 30)) for p in range(6)]
+    for _ in range(3000):
+        clock.now_s += rng.choice([0.0, 0.0, 0.01, 0.3, 1.0])
+        prompt = rng.choice(prefixes)[: rng.randint(1, 30)]
+        action = rng.random()
+        if action < 0.6:
+            worker = rng.choice(workers)
+            index.record(worker, prompt)
+            reference.record(worker, prompt, clock.now_s)
+        elif action < 0.98:
+            expected = [reference.match(prompt, w, clock.now_s) for w in workers]
+            assert index.match_lengths(prompt, workers) == expected
+            candidates = Candidates([endpoint(w) for w in workers])
+            assert index.match_column(prompt, candidates).tolist() == expected
+        else:
+            worker = rng.choice(workers)
+            index.remove_worker(worker)
+            reference.lru.pop(worker, None)
+    for worker in workers:  # what is live is what the reference holds
+        live = [b for b, t in reference.lru.get(worker, {}).items() if t > clock.now_s - 5.0]
+        index.match_lengths([], [worker])  # expires the worker's old entries
+        assert index.num_blocks(worker) >= len(live)
