@@ -101,43 +101,60 @@ class RouterProcesses:
     async def _serve(
         self, children: list[Child], configs: list[dict[str, Any]], stop: asyncio.Event
     ) -> None:
-        """Until `stop`: a child that exits is started again after its back-off."""
+        """Until `stop`: a child that exits is started again after its back-off (a stop
+        meanwhile cancels the restart, which stops a child caught starting)."""
+        loop = asyncio.get_running_loop()
         failures = [0] * len(children)
-        started_s = [asyncio.get_running_loop().time()] * len(children)
+        started_s = [loop.time()] * len(children)
         stopping = asyncio.ensure_future(stop.wait())
-        exits = {asyncio.ensure_future(c.process.wait()): i for i, c in enumerate(children)}
+        # Each pending task is a child's exit (its code) or its restart (the new child, or
+        # an exit code when it failed to start), by index.
+        pending: dict[asyncio.Future[Child | int], int] = {
+            asyncio.ensure_future(c.process.wait()): i for i, c in enumerate(children)
+        }
         try:
             while True:
-                done, _ = await asyncio.wait(
-                    [stopping, *exits], return_when=asyncio.FIRST_COMPLETED
-                )
-                if stopping in done:
+                waiting: list[asyncio.Future[Any]] = [stopping, *pending]
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if stopping.done():
                     return
-                for ended in done:
-                    index = exits.pop(ended)
-                    now_s = asyncio.get_running_loop().time()
+                for task in [t for t in pending if t.done()]:
+                    index = pending.pop(task)
+                    result = task.result()
+                    if isinstance(result, Child):  # restarted: follow its exit
+                        children[index] = result
+                        started_s[index] = loop.time()
+                        pending[asyncio.ensure_future(result.process.wait())] = index
+                        continue
                     failures[index] = self._backoff.failures_after(
-                        failures[index], now_s - started_s[index]
+                        failures[index], loop.time() - started_s[index]
                     )
+                    started_s[index] = loop.time()  # until a start succeeds: it serves nothing
                     delay_s = self._backoff.delay_s(failures[index])
                     _log.warning(
                         "router process %d exited with code %s; starting it again in %.1f s",
                         index,
-                        ended.result(),
+                        result,
                         delay_s,
                     )
                     await self._supervisor.stop(children[index])  # forget it
-                    await asyncio.sleep(delay_s)
-                    try:
-                        children[index] = await self._start(index, configs[index])
-                    except ChildFailedError as error:
-                        _log.warning("router process %d: %s", index, error)
-                    started_s[index] = asyncio.get_running_loop().time()
-                    exits[asyncio.ensure_future(children[index].process.wait())] = index
+                    restart = self._restart(index, configs[index], delay_s)
+                    pending[asyncio.ensure_future(restart)] = index
         finally:
             stopping.cancel()
-            for waiting in exits:
-                waiting.cancel()
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _restart(self, index: int, config: dict[str, Any], delay_s: float) -> Child | int:
+        """The child started again after `delay_s`, or (when it fails to start) an exit
+        code, which counts as one more failure."""
+        await asyncio.sleep(delay_s)
+        try:
+            return await self._start(index, config)
+        except ChildFailedError as error:
+            _log.warning("router process %d: %s", index, error)
+            return 1
 
 
 def _host(address: str) -> str:
