@@ -30,18 +30,22 @@ from triskel.workers.process import WorkerProcessConfig
 MODEL = "m"
 
 
+def instant_pool() -> WorkerPoolSpec:
+    """Unified mock workers that generate at once (time scale 0), with room to spare."""
+    return WorkerPoolSpec.model_validate(
+        {
+            "role": "unified",
+            "model": MODEL,
+            "profile": {"kvCapacityTokens": 262_144, "timeScale": 0.0},
+        }
+    )
+
+
 async def profile(args: argparse.Namespace) -> float:
     py_spy = shutil.which("py-spy") or str(Path(sys.prefix) / "bin" / "py-spy")
     supervisor = Supervisor()
     try:
-        pool = WorkerPoolSpec.model_validate(
-            {
-                "role": "unified",
-                "model": MODEL,
-                "profile": {"kvCapacityTokens": 262_144, "timeScale": 0.0},
-            }
-        )
-        worker_config = WorkerProcessConfig(worker_id="unified-0", pool=pool)
+        worker_config = WorkerProcessConfig(worker_id="unified-0", pool=instant_pool())
         worker = await supervisor.start(
             "unified-0", "worker", worker_config.model_dump(mode="json", by_alias=True)
         )

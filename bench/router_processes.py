@@ -23,10 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-from profile_router import MODEL, load  # the same closed loop
+from profile_router import instant_pool, load  # the same workers and closed loop
 
 from triskel.cli.supervisor import READY_PREFIX, Supervisor
-from triskel.common.api import WorkerPoolSpec
 from triskel.workers.process import WorkerProcessConfig
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -87,13 +86,7 @@ async def one_run(
 async def bench(args: argparse.Namespace) -> None:
     supervisor = Supervisor()
     try:
-        pool = WorkerPoolSpec.model_validate(
-            {
-                "role": "unified",
-                "model": MODEL,
-                "profile": {"kvCapacityTokens": 262_144, "timeScale": 0.0},
-            }
-        )
+        pool = instant_pool()
         started = [
             await supervisor.start(
                 f"unified-{i}",
