@@ -150,9 +150,11 @@ def pool_pods(api: RealApi, namespace: str, pool: str) -> list[dict[str, Any]]:
 def test_install_serve_scale_in_under_load_and_uninstall(
     real_api: RealApi, namespace: str, tmp_path: Path
 ) -> None:
-    # As `helm install --namespace <ns> --set operator.watchNamespaces={<ns>}` renders
-    # it on this cluster (its version picks what the chart grants).
-    values = {"operator": {"watchNamespaces": [namespace]}}
+    # As `helm install --namespace <ns> --set operator.watchNamespaces={<ns>}
+    # --set router.processes=2` renders it on this cluster (its version picks what the
+    # chart grants): the router pod serves with two processes on its ports, which learn
+    # the pools from its ServiceAccount each and share load and picks.
+    values = {"operator": {"watchNamespaces": [namespace]}, "router": {"processes": 2}}
     chart = render(values, namespace=namespace, kube_version=real_api.server_version())
     cluster_scoped = [m for m in chart if m["kind"].startswith("Cluster")]
     # Probes every second at most: the chart's 5-20 s periods would only slow the test.
