@@ -115,6 +115,11 @@ class RouterMetrics:
             "plugin",
             _DECISION_BUCKETS_S,
         )
+        self._sibling_drops = counter(
+            "triskel_router_sibling_frames_dropped_total",
+            "Frames (load shares, picks) a sibling router process did not get: not "
+            "connected yet, or reading too slowly (`triskel router --processes N`).",
+        )
         self._retries = counter(
             "triskel_router_retries_total",
             "Requests sent to another worker after one failed before the first token.",
@@ -258,6 +263,9 @@ class RouterMetrics:
         """Reads the admission queue's gauges at scrape time."""
         self._queue_depth.set_function(queue_depth)
         self._admission_in_flight.set_function(in_flight)
+
+    def observe_sibling_drops(self, num_frames: int) -> None:
+        self._sibling_drops.inc(num_frames)
 
     def observe_retry(self, stage: str) -> None:
         self._retries.labels(stage).inc()

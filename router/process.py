@@ -226,7 +226,11 @@ async def run_router(
     metrics = RouterMetrics()
     router_id = config.router_id or f"{config.grpc_address}/{os.getpid()}"
     redis_password = _redis_password(config)
-    siblings = None if config.siblings is None else SiblingBus(config.siblings)
+    siblings = (
+        None
+        if config.siblings is None
+        else SiblingBus(config.siblings, on_dropped=metrics.observe_sibling_drops)
+    )
     state_config = StateConfig(call_timeout_s=config.redis_call_timeout_s)
     try:
         state = (

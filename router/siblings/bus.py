@@ -35,9 +35,15 @@ _RECONNECT_MAX_S = 0.05
 class SiblingBus:
     """One process's links to its siblings (`SiblingsConfig`)."""
 
-    def __init__(self, config: SiblingsConfig, max_buffer_bytes: int = MAX_BUFFER_BYTES) -> None:
+    def __init__(
+        self,
+        config: SiblingsConfig,
+        max_buffer_bytes: int = MAX_BUFFER_BYTES,
+        on_dropped: Callable[[int], None] = lambda _num_frames: None,
+    ) -> None:
         self.config = config
         self.dropped = 0  # frames a sibling did not get (not connected, or too slow)
+        self._on_dropped = on_dropped  # e.g. the router's counter of them
         self._max_buffer_bytes = max_buffer_bytes
         self._writers: dict[int, asyncio.StreamWriter] = {}
         self._served: set[asyncio.StreamWriter] = set()  # siblings' connections to us
@@ -92,7 +98,7 @@ class SiblingBus:
 
     def send_to(self, sibling: int, frame: bytes) -> None:
         if sibling not in self._writers:
-            self.dropped += 1
+            self._drop(1)
             return
         if not self._pending:
             asyncio.get_running_loop().call_soon(self._flush)
@@ -108,10 +114,14 @@ class SiblingBus:
                 or writer.transport.get_write_buffer_size() > self._max_buffer_bytes
             )
             if too_slow:
-                self.dropped += len(batch)
+                self._drop(len(batch))
             else:
                 assert writer is not None
                 writer.write(b"".join(batch))
+
+    def _drop(self, num_frames: int) -> None:
+        self.dropped += num_frames
+        self._on_dropped(num_frames)
 
     async def aclose(self) -> None:
         if self._server is not None:

@@ -75,3 +75,17 @@ async def test_a_bad_frame_closes_the_link_and_is_not_applied(tmp_path: Path) ->
         first.send(frames.LENGTH.pack(3) + frames.LOAD + b"{]")
         await until(lambda: gone == [0])
         assert told == []
+
+
+@pytest.mark.asyncio
+async def test_drops_are_reported_to_the_callback(tmp_path: Path) -> None:
+    reported: list[int] = []
+    lonely = SiblingBus(
+        SiblingsConfig(index=0, count=3, directory=tmp_path), on_dropped=reported.append
+    )
+    await lonely.start()
+    try:
+        lonely.send(frames.hello(0))  # neither sibling listens: both copies are lost
+        assert lonely.dropped == 2 and reported == [1, 1]
+    finally:
+        await lonely.aclose()
