@@ -17,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from triskel.router.siblings.metrics import render as merged_exposition
 from triskel.router.types import (
     FinishEvent,
     GenerationEvent,
@@ -53,6 +54,7 @@ class RouterMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._siblings: Callable[[], list[str]] | None = None
         registry = self.registry
 
         def counter(name: str, doc: str, *labels: str) -> Counter:
@@ -290,7 +292,14 @@ class RouterMetrics:
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type, for `GET /metrics`."""
+        if self._siblings is not None:
+            return merged_exposition(self.registry, self._siblings()), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def add_siblings(self, expositions: Callable[[], list[str]]) -> None:
+        """Adds sibling processes' counters to what `render` exports (the first of
+        `triskel router --processes N`; triskel.router.siblings.metrics)."""
+        self._siblings = expositions
 
     def _request_done(self, model: str) -> None:
         self._inflight.labels(model).dec()

@@ -75,6 +75,7 @@ from triskel.router.semantic_cache.metrics import watch_cache
 from triskel.router.semantic_cache.request_path import RequestCache, model_pressure
 from triskel.router.siblings import SiblingBus, SiblingsConfig, SiblingState, frames
 from triskel.router.siblings.frames import SharedPick
+from triskel.router.siblings.metrics import SiblingExpositions, send_expositions
 from triskel.router.state.config import StateConfig
 from triskel.router.state.factory import open_kv_relay, open_state, read_password_file
 from triskel.router.worker_calls import WorkerCalls
@@ -246,7 +247,13 @@ async def run_router(
         )
     except ValueError as error:
         raise RouterStartupError(f"redis_url: {error}") from None
+    exposing: asyncio.Task[None] | None = None
     if siblings is not None:
+        # One /metrics for all: the first process adds the others' counters to its own.
+        if siblings.config.index == 0:
+            metrics.add_siblings(SiblingExpositions(siblings).texts)
+        else:
+            exposing = asyncio.create_task(send_expositions(siblings, metrics.registry))
         await siblings.start()
         # Siblings start in index order: the ones before us listen already, and picks
         # we make before our links to them are up would be lost to them.
@@ -330,8 +337,8 @@ async def run_router(
         await grpc_server.stop(None)
         raise
     metrics_listener = MetricsListener(metrics.render)
-    # Among sibling processes the first alone serves the metrics port: its counters stay
-    # one process's (monotonic between scrapes), not whichever process accepted.
+    # Among sibling processes the first alone serves the metrics port, with the others'
+    # counters added (siblings/metrics.py).
     if config.metrics_address is not None and (
         config.siblings is None or config.siblings.index == 0
     ):
@@ -388,6 +395,8 @@ async def run_router(
         if kv_relay is not None:
             await kv_relay.aclose()
         await state.aclose()
+        if exposing is not None:
+            exposing.cancel()
         if siblings is not None:
             await siblings.aclose()
         for client in clients:

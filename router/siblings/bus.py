@@ -52,6 +52,7 @@ class SiblingBus:
         self._server: asyncio.Server | None = None
         self._load_handlers: list[Callable[[int, LoadShare], None]] = []
         self._pick_handlers: list[Callable[[int, SharedPick], None]] = []
+        self._metrics_handlers: list[Callable[[int, str], None]] = []
         self._gone_handlers: list[Callable[[int], None]] = []
         self._connected_handlers: list[Callable[[int], None]] = []
         self._linked: dict[int, asyncio.Event] = {i: asyncio.Event() for i in config.others}
@@ -61,6 +62,9 @@ class SiblingBus:
 
     def on_pick(self, handler: Callable[[int, SharedPick], None]) -> None:
         self._pick_handlers.append(handler)
+
+    def on_metrics(self, handler: Callable[[int, str], None]) -> None:
+        self._metrics_handlers.append(handler)
 
     def on_gone(self, handler: Callable[[int], None]) -> None:
         """`handler(sibling)` when a sibling's connection to us ends (it stopped or died):
@@ -198,6 +202,10 @@ class SiblingBus:
             pick = frames.parse_pick(body)
             for pick_handler in self._pick_handlers:
                 pick_handler(sibling, pick)
+        elif kind == frames.METRICS:
+            text = frames.parse_metrics(body)
+            for metrics_handler in self._metrics_handlers:
+                metrics_handler(sibling, text)
         else:
             raise FrameError(f"unknown kind {kind!r}")
 

@@ -4,6 +4,7 @@
     HELLO   = sender index (u16)                         first frame of a connection
     LOAD    = JSON {"worker": id, "counts": [requests, prefill tokens, decode blocks]}
     PICK    = header length (u32) · JSON header · token ids (i64 each) · block hashes (u64)
+    METRICS = the sender's Prometheus exposition, UTF-8             to the first process
 
 A load share is the sender's whole share on one worker, not a delta: a frame lost
 while a sibling restarts is corrected by the next one. Token ids and block hashes
@@ -24,7 +25,7 @@ from triskel.common.hashing import BlockHash
 from triskel.router.scheduling.types import Stage
 from triskel.router.state.protocols import LoadCounts
 
-HELLO, LOAD, PICK = b"H", b"L", b"P"
+HELLO, LOAD, PICK, METRICS = b"H", b"L", b"P", b"M"
 LENGTH = struct.Struct("<I")
 _INDEX = struct.Struct("<H")
 # A frame above this is refused as corrupt (a prompt of 4M tokens is 32 MiB of ids).
@@ -86,6 +87,17 @@ def shared_pick(pick: SharedPick) -> bytes:
     tokens = np.asarray(pick.token_ids, dtype="<i8").tobytes()
     blocks = np.asarray(pick.block_hashes, dtype="<u8").tobytes()
     return _framed(PICK + LENGTH.pack(len(header)) + header + tokens + blocks)
+
+
+def metrics(exposition: bytes) -> bytes:
+    return _framed(METRICS + exposition)
+
+
+def parse_metrics(body: bytes) -> str:
+    try:
+        return body.decode()
+    except UnicodeDecodeError as error:
+        raise FrameError(f"metrics: {error}") from None
 
 
 def parse_hello(body: bytes) -> int:
