@@ -353,6 +353,7 @@ async def run_router(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+    parent_fd = _stop_with_parent(stop) if siblings is not None else None
     discovery: _Discovery | None
     if membership is not None:
         discovery = _start_membership_sync(membership, registry, cluster, table, stop, worker_tls)
@@ -397,10 +398,31 @@ async def run_router(
         await state.aclose()
         if exposing is not None:
             exposing.cancel()
+        if parent_fd is not None:
+            asyncio.get_running_loop().remove_reader(parent_fd)
+            os.close(parent_fd)
         if siblings is not None:
             await siblings.aclose()
         for client in clients:
             await client.close()
+
+
+def _stop_with_parent(stop: asyncio.Event) -> int | None:
+    """One of `--processes N` ends with the process that started it, even one killed
+    outright (left running, it would go on serving the port with what it last knew): a
+    pidfd of the parent turns readable when it exits. Its fd, to close at the end."""
+    try:
+        parent_fd = os.pidfd_open(os.getppid())
+    except ProcessLookupError:  # gone already
+        stop.set()
+        return None
+
+    def parent_exited() -> None:
+        _log.warning("the router's parent process is gone: stopping this process")
+        stop.set()
+
+    asyncio.get_running_loop().add_reader(parent_fd, parent_exited)
+    return parent_fd
 
 
 def _pick_sender(siblings: SiblingBus) -> Callable[[SharedPick], None]:

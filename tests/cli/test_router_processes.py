@@ -73,7 +73,8 @@ async def router_processes(config: dict[str, Any]) -> AsyncIterator[dict[str, An
     finally:
         if process.returncode is None:
             process.terminate()
-        assert await asyncio.wait_for(process.wait(), 30) == 0
+        # 0 when stopped here; -9 when the test killed it outright.
+        assert await asyncio.wait_for(process.wait(), 30) in (0, -signal.SIGKILL)
 
 
 async def chat(http: str, suffix: str) -> None:
@@ -204,3 +205,30 @@ async def test_a_process_that_dies_is_started_again_while_the_other_serves() -> 
                 await asyncio.sleep(0.1)
             for n in range(10):
                 await chat(ready["http"], f"after {n}")
+
+
+@pytest.mark.asyncio
+async def test_the_processes_end_with_their_parent_even_one_killed_outright() -> None:
+    async with local_worker(mock_pool("unified"), "w0") as worker:
+        config = {
+            "httpAddress": "127.0.0.1:0",
+            "grpcAddress": "127.0.0.1:0",
+            "workers": [worker.endpoints.grpc],
+        }
+        async with router_processes(config) as ready:
+            children = children_of(ready["parent"])
+            assert len(children) == 2
+            os.kill(ready["parent"], signal.SIGKILL)  # the router this test started
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            while any(_running(pid) for pid in children):
+                assert loop.time() < deadline, "a router process outlived its parent"
+                await asyncio.sleep(0.1)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie waits for init to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
