@@ -35,14 +35,22 @@ pools:
 """
 
 
+@pytest.mark.parametrize("processes", [1, 2])
 @pytest.mark.asyncio
-async def test_up_serves_then_stops_every_child_on_ctrl_c(tmp_path: Path) -> None:
+async def test_up_serves_then_stops_every_child_on_ctrl_c(tmp_path: Path, processes: int) -> None:
     config = tmp_path / "up.yaml"
-    config.write_text(UP_YAML)
+    config.write_text(
+        UP_YAML.replace('grpc: "127.0.0.1:0"}', f'grpc: "127.0.0.1:0", processes: {processes}}}')
+    )
     process = await start_triskel(["up", "-f", str(config)])
     try:
         lines = await read_until(process, "Triskel is ready")
         ready = lines[-1]
+        # Several router processes: /metrics on a port of its own, where they are summed.
+        (router_line,) = [line for line in lines if line.strip().startswith("router")]
+        metrics = re.search(r"metrics http://(127\.0\.0\.1:\d+)/metrics", router_line)
+        assert metrics, router_line
+        assert ("(2 processes)" in router_line) == (processes == 2), router_line
         http = re.search(r"http://(127\.0\.0\.1:\d+)/v1", ready)
         grpc_address = re.search(r"grpc (127\.0\.0\.1:\d+)", ready)
         assert http and grpc_address, ready
@@ -59,6 +67,17 @@ async def test_up_serves_then_stops_every_child_on_ctrl_c(tmp_path: Path) -> Non
                 router_pb2.ListModelsRequest(), timeout=10
             )
         assert [m.name for m in models.models] == ["tiny"]
+        # The answer counted, whichever process gave it (a second's counters reach the
+        # first within a second).
+        answered = r'triskel_requests_total\{front="http",model="tiny",status="ok"\} 1\.0'
+        async with aiohttp.ClientSession() as session:
+            for _ in range(50):
+                async with session.get(f"http://{metrics.group(1)}/metrics") as response:
+                    if re.search(answered, await response.text()):
+                        break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the answer is not counted in the router's /metrics")
     finally:
         process.send_signal(signal.SIGINT)
         code = await asyncio.wait_for(process.wait(), 30)
@@ -87,6 +106,13 @@ async def test_up_serves_then_stops_every_child_on_ctrl_c(tmp_path: Path) -> Non
         (UP_YAML.replace('http: "127.0.0.1:0"', 'http: "localhost"'), ["router.http", "localhost"]),
         ("pools: [", ["not valid YAML"]),
         ("router: {}\n", ["pools", "Field required"]),
+        (
+            UP_YAML.replace(
+                'grpc: "127.0.0.1:0"}',
+                'grpc: "127.0.0.1:0", processes: 2, auth: {apiKeysFile: /dev/null}}',
+            ),
+            ["router", "processes: more than one with auth needs redisUrl"],
+        ),
     ],
 )
 @pytest.mark.asyncio

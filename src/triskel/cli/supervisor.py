@@ -15,6 +15,7 @@ import contextlib
 import json
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,15 +51,21 @@ class Supervisor:
         return list(self._children)
 
     async def start(
-        self, name: str, component: str, config: dict[str, Any], ready_timeout_s: float = 120.0
+        self,
+        name: str,
+        component: str,
+        config: dict[str, Any],
+        ready_timeout_s: float = 120.0,
+        flags: Sequence[str] = (),
     ) -> Child:
-        """Starts a child and waits for its ready line; ChildFailedError if it never comes
-        (the child is then stopped and forgotten)."""
+        """Starts a child (`flags` after its config) and waits for its ready line;
+        ChildFailedError if it never comes (the child is then stopped and forgotten)."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "triskel.cli.main",
             component,
+            *flags,
             "--config-json",
             json.dumps(config),
             "--log-level",

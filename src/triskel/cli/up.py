@@ -93,26 +93,37 @@ async def _serve(
                 f"{pool.kv_connector.type:<9} grpc {child.ready['grpc']}"
                 + (f"  host KV tier {host_tokens:,} tokens" if host_tokens else "")
             )
+        processes = config.router.processes
         router_config = RouterProcessConfig(
             http_address=config.router.http,
             grpc_address=config.router.grpc,
+            # Several processes: /metrics where the first sums them (the API port would
+            # answer from whichever process took the connection).
+            metrics_address=None if processes == 1 else f"{_host(config.router.http)}:0",
             membership_file=pools.membership_path,
             routing=config.routing,
             redis_url=config.router.redis_url,
             auth=config.router.auth,
         )
         router = await supervisor.start(
-            "router", "router", router_config.model_dump(mode="json", by_alias=True)
+            "router",
+            "router",
+            router_config.model_dump(mode="json", by_alias=True),
+            flags=("--processes", str(processes)),
         )
         http, grpc_address = router.ready["http"], router.ready["grpc"]
-        say(f"  router       HTTP http://{http}/v1 (OpenAI API)  metrics http://{http}/metrics")
+        metrics = router.ready.get("metrics", http)
+        shown = "" if processes == 1 else f"  ({processes} processes)"
+        say(
+            f"  router       HTTP http://{http}/v1 (OpenAI API)  metrics http://{metrics}/metrics{shown}"
+        )
         say(f"               gRPC {grpc_address} (triskel.v1.Router)")
         say(f"               auth {_auth_line(config)}")
         say(f"               routing {_routing_line(config)}")
         say(f"Triskel is ready: http://{http}/v1  grpc {grpc_address}  (Ctrl-C stops)")
         if config.autoscale is not None:
             plans = graph_plans(config.autoscale, config.pools)
-            read = metrics_reader(f"http://{http}/metrics")
+            read = metrics_reader(f"http://{metrics}/metrics")
             scaling = asyncio.create_task(run_autoscale(plans, pools, read, say, stop))
         exited = asyncio.create_task(router.process.wait())
         stopped = asyncio.create_task(stop.wait())
@@ -189,3 +200,7 @@ async def _serve_until(
             assert scaling is not None
             if not scaling.cancelled() and scaling.exception() is not None:
                 say(f"error: autoscaling stopped ({scaling.exception()!r}); pools keep their size")
+
+
+def _host(address: str) -> str:
+    return address.rpartition(":")[0]

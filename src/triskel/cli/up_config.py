@@ -42,6 +42,18 @@ class RouterSettings(ApiModel):
     # Require API keys / JWTs as `triskel router` does (docs/security.md); absent: open,
     # as a laptop deployment on loopback usually is, and `up` says so at start.
     auth: AuthConfig | None = None
+    # Router processes on the same ports (`triskel router --processes`); with more than
+    # one, /metrics moves to a port of its own, where the first process sums them all.
+    processes: Annotated[int, Field(ge=1, le=256)] = 1
+
+    @model_validator(mode="after")
+    def _processes_share_auth_through_redis(self) -> RouterSettings:
+        if self.processes > 1 and self.auth is not None and self.redis_url is None:
+            raise ValueError(
+                "processes: more than one with auth needs redisUrl (each process would "
+                "otherwise keep its own rate-limit buckets and key grants)"
+            )
+        return self
 
 
 class PoolEntry(WorkerPoolSpec):
