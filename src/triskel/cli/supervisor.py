@@ -58,7 +58,7 @@ class Supervisor:
         ready_timeout_s: float = 120.0,
         flags: Sequence[str] = (),
     ) -> Child:
-        """Starts a child (`flags` after its config) and waits for its ready line;
+        """Starts a child (`flags`: more of its command line) and waits for its ready line;
         ChildFailedError if it never comes (the child is then stopped and forgotten)."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
