@@ -24,6 +24,8 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Mapping
 
+from triskel.common.routing_api import AdmissionSpec
+
 PRIORITY_HEADER = "x-priority"
 TENANT_HEADER = "x-tenant"
 DEFAULT_PRIORITY = 0
@@ -45,6 +47,13 @@ class AdmissionRejected(Exception):
         )
         self.retry_after_s = retry_after_s
         self.queue_depth = queue_depth
+
+
+def admission_for(spec: AdmissionSpec, processes: int = 1) -> AdmissionController:
+    """The controller of one of `processes` router processes: its share of `spec`."""
+    return AdmissionController(
+        process_share(spec.max_in_flight, processes), process_share(spec.max_queued, processes)
+    )
 
 
 def process_share(limit: int, processes: int) -> int:

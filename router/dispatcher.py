@@ -123,18 +123,7 @@ class Dispatcher:
         scheduler = self.table.for_model(ctx.model_pools.model).scheduler
         scheduler.sent(request, picked.endpoint)
         if self._share_pick is not None:
-            self._share_pick(
-                SharedPick(
-                    request_id=request.request_id,
-                    model=request.model,
-                    stage=request.stage,
-                    worker_id=picked.endpoint.worker_id,
-                    token_ids=request.token_ids,
-                    block_hashes=request.block_hashes,
-                    max_tokens=request.max_tokens,
-                    headers=request.headers,
-                )
-            )
+            self._share_pick(SharedPick.of(request, picked.endpoint.worker_id))
         if request.stage is Stage.ENCODE:
             return  # no prompt yet
         block_hashes = ctx.block_hashes
@@ -149,25 +138,12 @@ class Dispatcher:
     def learn(self, pick: SharedPick) -> None:
         """A sibling process sent `pick`: learn it as `sent` would have (its scheduler's
         observers, and the history of workers without KV events)."""
-        try:
-            routing = self.table.for_model(pick.model)
-            client = self.cluster.client(pick.worker_id)
-        except KeyError:
-            return  # a model or worker this process no longer (or not yet) knows
         endpoint = self.cluster.endpoint_of(pick.worker_id)
         if endpoint is None:
-            return
-        request = SchedulingRequest(
-            request_id=pick.request_id,
-            model=pick.model,
-            stage=pick.stage,
-            token_ids=pick.token_ids,
-            block_hashes=pick.block_hashes,
-            max_tokens=pick.max_tokens,
-            headers=pick.headers,
-        )
-        routing.scheduler.sent(request, endpoint)
-        if pick.stage is not Stage.ENCODE and pick.block_hashes and not client.has_kv_events:
+            return  # a worker this process no longer (or not yet) knows
+        self.table.for_model(pick.model).scheduler.sent(pick.request(), endpoint)
+        worker = self.cluster.client(pick.worker_id)
+        if pick.stage is not Stage.ENCODE and pick.block_hashes and not worker.has_kv_events:
             self._sent_prefixes.record(pick.worker_id, pick.block_hashes)
 
     def _num_cached_blocks(self, hashes: list[BlockHash], worker: WorkerClient) -> int:

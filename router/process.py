@@ -37,7 +37,7 @@ from triskel.common.tls import (
     TlsFlags,
     grpc_server_credentials,
 )
-from triskel.router.admission import AdmissionController, process_share
+from triskel.router.admission import admission_for
 from triskel.router.auth.authenticator import Authenticator
 from triskel.router.auth.config import AuthConfig
 from triskel.router.auth.setup import AuthRedis, AuthSetupError, open_authenticator
@@ -273,11 +273,7 @@ async def run_router(
     await cluster.announce_workers()
     cluster.start()
     calls = WorkerCalls(metrics)
-    spec = config.routing.admission
-    processes = 1 if config.siblings is None else config.siblings.count
-    admission = AdmissionController(
-        process_share(spec.max_in_flight, processes), process_share(spec.max_queued, processes)
-    )
+    admission = admission_for(config.routing.admission, _process_count(config))
     metrics.watch_admission(lambda: admission.queue_depth, lambda: admission.in_flight)
     metrics.watch_workers(registry.worker_counts)
     metrics.watch_stage_requests(cluster.stage_requests)
@@ -423,6 +419,11 @@ def _stop_with_parent(stop: asyncio.Event) -> int | None:
 
     asyncio.get_running_loop().add_reader(parent_fd, parent_exited)
     return parent_fd
+
+
+def _process_count(config: RouterProcessConfig) -> int:
+    """The router processes this one is among (`--processes N`)."""
+    return 1 if config.siblings is None else config.siblings.count
 
 
 def _pick_sender(siblings: SiblingBus) -> Callable[[SharedPick], None]:
@@ -614,7 +615,7 @@ def _start_discovery(
         lambda pools: fetch_endpoints(kube, pools),
         SemanticSync(semantic),
         worker_tls,
-        processes=1 if config.siblings is None else config.siblings.count,
+        processes=_process_count(config),
     )
     return _Discovery(asyncio.create_task(run_sync(sync, read_config, stop)), kube)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from triskel.common.router_cluster import RouterClusterConfig
 from triskel.common.routing_api import RoutingSettings
 from triskel.common.tls import GrpcClientTls
-from triskel.router.admission import AdmissionController, process_share
+from triskel.router.admission import admission_for
 from triskel.router.backends.addresses import open_worker
 from triskel.router.cluster import ClusterView
 from triskel.router.discovery.desired import (
@@ -171,11 +171,7 @@ class ClusterSync:
                 if previous is not None:
                     installed[model] = previous
                 continue
-            spec = settings.admission
-            admission = AdmissionController(
-                process_share(spec.max_in_flight, self._processes),
-                process_share(spec.max_queued, self._processes),
-            )
+            admission = admission_for(settings.admission, self._processes)
             installed[model] = _Installed(settings, ModelRouting(scheduler, settings, admission))
             changed = True
         if changed or installed.keys() != self._installed.keys():

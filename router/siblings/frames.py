@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 
 from triskel.common.hashing import BlockHash
-from triskel.router.scheduling.types import Stage
+from triskel.router.scheduling.types import SchedulingRequest, Stage
 from triskel.router.state.protocols import LoadCounts
 
 HELLO, LOAD, PICK, METRICS = b"H", b"L", b"P", b"M"
@@ -56,6 +56,32 @@ class SharedPick:
     block_hashes: Sequence[BlockHash]
     max_tokens: int
     headers: Mapping[str, str]
+
+    @classmethod
+    def of(cls, request: SchedulingRequest, worker_id: str) -> SharedPick:
+        """What of `request`, sent to `worker_id`, a sibling learns from."""
+        return cls(
+            request.request_id,
+            request.model,
+            request.stage,
+            worker_id,
+            request.token_ids,
+            request.block_hashes,
+            request.max_tokens,
+            request.headers,
+        )
+
+    def request(self) -> SchedulingRequest:
+        """The pick's request as the sibling's pick observers read it."""
+        return SchedulingRequest(
+            self.request_id,
+            self.model,
+            self.stage,
+            self.token_ids,
+            self.block_hashes,
+            self.max_tokens,
+            self.headers,
+        )
 
 
 def hello(index: int) -> bytes:
