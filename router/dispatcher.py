@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple
 
@@ -13,7 +12,7 @@ from triskel.router.cluster import ClusterView
 from triskel.router.metrics import RouterMetrics
 from triskel.router.routing_table import RoutingTable
 from triskel.router.scheduling.hold import runner_up
-from triskel.router.scheduling.producers.approx_prefix_index import ApproximatePrefixIndex
+from triskel.router.scheduling.producers.routing_history import RoutingHistory
 from triskel.router.scheduling.types import Endpoint, NoEndpointError, SchedulingRequest, Stage
 from triskel.router.siblings.frames import SharedPick
 from triskel.router.stages.base import RequestContext
@@ -27,8 +26,8 @@ class Dispatcher:
         cluster: ClusterView,
         table: RoutingTable,
         metrics: RouterMetrics,
+        history: RoutingHistory,
         share_prefix_history: bool = False,
-        clock: Callable[[], float] = time.monotonic,
         share_pick: Callable[[SharedPick], None] | None = None,
     ) -> None:
         self.cluster = cluster
@@ -39,9 +38,9 @@ class Dispatcher:
         # With sibling processes (`--processes N`): each pick goes to them (`learn`).
         self._share_pick = share_pick
         # Workers that publish no KV events (vLLM's HTTP API): what they likely cache is
-        # what this router sent them (llm-d's approximate prefix, LRU + TTL), so that
+        # what this router sent them (the routing history the scheduler writes), so that
         # disaggregation decisions still see their cached prefixes.
-        self._sent_prefixes = ApproximatePrefixIndex(clock)
+        self._history = history
 
     def settings_of(self, ctx: RequestContext) -> RoutingSettings:
         return self.table.for_model(ctx.model_pools.model).settings
@@ -124,34 +123,26 @@ class Dispatcher:
         scheduler.sent(request, picked.endpoint)
         if self._share_pick is not None:
             self._share_pick(SharedPick.of(request, picked.endpoint.worker_id))
-        if request.stage is Stage.ENCODE:
-            return  # no prompt yet
-        block_hashes = ctx.block_hashes
-        if not block_hashes:  # a prompt shorter than a block: nothing to remember
-            return
-        worker_id = picked.worker.worker_id
-        if self._share_prefix_history:
-            self.cluster.spawn_write(self.cluster.state.prefixes.record(worker_id, block_hashes))
-        if not picked.worker.has_kv_events:
-            self._sent_prefixes.record(worker_id, block_hashes)
+        # No hashes: an encode (no prompt yet), or a prompt shorter than a block.
+        if self._share_prefix_history and request.block_hashes:
+            self.cluster.spawn_write(
+                self.cluster.state.prefixes.record(picked.worker.worker_id, request.block_hashes)
+            )
 
     def learn(self, pick: SharedPick) -> None:
-        """A sibling process sent `pick`: learn it as `sent` would have (its scheduler's
-        observers, and the history of workers without KV events)."""
+        """A sibling process sent `pick`: learn it as `sent` would have (the routing
+        history and the scheduler's observers)."""
         endpoint = self.cluster.endpoint_of(pick.worker_id)
         if endpoint is None:
             return  # a worker this process no longer (or not yet) knows
         self.table.for_model(pick.model).scheduler.sent(pick.request(), endpoint)
-        worker = self.cluster.client(pick.worker_id)
-        if pick.stage is not Stage.ENCODE and pick.block_hashes and not worker.has_kv_events:
-            self._sent_prefixes.record(pick.worker_id, pick.block_hashes)
 
     def _num_cached_blocks(self, hashes: list[BlockHash], worker: WorkerClient) -> int:
         """Leading prompt blocks `worker` holds, per its KV events (or, for a worker that
         publishes none, per what this router sent it)."""
         if worker.has_kv_events:
             return self.cluster.kv_index.match_lengths(hashes, [worker.worker_id])[0]
-        return self._sent_prefixes.match_lengths(hashes, [worker.worker_id])[0]
+        return self._history.estimates().match_lengths(hashes, [worker.worker_id])[0]
 
 
 _ROLES = {

@@ -286,6 +286,7 @@ async def run_router(
         cluster,
         table,
         metrics,
+        context.history,
         share_prefix_history=config.redis_url is not None,
         share_pick=None if siblings is None else _pick_sender(siblings),
     )

@@ -22,7 +22,7 @@ def build_scheduler(
     profiles = {p.name: _profile(str(p.name), p.plugins, plugins) for p in config.profiles}
     by_stage = {stage: profiles[stage] for stage in Stage if stage in profiles}
     default = profiles[config.default_profile] if config.default_profile else None
-    return Scheduler(by_stage, default)
+    return Scheduler(by_stage, default, history=context.history)
 
 
 def _profile(name: str, refs: list[PluginRef], plugins: dict[str, Any]) -> Profile:

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from triskel.router.scheduling.candidates import Candidates, FloatColumn
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.router.scheduling.producers.routing_history import RoutingHistory
 from triskel.router.scheduling.types import (
     CycleState,
     Endpoint,
@@ -133,3 +134,9 @@ class PluginContext:
     # Monotonic seconds; the simulator passes its virtual clock.
     clock: Callable[[], float] = field(default=lambda: 0.0)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+    # What this router sent each worker: the one routing history, written by
+    # `Scheduler.sent` (see producers/routing_history.py), read by prefix scorers.
+    history: RoutingHistory = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.history = RoutingHistory(self.clock)

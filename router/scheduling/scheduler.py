@@ -6,9 +6,10 @@ Scores and totals are numpy columns aligned with the candidates (`Candidates`):
 scorers with a column form (`ColumnScorer`) return one, the others' lists are
 converted; the sum is the same arithmetic, in the same order, as a Python loop's.
 
-`choose` stops there; `sent` then tells the profile's observers (plugins that learn from
-picks) once the request is really sent to the worker, so a pick only compared (adaptive
-disaggregation's prefill pick when the request stays local) teaches them nothing.
+`choose` stops there; `sent` then records the prompt in the routing history and tells
+the profile's observers (plugins that learn from picks) once the request is really sent
+to the worker, so a pick only compared (adaptive disaggregation's prefill pick when the
+request stays local) teaches them nothing.
 `schedule` is both, for a caller that always sends what it picks.
 """
 
@@ -29,6 +30,7 @@ from triskel.router.scheduling.plugin import (
     PickObserver,
     Scorer,
 )
+from triskel.router.scheduling.producers.routing_history import RoutingHistory
 from triskel.router.scheduling.types import (
     CycleState,
     Decision,
@@ -69,10 +71,12 @@ class Scheduler:
         profiles: Mapping[Stage, Profile],
         default: Profile | None,
         timer: Callable[[], float] = time.perf_counter,
+        history: RoutingHistory | None = None,
     ) -> None:
         self._profiles = dict(profiles)
         self._default = default
         self._timer = timer
+        self._history = history
 
     def profile_for(self, stage: Stage) -> Profile:
         profile = self._profiles.get(stage, self._default)
@@ -87,7 +91,10 @@ class Scheduler:
         return decision
 
     def sent(self, request: SchedulingRequest, endpoint: Endpoint) -> None:
-        """Tells the stage's observers that `request` went to `endpoint`."""
+        """Records that `request` went to `endpoint` in the routing history (the one
+        place it is written) and tells the stage's observers."""
+        if self._history is not None and request.block_hashes:
+            self._history.record(endpoint.worker_id, request.block_hashes)
         for observer in self.profile_for(request.stage).observers:
             observer.on_picked(request, endpoint)
 

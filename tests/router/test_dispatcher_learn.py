@@ -48,9 +48,10 @@ HASHES = [BlockHash(h) for h in (11, 22, 33)]
 async def test_a_learned_pick_steers_the_next_one_and_counts_as_sent() -> None:
     workers = [ScriptedWorker(f"w{i}") for i in range(4)]
     cluster = ClusterView(list(workers), KvBlockIndex(), MemoryState())
-    scheduler = build_scheduler(HISTORY, default_registry(), PluginContext())
+    context = PluginContext()
+    scheduler = build_scheduler(HISTORY, default_registry(), context)
     table = RoutingTable(ModelRouting(scheduler, RoutingSettings(), AdmissionController(8, 8)))
-    dispatcher = Dispatcher(cluster, table, RouterMetrics())
+    dispatcher = Dispatcher(cluster, table, RouterMetrics(), context.history)
     cluster.start()
     try:
         await until(lambda: len(cluster.endpoints(workers)) == 4, "load reports never arrived")

@@ -174,14 +174,17 @@ async def router_on(
     """The router's request path over `workers`, round-robin in the order given."""
     metrics = RouterMetrics()
     cluster = ClusterView(list(workers), KvBlockIndex(), MemoryState())
-    scheduler = build_scheduler(round_robin_config(), default_registry(), PluginContext())
+    context = PluginContext()
+    scheduler = build_scheduler(round_robin_config(), default_registry(), context)
     table = RoutingTable(ModelRouting(scheduler, settings, AdmissionController(8, 8)))
     calls = WorkerCalls(metrics)
     cluster.start()
     cluster.watch_silence(lambda model: settings.timeouts.worker_silence_s, calls.end_calls_to)
     try:
         orchestrator = Orchestrator(
-            WorkerRegistry(list(workers)), Dispatcher(cluster, table, metrics), calls
+            WorkerRegistry(list(workers)),
+            Dispatcher(cluster, table, metrics, context.history),
+            calls,
         )
         yield ScriptedRouter(orchestrator, metrics, cluster, list(workers))
     finally:

@@ -3,7 +3,7 @@
 Score = max(history, events) ÷ prompt blocks, with
 
     history  leading prompt blocks this router recently sent the worker (the
-             `ApproximatePrefixIndex` of prefix-cache-scorer; with Redis, the
+             routing history prefix-cache-scorer reads; with Redis, the
              longer of ours and the other replicas' shared history)
     events   g + w·h from the workers' KV events (precise-prefix-scorer: g blocks
              in GPU memory, then h in the host tier, each worth w)
@@ -33,7 +33,7 @@ from triskel.router.scheduling.plugins.prefix_cache import (
 from triskel.router.scheduling.producers.approx_prefix_index import ApproximatePrefixIndex
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.registry import parse_parameters
-from triskel.router.scheduling.types import CycleState, Endpoint, SchedulingRequest
+from triskel.router.scheduling.types import CycleState, SchedulingRequest
 
 TYPE_NAME = "hybrid-prefix-scorer"
 SUMMARY = "Share of the prompt each worker holds: max of this router's history and KV events."
@@ -48,7 +48,7 @@ class HybridPrefixParameters(PrefixCacheParameters):
 
 
 class HybridPrefixScorer(ScoresFromColumns):
-    """Scores by max(history, events) ÷ prompt blocks; records each pick's prompt."""
+    """Scores by max(history, events) ÷ prompt blocks (the history records the picks)."""
 
     def __init__(self, name: str, history: ApproximatePrefixIndex, kv_index: KvBlockIndex) -> None:
         self.name = name
@@ -71,15 +71,8 @@ class HybridPrefixScorer(ScoresFromColumns):
         scores: FloatColumn = matches / num_blocks
         return scores
 
-    def on_picked(self, request: SchedulingRequest, endpoint: Endpoint) -> None:
-        self.history.record(endpoint.worker_id, request.block_hashes)
-
 
 def create(name: str, parameters: Mapping[str, Any], context: PluginContext) -> HybridPrefixScorer:
     parsed = parse_parameters(HybridPrefixParameters, name, parameters)
-    history = ApproximatePrefixIndex(
-        context.clock,
-        capacity_blocks_per_worker=parsed.lru_capacity_per_worker,
-        ttl_s=parsed.ttl_seconds,
-    )
+    history = context.history.index(parsed.lru_capacity_per_worker, parsed.ttl_seconds)
     return HybridPrefixScorer(name, history, context.kv_index)

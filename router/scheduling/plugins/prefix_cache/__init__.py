@@ -3,9 +3,10 @@
 llm-d's approximate prefix-cache scorer: with no events from the workers, assume
 a worker caches the blocks of prompts this router recently sent it. Score =
 leading prompt blocks recorded for the worker ÷ prompt blocks. After each pick
-the chosen worker's prompt hashes are recorded (the plugin is a PickObserver).
-History lives in the plugin's own `ApproximatePrefixIndex`: an LRU per worker
-(llm-d's 31,250 blocks) whose entries expire after a TTL (Dynamo's 120 s).
+the chosen worker's prompt hashes are recorded in the router's one routing history
+(`producers/routing_history.py`, written by `Scheduler.sent`); this plugin reads its
+`ApproximatePrefixIndex`: an LRU per worker (llm-d's 31,250 blocks) whose entries
+expire after a TTL (Dynamo's 120 s).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from triskel.router.scheduling.producers.approx_prefix_index import (
     ApproximatePrefixIndex,
 )
 from triskel.router.scheduling.registry import PluginParameters, parse_parameters
-from triskel.router.scheduling.types import CycleState, Endpoint, SchedulingRequest
+from triskel.router.scheduling.types import CycleState, SchedulingRequest
 
 TYPE_NAME = "prefix-cache-scorer"
 SUMMARY = "Share of the prompt each worker likely caches, from this router's own picks."
@@ -59,7 +60,7 @@ def history_column(
 
 
 class PrefixCacheScorer(ScoresFromColumns):
-    """Scores by recorded ÷ total prompt blocks and records each pick's prompt."""
+    """Scores by recorded ÷ total prompt blocks (the history records the picks)."""
 
     def __init__(self, name: str, index: ApproximatePrefixIndex) -> None:
         self.name = name
@@ -77,15 +78,8 @@ class PrefixCacheScorer(ScoresFromColumns):
         scores: FloatColumn = matches / num_blocks
         return scores
 
-    def on_picked(self, request: SchedulingRequest, endpoint: Endpoint) -> None:
-        self.index.record(endpoint.worker_id, request.block_hashes)
-
 
 def create(name: str, parameters: Mapping[str, Any], context: PluginContext) -> PrefixCacheScorer:
     parsed = parse_parameters(PrefixCacheParameters, name, parameters)
-    index = ApproximatePrefixIndex(
-        context.clock,
-        capacity_blocks_per_worker=parsed.lru_capacity_per_worker,
-        ttl_s=parsed.ttl_seconds,
-    )
+    index = context.history.index(parsed.lru_capacity_per_worker, parsed.ttl_seconds)
     return PrefixCacheScorer(name, index)

@@ -61,8 +61,8 @@ def test_each_worker_scores_the_larger_of_its_two_evidences() -> None:
     index.apply_stored("b", 1, BLOCKS[:2])  # events: b holds 2 on its GPU, 8 on its host
     index.apply_stored("b", 2, BLOCKS[2:], KvMedium.HOST)
     scorer = build(index, FakeClock())
-    assert isinstance(scorer, Scorer) and isinstance(scorer, PickObserver)
-    scorer.on_picked(REQUEST, on_h100("c"))  # history: c was just sent all 10
+    assert isinstance(scorer, Scorer) and not isinstance(scorer, PickObserver)
+    scorer.history.record("c", REQUEST.block_hashes)  # history: c was just sent all 10
     scorer.history.record("a", BLOCKS[:6])  # history: a was sent 6 (more than it reported)
     w = host_hit_weight(H100)
     state = CycleState()
@@ -89,7 +89,7 @@ def test_events_keep_what_the_history_forgot() -> None:
     index.apply_stored("a", 1, BLOCKS)
     clock = FakeClock()
     scorer = build(index, clock, {"ttlSeconds": 120})
-    scorer.on_picked(REQUEST, on_h100("b"))
+    scorer.history.record("b", REQUEST.block_hashes)
     clock.now_s = 121.0  # b's history has expired; a's KV events still say it holds all
     assert scorer.score(REQUEST, [on_h100("a"), on_h100("b")], CycleState()) == [1.0, 0.0]
 
@@ -103,5 +103,5 @@ def test_other_replicas_history_counts_as_ours() -> None:
 def test_a_prompt_without_a_full_block_scores_zero() -> None:
     scorer = build(KvBlockIndex(), FakeClock())
     short = prompt_request(range(3))
-    scorer.on_picked(short, on_h100("a"))
+    scorer.history.record("a", short.block_hashes)
     assert scorer.score(short, [on_h100("a")], CycleState()) == [0.0]

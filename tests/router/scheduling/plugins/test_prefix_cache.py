@@ -52,10 +52,13 @@ def test_bad_parameters_name_plugin_and_field(parameters: dict[str, Any], field:
         build(parameters)
 
 
-def test_is_a_scorer_and_a_pick_observer() -> None:
-    scorer = build({"lruCapacityPerWorker": 8, "ttlSeconds": 30})
+def test_is_a_scorer_reading_the_routing_history() -> None:
+    context = PluginContext(clock=FakeClock())
+    scorer = prefix_cache.create("prefix", {"lruCapacityPerWorker": 8, "ttlSeconds": 30}, context)
     assert isinstance(scorer, Scorer)
-    assert isinstance(scorer, PickObserver)
+    # The scheduler writes the history (`Scheduler.sent`), not the plugin.
+    assert not isinstance(scorer, PickObserver)
+    assert scorer.index is context.history.index(8, 30.0)
     assert scorer.name == "prefix"
 
 
@@ -75,13 +78,13 @@ def test_score_is_matched_over_total_blocks_and_shared_in_cycle_state() -> None:
 def test_prompt_without_a_full_block_scores_zero() -> None:
     scorer = build()
     short = prompt_request(range(3))  # 3 tokens < one block of 4
-    scorer.on_picked(short, endpoint("a"))
+    scorer.index.record("a", short.block_hashes)
     assert scorer.score(short, [endpoint("a")], CycleState()) == [0.0]
 
 
-def test_on_picked_records_the_prompt_for_the_chosen_worker() -> None:
+def test_a_recorded_prompt_scores_its_longer_follow_up() -> None:
     scorer = build()
-    scorer.on_picked(REQUEST, endpoint("b"))
+    scorer.index.record("b", REQUEST.block_hashes)
     # A longer prompt sharing the first 4 blocks: b holds 4 of its 5.
     longer = prompt_request(range(20))
     assert scorer.score(longer, [endpoint("a"), endpoint("b")], CycleState()) == [0.0, 0.8]
@@ -90,7 +93,7 @@ def test_on_picked_records_the_prompt_for_the_chosen_worker() -> None:
 def test_history_expires_after_ttl_on_the_context_clock() -> None:
     clock = FakeClock()
     scorer = prefix_cache.create("prefix", {"ttlSeconds": 5}, PluginContext(clock=clock))
-    scorer.on_picked(REQUEST, endpoint("a"))
+    scorer.index.record("a", REQUEST.block_hashes)
     clock.now_s = 4.9
     assert scorer.score(REQUEST, [endpoint("a")], CycleState()) == [1.0]
     clock.now_s = 5.0
