@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from triskel.common.api import EngineType, Role
 from triskel.common.router_cluster import GraphRoute, RouterClusterConfig
 from triskel.common.routing_api import RoutingSettings, SloSpec
+from triskel.common.shipped_routing import shipped_routing
 from triskel.router.backends.addresses import WorkerApi, WorkerEndpoint
 
 PoolKey = tuple[str, str]  # (namespace, pool name)
@@ -75,8 +76,15 @@ def settings_per_model(config: RouterClusterConfig) -> dict[str, RoutingSettings
 def graph_settings(config: RouterClusterConfig, graph: GraphRoute) -> RoutingSettings:
     policy = config.routing_policy_of(graph)
     slo = SloSpec(ttft_ms=graph.slo.ttft_ms, tpot_ms=graph.slo.tpot_ms)
-    if policy is None:  # no policy named, or not accepted: round-robin
-        return RoutingSettings(slo=slo, disaggregation=graph.disaggregation)
+    if policy is None:  # no policy named, or not accepted: the shipped default
+        shipped = shipped_routing()
+        return RoutingSettings(
+            plugins=shipped.plugins,
+            profiles=shipped.profiles,
+            default_profile=shipped.default_profile,
+            slo=slo,
+            disaggregation=graph.disaggregation,
+        )
     return RoutingSettings(
         plugins=policy.plugins,
         profiles=policy.profiles,

@@ -18,6 +18,7 @@ import pytest
 from triskel.cli.up_config import load_up_config
 from triskel.common.profiles import load_profile
 from triskel.common.routing_api import DisaggregationMode, RoutingSettings
+from triskel.common.shipped_routing import shipped_routing
 from triskel.router.scheduling.plugins.dynamo_kv import DynamoKvParameters
 from triskel.router.scheduling.plugins.prefix_cache import PrefixCacheParameters
 from triskel.router.scheduling.plugins.sglang_cache_aware import SglangCacheAwareParameters
@@ -141,6 +142,12 @@ def test_only_dualmap_holds_prefills_as_its_paper_rebalances_them() -> None:
     assert routing_of("dualmap").prefill_hold.max_per_worker == 64
     for policy in ("sglang", "dynamo", "llm-d", "least-load"):
         assert routing_of(policy).prefill_hold.max_per_worker == 0, policy
+
+
+def test_a_graph_without_a_policy_routes_with_the_one_shipped_default() -> None:
+    # The packaged default (what the router gives a ServingGraph naming no RoutingPolicy).
+    shipped = load_policy(str(POLICIES / "triskel.yaml")).routing
+    assert shipped_routing() == shipped.scheduling()
 
 
 def test_triskel_up_routes_with_the_one_shipped_default() -> None:

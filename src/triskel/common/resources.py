@@ -207,7 +207,8 @@ class ServingGraphSpec(ApiModel):
     routing_policy: (
         Annotated[str, Field(pattern=POOL_NAME_PATTERN, max_length=POOL_NAME_MAX_LENGTH)] | None
     ) = None
-    """A RoutingPolicy in the same namespace; without one the router takes workers in turn."""
+    """A RoutingPolicy in the same namespace; without one, Triskel's shipped default routes
+    (docs/routing.md)."""
     autoscaling: AutoscalingSpec | None = None
     """Scale the pools from the router's metrics; fixed sizes when unset."""
 

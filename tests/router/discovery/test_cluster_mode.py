@@ -23,14 +23,9 @@ from support.kube_emulator import NAMESPACE, collection_path, create, declare_re
 from support.local_workers import local_workers
 
 POOL_SPEC = {"role": "unified", "model": "m", "profile": {"timeScale": 0.01}}
-LEAST_LOAD = {
-    "plugins": [{"type": "least-load-scorer"}, {"type": "max-score-picker"}],
-    "profiles": [
-        {
-            "name": "unified",
-            "plugins": [{"pluginRef": "least-load-scorer"}, {"pluginRef": "max-score-picker"}],
-        }
-    ],
+ROUND_ROBIN = {
+    "plugins": [{"type": "round-robin-picker"}],
+    "profiles": [{"name": "unified", "plugins": [{"pluginRef": "round-robin-picker"}]}],
 }
 
 
@@ -132,9 +127,10 @@ async def test_workers_come_and_go_with_the_pool_status_and_policies_reload(
             },
         )
         async with router(config_file, str(kmock.url).rstrip("/")) as base_url:
-            # One worker listed: served by it, round-robin (no policy yet).
+            # One worker listed: served by it, with the shipped default's max-score
+            # picker (no policy yet).
             await eventually_async(lambda: _ok(base_url))
-            assert set(await decisions(base_url)) == {("round-robin", "w0")}
+            assert set(await decisions(base_url)) == {("max-score", "w0")}
 
             # A second worker appears in the pool's status: both serve.
             await set_endpoints(kmock, [first, second])
@@ -146,11 +142,11 @@ async def test_workers_come_and_go_with_the_pool_status_and_policies_reload(
             await eventually_async(both_used)
 
             # The policy changes: the next picks use it, with no restart.
-            config_file.write_text(router_config(LEAST_LOAD))
+            config_file.write_text(router_config(ROUND_ROBIN))
 
             async def reloaded() -> bool:
                 await complete(base_url)
-                return any(r == "max-score" for r, _ in await decisions(base_url))
+                return any(r == "round-robin" for r, _ in await decisions(base_url))
 
             await eventually_async(reloaded)
 
@@ -170,15 +166,18 @@ async def _ok(base_url: str) -> bool:
 
 
 async def stream_tokens(base_url: str, max_tokens: int) -> tuple[int, str | None]:
-    """One streamed completion to its end: (text chunks, finish reason); raises when the
-    stream breaks (the router cut the worker off mid-stream)."""
+    """One streamed completion to its end: (tokens streamed, finish reason); raises when
+    the stream breaks (the router cut the worker off mid-stream). A chunk may carry
+    several tokens (the worker sends the tokens made while it was sending), so the
+    tokens are the usage chunk's count."""
     body = {
         "model": "m",
         "prompt": "tell me a long story",
         "max_tokens": max_tokens,
         "ignore_eos": True,
+        "stream_options": {"include_usage": True},
     }
-    chunks, finish = 0, None
+    tokens, finish = 0, None
     async with (
         aiohttp.ClientSession() as session,
         session.post(f"{base_url}/v1/completions", json={**body, "stream": True}) as response,
@@ -187,12 +186,14 @@ async def stream_tokens(base_url: str, max_tokens: int) -> tuple[int, str | None
         async for raw in response.content:
             line = raw.decode().strip()
             if line == "data: [DONE]":
-                return chunks, finish
+                return tokens, finish
             if line.startswith("data: "):
-                choice = json.loads(line.removeprefix("data: "))["choices"][0]
-                chunks += 1
-                finish = choice.get("finish_reason") or finish
-    raise AssertionError(f"the stream ended without [DONE] after {chunks} chunks")
+                chunk = json.loads(line.removeprefix("data: "))
+                if chunk.get("usage"):
+                    tokens = chunk["usage"]["completion_tokens"]
+                for choice in chunk["choices"]:
+                    finish = choice.get("finish_reason") or finish
+    raise AssertionError(f"the stream ended without [DONE] after {tokens} tokens")
 
 
 @pytest.mark.asyncio
@@ -224,8 +225,8 @@ async def test_a_worker_that_leaves_finishes_the_streams_it_is_serving(
             await set_endpoints(kmock, [second])
             await eventually_async(lambda: _only_second_serves(base_url))
             assert not long.done(), "the stream must outlast the worker's removal"
-            chunks, finish = await long
-            assert finish == "length" and chunks >= 400  # every token, then the finish
+            tokens, finish = await long
+            assert (tokens, finish) == (400, "length")  # every token, then the finish
             assert asyncio.get_running_loop().time() - started > 2.0
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from triskel.common.api import Role
 from triskel.common.router_cluster import RouterClusterConfig
+from triskel.common.shipped_routing import shipped_routing
 from triskel.router.backends.addresses import WorkerApi
 from triskel.router.discovery.desired import (
     pools_to_watch,
@@ -100,6 +101,7 @@ def test_settings_take_the_policy_from_the_policy_and_slos_from_the_graph() -> N
     assert settings.disaggregation.max_local_prefill_tokens == 64
 
 
-def test_a_graph_without_a_published_policy_is_served_round_robin() -> None:
+def test_a_graph_without_a_published_policy_is_served_by_the_shipped_default() -> None:
     settings = settings_per_model(config())["m"]
-    assert settings.profiles == [] and settings.slo.ttft_ms == 500
+    assert settings.scheduling() == shipped_routing()
+    assert settings.slo.ttft_ms == 500
