@@ -1,9 +1,10 @@
 """The side-by-side report of `compare_routers.py`: one row per shape × router × policy. Pure.
 
 Columns (latencies at the client, wall clock):
-- probe TTFT: small distinct prompts at a low fixed rate, where queueing is nil and
-  what remains is the path's own cost, sent straight to one worker of the fleet and
-  then through the router; "added" is the difference (paired on the same fleet, so
+- added TTFT at each probe rate: small distinct prompts, streamed, at a fixed rate (20
+  and 200 requests/s by default, issue 21's two points), sent straight to the fleet's
+  workers (spread over them in turn, as the router spreads them) and then through the
+  router; "added" is the difference of the TTFT percentiles (paired on the same fleet, so
   machine drift between runs cancels).
 - sustained req/s, TTFT / TPOT p50 / p99, SLO attainment: the trace replayed open loop.
 - prefix hit ratio: from the workers' own counters (vLLM's
@@ -24,14 +25,30 @@ _MISSING = "–"
 
 
 @dataclass(frozen=True, slots=True)
+class ProbePair:
+    """The probe at one rate, straight to the workers and through the router."""
+
+    rate_per_s: float
+    direct: RunMetrics
+    routed: RunMetrics
+
+    def added_ms(self) -> tuple[float, float] | None:
+        """Routed TTFT p50 and p99 minus the direct ones, in ms; None unless both finished
+        some requests."""
+        routed, direct = self.routed.ttft, self.direct.ttft
+        if routed is None or direct is None:
+            return None
+        return 1000 * (routed.p50_s - direct.p50_s), 1000 * (routed.p99_s - direct.p99_s)
+
+
+@dataclass(frozen=True, slots=True)
 class Row:
     """One contender on one shape; `error` set when it could not run at all."""
 
     shape: str
     router: str
     policy: str
-    direct_probe: RunMetrics | None = None
-    routed_probe: RunMetrics | None = None
+    probes: tuple[ProbePair, ...] = ()
     trace: RunMetrics | None = None
     worker_prefix_hit_ratio: float | None = None
     # Trace requests each worker finished (its own counter), and busiest / mean.
@@ -42,13 +59,8 @@ class Row:
     error: str | None = None
 
 
-_HEADER = (
-    "Shape",
-    "Router",
-    "Policy",
-    "Direct TTFT p50 / p99 (ms)",
-    "Routed TTFT p50 / p99 (ms)",
-    "Added p50 / p99 (ms)",
+_LEADING = ("Shape", "Router", "Policy")
+_TRAILING = (
     "Sustained (req/s)",
     "TTFT p50 / p99 (s)",
     "TPOT p50 / p99 (ms)",
@@ -59,31 +71,31 @@ _HEADER = (
 )
 
 
-def added_ms(row: Row) -> tuple[float, float] | None:
-    """Routed probe TTFT p50 and p99 minus the direct probe's, in ms; None without both."""
-    routed, direct = _ttft(row.routed_probe), _ttft(row.direct_probe)
-    if routed is None or direct is None:
-        return None
-    return 1000 * (routed.p50_s - direct.p50_s), 1000 * (routed.p99_s - direct.p99_s)
-
-
-def comparison_table(rows: Sequence[Row]) -> str:
-    """A Markdown table of `rows`, in their order."""
-    lines = [_cells(_HEADER), _cells(tuple("---" for _ in _HEADER))]
+def comparison_table(rows: Sequence[Row], probe_rates: Sequence[float]) -> str:
+    """A Markdown table of `rows`, in their order: an added-TTFT column per probe rate."""
+    header = (
+        *_LEADING,
+        *(f"Added TTFT at {rate:g}/s p50 / p99 (ms)" for rate in probe_rates),
+        *_TRAILING,
+    )
+    lines = [_cells(header), _cells(tuple("---" for _ in header))]
     for row in rows:
         if row.error is not None:
             lines.append(_cells((row.shape, row.router, row.policy, f"not run: {row.error}")))
             continue
-        trace, added = row.trace, added_ms(row)
+        trace = row.trace
+        by_rate = {pair.rate_per_s: pair.added_ms() for pair in row.probes}
+        added = tuple(
+            _MISSING if (ms := by_rate.get(rate)) is None else f"{ms[0]:+.1f} / {ms[1]:+.1f}"
+            for rate in probe_rates
+        )
         lines.append(
             _cells(
                 (
                     row.shape,
                     row.router,
                     row.policy,
-                    _pair(_ttft(row.direct_probe), 1000, "{:.1f}"),
-                    _pair(_ttft(row.routed_probe), 1000, "{:.1f}"),
-                    _MISSING if added is None else f"{added[0]:+.1f} / {added[1]:+.1f}",
+                    *added,
                     _number(trace.throughput_requests_per_s if trace else None, "{:.2f}"),
                     _pair(trace.ttft if trace else None, 1, "{:.3f}"),
                     _pair(trace.tpot if trace else None, 1000, "{:.1f}"),
@@ -101,16 +113,23 @@ def to_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
     """The rows' numbers, unrounded, as JSON-serialisable dicts."""
     documents = []
     for row in rows:
-        added = added_ms(row)
         documents.append(
             {
                 "shape": row.shape,
                 "router": row.router,
                 "policy": row.policy,
-                "directProbe": _as_dict(row.direct_probe),
-                "routedProbe": _as_dict(row.routed_probe),
+                "probes": [
+                    {
+                        "ratePerS": pair.rate_per_s,
+                        "direct": asdict(pair.direct),
+                        "routed": asdict(pair.routed),
+                        "addedTtftMs": None
+                        if (added := pair.added_ms()) is None
+                        else {"p50": added[0], "p99": added[1]},
+                    }
+                    for pair in row.probes
+                ],
                 "trace": _as_dict(row.trace),
-                "addedTtftMs": None if added is None else {"p50": added[0], "p99": added[1]},
                 "workerPrefixHitRatio": row.worker_prefix_hit_ratio,
                 "requestsByWorker": row.requests_by_worker,
                 "loadImbalance": row.load_imbalance,
@@ -119,10 +138,6 @@ def to_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
             }
         )
     return documents
-
-
-def _ttft(metrics: RunMetrics | None) -> Percentiles | None:
-    return None if metrics is None else metrics.ttft
 
 
 def _as_dict(metrics: RunMetrics | None) -> dict[str, Any] | None:

@@ -1,7 +1,7 @@
 """Triskel side by side with SGLang's and vLLM's routers, on the same workers and trace.
 
     python bench/compare_routers.py [--quick] [--shape unified|pd|both] [--workers 4]
-        [--trace FILE] [--limit N] [--rate-scale 1] [--time-scale 1]
+        [--trace FILE] [--limit N] [--rate-scale 1] [--time-scale 1] [--probe-rates 20,200]
         [--ttft-ms 2000] [--tpot-ms 100] [--routers smg,vllm-router,triskel] [--json FILE]
 
 (SLO defaults are 2000 ms and 100 ms times the time scale.)
@@ -11,8 +11,10 @@ The peers are the pinned `smg` (sglang-router) and `vllm-router`, installed into
 workers; N/2 prefill + N/2 decode) and each router × policy, on a fresh fleet of mock
 workers serving the vLLM-compatible HTTP API (cold caches every time):
 
-1. probe: small distinct prompts at a low fixed rate; TTFT minus the same probe sent
-   straight to one worker is what the router adds (for P/D it includes the KV hop);
+1. probe: small distinct prompts, streamed, at fixed rates (--probe-rates, default 20
+   and 200 requests/s); TTFT minus the same probe sent straight to the workers (in
+   turn, as a router spreads them) is what the router adds (for P/D it includes the
+   KV hop);
 2. the trace, replayed open loop (every request at its time, whatever the others do)
    with text prompts whose shared prefixes are the trace's; sustained req/s, TTFT /
    TPOT p50 / p99 and SLO attainment at the client, the prefix-cache hit ratio from
@@ -47,7 +49,7 @@ from triskel.traces import TraceError, load_trace
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compare_report import Row, comparison_table, to_json
+from compare_report import ProbePair, Row, comparison_table, to_json
 from fleet_counters import load_imbalance, read_counters
 from router_fleet import (
     MODEL,
@@ -55,12 +57,18 @@ from router_fleet import (
     FleetSpec,
     RouterKind,
     Shape,
-    direct_worker,
+    direct_workers,
     fleet,
     serve,
     triskel_serves_vllm_workers,
 )
-from text_target import TextCompletionTarget, TextPlan, plan_probe_requests, plan_text_requests
+from text_target import (
+    SpreadTarget,
+    TextCompletionTarget,
+    TextPlan,
+    plan_probe_requests,
+    plan_text_requests,
+)
 
 from support.peer_routers import Peer, PeerRouterError, peer_binary
 
@@ -78,10 +86,10 @@ TRISKEL_POLICIES: dict[Shape, tuple[Path, ...]] = {
     Shape.PD: (POLICIES / "triskel-http.yaml",),
 }
 ALL_ROUTERS = (RouterKind.SMG, RouterKind.VLLM_ROUTER, RouterKind.TRISKEL)
-PROBE_RATE_PER_S = 10.0
+# Issue 21's two points: a light load, where a request ends before the next starts
+# (the path's own cost), and a busy one, where the router's work per request queues.
+PROBE_RATES_PER_S = (20.0, 200.0)
 PROBE_WORDS = 100
-# Short enough that a probe request ends before the next one starts (100 ms apart): no
-# batching or queueing on either path, so the difference is the router's own cost.
 PROBE_OUTPUT_TOKENS = 4
 NUM_WARM_UP_REQUESTS = 5
 
@@ -99,6 +107,7 @@ class Options:
     time_scale: float
     slo: SloTargets
     num_probe_requests: int
+    probe_rates_per_s: tuple[float, ...]
     timeout_s: float
     triskel_policies: Mapping[Shape, tuple[Path, ...]]
 
@@ -116,22 +125,25 @@ def contenders(shape: Shape, options: Options) -> list[Contender]:
     return chosen
 
 
-async def probe(url: str, tag: str, options: Options) -> RunMetrics:
-    """TTFT of small distinct prompts at a low fixed rate, after a short warm-up on the
-    same client session (its connections are open when the probe starts)."""
-    target = TextCompletionTarget(url, {})
+async def probe(urls: Sequence[str], rate_per_s: float, tag: str, options: Options) -> RunMetrics:
+    """TTFT of small distinct prompts at a fixed rate, sent to `urls` in turn, after a
+    short warm-up on the same client sessions (their connections are open when the probe
+    starts)."""
+    targets = [TextCompletionTarget(url, {}) for url in urls]
+    spread = SpreadTarget(targets)
     try:
-        model = await choose_model(target, MODEL, url)
+        model = await choose_model(spread, MODEL, urls[0])
         for phase, count in (("warm", NUM_WARM_UP_REQUESTS), ("probe", options.num_probe_requests)):
             plan = plan_probe_requests(
-                count, PROBE_RATE_PER_S, PROBE_WORDS, PROBE_OUTPUT_TOKENS, f"{phase}{tag}"
+                count, rate_per_s, PROBE_WORDS, PROBE_OUTPUT_TOKENS, f"{phase}{tag}"
             )
-            target.texts = plan.texts
+            for target in targets:
+                target.texts = plan.texts
             run = await replay_trace(
-                target, model, plan.requests, label=tag, rate_scale=1.0, timeout_s=options.timeout_s
+                spread, model, plan.requests, label=tag, rate_scale=1.0, timeout_s=options.timeout_s
             )
     finally:
-        await target.close()
+        await spread.close()
     return summarize(run.result, options.slo)
 
 
@@ -163,8 +175,13 @@ async def run_contender(contender: Contender, spec: FleetSpec, options: Options)
     started = time.perf_counter()
     try:
         async with fleet(spec) as layout, serve(contender, layout) as url:
-            direct_probe = await probe(direct_worker(layout).url, f"direct{tag}", options)
-            routed_probe = await probe(url, f"routed{tag}", options)
+            direct_urls = [worker.url for worker in direct_workers(layout)]
+            probes = []
+            for rate in options.probe_rates_per_s:
+                at = f"{tag}at{rate:g}".replace(".", "p")
+                direct = await probe(direct_urls, rate, f"direct{at}", options)
+                routed = await probe([url], rate, f"routed{at}", options)
+                probes.append(ProbePair(rate, direct, routed))
             before = await read_counters(layout.workers)
             run = await replay(url, options.trace_plan, label, options)
             counted = (await read_counters(layout.workers)).since(before)
@@ -189,8 +206,7 @@ async def run_contender(contender: Contender, spec: FleetSpec, options: Options)
         _echo(f"    {count} × {reason}")
     return replace(
         row,
-        direct_probe=direct_probe,
-        routed_probe=routed_probe,
+        probes=tuple(probes),
         trace=metrics,
         worker_prefix_hit_ratio=counted.prefix_hit_ratio,
         requests_by_worker=counted.requests_by_worker,
@@ -256,7 +272,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="comma-separated routing YAML files for Triskel on every shape "
         "(default: bench/policies/triskel-http.yaml)",
     )
-    parser.add_argument("--probe-requests", type=int, default=None, help="probe size (50)")
+    parser.add_argument("--probe-requests", type=int, default=None, help="probe size per rate (50)")
+    parser.add_argument(
+        "--probe-rates",
+        default=",".join(f"{rate:g}" for rate in PROBE_RATES_PER_S),
+        help="comma-separated probe rates, requests/s (20,200)",
+    )
     parser.add_argument("--timeout-s", type=float, default=300.0, help="per request")
     parser.add_argument("--json", type=Path, default=None, help="write the numbers here")
     parser.add_argument(
@@ -280,6 +301,12 @@ def build_options(args: argparse.Namespace) -> Options:
     time_scale = _default(args.time_scale, 0.5 if args.quick else 1.0)
     if not rate_scale > 0 or not time_scale > 0:
         raise SystemExit(f"--rate-scale {rate_scale:g} and --time-scale {time_scale:g}: need > 0")
+    try:
+        probe_rates = tuple(float(rate) for rate in args.probe_rates.split(",") if rate)
+    except ValueError:
+        raise SystemExit(f"--probe-rates {args.probe_rates}: numbers, comma-separated") from None
+    if not probe_rates or not all(rate > 0 for rate in probe_rates):
+        raise SystemExit(f"--probe-rates {args.probe_rates}: at least one, each > 0")
     triskel_policies = dict(TRISKEL_POLICIES)
     if args.triskel_policies:
         files = tuple(Path(p) for p in args.triskel_policies.split(",") if p)
@@ -313,6 +340,7 @@ def build_options(args: argparse.Namespace) -> Options:
         time_scale=time_scale,
         slo=slo,
         num_probe_requests=args.probe_requests or (10 if args.quick else 50),
+        probe_rates_per_s=probe_rates,
         timeout_s=args.timeout_s,
         triskel_policies=triskel_policies,
     )
@@ -330,8 +358,8 @@ def describe(options: Options) -> str:
         f"trace {options.trace_name}: {len(options.trace_plan.requests)} requests, arrivals × "
         f"{options.rate_scale:g}{bound}; {options.num_workers} mock workers per fleet, time scale "
         f"{options.time_scale:g}; SLO TTFT {1000 * options.slo.ttft_s:g} ms, TPOT "
-        f"{1000 * options.slo.tpot_s:g} ms; probe {options.num_probe_requests} requests at "
-        f"{PROBE_RATE_PER_S:g}/s"
+        f"{1000 * options.slo.tpot_s:g} ms; probe {options.num_probe_requests} streamed requests "
+        f"at each of {', '.join(f'{rate:g}' for rate in options.probe_rates_per_s)} requests/s"
     )
 
 
@@ -346,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _echo(summary)
     rows = asyncio.run(compare(options))
     print(f"{summary}\n")
-    print(comparison_table(rows))
+    print(comparison_table(rows, options.probe_rates_per_s))
     if args.json is not None:
         document = {
             "trace": args.trace,
@@ -355,6 +383,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "rateScale": options.rate_scale,
             "timeScale": options.time_scale,
             "workers": options.num_workers,
+            "probeRatesPerS": list(options.probe_rates_per_s),
             "slo": {"ttftMs": 1000 * options.slo.ttft_s, "tpotMs": 1000 * options.slo.tpot_s},
             "rows": to_json(rows),
         }

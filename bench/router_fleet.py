@@ -106,13 +106,13 @@ async def fleet(spec: FleetSpec) -> AsyncIterator[PeerLayout]:
         await supervisor.stop_all()
 
 
-def direct_worker(layout: PeerLayout) -> HttpWorker:
-    """A worker that serves a whole request by itself: the latency reference.
+def direct_workers(layout: PeerLayout) -> tuple[HttpWorker, ...]:
+    """The workers that serve a whole request by themselves: the latency reference.
 
-    In P/D that is a decode worker, which prefills locally when a request carries no
-    KV hand-off; a router's P/D path then adds the prefill worker and the KV hop.
+    In P/D those are the decode workers, which prefill locally when a request carries
+    no KV hand-off; a router's P/D path then adds the prefill worker and the KV hop.
     """
-    return layout.decode[0] if layout.is_disaggregated else layout.unified[0]
+    return layout.decode if layout.is_disaggregated else layout.unified
 
 
 def triskel_router_config(layout: PeerLayout, policy_file: Path) -> dict[str, Any]:

@@ -13,12 +13,14 @@ text, and the workers cache exactly the blocks the trace shares.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from triskel.common.tokenizer import MockTokenizer
 from triskel.simulator.bench.http_target import HttpTarget
+from triskel.simulator.bench.outcome import Outcome
 from triskel.simulator.bench.plan import BenchRequest
+from triskel.simulator.bench.target import Clock, Target
 from triskel.traces.prompt_tokens import prompt_token_ids
 from triskel.traces.types import Trace
 
@@ -69,6 +71,27 @@ def plan_probe_requests(
         requests.append(BenchRequest(index, (index + 1) / rate_per_s, ids, num_output_tokens))
         texts[index] = text
     return TextPlan(requests, texts)
+
+
+class SpreadTarget:
+    """Several targets taken in turn by request index: a probe sent straight to a fleet's
+    workers at the rate a router would spread over them (not all on one)."""
+
+    def __init__(self, targets: Sequence[Target]) -> None:
+        if not targets:
+            raise ValueError("SpreadTarget needs at least one target")
+        self._targets = tuple(targets)
+
+    async def list_models(self) -> list[str]:
+        return await self._targets[0].list_models()
+
+    async def generate(self, request: BenchRequest, model: str, clock: Clock) -> Outcome:
+        target = self._targets[request.index % len(self._targets)]
+        return await target.generate(request, model, clock)
+
+    async def close(self) -> None:
+        for target in self._targets:
+            await target.close()
 
 
 class TextCompletionTarget(HttpTarget):

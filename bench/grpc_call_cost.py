@@ -1,0 +1,337 @@
+"""Client and server CPU per request of grpc.aio: a call per request, or requests
+multiplexed over long-lived bidirectional streams.
+
+    python bench/grpc_call_cost.py [--concurrency 32,256] [--messages 1,16]
+        [--streams 1,8] [--seconds 8] [--rounds 2]
+
+Why (issue 21): the router opens one unary-request/server-streaming call per request to
+a worker. Would a few long-lived bidi streams per worker, each request tagged with an id,
+cost less CPU? Both shapes, with nothing else in them:
+
+- `unary`: one `Generate` call per request; the caller iterates its N messages;
+- `mux`: K `Serve` streams on the channel, requests go round them. Per stream one writer
+  task owns `write()` and one reader task owns `read()` (grpc.aio allows one of each in
+  flight); the reader hands each message to its request's own asyncio.Queue, so the
+  caller still consumes a stream.
+
+A server subprocess of this script (`--serve`) answers at once with N 48-byte messages
+(an 8-byte header: request id, messages wanted, is-final; then 40 bytes), bytes in and
+out through generic handlers, no generated code. `--concurrency` closed-loop callers run
+`--seconds` after a warm-up; per run: requests/s, client CPU per request
+(`time.process_time`, grpc's threads included) and server CPU per request (its utime +
+stime from /proc). Each round runs every mode once per setting, modes in turn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import platform
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+_SERVICE = "triskel.bench.CallCost"
+_GENERATE_PATH = f"/{_SERVICE}/Generate"
+_SERVE_PATH = f"/{_SERVICE}/Serve"
+_HEADER = struct.Struct("!IHBx")  # request id, messages wanted (requests), is_final (responses)
+_PAYLOAD = b"p" * 40
+_WARMUP_S = 2.0
+_DRAIN_TIMEOUT_S = 30.0
+_CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+async def _generate(request: bytes, _context: Any) -> AsyncIterator[bytes]:
+    _, num_messages, _ = _HEADER.unpack_from(request)
+    message = _HEADER.pack(0, 0, 0) + _PAYLOAD  # same size as a mux message
+    for _ in range(num_messages):
+        yield message
+
+
+async def _serve(requests: AsyncIterator[bytes], _context: Any) -> AsyncIterator[bytes]:
+    # Answered inline, in arrival order: the server does no work, so a task per request
+    # (what a real worker needs) would only add the same cost to every mode.
+    async for request in requests:
+        request_id, num_messages, _ = _HEADER.unpack_from(request)
+        for index in range(num_messages):
+            yield _HEADER.pack(request_id, 0, index == num_messages - 1) + _PAYLOAD
+
+
+async def serve(port: int) -> None:
+    """Serves until killed; prints `port N` (the bound port) on stdout once listening."""
+    handler = grpc.method_handlers_generic_handler(
+        _SERVICE,
+        {  # no (de)serializers: handlers get and return bytes
+            "Generate": grpc.unary_stream_rpc_method_handler(_generate),
+            "Serve": grpc.stream_stream_rpc_method_handler(_serve),
+        },
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    bound_port = server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    print(f"port {bound_port}", flush=True)
+    await server.wait_for_termination()
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of every thread `pid` has run so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()  # the name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS_PER_S
+
+
+class StreamEndedError(ConnectionError):
+    pass
+
+
+class MuxStream:
+    """Requests multiplexed over one bidi stream.
+
+    Contract: only the writer task calls `write()`, only the reader task calls `read()`;
+    a request task touches only its own queue (and its own `_pending` entry, between
+    awaits on the one event loop, so no lock). When the stream ends, each pending
+    request is woken with `None` and raises StreamEndedError, as do later requests.
+    """
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._call = channel.stream_stream(_SERVE_PATH)()
+        self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._pending: dict[int, asyncio.Queue[bytes | None]] = {}
+        self._request_ids = itertools.count(1)
+        self._end_reason: str | None = None
+        self._writer = asyncio.create_task(self._write_loop())
+        self._reader = asyncio.create_task(self._read_loop())
+
+    async def request(self, num_messages: int) -> int:
+        """Sends one request; returns how many messages came back, the last one final."""
+        if self._end_reason is not None:
+            raise StreamEndedError(self._end_reason)
+        request_id = next(self._request_ids) & 0xFFFFFFFF
+        responses: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._pending[request_id] = responses
+        self._outbox.put_nowait(_HEADER.pack(request_id, num_messages, 0) + _PAYLOAD)
+        try:
+            num_received = 0
+            while True:
+                message = await responses.get()
+                if message is None:
+                    raise StreamEndedError(self._end_reason)
+                num_received += 1
+                if _HEADER.unpack_from(message)[2]:
+                    return num_received
+        finally:  # a cancelled request leaves no entry behind
+            self._pending.pop(request_id, None)
+
+    async def close(self) -> None:
+        self._writer.cancel()
+        self._call.cancel()
+        await asyncio.gather(self._reader, self._writer, return_exceptions=True)
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                await self._call.write(await self._outbox.get())
+        except Exception:
+            self._call.cancel()  # the reader then sees the end and fails the pending
+            raise
+
+    async def _read_loop(self) -> None:
+        reason = "stream ended"
+        try:
+            while True:
+                message = await self._call.read()
+                if message is grpc.aio.EOF:
+                    return
+                request_id, _, is_final = _HEADER.unpack_from(message)
+                responses = self._pending.get(request_id)
+                if responses is None:
+                    continue  # its request was cancelled
+                responses.put_nowait(message)
+                if is_final:
+                    del self._pending[request_id]
+        except BaseException as error:  # AioRpcError, or CancelledError on close
+            reason = f"stream ended: {error!r}"
+            raise
+        finally:
+            self._end_reason = reason
+            for responses in self._pending.values():
+                responses.put_nowait(None)
+            self._pending.clear()
+
+
+@dataclass(slots=True, frozen=True)
+class RunSpec:
+    num_streams: int | None  # None: unary, else mux over this many streams
+    concurrency: int
+    num_messages: int
+
+    @property
+    def mode(self) -> str:
+        return "unary" if self.num_streams is None else "mux"
+
+
+@dataclass(slots=True, frozen=True)
+class RunResult:
+    requests_per_s: float
+    client_us_per_request: float
+    server_us_per_request: float
+
+
+@dataclass(slots=True)
+class _Load:
+    is_measuring: bool = False
+    is_stopping: bool = False
+    num_completed: int = 0
+
+
+async def run_once(spec: RunSpec, port: int, server_pid: int, seconds: float) -> RunResult:
+    """`spec.concurrency` closed-loop callers on a fresh channel; measured after warm-up."""
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    streams: list[MuxStream] = []
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await channel.channel_ready()
+        send_one: Callable[[], Awaitable[int]]
+        if spec.num_streams is None:
+            generate = channel.unary_stream(_GENERATE_PATH)
+            request = _HEADER.pack(0, spec.num_messages, 0) + _PAYLOAD
+
+            async def send_one() -> int:
+                return sum([1 async for _ in generate(request)])
+        else:
+            streams = [MuxStream(channel) for _ in range(spec.num_streams)]
+            next_stream = itertools.cycle(streams)
+
+            def send_one() -> Awaitable[int]:
+                return next(next_stream).request(spec.num_messages)
+
+        load = _Load()
+
+        async def caller() -> None:
+            while not load.is_stopping:
+                num_received = await send_one()
+                if num_received != spec.num_messages:
+                    raise AssertionError(f"{num_received} messages, not {spec.num_messages}")
+                if load.is_measuring:
+                    load.num_completed += 1
+
+        tasks = [asyncio.create_task(caller()) for _ in range(spec.concurrency)]
+        await asyncio.sleep(_WARMUP_S)
+        server_cpu_s, client_cpu_s = process_cpu_s(server_pid), time.process_time()
+        started_s = time.perf_counter()
+        load.is_measuring = True
+        await asyncio.sleep(seconds)
+        load.is_measuring = False
+        elapsed_s = time.perf_counter() - started_s
+        client_cpu_s = time.process_time() - client_cpu_s
+        server_cpu_s = process_cpu_s(server_pid) - server_cpu_s
+        load.is_stopping = True
+        await asyncio.wait_for(asyncio.gather(*tasks), _DRAIN_TIMEOUT_S)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for stream in streams:
+            await stream.close()
+        await channel.close()
+    num_completed = max(load.num_completed, 1)
+    return RunResult(
+        requests_per_s=load.num_completed / elapsed_s,
+        client_us_per_request=client_cpu_s / num_completed * 1e6,
+        server_us_per_request=server_cpu_s / num_completed * 1e6,
+    )
+
+
+def int_list(text: str) -> list[int]:
+    """`1,8` -> [1, 8]; argparse names the option and value on a ValueError."""
+    values = [int(part) for part in text.split(",")]
+    if min(values) < 1:
+        raise ValueError(text)
+    return values
+
+
+def build_specs(args: argparse.Namespace) -> list[RunSpec]:
+    """One round's runs: per (messages, concurrency) every mode in turn."""
+    modes: list[int | None] = [None, *args.streams]
+    return [
+        RunSpec(num_streams, concurrency, messages)
+        for messages in args.messages
+        for concurrency in args.concurrency
+        for num_streams in modes
+    ]
+
+
+def format_table(results: dict[RunSpec, list[RunResult]], args: argparse.Namespace) -> str:
+    lines = [
+        f"grpcio {grpc.__version__}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs; {args.rounds} round(s) of {args.seconds:g} s per run "
+        f"after {_WARMUP_S:g} s warm-up",
+        "",
+        "| mode | streams | concurrency | messages | req/s median (range) "
+        "| client µs/req median | server µs/req median |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for spec, runs in results.items():
+        rates = [run.requests_per_s for run in runs]
+        client_us = statistics.median(run.client_us_per_request for run in runs)
+        server_us = statistics.median(run.server_us_per_request for run in runs)
+        lines.append(
+            f"| {spec.mode} | {spec.num_streams or '-'} | {spec.concurrency} "
+            f"| {spec.num_messages} | {statistics.median(rates):.0f} "
+            f"({min(rates):.0f}–{max(rates):.0f}) | {client_us:.0f} | {server_us:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+async def run_all(args: argparse.Namespace, port: int, server_pid: int) -> str:
+    specs = build_specs(args)
+    results: dict[RunSpec, list[RunResult]] = {spec: [] for spec in specs}
+    for round_index in range(args.rounds):
+        for spec in specs:
+            result = await run_once(spec, port, server_pid, args.seconds)
+            results[spec].append(result)
+            print(f"round {round_index + 1}: {spec} {result}", file=sys.stderr, flush=True)
+    return format_table(results, args)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--concurrency", type=int_list, default=[32, 256])
+    parser.add_argument("--messages", type=int_list, default=[1, 16])
+    parser.add_argument("--streams", type=int_list, default=[1, 8], help="mux stream counts")
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per run")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rounds < 1 or args.seconds <= 0:
+        parser.error(f"--rounds ({args.rounds}) and --seconds ({args.seconds}) must be > 0")
+    if args.serve is not None:
+        asyncio.run(serve(args.serve))
+        return 0
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        ready_line = server.stdout.readline()  # "" if the server died first
+        if not ready_line.startswith("port "):
+            raise RuntimeError(f"server pid {server.pid} did not start: {ready_line!r}")
+        print(asyncio.run(run_all(args, int(ready_line.split()[1]), server.pid)))
+    finally:  # it holds nothing worth a graceful stop
+        server.kill()
+        server.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
