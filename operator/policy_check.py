@@ -64,7 +64,7 @@ class PolicyJudge:
             spec = RoutingPolicySpec.model_validate(body.get("spec") or {})
         except ValidationError as error:
             return describe_error(error)
-        if spec.profiles:  # none: round-robin for every stage
+        if spec.profiles:  # none: the router schedules with Triskel's shipped default
             try:
                 build_scheduler(spec, default_registry(), PluginContext())
             except PluginConfigError as error:

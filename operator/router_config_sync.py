@@ -2,8 +2,8 @@
 
 Run after any ServingGraph or RoutingPolicy change. Objects whose spec does not
 parse, and policies the router would refuse, are left out: routers keep serving
-what was valid (a refused policy's graph is served round-robin only if it never
-had a valid policy, and its Degraded condition says why).
+what was valid (a refused policy's graph is served by Triskel's shipped default only
+if it never had a valid policy, and its Degraded condition says why).
 """
 
 from __future__ import annotations

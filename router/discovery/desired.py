@@ -74,21 +74,24 @@ def settings_per_model(config: RouterClusterConfig) -> dict[str, RoutingSettings
 
 
 def graph_settings(config: RouterClusterConfig, graph: GraphRoute) -> RoutingSettings:
+    """The graph's routing: its RoutingPolicy's, with Triskel's shipped scheduling
+    profile when it has none (no policy named, one not accepted, or one that only sets
+    admission, retries or timeouts)."""
     policy = config.routing_policy_of(graph)
     slo = SloSpec(ttft_ms=graph.slo.ttft_ms, tpot_ms=graph.slo.tpot_ms)
-    if policy is None:  # no policy named, or not accepted: the shipped default
-        shipped = shipped_routing()
+    scheduling = policy if policy is not None and policy.profiles else shipped_routing()
+    if policy is None:
         return RoutingSettings(
-            plugins=shipped.plugins,
-            profiles=shipped.profiles,
-            default_profile=shipped.default_profile,
+            plugins=scheduling.plugins,
+            profiles=scheduling.profiles,
+            default_profile=scheduling.default_profile,
             slo=slo,
             disaggregation=graph.disaggregation,
         )
     return RoutingSettings(
-        plugins=policy.plugins,
-        profiles=policy.profiles,
-        default_profile=policy.default_profile,
+        plugins=scheduling.plugins,
+        profiles=scheduling.profiles,
+        default_profile=scheduling.default_profile,
         admission=policy.admission,
         max_attempts=policy.max_attempts,
         migration_limit=policy.migration_limit,

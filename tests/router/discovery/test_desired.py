@@ -105,3 +105,9 @@ def test_a_graph_without_a_published_policy_is_served_by_the_shipped_default() -
     settings = settings_per_model(config())["m"]
     assert settings.scheduling() == shipped_routing()
     assert settings.slo.ttft_ms == 500
+
+
+def test_a_policy_without_profiles_keeps_its_limits_and_the_shipped_scheduling() -> None:
+    settings = settings_per_model(config({"admission": {"maxInFlight": 8, "maxQueued": 2}}))["m"]
+    assert settings.scheduling() == shipped_routing()
+    assert settings.admission.max_in_flight == 8
