@@ -7,7 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from triskel.cli.main import _auth_flags, app
+from triskel.cli.cmd_router import _auth_flags
+from triskel.cli.main import app
 from triskel.router.auth.keys_file import parse_keys_file
 
 
