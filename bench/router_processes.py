@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import sys
 import time
 from pathlib import Path
 
 from profile_router import instant_pool, load  # the same workers and closed loop
+from router_child import started_router
 
-from triskel.cli.supervisor import READY_PREFIX, Supervisor
+from triskel.cli.supervisor import Supervisor
 from triskel.workers.process import WorkerProcessConfig
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -49,24 +48,9 @@ async def one_run(
     processes: int, workers: list[str], worker_pids: list[int], args: argparse.Namespace
 ) -> dict[str, float]:
     config = {"httpAddress": "127.0.0.1:0", "grpcAddress": "127.0.0.1:0", "workers": workers}
-    router = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "triskel.cli.main",
-        "router",
-        "--processes",
-        str(processes),
-        "--config-json",
-        json.dumps(config),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert router.stdout is not None
-        line = (await asyncio.wait_for(router.stdout.readline(), 120)).decode()
-        assert line.startswith(READY_PREFIX), line
-        ready = json.loads(line.removeprefix(READY_PREFIX))
-        router_pids = [router.pid, *children_of(router.pid)]
-        url = f"http://{ready['http']}/v1/completions"
+    async with started_router(config, processes) as router:
+        router_pids = [router.process.pid, *children_of(router.process.pid)]
+        url = f"http://{router.ready['http']}/v1/completions"
         before = {pid: cpu_seconds(pid) for pid in router_pids + worker_pids}
         client_before, started = time.process_time(), time.monotonic()
         done = await load(url, args)
@@ -78,9 +62,6 @@ async def one_run(
             "worker_cores": sum(used[p] for p in worker_pids) / wall_s,
             "client_cores": (time.process_time() - client_before) / wall_s,
         }
-    finally:
-        router.terminate()
-        await router.wait()
 
 
 async def bench(args: argparse.Namespace) -> None:

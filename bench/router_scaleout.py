@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import random
 import sys
 import tempfile
@@ -40,7 +39,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from triskel.cli.supervisor import READY_PREFIX, Supervisor
+from router_child import started_router
+
+from triskel.cli.supervisor import Supervisor
 from triskel.common.api import WorkerPoolSpec
 from triskel.workers.process import WorkerProcessConfig
 
@@ -79,22 +80,6 @@ async def workers() -> AsyncIterator[list[dict[str, Any]]]:
         yield started
     finally:
         await supervisor.stop_all()
-
-
-@contextlib.asynccontextmanager
-async def router(config: dict[str, Any], processes: int = 1) -> AsyncIterator[str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "triskel.cli.main", "router", "--processes", str(processes),
-        "--config-json", json.dumps(config), stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 120)).decode()
-        assert line.startswith(READY_PREFIX), line
-        yield json.loads(line.removeprefix(READY_PREFIX))["http"]
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 async def send_all(urls: list[str], prompts: list[str], clients: int) -> float:
@@ -141,12 +126,13 @@ async def one_setup(
             "routing": routing,
         }
         if name == "one router":
-            urls = [await stack.enter_async_context(router(base))]
+            routers = [await stack.enter_async_context(started_router(base))]
         elif name == "2 processes":
-            urls = [await stack.enter_async_context(router(base, processes=2))]
+            routers = [await stack.enter_async_context(started_router(base, processes=2))]
         else:
             shared = {**base, "redisUrl": redis} if name == "2 + Redis" else base
-            urls = [await stack.enter_async_context(router(shared)) for _ in range(2)]
+            routers = [await stack.enter_async_context(started_router(shared)) for _ in range(2)]
+        urls = [r.ready["http"] for r in routers]
         wall_s = await send_all(urls, prompts, args.clients)
         ratio, tokens = await at_the_workers(fleet)
     spread = max(tokens) / (sum(tokens) / len(tokens))

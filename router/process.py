@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 from pydantic import Field, field_validator, model_validator
 
-from triskel.common.api import Address, ApiModel, Role
+from triskel.common.api import Address, ApiModel, Role, split_address
 from triskel.common.http_listener import HttpLimits, start_http_listener
 from triskel.common.kube import (
     Credentials,
@@ -313,7 +313,7 @@ async def run_router(
         None if listener_tls is None else listener_tls.grpc,
         reuse_port=siblings is not None,
     )
-    http_host, http_port = _split(config.http_address)
+    http_host, http_port = split_address(config.http_address)
     try:
         runner, bound_http_port = await start_http_listener(
             build_http_app(
@@ -369,7 +369,7 @@ async def run_router(
     on_ready(
         RouterEndpoints(
             http_address=f"{http_host}:{bound_http_port}",
-            grpc_address=f"{_split(config.grpc_address)[0]}:{grpc_port}",
+            grpc_address=f"{split_address(config.grpc_address)[0]}:{grpc_port}",
             metrics_address=metrics_listener.address,
         )
     )
@@ -619,8 +619,3 @@ def _start_discovery(
         processes=_process_count(config),
     )
     return _Discovery(asyncio.create_task(run_sync(sync, read_config, stop)), kube)
-
-
-def _split(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host, int(port)

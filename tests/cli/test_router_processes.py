@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from triskel.cli.supervisor import READY_PREFIX
 from triskel.router.siblings.metrics import SEND_INTERVAL_S
 
 from support.local_workers import LocalWorker, local_worker, mock_pool, scrape
+from support.processes import read_until, start_triskel
 
 # History alone decides (llm-d's approximate scorer), load only breaks ties.
 HISTORY_ROUTING = {
@@ -53,23 +53,12 @@ LONG_PREFIX = " ".join(f"shared-context-{i}" for i in range(300))
 @contextlib.asynccontextmanager
 async def router_processes(config: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
     """`triskel router --processes 2` as a user runs it; its ready line's addresses."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "triskel.cli.main",
-        "router",
-        "--processes",
-        "2",
-        "--config-json",
-        json.dumps(config),
-        stdout=asyncio.subprocess.PIPE,
-    )
+    args = ["router", "--processes", "2", "--config-json", json.dumps(config)]
+    process = await start_triskel(args, pipe_stderr=False)  # its processes share it
     try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), 60)
-        text = line.decode()
-        assert text.startswith(READY_PREFIX), text
-        yield {**json.loads(text.removeprefix(READY_PREFIX)), "parent": process.pid}
+        lines = await read_until(process, READY_PREFIX, timeout_s=60)
+        ready = json.loads(lines[-1].split(READY_PREFIX, 1)[1])
+        yield {**ready, "parent": process.pid}
     finally:
         if process.returncode is None:
             process.terminate()

@@ -8,14 +8,19 @@ import sys
 from collections.abc import Sequence
 
 
-async def start_triskel(args: Sequence[str]) -> asyncio.subprocess.Process:
+async def start_triskel(
+    args: Sequence[str], *, pipe_stderr: bool = True
+) -> asyncio.subprocess.Process:
+    """`triskel <args>`, its stdout piped (for `read_until`), and its stderr too unless
+    `pipe_stderr` is False: then it writes to the test's, as a command must whose own
+    children share its stderr (a pipe they hold can outlive the test's event loop)."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "triskel.cli.main",
         *args,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE if pipe_stderr else None,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from triskel.cli.supervisor import Child, ChildFailedError, RestartBackoff, Supervisor
+from triskel.common.api import split_address
 
 _log = logging.getLogger(__name__)
 _READY_TIMEOUT_S = 120.0
@@ -52,8 +53,8 @@ def on_bound_ports(data: dict[str, Any], ready: dict[str, Any]) -> dict[str, Any
     same as configured unless that was port 0."""
     return {
         **data,
-        "httpAddress": f"{_host(data.get('httpAddress', _HTTP))}:{_port(ready['http'])}",
-        "grpcAddress": f"{_host(data.get('grpcAddress', _GRPC))}:{_port(ready['grpc'])}",
+        "httpAddress": _on_port_of(data.get("httpAddress", _HTTP), ready["http"]),
+        "grpcAddress": _on_port_of(data.get("grpcAddress", _GRPC), ready["grpc"]),
     }
 
 
@@ -157,12 +158,9 @@ class RouterProcesses:
             return 1
 
 
-def _host(address: str) -> str:
-    return address.rpartition(":")[0]
-
-
-def _port(address: str) -> int:
-    return int(address.rpartition(":")[2])
+def _on_port_of(configured: str, bound: str) -> str:
+    """`configured`'s host (as written) on `bound`'s port."""
+    return f"{split_address(configured)[0]}:{split_address(bound)[1]}"
 
 
 _HTTP, _GRPC = "127.0.0.1:8080", "127.0.0.1:50051"  # RouterProcessConfig's defaults

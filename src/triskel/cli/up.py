@@ -22,6 +22,7 @@ from triskel.cli.local_scaler import metrics_reader, run_autoscale
 from triskel.cli.local_worker import PoolSettings, worker_config
 from triskel.cli.supervisor import Child, ChildFailedError, Supervisor
 from triskel.cli.up_config import UpConfig
+from triskel.common.api import split_address
 from triskel.router.process import RouterProcessConfig
 from triskel.workers.kv.capability import KvAuthKey
 from triskel.workers.process import WorkerProcessConfig
@@ -94,12 +95,13 @@ async def _serve(
                 + (f"  host KV tier {host_tokens:,} tokens" if host_tokens else "")
             )
         processes = config.router.processes
+        http_host, _ = split_address(config.router.http)
         router_config = RouterProcessConfig(
             http_address=config.router.http,
             grpc_address=config.router.grpc,
             # Several processes: /metrics where the first sums them (the API port would
             # answer from whichever process took the connection).
-            metrics_address=None if processes == 1 else f"{_host(config.router.http)}:0",
+            metrics_address=None if processes == 1 else f"{http_host}:0",
             membership_file=pools.membership_path,
             routing=config.routing,
             redis_url=config.router.redis_url,
@@ -200,7 +202,3 @@ async def _serve_until(
             assert scaling is not None
             if not scaling.cancelled() and scaling.exception() is not None:
                 say(f"error: autoscaling stopped ({scaling.exception()!r}); pools keep their size")
-
-
-def _host(address: str) -> str:
-    return address.rpartition(":")[0]

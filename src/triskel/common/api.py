@@ -15,10 +15,23 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic.alias_generators import to_camel
 
 
+def split_address(address: str) -> tuple[str, int]:
+    """("host", port) from "host:port"; ValueError, naming `address`, when it is not
+    host:port with a port in 0..65535.
+
+    The port is what follows the last colon, and the host is kept as written, brackets
+    included ("[::1]:8000" gives ("[::1]", 8000)), so f"{host}:{port}" is an address
+    again. A socket wants the bare IPv6 host: strip the brackets there.
+    """
+    host, sep, port = address.rpartition(":")
+    # isascii: int() also reads other scripts' digits, and isdigit() passes "²".
+    if not (sep and host and port.isascii() and port.isdigit()) or int(port) > 65535:
+        raise ValueError(f"expected host:port with a port in 0..65535, got {address!r}")
+    return host, int(port)
+
+
 def _check_address(value: str) -> str:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected host:port with a port in 0..65535, got {value!r}")
+    split_address(value)
     return value
 
 
