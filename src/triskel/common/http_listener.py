@@ -61,7 +61,8 @@ async def start_http_listener(
     """Serves `app` on host:port (0: a free one) under `limits`, over TLS with
     `ssl_context` (triskel.common.tls); the runner (its `cleanup()` stops the
     listener) and the bound port. `reuse_port`: SO_REUSEPORT, the port shared with
-    other processes that set it too (a router's sibling processes)."""
+    other processes that set it too (a router's sibling processes). An IPv6 host may
+    come bracketed, as addresses write it ("[::1]")."""
     app[HTTP_LIMITS] = limits
     # handler_cancellation: a client that leaves mid-request cancels the request too.
     runner = web.AppRunner(
@@ -73,7 +74,8 @@ async def start_http_listener(
         logger=_PROTOCOL_LOG,
     )
     await runner.setup()
-    site = _CappedTcpSite(runner, host, port, limits, ssl_context, reuse_port)
+    # A socket takes the bare IPv6 host; "[::1]" would be looked up as a name.
+    site = _CappedTcpSite(runner, host.strip("[]"), port, limits, ssl_context, reuse_port)
     try:
         await site.start()
     except BaseException:
