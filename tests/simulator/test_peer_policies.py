@@ -64,6 +64,7 @@ SHIPPED = [
     Shipped("llm-d", "prefix", "lruCapacityPerWorker", ENGINE_BLOCKS, f"{GIE_PREFIX} autoTune"),
     # No expiry upstream; 10^9 s outlasts any run.
     Shipped("llm-d", "prefix", "ttlSeconds", 1.0e9, f"{GIE_PREFIX} (no TTL)"),
+    Shipped("llm-d", "prefix", "maxPrefixBlocks", 256, f"{GIE_PREFIX} maxPrefixBlocksToMatch"),
 ]
 
 PARAMETER_MODELS: dict[str, type[PluginParameters]] = {

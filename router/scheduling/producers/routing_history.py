@@ -30,15 +30,19 @@ class RoutingHistory:
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self._indexes: dict[tuple[int, float], ApproximatePrefixIndex] = {}
+        # (LRU size, TTL, leading blocks kept) → the index, written with that many blocks.
+        self._indexes: dict[tuple[int, float, int | None], ApproximatePrefixIndex] = {}
 
     def index(
         self,
         capacity_blocks_per_worker: int = LLMD_CAPACITY_BLOCKS_PER_WORKER,
         ttl_s: float = DYNAMO_TTL_S,
+        max_prefix_blocks: int | None = None,
     ) -> ApproximatePrefixIndex:
-        """The index with these parameters, created (empty) when first asked for."""
-        key = (capacity_blocks_per_worker, ttl_s)
+        """The index with these parameters, created (empty) when first asked for; with
+        `max_prefix_blocks` it records only a prompt's first that many blocks (llm-d
+        hashes no further), else the whole prompt."""
+        key = (capacity_blocks_per_worker, ttl_s, max_prefix_blocks)
         index = self._indexes.get(key)
         if index is None:
             index = ApproximatePrefixIndex(
@@ -57,5 +61,7 @@ class RoutingHistory:
 
     def record(self, worker_id: str, block_hashes: Sequence[BlockHash]) -> None:
         """Notes that `worker_id` was just sent `block_hashes`, in every index."""
-        for index in self._indexes.values():
-            index.record(worker_id, block_hashes)
+        for (_, _, max_blocks), index in self._indexes.items():
+            index.record(
+                worker_id, block_hashes if max_blocks is None else block_hashes[:max_blocks]
+            )

@@ -26,10 +26,7 @@ import numpy as np
 from triskel.router.scheduling.candidates import Candidates, FloatColumn
 from triskel.router.scheduling.plugin import PluginContext, ScoresFromColumns
 from triskel.router.scheduling.plugins.precise_prefix import effective_column
-from triskel.router.scheduling.plugins.prefix_cache import (
-    PrefixCacheParameters,
-    history_column,
-)
+from triskel.router.scheduling.plugins.prefix_cache import HistoryBounds, history_column
 from triskel.router.scheduling.producers.approx_prefix_index import ApproximatePrefixIndex
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.registry import parse_parameters
@@ -43,7 +40,7 @@ SUMMARY = "Share of the prompt each worker holds: max of this router's history a
 MATCHES_KEY = "hybrid-prefix/matches"
 
 
-class HybridPrefixParameters(PrefixCacheParameters):
+class HybridPrefixParameters(HistoryBounds):
     """The history's bounds (prefix-cache-scorer's); the KV index is the router's."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -128,3 +129,20 @@ def test_through_the_scheduler_a_repeated_prefix_returns_to_the_same_worker() ->
     second = scheduler.schedule(REQUEST, [endpoint("b"), endpoint("a")])
     # The first pick was recorded for a: weight 3 × full match.
     assert (second.endpoint.worker_id, second.scores) == ("a", {"b": 0.0, "a": 3.0})
+
+
+def test_max_prefix_blocks_scores_and_records_only_the_first_blocks() -> None:
+    # llm-d hashes at most the prompt's first 256 blocks: matched ÷ those blocks.
+    context = PluginContext(clock=FakeClock())
+    scorer = prefix_cache.create("prefix", {"maxPrefixBlocks": 2}, context)
+    context.history.record("a", REQUEST.block_hashes)  # 4 blocks sent; 2 recorded
+    assert scorer.index.match_lengths(REQUEST.block_hashes, ["a"]) == [2]
+    assert scorer.score(REQUEST, [endpoint("a"), endpoint("b")], CycleState()) == [1.0, 0.0]
+    # Another replica's longer match counts up to the cap, not past it.
+    shared = dataclasses.replace(REQUEST, shared_prefix_matches={"b": 4})
+    assert scorer.score(shared, [endpoint("a"), endpoint("b")], CycleState()) == [1.0, 1.0]
+    # The uncapped reader of the same bounds is another index, written in full.
+    whole = context.history.index()
+    assert whole is not scorer.index
+    context.history.record("a", REQUEST.block_hashes)
+    assert whole.match_lengths(REQUEST.block_hashes, ["a"]) == [4]
