@@ -26,7 +26,8 @@ from triskel.router.scheduling.producers.approx_prefix_index import (
 
 
 class RoutingHistory:
-    """The indexes of one router (or simulation), one per (LRU size, TTL) asked for."""
+    """The indexes of one router (or simulation), one per (LRU size, TTL, prefix blocks)
+    asked for."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
@@ -53,10 +54,12 @@ class RoutingHistory:
 
     def estimates(self) -> ApproximatePrefixIndex:
         """The index the router's own estimates read (cached prompt blocks of a worker
-        without KV events): the first one a plugin asked for, else the defaults' (created
+        without KV events): the first one a plugin asked for that keeps whole prompts
+        (a capped one would understate a long prompt's hit), else the defaults' (created
         now: it holds the picks recorded from then on)."""
-        for index in self._indexes.values():
-            return index
+        for (_, _, max_blocks), index in self._indexes.items():
+            if max_blocks is None:
+                return index
         return self.index()
 
     def record(self, worker_id: str, block_hashes: Sequence[BlockHash]) -> None:

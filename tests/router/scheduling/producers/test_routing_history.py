@@ -31,6 +31,17 @@ def test_a_record_reaches_every_index_and_estimates_read_the_first() -> None:
     assert history.estimates() is plugin_index
 
 
+def test_estimates_read_an_index_of_whole_prompts() -> None:
+    history = RoutingHistory(lambda: 0.0)
+    capped = history.index(100, 30.0, max_prefix_blocks=2)
+    history.record("w", REQUEST.block_hashes)
+    assert capped.match_lengths(REQUEST.block_hashes, ["w"]) == [2]
+    whole = history.estimates()  # not the capped one: created now, whole prompts
+    assert whole is not capped
+    history.record("w", REQUEST.block_hashes)
+    assert whole.match_lengths(REQUEST.block_hashes, ["w"]) == [4]
+
+
 def test_without_readers_nothing_is_kept_until_estimates_ask() -> None:
     history = RoutingHistory(lambda: 0.0)
     history.record("w", REQUEST.block_hashes)  # nobody reads yet: not kept
