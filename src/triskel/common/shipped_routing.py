@@ -3,7 +3,6 @@ routes with (the same profile the suite measures and `triskel up` runs)."""
 
 from __future__ import annotations
 
-import functools
 from importlib import resources
 
 import yaml
@@ -13,8 +12,8 @@ from triskel.common.routing_api import RoutingConfig
 SHIPPED_ROUTING_FILE = "shipped_routing.yaml"
 
 
-@functools.cache  # a packaged constant, read once
 def shipped_routing() -> RoutingConfig:
-    """The shipped default's plugins and profiles."""
+    """The shipped default's plugins and profiles, read anew (a few lines of YAML) so no
+    caller shares a mutable model with another."""
     text = resources.files("triskel.common").joinpath(SHIPPED_ROUTING_FILE).read_text()
     return RoutingConfig.model_validate(yaml.safe_load(text))
