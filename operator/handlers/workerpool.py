@@ -31,15 +31,29 @@ Json = dict[str, Any]
 PLURAL = WORKER_POOL.plural
 
 
-# How soon a pool whose child the API server refused is reconciled again: the
-# cause (a quota, an admission policy) may go away without the pool changing.
-CHILD_REFUSED_RETRY_S = 30.0
+# How soon a pool whose child the API server refused is reconciled again: the cause (a
+# quota, an admission policy) may go away without the pool changing. kopf keeps a delayed
+# handler asleep through a spec change, so a fixed delay would also hold back the user's
+# fix: start at 1 s and double to 30 s, as controllers back off a failing sync.
+CHILD_REFUSED_FIRST_RETRY_S = 1.0
+CHILD_REFUSED_MAX_RETRY_S = 30.0
+
+
+def child_refused_retry_s(num_retries: int) -> float:
+    """The delay before the next reconcile of a pool refused `num_retries` times in a
+    row (kopf's `retry`: 0 after the first refusal)."""
+    return min(CHILD_REFUSED_FIRST_RETRY_S * 2.0 ** min(num_retries, 16), CHILD_REFUSED_MAX_RETRY_S)
 
 
 def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
     @on_spec_change(PLURAL, registry)
     async def workerpool_reconcile(
-        body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, **_: Any
+        body: kopf.Body,
+        meta: kopf.Meta,
+        status: kopf.Status,
+        patch: kopf.Patch,
+        retry: int,
+        **_: Any,
     ) -> None:
         spec = _parse(body, meta, status, patch, runtime)
         pools = await runtime.pools()
@@ -50,7 +64,7 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         except ChildRefused as refused:
             message = f"WorkerPool {meta['namespace']}/{meta['name']}: {refused}"
             report_problem(body, meta, status, patch, runtime.now(), "ChildRefused", message)
-            raise kopf.TemporaryError(message, delay=CHILD_REFUSED_RETRY_S) from None
+            raise kopf.TemporaryError(message, delay=child_refused_retry_s(retry)) from None
         if outcome.drain is not None and outcome.drain.timed_out:
             kopf.warn(
                 body,

@@ -18,6 +18,7 @@ import grpc
 import kmock
 import pytest
 
+from triskel.operator.handlers import workerpool
 from triskel.v1 import worker_pb2, worker_pb2_grpc
 
 from support.kube_emulator import NAMESPACE, collection_path, create, declare_resources, stored
@@ -371,8 +372,12 @@ async def test_the_status_timer_keeps_an_invalid_spec_reported(
 
 @pytest.mark.asyncio
 async def test_a_child_the_api_server_refuses_degrades_the_pool_with_a_warning(
-    server: kmock.KubernetesEmulator,
+    server: kmock.KubernetesEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The emulator refuses the Deployment once but keeps it, so a retry would succeed:
+    # none comes within this test, which is about the status timer alone.
+    monkeypatch.setattr(workerpool, "CHILD_REFUSED_FIRST_RETRY_S", 3600.0)
+    monkeypatch.setattr(workerpool, "CHILD_REFUSED_MAX_RETRY_S", 3600.0)
     refusal = {
         "kind": "Status",
         "apiVersion": "v1",
