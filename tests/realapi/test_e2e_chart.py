@@ -157,8 +157,16 @@ def test_install_serve_scale_in_under_load_and_uninstall(
     values = {"operator": {"watchNamespaces": [namespace]}, "router": {"processes": 2}}
     chart = render(values, namespace=namespace, kube_version=real_api.server_version())
     cluster_scoped = [m for m in chart if m["kind"].startswith("Cluster")]
-    # Probes every second at most: the chart's 5-20 s periods would only slow the test.
-    with process_kubelet(real_api, tmp_path / "kubelet", [namespace], max_probe_period_s=1):
+    # Probes every second at most and preStop sleeps of 2 s (the chart's 5-20 s periods
+    # and the workers' 15 s would only slow the test; every hook still runs).
+    kubelet = process_kubelet(
+        real_api,
+        tmp_path / "kubelet",
+        [namespace],
+        max_probe_period_s=1,
+        max_pre_stop_sleep_s=2,
+    )
+    with kubelet:
         try:
             apply_list(real_api, chart)
             real_api.kubectl("apply", "-f", str(PD_EXAMPLE), namespace=namespace)

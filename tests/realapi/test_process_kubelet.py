@@ -32,7 +32,7 @@ from support.process_kubelet import (
     ProcessKubelet,
     process_kubelet,
 )
-from support.process_kubelet.actions import ActionContext, run_action
+from support.process_kubelet.actions import ActionContext, capped_sleep, run_action
 from support.process_kubelet.api import ApiLogin
 from support.process_kubelet.env import expand
 from support.process_kubelet.host import HostView
@@ -221,6 +221,18 @@ def test_a_capped_period_keeps_the_failure_window_of_probes_that_kill() -> None:
     # A window that does not divide evenly rounds up (7 s of failures, probed every 2 s).
     odd = {"periodSeconds": 7, "failureThreshold": 1}
     assert ProbeTiming.of(odd, 2, keep_failure_window=True).failure_threshold == 4
+
+
+def test_a_capped_pre_stop_sleep_is_shortened_and_other_hooks_kept() -> None:
+    # The workers' preStop, in both forms the operator writes (builders/deployment.py).
+    assert capped_sleep({"sleep": {"seconds": 15}}, 2) == {"sleep": {"seconds": 2}}
+    exec_sleep = {"exec": {"command": ["sleep", "15"]}}
+    assert capped_sleep(exec_sleep, 2) == {"exec": {"command": ["sleep", "2"]}}
+    # Shorter than the cap, no cap, or not a sleep: as written.
+    assert capped_sleep({"sleep": {"seconds": 1}}, 2) == {"sleep": {"seconds": 1}}
+    assert capped_sleep(exec_sleep, None) == exec_sleep
+    other = {"exec": {"command": ["sh", "-c", "sleep 15"]}}
+    assert capped_sleep(other, 2) == other
 
 
 def test_an_image_without_command_runs_its_entrypoint_by_longest_prefix(tmp_path: Path) -> None:

@@ -82,6 +82,19 @@ async def run_action(spec: Json, context: ActionContext, timeout_s: float) -> Ou
         return Outcome(False, f"{handler} {host}:{port}: {error}")
 
 
+def capped_sleep(spec: Json, max_s: float | None) -> Json:
+    """`spec` (a hook) with a sleep longer than `max_s` shortened to it: the `sleep`
+    handler's seconds, or an exec of `sleep N`. Any other hook is returned as it is."""
+    if max_s is None:
+        return spec
+    if "sleep" in spec and float(spec["sleep"]["seconds"]) > max_s:
+        return {**spec, "sleep": {**spec["sleep"], "seconds": max_s}}
+    command = spec.get("exec", {}).get("command", [])
+    if len(command) == 2 and command[0] == "sleep" and float(command[1]) > max_s:
+        return {**spec, "exec": {**spec["exec"], "command": ["sleep", f"{max_s:g}"]}}
+    return spec
+
+
 def check_action(spec: Json, ports: Mapping[str, int]) -> None:
     """Unsupported when a probe or hook could never run: no single handler, or a port
     name the container does not declare (a kubelet would fail it at every attempt)."""

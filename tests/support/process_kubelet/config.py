@@ -35,6 +35,9 @@ class KubeletConfig:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     # Caps every probe's periodSeconds (see probes.py); None keeps the pod's.
     max_probe_period_s: float | None = None
+    # Caps a preStop hook's sleep (the `sleep` handler or an exec of `sleep N`); None
+    # keeps the pod's. The hook still runs before SIGTERM, only shorter.
+    max_pre_stop_sleep_s: float | None = None
 
     def entrypoint_for(self, image: str) -> tuple[str, ...] | None:
         matching = [prefix for prefix in self.entrypoints if image.startswith(prefix)]

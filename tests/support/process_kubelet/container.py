@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from .actions import ActionContext, Outcome, run_action
+from .actions import ActionContext, Outcome, capped_sleep, run_action
 from .api import Json
 from .probes import ProbeTiming, probe_states
 from .process import ContainerProcess, Launch, ProcessTable
@@ -68,6 +68,7 @@ class ContainerState:
 class RunSettings:
     restart_policy: str  # Always, OnFailure, Never
     max_probe_period_s: float | None
+    max_pre_stop_sleep_s: float | None
     # Liveness or startup failures kill with the pod's terminationGracePeriodSeconds.
     termination_grace_s: float
 
@@ -217,6 +218,8 @@ class ContainerRunner:
         loop = asyncio.get_running_loop()
         begun = loop.time()
         pre_stop = self._spec.get("lifecycle", {}).get("preStop")
+        if pre_stop is not None:
+            pre_stop = capped_sleep(pre_stop, self._settings.max_pre_stop_sleep_s)
         if pre_stop is not None and grace_s > 0:
             try:
                 outcome = await asyncio.wait_for(

@@ -19,6 +19,7 @@ def process_kubelet(
     namespaces: Iterable[str] | None,
     entrypoints: Mapping[str, tuple[str, ...]] = TRISKEL_ENTRYPOINTS,
     max_probe_period_s: float | None = None,
+    max_pre_stop_sleep_s: float | None = None,
 ) -> Iterator[ProcessKubelet]:
     """A started kubelet (as the rig's admin) serving `namespaces` (None: all); on the way
     out it is stopped and prints every pod's log and its own (shown when a test failed)."""
@@ -28,6 +29,7 @@ def process_kubelet(
         namespaces=None if namespaces is None else frozenset(namespaces),
         entrypoints=entrypoints,
         max_probe_period_s=max_probe_period_s,
+        max_pre_stop_sleep_s=max_pre_stop_sleep_s,
     )
     kubelet = ProcessKubelet(config)
     kubelet.start()

@@ -226,6 +226,7 @@ class PodWorker:
             settings=RunSettings(
                 restart_policy=self._pod["spec"].get("restartPolicy", "Always"),
                 max_probe_period_s=config.max_probe_period_s,
+                max_pre_stop_sleep_s=config.max_pre_stop_sleep_s,
                 termination_grace_s=grace_s,
             ),
             table=self._parts.processes,
