@@ -1,31 +1,40 @@
-"""Client and server CPU per request of grpc.aio: a call per request, or requests
-multiplexed over long-lived bidirectional streams.
+"""Client and server CPU per request of grpc.aio (a call per request, or requests
+multiplexed over long-lived bidirectional streams) and of plain length-prefixed frames
+over long-lived TCP connections.
 
     python bench/grpc_call_cost.py [--concurrency 32,256] [--messages 1,16]
         [--streams 1,8] [--seconds 8] [--rounds 2]
 
 Why (issue 21): the router opens one unary-request/server-streaming call per request to
 a worker. Would a few long-lived bidi streams per worker, each request tagged with an id,
-cost less CPU? Both shapes, with nothing else in them:
+cost less CPU? Or the router's own frames with no gRPC at all? The three shapes, with
+nothing else in them:
 
 - `unary`: one `Generate` call per request; the caller iterates its N messages;
 - `mux`: K `Serve` streams on the channel, requests go round them. Per stream one writer
   task owns `write()` and one reader task owns `read()` (grpc.aio allows one of each in
   flight); the reader hands each message to its request's own asyncio.Queue, so the
-  caller still consumes a stream.
+  caller still consumes a stream;
+- `framed`: K TCP connections (`--streams` counts connections here), requests go round
+  them; each frame is a 4-byte big-endian length then the message. Plain
+  asyncio.Protocol on both ends; the client's `data_received` hands each message to its
+  request's own asyncio.Queue, as in `mux`.
 
 A server subprocess of this script (`--serve`) answers at once with N 48-byte messages
-(an 8-byte header: request id, messages wanted, is-final; then 40 bytes), bytes in and
-out through generic handlers, no generated code. `--concurrency` closed-loop callers run
-`--seconds` after a warm-up; per run: requests/s, client CPU per request
-(`time.process_time`, grpc's threads included) and server CPU per request (its utime +
-stime from /proc). Each round runs every mode once per setting, modes in turn.
+(an 8-byte header: request id, messages wanted, is-final; then 40 bytes): gRPC bytes in
+and out through generic handlers, no generated code; frames on a second port of the
+same process and event loop. `--concurrency` closed-loop callers run `--seconds` after a
+warm-up; per run: requests/s, client CPU per request (`time.process_time`, grpc's
+threads included) and server CPU per request (its utime + stime from /proc, the idle
+gRPC server's included in `framed`). Each round runs every mode once per setting, modes
+in turn.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import os
 import platform
@@ -36,7 +45,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, NamedTuple, cast
 
 import grpc
 
@@ -45,6 +54,8 @@ _GENERATE_PATH = f"/{_SERVICE}/Generate"
 _SERVE_PATH = f"/{_SERVICE}/Serve"
 _HEADER = struct.Struct("!IHBx")  # request id, messages wanted (requests), is_final (responses)
 _PAYLOAD = b"p" * 40
+_LENGTH = struct.Struct("!I")  # framed mode: the payload's length before each frame
+_MAX_FRAME_BYTES = 1 << 16  # a longer length means a broken stream, not a big message
 _WARMUP_S = 2.0
 _DRAIN_TIMEOUT_S = 30.0
 _CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
@@ -66,8 +77,63 @@ async def _serve(requests: AsyncIterator[bytes], _context: Any) -> AsyncIterator
             yield _HEADER.pack(request_id, 0, index == num_messages - 1) + _PAYLOAD
 
 
-async def serve(port: int) -> None:
-    """Serves until killed; prints `port N` (the bound port) on stdout once listening."""
+def pop_frames(buffer: bytearray) -> list[bytes]:
+    """Removes the complete frames from the front of `buffer` and returns their payloads;
+    a partial frame stays for the next call. ValueError for a length over the limit."""
+    payloads: list[bytes] = []
+    start, size = 0, len(buffer)
+    while size - start >= _LENGTH.size:
+        (length,) = _LENGTH.unpack_from(buffer, start)
+        if length > _MAX_FRAME_BYTES:
+            raise ValueError(f"frame of {length} bytes exceeds {_MAX_FRAME_BYTES}")
+        end = start + _LENGTH.size + length
+        if end > size:
+            break
+        payloads.append(bytes(buffer[start + _LENGTH.size : end]))
+        start = end
+    del buffer[:start]
+    return payloads
+
+
+def frame(payload: bytes) -> bytes:
+    return _LENGTH.pack(len(payload)) + payload
+
+
+class FramedServerProtocol(asyncio.Protocol):
+    """Answers each request frame inline with its N response frames, like `_serve`.
+
+    A Protocol rather than asyncio.start_server: streams would add a StreamReader buffer
+    copy and a task wakeup per read, overhead the router's own transport need not pay.
+    Output is not flow-controlled: the closed-loop client bounds what is in flight.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # asyncio sets TCP_NODELAY
+
+    def data_received(self, data: bytes) -> None:
+        assert self._transport is not None
+        self._buffer += data
+        for request in pop_frames(self._buffer):
+            request_id, num_messages, _ = _HEADER.unpack_from(request)
+            for index in range(num_messages):
+                # One write per frame, not coalesced: the gRPC modes write per message.
+                self._transport.write(
+                    frame(_HEADER.pack(request_id, 0, index == num_messages - 1) + _PAYLOAD)
+                )
+
+
+class ServerPorts(NamedTuple):
+    grpc: int
+    framed: int
+
+
+async def serve() -> None:
+    """Serves until killed; prints `ports GRPC FRAMED` (both bound to ephemeral loopback
+    ports) on stdout once listening."""
     handler = grpc.method_handlers_generic_handler(
         _SERVICE,
         {  # no (de)serializers: handlers get and return bytes
@@ -77,10 +143,29 @@ async def serve(port: int) -> None:
     )
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((handler,))
-    bound_port = server.add_insecure_port(f"127.0.0.1:{port}")
+    grpc_port = server.add_insecure_port("127.0.0.1:0")
+    framed_server = await asyncio.get_running_loop().create_server(
+        FramedServerProtocol, "127.0.0.1", 0
+    )
+    framed_port = framed_server.sockets[0].getsockname()[1]
     await server.start()
-    print(f"port {bound_port}", flush=True)
+    print(f"ports {grpc_port} {framed_port}", flush=True)
     await server.wait_for_termination()
+
+
+def start_server() -> tuple[subprocess.Popen[str], ServerPorts]:
+    """A `--serve` subprocess, listening; the caller kills it."""
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None
+    ready_line = server.stdout.readline()  # "" if the server died first
+    words = ready_line.split()
+    if len(words) != 3 or words[0] != "ports":
+        server.kill()
+        server.wait()
+        raise RuntimeError(f"server pid {server.pid} did not start: {ready_line!r}")
+    return server, ServerPorts(int(words[1]), int(words[2]))
 
 
 def process_cpu_s(pid: int) -> float:
@@ -169,15 +254,90 @@ class MuxStream:
             self._pending.clear()
 
 
+class FramedConnection(asyncio.Protocol):
+    """Requests multiplexed over one TCP connection of length-prefixed frames.
+
+    `data_received` parses the frames and hands each message to its request's own
+    asyncio.Queue: the same hand-off as MuxStream's reader, so `framed` and `mux` differ
+    in the transport alone, and the caller still consumes a stream. When the connection
+    ends, each pending request is woken with `None` and raises StreamEndedError, as do
+    later requests.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._transport: asyncio.Transport | None = None
+        self._pending: dict[int, asyncio.Queue[bytes | None]] = {}
+        self._request_ids = itertools.count(1)
+        self._end_reason: str | None = None
+        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @classmethod
+    async def open(cls, port: int) -> FramedConnection:
+        _, connection = await asyncio.get_running_loop().create_connection(cls, "127.0.0.1", port)
+        return connection
+
+    async def request(self, num_messages: int) -> int:
+        """Sends one request; returns how many messages came back, the last one final.
+        ValueError for a message of another request."""
+        if self._end_reason is not None or self._transport is None:
+            raise StreamEndedError(self._end_reason or "not connected")
+        request_id = next(self._request_ids) & 0xFFFFFFFF
+        responses: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._pending[request_id] = responses
+        self._transport.write(frame(_HEADER.pack(request_id, num_messages, 0) + _PAYLOAD))
+        try:
+            num_received = 0
+            while True:
+                message = await responses.get()
+                if message is None:
+                    raise StreamEndedError(self._end_reason)
+                num_received += 1
+                message_id, _, is_final = _HEADER.unpack_from(message)
+                if message_id != request_id:
+                    raise ValueError(f"request {request_id} got a message of {message_id}")
+                if is_final:
+                    return num_received
+        finally:  # a cancelled request leaves no entry behind
+            self._pending.pop(request_id, None)
+
+    async def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            await self._closed
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # asyncio sets TCP_NODELAY
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        for message in pop_frames(self._buffer):  # ValueError: asyncio drops the connection
+            request_id, _, is_final = _HEADER.unpack_from(message)
+            responses = self._pending.get(request_id)
+            if responses is None:
+                continue  # its request was cancelled
+            responses.put_nowait(message)
+            if is_final:
+                del self._pending[request_id]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end_reason = f"connection ended: {exc!r}"
+        for responses in self._pending.values():
+            responses.put_nowait(None)
+        self._pending.clear()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+
+Mode = Literal["unary", "mux", "framed"]
+
+
 @dataclass(slots=True, frozen=True)
 class RunSpec:
-    num_streams: int | None  # None: unary, else mux over this many streams
+    mode: Mode
+    num_streams: int | None  # mux streams or framed connections; None for unary
     concurrency: int
     num_messages: int
-
-    @property
-    def mode(self) -> str:
-        return "unary" if self.num_streams is None else "mux"
 
 
 @dataclass(slots=True, frozen=True)
@@ -194,39 +354,75 @@ class _Load:
     num_completed: int = 0
 
 
-async def run_once(spec: RunSpec, port: int, server_pid: int, seconds: float) -> RunResult:
-    """`spec.concurrency` closed-loop callers on a fresh channel; measured after warm-up."""
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+async def _open_sender(
+    spec: RunSpec, ports: ServerPorts, resources: contextlib.AsyncExitStack
+) -> Callable[[], Awaitable[int]]:
+    """One request of `spec` per call, on a fresh channel or fresh connections that
+    `resources` closes; each call returns how many messages came back."""
+    if spec.mode == "framed":
+        assert spec.num_streams is not None
+        connections: list[FramedConnection] = []
+        for _ in range(spec.num_streams):
+            connections.append(await FramedConnection.open(ports.framed))
+            resources.push_async_callback(connections[-1].close)
+        next_connection = itertools.cycle(connections)
+        return lambda: next(next_connection).request(spec.num_messages)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{ports.grpc}")
+    resources.push_async_callback(channel.close)  # after the streams: callbacks run LIFO
+    await channel.channel_ready()
+    if spec.mode == "unary":
+        generate = channel.unary_stream(_GENERATE_PATH)
+        request = _HEADER.pack(0, spec.num_messages, 0) + _PAYLOAD
+
+        async def send_one() -> int:
+            return sum([1 async for _ in generate(request)])
+
+        return send_one
+    assert spec.num_streams is not None
     streams: list[MuxStream] = []
+    for _ in range(spec.num_streams):
+        streams.append(MuxStream(channel))
+        resources.push_async_callback(streams[-1].close)
+    next_stream = itertools.cycle(streams)
+    return lambda: next(next_stream).request(spec.num_messages)
+
+
+async def run_once(
+    spec: RunSpec,
+    ports: ServerPorts,
+    server_pid: int,
+    seconds: float,
+    warmup_s: float = _WARMUP_S,
+) -> RunResult:
+    """`spec.concurrency` closed-loop callers on a fresh channel or fresh connections;
+    measured after warm-up. A caller's error (a short or foreign reply, a lost stream)
+    ends the run with it."""
+    async with contextlib.AsyncExitStack() as resources:
+        send_one = await _open_sender(spec, ports, resources)
+        return await _drive(spec, send_one, server_pid, seconds, warmup_s)
+
+
+async def _drive(
+    spec: RunSpec,
+    send_one: Callable[[], Awaitable[int]],
+    server_pid: int,
+    seconds: float,
+    warmup_s: float,
+) -> RunResult:
+    load = _Load()
+
+    async def caller() -> None:
+        while not load.is_stopping:
+            num_received = await send_one()
+            if num_received != spec.num_messages:
+                raise AssertionError(f"{num_received} messages, not {spec.num_messages}")
+            if load.is_measuring:
+                load.num_completed += 1
+
     tasks: list[asyncio.Task[None]] = []
     try:
-        await channel.channel_ready()
-        send_one: Callable[[], Awaitable[int]]
-        if spec.num_streams is None:
-            generate = channel.unary_stream(_GENERATE_PATH)
-            request = _HEADER.pack(0, spec.num_messages, 0) + _PAYLOAD
-
-            async def send_one() -> int:
-                return sum([1 async for _ in generate(request)])
-        else:
-            streams = [MuxStream(channel) for _ in range(spec.num_streams)]
-            next_stream = itertools.cycle(streams)
-
-            def send_one() -> Awaitable[int]:
-                return next(next_stream).request(spec.num_messages)
-
-        load = _Load()
-
-        async def caller() -> None:
-            while not load.is_stopping:
-                num_received = await send_one()
-                if num_received != spec.num_messages:
-                    raise AssertionError(f"{num_received} messages, not {spec.num_messages}")
-                if load.is_measuring:
-                    load.num_completed += 1
-
         tasks = [asyncio.create_task(caller()) for _ in range(spec.concurrency)]
-        await asyncio.sleep(_WARMUP_S)
+        await asyncio.sleep(warmup_s)
         server_cpu_s, client_cpu_s = process_cpu_s(server_pid), time.process_time()
         started_s = time.perf_counter()
         load.is_measuring = True
@@ -241,9 +437,6 @@ async def run_once(spec: RunSpec, port: int, server_pid: int, seconds: float) ->
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for stream in streams:
-            await stream.close()
-        await channel.close()
     num_completed = max(load.num_completed, 1)
     return RunResult(
         requests_per_s=load.num_completed / elapsed_s,
@@ -262,12 +455,16 @@ def int_list(text: str) -> list[int]:
 
 def build_specs(args: argparse.Namespace) -> list[RunSpec]:
     """One round's runs: per (messages, concurrency) every mode in turn."""
-    modes: list[int | None] = [None, *args.streams]
+    modes: list[tuple[Mode, int | None]] = [
+        ("unary", None),
+        *[("mux", num_streams) for num_streams in args.streams],
+        *[("framed", num_streams) for num_streams in args.streams],
+    ]
     return [
-        RunSpec(num_streams, concurrency, messages)
+        RunSpec(mode, num_streams, concurrency, messages)
         for messages in args.messages
         for concurrency in args.concurrency
-        for num_streams in modes
+        for mode, num_streams in modes
     ]
 
 
@@ -293,12 +490,12 @@ def format_table(results: dict[RunSpec, list[RunResult]], args: argparse.Namespa
     return "\n".join(lines)
 
 
-async def run_all(args: argparse.Namespace, port: int, server_pid: int) -> str:
+async def run_all(args: argparse.Namespace, ports: ServerPorts, server_pid: int) -> str:
     specs = build_specs(args)
     results: dict[RunSpec, list[RunResult]] = {spec: [] for spec in specs}
     for round_index in range(args.rounds):
         for spec in specs:
-            result = await run_once(spec, port, server_pid, args.seconds)
+            result = await run_once(spec, ports, server_pid, args.seconds)
             results[spec].append(result)
             print(f"round {round_index + 1}: {spec} {result}", file=sys.stderr, flush=True)
     return format_table(results, args)
@@ -308,25 +505,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--concurrency", type=int_list, default=[32, 256])
     parser.add_argument("--messages", type=int_list, default=[1, 16])
-    parser.add_argument("--streams", type=int_list, default=[1, 8], help="mux stream counts")
+    parser.add_argument(
+        "--streams", type=int_list, default=[1, 8], help="mux streams / framed connections"
+    )
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per run")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rounds < 1 or args.seconds <= 0:
         parser.error(f"--rounds ({args.rounds}) and --seconds ({args.seconds}) must be > 0")
-    if args.serve is not None:
-        asyncio.run(serve(args.serve))
+    if args.serve:
+        asyncio.run(serve())
         return 0
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", "0"], stdout=subprocess.PIPE, text=True
-    )
+    server, ports = start_server()
     try:
-        assert server.stdout is not None
-        ready_line = server.stdout.readline()  # "" if the server died first
-        if not ready_line.startswith("port "):
-            raise RuntimeError(f"server pid {server.pid} did not start: {ready_line!r}")
-        print(asyncio.run(run_all(args, int(ready_line.split()[1]), server.pid)))
+        print(asyncio.run(run_all(args, ports, server.pid)))
     finally:  # it holds nothing worth a graceful stop
         server.kill()
         server.wait()
