@@ -26,11 +26,10 @@ explain a miss. Blank text never fires. No I/O and no training while routing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import numpy as np
 from pydantic import AfterValidator, Field, field_validator, model_validator
-from sklearn.linear_model import LogisticRegression
 
 from triskel.router.semantic.embedding import Embedder
 from triskel.router.semantic.errors import SemanticConfigError
@@ -51,6 +50,12 @@ from triskel.router.semantic.signals.category_classifier.features import (
     characters_read,
 )
 from triskel.router.semantic.signals.registry import SignalParameters, parse_parameters
+
+if TYPE_CHECKING:
+    # scikit-learn (with the SciPy and pandas it pulls in) takes ~1.5 s of CPU to import:
+    # every router and operator start would pay it, semantic routing configured or not.
+    # It is imported when a classifier is built.
+    from sklearn.linear_model import LogisticRegression
 
 TYPE_NAME = "category-classifier"
 SUMMARY = "The request's category, from a classifier trained at load on labelled exemplars."
@@ -135,6 +140,8 @@ class CategoryClassifier:
 
 def new_model() -> LogisticRegression:
     """The untrained classifier (also what cross-validation measures)."""
+    from sklearn.linear_model import LogisticRegression  # here, not at the top: see the imports
+
     # newton-cg: a handful of iterations on tens of thousands of sparse n-gram
     # features, where lbfgs takes ten times as long.
     return LogisticRegression(
@@ -146,7 +153,7 @@ def new_model() -> LogisticRegression:
     )
 
 
-Trained = tuple[LogisticRegression, Featurizer]
+Trained: TypeAlias = "tuple[LogisticRegression, Featurizer]"
 
 
 def train(

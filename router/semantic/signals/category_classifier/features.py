@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.sparse import csr_matrix, hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
+
+if TYPE_CHECKING:
+    # Imported where used: see the category classifier's imports.
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 # A dense array or a SciPy sparse matrix (SciPy ships no type information).
 Matrix = Any
@@ -37,6 +39,8 @@ class Featurizer:
     def __init__(self, features: FeatureSet) -> None:
         self._characters: TfidfVectorizer | None = None
         if features is FeatureSet.EMBEDDING_AND_CHARACTERS:
+            from sklearn.feature_extraction.text import TfidfVectorizer  # here: see the imports
+
             self._characters = TfidfVectorizer(
                 analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=2
             )
@@ -70,4 +74,6 @@ def characters_read(text: str) -> str:
 
 
 def _joined(dense: npt.NDArray[np.float32], sparse: Matrix) -> Matrix:
+    from scipy.sparse import csr_matrix, hstack  # here, not at the top: see the imports
+
     return hstack([csr_matrix(dense), sparse]).tocsr()
