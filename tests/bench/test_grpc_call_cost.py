@@ -4,29 +4,14 @@ answers what its client counts, and every mode completes a short run."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "grpc_call_cost.py"
+from support.bench_scripts import load_bench_script
 
-
-def _load_script() -> ModuleType:
-    # bench/ is no package and the repository root stays off sys.path (pyproject.toml).
-    spec = importlib.util.spec_from_file_location("grpc_call_cost", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_script()
+bench = load_bench_script("grpc_call_cost")
 
 
 def _message(request_id: int, is_final: bool) -> bytes:

@@ -3,29 +3,14 @@ counts a broken reply as a failure."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "http_front_cost.py"
+from support.bench_scripts import load_bench_script
 
-
-def _load_script() -> ModuleType:
-    # bench/ is no package and the repository root stays off sys.path (pyproject.toml).
-    spec = importlib.util.spec_from_file_location("http_front_cost", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_script()
+bench = load_bench_script("http_front_cost")
 
 # granian is no dependency of the project: its modes are tested only where installed.
 MODES = bench.available_modes()
