@@ -179,32 +179,29 @@ class StreamEndedError(ConnectionError):
     pass
 
 
-class MuxStream:
-    """Requests multiplexed over one bidi stream.
+class PendingRequests:
+    """The requests in flight on one multiplexed stream or connection, each with its own
+    asyncio.Queue: the hand-off `mux` and `framed` share, so they differ in the
+    transport alone. When the transport ends, each pending request is woken with `None`
+    and raises StreamEndedError, as do later requests."""
 
-    Contract: only the writer task calls `write()`, only the reader task calls `read()`;
-    a request task touches only its own queue (and its own `_pending` entry, between
-    awaits on the one event loop, so no lock). When the stream ends, each pending
-    request is woken with `None` and raises StreamEndedError, as do later requests.
-    """
-
-    def __init__(self, channel: grpc.aio.Channel) -> None:
-        self._call = channel.stream_stream(_SERVE_PATH)()
-        self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
-        self._pending: dict[int, asyncio.Queue[bytes | None]] = {}
+    def __init__(self) -> None:
+        self._queues: dict[int, asyncio.Queue[bytes | None]] = {}
         self._request_ids = itertools.count(1)
         self._end_reason: str | None = None
-        self._writer = asyncio.create_task(self._write_loop())
-        self._reader = asyncio.create_task(self._read_loop())
 
-    async def request(self, num_messages: int) -> int:
-        """Sends one request; returns how many messages came back, the last one final."""
+    def open(self) -> tuple[int, asyncio.Queue[bytes | None]]:
+        """A new request's id and queue; StreamEndedError once the transport ended."""
         if self._end_reason is not None:
             raise StreamEndedError(self._end_reason)
         request_id = next(self._request_ids) & 0xFFFFFFFF
         responses: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._pending[request_id] = responses
-        self._outbox.put_nowait(_HEADER.pack(request_id, num_messages, 0) + _PAYLOAD)
+        self._queues[request_id] = responses
+        return request_id, responses
+
+    async def collect(self, request_id: int, responses: asyncio.Queue[bytes | None]) -> int:
+        """How many messages came for `request_id`, the last one final. ValueError for a
+        message of another request."""
         try:
             num_received = 0
             while True:
@@ -212,10 +209,52 @@ class MuxStream:
                 if message is None:
                     raise StreamEndedError(self._end_reason)
                 num_received += 1
-                if _HEADER.unpack_from(message)[2]:
+                message_id, _, is_final = _HEADER.unpack_from(message)
+                if message_id != request_id:
+                    raise ValueError(f"request {request_id} got a message of {message_id}")
+                if is_final:
                     return num_received
         finally:  # a cancelled request leaves no entry behind
-            self._pending.pop(request_id, None)
+            self._queues.pop(request_id, None)
+
+    def deliver(self, message: bytes) -> None:
+        """Hands `message` to its request (dropped when that request was cancelled)."""
+        request_id, _, is_final = _HEADER.unpack_from(message)
+        responses = self._queues.get(request_id)
+        if responses is None:
+            return
+        responses.put_nowait(message)
+        if is_final:
+            del self._queues[request_id]
+
+    def end(self, reason: str) -> None:
+        """The transport ended: every pending request and every later one fails."""
+        self._end_reason = reason
+        for responses in self._queues.values():
+            responses.put_nowait(None)
+        self._queues.clear()
+
+
+class MuxStream:
+    """Requests multiplexed over one bidi stream.
+
+    Contract: only the writer task calls `write()`, only the reader task calls `read()`;
+    a request task touches only its own queue (and its own entry in `_pending`, between
+    awaits on the one event loop, so no lock).
+    """
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._call = channel.stream_stream(_SERVE_PATH)()
+        self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._pending = PendingRequests()
+        self._writer = asyncio.create_task(self._write_loop())
+        self._reader = asyncio.create_task(self._read_loop())
+
+    async def request(self, num_messages: int) -> int:
+        """Sends one request; returns how many messages came back, the last one final."""
+        request_id, responses = self._pending.open()
+        self._outbox.put_nowait(_HEADER.pack(request_id, num_messages, 0) + _PAYLOAD)
+        return await self._pending.collect(request_id, responses)
 
     async def close(self) -> None:
         self._writer.cancel()
@@ -237,39 +276,26 @@ class MuxStream:
                 message = await self._call.read()
                 if message is grpc.aio.EOF:
                     return
-                request_id, _, is_final = _HEADER.unpack_from(message)
-                responses = self._pending.get(request_id)
-                if responses is None:
-                    continue  # its request was cancelled
-                responses.put_nowait(message)
-                if is_final:
-                    del self._pending[request_id]
+                self._pending.deliver(message)
         except BaseException as error:  # AioRpcError, or CancelledError on close
             reason = f"stream ended: {error!r}"
             raise
         finally:
-            self._end_reason = reason
-            for responses in self._pending.values():
-                responses.put_nowait(None)
-            self._pending.clear()
+            self._pending.end(reason)
 
 
 class FramedConnection(asyncio.Protocol):
     """Requests multiplexed over one TCP connection of length-prefixed frames.
 
-    `data_received` parses the frames and hands each message to its request's own
-    asyncio.Queue: the same hand-off as MuxStream's reader, so `framed` and `mux` differ
-    in the transport alone, and the caller still consumes a stream. When the connection
-    ends, each pending request is woken with `None` and raises StreamEndedError, as do
-    later requests.
+    `data_received` parses the frames and hands each message to its request
+    (`PendingRequests`, as MuxStream's reader does), so the caller still consumes a
+    stream.
     """
 
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
-        self._pending: dict[int, asyncio.Queue[bytes | None]] = {}
-        self._request_ids = itertools.count(1)
-        self._end_reason: str | None = None
+        self._pending = PendingRequests()
         self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @classmethod
@@ -280,26 +306,11 @@ class FramedConnection(asyncio.Protocol):
     async def request(self, num_messages: int) -> int:
         """Sends one request; returns how many messages came back, the last one final.
         ValueError for a message of another request."""
-        if self._end_reason is not None or self._transport is None:
-            raise StreamEndedError(self._end_reason or "not connected")
-        request_id = next(self._request_ids) & 0xFFFFFFFF
-        responses: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._pending[request_id] = responses
+        if self._transport is None:
+            raise StreamEndedError("not connected")
+        request_id, responses = self._pending.open()
         self._transport.write(frame(_HEADER.pack(request_id, num_messages, 0) + _PAYLOAD))
-        try:
-            num_received = 0
-            while True:
-                message = await responses.get()
-                if message is None:
-                    raise StreamEndedError(self._end_reason)
-                num_received += 1
-                message_id, _, is_final = _HEADER.unpack_from(message)
-                if message_id != request_id:
-                    raise ValueError(f"request {request_id} got a message of {message_id}")
-                if is_final:
-                    return num_received
-        finally:  # a cancelled request leaves no entry behind
-            self._pending.pop(request_id, None)
+        return await self._pending.collect(request_id, responses)
 
     async def close(self) -> None:
         if self._transport is not None:
@@ -312,19 +323,10 @@ class FramedConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._buffer += data
         for message in pop_frames(self._buffer):  # ValueError: asyncio drops the connection
-            request_id, _, is_final = _HEADER.unpack_from(message)
-            responses = self._pending.get(request_id)
-            if responses is None:
-                continue  # its request was cancelled
-            responses.put_nowait(message)
-            if is_final:
-                del self._pending[request_id]
+            self._pending.deliver(message)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._end_reason = f"connection ended: {exc!r}"
-        for responses in self._pending.values():
-            responses.put_nowait(None)
-        self._pending.clear()
+        self._pending.end(f"connection ended: {exc!r}")
         if not self._closed.done():
             self._closed.set_result(None)
 
