@@ -42,12 +42,12 @@ import statistics
 import struct
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, cast
 
 import grpc
+from cpu_window import measure_window
 
 _SERVICE = "triskel.bench.CallCost"
 _GENERATE_PATH = f"/{_SERVICE}/Generate"
@@ -57,8 +57,6 @@ _PAYLOAD = b"p" * 40
 _LENGTH = struct.Struct("!I")  # framed mode: the payload's length before each frame
 _MAX_FRAME_BYTES = 1 << 16  # a longer length means a broken stream, not a big message
 _WARMUP_S = 2.0
-_DRAIN_TIMEOUT_S = 30.0
-_CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
 async def _generate(request: bytes, _context: Any) -> AsyncIterator[bytes]:
@@ -166,13 +164,6 @@ def start_server() -> tuple[subprocess.Popen[str], ServerPorts]:
         server.wait()
         raise RuntimeError(f"server pid {server.pid} did not start: {ready_line!r}")
     return server, ServerPorts(int(words[1]), int(words[2]))
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of every thread `pid` has run so far."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()  # the name may hold spaces
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS_PER_S
 
 
 class StreamEndedError(ConnectionError):
@@ -421,29 +412,13 @@ async def _drive(
             if load.is_measuring:
                 load.num_completed += 1
 
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        tasks = [asyncio.create_task(caller()) for _ in range(spec.concurrency)]
-        await asyncio.sleep(warmup_s)
-        server_cpu_s, client_cpu_s = process_cpu_s(server_pid), time.process_time()
-        started_s = time.perf_counter()
-        load.is_measuring = True
-        await asyncio.sleep(seconds)
-        load.is_measuring = False
-        elapsed_s = time.perf_counter() - started_s
-        client_cpu_s = time.process_time() - client_cpu_s
-        server_cpu_s = process_cpu_s(server_pid) - server_cpu_s
-        load.is_stopping = True
-        await asyncio.wait_for(asyncio.gather(*tasks), _DRAIN_TIMEOUT_S)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    callers = [caller() for _ in range(spec.concurrency)]
+    window = await measure_window(callers, load, server_pid, warmup_s, seconds)
     num_completed = max(load.num_completed, 1)
     return RunResult(
-        requests_per_s=load.num_completed / elapsed_s,
-        client_us_per_request=client_cpu_s / num_completed * 1e6,
-        server_us_per_request=server_cpu_s / num_completed * 1e6,
+        requests_per_s=load.num_completed / window.elapsed_s,
+        client_us_per_request=window.client_cpu_s / num_completed * 1e6,
+        server_us_per_request=window.server_cpu_s / num_completed * 1e6,
     )
 
 

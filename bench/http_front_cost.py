@@ -60,6 +60,7 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp import web
+from cpu_window import measure_window
 
 _PATH = "/v1/completions"
 _HOST = "127.0.0.1"
@@ -72,10 +73,8 @@ _ALL_MODES = ("aiohttp", *_GRANIAN_INTERFACES)
 # Python at once); 256 connections opened together would overflow it.
 _BACKLOG = 1024
 _WARMUP_S = 2.0
-_DRAIN_TIMEOUT_S = 30.0
 _REQUEST_TIMEOUT_S = 30.0
 _LISTEN_TIMEOUT_S = 10.0
-_CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
 def granian_version() -> str | None:
@@ -274,13 +273,6 @@ def start_server(mode: str) -> tuple[subprocess.Popen[str], int]:
 # --- the client ---
 
 
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of every thread `pid` has run so far."""
-    with open(f"/proc/{pid}/stat") as stat_file:
-        fields = stat_file.read().rsplit(")", 1)[1].split()  # the name may hold spaces
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS_PER_S
-
-
 def verify_response(status: int, content_type: str, body: bytes, num_chunks: int) -> str | None:
     """Why the reply is not a complete SSE stream of `num_chunks` chunks, None if it is."""
     if status != 200:
@@ -373,28 +365,13 @@ async def run_once(
     connector = aiohttp.TCPConnector(limit=spec.concurrency)
     timeout = aiohttp.ClientTimeout(total=_REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        tasks = [asyncio.create_task(client(session)) for _ in range(spec.concurrency)]
-        try:
-            await asyncio.sleep(warmup_s)
-            server_cpu_s, client_cpu_s = process_cpu_s(server_pid), time.process_time()
-            started_s = time.perf_counter()
-            load.is_measuring = True
-            await asyncio.sleep(seconds)
-            load.is_measuring = False
-            elapsed_s = time.perf_counter() - started_s
-            client_cpu_s = time.process_time() - client_cpu_s
-            server_cpu_s = process_cpu_s(server_pid) - server_cpu_s
-            load.is_stopping = True
-            await asyncio.wait_for(asyncio.gather(*tasks), _DRAIN_TIMEOUT_S)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        callers = [client(session) for _ in range(spec.concurrency)]
+        window = await measure_window(callers, load, server_pid, warmup_s, seconds)
     num_completed = max(load.num_completed, 1)
     return RunResult(
-        requests_per_s=load.num_completed / elapsed_s,
-        server_us_per_request=server_cpu_s / num_completed * 1e6,
-        client_us_per_request=client_cpu_s / num_completed * 1e6,
+        requests_per_s=load.num_completed / window.elapsed_s,
+        server_us_per_request=window.server_cpu_s / num_completed * 1e6,
+        client_us_per_request=window.client_cpu_s / num_completed * 1e6,
         first_chunk_p50_ms=percentile(load.first_chunk_s, 0.50) * 1e3,
         first_chunk_p99_ms=percentile(load.first_chunk_s, 0.99) * 1e3,
         num_failed=load.num_failed,

@@ -21,20 +21,12 @@ import os
 import time
 from pathlib import Path
 
+from cpu_window import cpu_seconds
 from profile_router import instant_pool, load  # the same workers and closed loop
 from router_child import started_router
 
 from triskel.cli.supervisor import Supervisor
 from triskel.workers.process import WorkerProcessConfig
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """user + system CPU seconds of `pid` and its waited-for children so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    utime, stime = int(fields[11]), int(fields[12])
-    return (utime + stime) / _TICKS
 
 
 def children_of(pid: int) -> list[int]:
