@@ -30,7 +30,6 @@ from triskel.common.router_cluster import RouterClusterConfig
 from triskel.common.routing_api import RoutingSettings
 from triskel.common.tls import (
     ClientTlsFiles,
-    GrpcClientTls,
     ReloadingSslContext,
     TlsFileError,
     TlsFiles,
@@ -42,6 +41,7 @@ from triskel.router.auth.authenticator import Authenticator
 from triskel.router.auth.config import AuthConfig
 from triskel.router.auth.setup import AuthRedis, AuthSetupError, open_authenticator
 from triskel.router.backends.addresses import WorkerEndpoint, as_endpoint, open_worker
+from triskel.router.backends.dialing import WorkerDialing, worker_dialing
 from triskel.router.cluster import ClusterView
 from triskel.router.discovery.membership import (
     MEMBERSHIP_POLL_S,
@@ -128,6 +128,10 @@ class RouterProcessConfig(ApiModel):
     # The router's client certificate for workers that require one (mTLS), and the CA
     # their certificates chain to; Triskel-protocol (gRPC) workers only.
     worker_tls: ClientTlsFiles | None = None
+    # Decode, Prefill and Cancel as frames to Triskel-protocol workers that serve them
+    # (proto/triskel/v1/worker_frames.proto: a fraction of a gRPC call's CPU); false:
+    # every call over gRPC.
+    worker_frames: bool = True
     # Set by `triskel router --processes N` for each of its processes, never by hand:
     # this process's place among them and where they talk (triskel.router.siblings).
     siblings: SiblingsConfig | None = None
@@ -180,9 +184,9 @@ class RouterStartupError(RuntimeError):
 
 
 async def connect_workers(
-    workers: list[str | WorkerEndpoint], timeout_s: float, tls: GrpcClientTls | None = None
+    workers: list[str | WorkerEndpoint], timeout_s: float, dialing: WorkerDialing | None = None
 ) -> list[WorkerClient]:
-    clients = [open_worker(worker, tls) for worker in workers]
+    clients = [open_worker(worker, dialing) for worker in workers]
     try:
         await asyncio.gather(*(client.connect(timeout_s) for client in clients))
     except WorkerCallError as error:
@@ -201,7 +205,7 @@ async def run_router(
 ) -> None:
     """Serves until `stop` is set (or SIGTERM / SIGINT when `stop` is None)."""
     listener_tls = _listener_tls(config)
-    worker_tls = _worker_tls(config)
+    dialing = _worker_dialing(config)
     membership = None
     workers = config.workers
     if config.membership_file is not None:
@@ -213,7 +217,7 @@ async def run_router(
         except MembershipFileError as error:
             raise RouterStartupError(str(error)) from None
         workers = [address for pool in listed.pools for address in pool.endpoints]
-    clients = await connect_workers(workers, config.connect_timeout_s, worker_tls)
+    clients = await connect_workers(workers, config.connect_timeout_s, dialing)
     try:
         registry = WorkerRegistry(clients)
     except ValueError as error:
@@ -353,10 +357,10 @@ async def run_router(
     parent_fd = _stop_with_parent(stop) if siblings is not None else None
     discovery: _Discovery | None
     if membership is not None:
-        discovery = _start_membership_sync(membership, registry, cluster, table, stop, worker_tls)
+        discovery = _start_membership_sync(membership, registry, cluster, table, stop, dialing)
     else:
         discovery = _start_discovery(
-            config, registry, cluster, table, context, semantic, stop, worker_tls
+            config, registry, cluster, table, context, semantic, stop, dialing
         )
     if listener_tls is not None:
         listener_tls.https.start()
@@ -478,11 +482,9 @@ def _listener_tls(config: RouterProcessConfig) -> _ListenerTls | None:
         raise RouterStartupError(str(error)) from None
 
 
-def _worker_tls(config: RouterProcessConfig) -> GrpcClientTls | None:
-    if config.worker_tls is None:
-        return None
+def _worker_dialing(config: RouterProcessConfig) -> WorkerDialing:
     try:
-        return GrpcClientTls(config.worker_tls, _WORKER_TLS_FLAGS)
+        return worker_dialing(config.worker_tls, _WORKER_TLS_FLAGS, frames=config.worker_frames)
     except TlsFileError as error:
         raise RouterStartupError(str(error)) from None
 
@@ -568,12 +570,10 @@ def _start_membership_sync(
     cluster: ClusterView,
     table: RoutingTable,
     stop: asyncio.Event,
-    worker_tls: GrpcClientTls | None,
+    dialing: WorkerDialing,
 ) -> _Discovery:
     """Workers follow the membership file; routing stays the router's own (no factory)."""
-    sync = ClusterSync(
-        registry, cluster, table, None, membership.fetch_endpoints, worker_tls=worker_tls
-    )
+    sync = ClusterSync(registry, cluster, table, None, membership.fetch_endpoints, dialing=dialing)
     task = run_sync(sync, membership.read_config, stop, interval_s=MEMBERSHIP_POLL_S)
     return _Discovery(asyncio.create_task(task))
 
@@ -586,7 +586,7 @@ def _start_discovery(
     context: PluginContext,
     semantic: SemanticStage,
     stop: asyncio.Event,
-    worker_tls: GrpcClientTls | None,
+    dialing: WorkerDialing,
 ) -> _Discovery | None:
     if config.cluster_config is None:
         return None
@@ -615,7 +615,7 @@ def _start_discovery(
         lambda settings: build_scheduler(settings.scheduling(), default_registry(), context),
         lambda pools: fetch_endpoints(kube, pools),
         SemanticSync(semantic),
-        worker_tls,
+        dialing,
         processes=_process_count(config),
     )
     return _Discovery(asyncio.create_task(run_sync(sync, read_config, stop)), kube)

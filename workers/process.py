@@ -12,11 +12,12 @@ from pydantic import Field, model_validator
 
 from triskel.common.api import Address, ApiModel, EngineType, Role, WorkerPoolSpec
 from triskel.common.profiles import load_profile
-from triskel.common.tls import TlsFiles, grpc_server_credentials
+from triskel.common.tls import ReloadingSslContext, TlsFiles, grpc_server_credentials
 from triskel.workers.drain import drain
 from triskel.workers.elastic_ep import ElasticEpGroup
 from triskel.workers.engine.core import EngineConfig, EngineCore
 from triskel.workers.ep_group import ep_group_spec
+from triskel.workers.frame_server import FrameServer, start_frame_server
 from triskel.workers.kv.arena import KvArena, kv_block_bytes
 from triskel.workers.kv.capability import KvAuthKey
 from triskel.workers.kv.control_tls import KvTls
@@ -38,6 +39,10 @@ class WorkerProcessConfig(ApiModel):
     pool: WorkerPoolSpec
     # gRPC listen address; port 0 picks a free port.
     grpc_address: Address = "127.0.0.1:0"
+    # Where Decode, Prefill and Cancel are also served as frames (worker_frames.proto):
+    # this port on the gRPC address's host, advertised in GetInfo; 0 picks a free one.
+    # None: no frames (routers make every call over gRPC).
+    frame_port: int | None = Field(default=0, ge=0, le=65535)
     # On SIGTERM, longest wait for requests in flight before stopping (the pod's
     # terminationGracePeriodSeconds leaves room for it).
     drain_timeout_s: float = Field(default=90.0, ge=0)
@@ -85,6 +90,7 @@ class WorkerEndpoints:
     grpc: str
     http: str | None = None
     bootstrap: str | None = None
+    frames: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,10 +203,23 @@ async def run_worker(
     await engine.start()
     host = config.grpc_address.rsplit(":", 1)[0]
     server = None
+    frames: FrameServer | None = None
+    frame_tls: ReloadingSslContext | None = None
     http_api: WorkerHttpApi | None = None
     try:
+        if config.frame_port is not None:
+            ssl_context = None
+            if config.tls is not None:
+                frame_tls = ReloadingSslContext(config.tls)
+                frame_tls.start()
+                ssl_context = frame_tls.context
+            frames = await start_frame_server(
+                engine, host.strip("[]"), config.frame_port, ssl_context
+            )
         credentials = None if config.tls is None else grpc_server_credentials(config.tls)
-        server, port = await start_worker_server(engine, config.grpc_address, credentials)
+        server, port = await start_worker_server(
+            engine, config.grpc_address, credentials, frames.port if frames else 0
+        )
         if config.http_address is not None:
             http_api = await start_worker_http_api(
                 engine,
@@ -219,6 +238,7 @@ async def run_worker(
                 grpc=f"{host}:{port}",
                 http=http_api.http_address if http_api else None,
                 bootstrap=http_api.bootstrap_address if http_api else None,
+                frames=f"{host}:{frames.port}" if frames else None,
             )
         )
         await stop.wait()
@@ -236,6 +256,10 @@ async def run_worker(
             await http_api.close()
         if server is not None:
             await server.stop(_STOP_GRACE_S)
+        if frames is not None:
+            await frames.close(_STOP_GRACE_S)
+        if frame_tls is not None:
+            await frame_tls.aclose()
         if worker.elastic_ep is not None:
             await worker.elastic_ep.close()
         await engine.close()

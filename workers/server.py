@@ -12,24 +12,19 @@ from triskel.common.api import Role
 from triskel.common.grpc_server import start_server
 from triskel.common.kv_tiers import KvMedium
 from triskel.v1 import worker_pb2, worker_pb2_grpc
+from triskel.workers import calls
 from triskel.workers.api import (
     SWITCHABLE_ROLES,
-    DecodeDone,
-    DecodeParams,
     Engine,
     EngineFailure,
     EngineInputError,
     EngineRoleError,
     ImageInput,
     KvCacheEvent,
-    KvReceived,
-    Tokens,
     WorkerDescription,
 )
 from triskel.workers.drain import drain
 from triskel.workers.engine.events import BlocksStored
-from triskel.workers.kv.handle import KvHandle
-from triskel.workers.kv.registry import connector_type_problem
 
 _DEFAULT_STATS_INTERVAL_MS = 100
 _SERVICE_NAME = "triskel.v1.Worker"
@@ -37,13 +32,14 @@ _MEDIUM_PROTO = {KvMedium.GPU: worker_pb2.KV_MEDIUM_GPU, KvMedium.HOST: worker_p
 
 
 class WorkerServicer(worker_pb2_grpc.WorkerServicer):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, frame_port: int = 0) -> None:
         self._engine = engine
+        self._frame_port = frame_port
 
     async def GetInfo(
         self, request: worker_pb2.GetInfoRequest, context: grpc.aio.ServicerContext
     ) -> worker_pb2.WorkerInfo:
-        return _worker_info(self._engine.description)
+        return _worker_info(self._engine.description, self._frame_port)
 
     async def SwitchRole(
         self, request: worker_pb2.SwitchRoleRequest, context: grpc.aio.ServicerContext
@@ -60,7 +56,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
             # No await between the drain and the switch: nothing can arrive in between.
             description = self._engine.switch_role(role)
         return worker_pb2.SwitchRoleResponse(
-            info=_worker_info(description), drained_ms=(loop.time() - started_s) * 1000
+            info=_worker_info(description, self._frame_port),
+            drained_ms=(loop.time() - started_s) * 1000,
         )
 
     async def Encode(
@@ -78,52 +75,25 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
         self, request: worker_pb2.PrefillRequest, context: grpc.aio.ServicerContext
     ) -> worker_pb2.PrefillResponse:
         async with _mapped_errors(context):
-            _require_request_id(request.request_id)
-            result = await self._engine.prefill(
-                request.request_id,
-                request.token_ids,
-                request.max_tokens,
-                request.kv_hold_ms,
-                seed=request.seed if request.HasField("seed") else None,
-            )
-        response = worker_pb2.PrefillResponse(
-            first_token_id=result.first_token_id,
-            first_token_text=result.first_token_text,
-            num_cached_tokens=result.num_cached_tokens,
-            elapsed_ms=result.elapsed_ms,
-            finish_reason=result.finish_reason or "",
-        )
-        if result.kv is not None:
-            response.kv.CopyFrom(result.kv.to_proto())
+            response = await calls.prefill(self._engine, request)
         return response
 
     async def Decode(
         self, request: worker_pb2.DecodeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[worker_pb2.DecodeResponse]:
-        has_kv = request.HasField("kv")
         async with _mapped_errors(context):
-            _require_request_id(request.request_id)
-            params = DecodeParams(
-                request_id=request.request_id,
-                prompt_token_ids=list(request.token_ids),
-                max_tokens=request.max_tokens,
-                ignore_eos=request.ignore_eos,
-                kv=_kv_handle(request.kv) if has_kv else None,
-                first_token_id=request.first_token_id if has_kv else None,
-                seed=request.seed if request.HasField("seed") else None,
-            )
-            events = self._engine.decode(params)
+            responses = calls.decode(self._engine, request)
             try:
-                async for event in events:
-                    yield _decode_response(event)
+                async for response in responses:
+                    yield response
             finally:
                 # A cancelled call lands here too: closing the stream aborts the request.
-                await events.aclose()  # type: ignore[attr-defined]
+                await responses.aclose()
 
     async def Cancel(
         self, request: worker_pb2.CancelRequest, context: grpc.aio.ServicerContext
     ) -> worker_pb2.CancelResponse:
-        return worker_pb2.CancelResponse(found=await self._engine.cancel(request.request_id))
+        return await calls.cancel(self._engine, request)
 
     async def StreamStats(
         self, request: worker_pb2.StreamStatsRequest, context: grpc.aio.ServicerContext
@@ -161,7 +131,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
             await batches.aclose()  # type: ignore[attr-defined]
 
 
-def _worker_info(d: WorkerDescription) -> worker_pb2.WorkerInfo:
+def _worker_info(d: WorkerDescription, frame_port: int) -> worker_pb2.WorkerInfo:
     return worker_pb2.WorkerInfo(
         worker_id=d.worker_id,
         role=str(d.role),
@@ -172,6 +142,7 @@ def _worker_info(d: WorkerDescription) -> worker_pb2.WorkerInfo:
         kv_connector=d.kv_connector,
         num_kv_blocks=d.num_kv_blocks,
         hash_salt=d.hash_salt,
+        frame_port=frame_port,
     )
 
 
@@ -182,48 +153,6 @@ def _switch_target(role: str) -> Role:
             return target
     names = ", ".join(sorted(str(r) for r in SWITCHABLE_ROLES))
     raise EngineInputError("role", f"must be one of {names}, got {role!r}")
-
-
-def _kv_handle(message: worker_pb2.KvHandle) -> KvHandle:
-    """The request's handle; EngineInputError when it is not a usable one (an empty
-    address, a block size of 0, which would otherwise escape as UNKNOWN; a connector
-    that does not exist, which would fail as a pull, UNAVAILABLE, and be retried)."""
-    try:
-        handle = KvHandle.from_proto(message)
-    except ValueError as error:
-        raise EngineInputError("kv", str(error)) from None
-    problem = connector_type_problem(handle.connector)
-    if problem:
-        raise EngineInputError("kv.connector", problem)
-    return handle
-
-
-def _require_request_id(request_id: str) -> None:
-    if not request_id:
-        raise EngineInputError("request_id", "must not be empty")
-
-
-def _decode_response(event: KvReceived | Tokens | DecodeDone) -> worker_pb2.DecodeResponse:
-    if isinstance(event, KvReceived):
-        return worker_pb2.DecodeResponse(
-            kv_received=worker_pb2.KvReceived(
-                num_bytes=event.num_bytes,
-                transfer_ms=event.transfer_ms,
-                num_blocks_skipped=event.num_blocks_skipped,
-            )
-        )
-    if isinstance(event, Tokens):
-        tokens = worker_pb2.DecodeTokens(token_ids=event.token_ids, text=event.text)
-        if event.num_cached_tokens is not None:
-            tokens.num_cached_tokens = event.num_cached_tokens
-        return worker_pb2.DecodeResponse(tokens=tokens)
-    return worker_pb2.DecodeResponse(
-        done=worker_pb2.DecodeDone(
-            finish_reason=event.finish_reason,
-            num_generated_tokens=event.num_generated_tokens,
-            num_cached_tokens=event.num_cached_tokens,
-        )
-    )
 
 
 def _kv_event(event: KvCacheEvent) -> worker_pb2.KvEvent:
@@ -251,11 +180,15 @@ async def _mapped_errors(context: grpc.aio.ServicerContext) -> AsyncIterator[Non
 
 
 async def start_worker_server(
-    engine: Engine, address: str, credentials: grpc.ServerCredentials | None = None
+    engine: Engine,
+    address: str,
+    credentials: grpc.ServerCredentials | None = None,
+    frame_port: int = 0,
 ) -> tuple[grpc.aio.Server, int]:
     """Serves `engine` on `address` (port 0 picks one) with health and reflection, over
-    TLS with `credentials` (mTLS when they require client certificates)."""
-    servicer = WorkerServicer(engine)
+    TLS with `credentials` (mTLS when they require client certificates); `frame_port`
+    is advertised in GetInfo (0: the worker serves no frames)."""
+    servicer = WorkerServicer(engine, frame_port)
     return await start_server(
         lambda server: worker_pb2_grpc.add_WorkerServicer_to_server(servicer, server),
         _SERVICE_NAME,

@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from triskel.common.api import ApiModel, Role
-from triskel.common.tls import GrpcClientTls
+from triskel.router.backends.dialing import WorkerDialing
 from triskel.router.backends.grpc_worker import GrpcWorkerClient
 from triskel.router.backends.vllm_worker import VllmWorkerClient
 from triskel.router.worker_client import WorkerClient
@@ -66,12 +66,12 @@ def as_endpoint(worker: str | WorkerEndpoint) -> WorkerEndpoint:
     return worker if isinstance(worker, WorkerEndpoint) else WorkerEndpoint(url=worker)
 
 
-def open_worker(worker: str | WorkerEndpoint, tls: GrpcClientTls | None = None) -> WorkerClient:
+def open_worker(worker: str | WorkerEndpoint, dialing: WorkerDialing | None = None) -> WorkerClient:
     """A client, not connected yet, for the worker's protocol; Triskel-protocol workers
-    are called over TLS with `tls` (vLLM's HTTP API takes an https:// URL)."""
+    are called as `dialing` says (TLS, frames; vLLM's HTTP API takes an https:// URL)."""
     endpoint = as_endpoint(worker)
     if endpoint.api is WorkerApi.VLLM:
         return VllmWorkerClient(
             endpoint.url, endpoint.role, endpoint.model, endpoint.block_size_tokens
         )
-    return GrpcWorkerClient(endpoint.url, tls)
+    return GrpcWorkerClient(endpoint.url, dialing)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 
 import grpc
 
 from triskel.common.api import Role
 from triskel.common.grpc_server import MESSAGE_SIZE_OPTIONS
-from triskel.common.tls import GrpcClientTls
+from triskel.router.backends.dialing import WorkerDialing
+from triskel.router.backends.frame_channel import FrameChannel, FrameStream
 from triskel.router.scheduling.types import WorkerLoad
 from triskel.router.state.kv_direct import KvEventCall
 from triskel.router.types import ImagePart, TokenEvent
@@ -27,7 +29,9 @@ from triskel.router.worker_client import (
     WorkerClient,
     WorkerIdentity,
 )
-from triskel.v1 import router_pb2, worker_pb2, worker_pb2_grpc
+from triskel.v1 import router_pb2, worker_frames_pb2, worker_pb2, worker_pb2_grpc
+
+_log = logging.getLogger(__name__)
 
 BACKEND = "triskel"
 _CANCEL_TIMEOUT_S = 2.0
@@ -37,16 +41,21 @@ _OLD_CHANNEL_GRACE_S = 300.0
 
 
 class GrpcWorkerClient(WorkerClient):
-    """One channel and stub per worker; over TLS with `tls` (mTLS with its certificate).
+    """One channel and stub per worker, and its frame channel when it serves frames
+    (Decode, Prefill and Cancel then go there); over TLS with `dialing`'s (mTLS with
+    its certificate).
 
-    gRPC channels keep their credentials for every reconnect, so when `tls`'s files
+    gRPC channels keep their credentials for every reconnect, so when the TLS files
     are renewed the next call opens a new channel with them and the old one closes
-    once its calls end.
+    once its calls end; frame connections opened after a renewal use the new files.
     """
 
-    def __init__(self, address: str, tls: GrpcClientTls | None = None) -> None:
+    def __init__(self, address: str, dialing: WorkerDialing | None = None) -> None:
         super().__init__(address)
-        self._tls = tls
+        self._dialing = dialing or WorkerDialing()
+        self._tls = self._dialing.grpc_tls
+        self._frames: FrameChannel | None = None
+        self._closed = False
         self._tls_generation = 0
         self._channel: grpc.aio.Channel | None = None
         self._stub: worker_pb2_grpc.WorkerStub | None = None
@@ -59,6 +68,11 @@ class GrpcWorkerClient(WorkerClient):
     @property
     def has_kv_events(self) -> bool:
         return True
+
+    @property
+    def serves_frames(self) -> bool:
+        """Decode, Prefill and Cancel go to the worker as frames (else over gRPC)."""
+        return self._frames is not None
 
     @property
     def stub(self) -> worker_pb2_grpc.WorkerStub:
@@ -88,9 +102,29 @@ class GrpcWorkerClient(WorkerClient):
             kv_connector=info.kv_connector,
             hash_salt=info.hash_salt,
         )
+        if info.frame_port and self._dialing.frames and self._frames is None:
+            self._frames = await self._frame_channel(info.frame_port, timeout_s)
         return self._identity
 
+    async def _frame_channel(self, port: int, timeout_s: float) -> FrameChannel | None:
+        host = self.address.rsplit(":", 1)[0].strip("[]")
+        channel = FrameChannel(host, port, self._dialing.frame_tls)
+        try:
+            await channel.connect(timeout_s)
+        except WorkerCallError:
+            # A worker whose frame port is not reachable (a NetworkPolicy written
+            # before frames, a proxy in between) is still served, over gRPC.
+            _log.warning(
+                "worker %s: its frame port cannot be reached; calling it over gRPC only",
+                self.identity.worker_id,
+            )
+            return None
+        return channel
+
     async def close(self) -> None:
+        self._closed = True
+        if self._frames is not None:
+            await self._frames.close()
         for task in self._closing:
             task.cancel()
         await asyncio.gather(*self._closing, return_exceptions=True)
@@ -136,10 +170,14 @@ class GrpcWorkerClient(WorkerClient):
         )
         if call.seed is not None:
             request.seed = call.seed
-        with _mapped():
-            response: worker_pb2.PrefillResponse = await self.stub.Prefill(
-                request, timeout=timeout_s
+        if self._frames is not None:
+            payload = await self._frame_reply(
+                worker_frames_pb2.FrameCall(prefill=request), timeout_s
             )
+            response = worker_pb2.PrefillResponse.FromString(payload)
+        else:
+            with _mapped():
+                response = await self.stub.Prefill(request, timeout=timeout_s)
         has_kv = response.HasField("kv")
         return PrefillReply(
             first_token=TokenEvent(response.first_token_text, (response.first_token_id,)),
@@ -160,39 +198,76 @@ class GrpcWorkerClient(WorkerClient):
         if call.kv is not None:
             request.kv.CopyFrom(_handle_of(call.kv))
             request.first_token_id = call.first_token_id or 0
+        events = (
+            self._decode_frames(request, timeout_s)
+            if self._frames is not None
+            else self._decode_grpc(request, timeout_s)
+        )
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()
+
+    async def _decode_grpc(
+        self, request: worker_pb2.DecodeRequest, timeout_s: float
+    ) -> AsyncGenerator[DecodeEvent, None]:
         with _mapped():
             stream = self.stub.Decode(request, timeout=timeout_s)
         try:
             with _mapped():
                 async for response in stream:
-                    kind = response.WhichOneof("event")
-                    if kind == "tokens":
-                        tokens = response.tokens
-                        yield TokenEvent(
-                            tokens.text,
-                            tuple(tokens.token_ids),
-                            tokens.num_cached_tokens
-                            if tokens.HasField("num_cached_tokens")
-                            else None,
-                        )
-                    elif kind == "kv_received":
-                        received = response.kv_received
-                        yield KvPulled(received.num_bytes, received.transfer_ms)
-                    elif kind == "done":
-                        done = response.done
-                        yield DecodeFinished(
-                            done.finish_reason, done.num_generated_tokens, done.num_cached_tokens
-                        )
+                    event = _decode_event(response)
+                    if event is not None:
+                        yield event
+                    if isinstance(event, DecodeFinished):
                         return
             raise WorkerCallError(CallFailure.UNAVAILABLE, "decode ended without finishing")
         finally:
             stream.cancel()
 
+    async def _decode_frames(
+        self, request: worker_pb2.DecodeRequest, timeout_s: float
+    ) -> AsyncGenerator[DecodeEvent, None]:
+        stream = await self._frame_call(worker_frames_pb2.FrameCall(decode=request), timeout_s)
+        try:
+            while True:
+                event = _decode_event(worker_pb2.DecodeResponse.FromString(await stream.next()))
+                if isinstance(event, DecodeFinished):
+                    stream.finished()
+                    yield event
+                    return
+                if event is not None:
+                    yield event
+        finally:
+            stream.close()  # before the end: the worker aborts the request
+
+    async def _frame_call(self, call: worker_frames_pb2.FrameCall, timeout_s: float) -> FrameStream:
+        if self._frames is None or self._closed:
+            # Closed under the call: the worker left between its pick and this call.
+            raise WorkerCallError(CallFailure.UNAVAILABLE, "the worker left")
+        return await self._frames.call(call, timeout_s)
+
+    async def _frame_reply(self, call: worker_frames_pb2.FrameCall, timeout_s: float) -> bytes:
+        """The one reply of a unary call (prefill, cancel)."""
+        stream = await self._frame_call(call, timeout_s)
+        try:
+            payload = await stream.next()
+            stream.finished()
+            return payload
+        finally:
+            stream.close()
+
     async def cancel(self, request_id: str) -> None:
+        request = worker_pb2.CancelRequest(request_id=request_id)
+        if self._frames is not None:
+            with contextlib.suppress(WorkerCallError):
+                await self._frame_reply(
+                    worker_frames_pb2.FrameCall(cancel=request), _CANCEL_TIMEOUT_S
+                )
+            return
         with contextlib.suppress(grpc.aio.AioRpcError, grpc.aio.UsageError):
-            await self.stub.Cancel(
-                worker_pb2.CancelRequest(request_id=request_id), timeout=_CANCEL_TIMEOUT_S
-            )
+            await self.stub.Cancel(request, timeout=_CANCEL_TIMEOUT_S)
 
     async def watch_load(self, interval_ms: int) -> AsyncIterator[WorkerLoad]:
         request = worker_pb2.StreamStatsRequest(interval_ms=interval_ms)
@@ -210,6 +285,25 @@ class GrpcWorkerClient(WorkerClient):
     def kv_events(self) -> KvEventCall:
         call: KvEventCall = self.stub.StreamKvEvents(worker_pb2.StreamKvEventsRequest())
         return call
+
+
+def _decode_event(response: worker_pb2.DecodeResponse) -> DecodeEvent | None:
+    """The message's event; None for a kind this router does not know (a newer worker)."""
+    kind = response.WhichOneof("event")
+    if kind == "tokens":
+        tokens = response.tokens
+        return TokenEvent(
+            tokens.text,
+            tuple(tokens.token_ids),
+            tokens.num_cached_tokens if tokens.HasField("num_cached_tokens") else None,
+        )
+    if kind == "kv_received":
+        received = response.kv_received
+        return KvPulled(received.num_bytes, received.transfer_ms)
+    if kind == "done":
+        done = response.done
+        return DecodeFinished(done.finish_reason, done.num_generated_tokens, done.num_cached_tokens)
+    return None
 
 
 def _handle_of(ticket: KvTicket) -> worker_pb2.KvHandle:

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 from triskel.common.router_cluster import RouterClusterConfig
 from triskel.common.routing_api import RoutingSettings
-from triskel.common.tls import GrpcClientTls
 from triskel.router.admission import admission_for
 from triskel.router.backends.addresses import open_worker
+from triskel.router.backends.dialing import WorkerDialing
 from triskel.router.cluster import ClusterView
 from triskel.router.discovery.desired import (
     PoolKey,
@@ -70,11 +70,11 @@ class ClusterSync:
         build_scheduler: SchedulerFactory | None,
         fetch_endpoints: EndpointsFetcher,
         semantic: SemanticSync | None = None,
-        worker_tls: GrpcClientTls | None = None,
+        dialing: WorkerDialing | None = None,
         processes: int = 1,
     ) -> None:
         """`build_scheduler` None: membership only, the routing table is never replaced.
-        `worker_tls`: how new workers are called (mTLS), as at start. `processes`: the
+        `dialing`: how new workers are called (mTLS, frames), as at start. `processes`: the
         sibling processes the router's admission limits are shared by."""
         self._registry = registry
         self._cluster = cluster
@@ -82,7 +82,7 @@ class ClusterSync:
         self._build_scheduler = build_scheduler
         self._fetch_endpoints = fetch_endpoints
         self._semantic = semantic
-        self._worker_tls = worker_tls
+        self._dialing = dialing
         self._processes = processes
         self._installed: dict[str, _Installed] = {}
         self._leaving: set[asyncio.Task[None]] = set()
@@ -105,7 +105,7 @@ class ClusterSync:
     async def _sync_workers(self, wanted: Mapping[str, WantedWorker]) -> None:
         current = {_address_of(w): w for w in self._registry.all_workers()}
         added = [
-            open_worker(wanted[a].endpoint(), self._worker_tls)
+            open_worker(wanted[a].endpoint(), self._dialing)
             for a in sorted(wanted.keys() - current)
         ]
         connected = await asyncio.gather(*(self._connect(c) for c in added))

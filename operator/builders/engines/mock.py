@@ -3,6 +3,7 @@
     triskel worker --pool-json '{"role":"prefill",...}'  the pool spec, minus replicas
                    --worker-id $(POD_NAME)               unique and stable for the pod's life
                    --grpc-address 0.0.0.0:50051          reachable on the pod IP
+                   --frame-port 50052                    Decode/Prefill/Cancel as frames
                    --kv-host $(POD_IP)                   KV listeners bind and advertise it
                    --kv-auth-key-file <KV_KEY_FILE>      the model's key Secret, mounted
                    [engine.args ...]
@@ -29,6 +30,8 @@ from triskel.operator.builders.engines.base import (
 from triskel.operator.builders.kv_key import KV_KEY_FILE
 
 GRPC_PORT = 50051
+# Declared, so a pool's NetworkPolicy admits routers to it (worker_frames.proto).
+FRAME_PORT = 50052
 HTTP_PORT = 8000  # vLLM's default, for EP groups' /scale_elastic_ep
 # Importing Triskel and sizing the KV arena take a few seconds on a slow node.
 _STARTUP_BUDGET_S = 60
@@ -62,6 +65,8 @@ def mock_pod(spec: WorkerPoolSpec, image: str) -> EnginePod:
             f"$({POD_NAME_ENV})",
             "--grpc-address",
             f"0.0.0.0:{GRPC_PORT}",
+            "--frame-port",
+            str(FRAME_PORT),
             "--kv-host",
             f"$({POD_IP_ENV})",
             # Shared by every pool of the model: a decode worker pulls a prefill's KV.
@@ -70,7 +75,7 @@ def mock_pod(spec: WorkerPoolSpec, image: str) -> EnginePod:
             *http_args,
             *user_args(spec),
         ),
-        ports=(NamedPort("grpc", GRPC_PORT), *http_ports),
+        ports=(NamedPort("grpc", GRPC_PORT), NamedPort("frames", FRAME_PORT), *http_ports),
         # The worker's gRPC server serves the standard health service ("" is SERVING
         # once it accepts calls), which the kubelet's gRPC probe asks.
         health_check={"grpc": {"port": GRPC_PORT}},

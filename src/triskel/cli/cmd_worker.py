@@ -25,6 +25,13 @@ def worker(
     grpc_address: Annotated[
         str | None, typer.Option("--grpc-address", help="host:port to serve on (port 0: any)")
     ] = None,
+    frame_port: Annotated[
+        int | None,
+        typer.Option(
+            "--frame-port",
+            help="port (on the gRPC host) serving Decode/Prefill/Cancel as frames (0: any)",
+        ),
+    ] = None,
     kv_host: Annotated[
         str | None, typer.Option("--kv-host", help="address KV listeners bind and advertise")
     ] = None,
@@ -76,6 +83,7 @@ def worker(
     flags = {
         "worker_id": worker_id,
         "grpc_address": grpc_address,
+        "frame_port": frame_port,
         "kv_host": kv_host,
         "kv_auth_key_file": kv_auth_key_file,
         "http_address": http_address,
@@ -104,6 +112,7 @@ def worker(
                 "grpc": endpoints.grpc,
                 "http": endpoints.http,
                 "bootstrap": endpoints.bootstrap,
+                "frames": endpoints.frames,
             }
         )
 

@@ -47,7 +47,8 @@ class PoolRoute(ApiModel):
     engine: EngineType
     # DNS name of the pool's headless Service: resolves to every ready pod's IP.
     service: Name
-    # The pods' named ports: "grpc" (triskel.v1.Worker), "http" (OpenAI API), "kv".
+    # The pods' named ports: "grpc" (triskel.v1.Worker), "frames" (its frames), "http"
+    # (OpenAI API), "kv".
     ports: dict[str, Annotated[int, Field(ge=1, le=65535)]]
 
 

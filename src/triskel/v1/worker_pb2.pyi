@@ -20,7 +20,7 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class WorkerInfo(_message.Message):
-    __slots__ = ("worker_id", "role", "model", "profile", "block_size_tokens", "max_context_tokens", "kv_connector", "num_kv_blocks", "hash_salt")
+    __slots__ = ("worker_id", "role", "model", "profile", "block_size_tokens", "max_context_tokens", "kv_connector", "num_kv_blocks", "hash_salt", "frame_port")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +30,7 @@ class WorkerInfo(_message.Message):
     KV_CONNECTOR_FIELD_NUMBER: _ClassVar[int]
     NUM_KV_BLOCKS_FIELD_NUMBER: _ClassVar[int]
     HASH_SALT_FIELD_NUMBER: _ClassVar[int]
+    FRAME_PORT_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     role: str
     model: str
@@ -39,7 +40,8 @@ class WorkerInfo(_message.Message):
     kv_connector: str
     num_kv_blocks: int
     hash_salt: str
-    def __init__(self, worker_id: _Optional[str] = ..., role: _Optional[str] = ..., model: _Optional[str] = ..., profile: _Optional[str] = ..., block_size_tokens: _Optional[int] = ..., max_context_tokens: _Optional[int] = ..., kv_connector: _Optional[str] = ..., num_kv_blocks: _Optional[int] = ..., hash_salt: _Optional[str] = ...) -> None: ...
+    frame_port: int
+    def __init__(self, worker_id: _Optional[str] = ..., role: _Optional[str] = ..., model: _Optional[str] = ..., profile: _Optional[str] = ..., block_size_tokens: _Optional[int] = ..., max_context_tokens: _Optional[int] = ..., kv_connector: _Optional[str] = ..., num_kv_blocks: _Optional[int] = ..., hash_salt: _Optional[str] = ..., frame_port: _Optional[int] = ...) -> None: ...
 
 class EncodeRequest(_message.Message):
     __slots__ = ("request_id", "images")

@@ -120,8 +120,8 @@ def test_graphs_list_their_pools_with_addresses() -> None:
     config = router_cluster_config(GRAPHS, POLICIES, POOLS)
     chat = find(config, "prod", "chat")
     assert [(p.name, str(p.role), p.service, p.ports) for p in chat.pools] == [
-        ("decode", "decode", "decode.prod.svc.cluster.local", {"grpc": 50051}),
-        ("prefill", "prefill", "prefill.prod.svc.cluster.local", {"grpc": 50051}),
+        ("decode", "decode", "decode.prod.svc.cluster.local", {"grpc": 50051, "frames": 50052}),
+        ("prefill", "prefill", "prefill.prod.svc.cluster.local", {"grpc": 50051, "frames": 50052}),
     ]
     assert (chat.slo.ttft_ms, chat.slo.tpot_ms) == (800, 40)
     assert config.routing_policy_of(chat) == DUALMAP

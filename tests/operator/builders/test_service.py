@@ -17,8 +17,8 @@ GPU = {"resources": {"gpus": 1}}
 @pytest.mark.parametrize(
     ("fields", "ports"),
     [
-        # The mock serves gRPC only; its KV listeners use ports the kernel picks.
-        ({"role": "decode"}, [("grpc", 50051)]),
+        # The mock serves gRPC and its frames; its KV listeners use ports the kernel picks.
+        ({"role": "decode"}, [("grpc", 50051), ("frames", 50052)]),
         (
             {"role": "prefill", "engine": {"type": "vllm"}, "kvConnector": {"type": "nixl"}, **GPU},
             [("http", 8000), ("kv", 5600)],

@@ -9,7 +9,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from triskel.common.tls import ClientTlsFiles, GrpcClientTls, TlsFlags
+from triskel.common.tls import ClientTlsFiles, GrpcClientTls, ReloadingSslContext, TlsFlags
+from triskel.router.backends.dialing import WorkerDialing
+from triskel.router.backends.frame_channel import FrameTls
 from triskel.router.backends.grpc_worker import GrpcWorkerClient
 from triskel.v1 import worker_pb2
 
@@ -39,8 +41,9 @@ async def test_a_renewed_client_certificate_reaches_the_next_call(tmp_path: Path
     )
     # poll_s 0: every call looks at the files (the router's default looks every 5 s).
     tls = GrpcClientTls(files, TlsFlags(), poll_s=0.0)
+    frame_tls = FrameTls(ReloadingSslContext(files.as_files(), server=False), None)
     async with local_worker(mock_pool("unified"), tls=worker_tls) as worker:
-        client = GrpcWorkerClient(worker.endpoints.grpc, tls)
+        client = GrpcWorkerClient(worker.endpoints.grpc, WorkerDialing(tls, frame_tls))
         try:
             identity = await client.connect(10)
             assert identity.worker_id == "w0"

@@ -17,7 +17,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from triskel.cli.supervisor import READY_PREFIX
 from triskel.common.api import WorkerPoolSpec
 from triskel.operator.builders.deployment import build_deployment
-from triskel.operator.builders.engines.mock import GRPC_PORT, HTTP_PORT, mock_pod, pool_json
+from triskel.operator.builders.engines.mock import (
+    FRAME_PORT,
+    GRPC_PORT,
+    HTTP_PORT,
+    mock_pod,
+    pool_json,
+)
 from triskel.operator.builders.kv_key import (
     KV_KEY_FILE,
     KV_KEY_VOLUME,
@@ -51,18 +57,24 @@ def test_args_give_the_pod_its_identity() -> None:
     assert args[args.index("--worker-id") + 1] == "$(POD_NAME)"
     assert args[args.index("--kv-host") + 1] == "$(POD_IP)"
     assert args[args.index("--grpc-address") + 1] == f"0.0.0.0:{GRPC_PORT}"
+    # The frame port is declared: a pool's NetworkPolicy admits routers to declared ports.
+    assert args[args.index("--frame-port") + 1] == str(FRAME_PORT)
 
 
 def test_an_ep_group_also_serves_http_for_its_elastic_ep_endpoint() -> None:
     dense = mock_pod(pool_spec(), IMAGE)
     assert "--http-address" not in dense.args
-    assert [p.name for p in dense.ports] == ["grpc"]
+    assert [p.name for p in dense.ports] == ["grpc", "frames"]
     group = mock_pod(
         pool_spec(parallelism={"ep": 4}, profile={"name": "deepseek-v2-lite-ep-h100"}), IMAGE
     )
     args = list(group.args)
     assert args[args.index("--http-address") + 1] == f"0.0.0.0:{HTTP_PORT}"
-    assert [(p.name, p.port) for p in group.ports] == [("grpc", GRPC_PORT), ("http", HTTP_PORT)]
+    assert [(p.name, p.port) for p in group.ports] == [
+        ("grpc", GRPC_PORT),
+        ("frames", FRAME_PORT),
+        ("http", HTTP_PORT),
+    ]
 
 
 @pytest.mark.parametrize(

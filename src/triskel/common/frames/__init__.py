@@ -1,0 +1,6 @@
+"""Worker frames: length-prefixed protobuf messages over long-lived connections.
+
+codec.py   the wire format (preface, header, kinds) and a parser with a size limit
+The worker's server is triskel.workers.frame_server, the router's client
+triskel.router.backends.frames; proto/triskel/v1/worker_frames.proto is the spec.
+"""

@@ -1,0 +1,113 @@
+"""Decode, Prefill and Cancel on an `Engine`, from and to worker.proto messages.
+
+The one implementation behind both transports: the gRPC servicer (server.py) and the
+frame server (frame_server.py) call these and differ only in how they carry the
+messages and the engine's errors (EngineInputError, EngineRoleError, EngineFailure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+from triskel.v1 import worker_pb2
+from triskel.workers.api import (
+    DecodeDone,
+    DecodeParams,
+    Engine,
+    EngineInputError,
+    KvReceived,
+    Tokens,
+)
+from triskel.workers.kv.handle import KvHandle
+from triskel.workers.kv.registry import connector_type_problem
+
+
+async def prefill(engine: Engine, request: worker_pb2.PrefillRequest) -> worker_pb2.PrefillResponse:
+    require_request_id(request.request_id)
+    result = await engine.prefill(
+        request.request_id,
+        request.token_ids,
+        request.max_tokens,
+        request.kv_hold_ms,
+        seed=request.seed if request.HasField("seed") else None,
+    )
+    response = worker_pb2.PrefillResponse(
+        first_token_id=result.first_token_id,
+        first_token_text=result.first_token_text,
+        num_cached_tokens=result.num_cached_tokens,
+        elapsed_ms=result.elapsed_ms,
+        finish_reason=result.finish_reason or "",
+    )
+    if result.kv is not None:
+        response.kv.CopyFrom(result.kv.to_proto())
+    return response
+
+
+async def decode(
+    engine: Engine, request: worker_pb2.DecodeRequest
+) -> AsyncGenerator[worker_pb2.DecodeResponse, None]:
+    """The request's events as messages; closing this iterator (a cancelled call)
+    aborts the request on the engine."""
+    has_kv = request.HasField("kv")
+    require_request_id(request.request_id)
+    params = DecodeParams(
+        request_id=request.request_id,
+        prompt_token_ids=list(request.token_ids),
+        max_tokens=request.max_tokens,
+        ignore_eos=request.ignore_eos,
+        kv=kv_handle(request.kv) if has_kv else None,
+        first_token_id=request.first_token_id if has_kv else None,
+        seed=request.seed if request.HasField("seed") else None,
+    )
+    events = engine.decode(params)
+    try:
+        async for event in events:
+            yield decode_response(event)
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+async def cancel(engine: Engine, request: worker_pb2.CancelRequest) -> worker_pb2.CancelResponse:
+    return worker_pb2.CancelResponse(found=await engine.cancel(request.request_id))
+
+
+def kv_handle(message: worker_pb2.KvHandle) -> KvHandle:
+    """The request's handle; EngineInputError when it is not a usable one (an empty
+    address, a block size of 0, which would otherwise escape as UNKNOWN; a connector
+    that does not exist, which would fail as a pull, UNAVAILABLE, and be retried)."""
+    try:
+        handle = KvHandle.from_proto(message)
+    except ValueError as error:
+        raise EngineInputError("kv", str(error)) from None
+    problem = connector_type_problem(handle.connector)
+    if problem:
+        raise EngineInputError("kv.connector", problem)
+    return handle
+
+
+def require_request_id(request_id: str) -> None:
+    if not request_id:
+        raise EngineInputError("request_id", "must not be empty")
+
+
+def decode_response(event: KvReceived | Tokens | DecodeDone) -> worker_pb2.DecodeResponse:
+    if isinstance(event, KvReceived):
+        return worker_pb2.DecodeResponse(
+            kv_received=worker_pb2.KvReceived(
+                num_bytes=event.num_bytes,
+                transfer_ms=event.transfer_ms,
+                num_blocks_skipped=event.num_blocks_skipped,
+            )
+        )
+    if isinstance(event, Tokens):
+        tokens = worker_pb2.DecodeTokens(token_ids=event.token_ids, text=event.text)
+        if event.num_cached_tokens is not None:
+            tokens.num_cached_tokens = event.num_cached_tokens
+        return worker_pb2.DecodeResponse(tokens=tokens)
+    return worker_pb2.DecodeResponse(
+        done=worker_pb2.DecodeDone(
+            finish_reason=event.finish_reason,
+            num_generated_tokens=event.num_generated_tokens,
+            num_cached_tokens=event.num_cached_tokens,
+        )
+    )

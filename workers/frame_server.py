@@ -1,0 +1,195 @@
+"""The worker's frame server: Decode, Prefill and Cancel over long-lived connections.
+
+    client ──preface, CALL(stream, FrameCall)──► one task per stream: calls.py on the
+           ◄──REPLY … (ERROR)────────────────── engine, its replies written in order
+           ──RESET(stream)─────────────────────► the stream's task is cancelled: the
+                                                  engine aborts the request
+
+The wire format is proto/triskel/v1/worker_frames.proto. It carries what gRPC's call
+gives the same methods: a deadline per call, cancellation per call, engine errors as
+typed codes with the field at fault, TLS (mTLS) on the same files. A connection that
+breaks the protocol is closed; a connection that closes cancels its streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+
+from google.protobuf.message import DecodeError, Message
+
+from triskel.common.frames.codec import (
+    FrameKind,
+    FrameParser,
+    FrameProtocolError,
+    encode_frame,
+)
+from triskel.v1 import worker_frames_pb2
+from triskel.workers import calls
+from triskel.workers.api import Engine, EngineFailure, EngineInputError, EngineRoleError
+
+_log = logging.getLogger(__name__)
+
+_Code = worker_frames_pb2.FrameErrorCode
+
+
+class FrameServer:
+    """The listener and its connections; `close` stops it."""
+
+    def __init__(self, server: asyncio.Server, connections: set[_Connection]) -> None:
+        self._server = server
+        self._connections = connections
+        self.port: int = server.sockets[0].getsockname()[1]
+
+    async def close(self, grace_s: float) -> None:
+        """Stops accepting, lets streams in flight end for up to `grace_s`, then
+        cancels the rest and closes every connection."""
+        self._server.close()
+        tasks = [task for c in self._connections for task in c.streams.values()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_s)
+        for connection in list(self._connections):
+            connection.abort()
+        await self._server.wait_closed()
+
+
+async def start_frame_server(
+    engine: Engine, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> FrameServer:
+    """Serves `engine`'s frames on host:port (0 picks one), over TLS with `ssl_context`."""
+    connections: set[_Connection] = set()
+    server = await asyncio.get_running_loop().create_server(
+        lambda: _Connection(engine, connections), host, port, ssl=ssl_context
+    )
+    return FrameServer(server, connections)
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, engine: Engine, connections: set[_Connection]) -> None:
+        self._engine = engine
+        self._connections = connections
+        self._parser = FrameParser(expect_preface=True)
+        self._transport: asyncio.Transport | None = None
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self.streams: dict[int, asyncio.Task[None]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._connections.discard(self)
+        self._writable.set()
+        for task in self.streams.values():
+            task.cancel()
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            frames = self._parser.feed(data)
+            for stream_id, kind, payload in frames:
+                if kind is FrameKind.CALL:
+                    self._open(stream_id, payload)
+                elif kind is FrameKind.RESET:
+                    task = self.streams.get(stream_id)
+                    if task is not None:
+                        task.cancel()
+                else:
+                    raise FrameProtocolError(f"a client sent a {kind.name} frame")
+        except FrameProtocolError as error:
+            _log.warning("closing a frame connection: %s", error)
+            self.abort()
+
+    def _open(self, stream_id: int, payload: bytes) -> None:
+        if stream_id in self.streams:
+            raise FrameProtocolError(f"stream {stream_id} is already open")
+        call = worker_frames_pb2.FrameCall()
+        try:
+            call.ParseFromString(payload)
+        except DecodeError:
+            message = "is not a FrameCall message"
+            self._fail(stream_id, _error(_Code.FRAME_ERROR_CODE_INVALID_ARGUMENT, message, "call"))
+            return
+        task = asyncio.get_running_loop().create_task(self._serve(stream_id, call))
+        self.streams[stream_id] = task
+        task.add_done_callback(lambda _: self.streams.pop(stream_id, None))
+
+    async def _serve(self, stream_id: int, call: worker_frames_pb2.FrameCall) -> None:
+        try:
+            async with asyncio.timeout(call.timeout_ms / 1000 if call.timeout_ms else None):
+                await self._run(stream_id, call)
+        except TimeoutError:
+            self._fail(
+                stream_id,
+                _error(
+                    _Code.FRAME_ERROR_CODE_DEADLINE_EXCEEDED, f"no answer in {call.timeout_ms} ms"
+                ),
+            )
+        except (EngineInputError, EngineRoleError, EngineFailure) as error:
+            self._fail(stream_id, engine_error(error))
+        except Exception:
+            # A bug, not the caller's fault: logged here, never sent as a traceback.
+            _log.exception("a frame call failed")
+            self._fail(stream_id, _error(_Code.FRAME_ERROR_CODE_UNAVAILABLE, "the worker failed"))
+
+    async def _run(self, stream_id: int, call: worker_frames_pb2.FrameCall) -> None:
+        which = call.WhichOneof("call")
+        if which == "decode":
+            responses = calls.decode(self._engine, call.decode)
+            try:
+                async for response in responses:
+                    await self._reply(stream_id, response)
+            finally:
+                await responses.aclose()
+            return
+        handlers: dict[str, Callable[[], Awaitable[Message]]] = {
+            "prefill": lambda: calls.prefill(self._engine, call.prefill),
+            "cancel": lambda: calls.cancel(self._engine, call.cancel),
+        }
+        handler = handlers.get(which or "")
+        if handler is None:
+            raise EngineInputError("call", "names no call (decode, prefill or cancel)")
+        await self._reply(stream_id, await handler())
+
+    async def _reply(self, stream_id: int, message: Message) -> None:
+        if not self._writable.is_set():
+            await self._writable.wait()
+        self._write(stream_id, FrameKind.REPLY, message.SerializeToString())
+
+    def _fail(self, stream_id: int, error: worker_frames_pb2.FrameError) -> None:
+        self._write(stream_id, FrameKind.ERROR, error.SerializeToString())
+
+    def _write(self, stream_id: int, kind: FrameKind, payload: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(encode_frame(stream_id, kind, payload))
+
+
+def engine_error(
+    error: EngineInputError | EngineRoleError | EngineFailure,
+) -> worker_frames_pb2.FrameError:
+    """The engine's error as its frame: the same codes the gRPC service aborts with."""
+    if isinstance(error, EngineInputError):
+        message = str(error).removeprefix(f"{error.field_name}: ")
+        return _error(_Code.FRAME_ERROR_CODE_INVALID_ARGUMENT, message, error.field_name)
+    if isinstance(error, EngineRoleError):
+        return _error(_Code.FRAME_ERROR_CODE_FAILED_PRECONDITION, str(error))
+    return _error(_Code.FRAME_ERROR_CODE_UNAVAILABLE, str(error))
+
+
+def _error(
+    code: worker_frames_pb2.FrameErrorCode, message: str, field: str = ""
+) -> worker_frames_pb2.FrameError:
+    return worker_frames_pb2.FrameError(code=code, field=field, message=message)
