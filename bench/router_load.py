@@ -57,10 +57,12 @@ class LoadResult:
 
 
 class Deployment:
-    """One unified worker and a router in front of it, as child processes."""
+    """One unified worker and a router in front of it, as child processes; the router
+    calls the worker with frames, or with `worker_frames` False over gRPC."""
 
-    def __init__(self, time_scale: float) -> None:
+    def __init__(self, time_scale: float, worker_frames: bool = True) -> None:
         self._time_scale = time_scale
+        self._worker_frames = worker_frames
         self._supervisor = Supervisor()
         self.worker_address = ""
         self.router_address = ""
@@ -79,7 +81,10 @@ class Deployment:
         )
         self.worker_address = child.ready["grpc"]
         router = RouterProcessConfig(
-            http_address="127.0.0.1:0", grpc_address="127.0.0.1:0", workers=[self.worker_address]
+            http_address="127.0.0.1:0",
+            grpc_address="127.0.0.1:0",
+            workers=[self.worker_address],
+            worker_frames=self._worker_frames,
         )
         child = await self._supervisor.start(
             "router", "router", router.model_dump(mode="json", by_alias=True)
@@ -159,10 +164,10 @@ def prompts(count: int, words: int, phase: str) -> list[str]:
 
 
 async def measure_overhead(
-    rate_per_s: float, count: int, max_tokens: int, prompt_words: int
+    rate_per_s: float, count: int, max_tokens: int, prompt_words: int, worker_frames: bool = True
 ) -> tuple[LoadResult, LoadResult]:
     """The same open-loop load through the router and straight to the worker."""
-    async with Deployment(time_scale=1.0) as deployment:
+    async with Deployment(time_scale=1.0, worker_frames=worker_frames) as deployment:
         async with grpc.aio.insecure_channel(deployment.worker_address) as worker_channel:
             warm = prompts(10, prompt_words, "warm-direct")
             await open_loop("warm-up", direct(worker_channel, warm, 4), rate_per_s, 10)
@@ -178,9 +183,11 @@ async def measure_overhead(
     return routed, straight
 
 
-async def measure_relay(concurrency: int, max_tokens: int) -> tuple[LoadResult, LoadResult]:
+async def measure_relay(
+    concurrency: int, max_tokens: int, worker_frames: bool = True
+) -> tuple[LoadResult, LoadResult]:
     """Tokens/s relayed when the worker generates instantly (time scale 0)."""
-    async with Deployment(time_scale=0.0) as deployment:
+    async with Deployment(time_scale=0.0, worker_frames=worker_frames) as deployment:
         async with grpc.aio.insecure_channel(deployment.worker_address) as channel:
             texts = prompts(concurrency, 20, "relay-direct")
             straight = await open_loop(

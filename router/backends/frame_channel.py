@@ -73,6 +73,15 @@ class FrameStream:
             raise item
         return item
 
+    def next_nowait(self) -> bytes | None:
+        """The next reply if one is here already (None otherwise); raises as `next`."""
+        if not self._items:
+            return None
+        item = self._items.popleft()
+        if isinstance(item, WorkerCallError):
+            raise item
+        return item
+
     def finished(self) -> None:
         """The caller read the call's last reply (a decode's `done`, a prefill's reply)."""
         self._timer.cancel()

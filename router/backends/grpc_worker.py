@@ -233,6 +233,19 @@ class GrpcWorkerClient(WorkerClient):
         try:
             while True:
                 event = _decode_event(worker_pb2.DecodeResponse.FromString(await stream.next()))
+                # Tokens that arrived while the last ones were relayed go on as one event
+                # (one chunk to the client), as the engine coalesces for a slow reader:
+                # a router behind then pays per chunk, not per token.
+                while isinstance(event, TokenEvent):
+                    payload = stream.next_nowait()
+                    if payload is None:
+                        break
+                    following = _decode_event(worker_pb2.DecodeResponse.FromString(payload))
+                    if not isinstance(following, TokenEvent):
+                        yield event
+                        event = following
+                        break
+                    event = _joined(event, following)
                 if isinstance(event, DecodeFinished):
                     stream.finished()
                     yield event
@@ -304,6 +317,15 @@ def _decode_event(response: worker_pb2.DecodeResponse) -> DecodeEvent | None:
         done = response.done
         return DecodeFinished(done.finish_reason, done.num_generated_tokens, done.num_cached_tokens)
     return None
+
+
+def _joined(first: TokenEvent, second: TokenEvent) -> TokenEvent:
+    cached = first.cached_prompt_tokens
+    return TokenEvent(
+        first.text + second.text,
+        first.token_ids + second.token_ids,
+        cached if cached is not None else second.cached_prompt_tokens,
+    )
 
 
 def _handle_of(ticket: KvTicket) -> worker_pb2.KvHandle:
