@@ -13,6 +13,9 @@
    compare_routers.py (`--probe-rates 20,200`), beside the peers.
 3. Relay: tokens/s through the router vs straight from the worker when the worker
    generates instantly, with 32 and 256 streams (issue 21's target: >= 90% of direct).
+
+Phases 2 and 3 run twice, the router calling the worker with frames (the default) and
+over gRPC (`workerFrames: false`), each on a fresh worker and router.
 """
 
 from __future__ import annotations
@@ -88,33 +91,45 @@ def _plugin_names(config: dict[str, Any]) -> list[str]:
     return [plugin.get("name", plugin["type"]) for plugin in config["plugins"]]
 
 
+TRANSPORTS = ((True, "frames"), (False, "gRPC"))
+
+
 async def overhead(rate: float, count: int) -> None:
-    routed, straight = await measure_overhead(rate, count, max_tokens=16, prompt_words=100)
     print(f"## Router-added latency ({count} requests open-loop at {rate:g}/s, 16 output tokens)\n")
-    print("| path | TTFT p50 ms | TTFT p99 ms | sustained req/s |")
-    print("|---|---:|---:|---:|")
-    for result in (straight, routed):
-        print(
-            f"| {result.target} | {result.ttft_ms(0.5):.2f} | {result.ttft_ms(0.99):.2f} "
-            f"| {result.achieved_per_s:.1f} |"
+    print("| router to worker | path | TTFT p50 ms | TTFT p99 ms | sustained req/s |")
+    print("|---|---|---:|---:|---:|")
+    added = []
+    for frames, transport in TRANSPORTS:
+        routed, straight = await measure_overhead(
+            rate, count, max_tokens=16, prompt_words=100, worker_frames=frames
         )
-    print(
-        f"\nRouter-added TTFT: p50 {routed.ttft_ms(0.5) - straight.ttft_ms(0.5):+.2f} ms, "
-        f"p99 {routed.ttft_ms(0.99) - straight.ttft_ms(0.99):+.2f} ms\n"
-    )
+        for result in (straight, routed):
+            print(
+                f"| {transport} | {result.target} | {result.ttft_ms(0.5):.2f} "
+                f"| {result.ttft_ms(0.99):.2f} | {result.achieved_per_s:.1f} |"
+            )
+        added.append(
+            f"{transport}: p50 {routed.ttft_ms(0.5) - straight.ttft_ms(0.5):+.2f} ms, "
+            f"p99 {routed.ttft_ms(0.99) - straight.ttft_ms(0.99):+.2f} ms"
+        )
+    print("\nRouter-added TTFT: " + "; ".join(added) + "\n")
 
 
 async def relay(concurrencies: tuple[int, ...], max_tokens: int) -> None:
     print(f"## Relay (concurrent streams of {max_tokens} tokens, instant worker)\n")
-    print("| streams | straight, tokens/s | through the router, tokens/s | router ÷ straight |")
-    print("|---:|---:|---:|---:|")
+    print(
+        "| streams | router to worker | straight, tokens/s | through the router, tokens/s "
+        "| router ÷ straight |"
+    )
+    print("|---:|---|---:|---:|---:|")
     for concurrency in concurrencies:
-        routed, straight = await measure_relay(concurrency, max_tokens)
-        ratio = routed.tokens_per_s / straight.tokens_per_s if straight.tokens_per_s else 0.0
-        print(
-            f"| {concurrency} | {straight.tokens_per_s:,.0f} | {routed.tokens_per_s:,.0f} "
-            f"| {ratio:.0%} |"
-        )
+        for frames, transport in TRANSPORTS:
+            routed, straight = await measure_relay(concurrency, max_tokens, worker_frames=frames)
+            ratio = routed.tokens_per_s / straight.tokens_per_s if straight.tokens_per_s else 0.0
+            print(
+                f"| {concurrency} | {transport} | {straight.tokens_per_s:,.0f} "
+                f"| {routed.tokens_per_s:,.0f} | {ratio:.0%} |"
+            )
     print("\n(issue 21's target: through the router >= 90% of straight)\n")
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from google.protobuf.message import DecodeError, Message
 
@@ -44,9 +44,12 @@ class FrameServer:
         self.port: int = server.sockets[0].getsockname()[1]
 
     async def close(self, grace_s: float) -> None:
-        """Stops accepting, lets streams in flight end for up to `grace_s`, then
+        """Stops accepting connections and calls (a new call gets UNAVAILABLE: the router
+        retries it elsewhere), lets streams in flight end for up to `grace_s`, then
         cancels the rest and closes every connection."""
         self._server.close()
+        for connection in self._connections:
+            connection.closing = True
         tasks = [task for c in self._connections for task in c.streams.values()]
         if tasks:
             await asyncio.wait(tasks, timeout=grace_s)
@@ -56,13 +59,29 @@ class FrameServer:
 
 
 async def start_frame_server(
-    engine: Engine, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+    engine: Engine,
+    host: str | Sequence[str],
+    port: int,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> FrameServer:
-    """Serves `engine`'s frames on host:port (0 picks one), over TLS with `ssl_context`."""
+    """Serves `engine`'s frames on host:port (0 picks one), over TLS with `ssl_context`.
+    A host with several addresses ("localhost": 127.0.0.1 and ::1) is served on the same
+    port on each, as gRPC does: GetInfo advertises one."""
     connections: set[_Connection] = set()
-    server = await asyncio.get_running_loop().create_server(
-        lambda: _Connection(engine, connections), host, port, ssl=ssl_context
-    )
+    loop = asyncio.get_running_loop()
+
+    async def listen(on_port: int) -> asyncio.Server:
+        return await loop.create_server(
+            lambda: _Connection(engine, connections), host, on_port, ssl=ssl_context
+        )
+
+    server = await listen(port)
+    if port == 0 and len({s.getsockname()[1] for s in server.sockets}) > 1:
+        # The kernel picked a port per address: all of them on the first one's instead.
+        chosen = server.sockets[0].getsockname()[1]
+        server.close()
+        await server.wait_closed()
+        server = await listen(chosen)
     return FrameServer(server, connections)
 
 
@@ -76,6 +95,8 @@ class _Connection(asyncio.Protocol):
         self._writable.set()
         self.streams: dict[int, asyncio.Task[None]] = {}
         self._pending: list[bytes] = []
+        # The server is stopping: new calls are refused, those in flight go on.
+        self.closing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -124,24 +145,27 @@ class _Connection(asyncio.Protocol):
             message = "is not a FrameCall message"
             self._fail(stream_id, _error(_Code.FRAME_ERROR_CODE_INVALID_ARGUMENT, message, "call"))
             return
+        if self.closing:
+            self._fail(
+                stream_id, _error(_Code.FRAME_ERROR_CODE_UNAVAILABLE, "the worker is stopping")
+            )
+            return
         task = asyncio.get_running_loop().create_task(self._serve(stream_id, call))
         self.streams[stream_id] = task
         task.add_done_callback(lambda _: self.streams.pop(stream_id, None))
 
     async def _serve(self, stream_id: int, call: worker_frames_pb2.FrameCall) -> None:
+        deadline = asyncio.timeout(call.timeout_ms / 1000 if call.timeout_ms else None)
         try:
-            async with asyncio.timeout(call.timeout_ms / 1000 if call.timeout_ms else None):
+            async with deadline:
                 await self._run(stream_id, call)
-        except TimeoutError:
-            self._fail(
-                stream_id,
-                _error(
-                    _Code.FRAME_ERROR_CODE_DEADLINE_EXCEEDED, f"no answer in {call.timeout_ms} ms"
-                ),
-            )
         except (EngineInputError, EngineRoleError, EngineFailure) as error:
             self._fail(stream_id, engine_error(error))
-        except Exception:
+        except Exception as error:
+            if isinstance(error, TimeoutError) and deadline.expired():
+                message = f"no answer in {call.timeout_ms} ms"
+                self._fail(stream_id, _error(_Code.FRAME_ERROR_CODE_DEADLINE_EXCEEDED, message))
+                return
             # A bug, not the caller's fault: logged here, never sent as a traceback.
             _log.exception("a frame call failed")
             self._fail(stream_id, _error(_Code.FRAME_ERROR_CODE_UNAVAILABLE, "the worker failed"))

@@ -254,10 +254,11 @@ async def run_worker(
     finally:
         if http_api is not None:
             await http_api.close()
-        if server is not None:
-            await server.stop(_STOP_GRACE_S)
-        if frames is not None:
-            await frames.close(_STOP_GRACE_S)
+        # Both at once: neither takes new calls while the other lets its own end.
+        await asyncio.gather(
+            *([server.stop(_STOP_GRACE_S)] if server is not None else []),
+            *([frames.close(_STOP_GRACE_S)] if frames is not None else []),
+        )
         if frame_tls is not None:
             await frame_tls.aclose()
         if worker.elastic_ep is not None:

@@ -1,11 +1,11 @@
 """A WorkerPool's NetworkPolicy: who may open a connection to the pool's pods.
 
-    serving ports (grpc, http) ◄── router pods   requests
-                               ◄── operator pod  drain probes (StreamStats on grpc),
-                                                 elastic EP (/scale_elastic_ep on http)
-    every port                 ◄── worker pods of the same model in the namespace:
-                                   KV transfers (the pods that share the model's KV key)
-    anything else              ✗  (kubelet probes come from the node, which CNIs admit)
+    serving ports               ◄── router pods   requests
+      (grpc, frames, http)      ◄── operator pod  drain probes (StreamStats on grpc),
+                                                  elastic EP (/scale_elastic_ep on http)
+    every port                  ◄── worker pods of the same model in the namespace:
+                                    KV transfers (the pods that share the model's KV key)
+    anything else               ✗  (kubelet probes come from the node, which CNIs admit)
 
 Only ingress is restricted: egress (DNS, the model hub, the KV peers) stays open.
 

@@ -100,6 +100,7 @@ def test_the_policy_holds_the_pools_pods_only_and_is_owned(fields: dict[str, Any
     ("case", "port"),
     [
         ("mock", "grpc"),
+        ("mock", "frames"),
         ("mock-ep", "grpc"),
         ("mock-ep", "http"),
         ("vllm-nixl", "http"),

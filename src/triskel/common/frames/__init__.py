@@ -2,5 +2,5 @@
 
 codec.py   the wire format (preface, header, kinds) and a parser with a size limit
 The worker's server is triskel.workers.frame_server, the router's client
-triskel.router.backends.frames; proto/triskel/v1/worker_frames.proto is the spec.
+triskel.router.backends.frame_channel; proto/triskel/v1/worker_frames.proto is the spec.
 """
