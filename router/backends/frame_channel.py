@@ -183,9 +183,12 @@ class FrameChannel:
         self._connections: list[FrameConnection | None] = [None] * NUM_CONNECTIONS
         self._locks = [asyncio.Lock() for _ in range(NUM_CONNECTIONS)]
         self._turn = 0
+        self._closed = False
 
     async def call(self, call: worker_frames_pb2.FrameCall, timeout_s: float) -> FrameStream:
         """Sends `call`; its stream ends by `timeout_s` from now at the latest."""
+        if self._closed:
+            raise _worker_left()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         call.timeout_ms = max(1, int(timeout_s * 1000))
@@ -200,6 +203,7 @@ class FrameChannel:
         await self._reopen(0, timeout_s)
 
     async def close(self) -> None:
+        self._closed = True
         for connection in self._connections:
             if connection is not None:
                 connection.close()
@@ -210,6 +214,9 @@ class FrameChannel:
             if connection is not None and connection.is_open:
                 return connection
             connection = await self._open(timeout_s)
+            if self._closed:  # closed while this one was opening: it must not outlive it
+                connection.close()
+                raise _worker_left()
             self._connections[slot] = connection
             return connection
 
@@ -235,6 +242,12 @@ class FrameChannel:
                 CallFailure.UNAVAILABLE, "cannot open a frame connection to the worker"
             ) from None
         return connection
+
+
+def _worker_left() -> WorkerCallError:
+    # Closed under the call: the worker left (discovery closes a removed worker's client)
+    # between its pick and this call; retriable, as a worker that is gone is.
+    return WorkerCallError(CallFailure.UNAVAILABLE, "the worker left")
 
 
 def _call_error(frame: Frame) -> WorkerCallError:
