@@ -2,19 +2,24 @@
 
     python bench/compare_routers.py [--quick] [--shape unified|pd|both] [--workers 4]
         [--trace FILE] [--limit N] [--rate-scale 1] [--time-scale 1] [--probe-rates 20,200]
-        [--ttft-ms 2000] [--tpot-ms 100] [--routers smg,vllm-router,triskel] [--json FILE]
+        [--ttft-ms 2000] [--tpot-ms 100] [--routers smg,vllm-router,triskel]
+        [--triskel-policies FILE.yaml,...] [--triskel-worker-apis vllm,triskel] [--json FILE]
 
 (SLO defaults are 2000 ms and 100 ms times the time scale.)
 
 The peers are the pinned `smg` (sglang-router) and `vllm-router`, installed into
 .peers/ by scripts/install_peer_routers.sh when missing. For each shape (N unified
 workers; N/2 prefill + N/2 decode) and each router × policy, on a fresh fleet of mock
-workers serving the vLLM-compatible HTTP API (cold caches every time):
+workers serving the vLLM-compatible HTTP API (cold caches every time). The peers reach
+the workers over that API; Triskel runs each of its policies once per worker api
+(--triskel-worker-apis): vllm, that same HTTP API, and triskel, its own protocol (the
+workers' plain gRPC host:port, calls as frames; Policy "<file> (workers over frames)"):
 
 1. probe: small distinct prompts, streamed, at fixed rates (--probe-rates, default 20
    and 200 requests/s); TTFT minus the same probe sent straight to the workers (in
    turn, as a router spreads them) is what the router adds (for P/D it includes the
-   KV hop);
+   KV hop); the direct probe goes over their HTTP API whichever api the router uses,
+   so it is the same reference for every row;
 2. the trace, replayed open loop (every request at its time, whatever the others do)
    with text prompts whose shared prefixes are the trace's; sustained req/s, TTFT /
    TPOT p50 / p99 and SLO attainment at the client, the prefix-cache hit ratio from
@@ -37,6 +42,7 @@ from pathlib import Path
 import aiohttp
 
 from triskel.cli.supervisor import ChildFailedError
+from triskel.router.backends.addresses import WorkerApi
 from triskel.simulator.bench.progress import progress_bar
 from triskel.simulator.bench.run import BenchRun, choose_model, replay_trace
 from triskel.simulator.bench.target import TargetError
@@ -80,11 +86,21 @@ POLICIES = ROOT / "bench" / "policies"
 SMG_POLICIES = ("cache_aware", "round_robin")
 VLLM_ROUTER_POLICIES = ("cache_aware", "power_of_two")
 # Triskel's configuration for workers reached over vLLM's HTTP API (it has a unified
-# profile, and needs no KV events); --triskel-policies adds others, e.g. llm-d.yaml.
+# profile, and needs no KV events), run over both worker apis so the two rows differ in
+# the transport only; --triskel-policies gives others, e.g. llm-d.yaml.
 TRISKEL_POLICIES: dict[Shape, tuple[Path, ...]] = {
     Shape.UNIFIED: (POLICIES / "triskel-http.yaml",),
     Shape.PD: (POLICIES / "triskel-http.yaml",),
 }
+# How Triskel's router reaches the workers, one row each: their vLLM HTTP API (as the
+# peers do), and Triskel's own protocol (gRPC, Decode / Prefill / Cancel as frames).
+TRISKEL_WORKER_APIS = (WorkerApi.VLLM, WorkerApi.TRISKEL)
+# Said under the table, so an empty cell is not read as a fault of the frames rows.
+FRAMES_ROWS_NOTE = (
+    'Rows "(workers over frames)" have no load imbalance: the workers count finished '
+    "requests (vllm:request_success_total) of their HTTP API only. Their prefix hit "
+    "ratio is the engines' own, as on every row."
+)
 ALL_ROUTERS = (RouterKind.SMG, RouterKind.VLLM_ROUTER, RouterKind.TRISKEL)
 # Issue 21's two points: a light load, where a request ends before the next starts
 # (the path's own cost), and a busy one, where the router's work per request queues.
@@ -110,10 +126,12 @@ class Options:
     probe_rates_per_s: tuple[float, ...]
     timeout_s: float
     triskel_policies: Mapping[Shape, tuple[Path, ...]]
+    triskel_worker_apis: tuple[WorkerApi, ...] = TRISKEL_WORKER_APIS
 
 
 def contenders(shape: Shape, options: Options) -> list[Contender]:
-    """The routers × policies to run on `shape`, in the order the table lists them."""
+    """The routers × policies (× worker apis, for Triskel) to run on `shape`, in the
+    order the table lists them: a Triskel policy's rows side by side."""
     chosen: list[Contender] = []
     for kind in options.routers:
         if kind is RouterKind.SMG:
@@ -121,7 +139,11 @@ def contenders(shape: Shape, options: Options) -> list[Contender]:
         elif kind is RouterKind.VLLM_ROUTER:
             chosen += [Contender(kind, policy) for policy in VLLM_ROUTER_POLICIES]
         elif kind is RouterKind.TRISKEL:
-            chosen += [Contender(kind, str(p)) for p in options.triskel_policies[shape]]
+            chosen += [
+                Contender(kind, str(policy), api)
+                for policy in options.triskel_policies[shape]
+                for api in options.triskel_worker_apis
+            ]
     return chosen
 
 
@@ -221,7 +243,10 @@ async def compare(options: Options) -> list[Row]:
     for shape in options.shapes:
         spec = FleetSpec(shape, options.num_workers, options.time_scale)
         for contender in contenders(shape, options):
-            if contender.kind is RouterKind.TRISKEL and (why := triskel_serves_vllm_workers()):
+            over_http = contender.kind is RouterKind.TRISKEL and (
+                contender.worker_api is WorkerApi.VLLM
+            )
+            if over_http and (why := triskel_serves_vllm_workers()):
                 row = Row(str(shape), str(contender.kind), contender.policy_label, error=why)
                 rows.append(row)
                 continue
@@ -272,6 +297,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="comma-separated routing YAML files for Triskel on every shape "
         "(default: bench/policies/triskel-http.yaml)",
     )
+    parser.add_argument(
+        "--triskel-worker-apis",
+        default=",".join(TRISKEL_WORKER_APIS),
+        help="comma-separated: how Triskel's router reaches the workers, a row per api and "
+        "policy: vllm (their HTTP API, as the peers), triskel (gRPC host:port, calls as "
+        f"frames) (default: {','.join(TRISKEL_WORKER_APIS)})",
+    )
     parser.add_argument("--probe-requests", type=int, default=None, help="probe size per rate (50)")
     parser.add_argument(
         "--probe-rates",
@@ -314,6 +346,7 @@ def build_options(args: argparse.Namespace) -> Options:
         if missing:
             raise SystemExit(f"--triskel-policies: no such file: {', '.join(missing)}")
         triskel_policies = {shape: files for shape in Shape}
+    worker_apis = parse_worker_apis(args.triskel_worker_apis)
     try:
         trace = load_trace(args.trace, args.limit or (20 if args.quick else None))
     except TraceError as error:
@@ -343,7 +376,26 @@ def build_options(args: argparse.Namespace) -> Options:
         probe_rates_per_s=probe_rates,
         timeout_s=args.timeout_s,
         triskel_policies=triskel_policies,
+        triskel_worker_apis=worker_apis,
     )
+
+
+def parse_worker_apis(text: str) -> tuple[WorkerApi, ...]:
+    """--triskel-worker-apis: at least one of TRISKEL_WORKER_APIS, in the order given,
+    each once; SystemExit naming the bad value and the choices."""
+    choices = ",".join(TRISKEL_WORKER_APIS)
+    apis = []
+    for name in (name.strip() for name in text.split(",")):
+        if not name:
+            continue
+        if name not in TRISKEL_WORKER_APIS:  # a StrEnum member equals its value
+            raise SystemExit(
+                f"--triskel-worker-apis {text}: unknown api {name!r}; choose from {choices}"
+            )
+        apis.append(WorkerApi(name))
+    if not apis:
+        raise SystemExit(f"--triskel-worker-apis {text!r}: none given; choose from {choices}")
+    return tuple(dict.fromkeys(apis))
 
 
 def _default(value: float | None, default: float) -> float:
@@ -375,6 +427,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = asyncio.run(compare(options))
     print(f"{summary}\n")
     print(comparison_table(rows, options.probe_rates_per_s))
+    if RouterKind.TRISKEL in options.routers and WorkerApi.TRISKEL in options.triskel_worker_apis:
+        print(FRAMES_ROWS_NOTE)
     if args.json is not None:
         document = {
             "trace": args.trace,

@@ -1,12 +1,16 @@
 """The deployments `compare_routers.py` measures: mock workers, and a router in front.
 
 A fleet is N mock workers, each its own `triskel worker` process serving the
-vLLM-compatible HTTP API: all unified, or half prefill (with SGLang-style bootstrap
+vLLM-compatible HTTP API and Triskel's own worker protocol (gRPC, with Decode, Prefill
+and Cancel also as frames): all unified, or half prefill (with SGLang-style bootstrap
 listeners) and half decode. A contender is what the client talks to:
 
     smg           SGLang's gateway, `--policy <policy>`        (tests/support/peer_routers.py)
     vllm-router   vLLM's router, `--policy <policy>`
-    triskel       `triskel router`, workers as {url, api: vllm}, routing from <policy>.yaml
+    triskel       `triskel router`, routing from <policy>.yaml, workers given either
+                  as {url, api: vllm}   (worker api vllm: their HTTP API, as the peers)
+                  or as "host:port"     (worker api triskel: gRPC, calls as frames;
+                                         each worker reports its role in GetInfo)
 
 Every contender gets a fresh fleet, so each starts with cold prefix caches.
 """
@@ -26,6 +30,7 @@ import yaml
 from pydantic import ValidationError
 
 from triskel.cli.supervisor import Supervisor
+from triskel.router.backends.addresses import WorkerApi
 from triskel.router.process import RouterProcessConfig
 
 from support.peer_routers import (
@@ -53,14 +58,32 @@ class RouterKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Contender:
-    """One router with one policy: a peer's `--policy` name or a Triskel routing YAML."""
+    """One router with one policy: a peer's `--policy` name or a Triskel routing YAML.
+
+    `worker_api` is how Triskel's router reaches the workers; the peers know only
+    vLLM's HTTP API, so theirs is always vllm.
+    """
 
     kind: RouterKind
     policy: str = ""
+    worker_api: WorkerApi = WorkerApi.VLLM
+
+    def __post_init__(self) -> None:
+        if self.kind is not RouterKind.TRISKEL and self.worker_api is not WorkerApi.VLLM:
+            raise ValueError(
+                f"{self.kind} --policy {self.policy}: worker api {self.worker_api}, but "
+                "peers reach workers over vLLM's HTTP API only"
+            )
 
     @property
     def policy_label(self) -> str:
-        return Path(self.policy).name if self.kind is RouterKind.TRISKEL else self.policy
+        """The report's Policy cell: the peer's policy, or the YAML's file name, saying
+        when the workers are reached over Triskel's protocol (HTTP rows keep the bare
+        name, as in the reports before that option)."""
+        if self.kind is not RouterKind.TRISKEL:
+            return self.policy
+        name = Path(self.policy).name
+        return name if self.worker_api is WorkerApi.VLLM else f"{name} (workers over frames)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +138,35 @@ def direct_workers(layout: PeerLayout) -> tuple[HttpWorker, ...]:
     return layout.decode if layout.is_disaggregated else layout.unified
 
 
-def triskel_router_config(layout: PeerLayout, policy_file: Path) -> dict[str, Any]:
-    """`triskel router --config-json` for the fleet: every worker by its vLLM API URL."""
+def triskel_workers(layout: PeerLayout, worker_api: WorkerApi) -> list[str | dict[str, str]]:
+    """The router config's `workers:` for the fleet. Pure.
+
+    vllm: each worker's HTTP API URL, its role asked of it there. triskel: each worker's
+    plain gRPC host:port, its role from GetInfo, Decode / Prefill / Cancel as frames on
+    the port GetInfo advertises; in P/D the router's Prefill answers with a KV handle
+    its Decode call passes on (the workers' TCP connector, under their shared key).
+    """
+    if worker_api is WorkerApi.VLLM:
+        return [{"url": w.url, "api": str(WorkerApi.VLLM)} for w in layout.workers]
+    # A worker without frames would be called over gRPC: not what the row says it measures.
+    if no_frames := [w.worker_id for w in layout.workers if w.frames_address is None]:
+        raise ValueError(f"worker api triskel: {', '.join(no_frames)} serve no frames")
+    return [w.grpc_address for w in layout.workers]
+
+
+def triskel_router_config(
+    layout: PeerLayout, policy_file: Path, worker_api: WorkerApi = WorkerApi.VLLM
+) -> dict[str, Any]:
+    """`triskel router --config-json` for the fleet, workers reached over `worker_api`."""
     document = yaml.safe_load(policy_file.read_text())
     if not isinstance(document, dict) or "routing" not in document:
         raise ValueError(f"{policy_file}: no `routing:` key")
     return {
         "httpAddress": "127.0.0.1:0",
         "grpcAddress": "127.0.0.1:0",
-        "workers": [{"url": w.url, "api": "vllm"} for w in layout.workers],
+        "workers": triskel_workers(layout, worker_api),
+        # The default, said here because the report's label promises frames.
+        "workerFrames": True,
         "routing": document["routing"],
     }
 
@@ -145,7 +188,7 @@ async def serve(contender: Contender, layout: PeerLayout) -> AsyncIterator[str]:
     if contender.kind is RouterKind.TRISKEL:
         supervisor = Supervisor()
         try:
-            config = triskel_router_config(layout, Path(contender.policy))
+            config = triskel_router_config(layout, Path(contender.policy), contender.worker_api)
             child = await supervisor.start(
                 "router", "router", config, ready_timeout_s=READY_TIMEOUT_S
             )

@@ -216,8 +216,8 @@ def test_the_pd_command_line_names_each_peer_s_own_flags(
     peer: Peer, expected_tail: list[str]
 ) -> None:
     layout = PeerLayout(
-        prefill=(HttpWorker("p", "prefill", "http://p", 9000),),
-        decode=(HttpWorker("d", "decode", "http://d"),),
+        prefill=(HttpWorker("p", "prefill", "http://p", "p:50051", bootstrap_port=9000),),
+        decode=(HttpWorker("d", "decode", "http://d", "d:50051"),),
     )
     command = peer_command(peer, Path("/bin/peer"), layout, "cache_aware", 1, 2)
     assert command[-len(expected_tail) :] == expected_tail

@@ -4,8 +4,10 @@ SGLang's model gateway (`smg`, PyPI sglang-router) and vLLM's router (`vllm-rout
 are pinned and installed into `.peers/bin` by `scripts/install_peer_routers.sh` (CI
 runs it and exports TRISKEL_PEERS_BIN; the first use here runs it too, so the tests
 work on a fresh clone). Mock workers serve them through the worker's vLLM-compatible
-HTTP API. Neither peer can bind port 0 and report the port, so ports come from the OS
-just before the start (a lost race is retried with new ones).
+HTTP API (the same processes serve Triskel's gRPC protocol too, which
+`bench/compare_routers.py` also gives Triskel's router). Neither peer can bind port 0
+and report the port, so ports come from the OS just before the start (a lost race is
+retried with new ones).
 
     mock workers (triskel worker --http-address 127.0.0.1:0) ◄── peer router ◄── client
 
@@ -87,13 +89,18 @@ def peer_binary(peer: Peer) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class HttpWorker:
-    """A mock worker serving the vLLM-compatible API."""
+    """A mock worker serving the vLLM-compatible API, and Triskel's worker protocol."""
 
     worker_id: str
     role: str
     url: str
+    # host:port of its gRPC server (Triskel's protocol; GetInfo reports role and model).
+    grpc_address: str
     # The SGLang-style bootstrap listener's port (prefill workers started with one).
     bootstrap_port: int | None = None
+    # host:port where it serves Decode, Prefill and Cancel as frames (GetInfo advertises
+    # the port); None: it serves none, and a Triskel router calls it over gRPC only.
+    frames_address: str | None = None
 
 
 @functools.cache
@@ -109,7 +116,8 @@ async def start_http_worker(
     pool: dict[str, Any],
     with_bootstrap: bool = False,
 ) -> HttpWorker:
-    """Starts `triskel worker` with its HTTP API (and a bootstrap listener) on port 0."""
+    """Starts `triskel worker` with its HTTP API (and a bootstrap listener) on port 0,
+    beside its gRPC server and frame listener (port 0 too)."""
     config: dict[str, Any] = {
         "workerId": worker_id,
         "pool": pool,
@@ -124,12 +132,22 @@ async def start_http_worker(
         config["bootstrapAddress"] = f"{HOST}:0"
     child = await supervisor.start(worker_id, "worker", config, ready_timeout_s=STARTUP_TIMEOUT_S)
     http, bootstrap = child.ready.get("http"), child.ready.get("bootstrap")
-    if not http:
-        raise PeerRouterError(f"worker {worker_id} announced no HTTP address: {child.ready}")
+    grpc, frames = child.ready.get("grpc"), child.ready.get("frames")
+    if not http or not grpc:
+        raise PeerRouterError(
+            f"worker {worker_id} announced no HTTP or gRPC address: {child.ready}"
+        )
     if with_bootstrap and not bootstrap:
         raise PeerRouterError(f"worker {worker_id} announced no bootstrap address: {child.ready}")
     bootstrap_port = int(str(bootstrap).rsplit(":", 1)[1]) if bootstrap else None
-    return HttpWorker(worker_id, pool["role"], f"http://{http}", bootstrap_port)
+    return HttpWorker(
+        worker_id,
+        pool["role"],
+        f"http://{http}",
+        str(grpc),
+        bootstrap_port,
+        str(frames) if frames else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
