@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +72,20 @@ async def test_pod_flags_start_a_worker() -> None:
     )
     assert ready["worker_id"] == info.worker_id == "decode-7f9c-abcde"
     assert info.role == "decode"
-    # Without the flags the worker serves gRPC only, and says so.
+    # Without the flags the worker serves gRPC only (and its frames), and says so.
     assert (ready["http"], ready["bootstrap"]) == (None, None)
+
+
+@pytest.mark.asyncio
+async def test_the_frame_port_flag_is_served_and_advertised() -> None:
+    with socket.socket() as probe:  # a port free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ready, info, _ = await run_until_ready(
+        ["--pool-json", json.dumps(POOL), "--worker-id", "d-1", "--frame-port", str(port)]
+    )
+    assert info.frame_port == port
+    assert ready["frames"] == f"127.0.0.1:{port}"
 
 
 @pytest.mark.asyncio
@@ -90,9 +103,10 @@ async def test_http_flags_serve_the_vllm_api_beside_grpc() -> None:
             "127.0.0.1:0",
         ]
     )
-    # The ready line: {"worker_id", "grpc", "http", "bootstrap"}, each bound port real.
-    assert set(ready) == {"worker_id", "grpc", "http", "bootstrap"}
-    for name in ("grpc", "http", "bootstrap"):
+    # The ready line: {"worker_id", "grpc", "http", "bootstrap", "frames"}, each bound
+    # port real (frames: Decode / Prefill / Cancel as frames, on the gRPC host).
+    assert set(ready) == {"worker_id", "grpc", "http", "bootstrap", "frames"}
+    for name in ("grpc", "http", "bootstrap", "frames"):
         address = ready[name]
         assert address is not None and address.startswith("127.0.0.1:")
         assert not address.endswith(":0")
