@@ -24,8 +24,8 @@ from triskel.common.frames.codec import (
     FrameKind,
     FrameParser,
     FrameProtocolError,
-    encode_frame,
 )
+from triskel.common.frames.writer import FrameWriter
 from triskel.v1 import worker_frames_pb2
 from triskel.workers import calls
 from triskel.workers.api import Engine, EngineFailure, EngineInputError, EngineRoleError
@@ -94,13 +94,14 @@ class _Connection(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self.streams: dict[int, asyncio.Task[None]] = {}
-        self._pending: list[bytes] = []
+        self._writer: FrameWriter | None = None
         # The server is stopping: new calls are refused, those in flight go on.
         self.closing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._writer = FrameWriter(transport)
         self._connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -198,16 +199,8 @@ class _Connection(asyncio.Protocol):
         self._write(stream_id, FrameKind.ERROR, error.SerializeToString())
 
     def _write(self, stream_id: int, kind: FrameKind, payload: bytes) -> None:
-        # Frames written in one pass of the loop leave in one send: a frame per token
-        # with a send each would cost a syscall here and a wake-up on the router per token.
-        if not self._pending:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._pending.append(encode_frame(stream_id, kind, payload))
-
-    def _flush(self) -> None:
-        pending, self._pending = self._pending, []
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(b"".join(pending))
+        if self._writer is not None:
+            self._writer.send(stream_id, kind, payload)
 
 
 def engine_error(

@@ -24,8 +24,8 @@ from triskel.common.frames.codec import (
     FrameKind,
     FrameParser,
     FrameProtocolError,
-    encode_frame,
 )
+from triskel.common.frames.writer import FrameWriter
 from triskel.common.tls import ReloadingSslContext
 from triskel.router.worker_client import CallFailure, WorkerCallError
 from triskel.v1 import worker_frames_pb2
@@ -109,6 +109,7 @@ class FrameConnection(asyncio.Protocol):
     def __init__(self) -> None:
         self._parser = FrameParser()
         self._transport: asyncio.Transport | None = None
+        self._writer: FrameWriter | None = None
         self._streams: dict[int, FrameStream] = {}
         self._next_id = 0
         self.is_open = False
@@ -117,6 +118,7 @@ class FrameConnection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         transport.write(PREFACE)
+        self._writer = FrameWriter(transport)
         self.is_open = True
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -155,8 +157,8 @@ class FrameConnection(asyncio.Protocol):
         return stream
 
     def send(self, stream_id: int, kind: FrameKind, payload: bytes = b"") -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(encode_frame(stream_id, kind, payload))
+        if self._writer is not None:
+            self._writer.send(stream_id, kind, payload)
 
     def forget(self, stream_id: int) -> bool:
         """Drops the stream; True if it was still open here."""
