@@ -392,8 +392,7 @@ class ClusterView:
 def _reason(error: Exception) -> str:
     if isinstance(error, WorkerCallError):
         return f"{error.failure}: {error.details}"
-    code = getattr(error, "code", None)  # a grpc.aio.AioRpcError from the KV event stream
-    return code().name if callable(code) else repr(error)
+    return repr(error)
 
 
 def _at_least_zero(counts: LoadCounts) -> LoadCounts:

@@ -128,7 +128,8 @@ class RouterProcessConfig(ApiModel):
     # The router's client certificate for workers that require one (mTLS), and the CA
     # their certificates chain to; Triskel-protocol (gRPC) workers only.
     worker_tls: ClientTlsFiles | None = None
-    # Decode, Prefill and Cancel as frames to Triskel-protocol workers that serve them
+    # Decode, Prefill, Cancel, load reports and KV events as frames to Triskel-protocol
+    # workers that serve them
     # (proto/triskel/v1/worker_frames.proto: a fraction of a gRPC call's CPU); false:
     # every call over gRPC.
     worker_frames: bool = True

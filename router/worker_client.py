@@ -62,6 +62,14 @@ class WorkerCallError(Exception):
         self.field_name = field_name
 
 
+class WorkerClosed(WorkerCallError):
+    """The router closed its client of this worker (the worker left its membership)
+    under the call: retriable elsewhere, and nothing to retry or report on this one."""
+
+    def __init__(self) -> None:
+        super().__init__(CallFailure.UNAVAILABLE, "the worker left")
+
+
 @dataclass(frozen=True, slots=True)
 class KvTicket:
     """A prefill's KV as its backend describes it; passed, opaque, to the decode call.
@@ -194,5 +202,6 @@ class WorkerClient(ABC):
         (then WorkerCallError)."""
 
     def kv_events(self) -> KvEventCall:
-        """A new KV event subscription (only when `has_kv_events`)."""
+        """A new KV event subscription (only when `has_kv_events`); iterating it raises
+        WorkerCallError when the stream breaks, WorkerClosed once this client is closed."""
         raise NotImplementedError(f"{self.backend} workers publish no KV events")

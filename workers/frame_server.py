@@ -1,7 +1,8 @@
-"""The worker's frame server: Decode, Prefill and Cancel over long-lived connections.
+"""The worker's frame server: Decode, Prefill, Cancel, stats and KV events over
+long-lived connections.
 
     client ──preface, CALL(stream, FrameCall)──► one task per stream: calls.py on the
-           ◄──REPLY … (ERROR)────────────────── engine, its replies written in order
+           ◄──REPLY … (ERROR | END)──────────── engine, its replies written in order
            ──RESET(stream)─────────────────────► the stream's task is cancelled: the
                                                   engine aborts the request
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 
 from google.protobuf.message import DecodeError, Message
 
@@ -33,6 +34,7 @@ from triskel.workers.api import Engine, EngineFailure, EngineInputError, EngineR
 _log = logging.getLogger(__name__)
 
 _Code = worker_frames_pb2.FrameErrorCode
+_CALLS = ("decode", "prefill", "cancel", "stats", "kv_events")
 
 
 class FrameServer:
@@ -172,23 +174,30 @@ class _Connection(asyncio.Protocol):
             self._fail(stream_id, _error(_Code.FRAME_ERROR_CODE_UNAVAILABLE, "the worker failed"))
 
     async def _run(self, stream_id: int, call: worker_frames_pb2.FrameCall) -> None:
-        which = call.WhichOneof("call")
-        if which == "decode":
-            responses = calls.decode(self._engine, call.decode)
-            try:
-                async for response in responses:
-                    await self._reply(stream_id, response)
-            finally:
-                await responses.aclose()
-            return
-        handlers: dict[str, Callable[[], Awaitable[Message]]] = {
-            "prefill": lambda: calls.prefill(self._engine, call.prefill),
-            "cancel": lambda: calls.cancel(self._engine, call.cancel),
+        which = call.WhichOneof("call") or ""
+        engine = self._engine
+        streams: dict[str, Callable[[], AsyncGenerator[Message, None]]] = {
+            "decode": lambda: calls.decode(engine, call.decode),
+            "stats": lambda: calls.stats(engine, call.stats),
+            "kv_events": lambda: calls.kv_events(engine),
         }
-        handler = handlers.get(which or "")
-        if handler is None:
-            raise EngineInputError("call", "names no call (decode, prefill or cancel)")
-        await self._reply(stream_id, await handler())
+        unary: dict[str, Callable[[], Awaitable[Message]]] = {
+            "prefill": lambda: calls.prefill(engine, call.prefill),
+            "cancel": lambda: calls.cancel(engine, call.cancel),
+        }
+        if which in unary:
+            await self._reply(stream_id, await unary[which]())
+            return
+        if which not in streams:
+            raise EngineInputError("call", f"names no call (one of {', '.join(_CALLS)})")
+        replies = streams[which]()
+        try:
+            async for reply in replies:
+                await self._reply(stream_id, reply)
+        finally:
+            await replies.aclose()
+        if which != "decode":  # a decode's `done` is its end; these have none of their own
+            self._write(stream_id, FrameKind.END, b"")
 
     async def _reply(self, stream_id: int, message: Message) -> None:
         if not self._writable.is_set():

@@ -39,7 +39,8 @@ class WorkerProcessConfig(ApiModel):
     pool: WorkerPoolSpec
     # gRPC listen address; port 0 picks a free port.
     grpc_address: Address = "127.0.0.1:0"
-    # Where Decode, Prefill and Cancel are also served as frames (worker_frames.proto):
+    # Where Decode, Prefill, Cancel, stats and KV events are also served as frames
+    # (worker_frames.proto):
     # this port on the gRPC address's host, advertised in GetInfo; 0 picks a free one.
     # None: no frames (routers make every call over gRPC).
     frame_port: int | None = Field(default=0, ge=0, le=65535)

@@ -10,7 +10,6 @@ import grpc
 
 from triskel.common.api import Role
 from triskel.common.grpc_server import start_server
-from triskel.common.kv_tiers import KvMedium
 from triskel.v1 import worker_pb2, worker_pb2_grpc
 from triskel.workers import calls
 from triskel.workers.api import (
@@ -20,15 +19,11 @@ from triskel.workers.api import (
     EngineInputError,
     EngineRoleError,
     ImageInput,
-    KvCacheEvent,
     WorkerDescription,
 )
 from triskel.workers.drain import drain
-from triskel.workers.engine.events import BlocksStored
 
-_DEFAULT_STATS_INTERVAL_MS = 100
 _SERVICE_NAME = "triskel.v1.Worker"
-_MEDIUM_PROTO = {KvMedium.GPU: worker_pb2.KV_MEDIUM_GPU, KvMedium.HOST: worker_pb2.KV_MEDIUM_HOST}
 
 
 class WorkerServicer(worker_pb2_grpc.WorkerServicer):
@@ -98,37 +93,22 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
     async def StreamStats(
         self, request: worker_pb2.StreamStatsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[worker_pb2.WorkerStats]:
-        interval_s = (request.interval_ms or _DEFAULT_STATS_INTERVAL_MS) / 1000
-        while True:
-            load = self._engine.load()
-            yield worker_pb2.WorkerStats(
-                worker_id=load.worker_id,
-                num_waiting_requests=load.num_waiting_requests,
-                num_running_requests=load.num_running_requests,
-                kv_usage=load.kv_usage,
-                num_kv_blocks=load.num_kv_blocks,
-                num_tokens_in_flight=load.num_tokens_in_flight,
-                num_kv_holds=load.num_kv_holds,
-                timestamp_ms=load.timestamp_ms,
-                prefix_query_tokens_total=load.prefix_query_tokens_total,
-                prefix_hit_tokens_total=load.prefix_hit_tokens_total,
-            )
-            await asyncio.sleep(interval_s)
+        reports = calls.stats(self._engine, request)
+        try:
+            async for report in reports:
+                yield report
+        finally:
+            await reports.aclose()
 
     async def StreamKvEvents(
         self, request: worker_pb2.StreamKvEventsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[worker_pb2.KvEventBatch]:
-        worker_id = self._engine.description.worker_id
-        batches = self._engine.kv_events()
+        batches = calls.kv_events(self._engine)
         try:
             async for batch in batches:
-                yield worker_pb2.KvEventBatch(
-                    worker_id=worker_id,
-                    events=[_kv_event(event) for event in batch.events],
-                    is_snapshot=batch.is_snapshot,
-                )
+                yield batch
         finally:
-            await batches.aclose()  # type: ignore[attr-defined]
+            await batches.aclose()
 
 
 def _worker_info(d: WorkerDescription, frame_port: int) -> worker_pb2.WorkerInfo:
@@ -153,17 +133,6 @@ def _switch_target(role: str) -> Role:
             return target
     names = ", ".join(sorted(str(r) for r in SWITCHABLE_ROLES))
     raise EngineInputError("role", f"must be one of {names}, got {role!r}")
-
-
-def _kv_event(event: KvCacheEvent) -> worker_pb2.KvEvent:
-    medium = _MEDIUM_PROTO[event.medium]
-    if isinstance(event, BlocksStored):
-        stored = worker_pb2.BlocksStored(block_hashes=event.block_hashes, medium=medium)
-        if event.parent_hash is not None:
-            stored.parent_hash = event.parent_hash
-        return worker_pb2.KvEvent(event_id=event.event_id, stored=stored)
-    removed = worker_pb2.BlocksRemoved(block_hashes=event.block_hashes, medium=medium)
-    return worker_pb2.KvEvent(event_id=event.event_id, removed=removed)
 
 
 @contextlib.asynccontextmanager

@@ -1,7 +1,8 @@
 """How the router calls Triskel-protocol workers: TLS for both transports, frames or not.
 
 A worker that advertises a frame port (`WorkerInfo.frame_port`) gets its Decode,
-Prefill and Cancel calls as frames (frame_channel.py), everything else over gRPC;
+Prefill and Cancel calls and its load and KV event subscriptions as frames
+(frame_channel.py), everything else over gRPC;
 both go over TLS with the same client certificate when the router has one.
 """
 

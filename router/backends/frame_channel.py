@@ -5,7 +5,8 @@
 
 One reader per connection drains the socket into each stream's own buffer and never
 waits for a consumer, so a slow client of one request stalls no other; a stream's
-buffer is bounded by its request (max_tokens replies at most). A stream that is
+buffer is bounded by its request (max_tokens replies at most), a subscription's (load
+reports, KV events) by its consumer, which applies each as it comes. A stream that is
 closed before its end sends RESET (the worker aborts the request), a deadline per
 call ends it with TIMEOUT, a connection that closes ends its streams with UNAVAILABLE.
 The wire format is proto/triskel/v1/worker_frames.proto.
@@ -27,7 +28,7 @@ from triskel.common.frames.codec import (
 )
 from triskel.common.frames.writer import FrameWriter
 from triskel.common.tls import ReloadingSslContext
-from triskel.router.worker_client import CallFailure, WorkerCallError
+from triskel.router.worker_client import CallFailure, WorkerCallError, WorkerClosed
 from triskel.v1 import worker_frames_pb2
 
 _Code = worker_frames_pb2.FrameErrorCode
@@ -49,19 +50,22 @@ class FrameTls:
 
 
 class FrameStream:
-    """One call's replies. `next` returns each REPLY payload in order; an ERROR, the
-    deadline or a lost connection raise WorkerCallError. Close it when done."""
+    """One call's replies. `next` returns each REPLY payload in order, then None if the
+    worker ENDs the stream; an ERROR, the deadline or a lost connection raise
+    WorkerCallError. Close it when done."""
 
     __slots__ = ("_connection", "_items", "_stream_id", "_timer", "_waiter")
 
-    def __init__(self, connection: FrameConnection, stream_id: int, deadline: float) -> None:
+    def __init__(self, connection: FrameConnection, stream_id: int, deadline: float | None) -> None:
         self._connection = connection
         self._stream_id = stream_id
-        self._items: deque[bytes | WorkerCallError] = deque()
+        self._items: deque[bytes | WorkerCallError | None] = deque()
         self._waiter: asyncio.Future[None] | None = None
-        self._timer = asyncio.get_running_loop().call_at(deadline, self._expire)
+        self._timer = (
+            None if deadline is None else asyncio.get_running_loop().call_at(deadline, self._expire)
+        )
 
-    async def next(self) -> bytes:
+    async def next(self) -> bytes | None:
         while not self._items:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
@@ -74,8 +78,9 @@ class FrameStream:
         return item
 
     def next_nowait(self) -> bytes | None:
-        """The next reply if one is here already (None otherwise); raises as `next`."""
-        if not self._items:
+        """The next reply if one is here already (None otherwise, or at the END); raises
+        as `next`."""
+        if not self._items or self._items[0] is None:  # the END stays for `next`
             return None
         item = self._items.popleft()
         if isinstance(item, WorkerCallError):
@@ -84,16 +89,18 @@ class FrameStream:
 
     def finished(self) -> None:
         """The caller read the call's last reply (a decode's `done`, a prefill's reply)."""
-        self._timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
         self._connection.forget(self._stream_id)
 
     def close(self) -> None:
         """Ends the stream; one the worker still runs is reset (the worker aborts it)."""
-        self._timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
         if self._connection.forget(self._stream_id):
             self._connection.send(self._stream_id, FrameKind.RESET)
 
-    def deliver(self, item: bytes | WorkerCallError) -> None:
+    def deliver(self, item: bytes | WorkerCallError | None) -> None:
         self._items.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -145,11 +152,14 @@ class FrameConnection(asyncio.Protocol):
             elif frame.kind is FrameKind.ERROR:
                 del streams[frame.stream_id]
                 stream.deliver(_call_error(frame))
+            elif frame.kind is FrameKind.END:
+                del streams[frame.stream_id]
+                stream.deliver(None)
             else:
                 self._fail(f"the worker sent a {frame.kind.name} frame")
                 return
 
-    def call(self, call: worker_frames_pb2.FrameCall, deadline: float) -> FrameStream:
+    def call(self, call: worker_frames_pb2.FrameCall, deadline: float | None) -> FrameStream:
         stream_id = self._next_id = self._next_id % _MAX_STREAM_ID + 1
         stream = FrameStream(self, stream_id, deadline)
         self._streams[stream_id] = stream
@@ -187,17 +197,22 @@ class FrameChannel:
         self._turn = 0
         self._closed = False
 
-    async def call(self, call: worker_frames_pb2.FrameCall, timeout_s: float) -> FrameStream:
-        """Sends `call`; its stream ends by `timeout_s` from now at the latest."""
+    async def call(self, call: worker_frames_pb2.FrameCall, timeout_s: float | None) -> FrameStream:
+        """Sends `call`; its stream ends by `timeout_s` from now at the latest (None:
+        a subscription, which runs until closed)."""
         if self._closed:
-            raise _worker_left()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        call.timeout_ms = max(1, int(timeout_s * 1000))
+            raise WorkerClosed()
+        deadline = None
+        if timeout_s is not None:
+            deadline = asyncio.get_running_loop().time() + timeout_s
+            call.timeout_ms = max(1, int(timeout_s * 1000))
         slot = self._turn = (self._turn + 1) % NUM_CONNECTIONS
         connection = self._connections[slot]
         if connection is None or not connection.is_open:
-            connection = await self._reopen(slot, min(timeout_s, _CONNECT_TIMEOUT_S))
+            connect_s = (
+                _CONNECT_TIMEOUT_S if timeout_s is None else min(timeout_s, _CONNECT_TIMEOUT_S)
+            )
+            connection = await self._reopen(slot, connect_s)
         return connection.call(call, deadline)
 
     async def connect(self, timeout_s: float) -> None:
@@ -218,7 +233,7 @@ class FrameChannel:
             connection = await self._open(timeout_s)
             if self._closed:  # closed while this one was opening: it must not outlive it
                 connection.close()
-                raise _worker_left()
+                raise WorkerClosed()
             self._connections[slot] = connection
             return connection
 
@@ -244,12 +259,6 @@ class FrameChannel:
                 CallFailure.UNAVAILABLE, "cannot open a frame connection to the worker"
             ) from None
         return connection
-
-
-def _worker_left() -> WorkerCallError:
-    # Closed under the call: the worker left (discovery closes a removed worker's client)
-    # between its pick and this call; retriable, as a worker that is gone is.
-    return WorkerCallError(CallFailure.UNAVAILABLE, "the worker left")
 
 
 def _call_error(frame: Frame) -> WorkerCallError:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Sequence,
+)
+from typing import Generic, TypeVar
 
 import grpc
 
@@ -27,6 +36,7 @@ from triskel.router.worker_client import (
     PrefillReply,
     WorkerCallError,
     WorkerClient,
+    WorkerClosed,
     WorkerIdentity,
 )
 from triskel.v1 import router_pb2, worker_frames_pb2, worker_pb2, worker_pb2_grpc
@@ -42,8 +52,8 @@ _OLD_CHANNEL_GRACE_S = 300.0
 
 class GrpcWorkerClient(WorkerClient):
     """One channel and stub per worker, and its frame channel when it serves frames
-    (Decode, Prefill and Cancel then go there); over TLS with `dialing`'s (mTLS with
-    its certificate).
+    (Decode, Prefill, Cancel, load and KV events then go there); over TLS with
+    `dialing`'s (mTLS with its certificate).
 
     gRPC channels keep their credentials for every reconnect, so when the TLS files
     are renewed the next call opens a new channel with them and the old one closes
@@ -71,7 +81,8 @@ class GrpcWorkerClient(WorkerClient):
 
     @property
     def serves_frames(self) -> bool:
-        """Decode, Prefill and Cancel go to the worker as frames (else over gRPC)."""
+        """Decode, Prefill, Cancel, load and KV events go to the worker as frames (else
+        over gRPC)."""
         return self._frames is not None
 
     @property
@@ -232,7 +243,7 @@ class GrpcWorkerClient(WorkerClient):
         stream = await self._frame_call(worker_frames_pb2.FrameCall(decode=request), timeout_s)
         try:
             while True:
-                event = _decode_event(worker_pb2.DecodeResponse.FromString(await stream.next()))
+                event = _decode_event(worker_pb2.DecodeResponse.FromString(await _reply(stream)))
                 # Tokens that arrived while the last ones were relayed go on as one event
                 # (one chunk to the client), as the engine coalesces for a slow reader:
                 # a router behind then pays per chunk, not per token.
@@ -255,17 +266,19 @@ class GrpcWorkerClient(WorkerClient):
         finally:
             stream.close()  # before the end: the worker aborts the request
 
-    async def _frame_call(self, call: worker_frames_pb2.FrameCall, timeout_s: float) -> FrameStream:
+    async def _frame_call(
+        self, call: worker_frames_pb2.FrameCall, timeout_s: float | None
+    ) -> FrameStream:
         if self._frames is None or self._closed:
             # Closed under the call: the worker left between its pick and this call.
-            raise WorkerCallError(CallFailure.UNAVAILABLE, "the worker left")
+            raise WorkerClosed()
         return await self._frames.call(call, timeout_s)
 
     async def _frame_reply(self, call: worker_frames_pb2.FrameCall, timeout_s: float) -> bytes:
         """The one reply of a unary call (prefill, cancel)."""
         stream = await self._frame_call(call, timeout_s)
         try:
-            payload = await stream.next()
+            payload = await _reply(stream)
             stream.finished()
             return payload
         finally:
@@ -284,8 +297,13 @@ class GrpcWorkerClient(WorkerClient):
 
     async def watch_load(self, interval_ms: int) -> AsyncIterator[WorkerLoad]:
         request = worker_pb2.StreamStatsRequest(interval_ms=interval_ms)
-        with _mapped():
-            async for stats in self.stub.StreamStats(request):
+        reports = self._subscribe(
+            worker_frames_pb2.FrameCall(stats=request),
+            worker_pb2.WorkerStats.FromString,
+            lambda: self.stub.StreamStats(request),
+        )
+        try:
+            async for stats in reports:
                 yield WorkerLoad(
                     num_waiting_requests=stats.num_waiting_requests,
                     num_running_requests=stats.num_running_requests,
@@ -293,11 +311,88 @@ class GrpcWorkerClient(WorkerClient):
                     num_tokens_in_flight=stats.num_tokens_in_flight,
                     num_kv_blocks=stats.num_kv_blocks,
                 )
+        finally:
+            reports.cancel()
         raise WorkerCallError(CallFailure.UNAVAILABLE, "the stats stream ended")
 
     def kv_events(self) -> KvEventCall:
-        call: KvEventCall = self.stub.StreamKvEvents(worker_pb2.StreamKvEventsRequest())
-        return call
+        request = worker_pb2.StreamKvEventsRequest()
+        return self._subscribe(
+            worker_frames_pb2.FrameCall(kv_events=request),
+            worker_pb2.KvEventBatch.FromString,
+            lambda: self.stub.StreamKvEvents(request),
+        )
+
+    def _subscribe(
+        self,
+        call: worker_frames_pb2.FrameCall,
+        parse: Callable[[bytes], _M],
+        open_grpc: Callable[[], grpc.aio.UnaryStreamCall],
+    ) -> _Subscription[_M]:
+        if self._frames is not None:
+            return _FrameSubscription(lambda: self._frame_call(call, None), parse)
+        return GrpcSubscription(open_grpc)
+
+
+_M = TypeVar("_M")
+
+
+class _Subscription(ABC, Generic[_M]):
+    """Reports or batches until the worker ends the stream, over either transport;
+    opened when first iterated, errors as WorkerCallError (WorkerClosed once the client
+    is closed); `cancel` ends it on the worker. kv_direct.py's KvEventCall."""
+
+    def __aiter__(self) -> AsyncIterator[_M]:
+        return self._iterate()
+
+    @abstractmethod
+    def _iterate(self) -> AsyncIterator[_M]: ...
+
+    @abstractmethod
+    def cancel(self) -> bool: ...
+
+
+class _FrameSubscription(_Subscription[_M]):
+    def __init__(
+        self, open_stream: Callable[[], Awaitable[FrameStream]], parse: Callable[[bytes], _M]
+    ) -> None:
+        self._open, self._parse = open_stream, parse
+        self._stream: FrameStream | None = None
+
+    async def _iterate(self) -> AsyncIterator[_M]:
+        stream = self._stream = await self._open()
+        try:
+            while (payload := await stream.next()) is not None:
+                yield self._parse(payload)
+        finally:
+            stream.close()
+
+    def cancel(self) -> bool:
+        if self._stream is not None:
+            self._stream.close()  # a RESET, unless the worker ended it
+        return True
+
+
+class GrpcSubscription(_Subscription[_M]):
+    def __init__(self, open_call: Callable[[], grpc.aio.UnaryStreamCall]) -> None:
+        self._open = open_call
+        self._call: grpc.aio.UnaryStreamCall | None = None
+
+    async def _iterate(self) -> AsyncIterator[_M]:
+        with _mapped():
+            self._call = self._open()
+            async for message in self._call:
+                yield message
+
+    def cancel(self) -> bool:
+        return self._call.cancel() if self._call is not None else True
+
+
+async def _reply(stream: FrameStream) -> bytes:
+    payload = await stream.next()
+    if payload is None:
+        raise WorkerCallError(CallFailure.UNAVAILABLE, "the worker ended the call without a reply")
+    return payload
 
 
 def _decode_event(response: worker_pb2.DecodeResponse) -> DecodeEvent | None:
@@ -348,7 +443,7 @@ def _mapped() -> Iterator[None]:
         # The channel was closed under the call: the worker left (scale-in, a failed
         # health check) between its pick and this call. Retriable, as a worker that is
         # gone is, before the first token.
-        raise WorkerCallError(CallFailure.UNAVAILABLE, "the worker left") from None
+        raise WorkerClosed() from None
 
 
 def _call_error(error: grpc.aio.AioRpcError) -> WorkerCallError:

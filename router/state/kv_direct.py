@@ -14,10 +14,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import grpc
-
 from triskel.router.scheduling.producers.kv_events_feed import apply_batch
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.router.worker_client import WorkerCallError, WorkerClosed
 from triskel.v1 import worker_pb2
 
 _log = logging.getLogger(__name__)
@@ -27,9 +26,11 @@ RECONNECT_DELAY_S = 0.5
 
 
 class KvEventCall(Protocol):
-    """A `StreamKvEvents` call: a snapshot batch, then live batches; `cancel` ends it.
+    """A `StreamKvEvents` subscription: a snapshot batch, then live batches; `cancel`
+    ends it.
 
-    Iterating raises `grpc.aio.AioRpcError` when the stream breaks.
+    Iterating raises WorkerCallError when the stream breaks, WorkerClosed when the
+    router closed the worker's client (it left).
     """
 
     def __aiter__(self) -> AsyncIterator[worker_pb2.KvEventBatch]: ...
@@ -47,7 +48,7 @@ class KvEventSource:
 
     worker_id: str
     subscribe: Callable[[], KvEventCall]
-    on_lost: Callable[[grpc.aio.AioRpcError], None]
+    on_lost: Callable[[WorkerCallError], None]
 
 
 async def follow_directly(source: KvEventSource, index: KvBlockIndex) -> None:
@@ -64,11 +65,11 @@ async def follow_directly(source: KvEventSource, index: KvBlockIndex) -> None:
         try:
             if not await consume_subscription(source, apply):
                 _log.warning("KV events from %s had a gap; resubscribing", source.worker_id)
-        except grpc.aio.UsageError:
+        except WorkerClosed:
             # Its client was closed: the worker left, and its blocks with it.
             index.remove_worker(source.worker_id)
             return
-        except grpc.aio.AioRpcError as error:
+        except WorkerCallError as error:
             source.on_lost(error)
             index.remove_worker(source.worker_id)
         await asyncio.sleep(RECONNECT_DELAY_S)

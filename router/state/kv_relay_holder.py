@@ -17,12 +17,11 @@ import functools
 import logging
 from collections.abc import Mapping
 
-import grpc
-
 from triskel.router.state.config import StateConfig
 from triskel.router.state.guard import RedisGuard
 from triskel.router.state.kv_direct import RECONNECT_DELAY_S, KvEventSource, consume_subscription
 from triskel.router.state.kv_relay_store import KvRelayStore, LeaseClaim
+from triskel.router.worker_client import WorkerCallError, WorkerClosed
 from triskel.v1 import worker_pb2
 
 _log = logging.getLogger(__name__)
@@ -100,11 +99,11 @@ class KvEventHolder:
             try:
                 if not await consume_subscription(source, append):
                     return  # not the holder any more, or Redis is out: renew decides
-            except grpc.aio.UsageError:
+            except WorkerClosed:
                 # Its client was closed: the worker left (killed, drained). The next
                 # renewal lets it go; there is nothing to retry.
                 return
-            except grpc.aio.AioRpcError as error:
+            except WorkerCallError as error:
                 source.on_lost(error)
                 # Tell the replicas once per broken subscription, not on every retry.
                 if num_appended and not await self._append(source.worker_id, None):

@@ -13,11 +13,13 @@ from collections.abc import AsyncIterator, Callable
 import grpc
 
 from triskel.common.grpc_server import start_server
+from triskel.router.backends.grpc_worker import GrpcSubscription
 from triskel.router.state.kv_direct import KvEventSource
+from triskel.router.worker_client import WorkerCallError
 from triskel.v1 import worker_pb2, worker_pb2_grpc
 
 
-def _ignore_loss(_error: grpc.aio.AioRpcError) -> None:
+def _ignore_loss(_error: WorkerCallError) -> None:
     return None
 
 
@@ -60,15 +62,16 @@ class FakeKvWorker(worker_pb2_grpc.WorkerServicer):
             await self._channel.close()
             self._channel = None
 
-    def source(
-        self, on_lost: Callable[[grpc.aio.AioRpcError], None] = _ignore_loss
-    ) -> KvEventSource:
-        """How a router reaches this worker's KV events (all replicas share one channel)."""
+    def source(self, on_lost: Callable[[WorkerCallError], None] = _ignore_loss) -> KvEventSource:
+        """How a router reaches this worker's KV events (all replicas share one channel),
+        with the gRPC backend's subscription (its errors as WorkerCallError)."""
         assert self._channel is not None, "start() the worker first"
         stub = worker_pb2_grpc.WorkerStub(self._channel)
         return KvEventSource(
             self.worker_id,
-            lambda: stub.StreamKvEvents(worker_pb2.StreamKvEventsRequest()),
+            lambda: GrpcSubscription(
+                lambda: stub.StreamKvEvents(worker_pb2.StreamKvEventsRequest())
+            ),
             on_lost,
         )
 

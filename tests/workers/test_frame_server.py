@@ -8,12 +8,13 @@ import asyncio
 import contextlib
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
+from typing import cast
 
 import grpc
 import pytest
 import pytest_asyncio
 
-from triskel.common.api import WorkerPoolSpec
+from triskel.common.api import Role, WorkerPoolSpec
 from triskel.common.frames.codec import (
     HEADER,
     MAX_PAYLOAD_BYTES,
@@ -24,6 +25,7 @@ from triskel.common.frames.codec import (
     encode_frame,
 )
 from triskel.v1 import worker_frames_pb2, worker_pb2, worker_pb2_grpc
+from triskel.workers.api import Engine, KvEventBatch, WorkerDescription
 from triskel.workers.frame_server import start_frame_server
 from triskel.workers.mock_engine import MockEngine
 from triskel.workers.process import WorkerProcessConfig, build_mock_engine
@@ -594,3 +596,61 @@ async def test_port_0_on_several_addresses_is_one_port_on_each() -> None:
     finally:
         await server.close(grace_s=0)
         await engine.close()
+
+
+@pytest.mark.asyncio
+async def test_load_reports_stream_until_reset(worker: LocalWorker) -> None:
+    async with frame_connection(worker) as client:
+        stats = worker_pb2.StreamStatsRequest(interval_ms=10)
+        client.call(1, worker_frames_pb2.FrameCall(stats=stats))
+        for _ in range(3):
+            frame = await client.next_frame(1)
+            assert frame.kind is FrameKind.REPLY
+            assert worker_pb2.WorkerStats.FromString(frame.payload).worker_id == "unified-0"
+        client.send(1, FrameKind.RESET)
+        client.call(2, cancel_call("barrier"))  # handled after the RESET
+        await client.next_frame(2)
+        while client.num_pending(1):  # those already on their way
+            assert (await client.next_frame(1)).kind is FrameKind.REPLY
+        await client.assert_quiet()
+
+
+@pytest.mark.asyncio
+async def test_kv_events_start_with_a_snapshot(worker: LocalWorker) -> None:
+    async with frame_connection(worker) as client:
+        events = worker_pb2.StreamKvEventsRequest()
+        client.call(1, worker_frames_pb2.FrameCall(kv_events=events))
+        snapshot = worker_pb2.KvEventBatch.FromString((await client.next_frame(1)).payload)
+        assert snapshot.is_snapshot and snapshot.worker_id == "unified-0"
+        client.call(2, decode_call("stores-blocks", 2))
+        await read_decode(client, 2)
+        live = worker_pb2.KvEventBatch.FromString((await client.next_frame(1)).payload)
+        assert not live.is_snapshot
+        assert any(event.HasField("stored") for event in live.events)
+
+
+class _OneBatchEngine:
+    """Just enough of an Engine for a KV event subscription the engine then ends (it
+    cuts a subscriber that falls far behind)."""
+
+    description = WorkerDescription("w-cut", Role.UNIFIED, "m", "p", 16, 4096, "tcp", 16, "")
+
+    async def kv_events(self) -> AsyncIterator[KvEventBatch]:
+        yield KvEventBatch((), is_snapshot=True)
+
+
+@pytest.mark.asyncio
+async def test_a_kv_event_stream_the_engine_ends_ends_with_end() -> None:
+    server = await start_frame_server(cast(Engine, _OneBatchEngine()), "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(PREFACE)
+    client = FrameClient(reader, writer)
+    try:
+        events = worker_pb2.StreamKvEventsRequest()
+        client.call(1, worker_frames_pb2.FrameCall(kv_events=events))
+        assert (await client.next_frame(1)).kind is FrameKind.REPLY
+        end = await client.next_frame(1)
+        assert (end.kind, end.payload) == (FrameKind.END, b"")
+    finally:
+        await client.close()
+        await server.close(grace_s=0)

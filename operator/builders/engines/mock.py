@@ -3,7 +3,7 @@
     triskel worker --pool-json '{"role":"prefill",...}'  the pool spec, minus replicas
                    --worker-id $(POD_NAME)               unique and stable for the pod's life
                    --grpc-address 0.0.0.0:50051          reachable on the pod IP
-                   --frame-port 50052                    Decode/Prefill/Cancel as frames
+                   --frame-port 50052                    the data plane as frames
                    --kv-host $(POD_IP)                   KV listeners bind and advertise it
                    --kv-auth-key-file <KV_KEY_FILE>      the model's key Secret, mounted
                    [engine.args ...]

@@ -29,7 +29,7 @@ def worker(
         int | None,
         typer.Option(
             "--frame-port",
-            help="port (on the gRPC host) serving Decode/Prefill/Cancel as frames (0: any)",
+            help="port (on the gRPC host) serving the data plane as frames (0: any)",
         ),
     ] = None,
     kv_host: Annotated[

@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 from triskel.v1 import worker_pb2 as triskel_dot_v1_dot_worker__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etriskel/v1/worker_frames.proto\x12\ntriskel.v1\x1a\x17triskel/v1/worker.proto\"\xb0\x01\n\tFrameCall\x12\x12\n\ntimeout_ms\x18\x01 \x01(\r\x12+\n\x06\x64\x65\x63ode\x18\x02 \x01(\x0b\x32\x19.triskel.v1.DecodeRequestH\x00\x12-\n\x07prefill\x18\x03 \x01(\x0b\x32\x1a.triskel.v1.PrefillRequestH\x00\x12+\n\x06\x63\x61ncel\x18\x04 \x01(\x0b\x32\x19.triskel.v1.CancelRequestH\x00\x42\x06\n\x04\x63\x61ll\"V\n\nFrameError\x12(\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x1a.triskel.v1.FrameErrorCode\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t*\xcd\x01\n\x0e\x46rameErrorCode\x12 \n\x1c\x46RAME_ERROR_CODE_UNSPECIFIED\x10\x00\x12%\n!FRAME_ERROR_CODE_INVALID_ARGUMENT\x10\x01\x12(\n$FRAME_ERROR_CODE_FAILED_PRECONDITION\x10\x02\x12 \n\x1c\x46RAME_ERROR_CODE_UNAVAILABLE\x10\x03\x12&\n\"FRAME_ERROR_CODE_DEADLINE_EXCEEDED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etriskel/v1/worker_frames.proto\x12\ntriskel.v1\x1a\x17triskel/v1/worker.proto\"\x99\x02\n\tFrameCall\x12\x12\n\ntimeout_ms\x18\x01 \x01(\r\x12+\n\x06\x64\x65\x63ode\x18\x02 \x01(\x0b\x32\x19.triskel.v1.DecodeRequestH\x00\x12-\n\x07prefill\x18\x03 \x01(\x0b\x32\x1a.triskel.v1.PrefillRequestH\x00\x12+\n\x06\x63\x61ncel\x18\x04 \x01(\x0b\x32\x19.triskel.v1.CancelRequestH\x00\x12/\n\x05stats\x18\x05 \x01(\x0b\x32\x1e.triskel.v1.StreamStatsRequestH\x00\x12\x36\n\tkv_events\x18\x06 \x01(\x0b\x32!.triskel.v1.StreamKvEventsRequestH\x00\x42\x06\n\x04\x63\x61ll\"V\n\nFrameError\x12(\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x1a.triskel.v1.FrameErrorCode\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t*\xcd\x01\n\x0e\x46rameErrorCode\x12 \n\x1c\x46RAME_ERROR_CODE_UNSPECIFIED\x10\x00\x12%\n!FRAME_ERROR_CODE_INVALID_ARGUMENT\x10\x01\x12(\n$FRAME_ERROR_CODE_FAILED_PRECONDITION\x10\x02\x12 \n\x1c\x46RAME_ERROR_CODE_UNAVAILABLE\x10\x03\x12&\n\"FRAME_ERROR_CODE_DEADLINE_EXCEEDED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'triskel.v1.worker_frames_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FRAMEERRORCODE']._serialized_start=339
-  _globals['_FRAMEERRORCODE']._serialized_end=544
+  _globals['_FRAMEERRORCODE']._serialized_start=444
+  _globals['_FRAMEERRORCODE']._serialized_end=649
   _globals['_FRAMECALL']._serialized_start=72
-  _globals['_FRAMECALL']._serialized_end=248
-  _globals['_FRAMEERROR']._serialized_start=250
-  _globals['_FRAMEERROR']._serialized_end=336
+  _globals['_FRAMECALL']._serialized_end=353
+  _globals['_FRAMEERROR']._serialized_start=355
+  _globals['_FRAMEERROR']._serialized_end=441
 # @@protoc_insertion_point(module_scope)

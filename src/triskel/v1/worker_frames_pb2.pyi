@@ -21,16 +21,20 @@ FRAME_ERROR_CODE_UNAVAILABLE: FrameErrorCode
 FRAME_ERROR_CODE_DEADLINE_EXCEEDED: FrameErrorCode
 
 class FrameCall(_message.Message):
-    __slots__ = ("timeout_ms", "decode", "prefill", "cancel")
+    __slots__ = ("timeout_ms", "decode", "prefill", "cancel", "stats", "kv_events")
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     DECODE_FIELD_NUMBER: _ClassVar[int]
     PREFILL_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    KV_EVENTS_FIELD_NUMBER: _ClassVar[int]
     timeout_ms: int
     decode: _worker_pb2.DecodeRequest
     prefill: _worker_pb2.PrefillRequest
     cancel: _worker_pb2.CancelRequest
-    def __init__(self, timeout_ms: _Optional[int] = ..., decode: _Optional[_Union[_worker_pb2.DecodeRequest, _Mapping]] = ..., prefill: _Optional[_Union[_worker_pb2.PrefillRequest, _Mapping]] = ..., cancel: _Optional[_Union[_worker_pb2.CancelRequest, _Mapping]] = ...) -> None: ...
+    stats: _worker_pb2.StreamStatsRequest
+    kv_events: _worker_pb2.StreamKvEventsRequest
+    def __init__(self, timeout_ms: _Optional[int] = ..., decode: _Optional[_Union[_worker_pb2.DecodeRequest, _Mapping]] = ..., prefill: _Optional[_Union[_worker_pb2.PrefillRequest, _Mapping]] = ..., cancel: _Optional[_Union[_worker_pb2.CancelRequest, _Mapping]] = ..., stats: _Optional[_Union[_worker_pb2.StreamStatsRequest, _Mapping]] = ..., kv_events: _Optional[_Union[_worker_pb2.StreamKvEventsRequest, _Mapping]] = ...) -> None: ...
 
 class FrameError(_message.Message):
     __slots__ = ("code", "field", "message")

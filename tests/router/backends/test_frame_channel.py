@@ -34,6 +34,7 @@ from triskel.workers.process import WorkerProcessConfig, build_mock_engine
 from triskel.workers.server import start_worker_server
 
 from support.local_workers import local_worker, mock_pool
+from support.waiting import wait_until
 
 _Code = worker_frames_pb2.FrameErrorCode
 # At time scale 1 a decode step takes ~8 ms: 3,000 tokens run for ~25 s, far longer
@@ -512,3 +513,64 @@ async def test_a_call_still_connecting_when_the_channel_closes_is_unavailable() 
         assert closed.value.failure is CallFailure.UNAVAILABLE
         with pytest.raises(WorkerCallError):  # and later calls too
             await channel.call(call, 5.0)
+
+
+# -- subscriptions: load reports and KV events ----------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_load_reports_and_kv_events_come_over_frames() -> None:
+    async with (
+        local_worker(mock_pool("unified")) as worker,
+        _connected(worker.endpoints.grpc) as client,
+    ):
+        assert client.serves_frames
+        reports = aiter(client.watch_load(interval_ms=10))
+        first, second = await anext(reports), await anext(reports)
+        await reports.aclose()  # type: ignore[attr-defined]
+        assert (first.num_running_requests, second.num_running_requests) == (0, 0)
+        assert first.num_kv_blocks > 0
+        # A request stores blocks: its event follows the (empty) snapshot.
+        subscription = client.kv_events()
+        batches = aiter(subscription)
+        assert (await anext(batches)).is_snapshot
+        await _decode(client, DecodeCall("r1", list(range(64)), 2, ignore_eos=True))
+        live = await anext(batches)
+        assert not live.is_snapshot
+        assert any(event.HasField("stored") for event in live.events)
+        subscription.cancel()  # its RESET: the test below, on a fake worker
+
+
+@pytest.mark.asyncio
+async def test_cancelling_a_frame_subscription_resets_it_and_an_end_ends_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(frame_channel, "NUM_CONNECTIONS", 1)  # both calls on one
+    calls: list[tuple[int, FrameKind]] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        stream_id = await _read_call(reader)
+        calls.append((stream_id, FrameKind.CALL))
+        batch = worker_pb2.KvEventBatch(worker_id="w", is_snapshot=True)
+        writer.write(encode_frame(stream_id, FrameKind.REPLY, batch.SerializeToString()))
+        second, kind, _ = await _read_frame(reader)  # the next: ended by the worker
+        assert kind is FrameKind.CALL
+        writer.write(encode_frame(second, FrameKind.END))
+        stream_id, kind, _ = await _read_frame(reader)  # the first one's RESET
+        calls.append((stream_id, kind))
+        await reader.read()
+
+    async with _fake_worker(serve) as port:
+        channel = FrameChannel("127.0.0.1", port, None)
+        try:
+            call = worker_frames_pb2.FrameCall(kv_events=worker_pb2.StreamKvEventsRequest())
+            first = await channel.call(call, None)
+            assert await first.next() is not None
+            ended = await channel.call(call, None)
+            assert await ended.next() is None  # END: the worker cut it, no error
+            ended.close()  # nothing to reset
+            first.close()
+            await wait_until(lambda: len(calls) == 2)
+            assert calls[1] == (calls[0][0], FrameKind.RESET)
+        finally:
+            await channel.close()

@@ -73,7 +73,9 @@ async def _frame_failure(channel: FrameChannel) -> CallFailure | None:
         call = worker_frames_pb2.FrameCall(cancel=worker_pb2.CancelRequest(request_id="r0"))
         stream = await channel.call(call, timeout_s=10)
         try:
-            reply = worker_pb2.CancelResponse.FromString(await stream.next())
+            payload = await stream.next()
+            assert payload is not None
+            reply = worker_pb2.CancelResponse.FromString(payload)
             stream.finished()
         finally:
             stream.close()

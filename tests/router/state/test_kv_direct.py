@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import grpc
 import pytest
 import pytest_asyncio
 
 from triskel.common.hashing import BlockHash
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.state.kv_direct import follow_directly
+from triskel.router.worker_client import CallFailure
 
 from support.kv_event_worker import FakeKvWorker
 from support.waiting import cancel_and_wait, wait_until
@@ -23,8 +23,8 @@ class Following:
     def __init__(self, worker: FakeKvWorker) -> None:
         self.worker = worker
         self.index = KvBlockIndex()
-        self.losses: list[grpc.StatusCode] = []
-        source = worker.source(lambda error: self.losses.append(error.code()))
+        self.losses: list[CallFailure] = []
+        source = worker.source(lambda error: self.losses.append(error.failure))
         self.task = asyncio.create_task(follow_directly(source, self.index))
 
     def num_matched(self, *chain: int) -> int:
@@ -72,10 +72,7 @@ async def test_a_broken_stream_forgets_the_worker_and_reports_the_loss(
     await following.worker.stop()
     # Its blocks may be gone with it; the view is told so it stops scheduling there.
     await wait_until(lambda: following.index.num_blocks("w1") == 0)
-    assert following.losses and following.losses[0] in {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.CANCELLED,
-    }
+    assert following.losses and following.losses[0] is CallFailure.UNAVAILABLE
 
 
 @pytest.mark.asyncio
@@ -83,7 +80,7 @@ async def test_a_worker_whose_client_was_closed_is_let_go_quietly(
     start_kv_worker: Callable[[str], Awaitable[FakeKvWorker]],
 ) -> None:
     # The router closes a departed worker's channel; the next subscription then raises
-    # UsageError ("Channel is closed"), which used to end the task with a traceback.
+    # WorkerClosed (grpc: "Channel is closed"), which used to end the task with a traceback.
     worker = await start_kv_worker("w1")
     worker.store(1, 2)
     followed = Following(worker)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import grpc
 import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
@@ -14,6 +13,7 @@ from triskel.router.state.guard import RedisGuard
 from triskel.router.state.kv_direct import KvEventSource
 from triskel.router.state.kv_relay_holder import KvEventHolder
 from triskel.router.state.kv_relay_store import STREAM_START, KvRelayStore, RelayEntry
+from triskel.router.worker_client import CallFailure
 
 from support.kv_event_worker import FakeKvWorker
 from support.redis_server import eventually
@@ -111,9 +111,9 @@ async def test_a_broken_stream_is_reported_and_relayed_once(
     start_kv_worker: StartWorker, open_holder: Callable[[str], Holder]
 ) -> None:
     w1 = await start_kv_worker("w1")
-    losses: list[grpc.StatusCode] = []
+    losses: list[CallFailure] = []
     a = open_holder("router-a")
-    source = w1.source(lambda error: losses.append(error.code()))
+    source = w1.source(lambda error: losses.append(error.failure))
     await a.holder.renew({"w1": source})
 
     async def snapshot_relayed() -> bool:
@@ -155,12 +155,12 @@ async def test_a_worker_whose_client_was_closed_ends_its_relay_without_an_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # A killed worker's client is closed by discovery before the next renewal lets it
-    # go: resubscribing on that channel raises UsageError, which used to be logged as
+    # go: resubscribing on that channel raises WorkerClosed, which used to be logged as
     # "KV relay ... failed" with a traceback.
     w1 = await start_kv_worker("w1")
     a = open_holder("router-a")
-    losses: list[grpc.StatusCode] = []
-    sources = {"w1": w1.source(lambda error: losses.append(error.code()))}
+    losses: list[CallFailure] = []
+    sources = {"w1": w1.source(lambda error: losses.append(error.failure))}
     await a.holder.renew(sources)
     await wait_until(lambda: w1.num_subscribers == 1)
     await w1.stop()  # killed: the stream breaks, the relay will resubscribe

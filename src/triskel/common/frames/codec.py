@@ -25,6 +25,7 @@ class FrameKind(IntEnum):
     RESET = 2
     REPLY = 3
     ERROR = 4
+    END = 5
 
 
 class Frame(NamedTuple):
