@@ -12,6 +12,7 @@ Generated text only uses the fixed vocabulary, so `decode` is exact for it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -230,8 +231,9 @@ class MockTokenizer:
 
     def encode(self, text: str) -> list[int]:
         ids: list[int] = []
-        for match in _SPLIT.finditer(text):
-            ids.extend(self._encode_chunk(match.group()))
+        vocab_size = self.vocab_size
+        for chunk in _SPLIT.findall(text):
+            ids += _chunk_ids(chunk, vocab_size)
         return ids
 
     def decode(self, token_ids: Iterable[int]) -> str:
@@ -239,16 +241,21 @@ class MockTokenizer:
             _FIXED[t] if 0 <= t < len(_FIXED) else "\N{REPLACEMENT CHARACTER}" for t in token_ids
         )
 
-    def _encode_chunk(self, chunk: str) -> list[int]:
-        known = _FIXED_IDS.get(chunk)
-        if known is not None:
-            return [known]
-        base = len(_FIXED)
-        span = self.vocab_size - base
-        return [
-            base + xxhash.xxh32_intdigest(chunk[i : i + _PIECE_CHARS].encode()) % span
-            for i in range(0, len(chunk), _PIECE_CHARS)
-        ]
+
+# Prompts repeat their words, and a real tokenizer (a Rust BPE) costs a fraction of this
+# pure-Python split per token: a bounded memo of chunks keeps the mock's per-request
+# cost near a real one's, so it does not dominate the router's own (docs/benchmarks.md).
+@functools.lru_cache(maxsize=1 << 16)
+def _chunk_ids(chunk: str, vocab_size: int) -> tuple[int, ...]:
+    known = _FIXED_IDS.get(chunk)
+    if known is not None:
+        return (known,)
+    base = len(_FIXED)
+    span = vocab_size - base
+    return tuple(
+        base + xxhash.xxh32_intdigest(chunk[i : i + _PIECE_CHARS].encode()) % span
+        for i in range(0, len(chunk), _PIECE_CHARS)
+    )
 
 
 def count_tokens(text: str, tokenizer: MockTokenizer | None = None) -> int:
