@@ -12,7 +12,9 @@
    these, so issue 21's 200 requests/s is measured on 4-worker fleets by
    compare_routers.py (`--probe-rates 20,200`), beside the peers.
 3. Relay: tokens/s through the router vs straight from the worker when the worker
-   generates instantly, with 32 and 256 streams (issue 21's target: >= 90% of direct).
+   generates instantly, with 32 and 256 streams (issue 21's target: >= 90% of direct),
+   over gRPC (the router's `Generate`, the worker's `Decode`) and over HTTP (both
+   OpenAI-compatible APIs, streamed): bursts summed over at least 3 s.
 
 Phases 2 and 3 run twice, the router calling the worker with frames (the default) and
 over gRPC (`workerFrames: false`), each on a fresh worker and router.
@@ -118,18 +120,21 @@ async def overhead(rate: float, count: int) -> None:
 async def relay(concurrencies: tuple[int, ...], max_tokens: int) -> None:
     print(f"## Relay (concurrent streams of {max_tokens} tokens, instant worker)\n")
     print(
-        "| streams | router to worker | straight, tokens/s | through the router, tokens/s "
-        "| router ÷ straight |"
+        "| client API | streams | router to worker | straight, tokens/s "
+        "| through the router, tokens/s | router ÷ straight |"
     )
-    print("|---:|---|---:|---:|---:|")
-    for concurrency in concurrencies:
-        for frames, transport in TRANSPORTS:
-            routed, straight = await measure_relay(concurrency, max_tokens, worker_frames=frames)
-            ratio = routed.tokens_per_s / straight.tokens_per_s if straight.tokens_per_s else 0.0
-            print(
-                f"| {concurrency} | {transport} | {straight.tokens_per_s:,.0f} "
-                f"| {routed.tokens_per_s:,.0f} | {ratio:.0%} |"
-            )
+    print("|---|---:|---|---:|---:|---:|")
+    for api, label in (("grpc", "gRPC"), ("http", "HTTP (SSE)")):
+        for concurrency in concurrencies:
+            for frames, transport in TRANSPORTS:
+                routed, straight = await measure_relay(
+                    concurrency, max_tokens, worker_frames=frames, api=api
+                )
+                ratio = routed.tokens_per_s / straight.tokens_per_s if straight.tokens_per_s else 0
+                print(
+                    f"| {label} | {concurrency} | {transport} | {straight.tokens_per_s:,.0f} "
+                    f"| {routed.tokens_per_s:,.0f} | {ratio:.0%} |"
+                )
     print("\n(issue 21's target: through the router >= 90% of straight)\n")
 
 

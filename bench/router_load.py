@@ -11,12 +11,14 @@ tokens per second the router can relay when the worker produces them instantly.
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import grpc
 
 from triskel.cli.supervisor import Supervisor
@@ -66,6 +68,8 @@ class Deployment:
         self._supervisor = Supervisor()
         self.worker_address = ""
         self.router_address = ""
+        self.worker_http = ""
+        self.router_http = ""
 
     async def __aenter__(self) -> Deployment:
         pool = WorkerPoolSpec.model_validate(
@@ -75,11 +79,12 @@ class Deployment:
                 "profile": {"kvCapacityTokens": 262_144, "timeScale": self._time_scale},
             }
         )
-        worker = WorkerProcessConfig(worker_id="unified-0", pool=pool)
+        worker = WorkerProcessConfig(worker_id="unified-0", pool=pool, http_address="127.0.0.1:0")
         child = await self._supervisor.start(
             "unified-0", "worker", worker.model_dump(mode="json", by_alias=True)
         )
         self.worker_address = child.ready["grpc"]
+        self.worker_http = f"http://{child.ready['http']}"
         router = RouterProcessConfig(
             http_address="127.0.0.1:0",
             grpc_address="127.0.0.1:0",
@@ -90,6 +95,7 @@ class Deployment:
             "router", "router", router.model_dump(mode="json", by_alias=True)
         )
         self.router_address = child.ready["grpc"]
+        self.router_http = f"http://{child.ready['http']}"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -143,6 +149,38 @@ def direct(channel: grpc.aio.Channel, prompts: list[str], max_tokens: int) -> Se
     return send
 
 
+def via_http(
+    session: aiohttp.ClientSession, base_url: str, prompts: list[str], max_tokens: int
+) -> SendOne:
+    """Streamed completions from an OpenAI-compatible server (the router's or the
+    worker's own vLLM-compatible API); tokens counted from the final usage chunk."""
+
+    async def send(index: int) -> Sample:
+        body = {
+            "model": MODEL,
+            "prompt": prompts[index],
+            "max_tokens": max_tokens,
+            "ignore_eos": True,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        started = time.perf_counter()
+        first = 0.0
+        tokens = 0
+        async with session.post(f"{base_url}/v1/completions", json=body) as response:
+            response.raise_for_status()
+            async for line in response.content:
+                if not line.startswith(b"data: {"):
+                    continue
+                first = first or time.perf_counter()
+                usage = json.loads(line[6:]).get("usage")
+                if usage:
+                    tokens = usage["completion_tokens"]
+        return Sample(first - started, time.perf_counter() - started, tokens)
+
+    return send
+
+
 async def open_loop(target: str, send: SendOne, rate_per_s: float, count: int) -> LoadResult:
     """Sends `count` requests at a fixed rate regardless of completions (open loop)."""
     started = time.perf_counter()
@@ -189,37 +227,42 @@ RELAY_MIN_S = 3.0
 
 
 async def measure_relay(
-    concurrency: int, max_tokens: int, worker_frames: bool = True
+    concurrency: int, max_tokens: int, worker_frames: bool = True, api: str = "grpc"
 ) -> tuple[LoadResult, LoadResult]:
     """Tokens/s relayed when the worker generates instantly (time scale 0): bursts of
     `concurrency` streams, one after another for RELAY_MIN_S, through the router and
-    straight to the worker, alternating."""
+    straight to the worker, alternating. `api` "grpc": the router's `Generate` against
+    the worker's `Decode`; "http": both OpenAI-compatible APIs (streamed completions)."""
     deployment = Deployment(time_scale=0.0, worker_frames=worker_frames)
     async with (
         deployment,
         grpc.aio.insecure_channel(deployment.worker_address) as worker_channel,
         grpc.aio.insecure_channel(deployment.router_address) as router_channel,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session,
     ):
+
+        def senders(round_index: int) -> tuple[SendOne, SendOne]:
+            straight = prompts(concurrency, 20, f"relay-direct-{round_index}")
+            routed = prompts(concurrency, 20, f"relay-routed-{round_index}")
+            if api == "http":
+                return (
+                    via_http(session, deployment.worker_http, straight, max_tokens),
+                    via_http(session, deployment.router_http, routed, max_tokens),
+                )
+            return (
+                direct(worker_channel, straight, max_tokens),
+                via_router(router_channel, routed, max_tokens),
+            )
+
         bursts: dict[str, list[LoadResult]] = {"straight": [], "routed": []}
         round_index = 0
         while round_index < 2 or sum(r.wall_s for r in bursts["routed"]) < RELAY_MIN_S:
-            texts = prompts(concurrency, 20, f"relay-direct-{round_index}")
+            to_worker, to_router = senders(round_index)
             bursts["straight"].append(
-                await open_loop(
-                    "straight to the worker",
-                    direct(worker_channel, texts, max_tokens),
-                    1e9,
-                    concurrency,
-                )
+                await open_loop("straight to the worker", to_worker, 1e9, concurrency)
             )
-            texts = prompts(concurrency, 20, f"relay-routed-{round_index}")
             bursts["routed"].append(
-                await open_loop(
-                    "through the router",
-                    via_router(router_channel, texts, max_tokens),
-                    1e9,
-                    concurrency,
-                )
+                await open_loop("through the router", to_router, 1e9, concurrency)
             )
             round_index += 1
     routed, straight = (_summed(bursts[k]) for k in ("routed", "straight"))
