@@ -66,7 +66,9 @@ def plan_probe_requests(
     tokenizer = MockTokenizer()
     requests, texts = [], {}
     for index in range(count):
-        text = f" {tag} {index}" + " the" * num_words
+        # The index first: a long tag (a row's label) spans whole 16-token blocks, and
+        # prompts sharing their first block would all go to one worker by prefix.
+        text = f" {index} {tag}" + " the" * num_words
         ids = tokenizer.encode(text)
         requests.append(BenchRequest(index, (index + 1) / rate_per_s, ids, num_output_tokens))
         texts[index] = text
