@@ -92,6 +92,11 @@ async def _serve(
             say(
                 f"  {worker.worker_id:<12} {pool.role:<8} {pool.model:<16} "
                 f"{pool.kv_connector.type:<9} grpc {child.ready['grpc']}"
+                + (
+                    f"  frames :{split_address(frames)[1]}"
+                    if (frames := child.ready.get("frames"))
+                    else ""
+                )
                 + (f"  host KV tier {host_tokens:,} tokens" if host_tokens else "")
             )
         processes = config.router.processes
