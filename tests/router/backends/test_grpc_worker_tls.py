@@ -36,6 +36,12 @@ def _client_files(pki: Pki) -> ClientTlsFiles:
     )
 
 
+def _dialing(files: ClientTlsFiles) -> WorkerDialing:
+    # poll_s 0: every call looks at the files (the router's default looks every 5 s).
+    tls = GrpcClientTls(files, TlsFlags(), poll_s=0.0)
+    return WorkerDialing(tls, FrameTls(ReloadingSslContext(files.as_files(), server=False), None))
+
+
 async def _call(client: GrpcWorkerClient) -> grpc.StatusCode:
     try:
         await client.stub.GetInfo(worker_pb2.GetInfoRequest(), timeout=10)
@@ -48,11 +54,8 @@ async def _call(client: GrpcWorkerClient) -> grpc.StatusCode:
 async def test_a_renewed_client_certificate_reaches_the_next_call(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
     files = _client_files(pki)
-    # poll_s 0: every call looks at the files (the router's default looks every 5 s).
-    tls = GrpcClientTls(files, TlsFlags(), poll_s=0.0)
-    frame_tls = FrameTls(ReloadingSslContext(files.as_files(), server=False), None)
     async with local_worker(mock_pool("unified"), tls=_worker_tls(pki)) as worker:
-        client = GrpcWorkerClient(worker.endpoints.grpc, WorkerDialing(tls, frame_tls))
+        client = GrpcWorkerClient(worker.endpoints.grpc, _dialing(files))
         try:
             identity = await client.connect(10)
             assert identity.worker_id == "w0"
@@ -94,10 +97,10 @@ async def test_frame_connections_to_an_mtls_worker_use_the_current_certificate(
 ) -> None:
     pki = make_pki(tmp_path)
     files = _client_files(pki)
-    tls = GrpcClientTls(files, TlsFlags(), poll_s=0.0)
-    frame_tls = FrameTls(ReloadingSslContext(files.as_files(), server=False), None)
     async with local_worker(mock_pool("unified"), tls=_worker_tls(pki)) as worker:
-        client = GrpcWorkerClient(worker.endpoints.grpc, WorkerDialing(tls, frame_tls))
+        dialing = _dialing(files)
+        frame_tls = dialing.frame_tls
+        client = GrpcWorkerClient(worker.endpoints.grpc, dialing)
         try:
             await client.connect(10)
             assert client.serves_frames
