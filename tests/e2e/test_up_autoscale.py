@@ -73,7 +73,8 @@ async def test_a_busy_pool_shrinks_from_four_to_two_without_a_failed_request(
         match = re.search(r"http://(127\.0\.0\.1:\d+)/v1", lines[-1])
         assert match, lines[-1]
         base_url = f"http://{match.group(1)}/v1"
-        ports = dict(re.findall(r"^  (uni-\d) .* grpc 127\.0\.0\.1:(\d+)$", "\n".join(lines), re.M))
+        worker_line = r"^  (uni-\d) .* grpc 127\.0\.0\.1:(\d+)  frames :\d+$"
+        ports = dict(re.findall(worker_line, "\n".join(lines), re.M))
         assert sorted(ports) == ["uni-0", "uni-1", "uni-2", "uni-3"]
 
         async def read_log() -> None:

@@ -82,7 +82,8 @@ async def test_a_dead_router_stops_up_with_a_message(tmp_path: Path) -> None:
     process = await start_triskel(["up", "-f", str(config)])
     try:
         started = await read_until(process, "Triskel is ready")
-        ports = re.findall(r"^  uni-\d .* grpc 127\.0\.0\.1:(\d+)$", "\n".join(started), re.M)
+        worker_line = r"^  uni-\d .* grpc 127\.0\.0\.1:(\d+)  frames :\d+$"
+        ports = re.findall(worker_line, "\n".join(started), re.M)
         assert len(ports) == 2, started
         os.kill(child_running(process.pid, "router"), signal.SIGKILL)
         lines = await read_until(process, "Stopped.", timeout_s=60)
