@@ -19,6 +19,8 @@ import ssl
 from collections import deque
 from dataclasses import dataclass
 
+from google.protobuf.message import DecodeError
+
 from triskel.common.frames.codec import (
     PREFACE,
     Frame,
@@ -138,10 +140,11 @@ class FrameConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            frames = self._parser.feed(data)
+            self._handle(self._parser.feed(data))
         except FrameProtocolError as error:
             self._fail(str(error))
-            return
+
+    def _handle(self, frames: list[Frame]) -> None:
         streams = self._streams
         for frame in frames:
             stream = streams.get(frame.stream_id)
@@ -150,17 +153,21 @@ class FrameConnection(asyncio.Protocol):
             if frame.kind is FrameKind.REPLY:
                 stream.deliver(frame.payload)
             elif frame.kind is FrameKind.ERROR:
+                error = _call_error(frame)  # before the stream leaves: it may not be one
                 del streams[frame.stream_id]
-                stream.deliver(_call_error(frame))
+                stream.deliver(error)
             elif frame.kind is FrameKind.END:
                 del streams[frame.stream_id]
                 stream.deliver(None)
             else:
-                self._fail(f"the worker sent a {frame.kind.name} frame")
-                return
+                raise FrameProtocolError(f"the worker sent a {frame.kind.name} frame")
 
     def call(self, call: worker_frames_pb2.FrameCall, deadline: float | None) -> FrameStream:
-        stream_id = self._next_id = self._next_id % _MAX_STREAM_ID + 1
+        stream_id = self._next_id % _MAX_STREAM_ID + 1
+        # Ids wrap after 2^32 calls, where a subscription opened days before still runs.
+        while stream_id in self._streams:
+            stream_id = stream_id % _MAX_STREAM_ID + 1
+        self._next_id = stream_id
         stream = FrameStream(self, stream_id, deadline)
         self._streams[stream_id] = stream
         self.send(stream_id, FrameKind.CALL, call.SerializeToString())
@@ -262,9 +269,13 @@ class FrameChannel:
 
 
 def _call_error(frame: Frame) -> WorkerCallError:
-    """The worker's FrameError in the router's terms, as the gRPC backend maps statuses."""
+    """The worker's FrameError in the router's terms, as the gRPC backend maps statuses;
+    FrameProtocolError when it is none."""
     error = worker_frames_pb2.FrameError()
-    error.ParseFromString(frame.payload)
+    try:
+        error.ParseFromString(frame.payload)
+    except DecodeError:
+        raise FrameProtocolError("an ERROR frame that is no FrameError") from None
     if error.code == _Code.FRAME_ERROR_CODE_INVALID_ARGUMENT:
         return WorkerCallError(
             CallFailure.INVALID_ARGUMENT, error.message, error.field or "request"

@@ -386,15 +386,17 @@ def _cancel_call() -> worker_frames_pb2.FrameCall:
 @pytest.mark.parametrize(
     "violation",
     [
-        # The wire knows kinds 1 to 4.
+        # The wire knows kinds 1 to 5.
         lambda stream_id: HEADER.pack(0, stream_id, 9),
         # CALL and RESET go from the router to the worker, never back.
         lambda stream_id: encode_frame(stream_id, FrameKind.CALL, b""),
         lambda stream_id: encode_frame(stream_id, FrameKind.RESET),
         # A length over the limit: the header alone is refused, no payload awaited.
         lambda stream_id: HEADER.pack(MAX_PAYLOAD_BYTES + 1, stream_id, FrameKind.REPLY),
+        # An ERROR whose payload is no FrameError.
+        lambda stream_id: encode_frame(stream_id, FrameKind.ERROR, b"\xff\xff\xff"),
     ],
-    ids=["unknown-kind", "call-from-worker", "reset-from-worker", "oversized"],
+    ids=["unknown-kind", "call-from-worker", "reset-from-worker", "oversized", "bad-error"],
 )
 async def test_a_protocol_violation_ends_pending_streams_with_unavailable(
     violation: Callable[[int], bytes],
@@ -572,5 +574,32 @@ async def test_cancelling_a_frame_subscription_resets_it_and_an_end_ends_it(
             first.close()
             await wait_until(lambda: len(calls) == 2)
             assert calls[1] == (calls[0][0], FrameKind.RESET)
+        finally:
+            await channel.close()
+
+
+@pytest.mark.asyncio
+async def test_stream_ids_wrap_around_the_ones_still_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ids wrap after 2^32 calls on a connection; a subscription opened before still runs.
+    monkeypatch.setattr(frame_channel, "_MAX_STREAM_ID", 3)
+    monkeypatch.setattr(frame_channel, "NUM_CONNECTIONS", 1)
+    opened: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        opened.append(await _read_call(reader))
+        while True:
+            stream_id, kind, _ = await _read_frame(reader)
+            if kind is FrameKind.CALL:
+                opened.append(stream_id)
+
+    async with _fake_worker(serve) as port:
+        channel = FrameChannel("127.0.0.1", port, None)
+        try:
+            subscription = await channel.call(_cancel_call(), None)  # id 1, kept open
+            for _ in range(4):
+                (await channel.call(_cancel_call(), 10)).close()
+            await wait_until(lambda: len(opened) == 5)
+            assert opened == [1, 2, 3, 2, 3]  # 1 is skipped while its stream is open
+            subscription.close()
         finally:
             await channel.close()
