@@ -603,3 +603,54 @@ async def test_stream_ids_wrap_around_the_ones_still_open(monkeypatch: pytest.Mo
             subscription.close()
         finally:
             await channel.close()
+
+
+@pytest.mark.asyncio
+async def test_tokens_already_buffered_go_on_as_one_event() -> None:
+    # A router that falls behind relays per chunk, not per token: what arrived while it
+    # was busy is joined (and a KV notice between tokens keeps its place).
+    def tokens(token_id: int, text: str) -> worker_pb2.DecodeResponse:
+        return worker_pb2.DecodeResponse(
+            tokens=worker_pb2.DecodeTokens(token_ids=[token_id], text=text)
+        )
+
+    replies = [
+        tokens(1, "a"),
+        tokens(2, "b"),
+        worker_pb2.DecodeResponse(kv_received=worker_pb2.KvReceived(num_bytes=64)),
+        tokens(3, "c"),
+        tokens(4, "d"),
+        worker_pb2.DecodeResponse(
+            done=worker_pb2.DecodeDone(finish_reason="length", num_generated_tokens=4)
+        ),
+    ]
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        stream_id = await _read_call(reader)
+        writer.write(
+            b"".join(
+                encode_frame(stream_id, FrameKind.REPLY, reply.SerializeToString())
+                for reply in replies
+            )
+        )  # one write: all of them are there when the router reads
+        await reader.read()
+
+    config = WorkerProcessConfig.model_validate({"worker_id": "w0", "pool": mock_pool("unified")})
+    engine = build_mock_engine(config)  # answers GetInfo; the fake serves the frames
+    await engine.start()
+    try:
+        async with _fake_worker(serve) as port:
+            server, grpc_port = await start_worker_server(engine, "127.0.0.1:0", None, port)
+            try:
+                async with _connected(f"127.0.0.1:{grpc_port}") as client:
+                    events = await _decode(client, DecodeCall("r1", [1, 2, 3], 4, True))
+            finally:
+                await server.stop(0)
+    finally:
+        await engine.close()
+    assert events == [
+        TokenEvent("ab", (1, 2)),
+        KvPulled(64, 0.0),
+        TokenEvent("cd", (3, 4)),
+        DecodeFinished("length", 4, 0),
+    ]
