@@ -39,10 +39,9 @@ class WorkerProcessConfig(ApiModel):
     pool: WorkerPoolSpec
     # gRPC listen address; port 0 picks a free port.
     grpc_address: Address = "127.0.0.1:0"
-    # Where Decode, Prefill, Cancel, stats and KV events are also served as frames
-    # (worker_frames.proto):
-    # this port on the gRPC address's host, advertised in GetInfo; 0 picks a free one.
-    # None: no frames (routers make every call over gRPC).
+    # Decode, Prefill, Cancel, stats and KV events are also served as frames
+    # (worker_frames.proto) on this port of the gRPC address's host, advertised in
+    # GetInfo; 0 picks a free one. None: no frames (routers call over gRPC only).
     frame_port: int | None = Field(default=0, ge=0, le=65535)
     # On SIGTERM, longest wait for requests in flight before stopping (the pod's
     # terminationGracePeriodSeconds leaves room for it).
