@@ -15,6 +15,7 @@ breaks the protocol is closed; a connection that closes cancels its streams.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
@@ -34,7 +35,18 @@ from triskel.workers.api import Engine, EngineFailure, EngineInputError, EngineR
 _log = logging.getLogger(__name__)
 
 _Code = worker_frames_pb2.FrameErrorCode
-_CALLS = ("decode", "prefill", "cancel", "stats", "kv_events")
+_Call = worker_frames_pb2.FrameCall
+# What each call of a FrameCall runs on the engine (calls.py, as the gRPC service does).
+_UNARY: dict[str, Callable[[Engine, _Call], Awaitable[Message]]] = {
+    "prefill": lambda engine, call: calls.prefill(engine, call.prefill),
+    "cancel": lambda engine, call: calls.cancel(engine, call.cancel),
+}
+_STREAMS: dict[str, Callable[[Engine, _Call], AsyncGenerator[Message, None]]] = {
+    "decode": lambda engine, call: calls.decode(engine, call.decode),
+    "stats": lambda engine, call: calls.stats(engine, call.stats),
+    "kv_events": lambda engine, call: calls.kv_events(engine),
+}
+_CALLS = (*_STREAMS, *_UNARY)
 
 
 class FrameServer:
@@ -175,27 +187,16 @@ class _Connection(asyncio.Protocol):
 
     async def _run(self, stream_id: int, call: worker_frames_pb2.FrameCall) -> None:
         which = call.WhichOneof("call") or ""
-        engine = self._engine
-        streams: dict[str, Callable[[], AsyncGenerator[Message, None]]] = {
-            "decode": lambda: calls.decode(engine, call.decode),
-            "stats": lambda: calls.stats(engine, call.stats),
-            "kv_events": lambda: calls.kv_events(engine),
-        }
-        unary: dict[str, Callable[[], Awaitable[Message]]] = {
-            "prefill": lambda: calls.prefill(engine, call.prefill),
-            "cancel": lambda: calls.cancel(engine, call.cancel),
-        }
-        if which in unary:
-            await self._reply(stream_id, await unary[which]())
+        unary = _UNARY.get(which)
+        if unary is not None:
+            await self._reply(stream_id, await unary(self._engine, call))
             return
-        if which not in streams:
+        stream = _STREAMS.get(which)
+        if stream is None:
             raise EngineInputError("call", f"names no call (one of {', '.join(_CALLS)})")
-        replies = streams[which]()
-        try:
+        async with contextlib.aclosing(stream(self._engine, call)) as replies:
             async for reply in replies:
                 await self._reply(stream_id, reply)
-        finally:
-            await replies.aclose()
         if which != "decode":  # a decode's `done` is its end; these have none of their own
             self._write(stream_id, FrameKind.END, b"")
 

@@ -76,14 +76,13 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
     async def Decode(
         self, request: worker_pb2.DecodeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[worker_pb2.DecodeResponse]:
-        async with _mapped_errors(context):
-            responses = calls.decode(self._engine, request)
-            try:
-                async for response in responses:
-                    yield response
-            finally:
-                # A cancelled call lands here too: closing the stream aborts the request.
-                await responses.aclose()
+        # A cancelled call closes the stream too, which aborts the request.
+        async with (
+            _mapped_errors(context),
+            contextlib.aclosing(calls.decode(self._engine, request)) as responses,
+        ):
+            async for response in responses:
+                yield response
 
     async def Cancel(
         self, request: worker_pb2.CancelRequest, context: grpc.aio.ServicerContext
@@ -93,22 +92,16 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
     async def StreamStats(
         self, request: worker_pb2.StreamStatsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[worker_pb2.WorkerStats]:
-        reports = calls.stats(self._engine, request)
-        try:
+        async with contextlib.aclosing(calls.stats(self._engine, request)) as reports:
             async for report in reports:
                 yield report
-        finally:
-            await reports.aclose()
 
     async def StreamKvEvents(
         self, request: worker_pb2.StreamKvEventsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[worker_pb2.KvEventBatch]:
-        batches = calls.kv_events(self._engine)
-        try:
+        async with contextlib.aclosing(calls.kv_events(self._engine)) as batches:
             async for batch in batches:
                 yield batch
-        finally:
-            await batches.aclose()
 
 
 def _worker_info(d: WorkerDescription, frame_port: int) -> worker_pb2.WorkerInfo:

@@ -18,7 +18,7 @@ from typing import Generic, TypeVar
 
 import grpc
 
-from triskel.common.api import Role
+from triskel.common.api import Role, split_address
 from triskel.common.grpc_server import MESSAGE_SIZE_OPTIONS
 from triskel.router.backends.dialing import WorkerDialing
 from triskel.router.backends.frame_channel import FrameChannel, FrameStream
@@ -118,7 +118,7 @@ class GrpcWorkerClient(WorkerClient):
         return self._identity
 
     async def _frame_channel(self, port: int, timeout_s: float) -> FrameChannel | None:
-        host = self.address.rsplit(":", 1)[0].strip("[]")
+        host = split_address(self.address)[0].strip("[]")
         channel = FrameChannel(host, port, self._dialing.frame_tls)
         try:
             await channel.connect(timeout_s)
@@ -197,32 +197,16 @@ class GrpcWorkerClient(WorkerClient):
             kv=KvTicket(BACKEND, response.kv.connector, response.kv) if has_kv else None,
         )
 
-    async def decode(self, call: DecodeCall, timeout_s: float) -> AsyncGenerator[DecodeEvent, None]:
-        request = worker_pb2.DecodeRequest(
-            request_id=call.request_id,
-            token_ids=call.token_ids,
-            max_tokens=call.max_tokens,
-            ignore_eos=call.ignore_eos,
-        )
-        if call.seed is not None:
-            request.seed = call.seed
-        if call.kv is not None:
-            request.kv.CopyFrom(_handle_of(call.kv))
-            request.first_token_id = call.first_token_id or 0
-        events = (
-            self._decode_frames(request, timeout_s)
-            if self._frames is not None
-            else self._decode_grpc(request, timeout_s)
-        )
-        try:
-            async for event in events:
-                yield event
-        finally:
-            await events.aclose()
+    def decode(self, call: DecodeCall, timeout_s: float) -> AsyncGenerator[DecodeEvent, None]:
+        # The transport's own generator, not one wrapping it: no extra hop per event.
+        if self._frames is not None:
+            return self._decode_frames(call, timeout_s)
+        return self._decode_grpc(call, timeout_s)
 
     async def _decode_grpc(
-        self, request: worker_pb2.DecodeRequest, timeout_s: float
+        self, call: DecodeCall, timeout_s: float
     ) -> AsyncGenerator[DecodeEvent, None]:
+        request = _decode_request(call)
         with _mapped():
             stream = self.stub.Decode(request, timeout=timeout_s)
         try:
@@ -238,9 +222,10 @@ class GrpcWorkerClient(WorkerClient):
             stream.cancel()
 
     async def _decode_frames(
-        self, request: worker_pb2.DecodeRequest, timeout_s: float
+        self, call: DecodeCall, timeout_s: float
     ) -> AsyncGenerator[DecodeEvent, None]:
-        stream = await self._frame_call(worker_frames_pb2.FrameCall(decode=request), timeout_s)
+        request = worker_frames_pb2.FrameCall(decode=_decode_request(call))
+        stream = await self._frame_call(request, timeout_s)
         try:
             while True:
                 event = _decode_event(worker_pb2.DecodeResponse.FromString(await _reply(stream)))
@@ -393,6 +378,22 @@ async def _reply(stream: FrameStream) -> bytes:
     if payload is None:
         raise WorkerCallError(CallFailure.UNAVAILABLE, "the worker ended the call without a reply")
     return payload
+
+
+def _decode_request(call: DecodeCall) -> worker_pb2.DecodeRequest:
+    """The call as its message; WorkerCallError (INVALID_ARGUMENT) for another backend's KV."""
+    request = worker_pb2.DecodeRequest(
+        request_id=call.request_id,
+        token_ids=call.token_ids,
+        max_tokens=call.max_tokens,
+        ignore_eos=call.ignore_eos,
+    )
+    if call.seed is not None:
+        request.seed = call.seed
+    if call.kv is not None:
+        request.kv.CopyFrom(_handle_of(call.kv))
+        request.first_token_id = call.first_token_id or 0
+    return request
 
 
 def _decode_event(response: worker_pb2.DecodeResponse) -> DecodeEvent | None:
