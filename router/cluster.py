@@ -24,7 +24,7 @@ from triskel.router.scheduling.types import ActiveLoad, Endpoint, WorkerLoad
 from triskel.router.staleness import Staleness
 from triskel.router.state.kv_direct import KvEventSource, follow_directly
 from triskel.router.state.kv_relay import KvRelay
-from triskel.router.state.protocols import LoadCounts, SharedState
+from triskel.router.state.protocols import ImmediateLoadLedger, LoadCounts, SharedState
 from triskel.router.worker_client import WorkerCallError, WorkerClient
 
 _log = logging.getLogger(__name__)
@@ -89,6 +89,9 @@ class ClusterView:
         self._is_started = False
         # Shared-state writes run beside the request path, never on it.
         self._writes: set[asyncio.Task[None]] = set()
+        # A ledger without I/O (in memory, siblings) is written at once: no task per write.
+        load = state.load
+        self._apply_load = load.apply if isinstance(load, ImmediateLoadLedger) else None
         # Workers announced by any router replica, per model and role (see ring_members).
         self._announced: dict[str, frozenset[str]] = {}
         # The worker lists `ring_members` was asked about (by identity), and their groups.
@@ -169,6 +172,12 @@ class ClusterView:
         task = asyncio.create_task(write)
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
+
+    def _write_load(self, worker_id: str, delta: LoadCounts) -> None:
+        if self._apply_load is not None:
+            self._apply_load(worker_id, delta)
+        else:
+            self.spawn_write(self._state.load.add(worker_id, delta))
 
     def endpoints(self, workers: Sequence[WorkerClient]) -> list[Endpoint]:
         """Endpoints for the healthy ones among `workers`."""
@@ -274,13 +283,13 @@ class ClusterView:
             return
         view.own = view.own + counts
         self._refresh(view)
-        self.spawn_write(self._state.load.add(worker_id, counts))
+        self._write_load(worker_id, counts)
         try:
             yield
         finally:
             view.own = view.own + -counts
             self._refresh(view)
-            self.spawn_write(self._state.load.add(worker_id, -counts))
+            self._write_load(worker_id, -counts)
             if view.own.num_requests <= 0 and self._leaving.get(worker_id) is view:
                 del self._leaving[worker_id]
 

@@ -152,23 +152,27 @@ class Decoding:
             load = self._cluster.decoding(worker.worker_id, _num_blocks(ctx, worker))
         self._dispatcher.sent(ctx, picked)
         is_first_token = True
+        stream = self._decode_stream(ctx, worker, stage, call)
+        # Closed when the consumer stops early (in place: a relaying generator between
+        # would cost a resumption per event).
         with load:
-            async for decoded in relay(self._decode_stream(ctx, worker, stage, call)):
-                if isinstance(decoded, KvPulled):
-                    assert transfer is not None  # only a call with a KV handle pulls one
-                    transfer.is_pulled = True
-                    self._observe_pull(transfer, decoded)
-                elif transfer is None:
-                    yield decoded
-                elif isinstance(decoded, DecodeFinished):
-                    yield dataclasses.replace(
-                        decoded, num_cached_tokens=transfer.prefill.num_cached_tokens
-                    )
-                elif is_first_token:
-                    is_first_token = False
-                    yield telling_cached(decoded, transfer.prefill)
-                else:
-                    yield decoded
+            async with contextlib.aclosing(stream):
+                async for decoded in stream:
+                    if isinstance(decoded, KvPulled):
+                        assert transfer is not None  # only a call with a KV handle pulls one
+                        transfer.is_pulled = True
+                        self._observe_pull(transfer, decoded)
+                    elif transfer is None:
+                        yield decoded
+                    elif isinstance(decoded, DecodeFinished):
+                        yield dataclasses.replace(
+                            decoded, num_cached_tokens=transfer.prefill.num_cached_tokens
+                        )
+                    elif is_first_token:
+                        is_first_token = False
+                        yield telling_cached(decoded, transfer.prefill)
+                    else:
+                        yield decoded
 
     def _observe_pull(self, transfer: Transfer, pulled: KvPulled) -> None:
         if pulled.num_bytes and transfer.prefill.kv is not None:  # vLLM does not say
@@ -205,13 +209,6 @@ class Decoding:
                 f"worker {worker.worker_id} at {worker.address} ended without finishing",
             )
         yield finished
-
-
-async def relay(events: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
-    """Re-yields `events`, closing them when the consumer stops early."""
-    async with contextlib.aclosing(events):
-        async for event in events:
-            yield event
 
 
 def _decode_call(ctx: RequestContext, prefill: PrefillReply) -> DecodeCall:

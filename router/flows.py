@@ -90,9 +90,12 @@ class Flows:
                     if step.expected is not None:
                         watch = LatencyWatch(self._calibration, step.expected, self._clock)
                 if isinstance(step, Local):
-                    local = self._decoding.decode(ctx, step.stage, picks[_id(step.worker)])
-                    async for event in _watched(local, watch):
-                        yield event
+                    local = _watched(
+                        self._decoding.decode(ctx, step.stage, picks[_id(step.worker)]), watch
+                    )
+                    async with contextlib.aclosing(local):
+                        async for event in local:
+                            yield event
                     return
                 if isinstance(step, Prefill):
                     picked = await self._turn(ctx, picks[_id(step.worker)])
@@ -114,9 +117,13 @@ class Flows:
                     walk = walk.prefilled()
                     continue
                 assert transfer is not None  # the walk decodes remotely only once prefilled
-                remote = self._decoding.decode(ctx, Stage.DECODE, picks[_id(step.worker)], transfer)
-                async for event in _watched(remote, watch):
-                    yield event
+                remote = _watched(
+                    self._decoding.decode(ctx, Stage.DECODE, picks[_id(step.worker)], transfer),
+                    watch,
+                )
+                async with contextlib.aclosing(remote):
+                    async for event in remote:
+                        yield event
                 return
         finally:
             if transfer is not None and not transfer.is_pulled:
@@ -213,15 +220,21 @@ def _id(candidate: Candidate) -> str:
     return candidate.endpoint.worker_id
 
 
-async def _watched(
+def _watched(
     events: AsyncGenerator[GenerationEvent, None], watch: LatencyWatch | None
 ) -> AsyncGenerator[GenerationEvent, None]:
-    """Re-yields `events`, timing the first token and the finish for `watch`."""
+    """`events`, timing the first token and the finish for `watch` when there is one
+    (without, `events` itself: no relaying generator, no resumption per event)."""
+    return events if watch is None else _timed(events, watch)
+
+
+async def _timed(
+    events: AsyncGenerator[GenerationEvent, None], watch: LatencyWatch
+) -> AsyncGenerator[GenerationEvent, None]:
     async with contextlib.aclosing(events):
         async for event in events:
-            if watch is not None:
-                if isinstance(event, TokenEvent):
-                    watch.first_token()
-                elif isinstance(event, FinishEvent):
-                    watch.finished(event.completion_tokens)
+            if isinstance(event, TokenEvent):
+                watch.first_token()
+            elif isinstance(event, FinishEvent):
+                watch.finished(event.completion_tokens)
             yield event

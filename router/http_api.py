@@ -147,9 +147,10 @@ class _HttpFront:
         self, request: web.Request, parse: Parser, is_chat: bool
     ) -> web.StreamResponse:
         timer = RequestTimer()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        # A malformed id is never echoed back.
-        reply_headers = {"x-request-id": uuid.uuid4().hex}
+        generated = uuid.uuid4().hex
+        request_id = request.headers.get("x-request-id") or generated
+        # A malformed id is never echoed back: the reply has ours until the client's passes.
+        reply_headers = {"x-request-id": generated}
         body: object = None
         principal: Principal | None = None
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -49,6 +49,27 @@ _TRANSFER_BUCKETS_S = (
 )
 
 
+M = TypeVar("M", Counter, Gauge, Histogram)
+
+
+class _Labelled(Generic[M]):
+    """A labelled metric whose children are looked up once per label values: prometheus'
+    own `labels()` checks and locks on every call (~1 µs), and each request records
+    about a dozen. Children are kept as long as prometheus keeps them (forever)."""
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: M) -> None:
+        self._metric: M = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def labels(self, *values: str) -> M:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
+
+
 class RouterMetrics:
     """Every metric the router exports, with typed methods to record them."""
 
@@ -65,18 +86,22 @@ class RouterMetrics:
         ) -> Histogram:
             return Histogram(name, doc, [label], buckets=buckets, registry=registry)
 
-        self._requests = counter(
-            "triskel_requests_total",
-            "Requests answered, by final status.",
-            "model",
-            "status",
-            "front",
+        self._requests = _Labelled(
+            counter(
+                "triskel_requests_total",
+                "Requests answered, by final status.",
+                "model",
+                "status",
+                "front",
+            )
         )
-        self._ttft_s = histogram("triskel_ttft_seconds", "Time to first token.", "model")
-        self._tpot_s = histogram(
-            "triskel_tpot_seconds", "Time per output token after the first.", "model"
+        self._ttft_s = _Labelled(histogram("triskel_ttft_seconds", "Time to first token.", "model"))
+        self._tpot_s = _Labelled(
+            histogram("triskel_tpot_seconds", "Time per output token after the first.", "model")
         )
-        self._e2e_s = histogram("triskel_e2e_seconds", "Request receipt to last token.", "model")
+        self._e2e_s = _Labelled(
+            histogram("triskel_e2e_seconds", "Request receipt to last token.", "model")
+        )
         self._kv_bytes = counter(
             "triskel_kv_transfer_bytes_total", "KV cache bytes moved between workers.", "connector"
         )
@@ -86,36 +111,56 @@ class RouterMetrics:
             "connector",
             _TRANSFER_BUCKETS_S,
         )
-        self._prompt_tokens = counter(
-            "triskel_prompt_tokens_total", "Prompt tokens of finished requests.", "model"
+        self._prompt_tokens = _Labelled(
+            counter("triskel_prompt_tokens_total", "Prompt tokens of finished requests.", "model")
         )
-        self._generation_tokens = counter(
-            "triskel_generation_tokens_total", "Tokens generated for finished requests.", "model"
+        self._generation_tokens = _Labelled(
+            counter(
+                "triskel_generation_tokens_total",
+                "Tokens generated for finished requests.",
+                "model",
+            )
         )
-        self._prefix_hit_tokens = counter(
-            "triskel_prefix_hit_tokens_total", "Prompt tokens served from a prefix cache.", "model"
+        self._prefix_hit_tokens = _Labelled(
+            counter(
+                "triskel_prefix_hit_tokens_total",
+                "Prompt tokens served from a prefix cache.",
+                "model",
+            )
         )
-        self._worker_requests = counter(
-            "triskel_worker_requests_total", "Router calls to workers.", "worker", "stage", "status"
+        self._worker_requests = _Labelled(
+            counter(
+                "triskel_worker_requests_total",
+                "Router calls to workers.",
+                "worker",
+                "stage",
+                "status",
+            )
         )
-        self._decisions = counter(
-            "triskel_router_decisions_total",
-            "Scheduling decisions, by stage, the picker's reason and the chosen worker.",
-            "stage",
-            "reason",
-            "worker",
+        self._decisions = _Labelled(
+            counter(
+                "triskel_router_decisions_total",
+                "Scheduling decisions, by stage, the picker's reason and the chosen worker.",
+                "stage",
+                "reason",
+                "worker",
+            )
         )
-        self._decision_s = histogram(
-            "triskel_router_decision_seconds",
-            "Time to pick a worker (every plugin of the profile).",
-            "stage",
-            _DECISION_BUCKETS_S,
+        self._decision_s = _Labelled(
+            histogram(
+                "triskel_router_decision_seconds",
+                "Time to pick a worker (every plugin of the profile).",
+                "stage",
+                _DECISION_BUCKETS_S,
+            )
         )
-        self._plugin_s = histogram(
-            "triskel_router_plugin_seconds",
-            "Time spent in one scheduling plugin per decision.",
-            "plugin",
-            _DECISION_BUCKETS_S,
+        self._plugin_s = _Labelled(
+            histogram(
+                "triskel_router_plugin_seconds",
+                "Time spent in one scheduling plugin per decision.",
+                "plugin",
+                _DECISION_BUCKETS_S,
+            )
         )
         self._sibling_drops = counter(
             "triskel_router_sibling_frames_dropped_total",
@@ -169,11 +214,13 @@ class RouterMetrics:
             "Requests holding an admission slot.",
             registry=registry,
         )
-        self._inflight = Gauge(
-            "triskel_inflight_requests",
-            "Requests received, not yet answered.",
-            ["model"],
-            registry=registry,
+        self._inflight = _Labelled(
+            Gauge(
+                "triskel_inflight_requests",
+                "Requests received, not yet answered.",
+                ["model"],
+                registry=registry,
+            )
         )
         self._held_prefills = Gauge(
             "triskel_router_held_prefills",

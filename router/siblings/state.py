@@ -29,9 +29,12 @@ class SiblingLoadLedger:
         bus.on_gone(self._gone)
         bus.on_connected(self._send_all_to)
 
-    async def add(self, worker_id: str, delta: LoadCounts) -> None:
+    def apply(self, worker_id: str, delta: LoadCounts) -> None:
         self._own.apply(worker_id, delta)
         self._bus.send(frames.load_share(LoadShare(worker_id, self._own.get(worker_id))))
+
+    async def add(self, worker_id: str, delta: LoadCounts) -> None:
+        self.apply(worker_id, delta)
 
     async def totals(self, worker_ids: Sequence[str]) -> dict[str, LoadCounts]:
         totals = self._own.snapshot(worker_ids)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from triskel.common.hashing import BlockHash
 
@@ -60,6 +60,14 @@ class LoadLedger(Protocol):
     async def totals(self, worker_ids: Sequence[str]) -> dict[str, LoadCounts]: ...
 
     async def heartbeat(self) -> None: ...
+
+
+@runtime_checkable
+class ImmediateLoadLedger(LoadLedger, Protocol):
+    """A LoadLedger whose `add` waits for nothing (no Redis round trip): `apply` does the
+    same at once, so a request's two writes need no background task each."""
+
+    def apply(self, worker_id: str, delta: LoadCounts) -> None: ...
 
 
 class WorkerRegistry(Protocol):

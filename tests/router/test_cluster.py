@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
 
@@ -17,6 +17,7 @@ from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.types import WorkerLoad
 from triskel.router.state.kv_direct import KvEventCall
 from triskel.router.state.memory import MemoryState
+from triskel.router.state.protocols import LoadCounts
 from triskel.router.worker_client import WorkerClient
 
 from support.fake_workers import fake_worker
@@ -61,10 +62,40 @@ async def test_in_flight_work_is_counted_while_the_block_runs_and_written_to_the
     with cluster.prefilling("p1", num_uncached_tokens=100):
         (endpoint,) = cluster.endpoints([PREFILLS[1]])
         assert (endpoint.active.num_requests, endpoint.active.num_prefill_tokens) == (1, 100)
-        await wait_until(lambda: state.load.get("p1").num_prefill_tokens == 100)
+        # An in-memory ledger is written at once, without a task per write.
+        assert state.load.get("p1").num_prefill_tokens == 100
     (endpoint,) = cluster.endpoints([PREFILLS[1]])
     assert endpoint.active.num_requests == 0
-    await wait_until(lambda: state.load.get("p1").is_zero)
+    assert state.load.get("p1").is_zero
+    await cluster.close()
+
+
+@pytest.mark.asyncio
+async def test_a_ledger_that_waits_on_io_is_written_beside_the_request() -> None:
+    written: list[LoadCounts] = []
+    released = asyncio.Event()
+
+    class Remote:
+        # A LoadLedger with `add` only, which waits, as Redis' does.
+        async def add(self, worker_id: str, delta: LoadCounts) -> None:
+            await released.wait()
+            written.append(delta)
+
+        async def totals(self, worker_ids: Sequence[str]) -> dict[str, LoadCounts]:
+            return {}
+
+        async def heartbeat(self) -> None:
+            pass
+
+    state = MemoryState()
+    state.load = Remote()  # type: ignore[assignment]
+    cluster = ClusterView(PREFILLS, KvBlockIndex(), state)
+    with cluster.prefilling("p1", num_uncached_tokens=100):
+        pass  # the block never waits for the ledger
+    assert written == []
+    released.set()
+    await wait_until(lambda: len(written) == 2)
+    assert written == [LoadCounts(1, 100, 0), LoadCounts(-1, -100, 0)]
     await cluster.close()
 
 

@@ -180,3 +180,19 @@ def test_each_stages_waiting_and_running_requests_are_read_at_scrape_time() -> N
     assert sample(metrics, running, model="llama", role="decode") == 30
     requests[("llama", "prefill")] = (0, 4)  # the queue drained
     assert sample(metrics, waiting, model="llama", role="prefill") == 0
+
+
+def test_repeated_label_values_land_on_one_series_each() -> None:
+    # Children are looked up once per label values; every later record still counts.
+    metrics = RouterMetrics()
+    for worker in ("w0", "w1", "w0"):
+        metrics.observe_decision("prefill", "max-score", worker, {"queue": 1e-5, "prefix": 2e-5})
+    labels = {"stage": "prefill", "reason": "max-score"}
+    assert sample(metrics, "triskel_router_decisions_total", worker="w0", **labels) == 2
+    assert sample(metrics, "triskel_router_decisions_total", worker="w1", **labels) == 1
+    assert sample(metrics, "triskel_router_plugin_seconds_count", plugin="queue") == 3
+    assert sample(metrics, "triskel_router_decision_seconds_count", stage="prefill") == 3
+    metrics.track_request("m", "http").close("ok")
+    metrics.track_request("m", "http").close("ok")
+    assert sample(metrics, "triskel_requests_total", model="m", status="ok", front="http") == 2
+    assert sample(metrics, "triskel_inflight_requests", model="m") == 0
