@@ -52,3 +52,20 @@ def test_honoured_fields_are_returned_and_knobs_only_checked() -> None:
 
 def test_values_beyond_json_are_shown_not_raised() -> None:
     assert shown(2**70) == str(2**70)
+
+
+@pytest.mark.parametrize("is_chat", [True, False])
+def test_unsent_and_null_unsupported_fields_pass_and_the_first_at_fault_is_named(
+    is_chat: bool,
+) -> None:
+    # Only the fields a request sends are checked: each check must pass a null one.
+    names = ["tools", "n", "logit_bias", "regex", "logprobs", "best_of", "echo"]
+    parse_sampling(dict.fromkeys(names), is_chat)
+    # Several at fault: the same one is named whatever order the body lists them in.
+    body = {"regex": "a+", "n": 2, "tools": [{"type": "function"}]}
+    with pytest.raises(LimitError) as raised:
+        parse_sampling(body, is_chat)
+    assert raised.value.field_name == "tools"
+    with pytest.raises(LimitError) as raised:
+        parse_sampling(dict(reversed(body.items())), is_chat)
+    assert raised.value.field_name == "tools"

@@ -110,6 +110,10 @@ _ANSWER_FIELDS = (
     "max_completion_tokens",
     "ignore_eos",
 )
+# Built once: every request is checked against them.
+_SORTED_ANSWER_FIELDS = tuple(sorted(_ANSWER_FIELDS))
+_CHAT_UNSUPPORTED_NAMES = frozenset(_CHAT_UNSUPPORTED)
+_COMPLETION_UNSUPPORTED_NAMES = frozenset(_COMPLETION_UNSUPPORTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,11 +128,16 @@ class Sampling:
 def parse_sampling(fields: Body, is_chat: bool) -> Sampling:
     """Raises LimitError naming the first field of a wrong type, out of range or asking
     for a feature that is not served (`is_chat`: of /v1/chat/completions)."""
-    for name, (is_supported, why) in (
-        _CHAT_UNSUPPORTED if is_chat else _COMPLETION_UNSUPPORTED
-    ).items():
-        if not is_supported(fields.get(name)):
-            raise LimitError(name, f"{why}, got {shown(fields.get(name))}")
+    # Every check passes an absent field: only the ones sent are checked (most requests
+    # send none), in the table's order, so the first one at fault is named as before.
+    if present := fields.keys() & (
+        _CHAT_UNSUPPORTED_NAMES if is_chat else _COMPLETION_UNSUPPORTED_NAMES
+    ):
+        for name, (is_supported, why) in (
+            _CHAT_UNSUPPORTED if is_chat else _COMPLETION_UNSUPPORTED
+        ).items():
+            if name in present and not is_supported(fields[name]):
+                raise LimitError(name, f"{why}, got {shown(fields[name])}")
     for name, (lowest, highest, takes_lowest) in _NUMBER_RANGES.items():
         _check_number(fields.get(name), name, lowest, highest, takes_lowest)
     top_k = fields.get("top_k")
@@ -146,7 +155,7 @@ def parse_sampling(fields: Body, is_chat: bool) -> Sampling:
     temperature = fields.get("temperature")
     cache_key = tuple(
         (name, orjson.dumps(fields[name], option=orjson.OPT_SORT_KEYS).decode())
-        for name in sorted(_ANSWER_FIELDS)
+        for name in _SORTED_ANSWER_FIELDS
         if fields.get(name) is not None
     )
     return Sampling(
