@@ -609,19 +609,23 @@ async def test_stream_ids_wrap_around_the_ones_still_open(monkeypatch: pytest.Mo
 async def test_tokens_already_buffered_go_on_as_one_event() -> None:
     # A router that falls behind relays per chunk, not per token: what arrived while it
     # was busy is joined (and a KV notice between tokens keeps its place).
-    def tokens(token_id: int, text: str) -> worker_pb2.DecodeResponse:
+    def tokens(token_id: int, text: str, cached: int | None = None) -> worker_pb2.DecodeResponse:
         return worker_pb2.DecodeResponse(
-            tokens=worker_pb2.DecodeTokens(token_ids=[token_id], text=text)
+            tokens=worker_pb2.DecodeTokens(
+                token_ids=[token_id], text=text, num_cached_tokens=cached
+            )
         )
 
     replies = [
-        tokens(1, "a"),
+        tokens(1, "a", cached=16),  # the stream's first tokens tell the cached prompt
         tokens(2, "b"),
-        worker_pb2.DecodeResponse(kv_received=worker_pb2.KvReceived(num_bytes=64)),
+        worker_pb2.DecodeResponse(),  # a kind this router does not know: skipped
         tokens(3, "c"),
+        worker_pb2.DecodeResponse(kv_received=worker_pb2.KvReceived(num_bytes=64)),
         tokens(4, "d"),
+        tokens(5, "e"),
         worker_pb2.DecodeResponse(
-            done=worker_pb2.DecodeDone(finish_reason="length", num_generated_tokens=4)
+            done=worker_pb2.DecodeDone(finish_reason="length", num_generated_tokens=5)
         ),
     ]
 
@@ -643,14 +647,14 @@ async def test_tokens_already_buffered_go_on_as_one_event() -> None:
             server, grpc_port = await start_worker_server(engine, "127.0.0.1:0", None, port)
             try:
                 async with _connected(f"127.0.0.1:{grpc_port}") as client:
-                    events = await _decode(client, DecodeCall("r1", [1, 2, 3], 4, True))
+                    events = await _decode(client, DecodeCall("r1", [1, 2, 3], 5, True))
             finally:
                 await server.stop(0)
     finally:
         await engine.close()
     assert events == [
-        TokenEvent("ab", (1, 2)),
+        TokenEvent("abc", (1, 2, 3), 16),
         KvPulled(64, 0.0),
-        TokenEvent("cd", (3, 4)),
-        DecodeFinished("length", 4, 0),
+        TokenEvent("de", (4, 5)),
+        DecodeFinished("length", 5, 0),
     ]
