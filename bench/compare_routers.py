@@ -95,12 +95,6 @@ TRISKEL_POLICIES: dict[Shape, tuple[Path, ...]] = {
 # How Triskel's router reaches the workers, one row each: their vLLM HTTP API (as the
 # peers do), and Triskel's own protocol (gRPC, Decode / Prefill / Cancel as frames).
 TRISKEL_WORKER_APIS = (WorkerApi.VLLM, WorkerApi.TRISKEL)
-# Said under the table, so an empty cell is not read as a fault of the frames rows.
-FRAMES_ROWS_NOTE = (
-    'Rows "(workers over frames)" have no load imbalance: the workers count finished '
-    "requests (vllm:request_success_total) of their HTTP API only. Their prefix hit "
-    "ratio is the engines' own, as on every row."
-)
 ALL_ROUTERS = (RouterKind.SMG, RouterKind.VLLM_ROUTER, RouterKind.TRISKEL)
 # Issue 21's two points: a light load, where a request ends before the next starts
 # (the path's own cost), and a busy one, where the router's work per request queues.
@@ -427,8 +421,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = asyncio.run(compare(options))
     print(f"{summary}\n")
     print(comparison_table(rows, options.probe_rates_per_s))
-    if RouterKind.TRISKEL in options.routers and WorkerApi.TRISKEL in options.triskel_worker_apis:
-        print(FRAMES_ROWS_NOTE)
     if args.json is not None:
         document = {
             "trace": args.trace,

@@ -7,8 +7,8 @@ interface later, so the router and the server never know which one runs.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from triskel.common.api import Role
@@ -142,6 +142,9 @@ class LoadSnapshot:
     timestamp_ms: float
     prefix_query_tokens_total: int
     prefix_hit_tokens_total: int
+    # Requests that ran to their end, by finish reason ("stop", "length"), whichever API
+    # they came through; a prefill held for its decode counts as "length" (vLLM's).
+    finished_total: Mapping[str, int] = field(default_factory=dict)
 
 
 # KV cache events are the engine core's own event types; every engine emits them.

@@ -492,6 +492,7 @@ class MockEngine:
             timestamp_ms=time.time() * 1000,
             prefix_query_tokens_total=stats.prefix_query_tokens_total,
             prefix_hit_tokens_total=stats.prefix_hit_tokens_total,
+            finished_total=stats.finished_total,
         )
 
     def kv_events(self) -> AsyncIterator[KvEventBatch]:

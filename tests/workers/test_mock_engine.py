@@ -270,3 +270,30 @@ async def test_tokens_made_while_the_reader_was_away_come_as_one_event(
     assert burst.text == MockTokenizer().decode(list(burst.token_ids))
     assert burst.num_cached_tokens is None
     assert isinstance(done, DecodeDone) and done.num_generated_tokens == 24
+
+
+@pytest.mark.asyncio
+async def test_the_engine_counts_finished_requests_whatever_api_they_came_by(
+    engines: tuple[MockEngine, MockEngine, MockEngine],
+) -> None:
+    # vLLM's request_success_total is the engine's count: a request over frames or gRPC
+    # (which call the engine as here) counts as one over the HTTP API does.
+    prefill, decode, unified = engines
+    await collect(unified.decode(DecodeParams("u1", PROMPT, 4, ignore_eos=True)))
+    await collect(unified.decode(DecodeParams("u2", PROMPT, 4, ignore_eos=False)))
+    finished = unified.load().finished_total
+    assert sum(finished.values()) == 2 and set(finished) <= {"stop", "length"}
+    assert finished["length"] >= 1  # ignore_eos: it ran to max_tokens
+    # A prefill held for its decode ends as vLLM's one-token prefill does: "length".
+    result = await prefill.prefill("r1", PROMPT, max_tokens=4, kv_hold_ms=10_000)
+    assert result.kv is not None
+    assert prefill.load().finished_total == {"length": 1}
+    await collect(
+        decode.decode(
+            DecodeParams(
+                "r1", PROMPT, 4, ignore_eos=True, kv=result.kv, first_token_id=result.first_token_id
+            )
+        )
+    )
+    assert decode.load().finished_total == {"length": 1}
+    assert prefill.load().finished_total == {"length": 1}  # the pull ends no second request

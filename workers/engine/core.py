@@ -293,6 +293,7 @@ class EngineCore:
             prefix_hit_tokens_total=scheduler.prefix_hit_tokens_total,
             num_preemptions_total=scheduler.num_preemptions_total,
             host_hit_tokens_total=scheduler.host_hit_tokens_total,
+            finished_total=dict(scheduler.finished_total),
         )
 
     def drain_kv_events(self) -> list[KvEvent]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from triskel.workers.engine.request import FinishReason
 
@@ -68,3 +69,5 @@ class EngineStats:
     num_preemptions_total: int
     # Of the prefix hits, the tokens loaded back from the host tier.
     host_hit_tokens_total: int = 0
+    # Requests that ran to their end, by finish reason (a held prefill: "length").
+    finished_total: Mapping[str, int] = field(default_factory=dict)

@@ -41,6 +41,7 @@ class Scheduler:
         "_max_num_batched_tokens",
         "_max_num_seqs",
         "_queues",
+        "finished_total",
         "host_hit_tokens_total",
         "num_preemptions_total",
         "prefix_hit_tokens_total",
@@ -65,6 +66,8 @@ class Scheduler:
         self.prefix_hit_tokens_total = 0
         self.host_hit_tokens_total = 0
         self.num_preemptions_total = 0
+        # Requests that ran to their end, by finish reason (vLLM's request_success_total).
+        self.finished_total: dict[str, int] = {}
 
     def set_limits(self, max_num_batched_tokens: int, max_num_seqs: int) -> None:
         """Batching limits from the next step on. Requests already running stay running
@@ -309,6 +312,9 @@ class Scheduler:
             reason = FinishReason.STOP
         elif num_outputs >= request.max_tokens:
             reason = FinishReason.LENGTH
+        # A prefill held for its decode ends as vLLM's one-token prefill does: "length".
+        counted = FinishReason.LENGTH.value if reason is None else reason.value
+        self.finished_total[counted] = self.finished_total.get(counted, 0) + 1
         outputs.append(
             RequestOutput(
                 request.request_id,

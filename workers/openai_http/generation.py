@@ -218,7 +218,7 @@ class _Answer:
         else:
             if event.is_kv_exported:
                 self._tracker.on_kv_exported()
-            self._tracker.on_finished(event.finish_reason, len(self._job.prompt_token_ids))
+            self._tracker.on_finished(len(self._job.prompt_token_ids))
 
     def _usage(self, finished: Finished) -> Usage:
         return Usage(

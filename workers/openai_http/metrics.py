@@ -6,8 +6,10 @@ Every series carries `model_name="<model>",engine="0"` (one engine core per work
                vllm:kv_cache_usage_perc (0..1)                 read from engine.load()
     counters   vllm:prefix_cache_queries_total, vllm:prefix_cache_hits_total (tokens)
                                                                at scrape time
-               vllm:prompt_tokens_total, vllm:generation_tokens_total,
-               vllm:request_success_total{finished_reason}     requests of the HTTP API
+               vllm:request_success_total{finished_reason}     every finished request,
+                                                               whatever API it came by
+               vllm:prompt_tokens_total, vllm:generation_tokens_total
+                                                               requests of the HTTP API
     histograms vllm:time_to_first_token_seconds, vllm:inter_token_latency_seconds,
                vllm:e2e_request_latency_seconds
     Triskel's  triskel_worker_kv_received_bytes_total, triskel_worker_kv_exported_requests_total
@@ -74,6 +76,15 @@ class _LoadCollector(Collector):
             counter = CounterMetricFamily(name, doc, labels=_LABELS)
             counter.add_metric(self._label_values, counter_value)
             yield counter
+        # The engine's count, as vLLM's: requests over frames and gRPC are counted too.
+        finished = CounterMetricFamily(
+            "vllm:request_success",
+            "Requests that finished, by finish reason.",
+            labels=[*_LABELS, "finished_reason"],
+        )
+        for reason, count in sorted(load.finished_total.items()):
+            finished.add_metric([*self._label_values, reason], count)
+        yield finished
 
 
 class WorkerHttpMetrics:
@@ -93,13 +104,6 @@ class WorkerHttpMetrics:
 
         self.prompt_tokens = counter("vllm:prompt_tokens", "Prompt tokens of finished requests.")
         self.generation_tokens = counter("vllm:generation_tokens", "Tokens generated.")
-        self._request_success = Counter(
-            "vllm:request_success",
-            "Requests that finished, by finish reason.",
-            [*_LABELS, "finished_reason"],
-            registry=registry,
-        )
-        self._label_values = label_values
         self.ttft_s = histogram(
             "vllm:time_to_first_token_seconds", "Request arrival to first token.", _TTFT_BUCKETS_S
         )
@@ -116,9 +120,6 @@ class WorkerHttpMetrics:
             "triskel_worker_kv_exported_requests", "Prefills whose KV was kept for a decode worker."
         )
         registry.register(_LoadCollector(engine, label_values))
-
-    def request_success(self, finish_reason: str) -> None:
-        self._request_success.labels(*self._label_values, finish_reason).inc()
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type."""
@@ -151,7 +152,6 @@ class RequestTracker:
     def on_kv_exported(self) -> None:
         self._metrics.kv_exported_requests.inc()
 
-    def on_finished(self, finish_reason: str, num_prompt_tokens: int) -> None:
+    def on_finished(self, num_prompt_tokens: int) -> None:
         self._metrics.e2e_s.observe(time.perf_counter() - self._started_s)
         self._metrics.prompt_tokens.inc(num_prompt_tokens)
-        self._metrics.request_success(finish_reason)

@@ -46,7 +46,6 @@ def samples(metrics: WorkerHttpMetrics) -> dict[str, float]:
 
 def test_every_family_has_vllms_name_type_and_labels() -> None:
     metrics = WorkerHttpMetrics(mock_engine(Role.UNIFIED, "w"))
-    metrics.request_success("stop")  # request_success has series once a request finished
     body = metrics.render()[0].decode()
     types = {f.name: f.type for f in text_string_to_metric_families(body)}
     assert {name: types.get(name) for name in FAMILIES} == FAMILIES
@@ -59,11 +58,10 @@ def test_a_tracked_request_moves_the_counters() -> None:
     tracker.on_kv_received(4096)
     for _ in range(3):
         tracker.on_tokens(1)
-    tracker.on_finished("length", num_prompt_tokens=40)
+    tracker.on_finished(num_prompt_tokens=40)
     found = samples(metrics)
     assert found["vllm:prompt_tokens_total"] == 40
     assert found["vllm:generation_tokens_total"] == 3
-    assert found["vllm:request_success_total[length]"] == 1
     # The first token is a TTFT, each later one an inter-token gap.
     assert found["vllm:time_to_first_token_seconds_count"] == 1
     assert found["vllm:inter_token_latency_seconds_count"] == 2
