@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Sequence
-from typing import TypeVar
 
 from triskel.router.dispatcher import Dispatcher, Picked
 from triskel.router.migration import DecodeLimits, Failures, Next, after_failure, continuation
@@ -30,8 +29,6 @@ from triskel.router.worker_client import (
     PrefillReply,
     WorkerClient,
 )
-
-T = TypeVar("T")
 
 _log = logging.getLogger(__name__)
 
