@@ -88,3 +88,15 @@ def test_no_text_longer_than_max_prompt_chars_fits_in_the_tokens(piece: str) -> 
     # The bound is tight: text made of the longest token reaches it exactly.
     assert len(text) <= tokenizer.max_prompt_chars(num_tokens)
     assert tokenizer.max_prompt_chars(num_tokens) == len(" between" * num_tokens)
+
+
+def test_a_long_text_split_lazily_encodes_as_its_parts_do() -> None:
+    # Over the eager-split length the text is split piece by piece (the GIL is not held
+    # for the whole split); the ids are those of its parts, each ending where no token
+    # spans the cut (a punctuation mark).
+    tokenizer = MockTokenizer()
+    parts = [f"the {i} market, silver!  ocean\nxq{i * 7919}." for i in range(3_000)]
+    text = "".join(parts)
+    assert len(text) > 16_384
+    expected = [token for part in parts for token in tokenizer.encode(part)]
+    assert tokenizer.encode(text) == expected

@@ -211,6 +211,8 @@ _FIXED = tuple([f" {w}" for w in _WORDS] + _PUNCT)
 _FIXED_IDS = {piece: index for index, piece in enumerate(_FIXED)}
 # The most characters one token stands for: a fixed-vocabulary word (" between") or a piece.
 _MAX_CHARS_PER_TOKEN = max(_PIECE_CHARS, *(len(piece) for piece in _FIXED))
+# Texts up to this long are split in one call (the request path's usual prompts).
+_EAGER_SPLIT_CHARS = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +234,14 @@ class MockTokenizer:
     def encode(self, text: str) -> list[int]:
         ids: list[int] = []
         vocab_size = self.vocab_size
-        for chunk in _SPLIT.findall(text):
+        # A long text (encoded in a thread, off the event loop) is split lazily: findall
+        # over a megabyte is one C call that holds the GIL throughout, stalling the loop.
+        chunks: Iterable[str] = (
+            _SPLIT.findall(text)
+            if len(text) <= _EAGER_SPLIT_CHARS
+            else (match.group() for match in _SPLIT.finditer(text))
+        )
+        for chunk in chunks:
             ids += _chunk_ids(chunk, vocab_size)
         return ids
 
