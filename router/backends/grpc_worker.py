@@ -414,8 +414,8 @@ def _with_buffered(first: TokenEvent, stream: FrameStream) -> tuple[TokenEvent, 
     """`first` joined with the token messages already received after it, and the first
     other event met there (None when they ran out first). The joined event is built
     once, not an event per message (~2 µs each, and a decode sends one per token)."""
-    texts = [first.text]
-    token_ids = list(first.token_ids)
+    texts: list[str] = []  # after `first`'s; nothing is copied when none came
+    token_ids: list[int] = []
     cached = first.cached_prompt_tokens
     after: DecodeEvent | None = None
     while (payload := stream.next_nowait()) is not None:
@@ -430,9 +430,10 @@ def _with_buffered(first: TokenEvent, stream: FrameStream) -> tuple[TokenEvent, 
         token_ids += tokens.token_ids
         if cached is None and tokens.HasField("num_cached_tokens"):
             cached = tokens.num_cached_tokens
-    if len(texts) == 1:
+    if not texts:
         return first, after
-    return TokenEvent("".join(texts), tuple(token_ids), cached), after
+    joined = TokenEvent(first.text + "".join(texts), first.token_ids + tuple(token_ids), cached)
+    return joined, after
 
 
 def _handle_of(ticket: KvTicket) -> worker_pb2.KvHandle:

@@ -35,20 +35,15 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
     if (request.content_length or 0) > max_bytes:
         raise _too_large(max_bytes)
     content = request.content
-    if content.is_eof():  # all here already (a small body, usually): nothing to wait for
-        try:
-            whole = content.read_nowait()
-        except web.RequestPayloadError as error:
-            raise _malformed(request, error) from None
-        if len(whole) > max_bytes:
-            raise _too_large(max_bytes)
-        return whole
     idle_timeout_s = request.app.get(HTTP_LIMITS, _DEFAULT_LIMITS).body_idle_timeout_s
     body = bytearray()
     while True:
         try:
-            async with asyncio.timeout(idle_timeout_s):
-                chunk = await content.readany()
+            if content.is_eof():  # the rest is here already (a small body, usually)
+                chunk = content.read_nowait()
+            else:
+                async with asyncio.timeout(idle_timeout_s):
+                    chunk = await content.readany()
         except TimeoutError:
             raise BodyReadError(
                 408,

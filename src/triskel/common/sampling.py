@@ -110,10 +110,8 @@ _ANSWER_FIELDS = (
     "max_completion_tokens",
     "ignore_eos",
 )
-# Built once: every request is checked against them.
+# Sorted once: every request's cache key walks them.
 _SORTED_ANSWER_FIELDS = tuple(sorted(_ANSWER_FIELDS))
-_CHAT_UNSUPPORTED_NAMES = frozenset(_CHAT_UNSUPPORTED)
-_COMPLETION_UNSUPPORTED_NAMES = frozenset(_COMPLETION_UNSUPPORTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +128,9 @@ def parse_sampling(fields: Body, is_chat: bool) -> Sampling:
     for a feature that is not served (`is_chat`: of /v1/chat/completions)."""
     # Every check passes an absent field: only the ones sent are checked (most requests
     # send none), in the table's order, so the first one at fault is named as before.
-    if present := fields.keys() & (
-        _CHAT_UNSUPPORTED_NAMES if is_chat else _COMPLETION_UNSUPPORTED_NAMES
-    ):
-        for name, (is_supported, why) in (
-            _CHAT_UNSUPPORTED if is_chat else _COMPLETION_UNSUPPORTED
-        ).items():
+    unsupported = _CHAT_UNSUPPORTED if is_chat else _COMPLETION_UNSUPPORTED
+    if present := fields.keys() & unsupported.keys():
+        for name, (is_supported, why) in unsupported.items():
             if name in present and not is_supported(fields[name]):
                 raise LimitError(name, f"{why}, got {shown(fields[name])}")
     for name, (lowest, highest, takes_lowest) in _NUMBER_RANGES.items():
