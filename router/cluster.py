@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 from triskel.common.profiles import LatencyProfile, load_profile
 from triskel.router.scheduling.candidates import Candidates, KeptCandidates
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
-from triskel.router.scheduling.types import ActiveLoad, Endpoint, WorkerLoad
+from triskel.router.scheduling.types import (
+    LOAD_REPORT_INTERVAL_MS,
+    ActiveLoad,
+    Endpoint,
+    WorkerLoad,
+)
 from triskel.router.staleness import Staleness
 from triskel.router.state.kv_direct import KvEventSource, follow_directly
 from triskel.router.state.kv_relay import KvRelay
@@ -29,7 +34,7 @@ from triskel.router.worker_client import WorkerCallError, WorkerClient
 
 _log = logging.getLogger(__name__)
 
-STATS_INTERVAL_MS = 50
+STATS_INTERVAL_MS = LOAD_REPORT_INTERVAL_MS
 SHARED_LOAD_INTERVAL_S = 0.05
 # Membership changes with deployments, not requests: a second's lag is plenty.
 MEMBERS_INTERVAL_S = 1.0
@@ -49,6 +54,9 @@ class WorkerView:
     own: LoadCounts = field(default_factory=LoadCounts)
     # ... and other router replicas' (from the shared ledger, refreshed periodically).
     others: LoadCounts = field(default_factory=LoadCounts)
+    # Requests this router sent since the worker's last load report, and their KV blocks.
+    unreported: int = 0
+    unreported_blocks: int = 0
     # Healthy until a stream breaks or its reports stop; healthy again when they resume.
     is_healthy: bool = True
     silence: Staleness = field(default_factory=Staleness)
@@ -64,7 +72,11 @@ class WorkerView:
             block_size_tokens=identity.block_size_tokens,
             load=self.load,
             active=ActiveLoad(
-                total.num_requests, total.num_prefill_tokens, total.num_decode_blocks
+                total.num_requests,
+                total.num_prefill_tokens,
+                total.num_decode_blocks,
+                self.unreported,
+                self.unreported_blocks,
             ),
             profile=self.profile,
         )
@@ -282,6 +294,12 @@ class ClusterView:
             yield
             return
         view.own = view.own + counts
+        view.unreported += 1
+        # The blocks the request takes there: its uncached prompt's, or a decode's pull.
+        block_size = view.client.identity.block_size_tokens
+        view.unreported_blocks += counts.num_decode_blocks + -(
+            -counts.num_prefill_tokens // block_size
+        )
         self._refresh(view)
         self._write_load(worker_id, counts)
         try:
@@ -319,6 +337,9 @@ class ClusterView:
             try:
                 async for load in view.client.watch_load(STATS_INTERVAL_MS):
                     view.load = load
+                    # Sent before the report was taken, so counted in it (but for the
+                    # few sent while it travelled: ~a loopback's fraction of a ms).
+                    view.unreported = view.unreported_blocks = 0
                     self._set_healthy(view, True)
                     self._refresh(view)
                     view.silence.heard(asyncio.get_running_loop().time())

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from triskel.common.api import Role
 from triskel.common.profiles import LatencyProfile, list_profiles, load_profile
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
+from triskel.router.scheduling.types import LOAD_REPORT_INTERVAL_MS
 from triskel.simulator.cache_view import engine_caches_index
 from triskel.simulator.instance import SimInstance
 from triskel.workers.engine.core import EngineConfig, EngineCore
@@ -38,6 +39,9 @@ class ClusterShape(BaseModel):
     kv_capacity_tokens: Annotated[int, Field(gt=0)] | None = None
     # Each instance's host-memory KV tier (tokens; `workers.engine.host_tier`); 0: none.
     host_kv_capacity_tokens: Annotated[int, Field(ge=0)] = 0
+    # How often instances report their load to the router, as live workers do; picks
+    # read the last report (0: picks read each engine as it is, with no lag).
+    load_report_interval_ms: Annotated[float, Field(ge=0)] = LOAD_REPORT_INTERVAL_MS
 
     @field_validator("profile")
     @classmethod

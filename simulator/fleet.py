@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from triskel.common.api import Role
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.simulator.cache_view import engine_caches_index
-from triskel.simulator.instance import SimInstance
+from triskel.simulator.instance import Clock, SimInstance
 from triskel.workers.engine.core import EngineConfig, EngineCore
 
 
@@ -49,6 +49,14 @@ class Fleet:
         self._members = {role: self._member_ids(role) for role in Role}
         self._draining: set[str] = set()
         self._next_number = {role: len(self._routable[role]) for role in Role}
+        # Load reports every instance makes (`report_load`); None: none, picks read engines.
+        self._reports: tuple[float, Clock] | None = None
+
+    def report_load(self, interval_s: float, clock: Clock) -> None:
+        """Every instance, and every one started later, reports its load every `interval_s`."""
+        self._reports = (interval_s, clock)
+        for instance in self.instances:
+            instance.report_load(interval_s, clock)
 
     def kv_index(self) -> KvBlockIndex:
         """The router's KV index over every instance's cache, added ones included."""
@@ -69,6 +77,8 @@ class Fleet:
         number = self._next_number[role]
         self._next_number[role] = number + 1
         instance = SimInstance(f"{role}-{number}", role, EngineCore(self._config))
+        if self._reports is not None:
+            instance.report_load(*self._reports)
         self.instances.append(instance)
         self.cores[instance.worker_id] = instance.core
         self.lifetimes[instance.worker_id] = Lifetime(instance.worker_id, role, now_s)

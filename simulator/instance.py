@@ -10,15 +10,37 @@ events are dropped.
 It also keeps what the router's ClusterView keeps per worker: the work sent to
 it and not yet finished (`ActiveLoad`), so the scheduler gets the same
 `Endpoint` it would get live.
+
+Live, a worker reports its load every `LOAD_REPORT_INTERVAL_MS` and a pick reads the
+last report; with `report_load` the instance does the same on the virtual clock (each
+at its own phase, as live workers' timers are), and counts what was sent since the
+report as the router does. The report is taken lazily but exactly: the engine only
+changes in this class's methods, so the state at a report's time is the state just
+before the first change after it, and no event per report is needed.
 """
 
 from __future__ import annotations
 
+import math
+import zlib
 from dataclasses import dataclass
+from typing import Protocol
 
 from triskel.common.api import Role
 from triskel.router.scheduling.types import ActiveLoad, Endpoint, WorkerLoad
 from triskel.workers.engine.core import EngineCore, EngineRequest, KvLoad, RequestOutput
+
+
+def report_phase_s(worker_id: str, interval_s: float) -> float:
+    """When in each interval the instance reports: its own, fixed by its id (runs repeat)."""
+    return interval_s * (zlib.crc32(worker_id.encode()) % 1000) / 1000
+
+
+class Clock(Protocol):
+    """The virtual clock (the event queue's)."""
+
+    @property
+    def now_s(self) -> float: ...
 
 
 @dataclass(slots=True)  # not frozen: one is built per step, and frozen ones build slower
@@ -34,9 +56,15 @@ class SimInstance:
 
     __slots__ = (
         "_active",
+        "_clock",
         "_endpoint",
+        "_interval_s",
         "_outputs",
+        "_phase_s",
+        "_report",
+        "_report_number",
         "_running",
+        "_unreported",
         "busy_s",
         "core",
         "role",
@@ -55,6 +83,44 @@ class SimInstance:
         # The endpoint only changes when the engine or the active load does: rebuilding
         # it (engine stats walk the running batch) at every pick would dominate big runs.
         self._endpoint: Endpoint | None = None
+        # Load reports (`report_load`); without a clock the router reads the engine now.
+        self._clock: Clock | None = None
+        self._interval_s = 0.0
+        self._phase_s = 0.0
+        self._report: WorkerLoad | None = None
+        self._report_number = -1
+        # (requests, KV blocks) sent since the last report.
+        self._unreported = (0, 0)
+
+    def report_load(self, interval_s: float, clock: Clock) -> None:
+        """From now on, picks read the load the instance last reported, every `interval_s`
+        of `clock`'s time, at a phase of its own (fixed by its id: runs repeat)."""
+        if interval_s <= 0:
+            raise ValueError(f"interval_s: must be > 0, got {interval_s}")
+        self._clock = clock
+        self._interval_s = interval_s
+        self._phase_s = report_phase_s(self.worker_id, interval_s)
+        # Its first report now, as a router hears one when it connects to a worker.
+        self._report_number = self._number_at(clock.now_s)
+        self._report = self._engine_load()
+        self._unreported = (0, 0)
+        self._endpoint = None
+
+    def _number_at(self, now_s: float) -> int:
+        return math.floor((now_s - self._phase_s) / self._interval_s)
+
+    def _catch_up(self) -> None:
+        """Takes the report due since the last change, if any: called before every change
+        (and at a read), so the state it reads is the one that held at the report's time."""
+        clock = self._clock
+        if clock is None:
+            return
+        number = self._number_at(clock.now_s)
+        if number > self._report_number:
+            self._report_number = number
+            self._report = self._engine_load()
+            self._unreported = (0, 0)
+            self._endpoint = None
 
     @property
     def is_busy(self) -> bool:
@@ -74,6 +140,7 @@ class SimInstance:
 
     def add(self, request: EngineRequest) -> None:
         """Queues `request` on the engine (ValueError when the engine refuses it)."""
+        self._catch_up()
         self.core.add_request(request)
         self._endpoint = None
 
@@ -82,6 +149,7 @@ class SimInstance:
         core = self.core
         if self._running is not None or not core.has_unfinished_work():
             return None
+        self._catch_up()
         result = core.step()
         core.drain_kv_events()
         started = StartedStep(result.duration_ms / 1000, core.take_kv_loads())
@@ -92,6 +160,7 @@ class SimInstance:
 
     def finish_step(self) -> list[RequestOutput]:
         """Ends the running step: its outputs are delivered now."""
+        self._catch_up()
         if self._running is None:
             raise ValueError(f"instance {self.worker_id}: no step is running")
         self.busy_s += self._running.duration_s
@@ -101,12 +170,14 @@ class SimInstance:
 
     def finish_kv_load(self, request_id: str) -> None:
         """The pulled KV of `request_id` has arrived: it may decode."""
+        self._catch_up()
         self.core.finish_kv_load(request_id, ok=True)
         self.core.drain_kv_events()
         self._endpoint = None
 
     def release_kv(self, request_id: str) -> None:
         """Frees a held prefill (its decode instance has pulled the KV)."""
+        self._catch_up()
         self.core.release_kv(request_id)
         self.core.drain_kv_events()
         self._endpoint = None
@@ -123,25 +194,41 @@ class SimInstance:
             prefill + num_prefill_tokens,
             decode + num_decode_blocks,
         )
+        if num_requests > 0 and self._clock is not None:
+            self._catch_up()
+            # As the router counts them (router/cluster.py): the uncached prompt's
+            # blocks, or a decode's pull.
+            block_size = self.core.config.block_size_tokens
+            sent, blocks = self._unreported
+            self._unreported = (
+                sent + num_requests,
+                blocks + num_decode_blocks + -(-num_prefill_tokens // block_size),
+            )
         self._endpoint = None
 
     def endpoint(self) -> Endpoint:
-        """What the scheduler sees: the engine's current load and the router's counts."""
+        """What the scheduler sees: the engine's load (its last report with `report_load`,
+        else as it is now) and the router's counts."""
+        self._catch_up()
         if self._endpoint is None:
-            stats = self.core.stats()
             config = self.core.config
+            report = self._report
             self._endpoint = Endpoint(
                 worker_id=self.worker_id,
                 model=config.model,
                 block_size_tokens=config.block_size_tokens,
-                load=WorkerLoad(
-                    num_waiting_requests=stats.num_waiting_requests,
-                    num_running_requests=stats.num_running_requests,
-                    kv_usage=stats.kv_usage,
-                    num_tokens_in_flight=stats.num_tokens_in_flight,
-                    num_kv_blocks=stats.num_kv_blocks,
-                ),
-                active=ActiveLoad(*self._active),
+                load=report if report is not None else self._engine_load(),
+                active=ActiveLoad(*self._active, *self._unreported),
                 profile=config.profile,
             )
         return self._endpoint
+
+    def _engine_load(self) -> WorkerLoad:
+        stats = self.core.stats()
+        return WorkerLoad(
+            num_waiting_requests=stats.num_waiting_requests,
+            num_running_requests=stats.num_running_requests,
+            kv_usage=stats.kv_usage,
+            num_tokens_in_flight=stats.num_tokens_in_flight,
+            num_kv_blocks=stats.num_kv_blocks,
+        )

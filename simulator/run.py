@@ -114,6 +114,8 @@ def _simulation(
     fleet = Fleet(cluster.instances, cluster.instances[0].core.config)
     kv_index = fleet.kv_index()
     events = EventQueue()
+    if shape.load_report_interval_ms:
+        fleet.report_load(shape.load_report_interval_ms / 1000, events)
     context = PluginContext(kv_index=kv_index, clock=events.clock, rng=random.Random(seed))
     scheduler = build_scheduler(routing.scheduling(), default_registry(), context)
     return Simulation(

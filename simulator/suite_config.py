@@ -27,6 +27,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from triskel.common.api import ApiModel
+from triskel.router.scheduling.types import LOAD_REPORT_INTERVAL_MS
 from triskel.simulator.cluster import DEFAULT_PROFILE, ClusterShape
 from triskel.simulator.command import ROUND_ROBIN, Policy, SimulateError, load_policy
 from triskel.simulator.metrics import SloTargets
@@ -53,6 +54,8 @@ class ClusterSpec(ApiModel):
     """Overrides the profile's KV tokens per instance."""
     host_kv_capacity_tokens: Annotated[int, Field(ge=0)] = 0
     """Each instance's host-memory KV tier in tokens (0: none)."""
+    load_report_interval_ms: Annotated[float, Field(ge=0)] = LOAD_REPORT_INTERVAL_MS
+    """How often instances report their load (the router's 50 ms); 0: picks read it at once."""
 
 
 class SloSpec(ApiModel):
@@ -203,6 +206,7 @@ def _workload(path: Path, field: str, spec: WorkloadSpec, file: SuiteFile) -> Wo
             profile=cluster.profile,
             kv_capacity_tokens=cluster.kv_capacity_tokens,
             host_kv_capacity_tokens=cluster.host_kv_capacity_tokens,
+            load_report_interval_ms=cluster.load_report_interval_ms,
         )
     except ValidationError as error:
         where = f"{field}.cluster" if spec.cluster else "cluster"

@@ -39,6 +39,9 @@ class Column(StrEnum):
     ACTIVE_REQUESTS = "active-requests"
     ACTIVE_PREFILL_TOKENS = "active-prefill-tokens"
     ACTIVE_DECODE_BLOCKS = "active-decode-blocks"
+    UNREPORTED_REQUESTS = "unreported-requests"
+    # The unreported requests' KV blocks as a share of the worker's KV cache (kv-usage's unit).
+    UNREPORTED_KV_USAGE = "unreported-kv-usage"
 
 
 _READERS: dict[Column, Callable[[Endpoint], float]] = {
@@ -49,6 +52,10 @@ _READERS: dict[Column, Callable[[Endpoint], float]] = {
     Column.ACTIVE_REQUESTS: lambda e: e.active.num_requests,
     Column.ACTIVE_PREFILL_TOKENS: lambda e: e.active.num_prefill_tokens,
     Column.ACTIVE_DECODE_BLOCKS: lambda e: e.active.num_decode_blocks,
+    Column.UNREPORTED_REQUESTS: lambda e: e.active.num_unreported_requests,
+    Column.UNREPORTED_KV_USAGE: lambda e: (
+        e.active.num_unreported_blocks / e.load.num_kv_blocks if e.load.num_kv_blocks else 0.0
+    ),
 }
 
 

@@ -26,9 +26,14 @@ class Stage(StrEnum):
     UNIFIED = "unified"
 
 
+# How often each worker reports its load to the router (the simulator models the same
+# lag: `simulator/instance.py`).
+LOAD_REPORT_INTERVAL_MS = 50
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerLoad:
-    """The worker's own last load report (may be up to one stats period old)."""
+    """The worker's own last load report (up to `LOAD_REPORT_INTERVAL_MS` old)."""
 
     num_waiting_requests: int = 0
     num_running_requests: int = 0
@@ -48,6 +53,10 @@ class ActiveLoad:
     num_requests: int = 0
     num_prefill_tokens: int = 0
     num_decode_blocks: int = 0
+    # Sent by this router since the worker's last load report, finished or not: what
+    # that report cannot count yet (requests, and the KV blocks they take there).
+    num_unreported_requests: int = 0
+    num_unreported_blocks: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -267,3 +267,30 @@ async def test_kept_candidates_read_every_change_and_are_rebuilt_when_health_cha
         assert cluster.candidates([]).worker_ids == ()
     finally:
         await cluster.close()
+
+
+@pytest.mark.asyncio
+async def test_requests_sent_since_a_workers_last_report_are_counted_until_its_next() -> None:
+    worker = _Pausable(PREFILLS[0])
+    cluster = ClusterView([worker], KvBlockIndex(), MemoryState())
+    cluster.start()
+    try:
+        await wait_until(lambda: cluster.candidates([worker]).worker_ids == ("p0",))
+        worker.reporting.clear()  # no report until we say
+        await asyncio.sleep(0.03)
+        with cluster.prefilling("p0", num_uncached_tokens=40):  # 3 blocks of 16
+            pass
+        with cluster.decoding("p0", num_blocks=5):
+            pass
+        (endpoint,) = cluster.endpoints([worker])
+        # Both finished, but the worker has not reported since: its report misses them.
+        assert endpoint.active.num_requests == 0
+        assert endpoint.active.num_unreported_requests == 2
+        assert endpoint.active.num_unreported_blocks == 8
+        kept = cluster.candidates([worker])
+        assert kept.column(Column.UNREPORTED_REQUESTS).tolist() == [2]
+        worker.reporting.set()  # a report: it counts them now
+        await wait_until(lambda: kept.column(Column.UNREPORTED_REQUESTS).tolist() == [0])
+        assert cluster.endpoints([worker])[0].active.num_unreported_blocks == 0
+    finally:
+        await cluster.close()

@@ -154,6 +154,7 @@ def test_bad_autoscale_options_are_refused_naming_them() -> None:
         (["--autoscale", "triskel", "--burst", "20,10,2"], "burst: need 0 <= start"),
         (["--burst", "10,20,2"], "--burst: only with --autoscale"),
         (["--autoscale", "dynamo", "--unified", "2"], "one prefill and one decode"),
+        (["--autoscale", "triskel", "--load-report-ms", "0"], "--load-report-ms: not with"),
     ]
     for extra, message in cases:
         result = CliRunner().invoke(app, ["simulate", "--trace", sample, *extra])

@@ -138,3 +138,32 @@ def test_an_unknown_profile_is_refused_naming_the_known_ones() -> None:
     result = CliRunner().invoke(app, ["simulate", "--trace", trace, "--profile", "nope"])
     assert result.exit_code == 2
     assert "nope" in result.output and "llama-3.1-8b-h100" in result.output
+
+
+def test_load_reports_lag_by_default_and_the_flag_turns_the_lag_off() -> None:
+    """The runs differ: with the router's 50 ms reports, picks between two reports read
+    the same numbers; with 0 they read each engine at the pick."""
+    trace = str(SAMPLE / "mooncake_conversation_head200.jsonl")
+    policy = str(EXAMPLES.parent / "bench" / "policies" / "llm-d.yaml")
+    tables = []
+    for extra in ([], ["--load-report-ms", "0"]):
+        result = CliRunner().invoke(
+            app,
+            [
+                "simulate",
+                "--trace",
+                trace,
+                "--limit",
+                "200",
+                "--unified",
+                "4",
+                "--policy",
+                policy,
+                "--rate-scale",
+                "4",
+                *extra,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        tables.append([line for line in result.output.splitlines() if line.startswith("| llm-d")])
+    assert tables[0] and tables[0] != tables[1]

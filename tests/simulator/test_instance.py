@@ -10,7 +10,7 @@ from triskel.common.latency import step_ms
 from triskel.common.profiles import load_profile
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.simulator.cache_view import CachedBlocksView
-from triskel.simulator.instance import SimInstance
+from triskel.simulator.instance import SimInstance, report_phase_s
 from triskel.workers.engine.core import EngineConfig, EngineCore, EngineRequest
 
 PROFILE = load_profile("llama-3.1-8b-h100")
@@ -71,3 +71,66 @@ def test_endpoint_reports_engine_load_and_router_counts() -> None:
 def test_finish_without_a_running_step_is_an_error() -> None:
     with pytest.raises(ValueError, match="no step is running"):
         _instance().finish_step()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+
+def _reporting(interval_s: float = 0.05) -> tuple[SimInstance, _Clock, float]:
+    """An instance reporting every `interval_s`, and the time of its first report after 0."""
+    clock = _Clock()
+    instance = _instance()
+    instance.report_load(interval_s, clock)
+    # Its phase is its own (fixed by its id): reports at phase, phase + interval, ...
+    phase_s = report_phase_s(instance.worker_id, interval_s)
+    return instance, clock, phase_s or interval_s
+
+
+def test_picks_read_the_last_report_until_the_next_one() -> None:
+    instance, clock, first_report_s = _reporting()
+    clock.now_s = first_report_s / 2
+    instance.add(EngineRequest("r0", PROMPT, max_tokens=8, ignore_eos=True))
+    instance.add_active(1, 64, 0)
+    endpoint = instance.endpoint()
+    # The engine has a request waiting, but the last report (at start) said none.
+    assert endpoint.load.num_waiting_requests == 0
+    # The router's own counts are current, and say what the report cannot: one sent since.
+    assert endpoint.active.num_requests == 1
+    assert endpoint.active.num_unreported_requests == 1
+    assert endpoint.active.num_unreported_blocks == 4  # 64 uncached tokens, 16 a block
+    clock.now_s = first_report_s
+    endpoint = instance.endpoint()
+    assert endpoint.load.num_waiting_requests == 1
+    assert endpoint.active.num_unreported_requests == 0
+    assert endpoint.active.num_unreported_blocks == 0
+
+
+def test_a_report_holds_the_state_at_its_time_not_at_the_next_read() -> None:
+    instance, clock, first_report_s = _reporting()
+    instance.add(EngineRequest("r0", PROMPT, max_tokens=8, ignore_eos=True))
+    # The step starts after the report time, before anyone reads the endpoint: the report
+    # taken at first_report_s still shows r0 waiting, as the engine was then.
+    clock.now_s = first_report_s + 0.001
+    assert instance.start_step() is not None
+    endpoint = instance.endpoint()
+    assert endpoint.load.num_waiting_requests == 1
+    assert endpoint.load.num_running_requests == 0
+    # The next report sees it running.
+    clock.now_s = first_report_s + 0.051
+    assert instance.endpoint().load.num_running_requests == 1
+
+
+def test_a_decode_sent_counts_its_pulled_blocks_as_unreported() -> None:
+    instance, _, _ = _reporting()
+    instance.add_active(1, 0, 7)
+    assert instance.endpoint().active.num_unreported_blocks == 7
+    # Finishing does not uncount it: the report still has not seen it.
+    instance.add_active(-1, 0, -7)
+    assert instance.endpoint().active.num_unreported_requests == 1
+
+
+def test_report_interval_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="interval_s"):
+        _instance().report_load(0.0, _Clock())

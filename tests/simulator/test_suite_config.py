@@ -35,7 +35,7 @@ def suite_document(tmp_path: Path) -> dict[str, Any]:
                 "name": "chat",
                 "trace": "synthetic:shapes/chat.yaml",
                 "limit": 10,
-                "cluster": {"numUnified": 3},
+                "cluster": {"numUnified": 3, "loadReportIntervalMs": 0},
                 "slo": {"ttftMs": 1000, "tpotMs": 50, "attainment": 0.95},
                 "goodput": {"start": 4, "low": 2, "high": 16, "tolerance": 0.1},
             },
@@ -68,6 +68,9 @@ def test_a_suite_resolves_policies_workloads_and_their_overrides(tmp_path: Path)
     # The second sets its own; its synthetic spec is named relative to the suite file.
     assert chat.trace == f"synthetic:{tmp_path / 'shapes' / 'chat.yaml'}"
     assert chat.shape.num_unified == 3 and chat.limit == 10
+    # Workers report their load every 50 ms, as the router asks them; 0: no lag.
+    assert mooncake.shape.load_report_interval_ms == 50
+    assert chat.shape.load_report_interval_ms == 0
     assert (chat.slo.ttft_s, chat.slo.tpot_s, chat.slo.attainment_target) == (1.0, 0.05, 0.95)
     assert (chat.search.start, chat.search.low, chat.search.high) == (4, 2, 16)
     assert chat.search.tolerance == 0.1

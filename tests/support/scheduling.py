@@ -29,6 +29,7 @@ def endpoint(
     running: int = 0,
     kv_usage: float = 0.0,
     tokens_in_flight: int = 0,
+    num_kv_blocks: int = 0,
     active: ActiveLoad | None = None,
     profile: LatencyProfile | None = None,
     model: str = "m",
@@ -40,6 +41,7 @@ def endpoint(
         num_running_requests=running,
         kv_usage=kv_usage,
         num_tokens_in_flight=tokens_in_flight,
+        num_kv_blocks=num_kv_blocks,
     )
     return Endpoint(
         worker_id=worker_id,

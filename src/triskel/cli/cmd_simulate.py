@@ -14,6 +14,7 @@ from triskel.cli.command_support import fail
 from triskel.cli.replay_flags import JsonPath, RateScale, TpotMs, TraceLimit, TtftMs
 from triskel.cli.simulate_autoscale import simulate_autoscale
 from triskel.cli.simulate_suite import simulate_suite
+from triskel.router.scheduling.types import LOAD_REPORT_INTERVAL_MS
 
 
 def simulate(
@@ -60,6 +61,14 @@ def simulate(
             "--host-kv-tokens", min=0, help="host-memory KV tier per instance, tokens (0: none)"
         ),
     ] = 0,
+    load_report_ms: Annotated[
+        float,
+        typer.Option(
+            "--load-report-ms",
+            min=0,
+            help="how often workers report their load to the router (0: picks read it at once)",
+        ),
+    ] = LOAD_REPORT_INTERVAL_MS,
     ttft_ms: TtftMs = 2000.0,
     tpot_ms: TpotMs = 100.0,
     attainment: Annotated[
@@ -148,6 +157,8 @@ def simulate(
     if autoscale is not None:
         if host_kv_tokens:
             raise fail("--host-kv-tokens: not with --autoscale (its replicas have no host tier)")
+        if load_report_ms != LOAD_REPORT_INTERVAL_MS:
+            raise fail("--load-report-ms: not with --autoscale (its runs use the router's)")
         simulate_autoscale(
             trace_path=trace,
             limit=limit,
@@ -184,6 +195,7 @@ def simulate(
             profile=profile,
             kv_capacity_tokens=kv_capacity_tokens,
             host_kv_capacity_tokens=host_kv_tokens,
+            load_report_interval_ms=load_report_ms,
         )
         options = SimulateOptions(
             trace=load_trace(trace, limit),

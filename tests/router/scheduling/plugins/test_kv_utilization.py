@@ -7,7 +7,7 @@ import pytest
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.plugins import kv_utilization, max_score
 from triskel.router.scheduling.registry import PluginConfigError
-from triskel.router.scheduling.types import CycleState, Stage
+from triskel.router.scheduling.types import ActiveLoad, CycleState, Stage
 
 from support.scheduling import endpoint, request, scheduler_from
 
@@ -55,3 +55,16 @@ def test_out_of_range_reports_are_clamped_by_the_framework() -> None:
     # 1 − 1.2 = −0.2 clamps to 0; 1 − 0.5 = 0.5.
     assert decision.endpoint.worker_id == "half"
     assert decision.scores == pytest.approx({"over": 0.0, "half": 0.5})
+
+
+def test_count_unreported_adds_the_blocks_sent_since_the_last_report() -> None:
+    on = kv_utilization.create("kv", {"countUnreported": True}, PluginContext())
+    off = kv_utilization.create("kv", {}, PluginContext())
+    # a: 25% used + 100 of 1,000 blocks sent since; b: a worker that reports no block
+    # count (a vLLM worker without cache config metrics): nothing to add.
+    candidates = [
+        endpoint("a", kv_usage=0.25, num_kv_blocks=1000, active=ActiveLoad(2, 0, 0, 2, 100)),
+        endpoint("b", kv_usage=0.5, active=ActiveLoad(1, 0, 0, 1, 40)),
+    ]
+    assert on.score(request(), candidates, CycleState()) == pytest.approx([0.65, 0.5])
+    assert off.score(request(), candidates, CycleState()) == pytest.approx([0.75, 0.5])
