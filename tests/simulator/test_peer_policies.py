@@ -23,6 +23,8 @@ from triskel.router.scheduling.plugins.dynamo_kv import DynamoKvParameters
 from triskel.router.scheduling.plugins.prefix_cache import PrefixCacheParameters
 from triskel.router.scheduling.plugins.sglang_cache_aware import SglangCacheAwareParameters
 from triskel.router.scheduling.registry import PluginParameters, parse_parameters
+from triskel.router.scheduling.types import LOAD_REPORT_INTERVAL_MS
+from triskel.simulator.cluster import ClusterShape
 from triskel.simulator.command import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,3 +160,18 @@ def test_triskel_up_routes_with_the_one_shipped_default() -> None:
     fields = ("disaggregation", "plugins", "profiles", "default_profile", "prefill_hold")
     for field in fields:
         assert getattr(up.routing, field) == getattr(shipped, field), field
+
+
+def test_llm_d_reads_load_as_last_scraped_every_50_ms_as_it_ships() -> None:
+    # GIE v1.5.0's EPP scrapes each model server every DefaultRefreshMetricsInterval
+    # (50 ms) and its queue and KV scorers read that scrape alone; the simulated
+    # cluster's reports lag as much, and Triskel's default counts what it sent since.
+    routing = routing_of("llm-d")
+    for plugin in routing.plugins:
+        if plugin.type in ("queue-scorer", "kv-utilization-scorer"):
+            assert plugin.parameters.get("countUnreported", False) is False, GIE
+    assert LOAD_REPORT_INTERVAL_MS == 50, f"{GIE} DefaultRefreshMetricsInterval"
+    assert ClusterShape(num_unified=1).load_report_interval_ms == LOAD_REPORT_INTERVAL_MS
+    shipped = routing_of("triskel")
+    counted = {p.name: p.parameters.get("countUnreported") for p in shipped.plugins}
+    assert counted["queue"] is True and counted["kv-utilization"] is True
