@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from triskel.cli.main import app
@@ -154,7 +155,6 @@ def test_bad_autoscale_options_are_refused_naming_them() -> None:
         (["--autoscale", "triskel", "--burst", "20,10,2"], "burst: need 0 <= start"),
         (["--burst", "10,20,2"], "--burst: only with --autoscale"),
         (["--autoscale", "dynamo", "--unified", "2"], "one prefill and one decode"),
-        (["--autoscale", "triskel", "--load-report-ms", "0"], "--load-report-ms: not with"),
     ]
     for extra, message in cases:
         result = CliRunner().invoke(app, ["simulate", "--trace", sample, *extra])
@@ -222,3 +222,23 @@ def test_with_ep_the_floor_is_one_group_for_whole_groups_and_elastic_ep_alike() 
     assert floor(ep=1) == 1
     assert floor(ep=4) == 4
     assert floor(ep=4, min_replicas=12) == 12  # a higher floor in ranks stands
+
+
+def test_the_load_report_interval_reaches_every_autoscaled_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[AutoscaleOptions] = []
+
+    def run(options: AutoscaleOptions, echo: object) -> list[object]:
+        seen.append(options)
+        return []
+
+    monkeypatch.setattr("triskel.simulator.autoscale_command.run_autoscale", run)
+    sample = str(Path(__file__).resolve().parents[1] / "data" / "traces" / "azure_conv_head200.csv")
+    for extra, expected in (([], 50.0), (["--load-report-ms", "0"], 0.0)):
+        result = CliRunner().invoke(
+            app, ["simulate", "--trace", sample, "--autoscale", "triskel", *extra]
+        )
+        assert result.exit_code == 0, result.output
+        # Sized runs copy the shape (`sized_shape`), so every run reports as it says.
+        assert seen.pop().shape.load_report_interval_ms == expected

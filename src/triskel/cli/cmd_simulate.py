@@ -157,8 +157,6 @@ def simulate(
     if autoscale is not None:
         if host_kv_tokens:
             raise fail("--host-kv-tokens: not with --autoscale (its replicas have no host tier)")
-        if load_report_ms != LOAD_REPORT_INTERVAL_MS:
-            raise fail("--load-report-ms: not with --autoscale (its runs use the router's)")
         simulate_autoscale(
             trace_path=trace,
             limit=limit,
@@ -170,6 +168,7 @@ def simulate(
             decode=decode,
             profile=profile,
             kv_capacity_tokens=kv_capacity_tokens,
+            load_report_ms=load_report_ms,
             slo=SloTargets(ttft_ms / 1000, tpot_ms / 1000, attainment),
             min_replicas=min_replicas,
             max_replicas=max_replicas,

@@ -27,6 +27,7 @@ def simulate_autoscale(
     decode: int,
     profile: str,
     kv_capacity_tokens: int | None,
+    load_report_ms: float,
     slo: SloTargets,
     min_replicas: int,
     max_replicas: int,
@@ -64,7 +65,12 @@ def simulate_autoscale(
             if given
             else {"num_prefill": 1, "num_decode": 1}
         )
-        shape = ClusterShape(profile=profile, kv_capacity_tokens=kv_capacity_tokens, **counts)
+        shape = ClusterShape(
+            profile=profile,
+            kv_capacity_tokens=kv_capacity_tokens,
+            load_report_interval_ms=load_report_ms,
+            **counts,
+        )
         options = AutoscaleOptions(
             trace=loaded,
             shape=shape,
