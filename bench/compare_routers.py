@@ -4,6 +4,7 @@
         [--trace FILE] [--limit N] [--rate-scale 1] [--time-scale 1] [--probe-rates 20,200]
         [--ttft-ms 2000] [--tpot-ms 100] [--routers smg,vllm-router,triskel]
         [--triskel-policies FILE.yaml,...] [--triskel-worker-apis vllm,triskel] [--json FILE]
+        [--noise-floor]
 
 (SLO defaults are 2000 ms and 100 ms times the time scale.)
 
@@ -88,6 +89,7 @@ VLLM_ROUTER_POLICIES = ("cache_aware", "power_of_two")
 # Triskel's configuration for workers reached over vLLM's HTTP API (it has a unified
 # profile, and needs no KV events), run over both worker apis so the two rows differ in
 # the transport only; --triskel-policies gives others, e.g. llm-d.yaml.
+NOISE_FLOOR_LABEL = "A/A: the direct probe again"
 TRISKEL_POLICIES: dict[Shape, tuple[Path, ...]] = {
     Shape.UNIFIED: (POLICIES / "triskel-http.yaml",),
     Shape.PD: (POLICIES / "triskel-http.yaml",),
@@ -121,6 +123,8 @@ class Options:
     timeout_s: float
     triskel_policies: Mapping[Shape, tuple[Path, ...]]
     triskel_worker_apis: tuple[WorkerApi, ...] = TRISKEL_WORKER_APIS
+    # A first row per shape: the direct probe against itself (the harness's resolution).
+    noise_floor: bool = False
 
 
 def contenders(shape: Shape, options: Options) -> list[Contender]:
@@ -182,6 +186,22 @@ async def replay(url: str, plan: TextPlan, label: str, options: Options) -> Benc
         await target.close()
 
 
+async def noise_floor(spec: FleetSpec, options: Options) -> Row:
+    """The direct probe twice in a row on one fleet, read as "added" like a router's: what
+    the harness reports when nothing is in between, so how small an added TTFT it can
+    tell from zero (the mock engine's steps make a request wait up to one for its turn)."""
+    row = Row(str(spec.shape), "direct", NOISE_FLOOR_LABEL)
+    async with fleet(spec) as layout:
+        urls = [worker.url for worker in direct_workers(layout)]
+        probes = []
+        for rate in options.probe_rates_per_s:
+            at = f"{spec.shape}noisefloorat{rate:g}".replace(".", "p")
+            first = await probe(urls, rate, f"first{at}", options)
+            second = await probe(urls, rate, f"again{at}", options)
+            probes.append(ProbePair(rate, first, second))
+    return replace(row, probes=tuple(probes))
+
+
 async def run_contender(contender: Contender, spec: FleetSpec, options: Options) -> Row:
     """One contender on a fresh fleet: the paired probes, then the trace."""
     row = Row(str(spec.shape), str(contender.kind), contender.policy_label)
@@ -236,6 +256,8 @@ async def compare(options: Options) -> list[Row]:
     rows = []
     for shape in options.shapes:
         spec = FleetSpec(shape, options.num_workers, options.time_scale)
+        if options.noise_floor:
+            rows.append(await noise_floor(spec, options))
         for contender in contenders(shape, options):
             over_http = contender.kind is RouterKind.TRISKEL and (
                 contender.worker_api is WorkerApi.VLLM
@@ -305,6 +327,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="comma-separated probe rates, requests/s (20,200)",
     )
     parser.add_argument("--timeout-s", type=float, default=300.0, help="per request")
+    parser.add_argument(
+        "--noise-floor",
+        action="store_true",
+        help="first, per shape, the direct probe against a second direct probe: what "
+        "'added' reads with no router in between",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the numbers here")
     parser.add_argument(
         "--quick",
@@ -370,6 +398,7 @@ def build_options(args: argparse.Namespace) -> Options:
         probe_rates_per_s=probe_rates,
         timeout_s=args.timeout_s,
         triskel_policies=triskel_policies,
+        noise_floor=args.noise_floor,
         triskel_worker_apis=worker_apis,
     )
 

@@ -94,3 +94,37 @@ def test_the_vllm_api_guard_holds_back_the_http_rows_only(monkeypatch: pytest.Mo
         ("triskel-http.yaml (workers over frames)", None),
     ]
     assert ran == ["triskel-http.yaml (workers over frames)"]
+
+
+def test_the_noise_floor_comes_first_on_each_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def run_contender(contender: Any, spec: Any, _options: Any) -> Any:
+        return bench.Row(str(spec.shape), str(contender.kind), contender.policy_label)
+
+    async def noise_floor(spec: Any, _options: Any) -> Any:
+        return bench.Row(str(spec.shape), "direct", bench.NOISE_FLOOR_LABEL)
+
+    monkeypatch.setattr(bench, "triskel_serves_vllm_workers", lambda: None)
+    monkeypatch.setattr(bench, "run_contender", run_contender)
+    monkeypatch.setattr(bench, "noise_floor", noise_floor)
+    argv = ("--routers", "triskel", "--triskel-worker-apis", "triskel")
+    rows = asyncio.run(bench.compare(options(*argv, "--noise-floor")))
+    assert [(row.shape, row.router) for row in rows] == [
+        ("unified", "direct"),
+        ("unified", "triskel"),
+        ("pd", "direct"),
+        ("pd", "triskel"),
+    ]
+    assert [row.router for row in asyncio.run(bench.compare(options(*argv)))] == ["triskel"] * 2
+
+
+def test_the_noise_floor_probes_the_same_workers_twice() -> None:
+    opts = options("--noise-floor", "--probe-rates", "50", "--probe-requests", "5")
+    spec = bench.FleetSpec(bench.Shape.UNIFIED, 2, opts.time_scale)
+    row = asyncio.run(bench.noise_floor(spec, opts))
+    (pair,) = row.probes
+    assert (row.router, row.policy) == ("direct", bench.NOISE_FLOOR_LABEL)
+    assert pair.direct.num_finished == pair.routed.num_finished == 5
+    added = pair.added_ms()
+    assert added is not None
+    # No router in between: whatever it reads is the harness's own spread, not a hop.
+    assert "| direct | A/A: the direct probe again |" in bench.comparison_table([row], [50.0])
