@@ -193,13 +193,27 @@ async def noise_floor(spec: FleetSpec, options: Options) -> Row:
     row = Row(str(spec.shape), "direct", NOISE_FLOOR_LABEL)
     async with fleet(spec) as layout:
         urls = [worker.url for worker in direct_workers(layout)]
-        probes = []
-        for rate in options.probe_rates_per_s:
-            at = f"{spec.shape}noisefloorat{rate:g}".replace(".", "p")
-            first = await probe(urls, rate, f"first{at}", options)
-            second = await probe(urls, rate, f"again{at}", options)
-            probes.append(ProbePair(rate, first, second))
-    return replace(row, probes=tuple(probes))
+        probes = await paired_probes(
+            (urls, "first"), (urls, "again"), f"{spec.shape}noisefloor", options
+        )
+    return replace(row, probes=probes)
+
+
+async def paired_probes(
+    first: tuple[Sequence[str], str],
+    second: tuple[Sequence[str], str],
+    tag: str,
+    options: Options,
+) -> tuple[ProbePair, ...]:
+    """At each probe rate, the probe to `first`'s URLs then to `second`'s, each pair's
+    prompts tagged with its side's word, `tag` and the rate."""
+    pairs = []
+    for rate in options.probe_rates_per_s:
+        at = f"{tag}at{rate:g}".replace(".", "p")
+        before = await probe(first[0], rate, f"{first[1]}{at}", options)
+        after = await probe(second[0], rate, f"{second[1]}{at}", options)
+        pairs.append(ProbePair(rate, before, after))
+    return tuple(pairs)
 
 
 async def run_contender(contender: Contender, spec: FleetSpec, options: Options) -> Row:
@@ -212,12 +226,7 @@ async def run_contender(contender: Contender, spec: FleetSpec, options: Options)
     try:
         async with fleet(spec) as layout, serve(contender, layout) as url:
             direct_urls = [worker.url for worker in direct_workers(layout)]
-            probes = []
-            for rate in options.probe_rates_per_s:
-                at = f"{tag}at{rate:g}".replace(".", "p")
-                direct = await probe(direct_urls, rate, f"direct{at}", options)
-                routed = await probe([url], rate, f"routed{at}", options)
-                probes.append(ProbePair(rate, direct, routed))
+            probes = await paired_probes((direct_urls, "direct"), ([url], "routed"), tag, options)
             before = await read_counters(layout.workers)
             run = await replay(url, options.trace_plan, label, options)
             counted = (await read_counters(layout.workers)).since(before)
@@ -242,7 +251,7 @@ async def run_contender(contender: Contender, spec: FleetSpec, options: Options)
         _echo(f"    {count} × {reason}")
     return replace(
         row,
-        probes=tuple(probes),
+        probes=probes,
         trace=metrics,
         worker_prefix_hit_ratio=counted.prefix_hit_ratio,
         requests_by_worker=counted.requests_by_worker,

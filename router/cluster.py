@@ -25,6 +25,7 @@ from triskel.router.scheduling.types import (
     ActiveLoad,
     Endpoint,
     WorkerLoad,
+    blocks_sent,
 )
 from triskel.router.staleness import Staleness
 from triskel.router.state.kv_direct import KvEventSource, follow_directly
@@ -295,10 +296,10 @@ class ClusterView:
             return
         view.own = view.own + counts
         view.unreported += 1
-        # The blocks the request takes there: its uncached prompt's, or a decode's pull.
-        block_size = view.client.identity.block_size_tokens
-        view.unreported_blocks += counts.num_decode_blocks + -(
-            -counts.num_prefill_tokens // block_size
+        view.unreported_blocks += blocks_sent(
+            counts.num_prefill_tokens,
+            counts.num_decode_blocks,
+            view.client.identity.block_size_tokens,
         )
         self._refresh(view)
         self._write_load(worker_id, counts)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from triskel.common.api import Role
-from triskel.router.scheduling.types import ActiveLoad, Endpoint, WorkerLoad
+from triskel.router.scheduling.types import ActiveLoad, Endpoint, WorkerLoad, blocks_sent
 from triskel.workers.engine.core import EngineCore, EngineRequest, KvLoad, RequestOutput
 
 
@@ -196,13 +196,11 @@ class SimInstance:
         )
         if num_requests > 0 and self._clock is not None:
             self._catch_up()
-            # As the router counts them (router/cluster.py): the uncached prompt's
-            # blocks, or a decode's pull.
             block_size = self.core.config.block_size_tokens
             sent, blocks = self._unreported
             self._unreported = (
                 sent + num_requests,
-                blocks + num_decode_blocks + -(-num_prefill_tokens // block_size),
+                blocks + blocks_sent(num_prefill_tokens, num_decode_blocks, block_size),
             )
         self._endpoint = None
 

@@ -59,6 +59,13 @@ class ActiveLoad:
     num_unreported_blocks: int = 0
 
 
+def blocks_sent(num_prefill_tokens: int, num_decode_blocks: int, block_size_tokens: int) -> int:
+    """The KV blocks a request just sent takes on its worker: its uncached prompt's (a
+    prefill), or the blocks a decode pulls. The router and the simulator both count
+    `num_unreported_blocks` with it."""
+    return num_decode_blocks + -(-num_prefill_tokens // block_size_tokens)
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """A candidate worker."""
