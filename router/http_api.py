@@ -238,26 +238,30 @@ class _HttpFront:
         reply_headers: dict[str, str],
     ) -> web.StreamResponse:
         response: web.StreamResponse | None = None
+        # Bytes not sent yet: tokens whose finish is already here go out with it.
+        held = b""
         try:
             async for event in events:
                 tracker.on_event(event)
                 if isinstance(event, RouteEvent):
                     formatter = _routed(formatter, event, reply_headers)
                     continue
-                opening = b""
                 if response is None:
                     response = _SseResponse(headers={**_SSE_HEADERS, **reply_headers})
                     await _send(response.prepare(request))
-                    opening = _sse(formatter.stream_start())
+                    held = _sse(formatter.stream_start())
                 if isinstance(event, TokenEvent):
-                    # Headers, the opening chunk and the first tokens leave in one send:
-                    # on loopback each send costs the sender the receiver's TCP work.
-                    chunk = _sse([formatter.text_chunk(event.text)])
-                    await _send(response.write(opening + chunk))
+                    # Headers, the opening chunk and the first tokens leave in one send,
+                    # and the last tokens with the finish: on loopback each send costs
+                    # the sender the receiver's TCP work too (docs/benchmarks.md).
+                    held += _sse([formatter.text_chunk(event.text)])
+                    if not event.finish_follows:
+                        await _send(response.write(held))
+                        held = b""
                     continue
                 tracker.close("ok")
                 closing = _sse(formatter.stream_end(event)) + SSE_DONE
-                await _send(response.write_eof(opening + closing))
+                await _send(response.write_eof(held + closing))
                 return response
             raise RuntimeError("the generator ended without a FinishEvent")
         except _ClientGone:
@@ -271,7 +275,7 @@ class _HttpFront:
             # Tell the client plainly instead of ending the stream as if it were complete.
             reply = self._reply(error, reply_headers["x-request-id"])
             with contextlib.suppress(_ClientGone):
-                await _send(response.write(_sse([reply.json()]) + SSE_DONE))
+                await _send(response.write(held + _sse([reply.json()]) + SSE_DONE))
             return response
 
     def _error_response(self, error: Exception, reply_headers: dict[str, str]) -> web.Response:

@@ -77,6 +77,10 @@ class TokenEvent:
     # Prompt tokens the worker found cached, when this event tells them (a stream's first
     # tokens): what a FinishEvent reports for a stream cut short at a stop sequence.
     cached_prompt_tokens: int | None = None
+    # The stream's finish is already here, next (the worker sent both together): a front
+    # may hold these tokens and send them with it, one write instead of two. A hint only:
+    # whoever builds a new event from this one leaves it False.
+    finish_follows: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -413,7 +413,8 @@ def _decode_event(response: worker_pb2.DecodeResponse) -> DecodeEvent | None:
 def _with_buffered(first: TokenEvent, stream: FrameStream) -> tuple[TokenEvent, DecodeEvent | None]:
     """`first` joined with the token messages already received after it, and the first
     other event met there (None when they ran out first). The joined event is built
-    once, not an event per message (~2 µs each, and a decode sends one per token)."""
+    once, not an event per message (~2 µs each, and a decode sends one per token); it
+    says when the finish follows (`TokenEvent.finish_follows`)."""
     texts: list[str] = []  # after `first`'s; nothing is copied when none came
     token_ids: list[int] = []
     cached = first.cached_prompt_tokens
@@ -430,9 +431,19 @@ def _with_buffered(first: TokenEvent, stream: FrameStream) -> tuple[TokenEvent, 
         token_ids += tokens.token_ids
         if cached is None and tokens.HasField("num_cached_tokens"):
             cached = tokens.num_cached_tokens
+    # The last tokens and the finish came together (every stream ends so): say so, and a
+    # front sends them to its client in one write.
+    finish_follows = isinstance(after, DecodeFinished)
     if not texts:
+        if finish_follows:
+            first = TokenEvent(first.text, first.token_ids, cached, finish_follows=True)
         return first, after
-    joined = TokenEvent(first.text + "".join(texts), first.token_ids + tuple(token_ids), cached)
+    joined = TokenEvent(
+        first.text + "".join(texts),
+        first.token_ids + tuple(token_ids),
+        cached,
+        finish_follows=finish_follows,
+    )
     return joined, after
 
 

@@ -471,6 +471,63 @@ async def test_service_error_mid_stream_ends_with_an_error_event_then_done() -> 
     assert 'status="service_error"' in running.metrics.render()[0].decode()
 
 
+@pytest.mark.asyncio
+async def test_tokens_whose_finish_follows_are_sent_with_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The stream reads the same either way; the last tokens only leave in the finish's
+    # write (write_eof) instead of a write of their own.
+    writes: list[bytes] = []
+    original = web.StreamResponse.write
+
+    async def counted(self: web.StreamResponse, data: bytes) -> None:
+        writes.append(bytes(data))
+        await original(self, data)
+
+    monkeypatch.setattr(web.StreamResponse, "write", counted)
+    replies: dict[bool, list[str]] = {}
+    num_writes: dict[bool, int] = {}
+    for finish_follows in (False, True):
+        writes.clear()
+        running = await start_front(FakeGenerator(finish_follows=finish_follows))
+        try:
+            reply = await running.post("/v1/chat/completions", {**CHAT, "stream": True})
+        finally:
+            await running.close()
+        assert reply.status == 200
+        replies[finish_follows] = [
+            json.dumps(json.loads(p)["choices"]) if p != "[DONE]" else p
+            for p in sse_payloads(reply.text)
+        ]
+        num_writes[finish_follows] = len(writes)
+    assert replies[True] == replies[False]
+    assert replies[True][-1] == "[DONE]"
+    assert num_writes == {False: 3, True: 2}  # "Hello", "," alone; " world" with the end
+
+
+@pytest.mark.asyncio
+async def test_held_tokens_go_out_before_an_error_that_follows_them() -> None:
+    # The hint was wrong (the worker failed instead of finishing): nothing is lost.
+    generator = FakeGenerator(
+        error=ServiceError("decode worker w2 failed"), fail_at=3, finish_follows=True
+    )
+    running = await start_front(generator)
+    try:
+        reply = await running.post("/v1/chat/completions", {**CHAT, "stream": True})
+    finally:
+        await running.close()
+    payloads = sse_payloads(reply.text)
+    events = [json.loads(p) for p in payloads[:-1]]
+    assert [e["choices"][0]["delta"] for e in events[:4]] == [
+        {"role": "assistant", "content": ""},
+        {"content": "Hello"},
+        {"content": ","},
+        {"content": " world"},
+    ]
+    assert events[4]["error"]["type"] == "service_unavailable"
+    assert payloads[-1] == "[DONE]"
+
+
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.asyncio
 async def test_unexpected_error_is_a_generic_500(stream: bool) -> None:

@@ -23,7 +23,8 @@ class FakeGenerator:
     """Yields `tokens` then a FinishEvent; fails with `error` just before token `fail_at`.
 
     `endless` yields tokens forever (paced), `hang` waits forever before the first event:
-    both model a long generation the client may walk away from.
+    both model a long generation the client may walk away from. `finish_follows` marks
+    the last token as a worker's backend does when the finish came with it.
     """
 
     tokens: tuple[str, ...] = ("Hello", ",", " world")
@@ -33,6 +34,7 @@ class FakeGenerator:
     hang: bool = False
     finish_reason: str = "length"
     first_token_id: int = 0
+    finish_follows: bool = False
     requests: list[GenerationRequest] = field(default_factory=list)
     started: asyncio.Event = field(default_factory=asyncio.Event)
     closed_early: asyncio.Event = field(default_factory=asyncio.Event)
@@ -55,7 +57,12 @@ class FakeGenerator:
                 if self.endless:
                     await asyncio.sleep(0.01)  # pacing, like a decode step
                 token_id = self.first_token_id + index
-                yield TokenEvent(self.tokens[index % len(self.tokens)], (token_id,))
+                is_last = not self.endless and index == len(self.tokens) - 1
+                yield TokenEvent(
+                    self.tokens[index % len(self.tokens)],
+                    (token_id,),
+                    finish_follows=self.finish_follows and is_last,
+                )
                 index += 1
             if self.error is not None and self.fail_at >= len(self.tokens):
                 raise self.error

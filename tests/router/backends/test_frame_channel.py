@@ -608,7 +608,8 @@ async def test_stream_ids_wrap_around_the_ones_still_open(monkeypatch: pytest.Mo
 @pytest.mark.asyncio
 async def test_tokens_already_buffered_go_on_as_one_event() -> None:
     # A router that falls behind relays per chunk, not per token: what arrived while it
-    # was busy is joined (and a KV notice between tokens keeps its place).
+    # was busy is joined (and a KV notice between tokens keeps its place); the last
+    # tokens say the finish follows them.
     def tokens(token_id: int, text: str, cached: int | None = None) -> worker_pb2.DecodeResponse:
         return worker_pb2.DecodeResponse(
             tokens=worker_pb2.DecodeTokens(
@@ -655,6 +656,6 @@ async def test_tokens_already_buffered_go_on_as_one_event() -> None:
     assert events == [
         TokenEvent("abc", (1, 2, 3), 16),
         KvPulled(64, 0.0),
-        TokenEvent("de", (4, 5)),
+        TokenEvent("de", (4, 5), finish_follows=True),  # the finish came with them
         DecodeFinished("length", 5, 0),
     ]
