@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-import uuid
+import secrets
 from collections.abc import AsyncIterator, Sequence
 
 import grpc
@@ -165,7 +165,7 @@ def generation_request(
     request: router_pb2.GenerateRequest, headers: dict[str, str]
 ) -> GenerationRequest:
     """Checks what the proto cannot express and converts; raises RequestError naming the field."""
-    request_id = request.request_id or uuid.uuid4().hex
+    request_id = request.request_id or secrets.token_hex(16)
     if not request.model:
         raise RequestError("model", "is required")
     if request.max_tokens == 0:

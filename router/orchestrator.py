@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import uuid
+import secrets
 from collections.abc import AsyncIterator, Sequence
 
 from triskel.common.tokenizer import MockTokenizer
@@ -134,4 +134,4 @@ def worker_request(request: GenerationRequest) -> GenerationRequest:
     an id already in flight. The suffix makes every worker-side id unique; the client's
     prefix keeps worker logs searchable by the id the client knows.
     """
-    return dataclasses.replace(request, request_id=f"{request.request_id}.{uuid.uuid4().hex[:16]}")
+    return dataclasses.replace(request, request_id=f"{request.request_id}.{secrets.token_hex(8)}")
