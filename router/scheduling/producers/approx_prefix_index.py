@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 
-import numpy as np
-
 from triskel.common.hashing import BlockHash
 from triskel.router.scheduling.candidates import Candidates, FloatColumn, gather
 from triskel.router.scheduling.producers.worker_masks import (
@@ -135,7 +133,7 @@ class ApproximatePrefixIndex:
             depths = holder_depths(
                 self._holders_of, block_hashes, candidates.mask(slots), slots.num_slots
             )
-            if not self._expire_slots(np.flatnonzero(depths).tolist(), now):
+            if not self._expire_slots(depths.nonzero()[0].tolist(), now):
                 break
         return gather(depths, candidates.positions(slots))
 

@@ -54,7 +54,7 @@ class MaxScorePicker:
     def _best_row(self, totals: FloatColumn) -> int:
         # Exact equality on purpose: totals are sums of the same weights times the same
         # clamped values, so genuinely equal candidates compare equal.
-        best: list[int] = np.flatnonzero(totals == totals.max()).tolist()
+        best: list[int] = (totals == totals.max()).nonzero()[0].tolist()
         return best[0] if len(best) == 1 else self._rng.choice(best)
 
 
