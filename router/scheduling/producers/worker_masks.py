@@ -225,6 +225,16 @@ def holder_depths(
             planes[plane] |= active
     while planes and not planes[-1]:
         planes.pop()
+    if sum(plane.bit_count() for plane in planes) <= _PYTHON_READS_UP_TO:
+        # Few bits set (a small fleet, or few holders): read in Python. numpy's fixed
+        # cost (~6 µs) was most of a walk over four workers.
+        few = [0] * (num_slots + 1)
+        for bit, plane in enumerate(planes):
+            while plane:
+                lowest = plane & -plane
+                few[lowest.bit_length() - 1] += 1 << bit
+                plane ^= lowest
+        return np.array(few, dtype=np.int64)
     depths = np.zeros(num_slots + 1, dtype=np.int64)
     if planes:
         num_bytes = (num_slots + 7) // 8
@@ -236,6 +246,11 @@ def holder_depths(
         weights = np.ldexp(1.0, np.arange(len(planes)))
         depths[:num_slots] = weights @ bits.astype(np.float64)
     return depths
+
+
+# Set bits across the planes up to which `holder_depths` reads them in Python (about
+# where a step per bit costs what numpy's calls do).
+_PYTHON_READS_UP_TO = 24
 
 
 @functools.lru_cache(maxsize=4096)

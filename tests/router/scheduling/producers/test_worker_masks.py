@@ -7,6 +7,7 @@ import random
 import pytest
 
 from triskel.common.hashing import BlockHash
+from triskel.router.scheduling.producers import worker_masks
 from triskel.router.scheduling.producers.worker_masks import (
     WorkerSlots,
     as_mask,
@@ -106,6 +107,29 @@ def test_holder_depths_agree_with_sets_on_ten_thousand_slots() -> None:
     depths = holder_depths(holders, blocks, active, num_slots).tolist()
     chosen = set(asked)
     assert depths[:num_slots] == [depth_of[s] if s in chosen else 0 for s in range(num_slots)]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_holder_depths_read_alike_in_python_and_in_numpy(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Few set bits are read in Python, many with numpy: the same depths, every size.
+    rng = random.Random(seed)
+    for _ in range(300):
+        num_slots = rng.choice([1, 3, 4, 8, 16, 40, 100])
+        blocks = [BlockHash(9000 + i) for i in range(rng.randint(0, 40))]
+        holders: dict[BlockHash, int] = {}
+        for block_hash in blocks:
+            for slot in range(num_slots):
+                if rng.random() < 0.9:
+                    holders[block_hash] = with_holder(holders.get(block_hash, 0), slot)
+        active = rng.getrandbits(num_slots)
+        read = {}
+        for threshold, path in ((10**9, "python"), (-1, "numpy")):
+            monkeypatch.setattr(worker_masks, "_PYTHON_READS_UP_TO", threshold)
+            read[path] = holder_depths(holders, blocks, active, num_slots)
+        assert read["python"].dtype == read["numpy"].dtype
+        assert read["python"].tolist() == read["numpy"].tolist()
 
 
 def test_a_lone_holder_is_stored_as_its_slot_and_a_mask_only_for_several() -> None:
