@@ -5,7 +5,8 @@
 1. Decision time per plugin and for the shipped profiles at 16, 128 and 1,024
    workers (median and p99, µs), from the scheduler's own per-plugin timing; then
    Triskel's shipped default (bench/policies/triskel.yaml) whole and per plugin at
-   1,024 and 10,000 workers (issue 21's targets: p99 < 100 µs and < 300 µs).
+   4 workers (compare_routers.py's fleets), 1,024 and 10,000 (issue 21's targets:
+   p99 < 100 µs and < 300 µs).
 2. Router-added TTFT: the same open-loop load (fixed rate, distinct prompts)
    through the router and straight to one mock worker; TTFT p50 / p99 of both and
    the sustained requests/s, at each of `--rates`. One worker serves ~85 requests/s of
@@ -40,7 +41,7 @@ from router_load import measure_overhead, measure_relay
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEFAULT_POLICY = Path(__file__).resolve().parent / "policies" / "triskel.yaml"
 CLUSTER_SIZES = (16, 128, 1024)
-DEFAULT_SIZES = (1024, 10_000)
+DEFAULT_SIZES = (4, 1024, 10_000)
 SHIPPED_PROFILES = ("dualmap.yaml", "llm-d-default.yaml")
 
 
