@@ -2,6 +2,7 @@
 
     python bench/profile_router.py [--seconds 25] [--clients 32] [--max-tokens 16]
         [--no-stream] [--format flamegraph|raw|speedscope] [--out docs/img/flame.svg]
+        [--rate 100]
 
 One unified mock worker generating instantly (time scale 0) and a router in front of it,
 each its own process; `--clients` clients send short completions over HTTP one after
@@ -57,6 +58,7 @@ async def profile(args: argparse.Namespace) -> float:
         )
         url = f"http://{router.ready['http']}/v1/completions"
         record = [py_spy, "record", "--pid", str(router.pid), "--duration", str(args.seconds)]
+        record += ["--rate", str(args.rate)]
         record += ["--nonblocking", "--format", args.format, "--output", args.out]
         spy = await asyncio.create_subprocess_exec(*record)
         num_done = await load(url, args)
@@ -101,6 +103,8 @@ def main() -> None:
         "--format", default="flamegraph", choices=["flamegraph", "raw", "speedscope"]
     )
     parser.add_argument("--out", default="router-profile.svg")
+    # Samples a second (py-spy's default: 100); more, for a breakdown of short stretches.
+    parser.add_argument("--rate", type=int, default=100)
     args = parser.parse_args()
     rate = asyncio.run(profile(args))
     print(f"{rate:.0f} requests/s through the router ({args.clients} clients)")
