@@ -1,0 +1,153 @@
+"""Where a routed request's time to first token goes: timestamps at each hop (issue 21).
+
+A diagnostic, not part of Triskel: on PYTHONPATH, every Python process of a run imports
+it; in a router process (`triskel.cli.main router`) and in mock worker processes
+(`... worker`) it wraps a few internal functions to note, per request, the monotonic
+time (one clock for every process on the machine) at each hop, and appends them as JSON
+lines under $REQUEST_SPANS_DIR (default /tmp/request-spans):
+
+    router: arrival (the HTTP handler starts), call (the frame call is made), reply (its
+            first reply arrives), write (the first bytes go to the client)
+    worker: open (the frame call is read), first (its first tokens are sent); and for
+            its own HTTP API (the direct path) start and first, the same two points
+
+    PYTHONPATH=bench/diagnostics/request_spans python bench/compare_routers.py \\
+        --routers triskel --shape unified --triskel-worker-apis triskel --limit 1 \\
+        --probe-requests 200 --probe-rates 200
+    python bench/diagnostics/request_spans/report.py
+
+It patches private functions (router/http_api.py, router/backends/frame_channel.py,
+workers/frame_server.py, workers/openai_http/generation.py): when they change, it
+says so on stderr and records nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from typing import Any
+
+_DIR = os.environ.get("REQUEST_SPANS_DIR", "/tmp/request-spans")
+
+
+def _sink(role: str) -> Any:
+    os.makedirs(_DIR, exist_ok=True)
+    return open(os.path.join(_DIR, f"{role}-{os.getpid()}.jsonl"), "a", buffering=1)
+
+
+def _replace(owner: object, name: str, wrapper: object) -> None:
+    setattr(owner, name, wrapper)  # a wrapper of another signature than mypy knows
+
+
+def _router() -> None:
+    import triskel.router.backends.frame_channel as frames
+    import triskel.router.http_api as http
+
+    out, now = _sink("router"), time.monotonic
+    spans: dict[asyncio.Task[Any] | None, dict[str, Any]] = {}
+    stream_task: dict[int, asyncio.Task[Any] | None] = {}
+    serve, call, deliver, send = (
+        http._HttpFront._serve,
+        frames.FrameConnection.call,
+        frames.FrameStream.deliver,
+        http._send,
+    )
+
+    async def timed_serve(self: Any, request: Any, parse: Any, is_chat: bool) -> Any:
+        task = asyncio.current_task()
+        spans[task] = {"arrival": now()}
+        try:
+            return await serve(self, request, parse, is_chat)
+        finally:
+            span = spans.pop(task, None)
+            if span is not None and "id" in span:
+                out.write(json.dumps(span) + "\n")
+
+    def timed_call(self: Any, frame_call: Any, deadline: Any) -> Any:
+        stream = call(self, frame_call, deadline)
+        span = spans.get(asyncio.current_task())
+        if span is not None and "call" not in span and frame_call.WhichOneof("call") == "decode":
+            span["call"], span["id"] = now(), frame_call.decode.request_id
+            stream_task[id(stream)] = asyncio.current_task()
+        return stream
+
+    def timed_deliver(self: Any, item: Any) -> Any:
+        span = spans.get(stream_task.pop(id(self), None))
+        if span is not None:
+            span["reply"] = now()
+        return deliver(self, item)
+
+    async def timed_send(operation: Any) -> Any:
+        span = spans.get(asyncio.current_task())
+        if span is not None and "write" not in span:
+            span["write"] = now()
+        return await send(operation)
+
+    _replace(http._HttpFront, "_serve", timed_serve)
+    _replace(frames.FrameConnection, "call", timed_call)
+    _replace(frames.FrameStream, "deliver", timed_deliver)
+    _replace(http, "_send", timed_send)
+
+
+def _worker() -> None:
+    import triskel.workers.frame_server as frames
+    import triskel.workers.openai_http.generation as http
+    from triskel.v1 import worker_frames_pb2
+
+    out, now = _sink("worker"), time.monotonic
+    opened: dict[tuple[int, int], dict[str, Any]] = {}
+    started: dict[asyncio.Task[Any] | None, float] = {}
+    open_call, reply = frames._Connection._open, frames._Connection._reply
+    serve, send = http.GenerationHandlers._serve, http._send
+
+    def timed_open(self: Any, stream_id: int, payload: bytes) -> Any:
+        frame_call = worker_frames_pb2.FrameCall.FromString(payload)
+        if frame_call.WhichOneof("call") == "decode":
+            opened[(id(self), stream_id)] = {"open": now(), "id": frame_call.decode.request_id}
+        return open_call(self, stream_id, payload)
+
+    async def timed_reply(self: Any, stream_id: int, message: Any) -> Any:
+        span = opened.get((id(self), stream_id))
+        if span is not None and message.WhichOneof("event") == "tokens":
+            del opened[(id(self), stream_id)]
+            span["first"] = now()
+            out.write(json.dumps({"path": "frames", **span}) + "\n")
+        return await reply(self, stream_id, message)
+
+    async def timed_serve(self: Any, request: Any, is_chat: bool) -> Any:
+        task = asyncio.current_task()
+        started[task] = now()
+        try:
+            return await serve(self, request, is_chat)
+        finally:
+            started.pop(task, None)
+
+    async def timed_send(operation: Any) -> Any:
+        start = started.pop(asyncio.current_task(), None)
+        if start is not None:
+            out.write(json.dumps({"path": "http", "start": start, "first": now()}) + "\n")
+        return await send(operation)
+
+    _replace(frames._Connection, "_open", timed_open)
+    _replace(frames._Connection, "_reply", timed_reply)
+    _replace(http.GenerationHandlers, "_serve", timed_serve)
+    _replace(http, "_send", timed_send)
+
+
+def _install() -> None:
+    # `python -m triskel.cli.main router ...` reads ["-m", "router", ...] here.
+    if sys.argv[:1] != ["-m"]:
+        return
+    for role, install in (("router", _router), ("worker", _worker)):
+        if role in sys.argv:
+            try:
+                install()
+            except Exception as error:  # the internals moved: say so, record nothing
+                print(f"request_spans: not installed in the {role}: {error!r}", file=sys.stderr)
+            return
+
+
+_install()
