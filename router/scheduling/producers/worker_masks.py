@@ -199,7 +199,8 @@ def holder_depths(
     group of slots stops at is written in binary across bit planes (plane b holds the
     slots whose depth has bit b set), and numpy reads the planes out once at the end.
     No Python step per slot: at 10,000 workers, a popular prefix's thousand holders
-    cost what a few do (docs/benchmarks.md, "Decision time").
+    cost what a few do (docs/benchmarks.md, "Decision time"). With only a few bits set
+    across the planes, a Python step per bit reads them for less than numpy's calls.
 
         depth 5 = 0b101 for slots {2, 7}:  plane0 |= {2, 7}, plane2 |= {2, 7}
     """
