@@ -9,6 +9,7 @@ hops (the call going out, the first tokens coming back) are measured, not guesse
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -49,6 +50,30 @@ def main() -> None:
             w["first"] - w["start"] for w in workers if w["path"] == "http"
         ],
     }
+    _table(spans)
+    stepped = [r for r in routed if "plugins" in r]
+    if stepped:
+        print()
+        _table(_steps(stepped))
+
+
+def _steps(routed: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """The router's path to the call as consecutive stretches: each noted point to the
+    next (in the order they were noted), and the pick's plugins."""
+    stretches: dict[str, list[float]] = {}
+    for span in routed:
+        points = sorted(
+            (time_s, name) for name, time_s in span.items() if ":" in name or name == "arrival"
+        )
+        points = [p for p in points if p[0] <= span["call"]] + [(span["call"], "call")]
+        for (start_s, start), (end_s, end) in itertools.pairwise(points):
+            stretches.setdefault(f"{start} to {end}", []).append(end_s - start_s)
+        for plugin, seconds in span["plugins"].items():
+            stretches.setdefault(f"  pick: {plugin}", []).append(seconds)
+    return stretches
+
+
+def _table(spans: dict[str, list[float]]) -> None:
     print("| span | n | p50 | p90 | p99 | worst (ms) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, seconds in spans.items():

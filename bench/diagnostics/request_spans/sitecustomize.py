@@ -16,6 +16,10 @@ lines under $REQUEST_SPANS_DIR (default /tmp/request-spans):
         --probe-requests 200 --probe-rates 200
     python bench/diagnostics/request_spans/report.py
 
+With REQUEST_SPANS_STEPS=1 the router also notes the steps of its path to the call
+(building the request's context, tokenizing, the pick and each of its plugins, recording
+it, building the call), which `report.py` then lists too.
+
 It patches private functions (router/http_api.py, router/backends/frame_channel.py,
 workers/frame_server.py, workers/openai_http/generation.py): when they change, it
 says so on stderr and records nothing.
@@ -90,6 +94,60 @@ def _router() -> None:
     _replace(frames.FrameConnection, "call", timed_call)
     _replace(frames.FrameStream, "deliver", timed_deliver)
     _replace(http, "_send", timed_send)
+    if os.environ.get("REQUEST_SPANS_STEPS"):
+        _router_steps(spans, now)
+
+
+def _router_steps(spans: dict[asyncio.Task[Any] | None, dict[str, Any]], now: Any) -> None:
+    """The steps between arrival and the worker call (REQUEST_SPANS_STEPS=1): when each
+    starts and ends, and the pick's own per-plugin times. Each wrapper costs ~1 µs."""
+    import triskel.router.backends.grpc_worker as backend
+    import triskel.router.dispatcher as dispatcher
+    import triskel.router.orchestrator as orchestrator
+    import triskel.router.scheduling.scheduler as scheduler
+    import triskel.router.stages.tokenize as tokenize
+
+    def note(name: str) -> None:
+        span = spans.get(asyncio.current_task())
+        if span is not None and name not in span:
+            span[name] = now()
+
+    def timed(owner: object, name: str, step: str, is_async: bool) -> None:
+        original = getattr(owner, name)
+
+        async def timed_async(*args: Any, **kwargs: Any) -> Any:
+            note(f"{step}:start")
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                note(f"{step}:end")
+
+        def timed_sync(*args: Any, **kwargs: Any) -> Any:
+            note(f"{step}:start")
+            try:
+                return original(*args, **kwargs)
+            finally:
+                note(f"{step}:end")
+
+        _replace(owner, name, timed_async if is_async else timed_sync)
+
+    timed(orchestrator, "worker_request", "request context", False)
+    timed(tokenize.TokenizeStage, "run", "tokenize", True)
+    timed(dispatcher.Dispatcher, "pick", "dispatcher pick", True)
+    timed(dispatcher.Dispatcher, "sent", "record the pick", False)
+    timed(backend, "_decode_request", "build the call", False)
+    choose = scheduler.Scheduler.choose
+
+    def timed_choose(self: Any, request: Any, candidates: Any) -> Any:
+        note("choose:start")
+        decision = choose(self, request, candidates)
+        note("choose:end")
+        span = spans.get(asyncio.current_task())
+        if span is not None and "plugins" not in span:
+            span["plugins"] = dict(decision.plugin_seconds)
+        return decision
+
+    _replace(scheduler.Scheduler, "choose", timed_choose)
 
 
 def _worker() -> None:
