@@ -236,16 +236,16 @@ def holder_depths(
                 few[lowest.bit_length() - 1] += 1 << bit
                 plane ^= lowest
         return np.array(few, dtype=np.int64)
+    # Many bits (no planes at all reads in Python above).
+    num_bytes = (num_slots + 7) // 8
+    packed = b"".join(plane.to_bytes(num_bytes, "little") for plane in planes)
+    grid = np.frombuffer(packed, np.uint8).reshape(len(planes), num_bytes)
+    bits = np.unpackbits(grid, axis=1, bitorder="little")[:, :num_slots]
+    # Float products (exact for these small integers): numpy multiplies integer
+    # matrices without BLAS, several times slower.
+    weights = np.ldexp(1.0, np.arange(len(planes)))
     depths = np.zeros(num_slots + 1, dtype=np.int64)
-    if planes:
-        num_bytes = (num_slots + 7) // 8
-        packed = b"".join(plane.to_bytes(num_bytes, "little") for plane in planes)
-        grid = np.frombuffer(packed, np.uint8).reshape(len(planes), num_bytes)
-        bits = np.unpackbits(grid, axis=1, bitorder="little")[:, :num_slots]
-        # Float products (exact for these small integers): numpy multiplies integer
-        # matrices without BLAS, several times slower.
-        weights = np.ldexp(1.0, np.arange(len(planes)))
-        depths[:num_slots] = weights @ bits.astype(np.float64)
+    depths[:num_slots] = weights @ bits.astype(np.float64)
     return depths
 
 
