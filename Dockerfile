@@ -22,8 +22,14 @@ COPY operator ./operator
 COPY router ./router
 COPY simulator ./simulator
 COPY workers ./workers
-# No extras: the dev tools and torch (the `nccl` extra) stay out of the image.
-RUN pip install . && rm -rf /build
+# No extras: the dev tools and torch (the `nccl` extra) stay out of the image. gcc
+# builds the prefix indexes' compiled holder map, then leaves.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install . \
+    && (cd / && python -c "import triskel.router.scheduling.producers._holder_map") \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y \
+    && rm -rf /var/lib/apt/lists/* /build
 
 # A fixed non-root uid, so Kubernetes' runAsNonRoot can check it.
 RUN groupadd --system --gid 10001 triskel \

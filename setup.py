@@ -6,7 +6,7 @@ never be on sys.path: a top-level package named `operator` would shadow the
 standard library's.
 """
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 COMPONENT_FOLDERS = {
     "triskel.operator": "operator",
@@ -21,4 +21,13 @@ for package, folder in COMPONENT_FOLDERS.items():
     package_dir[package] = folder
     packages += [package] + [f"{package}.{sub}" for sub in find_packages(folder)]
 
-setup(packages=packages, package_dir=package_dir)
+# The prefix indexes' compiled holder map (router/scheduling/producers/holders.py): built
+# where a C compiler is; without one the install goes on and the Python one is used.
+holder_map = Extension(
+    "triskel.router.scheduling.producers._holder_map",
+    sources=["router/scheduling/producers/_holder_map.c"],
+    extra_compile_args=["-O2"],
+    optional=True,
+)
+
+setup(packages=packages, package_dir=package_dir, ext_modules=[holder_map])

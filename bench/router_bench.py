@@ -42,6 +42,9 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEFAULT_POLICY = Path(__file__).resolve().parent / "policies" / "triskel.yaml"
 CLUSTER_SIZES = (16, 128, 1024)
 DEFAULT_SIZES = (4, 1024, 10_000)
+# Picks per row of the default's table: a p99 of 200 was their second worst, which this
+# shared machine's noise set more than the code did (2,000 since 2026-12-07).
+DEFAULT_PICKS = 2_000
 SHIPPED_PROFILES = ("dualmap.yaml", "llm-d-default.yaml")
 
 
@@ -80,7 +83,7 @@ def default_decisions(quick: bool) -> None:
     for num_workers in DEFAULT_SIZES:
         for keep, label in ((False, "a list per pick"), (True, "kept")):
             total, per_plugin = time_config(
-                "default", config, num_workers, 30 if quick else 200, keep_candidates=keep
+                "default", config, num_workers, 30 if quick else DEFAULT_PICKS, keep_candidates=keep
             )
             cells = [label, f"{total.median_us:,.0f} / {total.p99_us:,.0f}"]
             for name in _plugin_names(config):

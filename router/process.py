@@ -61,6 +61,7 @@ from triskel.router.routing_table import ModelRouting, RoutingTable
 from triskel.router.scheduling.builtin import default_registry
 from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
+from triskel.router.scheduling.producers.holders import implementation as holder_maps
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.registry import PluginConfigError
 from triskel.router.semantic.embedding import DEFAULT_EMBEDDING_DIM
@@ -312,6 +313,11 @@ async def run_router(
         )
     orchestrator = Orchestrator(registry, dispatcher, calls, semantic=semantic, cache=request_cache)
     authenticator = _open_auth(config, redis_password, metrics, orchestrator)
+    if holder_maps() == "python":
+        _log.warning(
+            "the prefix indexes run their Python holder map: the compiled one was not "
+            "built (install with a C compiler); prefix walks cost more at fleet scale"
+        )
     grpc_server, grpc_port = await start_grpc_server(
         RouterServicer(orchestrator, metrics, authenticator),
         config.grpc_address,

@@ -8,7 +8,7 @@ they were last recorded (Dynamo's approximate mode expires after 120 s), since
 the worker has likely evicted them by then.
 
     worker a:  oldest ─► [h7 t=3.0] [h0 t=9.5] [h1 t=9.5] ◄─ newest
-    holders:   h0 → {a, b}   h1 → {a}   h7 → {a}      (bitmasks, see worker_masks)
+    holders:   h0 → {a, b}   h1 → {a}   h7 → {a}      (a HolderMap, see holders)
 
 Recording moves a hash to the newest end with the current time, so each LRU is
 ordered by time too: expiry and eviction both pop from the oldest end.
@@ -20,12 +20,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 
 from triskel.common.hashing import BlockHash
-from triskel.router.scheduling.candidates import Candidates, FloatColumn, gather
-from triskel.router.scheduling.producers.worker_masks import (
-    WorkerSlots,
-    holder_depths,
-    match_lengths,
-)
+from triskel.router.scheduling.candidates import Candidates, FloatColumn
+from triskel.router.scheduling.producers.holders import new_holder_map
+from triskel.router.scheduling.producers.worker_masks import WorkerSlots, match_lengths
 
 LLMD_CAPACITY_BLOCKS_PER_WORKER = 31_250
 # Candidates up to which a walk expires them all first rather than its holders after.
@@ -56,9 +53,9 @@ class ApproximatePrefixIndex:
         self._clock = clock
         # Per worker: hash → time recorded, oldest first.
         self._lru_of: dict[str, OrderedDict[BlockHash, float]] = {}
-        # hash → holders' bitmask (see worker_masks: the GC never walks it).
+        # hash → holders (see holders: compiled where built; the GC never walks it).
         self._slots = WorkerSlots()
-        self._holders_of: dict[BlockHash, int] = {}
+        self._holders = new_holder_map()
         # Workers that left are never matched again; a sweep every TTL frees their entries.
         self._next_sweep_s = clock() + ttl_s
 
@@ -70,9 +67,7 @@ class ApproximatePrefixIndex:
         lru = self._lru_of.setdefault(worker_id, OrderedDict())
         self._expire(worker_id, lru, now)
         slot = self._slots.assign(worker_id)
-        bit, lone = 1 << slot, ~slot  # its bit among others', and itself alone (worker_masks)
-        holders_of = self._holders_of
-        holders = holders_of.get
+        add = self._holders.add
         move = lru.move_to_end
         # Every prompt block of every pick passes here (and later leaves through
         # `_drop_oldest`). A known hash is moved, not popped and stored again: each pop
@@ -83,18 +78,11 @@ class ApproximatePrefixIndex:
             if block_hash in lru:
                 move(block_hash)
             else:
-                # `with_holder`, inlined.
-                value = holders(block_hash, 0)
-                if not value:
-                    holders_of[block_hash] = lone
-                elif value > 0:
-                    holders_of[block_hash] = value | bit
-                elif value != lone:
-                    holders_of[block_hash] = (1 << ~value) | bit
+                add(block_hash, slot)
             lru[block_hash] = now
         num_over = len(lru) - self._capacity
         if num_over > 0:
-            self._drop_oldest(lru, bit, num_over)
+            self._drop_oldest(lru, slot, num_over)
 
     def match_lengths(
         self, block_hashes: Sequence[BlockHash], worker_ids: Sequence[str]
@@ -109,7 +97,7 @@ class ApproximatePrefixIndex:
             lru = self._lru_of.get(worker_id)
             if lru is not None:
                 self._expire(worker_id, lru, now)
-        return match_lengths(self._holders_of, block_hashes, worker_ids, self._slots)
+        return match_lengths(self._holders, block_hashes, worker_ids, self._slots)
 
     def match_column(
         self, block_hashes: Sequence[BlockHash], candidates: Candidates
@@ -130,12 +118,13 @@ class ApproximatePrefixIndex:
             positions = candidates.positions(slots)
             self._expire_slots(positions[positions >= 0].tolist(), now)
         while True:
-            depths = holder_depths(
-                self._holders_of, block_hashes, candidates.mask(slots), slots.num_slots
+            positions = candidates.positions(slots)
+            column = self._holders.depths_at(
+                block_hashes, candidates.mask(slots), positions, slots.num_slots
             )
-            if not self._expire_slots(depths.nonzero()[0].tolist(), now):
+            if not self._expire_slots(positions[column.nonzero()[0]].tolist(), now):
                 break
-        return gather(depths, candidates.positions(slots))
+        return column
 
     def _expire_slots(self, slots: Iterable[int], now: float) -> bool:
         """Expires the workers at `slots`; True when any entry expired."""
@@ -156,7 +145,7 @@ class ApproximatePrefixIndex:
         """Forgets everything recorded for `worker_id`."""
         lru = self._lru_of.pop(worker_id, None)
         if lru:
-            self._drop_oldest(lru, self._slots.bit(worker_id), len(lru))
+            self._drop_oldest(lru, self._slots.assign(worker_id), len(lru))
         self._slots.release(worker_id)
 
     def num_blocks(self, worker_id: str) -> int:
@@ -180,26 +169,12 @@ class ApproximatePrefixIndex:
                 break
             num_expired += 1
         if num_expired:
-            self._drop_oldest(lru, self._slots.bit(worker_id), num_expired)
+            self._drop_oldest(lru, self._slots.assign(worker_id), num_expired)
 
-    def _drop_oldest(self, lru: OrderedDict[BlockHash, float], bit: int, count: int) -> None:
-        """Forgets the `count` oldest entries of the worker whose bit is `bit`."""
-        holders_of = self._holders_of
-        keep = ~bit
-        lone = ~(bit.bit_length() - 1)
+    def _drop_oldest(self, lru: OrderedDict[BlockHash, float], slot: int, count: int) -> None:
+        """Forgets the `count` oldest entries of the worker at `slot`."""
+        discard = self._holders.discard
         pop_oldest = lru.popitem
         for _ in range(count):
             block_hash, _recorded = pop_oldest(last=False)
-            # `without_holder`, inlined.
-            value = holders_of[block_hash]
-            if value < 0:
-                if value == lone:
-                    del holders_of[block_hash]
-                continue
-            rest = value & keep
-            if rest & (rest - 1):
-                holders_of[block_hash] = rest
-            elif rest:
-                holders_of[block_hash] = ~(rest.bit_length() - 1)
-            else:
-                del holders_of[block_hash]
+            discard(block_hash, slot)

@@ -40,15 +40,9 @@ import numpy as np
 
 from triskel.common.hashing import BlockHash
 from triskel.common.kv_tiers import KvMedium
-from triskel.router.scheduling.candidates import Candidates, FloatColumn, gather
-from triskel.router.scheduling.producers.worker_masks import (
-    WorkerSlots,
-    as_mask,
-    holder_depths,
-    match_lengths,
-    with_holder,
-    without_holder,
-)
+from triskel.router.scheduling.candidates import Candidates, FloatColumn
+from triskel.router.scheduling.producers.holders import HolderMap, new_holder_map
+from triskel.router.scheduling.producers.worker_masks import WorkerSlots, match_lengths
 
 
 class BlockLocations(Protocol):
@@ -99,65 +93,59 @@ def lengths_column(lengths: Sequence[int]) -> FloatColumn:
 
 
 class InMemoryBlockLocations:
-    """`BlockLocations` in plain dicts of ints (see `worker_masks`: the GC skips them):
-    hash → holders' bitmask, and worker → its hashes (for removal)."""
+    """`BlockLocations` in memory: hash → holders in a `HolderMap` (compiled where built),
+    and worker → its hashes (for removal) in plain dicts of atoms the GC never walks."""
 
-    __slots__ = ("_blocks_of", "_holders_of", "_slots")
+    __slots__ = ("_blocks_of", "_holders", "_slots")
 
-    def __init__(self) -> None:
+    def __init__(self, holders: HolderMap | None = None) -> None:
         self._slots = WorkerSlots()
-        self._holders_of: dict[BlockHash, int] = {}
+        self._holders = holders if holders is not None else new_holder_map()
         # A dict used as a set: unlike a set, a dict of atoms is not GC-tracked.
         self._blocks_of: dict[str, dict[BlockHash, None]] = {}
 
     def add(self, worker_id: str, block_hashes: Iterable[BlockHash]) -> None:
         slot = self._slots.assign(worker_id)
         blocks = self._blocks_of.setdefault(worker_id, {})
-        holders_of = self._holders_of
-        get = holders_of.get
+        add = self._holders.add
         for block_hash in block_hashes:
             blocks[block_hash] = None
-            holders_of[block_hash] = with_holder(get(block_hash, 0), slot)
+            add(block_hash, slot)
 
     def discard(self, worker_id: str, block_hashes: Iterable[BlockHash]) -> None:
         blocks = self._blocks_of.get(worker_id)
         if blocks is None:
             return
         slot = self._slots.assign(worker_id)
-        # Inlined `_drop_holder`: every eviction lands here, block by block.
-        holders_of = self._holders_of
+        discard = self._holders.discard
         pop = blocks.pop
         for block_hash in block_hashes:
             if pop(block_hash, 0) is None:
-                holders = without_holder(holders_of[block_hash], slot)
-                if holders:
-                    holders_of[block_hash] = holders
-                else:
-                    del holders_of[block_hash]
+                discard(block_hash, slot)
 
     def clear_worker(self, worker_id: str) -> None:
         blocks = self._blocks_of.pop(worker_id, None)
         if blocks is None:
             return
         slot = self._slots.assign(worker_id)
+        discard = self._holders.discard
         for block_hash in blocks:
-            self._drop_holder(block_hash, slot)
+            discard(block_hash, slot)
         self._slots.release(worker_id)
 
     def match_lengths(
         self, block_hashes: Sequence[BlockHash], worker_ids: Sequence[str]
     ) -> list[int]:
-        return match_lengths(self._holders_of, block_hashes, worker_ids, self._slots)
+        return match_lengths(self._holders, block_hashes, worker_ids, self._slots)
 
     def match_column(
         self, block_hashes: Sequence[BlockHash], candidates: Candidates
     ) -> FloatColumn:
         # Only the holders of block 0 are ever listed: the cost follows them, not the fleet.
         slots = self._slots
-        depths = holder_depths(
-            self._holders_of, block_hashes, candidates.mask(slots), slots.num_slots
+        return self._holders.depths_at(
+            block_hashes, candidates.mask(slots), candidates.positions(slots), slots.num_slots
         )
-        return gather(depths, candidates.positions(slots))
 
     def match_from_column(
         self, block_hashes: Sequence[BlockHash], starts: FloatColumn, candidates: Candidates
@@ -188,7 +176,7 @@ class InMemoryBlockLocations:
                 start_of[slot] = start
         length_of: dict[int, int] = {}
         pending = sorted(joining, reverse=True)  # next join position last
-        holders_of = self._holders_of
+        holders = self._holders
         active = 0
         position = pending[-1] if pending else num_blocks
         while position < num_blocks:
@@ -199,7 +187,7 @@ class InMemoryBlockLocations:
                     break
                 position = pending[-1]
                 continue
-            still = active & as_mask(holders_of.get(block_hashes[position], 0))
+            still = active & holders.mask(block_hashes[position])
             if still != active:
                 for slot in _slots_of(active ^ still):
                     length_of[slot] = position - start_of[slot]
@@ -215,14 +203,6 @@ class InMemoryBlockLocations:
 
     def num_blocks(self, worker_id: str) -> int:
         return len(self._blocks_of.get(worker_id, ()))
-
-    def _drop_holder(self, block_hash: BlockHash, slot: int) -> None:
-        holders = without_holder(self._holders_of[block_hash], slot)
-        if holders:
-            self._holders_of[block_hash] = holders
-        else:
-            # Drop empty entries so memory follows the cached blocks, not every hash ever seen.
-            del self._holders_of[block_hash]
 
 
 def _slots_of(mask: int) -> Iterator[int]:

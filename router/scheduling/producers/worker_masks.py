@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -169,16 +170,24 @@ class WorkerSlots:
         return self._slot_of
 
 
+class DepthWalk(Protocol):
+    """A holder map's prefix walk (`holders.HolderMap.depths`)."""
+
+    def depths(
+        self, block_hashes: Sequence[BlockHash], active: int, num_slots: int
+    ) -> npt.NDArray[np.int64]: ...
+
+
 def match_lengths(
-    holders_of: Mapping[BlockHash, int],
+    holders: DepthWalk,
     block_hashes: Sequence[BlockHash],
     worker_ids: Sequence[str],
     slots: WorkerSlots,
 ) -> list[int]:
     """Leading blocks of `block_hashes` each worker holds, aligned with `worker_ids`:
     from block 0, a worker stops at its first missing block."""
-    depths: list[int] = holder_depths(
-        holders_of, block_hashes, slots.mask_of(worker_ids), slots.num_slots
+    depths: list[int] = holders.depths(
+        block_hashes, slots.mask_of(worker_ids), slots.num_slots
     ).tolist()
     slot_of = slots.slot_of
     # An unknown worker reads the spare last entry: 0.

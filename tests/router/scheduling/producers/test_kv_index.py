@@ -10,7 +10,10 @@ import pytest
 
 from triskel.common.hashing import BlockHash
 from triskel.common.kv_tiers import KvMedium
+from triskel.router.scheduling.producers.holders import PyHolderMap
 from triskel.router.scheduling.producers.kv_index import InMemoryBlockLocations, KvBlockIndex
+
+from support.holder_maps import HOLDER_MAPS, HolderMapFactory
 
 
 def hashes(*values: int) -> list[BlockHash]:
@@ -134,25 +137,34 @@ def test_removed_blocks_stop_matching_only_for_that_worker() -> None:
     assert index.match_lengths(H, ["a", "b"]) == [1, 4]
 
 
-def test_in_memory_locations_drop_empty_holder_sets() -> None:
-    locations = InMemoryBlockLocations()
+@pytest.mark.parametrize("make", HOLDER_MAPS)
+def test_in_memory_locations_drop_empty_holder_sets(make: HolderMapFactory) -> None:
+    holders = make()
+    locations = InMemoryBlockLocations(holders)
     locations.add("a", H[:2])
     locations.discard("a", H[:2])
     locations.discard("unknown", H)  # a worker never added is a no-op
     assert locations.match_lengths(H[:2], ["a", "unknown"]) == [0, 0]
     assert locations.num_blocks("a") == 0
-    assert locations._holders_of == {}  # no empty entries left behind
+    assert len(holders) == 0  # no empty entries left behind
 
 
-def test_in_memory_locations_are_invisible_to_the_garbage_collector() -> None:
+@pytest.mark.parametrize("make", HOLDER_MAPS)
+def test_in_memory_locations_are_invisible_to_the_garbage_collector(
+    make: HolderMapFactory,
+) -> None:
     # Why masks: a map of atoms is untracked, so full collections never walk the index.
     import gc
 
-    locations = InMemoryBlockLocations()
+    holders = make()
+    locations = InMemoryBlockLocations(holders)
     for worker in ("a", "b", "c"):
         locations.add(worker, H)
     gc.collect()
-    assert not gc.is_tracked(locations._holders_of)
+    if isinstance(holders, PyHolderMap):  # a dict of ints: untracked
+        assert not gc.is_tracked(holders._holders)
+    else:  # the compiled map holds no Python objects: the collector sees only its type
+        assert gc.get_referents(holders) in ([], [type(holders)])
     assert not any(gc.is_tracked(blocks) for blocks in locations._blocks_of.values())
 
 
@@ -317,11 +329,13 @@ def test_match_tiers_of_nothing() -> None:
     assert index.match_tiers(H, []) == []
 
 
-def test_locations_agree_with_sets_through_adds_and_discards() -> None:
+@pytest.mark.parametrize("make", HOLDER_MAPS)
+def test_locations_agree_with_sets_through_adds_and_discards(make: HolderMapFactory) -> None:
     # Random churn over few blocks and many workers: every stored value follows the rule
     # (a lone holder as ~slot, a mask for several) and every walk agrees with plain sets.
     rng = random.Random(4)
-    locations = InMemoryBlockLocations()
+    holders = make()
+    locations = InMemoryBlockLocations(holders)
     blocks = [BlockHash(700 + i) for i in range(8)]
     workers = [f"w{i}" for i in range(150)]
     held: dict[str, set[BlockHash]] = {w: set() for w in workers}
@@ -334,8 +348,11 @@ def test_locations_agree_with_sets_through_adds_and_discards() -> None:
         else:
             locations.discard(worker, chosen)
             held[worker].difference_update(chosen)
-    for value in locations._holders_of.values():
-        assert value < 0 or value.bit_count() >= 2
+    for block_hash in blocks:  # a block nobody holds has no entry
+        assert (block_hash in holders) == any(block_hash in h for h in held.values())
+    if isinstance(holders, PyHolderMap):  # its encoding: ~slot alone, a mask for several
+        for value in holders.stored_values():
+            assert value < 0 or value.bit_count() >= 2
     expected = []
     for worker in workers:
         depth = 0
@@ -345,4 +362,4 @@ def test_locations_agree_with_sets_through_adds_and_discards() -> None:
     assert locations.match_lengths(blocks, workers) == expected
     for worker in workers:
         locations.clear_worker(worker)
-    assert locations._holders_of == {}
+    assert len(holders) == 0

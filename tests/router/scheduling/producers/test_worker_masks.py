@@ -17,6 +17,8 @@ from triskel.router.scheduling.producers.worker_masks import (
     without_holder,
 )
 
+from support.holder_maps import HOLDER_MAPS, HolderMapFactory
+
 H = [BlockHash(1000 + i) for i in range(6)]
 
 
@@ -42,6 +44,7 @@ def test_a_remembered_mask_is_dropped_when_a_slot_changes_hands() -> None:
     assert slots.mask_of(["a", "b", "c"]) == 0b110
 
 
+@pytest.mark.parametrize("make", HOLDER_MAPS)
 @pytest.mark.parametrize(
     ("holdings", "expected"),
     [
@@ -52,29 +55,30 @@ def test_a_remembered_mask_is_dropped_when_a_slot_changes_hands() -> None:
     ],
 )
 def test_the_walk_stops_each_worker_at_its_first_missing_block(
-    holdings: dict[str, int], expected: dict[str, int]
+    holdings: dict[str, int], expected: dict[str, int], make: HolderMapFactory
 ) -> None:
     slots = WorkerSlots()
-    holders: dict[BlockHash, int] = {}
+    holders = make()
     for worker, depth in holdings.items():
         for block_hash in H[:depth]:
-            holders[block_hash] = holders.get(block_hash, 0) | slots.bit(worker)
+            holders.add(block_hash, slots.assign(worker))
     if "d" in holdings:
-        holders[H[3]] = holders.get(H[3], 0) | slots.bit("d")  # held after a gap
+        holders.add(H[3], slots.assign("d"))  # held after a gap
     workers = list(expected)
     assert match_lengths(holders, H, workers, slots) == [expected[w] for w in workers]
 
 
-def test_masks_agree_with_sets_on_a_thousand_workers() -> None:
+@pytest.mark.parametrize("make", HOLDER_MAPS)
+def test_masks_agree_with_sets_on_a_thousand_workers(make: HolderMapFactory) -> None:
     # The same walk done with plain sets, on a random large instance.
     rng = random.Random(3)
     slots = WorkerSlots()
     workers = [f"w{i}" for i in range(1000)]
     depth_of = {w: rng.randrange(len(H) + 1) for w in workers}
-    holders: dict[BlockHash, int] = {}
+    holders = make()
     for worker, depth in depth_of.items():
         for block_hash in H[:depth]:
-            holders[block_hash] = holders.get(block_hash, 0) | slots.bit(worker)
+            holders.add(block_hash, slots.assign(worker))
     asked = [*rng.sample(workers, 300), "never-seen"]
     assert match_lengths(holders, H, asked, slots) == [depth_of.get(w, 0) for w in asked]
 

@@ -1,0 +1,699 @@
+/* HolderMap: block hash -> the worker slots holding it, and the prefix walk over it.
+
+   The compiled form of `holders.PyHolderMap` (same methods, same answers; the tests
+   drive both with the same operations). Why compiled: in Python every block of a
+   prefix walk costs a dict look-up and a big-int AND or two, ~0.3-1 us a block at
+   1,024-10,000 workers, and the walk was most of a pick at fleet scale
+   (docs/benchmarks.md, "Decision time"). Here a block costs a probe and an AND over
+   the few words still active.
+
+   Storage: an open-addressing table (linear probing, deletion by backward shift) of
+   (hash, value) pairs, 16 bytes each. A value is
+     < 0   one holder, ~value its slot (most blocks: a prompt's own suffix);
+     > 0   a pointer to a bitmap of two holders or more: words[0] is the number of
+           64-bit words that follow, bit s of the words the slot s;
+     0     an empty place in the table.
+   No Python object is held: the type needs no GC support. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    uint64_t key;
+    int64_t value;
+} Entry;
+
+typedef struct {
+    PyObject_HEAD
+    Entry *entries;
+    size_t capacity; /* a power of two, or 0 before the first insert */
+    size_t size;
+    /* depths_at's per-slot depths (zeros between walks) and the slots a walk wrote. */
+    int64_t *scratch;
+    size_t *written;
+    size_t scratch_size;
+} HolderMap;
+
+#define MIN_CAPACITY 64
+
+/* Block hashes are xxh3 digests already, but tests and callers may use small ints:
+   spread them (splitmix64's finalizer). */
+static inline uint64_t
+mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static inline uint64_t *
+bitmap_of(int64_t value)
+{
+    return (uint64_t *)(intptr_t)value;
+}
+
+static Entry *
+find(const HolderMap *m, uint64_t key)
+{
+    if (m->capacity == 0) {
+        return NULL;
+    }
+    size_t mask = m->capacity - 1;
+    size_t i = (size_t)mix(key) & mask;
+    for (;;) {
+        Entry *e = &m->entries[i];
+        if (e->value == 0) {
+            return NULL;
+        }
+        if (e->key == key) {
+            return e;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+/* Places (key, value) in a table known not to hold key and to have room. */
+static void
+place(Entry *entries, size_t capacity, uint64_t key, int64_t value)
+{
+    size_t mask = capacity - 1;
+    size_t i = (size_t)mix(key) & mask;
+    while (entries[i].value != 0) {
+        i = (i + 1) & mask;
+    }
+    entries[i].key = key;
+    entries[i].value = value;
+}
+
+/* Room for one more entry (at most 3/4 full); -1 with MemoryError set. */
+static int
+reserve_one(HolderMap *m)
+{
+    if ((m->size + 1) * 4 <= m->capacity * 3) {
+        return 0;
+    }
+    size_t capacity = m->capacity ? m->capacity * 2 : MIN_CAPACITY;
+    Entry *entries = PyMem_Calloc(capacity, sizeof(Entry));
+    if (entries == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < m->capacity; i++) {
+        if (m->entries[i].value != 0) {
+            place(entries, capacity, m->entries[i].key, m->entries[i].value);
+        }
+    }
+    PyMem_Free(m->entries);
+    m->entries = entries;
+    m->capacity = capacity;
+    return 0;
+}
+
+/* Is `home` cyclically within (hole, j]? Then the entry at j may not move to hole. */
+static inline int
+stays(size_t home, size_t hole, size_t j)
+{
+    if (hole <= j) {
+        return home > hole && home <= j;
+    }
+    return home > hole || home <= j;
+}
+
+static void
+erase(HolderMap *m, Entry *e)
+{
+    size_t mask = m->capacity - 1;
+    size_t hole = (size_t)(e - m->entries);
+    size_t j = hole;
+    for (;;) {
+        j = (j + 1) & mask;
+        Entry *next = &m->entries[j];
+        if (next->value == 0) {
+            break;
+        }
+        if (!stays((size_t)mix(next->key) & mask, hole, j)) {
+            m->entries[hole] = *next;
+            hole = j;
+        }
+    }
+    m->entries[hole].key = 0;
+    m->entries[hole].value = 0;
+    m->size--;
+}
+
+/* A zeroed bitmap of `num_words` words; NULL with MemoryError set. */
+static uint64_t *
+bitmap_new(size_t num_words)
+{
+    uint64_t *bits = PyMem_Calloc(num_words + 1, sizeof(uint64_t));
+    if (bits == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    bits[0] = num_words;
+    return bits;
+}
+
+/* `bits` with `slot` set, grown when the slot is past its words (maybe moved). */
+static uint64_t *
+bitmap_with(uint64_t *bits, size_t slot)
+{
+    size_t word = slot / 64;
+    if (word >= bits[0]) {
+        size_t old = (size_t)bits[0];
+        uint64_t *grown = PyMem_Realloc(bits, (word + 2) * sizeof(uint64_t));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        memset(grown + 1 + old, 0, (word + 1 - old) * sizeof(uint64_t));
+        grown[0] = word + 1;
+        bits = grown;
+    }
+    bits[1 + word] |= 1ULL << (slot % 64);
+    return bits;
+}
+
+static int
+check_value(uint64_t *bits)
+{
+    /* A pointer is stored as a positive int64: true of user-space addresses here. */
+    if ((intptr_t)bits <= 0) {
+        PyErr_SetString(PyExc_SystemError, "HolderMap: unexpected bitmap address");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+parse_key_slot(PyObject *const *args, Py_ssize_t nargs, uint64_t *key, Py_ssize_t *slot)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "expected (block_hash, slot)");
+        return -1;
+    }
+    *key = PyLong_AsUnsignedLongLong(args[0]);
+    if (*key == (uint64_t)-1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *slot = PyLong_AsSsize_t(args[1]);
+    if (*slot == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (*slot < 0) {
+        PyErr_SetString(PyExc_ValueError, "slot must be >= 0");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+HolderMap_add(HolderMap *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    uint64_t key;
+    Py_ssize_t slot;
+    if (parse_key_slot(args, nargs, &key, &slot) < 0) {
+        return NULL;
+    }
+    Entry *e = find(m, key);
+    if (e == NULL) {
+        if (reserve_one(m) < 0) {
+            return NULL;
+        }
+        place(m->entries, m->capacity, key, ~(int64_t)slot);
+        m->size++;
+        Py_RETURN_NONE;
+    }
+    if (e->value < 0) {
+        size_t lone = (size_t)~e->value;
+        if (lone == (size_t)slot) {
+            Py_RETURN_NONE;
+        }
+        size_t highest = lone > (size_t)slot ? lone : (size_t)slot;
+        uint64_t *bits = bitmap_new(highest / 64 + 1);
+        if (bits == NULL) {
+            return NULL;
+        }
+        bits[1 + lone / 64] |= 1ULL << (lone % 64);
+        bits[1 + slot / 64] |= 1ULL << (slot % 64);
+        if (check_value(bits) < 0) {
+            PyMem_Free(bits);
+            return NULL;
+        }
+        e->value = (int64_t)(intptr_t)bits;
+        Py_RETURN_NONE;
+    }
+    uint64_t *bits = bitmap_with(bitmap_of(e->value), (size_t)slot);
+    if (bits == NULL) {
+        return NULL; /* the old bitmap is still in place */
+    }
+    if (check_value(bits) < 0) {
+        return NULL;
+    }
+    e->value = (int64_t)(intptr_t)bits;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+HolderMap_discard(HolderMap *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    uint64_t key;
+    Py_ssize_t slot;
+    if (parse_key_slot(args, nargs, &key, &slot) < 0) {
+        return NULL;
+    }
+    Entry *e = find(m, key);
+    if (e == NULL) {
+        Py_RETURN_NONE;
+    }
+    if (e->value < 0) {
+        if ((size_t)~e->value == (size_t)slot) {
+            erase(m, e);
+        }
+        Py_RETURN_NONE;
+    }
+    uint64_t *bits = bitmap_of(e->value);
+    size_t num_words = (size_t)bits[0];
+    if ((size_t)slot / 64 < num_words) {
+        bits[1 + slot / 64] &= ~(1ULL << (slot % 64));
+    }
+    /* Two holders or more stay a bitmap; one becomes a lone slot; none, no entry. */
+    size_t count = 0, last = 0;
+    for (size_t w = 0; w < num_words && count < 2; w++) {
+        uint64_t word = bits[1 + w];
+        if (word) {
+            count += (size_t)__builtin_popcountll(word);
+            last = w * 64 + (size_t)__builtin_ctzll(word);
+        }
+    }
+    if (count >= 2) {
+        Py_RETURN_NONE;
+    }
+    PyMem_Free(bits);
+    if (count == 1) {
+        e->value = ~(int64_t)last;
+    }
+    else {
+        erase(m, e);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+HolderMap_mask(HolderMap *m, PyObject *arg)
+{
+    uint64_t key = PyLong_AsUnsignedLongLong(arg);
+    if (key == (uint64_t)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Entry *e = find(m, key);
+    if (e == NULL) {
+        return PyLong_FromLong(0);
+    }
+    size_t num_words;
+    const uint64_t *words;
+    uint64_t lone_word;
+    if (e->value < 0) { /* 1 << slot, through the same byte path as a bitmap */
+        size_t lone = (size_t)~e->value;
+        num_words = 1;
+        lone_word = 1ULL << (lone % 64);
+        if (lone >= 64) {
+            PyObject *one = PyLong_FromLong(1), *shift = PyLong_FromSize_t(lone);
+            PyObject *mask = (one && shift) ? PyNumber_Lshift(one, shift) : NULL;
+            Py_XDECREF(one);
+            Py_XDECREF(shift);
+            return mask;
+        }
+        words = &lone_word;
+    }
+    else {
+        uint64_t *bits = bitmap_of(e->value);
+        num_words = (size_t)bits[0];
+        words = bits + 1;
+    }
+    unsigned char *bytes = PyMem_Malloc(num_words * 8);
+    if (bytes == NULL) {
+        return PyErr_NoMemory();
+    }
+    for (size_t w = 0; w < num_words; w++) { /* little-endian whatever the machine */
+        for (int b = 0; b < 8; b++) {
+            bytes[w * 8 + (size_t)b] = (unsigned char)(words[w] >> (8 * b));
+        }
+    }
+    PyObject *raw = PyBytes_FromStringAndSize((const char *)bytes, (Py_ssize_t)(num_words * 8));
+    PyMem_Free(bytes);
+    if (raw == NULL) {
+        return NULL;
+    }
+    PyObject *mask = PyObject_CallMethod((PyObject *)&PyLong_Type, "from_bytes", "Os", raw, "little");
+    Py_DECREF(raw);
+    return mask;
+}
+
+/* Where a walk writes each slot's depth: `depths` (per slot, zeros where none is
+   written), and when `written` is set, the slots written (to clear them after). */
+typedef struct {
+    int64_t *depths;
+    size_t *written;
+    size_t num_written;
+} Sink;
+
+/* Writes `depth` for every slot set in `stopped` (the word at index w). A depth of 0
+   is what every slot reads already: nothing to write. */
+static inline void
+stop_word(Sink *sink, size_t w, uint64_t stopped, int64_t depth)
+{
+    if (depth == 0) {
+        return;
+    }
+    while (stopped) {
+        size_t slot = w * 64 + (size_t)__builtin_ctzll(stopped);
+        sink->depths[slot] = depth;
+        if (sink->written != NULL) {
+            sink->written[sink->num_written++] = slot;
+        }
+        stopped &= stopped - 1;
+    }
+}
+
+/* The active mask (an int, slots below num_slots) as words; NULL with an error set. */
+static uint64_t *
+active_words(PyObject *active, size_t num_words)
+{
+    PyObject *raw = PyObject_CallMethod(active, "to_bytes", "ns", (Py_ssize_t)(num_words * 8), "little");
+    if (raw == NULL) {
+        return NULL;
+    }
+    uint64_t *words = PyMem_Calloc(num_words ? num_words : 1, sizeof(uint64_t));
+    if (words == NULL) {
+        Py_DECREF(raw);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    const unsigned char *bytes = (const unsigned char *)PyBytes_AS_STRING(raw);
+    for (size_t w = 0; w < num_words; w++) {
+        uint64_t word = 0;
+        for (int b = 0; b < 8; b++) {
+            word |= (uint64_t)bytes[w * 8 + (size_t)b] << (8 * b);
+        }
+        words[w] = word;
+    }
+    Py_DECREF(raw);
+    return words;
+}
+
+/* The prefix walk: from block 0, each slot of `active` (num_words words, consumed)
+   stops at its first block it does not hold; its depth goes to `sink`. 0 or -1 with
+   an error set (a hash that is not an int in [0, 2**64)). */
+static int
+walk(const HolderMap *m, PyObject *hashes, uint64_t *active, size_t num_words, Sink *sink)
+{
+    size_t lo = 0, hi = num_words; /* the words holding active slots: [lo, hi) */
+    while (lo < hi && active[lo] == 0) {
+        lo++;
+    }
+    while (hi > lo && active[hi - 1] == 0) {
+        hi--;
+    }
+    Py_ssize_t num_blocks = PySequence_Fast_GET_SIZE(hashes);
+    PyObject **items = PySequence_Fast_ITEMS(hashes);
+    Py_ssize_t depth = 0;
+    for (; depth < num_blocks && lo < hi; depth++) {
+        uint64_t key = PyLong_AsUnsignedLongLong(items[depth]);
+        if (key == (uint64_t)-1 && PyErr_Occurred()) {
+            return -1;
+        }
+        const Entry *e = find(m, key);
+        if (e != NULL && e->value < 0) { /* one holder: only its bit can stay */
+            size_t lone = (size_t)~e->value;
+            for (size_t w = lo; w < hi; w++) {
+                uint64_t still = w == lone / 64 ? active[w] & (1ULL << (lone % 64)) : 0;
+                stop_word(sink, w, active[w] & ~still, depth);
+                active[w] = still;
+            }
+        }
+        else {
+            const uint64_t *held = NULL;
+            size_t held_words = 0;
+            if (e != NULL) {
+                const uint64_t *bits = bitmap_of(e->value);
+                held = bits + 1;
+                held_words = (size_t)bits[0];
+            }
+            for (size_t w = lo; w < hi; w++) {
+                uint64_t still = w < held_words ? active[w] & held[w] : 0;
+                stop_word(sink, w, active[w] & ~still, depth);
+                active[w] = still;
+            }
+        }
+        while (lo < hi && active[lo] == 0) {
+            lo++;
+        }
+        while (hi > lo && active[hi - 1] == 0) {
+            hi--;
+        }
+    }
+    for (size_t w = lo; w < hi; w++) { /* still matching after the last block */
+        stop_word(sink, w, active[w], depth);
+    }
+    return 0;
+}
+
+static int
+parse_walk(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t *num_slots, PyObject **hashes,
+           uint64_t **active)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "expected (block_hashes, active, num_slots or positions)");
+        return -1;
+    }
+    if (*num_slots < 0) {
+        PyErr_SetString(PyExc_ValueError, "num_slots must be >= 0");
+        return -1;
+    }
+    *active = active_words(args[1], ((size_t)*num_slots + 63) / 64);
+    if (*active == NULL) {
+        return -1;
+    }
+    *hashes = PySequence_Fast(args[0], "block_hashes must be a sequence");
+    if (*hashes == NULL) {
+        PyMem_Free(*active);
+        return -1;
+    }
+    return 0;
+}
+
+/* depths_bytes(block_hashes, active, num_slots) -> bytearray of num_slots + 1 int64s:
+   per slot among the set bits of the int `active`, the leading blocks of
+   `block_hashes` it holds; 0 for the other slots and the spare last one. */
+static PyObject *
+HolderMap_depths(HolderMap *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t num_slots = nargs == 3 ? PyLong_AsSsize_t(args[2]) : 0;
+    if (num_slots == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *hashes;
+    uint64_t *active;
+    if (parse_walk(args, nargs, &num_slots, &hashes, &active) < 0) {
+        return NULL;
+    }
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, (num_slots + 1) * 8);
+    int failed = out == NULL;
+    if (!failed) {
+        Sink sink = {(int64_t *)PyByteArray_AS_STRING(out), NULL, 0};
+        memset(sink.depths, 0, (size_t)(num_slots + 1) * 8);
+        failed = walk(m, hashes, active, ((size_t)num_slots + 63) / 64, &sink) < 0;
+    }
+    Py_DECREF(hashes);
+    PyMem_Free(active);
+    if (failed) {
+        Py_XDECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* depths_at(block_hashes, active, positions, num_slots) -> bytearray of float64s: the
+   depths of `depths_bytes` at `positions` (a buffer of int64 slots, -1 reading 0), as
+   a candidate column. Only the slots written are touched: no array per slot is
+   built or cleared (at 10,000 workers that was most of a walk). */
+static PyObject *
+HolderMap_depths_at(HolderMap *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "expected (block_hashes, active, positions, num_slots)");
+        return NULL;
+    }
+    Py_ssize_t num_slots = PyLong_AsSsize_t(args[3]);
+    if (num_slots == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_buffer positions;
+    if (PyObject_GetBuffer(args[2], &positions, PyBUF_C_CONTIGUOUS) < 0) {
+        return NULL;
+    }
+    if (positions.len % 8 != 0) {
+        PyBuffer_Release(&positions);
+        PyErr_SetString(PyExc_ValueError, "positions must be int64s");
+        return NULL;
+    }
+    PyObject *hashes;
+    uint64_t *active;
+    if (parse_walk(args, 3, &num_slots, &hashes, &active) < 0) {
+        PyBuffer_Release(&positions);
+        return NULL;
+    }
+    PyObject *out = NULL;
+    /* Kept between walks, all zeros in between: only what a walk writes is cleared. */
+    if ((size_t)num_slots > m->scratch_size) {
+        int64_t *depths = PyMem_Calloc((size_t)num_slots, sizeof(int64_t));
+        size_t *written = PyMem_Malloc((size_t)num_slots * sizeof(size_t));
+        if (depths == NULL || written == NULL) {
+            PyMem_Free(depths);
+            PyMem_Free(written);
+            PyErr_NoMemory();
+            goto done;
+        }
+        PyMem_Free(m->scratch);
+        PyMem_Free(m->written);
+        m->scratch = depths;
+        m->written = written;
+        m->scratch_size = (size_t)num_slots;
+    }
+    Sink sink = {m->scratch, m->written, 0};
+    if (walk(m, hashes, active, ((size_t)num_slots + 63) / 64, &sink) < 0) {
+        goto clear;
+    }
+    Py_ssize_t num_candidates = positions.len / 8;
+    out = PyByteArray_FromStringAndSize(NULL, num_candidates * 8);
+    if (out == NULL) {
+        goto clear;
+    }
+    const int64_t *at = (const int64_t *)positions.buf;
+    double *column = (double *)PyByteArray_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < num_candidates; i++) {
+        int64_t slot = at[i];
+        column[i] = slot >= 0 && slot < num_slots ? (double)sink.depths[slot] : 0.0;
+    }
+clear:
+    for (size_t i = 0; i < sink.num_written; i++) {
+        sink.depths[sink.written[i]] = 0;
+    }
+done:
+    Py_DECREF(hashes);
+    PyMem_Free(active);
+    PyBuffer_Release(&positions);
+    return out;
+}
+
+static Py_ssize_t
+HolderMap_len(HolderMap *m)
+{
+    return (Py_ssize_t)m->size;
+}
+
+static int
+HolderMap_contains(HolderMap *m, PyObject *arg)
+{
+    uint64_t key = PyLong_AsUnsignedLongLong(arg);
+    if (key == (uint64_t)-1 && PyErr_Occurred()) {
+        return -1;
+    }
+    return find(m, key) != NULL;
+}
+
+static PyObject *
+HolderMap_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_GET_SIZE(args) || (kwargs && PyDict_GET_SIZE(kwargs))) {
+        PyErr_SetString(PyExc_TypeError, "HolderMap() takes no arguments");
+        return NULL;
+    }
+    HolderMap *m = (HolderMap *)type->tp_alloc(type, 0);
+    if (m != NULL) {
+        m->entries = NULL;
+        m->capacity = 0;
+        m->size = 0;
+        m->scratch = NULL;
+        m->written = NULL;
+        m->scratch_size = 0;
+    }
+    return (PyObject *)m;
+}
+
+static void
+HolderMap_dealloc(HolderMap *m)
+{
+    for (size_t i = 0; i < m->capacity; i++) {
+        if (m->entries[i].value > 0) {
+            PyMem_Free(bitmap_of(m->entries[i].value));
+        }
+    }
+    PyMem_Free(m->entries);
+    PyMem_Free(m->scratch);
+    PyMem_Free(m->written);
+    Py_TYPE(m)->tp_free((PyObject *)m);
+}
+
+static PyMethodDef HolderMap_methods[] = {
+    {"add", (PyCFunction)(void (*)(void))HolderMap_add, METH_FASTCALL,
+     "add(block_hash, slot): the worker at slot holds the block."},
+    {"discard", (PyCFunction)(void (*)(void))HolderMap_discard, METH_FASTCALL,
+     "discard(block_hash, slot): it no longer does (no entry once nobody does)."},
+    {"mask", (PyCFunction)HolderMap_mask, METH_O,
+     "mask(block_hash) -> int: the holders' bitmask (0 when none)."},
+    {"depths_bytes", (PyCFunction)(void (*)(void))HolderMap_depths, METH_FASTCALL,
+     "depths_bytes(block_hashes, active, num_slots) -> bytearray of int64 depths."},
+    {"_depths_at", (PyCFunction)(void (*)(void))HolderMap_depths_at, METH_FASTCALL,
+     "_depths_at(block_hashes, active, positions, num_slots) -> bytearray of float64s."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods HolderMap_as_sequence = {
+    .sq_length = (lenfunc)HolderMap_len,
+    .sq_contains = (objobjproc)HolderMap_contains,
+};
+
+static PyTypeObject HolderMapType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "triskel.router.scheduling.producers._holder_map.HolderMap",
+    .tp_basicsize = sizeof(HolderMap),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "Block hash -> holder slots, with the prefix walk (see holders.py).",
+    .tp_new = HolderMap_new,
+    .tp_dealloc = (destructor)HolderMap_dealloc,
+    .tp_methods = HolderMap_methods,
+    .tp_as_sequence = &HolderMap_as_sequence,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_holder_map",
+    .m_doc = "The compiled HolderMap (see holders.py).",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC
+PyInit__holder_map(void)
+{
+    if (PyType_Ready(&HolderMapType) < 0) {
+        return NULL;
+    }
+    PyObject *mod = PyModule_Create(&module);
+    if (mod == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&HolderMapType);
+    if (PyModule_AddObject(mod, "HolderMap", (PyObject *)&HolderMapType) < 0) {
+        Py_DECREF(&HolderMapType);
+        Py_DECREF(mod);
+        return NULL;
+    }
+    return mod;
+}
