@@ -212,74 +212,66 @@ parse_key_slot(PyObject *const *args, Py_ssize_t nargs, uint64_t *key, Py_ssize_
     return 0;
 }
 
-static PyObject *
-HolderMap_add(HolderMap *m, PyObject *const *args, Py_ssize_t nargs)
+/* The worker at `slot` holds the block `key`: 0, or -1 with MemoryError set. */
+static int
+holder_add(HolderMap *m, uint64_t key, size_t slot)
 {
-    uint64_t key;
-    Py_ssize_t slot;
-    if (parse_key_slot(args, nargs, &key, &slot) < 0) {
-        return NULL;
-    }
     Entry *e = find(m, key);
     if (e == NULL) {
         if (reserve_one(m) < 0) {
-            return NULL;
+            return -1;
         }
         place(m->entries, m->capacity, key, ~(int64_t)slot);
         m->size++;
-        Py_RETURN_NONE;
+        return 0;
     }
     if (e->value < 0) {
         size_t lone = (size_t)~e->value;
-        if (lone == (size_t)slot) {
-            Py_RETURN_NONE;
+        if (lone == slot) {
+            return 0;
         }
-        size_t highest = lone > (size_t)slot ? lone : (size_t)slot;
+        size_t highest = lone > slot ? lone : slot;
         uint64_t *bits = bitmap_new(highest / 64 + 1);
         if (bits == NULL) {
-            return NULL;
+            return -1;
         }
         bits[1 + lone / 64] |= 1ULL << (lone % 64);
         bits[1 + slot / 64] |= 1ULL << (slot % 64);
         if (check_value(bits) < 0) {
             PyMem_Free(bits);
-            return NULL;
+            return -1;
         }
         e->value = (int64_t)(intptr_t)bits;
-        Py_RETURN_NONE;
+        return 0;
     }
-    uint64_t *bits = bitmap_with(bitmap_of(e->value), (size_t)slot);
+    uint64_t *bits = bitmap_with(bitmap_of(e->value), slot);
     if (bits == NULL) {
-        return NULL; /* the old bitmap is still in place */
+        return -1; /* the old bitmap is still in place */
     }
     if (check_value(bits) < 0) {
-        return NULL;
+        return -1;
     }
     e->value = (int64_t)(intptr_t)bits;
-    Py_RETURN_NONE;
+    return 0;
 }
 
-static PyObject *
-HolderMap_discard(HolderMap *m, PyObject *const *args, Py_ssize_t nargs)
+/* The worker at `slot` no longer holds the block `key` (no entry once nobody does). */
+static void
+holder_discard(HolderMap *m, uint64_t key, size_t slot)
 {
-    uint64_t key;
-    Py_ssize_t slot;
-    if (parse_key_slot(args, nargs, &key, &slot) < 0) {
-        return NULL;
-    }
     Entry *e = find(m, key);
     if (e == NULL) {
-        Py_RETURN_NONE;
+        return;
     }
     if (e->value < 0) {
-        if ((size_t)~e->value == (size_t)slot) {
+        if ((size_t)~e->value == slot) {
             erase(m, e);
         }
-        Py_RETURN_NONE;
+        return;
     }
     uint64_t *bits = bitmap_of(e->value);
     size_t num_words = (size_t)bits[0];
-    if ((size_t)slot / 64 < num_words) {
+    if (slot / 64 < num_words) {
         bits[1 + slot / 64] &= ~(1ULL << (slot % 64));
     }
     /* Two holders or more stay a bitmap; one becomes a lone slot; none, no entry. */
@@ -292,7 +284,7 @@ HolderMap_discard(HolderMap *m, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     if (count >= 2) {
-        Py_RETURN_NONE;
+        return;
     }
     PyMem_Free(bits);
     if (count == 1) {
@@ -301,6 +293,28 @@ HolderMap_discard(HolderMap *m, PyObject *const *args, Py_ssize_t nargs)
     else {
         erase(m, e);
     }
+}
+
+static PyObject *
+HolderMap_add(HolderMap *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    uint64_t key;
+    Py_ssize_t slot;
+    if (parse_key_slot(args, nargs, &key, &slot) < 0 || holder_add(m, key, (size_t)slot) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+HolderMap_discard(HolderMap *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    uint64_t key;
+    Py_ssize_t slot;
+    if (parse_key_slot(args, nargs, &key, &slot) < 0) {
+        return NULL;
+    }
+    holder_discard(m, key, (size_t)slot);
     Py_RETURN_NONE;
 }
 
@@ -672,6 +686,442 @@ static PyTypeObject HolderMapType = {
     .tp_as_sequence = &HolderMap_as_sequence,
 };
 
+/* ---- BlockLru: one worker's routing history, block hash -> time recorded, oldest first.
+
+   The compiled form of `history_lru.PyBlockLru` (same methods, same order, same
+   answers). An OrderedDict rebuilt its table and node index as it grew and, full,
+   every time its deleted entries filled it: O(size) on whichever pick came then
+   (docs/benchmarks.md, "Where a p99 comes from"). Here the list is arrays of nodes
+   (a free list reuses them) and the hash table deletes by backward shift: no
+   compaction ever, and growth rehashes 12-byte places. */
+
+typedef struct {
+    uint64_t key;
+    int32_t node; /* -1: an empty place */
+} LruPlace;
+
+typedef struct {
+    PyObject_HEAD
+    LruPlace *places;
+    size_t capacity; /* a power of two, or 0 */
+    size_t size;
+    uint64_t *keys; /* per node */
+    double *times;
+    int32_t *prev, *next;
+    size_t num_nodes; /* nodes allocated */
+    int32_t oldest, newest, free; /* -1: none */
+} BlockLru;
+
+static LruPlace *
+lru_find(const BlockLru *l, uint64_t key)
+{
+    if (l->capacity == 0) {
+        return NULL;
+    }
+    size_t mask = l->capacity - 1;
+    size_t i = (size_t)mix(key) & mask;
+    for (;;) {
+        LruPlace *p = &l->places[i];
+        if (p->node < 0) {
+            return NULL;
+        }
+        if (p->key == key) {
+            return p;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+static void
+lru_place(LruPlace *places, size_t capacity, uint64_t key, int32_t node)
+{
+    size_t mask = capacity - 1;
+    size_t i = (size_t)mix(key) & mask;
+    while (places[i].node >= 0) {
+        i = (i + 1) & mask;
+    }
+    places[i].key = key;
+    places[i].node = node;
+}
+
+/* Room for one more key and one more node; -1 with MemoryError set. */
+static int
+lru_reserve_one(BlockLru *l)
+{
+    if ((l->size + 1) * 4 > l->capacity * 3) {
+        size_t capacity = l->capacity ? l->capacity * 2 : MIN_CAPACITY;
+        LruPlace *places = PyMem_Malloc(capacity * sizeof(LruPlace));
+        if (places == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (size_t i = 0; i < capacity; i++) {
+            places[i].node = -1;
+        }
+        for (size_t i = 0; i < l->capacity; i++) {
+            if (l->places[i].node >= 0) {
+                lru_place(places, capacity, l->places[i].key, l->places[i].node);
+            }
+        }
+        PyMem_Free(l->places);
+        l->places = places;
+        l->capacity = capacity;
+    }
+    if (l->free < 0) {
+        size_t num_nodes = l->num_nodes ? l->num_nodes * 2 : MIN_CAPACITY;
+        if (num_nodes > INT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "BlockLru: too many blocks");
+            return -1;
+        }
+        uint64_t *keys = PyMem_Realloc(l->keys, num_nodes * sizeof(uint64_t));
+        if (keys != NULL) {
+            l->keys = keys;
+        }
+        double *times = keys ? PyMem_Realloc(l->times, num_nodes * sizeof(double)) : NULL;
+        if (times != NULL) {
+            l->times = times;
+        }
+        int32_t *prev = times ? PyMem_Realloc(l->prev, num_nodes * sizeof(int32_t)) : NULL;
+        if (prev != NULL) {
+            l->prev = prev;
+        }
+        int32_t *next = prev ? PyMem_Realloc(l->next, num_nodes * sizeof(int32_t)) : NULL;
+        if (next == NULL) {
+            PyErr_NoMemory(); /* what was grown stays, unused: the sizes are unchanged */
+            return -1;
+        }
+        l->next = next;
+        for (size_t n = l->num_nodes; n < num_nodes; n++) { /* the new nodes, free */
+            l->next[n] = n + 1 < num_nodes ? (int32_t)(n + 1) : -1;
+        }
+        l->free = (int32_t)l->num_nodes;
+        l->num_nodes = num_nodes;
+    }
+    return 0;
+}
+
+static void
+lru_unlink(BlockLru *l, int32_t node)
+{
+    int32_t before = l->prev[node], after = l->next[node];
+    if (before >= 0) {
+        l->next[before] = after;
+    }
+    else {
+        l->oldest = after;
+    }
+    if (after >= 0) {
+        l->prev[after] = before;
+    }
+    else {
+        l->newest = before;
+    }
+}
+
+static void
+lru_link_newest(BlockLru *l, int32_t node)
+{
+    l->prev[node] = l->newest;
+    l->next[node] = -1;
+    if (l->newest >= 0) {
+        l->next[l->newest] = node;
+    }
+    else {
+        l->oldest = node;
+    }
+    l->newest = node;
+}
+
+/* Records `key` at `now`, newest: 1 when it was not there, 0 when moved; -1 on error. */
+static int
+lru_touch(BlockLru *l, uint64_t key, double now)
+{
+    LruPlace *p = lru_find(l, key);
+    if (p != NULL) {
+        lru_unlink(l, p->node);
+        lru_link_newest(l, p->node);
+        l->times[p->node] = now;
+        return 0;
+    }
+    if (lru_reserve_one(l) < 0) {
+        return -1;
+    }
+    int32_t node = l->free;
+    l->free = l->next[node];
+    l->keys[node] = key;
+    l->times[node] = now;
+    lru_link_newest(l, node);
+    lru_place(l->places, l->capacity, key, node);
+    l->size++;
+    return 1;
+}
+
+/* Forgets `key` (known to be there) from the table and the list. */
+static void
+lru_remove(BlockLru *l, uint64_t key)
+{
+    LruPlace *p = lru_find(l, key);
+    int32_t node = p->node;
+    size_t mask = l->capacity - 1;
+    size_t hole = (size_t)(p - l->places);
+    size_t j = hole;
+    for (;;) { /* backward shift, as `erase` */
+        j = (j + 1) & mask;
+        LruPlace *next = &l->places[j];
+        if (next->node < 0) {
+            break;
+        }
+        if (!stays((size_t)mix(next->key) & mask, hole, j)) {
+            l->places[hole] = *next;
+            hole = j;
+        }
+    }
+    l->places[hole].node = -1;
+    lru_unlink(l, node);
+    l->next[node] = l->free;
+    l->free = node;
+    l->size--;
+}
+
+/* Drops the `count` oldest entries, each from `holders` at `slot` too. */
+static void
+lru_drop_oldest(BlockLru *l, size_t count, HolderMap *holders, size_t slot)
+{
+    while (count-- > 0 && l->oldest >= 0) {
+        uint64_t key = l->keys[l->oldest];
+        lru_remove(l, key);
+        holder_discard(holders, key, slot);
+    }
+}
+
+static HolderMap *holder_arg(PyObject *arg);
+
+static int
+parse_holders_slot(PyObject *holders_arg, PyObject *slot_arg, HolderMap **holders, size_t *slot)
+{
+    *holders = holder_arg(holders_arg);
+    if (*holders == NULL) {
+        return -1;
+    }
+    Py_ssize_t value = PyLong_AsSsize_t(slot_arg);
+    if (value == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (value < 0) {
+        PyErr_SetString(PyExc_ValueError, "slot must be >= 0");
+        return -1;
+    }
+    *slot = (size_t)value;
+    return 0;
+}
+
+/* record(block_hashes, now, holders, slot, capacity): each hash newest at `now` (a new
+   one added to `holders` at `slot`), then the oldest dropped down to `capacity`. */
+static PyObject *
+BlockLru_record(BlockLru *l, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "expected (block_hashes, now, holders, slot, capacity)");
+        return NULL;
+    }
+    double now = PyFloat_AsDouble(args[1]);
+    if (now == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    HolderMap *holders;
+    size_t slot;
+    if (parse_holders_slot(args[2], args[3], &holders, &slot) < 0) {
+        return NULL;
+    }
+    Py_ssize_t capacity = PyLong_AsSsize_t(args[4]);
+    if (capacity == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *hashes = PySequence_Fast(args[0], "block_hashes must be a sequence");
+    if (hashes == NULL) {
+        return NULL;
+    }
+    Py_ssize_t num_blocks = PySequence_Fast_GET_SIZE(hashes);
+    PyObject **items = PySequence_Fast_ITEMS(hashes);
+    for (Py_ssize_t i = 0; i < num_blocks; i++) {
+        uint64_t key = PyLong_AsUnsignedLongLong(items[i]);
+        if (key == (uint64_t)-1 && PyErr_Occurred()) {
+            Py_DECREF(hashes);
+            return NULL;
+        }
+        int added = lru_touch(l, key, now);
+        if (added < 0) {
+            Py_DECREF(hashes);
+            return NULL;
+        }
+        if (added && holder_add(holders, key, slot) < 0) {
+            lru_remove(l, key); /* not recorded at all: both stay as they were */
+            Py_DECREF(hashes);
+            return NULL;
+        }
+    }
+    Py_DECREF(hashes);
+    if (capacity >= 0 && l->size > (size_t)capacity) {
+        lru_drop_oldest(l, l->size - (size_t)capacity, holders, slot);
+    }
+    Py_RETURN_NONE;
+}
+
+/* expire(oldest_live, holders, slot) -> int: drops the entries recorded at or before
+   `oldest_live` (from the oldest on), each from `holders` too; how many. */
+static PyObject *
+BlockLru_expire(BlockLru *l, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "expected (oldest_live, holders, slot)");
+        return NULL;
+    }
+    double oldest_live = PyFloat_AsDouble(args[0]);
+    if (oldest_live == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    HolderMap *holders;
+    size_t slot;
+    if (parse_holders_slot(args[1], args[2], &holders, &slot) < 0) {
+        return NULL;
+    }
+    size_t count = 0;
+    while (l->oldest >= 0 && l->times[l->oldest] <= oldest_live) {
+        lru_drop_oldest(l, 1, holders, slot);
+        count++;
+    }
+    return PyLong_FromSize_t(count);
+}
+
+/* drop_all(holders, slot): forgets every entry, each from `holders` too. */
+static PyObject *
+BlockLru_drop_all(BlockLru *l, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "expected (holders, slot)");
+        return NULL;
+    }
+    HolderMap *holders;
+    size_t slot;
+    if (parse_holders_slot(args[0], args[1], &holders, &slot) < 0) {
+        return NULL;
+    }
+    lru_drop_oldest(l, l->size, holders, slot);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+BlockLru_oldest_time(BlockLru *l, PyObject *Py_UNUSED(ignored))
+{
+    if (l->oldest < 0) {
+        Py_RETURN_NONE;
+    }
+    return PyFloat_FromDouble(l->times[l->oldest]);
+}
+
+/* items() -> [(hash, time)], oldest first (for tests). */
+static PyObject *
+BlockLru_items(BlockLru *l, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *items = PyList_New(0);
+    for (int32_t n = l->oldest; items != NULL && n >= 0; n = l->next[n]) {
+        PyObject *item = Py_BuildValue("(Kd)", (unsigned long long)l->keys[n], l->times[n]);
+        if (item == NULL || PyList_Append(items, item) < 0) {
+            Py_XDECREF(item);
+            Py_CLEAR(items);
+            break;
+        }
+        Py_DECREF(item);
+    }
+    return items;
+}
+
+static Py_ssize_t
+BlockLru_len(BlockLru *l)
+{
+    return (Py_ssize_t)l->size;
+}
+
+static int
+BlockLru_contains(BlockLru *l, PyObject *arg)
+{
+    uint64_t key = PyLong_AsUnsignedLongLong(arg);
+    if (key == (uint64_t)-1 && PyErr_Occurred()) {
+        return -1;
+    }
+    return lru_find(l, key) != NULL;
+}
+
+static PyObject *
+BlockLru_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_GET_SIZE(args) || (kwargs && PyDict_GET_SIZE(kwargs))) {
+        PyErr_SetString(PyExc_TypeError, "BlockLru() takes no arguments");
+        return NULL;
+    }
+    BlockLru *l = (BlockLru *)type->tp_alloc(type, 0);
+    if (l != NULL) {
+        l->places = NULL;
+        l->capacity = l->size = l->num_nodes = 0;
+        l->keys = NULL;
+        l->times = NULL;
+        l->prev = l->next = NULL;
+        l->oldest = l->newest = l->free = -1;
+    }
+    return (PyObject *)l;
+}
+
+static void
+BlockLru_dealloc(BlockLru *l)
+{
+    PyMem_Free(l->places);
+    PyMem_Free(l->keys);
+    PyMem_Free(l->times);
+    PyMem_Free(l->prev);
+    PyMem_Free(l->next);
+    Py_TYPE(l)->tp_free((PyObject *)l);
+}
+
+static PyMethodDef BlockLru_methods[] = {
+    {"record", (PyCFunction)(void (*)(void))BlockLru_record, METH_FASTCALL,
+     "record(block_hashes, now, holders, slot, capacity)"},
+    {"expire", (PyCFunction)(void (*)(void))BlockLru_expire, METH_FASTCALL,
+     "expire(oldest_live, holders, slot) -> int"},
+    {"drop_all", (PyCFunction)(void (*)(void))BlockLru_drop_all, METH_FASTCALL,
+     "drop_all(holders, slot)"},
+    {"oldest_time", (PyCFunction)BlockLru_oldest_time, METH_NOARGS,
+     "oldest_time() -> float | None"},
+    {"items", (PyCFunction)BlockLru_items, METH_NOARGS, "items() -> [(hash, time)], oldest first"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods BlockLru_as_sequence = {
+    .sq_length = (lenfunc)BlockLru_len,
+    .sq_contains = (objobjproc)BlockLru_contains,
+};
+
+static PyTypeObject BlockLruType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "triskel.router.scheduling.producers._holder_map.BlockLru",
+    .tp_basicsize = sizeof(BlockLru),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One worker's routing history, oldest first (see history_lru.py).",
+    .tp_new = BlockLru_new,
+    .tp_dealloc = (destructor)BlockLru_dealloc,
+    .tp_methods = BlockLru_methods,
+    .tp_as_sequence = &BlockLru_as_sequence,
+};
+
+static HolderMap *
+holder_arg(PyObject *arg)
+{
+    if (!PyObject_TypeCheck(arg, &HolderMapType)) {
+        PyErr_SetString(PyExc_TypeError, "holders must be a compiled HolderMap");
+        return NULL;
+    }
+    return (HolderMap *)arg;
+}
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "_holder_map",
@@ -692,6 +1142,16 @@ PyInit__holder_map(void)
     Py_INCREF(&HolderMapType);
     if (PyModule_AddObject(mod, "HolderMap", (PyObject *)&HolderMapType) < 0) {
         Py_DECREF(&HolderMapType);
+        Py_DECREF(mod);
+        return NULL;
+    }
+    if (PyType_Ready(&BlockLruType) < 0) {
+        Py_DECREF(mod);
+        return NULL;
+    }
+    Py_INCREF(&BlockLruType);
+    if (PyModule_AddObject(mod, "BlockLru", (PyObject *)&BlockLruType) < 0) {
+        Py_DECREF(&BlockLruType);
         Py_DECREF(mod);
         return NULL;
     }

@@ -16,11 +16,11 @@ ordered by time too: expiry and eviction both pop from the oldest end.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 
 from triskel.common.hashing import BlockHash
 from triskel.router.scheduling.candidates import Candidates, FloatColumn
+from triskel.router.scheduling.producers.history_lru import HistoryLru, new_history_lru
 from triskel.router.scheduling.producers.holders import new_holder_map
 from triskel.router.scheduling.producers.worker_masks import WorkerSlots, match_lengths
 
@@ -51,11 +51,11 @@ class ApproximatePrefixIndex:
         self._capacity = capacity_blocks_per_worker
         self._ttl_s = ttl_s
         self._clock = clock
-        # Per worker: hash → time recorded, oldest first.
-        self._lru_of: dict[str, OrderedDict[BlockHash, float]] = {}
-        # hash → holders (see holders: compiled where built; the GC never walks it).
+        # hash → holders, and per worker hash → time recorded, oldest first (see holders
+        # and history_lru: compiled where built; the GC never walks either).
         self._slots = WorkerSlots()
         self._holders = new_holder_map()
+        self._lru_of: dict[str, HistoryLru] = {}
         # Workers that left are never matched again; a sweep every TTL frees their entries.
         self._next_sweep_s = clock() + ttl_s
 
@@ -64,25 +64,12 @@ class ApproximatePrefixIndex:
         now = self._clock()
         if now >= self._next_sweep_s:
             self._sweep(now)
-        lru = self._lru_of.setdefault(worker_id, OrderedDict())
-        self._expire(worker_id, lru, now)
+        lru = self._lru_of.get(worker_id)
+        if lru is None:
+            lru = self._lru_of[worker_id] = new_history_lru(self._holders)
         slot = self._slots.assign(worker_id)
-        add = self._holders.add
-        move = lru.move_to_end
-        # Every prompt block of every pick passes here (and later leaves through
-        # `_drop_oldest`). A known hash is moved, not popped and stored again: each pop
-        # leaves a deleted slot in the dict, and once they fill it the dict compacts and
-        # the OrderedDict rebuilds its node index, O(LRU size) on the unlucky pick
-        # (~0.3 ms at 3,600 entries, milliseconds at llm-d's 31,250).
-        for block_hash in block_hashes:
-            if block_hash in lru:
-                move(block_hash)
-            else:
-                add(block_hash, slot)
-            lru[block_hash] = now
-        num_over = len(lru) - self._capacity
-        if num_over > 0:
-            self._drop_oldest(lru, slot, num_over)
+        lru.expire(now - self._ttl_s, self._holders, slot)
+        lru.record(block_hashes, now, self._holders, slot, self._capacity)
 
     def match_lengths(
         self, block_hashes: Sequence[BlockHash], worker_ids: Sequence[str]
@@ -96,7 +83,7 @@ class ApproximatePrefixIndex:
         for worker_id in set(worker_ids):
             lru = self._lru_of.get(worker_id)
             if lru is not None:
-                self._expire(worker_id, lru, now)
+                lru.expire(now - self._ttl_s, self._holders, self._slots.assign(worker_id))
         return match_lengths(self._holders, block_hashes, worker_ids, self._slots)
 
     def match_column(
@@ -136,16 +123,19 @@ class ApproximatePrefixIndex:
             if worker_id is None:
                 continue
             lru = self._lru_of.get(worker_id)
-            if lru and next(iter(lru.values())) <= oldest_live:
-                self._expire(worker_id, lru, now)
+            if lru is None:
+                continue
+            oldest = lru.oldest_time()
+            if oldest is not None and oldest <= oldest_live:
+                lru.expire(oldest_live, self._holders, slot)
                 expired = True
         return expired
 
     def remove_worker(self, worker_id: str) -> None:
         """Forgets everything recorded for `worker_id`."""
         lru = self._lru_of.pop(worker_id, None)
-        if lru:
-            self._drop_oldest(lru, self._slots.assign(worker_id), len(lru))
+        if lru is not None:
+            lru.drop_all(self._holders, self._slots.assign(worker_id))
         self._slots.release(worker_id)
 
     def num_blocks(self, worker_id: str) -> int:
@@ -154,27 +144,8 @@ class ApproximatePrefixIndex:
 
     def _sweep(self, now: float) -> None:
         for worker_id, lru in list(self._lru_of.items()):
-            self._expire(worker_id, lru, now)
-            if not lru:
+            lru.expire(now - self._ttl_s, self._holders, self._slots.assign(worker_id))
+            if not len(lru):
                 del self._lru_of[worker_id]
                 self._slots.release(worker_id)
         self._next_sweep_s = now + self._ttl_s
-
-    def _expire(self, worker_id: str, lru: OrderedDict[BlockHash, float], now: float) -> None:
-        # Oldest first, so stop at the first live entry: amortised O(1) per entry.
-        oldest_live = now - self._ttl_s
-        num_expired = 0
-        for recorded in lru.values():
-            if recorded > oldest_live:
-                break
-            num_expired += 1
-        if num_expired:
-            self._drop_oldest(lru, self._slots.assign(worker_id), num_expired)
-
-    def _drop_oldest(self, lru: OrderedDict[BlockHash, float], slot: int, count: int) -> None:
-        """Forgets the `count` oldest entries of the worker at `slot`."""
-        discard = self._holders.discard
-        pop_oldest = lru.popitem
-        for _ in range(count):
-            block_hash, _recorded = pop_oldest(last=False)
-            discard(block_hash, slot)
