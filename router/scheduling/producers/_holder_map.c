@@ -25,11 +25,16 @@ typedef struct {
     int64_t value;
 } Entry;
 
+/* An open-addressing table of (hash, value) pairs, value 0 marking an empty place. */
 typedef struct {
-    PyObject_HEAD
     Entry *entries;
     size_t capacity; /* a power of two, or 0 before the first insert */
     size_t size;
+} Table;
+
+typedef struct {
+    PyObject_HEAD
+    Table t;
     /* depths_at's per-slot depths (zeros between walks) and the slots a walk wrote. */
     int64_t *scratch;
     size_t *written;
@@ -58,7 +63,7 @@ bitmap_of(int64_t value)
 }
 
 static Entry *
-find(const HolderMap *m, uint64_t key)
+find(const Table *m, uint64_t key)
 {
     if (m->capacity == 0) {
         return NULL;
@@ -92,7 +97,7 @@ place(Entry *entries, size_t capacity, uint64_t key, int64_t value)
 
 /* Room for one more entry (at most 3/4 full); -1 with MemoryError set. */
 static int
-reserve_one(HolderMap *m)
+reserve_one(Table *m)
 {
     if ((m->size + 1) * 4 <= m->capacity * 3) {
         return 0;
@@ -125,7 +130,7 @@ stays(size_t home, size_t hole, size_t j)
 }
 
 static void
-erase(HolderMap *m, Entry *e)
+erase(Table *m, Entry *e)
 {
     size_t mask = m->capacity - 1;
     size_t hole = (size_t)(e - m->entries);
@@ -216,13 +221,13 @@ parse_key_slot(PyObject *const *args, Py_ssize_t nargs, uint64_t *key, Py_ssize_
 static int
 holder_add(HolderMap *m, uint64_t key, size_t slot)
 {
-    Entry *e = find(m, key);
+    Entry *e = find(&m->t, key);
     if (e == NULL) {
-        if (reserve_one(m) < 0) {
+        if (reserve_one(&m->t) < 0) {
             return -1;
         }
-        place(m->entries, m->capacity, key, ~(int64_t)slot);
-        m->size++;
+        place(m->t.entries, m->t.capacity, key, ~(int64_t)slot);
+        m->t.size++;
         return 0;
     }
     if (e->value < 0) {
@@ -259,13 +264,13 @@ holder_add(HolderMap *m, uint64_t key, size_t slot)
 static void
 holder_discard(HolderMap *m, uint64_t key, size_t slot)
 {
-    Entry *e = find(m, key);
+    Entry *e = find(&m->t, key);
     if (e == NULL) {
         return;
     }
     if (e->value < 0) {
         if ((size_t)~e->value == slot) {
-            erase(m, e);
+            erase(&m->t, e);
         }
         return;
     }
@@ -291,7 +296,7 @@ holder_discard(HolderMap *m, uint64_t key, size_t slot)
         e->value = ~(int64_t)last;
     }
     else {
-        erase(m, e);
+        erase(&m->t, e);
     }
 }
 
@@ -325,7 +330,7 @@ HolderMap_mask(HolderMap *m, PyObject *arg)
     if (key == (uint64_t)-1 && PyErr_Occurred()) {
         return NULL;
     }
-    Entry *e = find(m, key);
+    Entry *e = find(&m->t, key);
     if (e == NULL) {
         return PyLong_FromLong(0);
     }
@@ -442,7 +447,7 @@ walk(const HolderMap *m, PyObject *hashes, uint64_t *active, size_t num_words, S
         if (key == (uint64_t)-1 && PyErr_Occurred()) {
             return -1;
         }
-        const Entry *e = find(m, key);
+        const Entry *e = find(&m->t, key);
         if (e != NULL && e->value < 0) { /* one holder: only its bit can stay */
             size_t lone = (size_t)~e->value;
             for (size_t w = lo; w < hi; w++) {
@@ -609,7 +614,7 @@ done:
 static Py_ssize_t
 HolderMap_len(HolderMap *m)
 {
-    return (Py_ssize_t)m->size;
+    return (Py_ssize_t)m->t.size;
 }
 
 static int
@@ -619,7 +624,7 @@ HolderMap_contains(HolderMap *m, PyObject *arg)
     if (key == (uint64_t)-1 && PyErr_Occurred()) {
         return -1;
     }
-    return find(m, key) != NULL;
+    return find(&m->t, key) != NULL;
 }
 
 static PyObject *
@@ -631,9 +636,9 @@ HolderMap_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     }
     HolderMap *m = (HolderMap *)type->tp_alloc(type, 0);
     if (m != NULL) {
-        m->entries = NULL;
-        m->capacity = 0;
-        m->size = 0;
+        m->t.entries = NULL;
+        m->t.capacity = 0;
+        m->t.size = 0;
         m->scratch = NULL;
         m->written = NULL;
         m->scratch_size = 0;
@@ -644,12 +649,12 @@ HolderMap_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 static void
 HolderMap_dealloc(HolderMap *m)
 {
-    for (size_t i = 0; i < m->capacity; i++) {
-        if (m->entries[i].value > 0) {
-            PyMem_Free(bitmap_of(m->entries[i].value));
+    for (size_t i = 0; i < m->t.capacity; i++) {
+        if (m->t.entries[i].value > 0) {
+            PyMem_Free(bitmap_of(m->t.entries[i].value));
         }
     }
-    PyMem_Free(m->entries);
+    PyMem_Free(m->t.entries);
     PyMem_Free(m->scratch);
     PyMem_Free(m->written);
     Py_TYPE(m)->tp_free((PyObject *)m);
@@ -1112,6 +1117,190 @@ static PyTypeObject BlockLruType = {
     .tp_as_sequence = &BlockLru_as_sequence,
 };
 
+/* ---- BlockSet: the blocks one worker holds (the precise index's, for removal).
+
+   The compiled form of `worker_blocks.PyBlockSet`: a table of 64-bit hashes (the
+   holder map's table, every value 1), 16 bytes a place, where a dict used as a set
+   cost ~37 bytes a block (docs/benchmarks.md, "Prefix index memory"). */
+
+typedef struct {
+    PyObject_HEAD
+    Table t;
+} BlockSet;
+
+static int parse_holders_slot(PyObject *holders_arg, PyObject *slot_arg, HolderMap **holders,
+                              size_t *slot);
+
+/* add_all(block_hashes, holders, slot): each hash in the set, a new one added to
+   `holders` at `slot`. */
+static PyObject *
+BlockSet_add_all(BlockSet *b, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "expected (block_hashes, holders, slot)");
+        return NULL;
+    }
+    HolderMap *holders;
+    size_t slot;
+    if (parse_holders_slot(args[1], args[2], &holders, &slot) < 0) {
+        return NULL;
+    }
+    PyObject *hashes = PySequence_Fast(args[0], "block_hashes must be a sequence");
+    if (hashes == NULL) {
+        return NULL;
+    }
+    Py_ssize_t num_blocks = PySequence_Fast_GET_SIZE(hashes);
+    PyObject **items = PySequence_Fast_ITEMS(hashes);
+    for (Py_ssize_t i = 0; i < num_blocks; i++) {
+        uint64_t key = PyLong_AsUnsignedLongLong(items[i]);
+        if (key == (uint64_t)-1 && PyErr_Occurred()) {
+            Py_DECREF(hashes);
+            return NULL;
+        }
+        if (find(&b->t, key) != NULL) {
+            continue;
+        }
+        if (reserve_one(&b->t) < 0) {
+            Py_DECREF(hashes);
+            return NULL;
+        }
+        place(b->t.entries, b->t.capacity, key, 1);
+        b->t.size++;
+        if (holder_add(holders, key, slot) < 0) {
+            erase(&b->t, find(&b->t, key)); /* not added at all: both stay as they were */
+            Py_DECREF(hashes);
+            return NULL;
+        }
+    }
+    Py_DECREF(hashes);
+    Py_RETURN_NONE;
+}
+
+/* discard_all(block_hashes, holders, slot): each hash out of the set, and one that was
+   in it out of `holders` at `slot`. */
+static PyObject *
+BlockSet_discard_all(BlockSet *b, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "expected (block_hashes, holders, slot)");
+        return NULL;
+    }
+    HolderMap *holders;
+    size_t slot;
+    if (parse_holders_slot(args[1], args[2], &holders, &slot) < 0) {
+        return NULL;
+    }
+    PyObject *hashes = PySequence_Fast(args[0], "block_hashes must be a sequence");
+    if (hashes == NULL) {
+        return NULL;
+    }
+    Py_ssize_t num_blocks = PySequence_Fast_GET_SIZE(hashes);
+    PyObject **items = PySequence_Fast_ITEMS(hashes);
+    for (Py_ssize_t i = 0; i < num_blocks; i++) {
+        uint64_t key = PyLong_AsUnsignedLongLong(items[i]);
+        if (key == (uint64_t)-1 && PyErr_Occurred()) {
+            Py_DECREF(hashes);
+            return NULL;
+        }
+        Entry *e = find(&b->t, key);
+        if (e != NULL) {
+            erase(&b->t, e);
+            holder_discard(holders, key, slot);
+        }
+    }
+    Py_DECREF(hashes);
+    Py_RETURN_NONE;
+}
+
+/* drop_all(holders, slot): empties the set, each hash out of `holders` at `slot`. */
+static PyObject *
+BlockSet_drop_all(BlockSet *b, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "expected (holders, slot)");
+        return NULL;
+    }
+    HolderMap *holders;
+    size_t slot;
+    if (parse_holders_slot(args[0], args[1], &holders, &slot) < 0) {
+        return NULL;
+    }
+    for (size_t i = 0; i < b->t.capacity; i++) {
+        if (b->t.entries[i].value != 0) {
+            holder_discard(holders, b->t.entries[i].key, slot);
+        }
+    }
+    PyMem_Free(b->t.entries);
+    b->t.entries = NULL;
+    b->t.capacity = b->t.size = 0;
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t
+BlockSet_len(BlockSet *b)
+{
+    return (Py_ssize_t)b->t.size;
+}
+
+static int
+BlockSet_contains(BlockSet *b, PyObject *arg)
+{
+    uint64_t key = PyLong_AsUnsignedLongLong(arg);
+    if (key == (uint64_t)-1 && PyErr_Occurred()) {
+        return -1;
+    }
+    return find(&b->t, key) != NULL;
+}
+
+static PyObject *
+BlockSet_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_GET_SIZE(args) || (kwargs && PyDict_GET_SIZE(kwargs))) {
+        PyErr_SetString(PyExc_TypeError, "BlockSet() takes no arguments");
+        return NULL;
+    }
+    BlockSet *b = (BlockSet *)type->tp_alloc(type, 0);
+    if (b != NULL) {
+        b->t.entries = NULL;
+        b->t.capacity = b->t.size = 0;
+    }
+    return (PyObject *)b;
+}
+
+static void
+BlockSet_dealloc(BlockSet *b)
+{
+    PyMem_Free(b->t.entries);
+    Py_TYPE(b)->tp_free((PyObject *)b);
+}
+
+static PyMethodDef BlockSet_methods[] = {
+    {"add_all", (PyCFunction)(void (*)(void))BlockSet_add_all, METH_FASTCALL,
+     "add_all(block_hashes, holders, slot)"},
+    {"discard_all", (PyCFunction)(void (*)(void))BlockSet_discard_all, METH_FASTCALL,
+     "discard_all(block_hashes, holders, slot)"},
+    {"drop_all", (PyCFunction)(void (*)(void))BlockSet_drop_all, METH_FASTCALL,
+     "drop_all(holders, slot)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods BlockSet_as_sequence = {
+    .sq_length = (lenfunc)BlockSet_len,
+    .sq_contains = (objobjproc)BlockSet_contains,
+};
+
+static PyTypeObject BlockSetType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "triskel.router.scheduling.producers._holder_map.BlockSet",
+    .tp_basicsize = sizeof(BlockSet),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The blocks one worker holds (see worker_blocks.py).",
+    .tp_new = BlockSet_new,
+    .tp_dealloc = (destructor)BlockSet_dealloc,
+    .tp_methods = BlockSet_methods,
+    .tp_as_sequence = &BlockSet_as_sequence,
+};
+
 static HolderMap *
 holder_arg(PyObject *arg)
 {
@@ -1152,6 +1341,16 @@ PyInit__holder_map(void)
     Py_INCREF(&BlockLruType);
     if (PyModule_AddObject(mod, "BlockLru", (PyObject *)&BlockLruType) < 0) {
         Py_DECREF(&BlockLruType);
+        Py_DECREF(mod);
+        return NULL;
+    }
+    if (PyType_Ready(&BlockSetType) < 0) {
+        Py_DECREF(mod);
+        return NULL;
+    }
+    Py_INCREF(&BlockSetType);
+    if (PyModule_AddObject(mod, "BlockSet", (PyObject *)&BlockSetType) < 0) {
+        Py_DECREF(&BlockSetType);
         Py_DECREF(mod);
         return NULL;
     }

@@ -42,6 +42,7 @@ from triskel.common.hashing import BlockHash
 from triskel.common.kv_tiers import KvMedium
 from triskel.router.scheduling.candidates import Candidates, FloatColumn
 from triskel.router.scheduling.producers.holders import HolderMap, new_holder_map
+from triskel.router.scheduling.producers.worker_blocks import WorkerBlocks, new_worker_blocks
 from triskel.router.scheduling.producers.worker_masks import WorkerSlots, match_lengths
 
 
@@ -93,44 +94,35 @@ def lengths_column(lengths: Sequence[int]) -> FloatColumn:
 
 
 class InMemoryBlockLocations:
-    """`BlockLocations` in memory: hash → holders in a `HolderMap` (compiled where built),
-    and worker → its hashes (for removal) in plain dicts of atoms the GC never walks."""
+    """`BlockLocations` in memory: hash → holders in a `HolderMap`, and each worker's
+    blocks (for removal) in a `WorkerBlocks`; compiled where built, and either way
+    nothing the GC walks."""
 
     __slots__ = ("_blocks_of", "_holders", "_slots")
 
     def __init__(self, holders: HolderMap | None = None) -> None:
         self._slots = WorkerSlots()
         self._holders = holders if holders is not None else new_holder_map()
-        # A dict used as a set: unlike a set, a dict of atoms is not GC-tracked.
-        self._blocks_of: dict[str, dict[BlockHash, None]] = {}
+        self._blocks_of: dict[str, WorkerBlocks] = {}
 
     def add(self, worker_id: str, block_hashes: Iterable[BlockHash]) -> None:
         slot = self._slots.assign(worker_id)
-        blocks = self._blocks_of.setdefault(worker_id, {})
-        add = self._holders.add
-        for block_hash in block_hashes:
-            blocks[block_hash] = None
-            add(block_hash, slot)
+        blocks = self._blocks_of.get(worker_id)
+        if blocks is None:
+            blocks = self._blocks_of[worker_id] = new_worker_blocks(self._holders)
+        blocks.add_all(block_hashes, self._holders, slot)
 
     def discard(self, worker_id: str, block_hashes: Iterable[BlockHash]) -> None:
         blocks = self._blocks_of.get(worker_id)
         if blocks is None:
             return
-        slot = self._slots.assign(worker_id)
-        discard = self._holders.discard
-        pop = blocks.pop
-        for block_hash in block_hashes:
-            if pop(block_hash, 0) is None:
-                discard(block_hash, slot)
+        blocks.discard_all(block_hashes, self._holders, self._slots.assign(worker_id))
 
     def clear_worker(self, worker_id: str) -> None:
         blocks = self._blocks_of.pop(worker_id, None)
         if blocks is None:
             return
-        slot = self._slots.assign(worker_id)
-        discard = self._holders.discard
-        for block_hash in blocks:
-            discard(block_hash, slot)
+        blocks.drop_all(self._holders, self._slots.assign(worker_id))
         self._slots.release(worker_id)
 
     def match_lengths(

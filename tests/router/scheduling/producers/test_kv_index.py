@@ -12,6 +12,7 @@ from triskel.common.hashing import BlockHash
 from triskel.common.kv_tiers import KvMedium
 from triskel.router.scheduling.producers.holders import PyHolderMap
 from triskel.router.scheduling.producers.kv_index import InMemoryBlockLocations, KvBlockIndex
+from triskel.router.scheduling.producers.worker_blocks import PyBlockSet
 
 from support.holder_maps import HOLDER_MAPS, HolderMapFactory
 
@@ -165,7 +166,8 @@ def test_in_memory_locations_are_invisible_to_the_garbage_collector(
         assert not gc.is_tracked(holders._holders)
     else:  # the compiled map holds no Python objects: the collector sees only its type
         assert gc.get_referents(holders) in ([], [type(holders)])
-    assert not any(gc.is_tracked(blocks) for blocks in locations._blocks_of.values())
+    for blocks in locations._blocks_of.values():  # each worker's: a dict of atoms, or C
+        assert not gc.is_tracked(blocks.blocks if isinstance(blocks, PyBlockSet) else blocks)
 
 
 def test_a_freed_slot_is_reused_without_leaking_old_holdings() -> None:
