@@ -315,8 +315,8 @@ async def run_router(
     authenticator = _open_auth(config, redis_password, metrics, orchestrator)
     if holder_maps() == "python":
         _log.warning(
-            "the prefix indexes run their Python holder map: the compiled one was not "
-            "built (install with a C compiler); prefix walks cost more at fleet scale"
+            "the prefix indexes run in Python: their compiled maps were not built "
+            "(install with a C compiler); walks and records cost more at fleet scale"
         )
     grpc_server, grpc_port = await start_grpc_server(
         RouterServicer(orchestrator, metrics, authenticator),
