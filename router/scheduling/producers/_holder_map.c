@@ -1,4 +1,9 @@
-/* HolderMap: block hash -> the worker slots holding it, and the prefix walk over it.
+/* The prefix indexes' compiled structures (holders.py, history_lru.py, worker_blocks.py):
+   HolderMap, block hash -> the worker slots holding it, and the prefix walk over it;
+   BlockLru, one worker's routing history; BlockSet, the blocks one worker holds. Each
+   has a Python form with the same methods, used where this was not built.
+
+   HolderMap
 
    The compiled form of `holders.PyHolderMap` (same methods, same answers; the tests
    drive both with the same operations). Why compiled: in Python every block of a

@@ -1,4 +1,5 @@
-"""Types of the compiled holder map (`_holder_map.c`; see holders.py)."""
+"""Types of the prefix indexes' compiled structures (`_holder_map.c`; see holders.py,
+history_lru.py and worker_blocks.py)."""
 
 from collections.abc import Iterable, Sequence
 
