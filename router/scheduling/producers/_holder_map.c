@@ -39,7 +39,7 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
-    Table t;
+    Table t; /* first after the header, as TableObject's */
     /* depths_at's per-slot depths (zeros between walks) and the slots a walk wrote. */
     int64_t *scratch;
     size_t *written;
@@ -67,6 +67,25 @@ bitmap_of(int64_t value)
     return (uint64_t *)(intptr_t)value;
 }
 
+/* A block hash from Python (an int in [0, 2**64)): 0, or -1 with the error set. */
+static inline int
+key_of(PyObject *item, uint64_t *key)
+{
+    *key = PyLong_AsUnsignedLongLong(item);
+    return *key == (uint64_t)-1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* The types here take no constructor arguments: 0, or -1 with TypeError set. */
+static int
+no_arguments(PyObject *args, PyObject *kwargs, const char *type_name)
+{
+    if (PyTuple_GET_SIZE(args) || (kwargs && PyDict_GET_SIZE(kwargs))) {
+        PyErr_Format(PyExc_TypeError, "%s() takes no arguments", type_name);
+        return -1;
+    }
+    return 0;
+}
+
 static Entry *
 find(const Table *m, uint64_t key)
 {
@@ -85,6 +104,17 @@ find(const Table *m, uint64_t key)
         }
         i = (i + 1) & mask;
     }
+}
+
+/* `arg in` a table: 1 or 0, or -1 with the error set. */
+static int
+table_contains(const Table *m, PyObject *arg)
+{
+    uint64_t key;
+    if (key_of(arg, &key) < 0) {
+        return -1;
+    }
+    return find(m, key) != NULL;
 }
 
 /* Places (key, value) in a table known not to hold key and to have room. */
@@ -207,8 +237,7 @@ parse_key_slot(PyObject *const *args, Py_ssize_t nargs, uint64_t *key, Py_ssize_
         PyErr_SetString(PyExc_TypeError, "expected (block_hash, slot)");
         return -1;
     }
-    *key = PyLong_AsUnsignedLongLong(args[0]);
-    if (*key == (uint64_t)-1 && PyErr_Occurred()) {
+    if (key_of(args[0], key) < 0) {
         return -1;
     }
     *slot = PyLong_AsSsize_t(args[1]);
@@ -331,8 +360,8 @@ HolderMap_discard(HolderMap *m, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 HolderMap_mask(HolderMap *m, PyObject *arg)
 {
-    uint64_t key = PyLong_AsUnsignedLongLong(arg);
-    if (key == (uint64_t)-1 && PyErr_Occurred()) {
+    uint64_t key;
+    if (key_of(arg, &key) < 0) {
         return NULL;
     }
     Entry *e = find(&m->t, key);
@@ -448,8 +477,8 @@ walk(const HolderMap *m, PyObject *hashes, uint64_t *active, size_t num_words, S
     PyObject **items = PySequence_Fast_ITEMS(hashes);
     Py_ssize_t depth = 0;
     for (; depth < num_blocks && lo < hi; depth++) {
-        uint64_t key = PyLong_AsUnsignedLongLong(items[depth]);
-        if (key == (uint64_t)-1 && PyErr_Occurred()) {
+        uint64_t key;
+        if (key_of(items[depth], &key) < 0) {
             return -1;
         }
         const Entry *e = find(&m->t, key);
@@ -616,40 +645,40 @@ done:
     return out;
 }
 
+/* HolderMap and BlockSet both begin with a Table after the object header: their
+   length, `in` and constructor are the same code. tp_alloc zeroes the object, so an
+   empty table (and HolderMap's empty scratch) needs nothing more. */
+typedef struct {
+    PyObject_HEAD
+    Table t;
+} TableObject;
+
 static Py_ssize_t
-HolderMap_len(HolderMap *m)
+TableObject_len(PyObject *self)
 {
-    return (Py_ssize_t)m->t.size;
+    return (Py_ssize_t)((TableObject *)self)->t.size;
 }
 
 static int
-HolderMap_contains(HolderMap *m, PyObject *arg)
+TableObject_contains(PyObject *self, PyObject *arg)
 {
-    uint64_t key = PyLong_AsUnsignedLongLong(arg);
-    if (key == (uint64_t)-1 && PyErr_Occurred()) {
-        return -1;
-    }
-    return find(&m->t, key) != NULL;
+    return table_contains(&((TableObject *)self)->t, arg);
 }
 
 static PyObject *
-HolderMap_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+TableObject_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    if (PyTuple_GET_SIZE(args) || (kwargs && PyDict_GET_SIZE(kwargs))) {
-        PyErr_SetString(PyExc_TypeError, "HolderMap() takes no arguments");
+    const char *dot = strrchr(type->tp_name, '.');
+    if (no_arguments(args, kwargs, dot ? dot + 1 : type->tp_name) < 0) {
         return NULL;
     }
-    HolderMap *m = (HolderMap *)type->tp_alloc(type, 0);
-    if (m != NULL) {
-        m->t.entries = NULL;
-        m->t.capacity = 0;
-        m->t.size = 0;
-        m->scratch = NULL;
-        m->written = NULL;
-        m->scratch_size = 0;
-    }
-    return (PyObject *)m;
+    return type->tp_alloc(type, 0);
 }
+
+static PySequenceMethods TableObject_as_sequence = {
+    .sq_length = TableObject_len,
+    .sq_contains = TableObject_contains,
+};
 
 static void
 HolderMap_dealloc(HolderMap *m)
@@ -679,21 +708,16 @@ static PyMethodDef HolderMap_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PySequenceMethods HolderMap_as_sequence = {
-    .sq_length = (lenfunc)HolderMap_len,
-    .sq_contains = (objobjproc)HolderMap_contains,
-};
-
 static PyTypeObject HolderMapType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "triskel.router.scheduling.producers._holder_map.HolderMap",
     .tp_basicsize = sizeof(HolderMap),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "Block hash -> holder slots, with the prefix walk (see holders.py).",
-    .tp_new = HolderMap_new,
+    .tp_new = TableObject_new,
     .tp_dealloc = (destructor)HolderMap_dealloc,
     .tp_methods = HolderMap_methods,
-    .tp_as_sequence = &HolderMap_as_sequence,
+    .tp_as_sequence = &TableObject_as_sequence,
 };
 
 /* ---- BlockLru: one worker's routing history, block hash -> time recorded, oldest first.
@@ -954,8 +978,8 @@ BlockLru_record(BlockLru *l, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t num_blocks = PySequence_Fast_GET_SIZE(hashes);
     PyObject **items = PySequence_Fast_ITEMS(hashes);
     for (Py_ssize_t i = 0; i < num_blocks; i++) {
-        uint64_t key = PyLong_AsUnsignedLongLong(items[i]);
-        if (key == (uint64_t)-1 && PyErr_Occurred()) {
+        uint64_t key;
+        if (key_of(items[i], &key) < 0) {
             Py_DECREF(hashes);
             return NULL;
         }
@@ -1055,8 +1079,8 @@ BlockLru_len(BlockLru *l)
 static int
 BlockLru_contains(BlockLru *l, PyObject *arg)
 {
-    uint64_t key = PyLong_AsUnsignedLongLong(arg);
-    if (key == (uint64_t)-1 && PyErr_Occurred()) {
+    uint64_t key;
+    if (key_of(arg, &key) < 0) {
         return -1;
     }
     return lru_find(l, key) != NULL;
@@ -1065,8 +1089,7 @@ BlockLru_contains(BlockLru *l, PyObject *arg)
 static PyObject *
 BlockLru_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    if (PyTuple_GET_SIZE(args) || (kwargs && PyDict_GET_SIZE(kwargs))) {
-        PyErr_SetString(PyExc_TypeError, "BlockLru() takes no arguments");
+    if (no_arguments(args, kwargs, "BlockLru") < 0) {
         return NULL;
     }
     BlockLru *l = (BlockLru *)type->tp_alloc(type, 0);
@@ -1130,16 +1153,17 @@ static PyTypeObject BlockLruType = {
 
 typedef struct {
     PyObject_HEAD
-    Table t;
+    Table t; /* first after the header, as TableObject's */
 } BlockSet;
 
 static int parse_holders_slot(PyObject *holders_arg, PyObject *slot_arg, HolderMap **holders,
                               size_t *slot);
 
-/* add_all(block_hashes, holders, slot): each hash in the set, a new one added to
-   `holders` at `slot`. */
+/* add_all / discard_all (`adding` 1 / 0) of (block_hashes, holders, slot): each hash in
+   the set, a new one added to `holders` at `slot`; or out of it, one that was in it out
+   of `holders` too. */
 static PyObject *
-BlockSet_add_all(BlockSet *b, PyObject *const *args, Py_ssize_t nargs)
+BlockSet_apply(BlockSet *b, PyObject *const *args, Py_ssize_t nargs, int adding)
 {
     if (nargs != 3) {
         PyErr_SetString(PyExc_TypeError, "expected (block_hashes, holders, slot)");
@@ -1156,65 +1180,52 @@ BlockSet_add_all(BlockSet *b, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_ssize_t num_blocks = PySequence_Fast_GET_SIZE(hashes);
     PyObject **items = PySequence_Fast_ITEMS(hashes);
-    for (Py_ssize_t i = 0; i < num_blocks; i++) {
-        uint64_t key = PyLong_AsUnsignedLongLong(items[i]);
-        if (key == (uint64_t)-1 && PyErr_Occurred()) {
-            Py_DECREF(hashes);
-            return NULL;
+    int failed = 0;
+    for (Py_ssize_t i = 0; i < num_blocks && !failed; i++) {
+        uint64_t key;
+        if (key_of(items[i], &key) < 0) {
+            failed = 1;
+            break;
         }
-        if (find(&b->t, key) != NULL) {
+        Entry *e = find(&b->t, key);
+        if (!adding) {
+            if (e != NULL) {
+                erase(&b->t, e);
+                holder_discard(holders, key, slot);
+            }
+            continue;
+        }
+        if (e != NULL) {
             continue;
         }
         if (reserve_one(&b->t) < 0) {
-            Py_DECREF(hashes);
-            return NULL;
+            failed = 1;
+            break;
         }
         place(b->t.entries, b->t.capacity, key, 1);
         b->t.size++;
         if (holder_add(holders, key, slot) < 0) {
             erase(&b->t, find(&b->t, key)); /* not added at all: both stay as they were */
-            Py_DECREF(hashes);
-            return NULL;
+            failed = 1;
         }
     }
     Py_DECREF(hashes);
+    if (failed) {
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
-/* discard_all(block_hashes, holders, slot): each hash out of the set, and one that was
-   in it out of `holders` at `slot`. */
+static PyObject *
+BlockSet_add_all(BlockSet *b, PyObject *const *args, Py_ssize_t nargs)
+{
+    return BlockSet_apply(b, args, nargs, 1);
+}
+
 static PyObject *
 BlockSet_discard_all(BlockSet *b, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "expected (block_hashes, holders, slot)");
-        return NULL;
-    }
-    HolderMap *holders;
-    size_t slot;
-    if (parse_holders_slot(args[1], args[2], &holders, &slot) < 0) {
-        return NULL;
-    }
-    PyObject *hashes = PySequence_Fast(args[0], "block_hashes must be a sequence");
-    if (hashes == NULL) {
-        return NULL;
-    }
-    Py_ssize_t num_blocks = PySequence_Fast_GET_SIZE(hashes);
-    PyObject **items = PySequence_Fast_ITEMS(hashes);
-    for (Py_ssize_t i = 0; i < num_blocks; i++) {
-        uint64_t key = PyLong_AsUnsignedLongLong(items[i]);
-        if (key == (uint64_t)-1 && PyErr_Occurred()) {
-            Py_DECREF(hashes);
-            return NULL;
-        }
-        Entry *e = find(&b->t, key);
-        if (e != NULL) {
-            erase(&b->t, e);
-            holder_discard(holders, key, slot);
-        }
-    }
-    Py_DECREF(hashes);
-    Py_RETURN_NONE;
+    return BlockSet_apply(b, args, nargs, 0);
 }
 
 /* drop_all(holders, slot): empties the set, each hash out of `holders` at `slot`. */
@@ -1241,37 +1252,6 @@ BlockSet_drop_all(BlockSet *b, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-static Py_ssize_t
-BlockSet_len(BlockSet *b)
-{
-    return (Py_ssize_t)b->t.size;
-}
-
-static int
-BlockSet_contains(BlockSet *b, PyObject *arg)
-{
-    uint64_t key = PyLong_AsUnsignedLongLong(arg);
-    if (key == (uint64_t)-1 && PyErr_Occurred()) {
-        return -1;
-    }
-    return find(&b->t, key) != NULL;
-}
-
-static PyObject *
-BlockSet_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
-{
-    if (PyTuple_GET_SIZE(args) || (kwargs && PyDict_GET_SIZE(kwargs))) {
-        PyErr_SetString(PyExc_TypeError, "BlockSet() takes no arguments");
-        return NULL;
-    }
-    BlockSet *b = (BlockSet *)type->tp_alloc(type, 0);
-    if (b != NULL) {
-        b->t.entries = NULL;
-        b->t.capacity = b->t.size = 0;
-    }
-    return (PyObject *)b;
-}
-
 static void
 BlockSet_dealloc(BlockSet *b)
 {
@@ -1289,21 +1269,16 @@ static PyMethodDef BlockSet_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PySequenceMethods BlockSet_as_sequence = {
-    .sq_length = (lenfunc)BlockSet_len,
-    .sq_contains = (objobjproc)BlockSet_contains,
-};
-
 static PyTypeObject BlockSetType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "triskel.router.scheduling.producers._holder_map.BlockSet",
     .tp_basicsize = sizeof(BlockSet),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "The blocks one worker holds (see worker_blocks.py).",
-    .tp_new = BlockSet_new,
+    .tp_new = TableObject_new,
     .tp_dealloc = (destructor)BlockSet_dealloc,
     .tp_methods = BlockSet_methods,
-    .tp_as_sequence = &BlockSet_as_sequence,
+    .tp_as_sequence = &TableObject_as_sequence,
 };
 
 static HolderMap *
@@ -1319,43 +1294,35 @@ holder_arg(PyObject *arg)
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "_holder_map",
-    .m_doc = "The compiled HolderMap (see holders.py).",
+    .m_doc = "The prefix indexes' compiled structures (see holders.py).",
     .m_size = -1,
 };
+
+/* Readies `type` and adds it to `mod` under `name`: 0, or -1 with the error set. */
+static int
+add_type(PyObject *mod, PyTypeObject *type, const char *name)
+{
+    if (PyType_Ready(type) < 0) {
+        return -1;
+    }
+    Py_INCREF(type);
+    if (PyModule_AddObject(mod, name, (PyObject *)type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    return 0;
+}
 
 PyMODINIT_FUNC
 PyInit__holder_map(void)
 {
-    if (PyType_Ready(&HolderMapType) < 0) {
-        return NULL;
-    }
     PyObject *mod = PyModule_Create(&module);
     if (mod == NULL) {
         return NULL;
     }
-    Py_INCREF(&HolderMapType);
-    if (PyModule_AddObject(mod, "HolderMap", (PyObject *)&HolderMapType) < 0) {
-        Py_DECREF(&HolderMapType);
-        Py_DECREF(mod);
-        return NULL;
-    }
-    if (PyType_Ready(&BlockLruType) < 0) {
-        Py_DECREF(mod);
-        return NULL;
-    }
-    Py_INCREF(&BlockLruType);
-    if (PyModule_AddObject(mod, "BlockLru", (PyObject *)&BlockLruType) < 0) {
-        Py_DECREF(&BlockLruType);
-        Py_DECREF(mod);
-        return NULL;
-    }
-    if (PyType_Ready(&BlockSetType) < 0) {
-        Py_DECREF(mod);
-        return NULL;
-    }
-    Py_INCREF(&BlockSetType);
-    if (PyModule_AddObject(mod, "BlockSet", (PyObject *)&BlockSetType) < 0) {
-        Py_DECREF(&BlockSetType);
+    if (add_type(mod, &HolderMapType, "HolderMap") < 0
+        || add_type(mod, &BlockLruType, "BlockLru") < 0
+        || add_type(mod, &BlockSetType, "BlockSet") < 0) {
         Py_DECREF(mod);
         return NULL;
     }
