@@ -588,10 +588,13 @@ HolderMap_depths_at(HolderMap *m, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     Py_buffer positions;
-    if (PyObject_GetBuffer(args[2], &positions, PyBUF_C_CONTIGUOUS) < 0) {
+    if (PyObject_GetBuffer(args[2], &positions, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
         return NULL;
     }
-    if (positions.len % 8 != 0) {
+    /* 64-bit signed integers: numpy's int64 is "l" here ("q" where long is 32 bits). */
+    const char *format = positions.format ? positions.format : "B";
+    char code = format[0] && format[1] && strchr("@=<", format[0]) ? format[1] : format[0];
+    if (positions.itemsize != 8 || (code != 'l' && code != 'q')) {
         PyBuffer_Release(&positions);
         PyErr_SetString(PyExc_ValueError, "positions must be int64s");
         return NULL;

@@ -124,8 +124,9 @@ def test_the_compiled_map_refuses_bad_arguments_with_the_reason() -> None:
         holders.add(BlockHash(-1), 0)  # a hash is in [0, 2**64)
     with pytest.raises(TypeError, match="expected"):
         holders.depths_bytes(H, 1)  # type: ignore[call-arg]
-    with pytest.raises(ValueError, match="int64"):
-        holders.depths_at(H, 1, np.zeros(3, dtype=np.int8), 1)
+    for wrong in (np.zeros(3, dtype=np.int8), np.zeros(2, dtype=np.int32), np.zeros(1)):
+        with pytest.raises(ValueError, match="int64"):
+            holders.depths_at(H, 1, wrong, 1)
     assert len(holders) == 0  # nothing half-done
 
 
