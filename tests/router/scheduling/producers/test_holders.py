@@ -126,7 +126,7 @@ def test_the_compiled_map_refuses_bad_arguments_with_the_reason() -> None:
         holders.depths_bytes(H, 1)  # type: ignore[call-arg]
     for wrong in (np.zeros(3, dtype=np.int8), np.zeros(2, dtype=np.int32), np.zeros(1)):
         with pytest.raises(ValueError, match="int64"):
-            holders.depths_at(H, 1, wrong, 1)
+            holders._depths_at(H, 1, wrong, 1)  # the C check under the typed method
     assert len(holders) == 0  # nothing half-done
 
 
