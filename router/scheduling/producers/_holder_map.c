@@ -952,6 +952,18 @@ parse_holders_slot(PyObject *holders_arg, PyObject *slot_arg, HolderMap **holder
     return 0;
 }
 
+/* A time and (holders, slot) from three consecutive arguments: 0, or -1 with the error
+   set. */
+static int
+parse_time_holders_slot(PyObject *const *args, double *time, HolderMap **holders, size_t *slot)
+{
+    *time = PyFloat_AsDouble(args[0]);
+    if (*time == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+    return parse_holders_slot(args[1], args[2], holders, slot);
+}
+
 /* record(block_hashes, now, holders, slot, capacity): each hash newest at `now` (a new
    one added to `holders` at `slot`), then the oldest dropped down to `capacity`. */
 static PyObject *
@@ -961,13 +973,10 @@ BlockLru_record(BlockLru *l, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "expected (block_hashes, now, holders, slot, capacity)");
         return NULL;
     }
-    double now = PyFloat_AsDouble(args[1]);
-    if (now == -1.0 && PyErr_Occurred()) {
-        return NULL;
-    }
+    double now;
     HolderMap *holders;
     size_t slot;
-    if (parse_holders_slot(args[2], args[3], &holders, &slot) < 0) {
+    if (parse_time_holders_slot(args + 1, &now, &holders, &slot) < 0) {
         return NULL;
     }
     Py_ssize_t capacity = PyLong_AsSsize_t(args[4]);
@@ -1013,13 +1022,10 @@ BlockLru_expire(BlockLru *l, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "expected (oldest_live, holders, slot)");
         return NULL;
     }
-    double oldest_live = PyFloat_AsDouble(args[0]);
-    if (oldest_live == -1.0 && PyErr_Occurred()) {
-        return NULL;
-    }
+    double oldest_live;
     HolderMap *holders;
     size_t slot;
-    if (parse_holders_slot(args[1], args[2], &holders, &slot) < 0) {
+    if (parse_time_holders_slot(args, &oldest_live, &holders, &slot) < 0) {
         return NULL;
     }
     size_t count = 0;

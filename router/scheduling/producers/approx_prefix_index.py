@@ -67,9 +67,8 @@ class ApproximatePrefixIndex:
         lru = self._lru_of.get(worker_id)
         if lru is None:
             lru = self._lru_of[worker_id] = new_history_lru(self._holders)
-        slot = self._slots.assign(worker_id)
-        lru.expire(now - self._ttl_s, self._holders, slot)
-        lru.record(block_hashes, now, self._holders, slot, self._capacity)
+        self._expire(worker_id, lru, now)
+        lru.record(block_hashes, now, self._holders, self._slots.assign(worker_id), self._capacity)
 
     def match_lengths(
         self, block_hashes: Sequence[BlockHash], worker_ids: Sequence[str]
@@ -83,7 +82,7 @@ class ApproximatePrefixIndex:
         for worker_id in set(worker_ids):
             lru = self._lru_of.get(worker_id)
             if lru is not None:
-                lru.expire(now - self._ttl_s, self._holders, self._slots.assign(worker_id))
+                self._expire(worker_id, lru, now)
         return match_lengths(self._holders, block_hashes, worker_ids, self._slots)
 
     def match_column(
@@ -144,8 +143,12 @@ class ApproximatePrefixIndex:
 
     def _sweep(self, now: float) -> None:
         for worker_id, lru in list(self._lru_of.items()):
-            lru.expire(now - self._ttl_s, self._holders, self._slots.assign(worker_id))
+            self._expire(worker_id, lru, now)
             if not len(lru):
                 del self._lru_of[worker_id]
                 self._slots.release(worker_id)
         self._next_sweep_s = now + self._ttl_s
+
+    def _expire(self, worker_id: str, lru: HistoryLru, now: float) -> None:
+        """Drops the worker's entries older than the TTL (from the oldest on)."""
+        lru.expire(now - self._ttl_s, self._holders, self._slots.assign(worker_id))
