@@ -30,11 +30,33 @@ typedef struct {
     int64_t value;
 } Entry;
 
-/* An open-addressing table of (hash, value) pairs, value 0 marking an empty place. */
+/* One open-addressing array of (hash, value) pairs, value 0 marking an empty place. */
 typedef struct {
     Entry *entries;
-    size_t capacity; /* a power of two, or 0 before the first insert */
+    size_t capacity; /* a power of two, or 0 */
     size_t size;
+} Places;
+
+/* A table that grows a little at a time. Doubling in one go rehashed every entry on
+   whichever insert crossed the load limit: up to 4 ms at 131,072 places and 19 ms at
+   a million, the slowest picks of the decision bench (docs/benchmarks.md, "Decision
+   time"). Instead:
+   - the doubled array is allocated when the table is 5/8 full and zeroed a little per
+     insert, so the fresh pages' faults come a few at a time, in order (zeroed at the
+     switch, or faulted by random inserts after it, they came together: a record of
+     128 new blocks paid ~60 faults);
+   - at 3/4 it takes the inserts, and the outgrown array's entries move to it a few
+     places per insert (as Redis's dict rehashes incrementally); until they all have,
+     a look-up the new array does not answer reads the old one too. */
+typedef struct {
+    Places now;    /* inserts go here */
+    Places moving; /* the outgrown array (entries NULL when none) */
+    /* moving's places from `start` (an empty one) on, cyclically, `done` of them, are
+       empty: whole runs of entries left together, so the runs still there keep their
+       probe sequences. */
+    size_t start, done;
+    Entry *next;         /* the doubled array being zeroed (NULL when none) */
+    size_t next_zeroed;  /* its bytes zeroed so far */
 } Table;
 
 typedef struct {
@@ -87,15 +109,15 @@ no_arguments(PyObject *args, PyObject *kwargs, const char *type_name)
 }
 
 static Entry *
-find(const Table *m, uint64_t key)
+places_find(const Places *p, uint64_t key)
 {
-    if (m->capacity == 0) {
+    if (p->capacity == 0) {
         return NULL;
     }
-    size_t mask = m->capacity - 1;
+    size_t mask = p->capacity - 1;
     size_t i = (size_t)mix(key) & mask;
     for (;;) {
-        Entry *e = &m->entries[i];
+        Entry *e = &p->entries[i];
         if (e->value == 0) {
             return NULL;
         }
@@ -106,52 +128,54 @@ find(const Table *m, uint64_t key)
     }
 }
 
+/* Could `key` be in the outgrown array? Not when its home place was emptied already: a
+   look-up would stop there (this skips reading it). */
+static inline int
+may_be_moving(const Table *t, uint64_t key)
+{
+    if (t->moving.entries == NULL) {
+        return 0;
+    }
+    size_t mask = t->moving.capacity - 1;
+    return ((((size_t)mix(key) & mask) - t->start) & mask) >= t->done;
+}
+
+static Entry *
+find(const Table *t, uint64_t key)
+{
+    Entry *e = places_find(&t->now, key);
+    return e != NULL || !may_be_moving(t, key) ? e : places_find(&t->moving, key);
+}
+
+static inline size_t
+table_size(const Table *t)
+{
+    return t->now.size + t->moving.size;
+}
+
 /* `arg in` a table: 1 or 0, or -1 with the error set. */
 static int
-table_contains(const Table *m, PyObject *arg)
+table_contains(const Table *t, PyObject *arg)
 {
     uint64_t key;
     if (key_of(arg, &key) < 0) {
         return -1;
     }
-    return find(m, key) != NULL;
+    return find(t, key) != NULL;
 }
 
-/* Places (key, value) in a table known not to hold key and to have room. */
+/* Places (key, value) in an array known not to hold key and to have room. */
 static void
-place(Entry *entries, size_t capacity, uint64_t key, int64_t value)
+place(Places *p, uint64_t key, int64_t value)
 {
-    size_t mask = capacity - 1;
+    size_t mask = p->capacity - 1;
     size_t i = (size_t)mix(key) & mask;
-    while (entries[i].value != 0) {
+    while (p->entries[i].value != 0) {
         i = (i + 1) & mask;
     }
-    entries[i].key = key;
-    entries[i].value = value;
-}
-
-/* Room for one more entry (at most 3/4 full); -1 with MemoryError set. */
-static int
-reserve_one(Table *m)
-{
-    if ((m->size + 1) * 4 <= m->capacity * 3) {
-        return 0;
-    }
-    size_t capacity = m->capacity ? m->capacity * 2 : MIN_CAPACITY;
-    Entry *entries = PyMem_Calloc(capacity, sizeof(Entry));
-    if (entries == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (size_t i = 0; i < m->capacity; i++) {
-        if (m->entries[i].value != 0) {
-            place(entries, capacity, m->entries[i].key, m->entries[i].value);
-        }
-    }
-    PyMem_Free(m->entries);
-    m->entries = entries;
-    m->capacity = capacity;
-    return 0;
+    p->entries[i].key = key;
+    p->entries[i].value = value;
+    p->size++;
 }
 
 /* Is `home` cyclically within (hole, j]? Then the entry at j may not move to hole. */
@@ -164,26 +188,162 @@ stays(size_t home, size_t hole, size_t j)
     return home > hole || home <= j;
 }
 
+/* Removes the entry at `e` by shifting back the ones after it that may move: no
+   tombstones, so look-ups stay short however many entries come and go. */
 static void
-erase(Table *m, Entry *e)
+places_erase(Places *p, Entry *e)
 {
-    size_t mask = m->capacity - 1;
-    size_t hole = (size_t)(e - m->entries);
+    size_t mask = p->capacity - 1;
+    size_t hole = (size_t)(e - p->entries);
     size_t j = hole;
     for (;;) {
         j = (j + 1) & mask;
-        Entry *next = &m->entries[j];
+        Entry *next = &p->entries[j];
         if (next->value == 0) {
             break;
         }
         if (!stays((size_t)mix(next->key) & mask, hole, j)) {
-            m->entries[hole] = *next;
+            p->entries[hole] = *next;
             hole = j;
         }
     }
-    m->entries[hole].key = 0;
-    m->entries[hole].value = 0;
-    m->size--;
+    p->entries[hole].key = 0;
+    p->entries[hole].value = 0;
+    p->size--;
+}
+
+static void
+erase(Table *t, Entry *e)
+{
+    int in_now = e >= t->now.entries && e < t->now.entries + t->now.capacity;
+    places_erase(in_now ? &t->now : &t->moving, e);
+}
+
+/* Places of the outgrown array each insert visits (a run under way is finished, so a
+   few more at times): with 8, all have moved long before the next doubling. */
+#define MOVE_PER_INSERT 8
+/* Bytes of the doubled array each insert zeroes: it is 32 bytes per place of `now`,
+   and from 5/8 to 3/4 full come capacity/8 inserts, so 512 are done by 11/16. */
+#define ZERO_PER_INSERT 512
+
+/* Moves entries from the outgrown array to the current one, visiting at least `budget`
+   places (all when SIZE_MAX); frees the outgrown array once it is empty. A run of
+   entries (places between two empty ones) moves as a whole: an entry left behind
+   without the ones before it would no longer be found. */
+static void
+move_some(Table *t, size_t budget)
+{
+    Places *from = &t->moving;
+    size_t mask = from->capacity - 1;
+    while (budget > 0 && t->done < from->capacity) {
+        Entry *e = &from->entries[(t->start + t->done) & mask];
+        if (e->value == 0) {
+            t->done++;
+            budget--;
+            continue;
+        }
+        while (e->value != 0) {
+            place(&t->now, e->key, e->value);
+            e->key = 0;
+            e->value = 0;
+            from->size--;
+            t->done++;
+            budget -= budget > 0;
+            e = &from->entries[(t->start + t->done) & mask];
+        }
+    }
+    if (t->done >= from->capacity) {
+        PyMem_Free(from->entries);
+        memset(from, 0, sizeof(*from));
+        t->start = t->done = 0;
+    }
+}
+
+/* Zeroes up to `budget` more bytes of the doubled array (`total` bytes). */
+static void
+zero_some(Table *t, size_t total, size_t budget)
+{
+    size_t count = total - t->next_zeroed < budget ? total - t->next_zeroed : budget;
+    memset((char *)t->next + t->next_zeroed, 0, count);
+    t->next_zeroed += count;
+}
+
+/* Room for one more entry in `now` (at most 3/4 full with every entry of both arrays);
+   -1 with MemoryError set. */
+static int
+reserve_one(Table *t)
+{
+    if (t->moving.entries != NULL) {
+        move_some(t, MOVE_PER_INSERT);
+    }
+    size_t wanted = table_size(t) + 1;
+    size_t doubled = t->now.capacity ? t->now.capacity * 2 : MIN_CAPACITY;
+    if (t->next == NULL && wanted * 8 > t->now.capacity * 5) {
+        t->next = PyMem_Malloc(doubled * sizeof(Entry));
+        if (t->next == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        t->next_zeroed = 0;
+    }
+    if (t->next != NULL) {
+        zero_some(t, doubled * sizeof(Entry), ZERO_PER_INSERT);
+    }
+    if (wanted * 4 <= t->now.capacity * 3) {
+        return 0;
+    }
+    if (t->moving.entries != NULL) {
+        move_some(t, SIZE_MAX); /* not reached with MOVE_PER_INSERT: a safety net */
+    }
+    zero_some(t, doubled * sizeof(Entry), SIZE_MAX);
+    if (t->now.entries != NULL) {
+        t->moving = t->now;
+        t->start = 0;
+        while (t->moving.entries[t->start].value != 0) { /* at most 3/4 full: one is empty */
+            t->start++;
+        }
+        t->done = 0;
+    }
+    t->now.entries = t->next;
+    t->now.capacity = doubled;
+    t->now.size = 0;
+    t->next = NULL;
+    return 0;
+}
+
+/* Adds (key, value), key known not to be in the table: 0, or -1 with MemoryError set. */
+static int
+insert(Table *t, uint64_t key, int64_t value)
+{
+    if (reserve_one(t) < 0) {
+        return -1;
+    }
+    place(&t->now, key, value);
+    return 0;
+}
+
+/* The entry after index *i across both arrays (*i from 0), or NULL past the last. */
+static Entry *
+table_next(const Table *t, size_t *i)
+{
+    for (; *i < t->now.capacity + t->moving.capacity; (*i)++) {
+        Entry *e = *i < t->now.capacity ? &t->now.entries[*i]
+                                         : &t->moving.entries[*i - t->now.capacity];
+        if (e->value != 0) {
+            (*i)++;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static void
+table_free(Table *t)
+{
+    PyMem_Free(t->now.entries);
+    PyMem_Free(t->moving.entries);
+    PyMem_Free(t->next);
+    memset(t, 0, sizeof(*t));
 }
 
 /* A zeroed bitmap of `num_words` words; NULL with MemoryError set. */
@@ -257,12 +417,7 @@ holder_add(HolderMap *m, uint64_t key, size_t slot)
 {
     Entry *e = find(&m->t, key);
     if (e == NULL) {
-        if (reserve_one(&m->t) < 0) {
-            return -1;
-        }
-        place(m->t.entries, m->t.capacity, key, ~(int64_t)slot);
-        m->t.size++;
-        return 0;
+        return insert(&m->t, key, ~(int64_t)slot);
     }
     if (e->value < 0) {
         size_t lone = (size_t)~e->value;
@@ -659,7 +814,7 @@ typedef struct {
 static Py_ssize_t
 TableObject_len(PyObject *self)
 {
-    return (Py_ssize_t)((TableObject *)self)->t.size;
+    return (Py_ssize_t)table_size(&((TableObject *)self)->t);
 }
 
 static int
@@ -686,12 +841,13 @@ static PySequenceMethods TableObject_as_sequence = {
 static void
 HolderMap_dealloc(HolderMap *m)
 {
-    for (size_t i = 0; i < m->t.capacity; i++) {
-        if (m->t.entries[i].value > 0) {
-            PyMem_Free(bitmap_of(m->t.entries[i].value));
+    size_t i = 0;
+    for (Entry *e; (e = table_next(&m->t, &i)) != NULL;) {
+        if (e->value > 0) {
+            PyMem_Free(bitmap_of(e->value));
         }
     }
-    PyMem_Free(m->t.entries);
+    table_free(&m->t);
     PyMem_Free(m->scratch);
     PyMem_Free(m->written);
     Py_TYPE(m)->tp_free((PyObject *)m);
@@ -729,19 +885,12 @@ static PyTypeObject HolderMapType = {
    answers). An OrderedDict rebuilt its table and node index as it grew and, full,
    every time its deleted entries filled it: O(size) on whichever pick came then
    (docs/benchmarks.md, "Where a p99 comes from"). Here the list is arrays of nodes
-   (a free list reuses them) and the hash table deletes by backward shift: no
-   compaction ever, and growth rehashes 12-byte places. */
-
-typedef struct {
-    uint64_t key;
-    int32_t node; /* -1: an empty place */
-} LruPlace;
+   (a free list reuses them) and the hash table is the holder map's (hash -> node + 1,
+   deleting by backward shift, growing a little per insert): no compaction ever. */
 
 typedef struct {
     PyObject_HEAD
-    LruPlace *places;
-    size_t capacity; /* a power of two, or 0 */
-    size_t size;
+    Table t; /* block hash -> its node + 1 */
     uint64_t *keys; /* per node */
     double *times;
     int32_t *prev, *next;
@@ -749,61 +898,10 @@ typedef struct {
     int32_t oldest, newest, free; /* -1: none */
 } BlockLru;
 
-static LruPlace *
-lru_find(const BlockLru *l, uint64_t key)
-{
-    if (l->capacity == 0) {
-        return NULL;
-    }
-    size_t mask = l->capacity - 1;
-    size_t i = (size_t)mix(key) & mask;
-    for (;;) {
-        LruPlace *p = &l->places[i];
-        if (p->node < 0) {
-            return NULL;
-        }
-        if (p->key == key) {
-            return p;
-        }
-        i = (i + 1) & mask;
-    }
-}
-
-static void
-lru_place(LruPlace *places, size_t capacity, uint64_t key, int32_t node)
-{
-    size_t mask = capacity - 1;
-    size_t i = (size_t)mix(key) & mask;
-    while (places[i].node >= 0) {
-        i = (i + 1) & mask;
-    }
-    places[i].key = key;
-    places[i].node = node;
-}
-
-/* Room for one more key and one more node; -1 with MemoryError set. */
+/* A free node, the arrays grown when none is; -1 with MemoryError set. */
 static int
 lru_reserve_one(BlockLru *l)
 {
-    if ((l->size + 1) * 4 > l->capacity * 3) {
-        size_t capacity = l->capacity ? l->capacity * 2 : MIN_CAPACITY;
-        LruPlace *places = PyMem_Malloc(capacity * sizeof(LruPlace));
-        if (places == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        for (size_t i = 0; i < capacity; i++) {
-            places[i].node = -1;
-        }
-        for (size_t i = 0; i < l->capacity; i++) {
-            if (l->places[i].node >= 0) {
-                lru_place(places, capacity, l->places[i].key, l->places[i].node);
-            }
-        }
-        PyMem_Free(l->places);
-        l->places = places;
-        l->capacity = capacity;
-    }
     if (l->free < 0) {
         size_t num_nodes = l->num_nodes ? l->num_nodes * 2 : MIN_CAPACITY;
         if (num_nodes > INT32_MAX) {
@@ -873,23 +971,25 @@ lru_link_newest(BlockLru *l, int32_t node)
 static int
 lru_touch(BlockLru *l, uint64_t key, double now)
 {
-    LruPlace *p = lru_find(l, key);
-    if (p != NULL) {
-        lru_unlink(l, p->node);
-        lru_link_newest(l, p->node);
-        l->times[p->node] = now;
+    Entry *e = find(&l->t, key);
+    if (e != NULL) {
+        int32_t found = (int32_t)(e->value - 1);
+        lru_unlink(l, found);
+        lru_link_newest(l, found);
+        l->times[found] = now;
         return 0;
     }
     if (lru_reserve_one(l) < 0) {
         return -1;
     }
     int32_t node = l->free;
+    if (insert(&l->t, key, (int64_t)node + 1) < 0) {
+        return -1;
+    }
     l->free = l->next[node];
     l->keys[node] = key;
     l->times[node] = now;
     lru_link_newest(l, node);
-    lru_place(l->places, l->capacity, key, node);
-    l->size++;
     return 1;
 }
 
@@ -897,27 +997,12 @@ lru_touch(BlockLru *l, uint64_t key, double now)
 static void
 lru_remove(BlockLru *l, uint64_t key)
 {
-    LruPlace *p = lru_find(l, key);
-    int32_t node = p->node;
-    size_t mask = l->capacity - 1;
-    size_t hole = (size_t)(p - l->places);
-    size_t j = hole;
-    for (;;) { /* backward shift, as `erase` */
-        j = (j + 1) & mask;
-        LruPlace *next = &l->places[j];
-        if (next->node < 0) {
-            break;
-        }
-        if (!stays((size_t)mix(next->key) & mask, hole, j)) {
-            l->places[hole] = *next;
-            hole = j;
-        }
-    }
-    l->places[hole].node = -1;
+    Entry *e = find(&l->t, key);
+    int32_t node = (int32_t)(e->value - 1);
+    erase(&l->t, e);
     lru_unlink(l, node);
     l->next[node] = l->free;
     l->free = node;
-    l->size--;
 }
 
 /* Drops the `count` oldest entries, each from `holders` at `slot` too. */
@@ -1007,8 +1092,9 @@ BlockLru_record(BlockLru *l, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     Py_DECREF(hashes);
-    if (capacity >= 0 && l->size > (size_t)capacity) {
-        lru_drop_oldest(l, l->size - (size_t)capacity, holders, slot);
+    size_t size = table_size(&l->t);
+    if (capacity >= 0 && size > (size_t)capacity) {
+        lru_drop_oldest(l, size - (size_t)capacity, holders, slot);
     }
     Py_RETURN_NONE;
 }
@@ -1049,7 +1135,7 @@ BlockLru_drop_all(BlockLru *l, PyObject *const *args, Py_ssize_t nargs)
     if (parse_holders_slot(args[0], args[1], &holders, &slot) < 0) {
         return NULL;
     }
-    lru_drop_oldest(l, l->size, holders, slot);
+    lru_drop_oldest(l, table_size(&l->t), holders, slot);
     Py_RETURN_NONE;
 }
 
@@ -1082,7 +1168,7 @@ BlockLru_items(BlockLru *l, PyObject *Py_UNUSED(ignored))
 static Py_ssize_t
 BlockLru_len(BlockLru *l)
 {
-    return (Py_ssize_t)l->size;
+    return (Py_ssize_t)table_size(&l->t);
 }
 
 static int
@@ -1092,7 +1178,7 @@ BlockLru_contains(BlockLru *l, PyObject *arg)
     if (key_of(arg, &key) < 0) {
         return -1;
     }
-    return lru_find(l, key) != NULL;
+    return find(&l->t, key) != NULL;
 }
 
 static PyObject *
@@ -1103,11 +1189,6 @@ BlockLru_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     }
     BlockLru *l = (BlockLru *)type->tp_alloc(type, 0);
     if (l != NULL) {
-        l->places = NULL;
-        l->capacity = l->size = l->num_nodes = 0;
-        l->keys = NULL;
-        l->times = NULL;
-        l->prev = l->next = NULL;
         l->oldest = l->newest = l->free = -1;
     }
     return (PyObject *)l;
@@ -1116,7 +1197,7 @@ BlockLru_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 static void
 BlockLru_dealloc(BlockLru *l)
 {
-    PyMem_Free(l->places);
+    table_free(&l->t);
     PyMem_Free(l->keys);
     PyMem_Free(l->times);
     PyMem_Free(l->prev);
@@ -1207,12 +1288,10 @@ BlockSet_apply(BlockSet *b, PyObject *const *args, Py_ssize_t nargs, int adding)
         if (e != NULL) {
             continue;
         }
-        if (reserve_one(&b->t) < 0) {
+        if (insert(&b->t, key, 1) < 0) {
             failed = 1;
             break;
         }
-        place(b->t.entries, b->t.capacity, key, 1);
-        b->t.size++;
         if (holder_add(holders, key, slot) < 0) {
             erase(&b->t, find(&b->t, key)); /* not added at all: both stay as they were */
             failed = 1;
@@ -1250,21 +1329,18 @@ BlockSet_drop_all(BlockSet *b, PyObject *const *args, Py_ssize_t nargs)
     if (parse_holders_slot(args[0], args[1], &holders, &slot) < 0) {
         return NULL;
     }
-    for (size_t i = 0; i < b->t.capacity; i++) {
-        if (b->t.entries[i].value != 0) {
-            holder_discard(holders, b->t.entries[i].key, slot);
-        }
+    size_t i = 0;
+    for (Entry *e; (e = table_next(&b->t, &i)) != NULL;) {
+        holder_discard(holders, e->key, slot);
     }
-    PyMem_Free(b->t.entries);
-    b->t.entries = NULL;
-    b->t.capacity = b->t.size = 0;
+    table_free(&b->t);
     Py_RETURN_NONE;
 }
 
 static void
 BlockSet_dealloc(BlockSet *b)
 {
-    PyMem_Free(b->t.entries);
+    table_free(&b->t);
     Py_TYPE(b)->tp_free((PyObject *)b);
 }
 

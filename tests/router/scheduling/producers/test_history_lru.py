@@ -50,10 +50,21 @@ def test_recording_moves_known_blocks_to_the_newest_end_and_evicts_the_oldest() 
         assert len(holders) == 0
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_compiled_and_python_lrus_agree_through_random_operations(seed: int) -> None:
+SMALL = (300, 40, (5, 50, 10_000), (1.0, 10.0, 100.0))
+# Thousands of blocks a worker: pages of nodes added, tables grown (their entries moving
+# a few per insert) while records, expiries and drops go on.
+LARGE = (5_000, 200, (3_000, 10_000), (100.0, 1_000.0))
+
+
+@pytest.mark.parametrize(
+    ("seed", "sizes"), [(0, SMALL), (1, SMALL), (2, SMALL), (3, LARGE), (4, LARGE)]
+)
+def test_compiled_and_python_lrus_agree_through_random_operations(
+    seed: int, sizes: tuple[int, int, tuple[int, ...], tuple[float, ...]]
+) -> None:
+    num_blocks, longest, capacities, lives = sizes
     rng = random.Random(seed)
-    blocks = [BlockHash(rng.randrange(2**64)) for _ in range(300)]
+    blocks = [BlockHash(rng.randrange(2**64)) for _ in range(num_blocks)]
     python_holders = PyHolderMap()
     compiled_holders = compiled_map()
     pairs: list[tuple[HolderMap, dict[int, HistoryLru]]] = [
@@ -61,14 +72,15 @@ def test_compiled_and_python_lrus_agree_through_random_operations(seed: int) -> 
         (compiled_holders, {slot: new_history_lru(compiled_holders) for slot in range(3)}),
     ]
     now = 0.0
+    largest = 0
     for _ in range(2_000):
         now += rng.random()
         slot = rng.randrange(3)
         action = rng.random()
         start = rng.randrange(len(blocks))
-        prompt = blocks[start : start + rng.randrange(1, 40)]
-        capacity = rng.choice([5, 50, 10_000])
-        oldest_live = now - rng.choice([1.0, 10.0, 100.0])
+        prompt = blocks[start : start + rng.randrange(1, longest)]
+        capacity = rng.choice(capacities)
+        oldest_live = now - rng.choice(lives)
         for holders, lrus in pairs:
             lru = lrus[slot]
             if action < 0.8:
@@ -79,6 +91,8 @@ def test_compiled_and_python_lrus_agree_through_random_operations(seed: int) -> 
                 lru.drop_all(holders, slot)
         (_, python_lrus), (_, compiled_lrus) = pairs
         assert python_lrus[slot].items() == compiled_lrus[slot].items()
+        largest = max(largest, len(compiled_lrus[slot]))
     for block_hash in blocks:
         assert python_holders.mask(block_hash) == compiled_holders.mask(block_hash)
     assert len(python_holders) == len(compiled_holders)
+    assert largest > (1_000 if num_blocks > 300 else 0)  # the large case did grow

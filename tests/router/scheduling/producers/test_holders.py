@@ -96,6 +96,38 @@ def test_compiled_and_python_maps_agree_through_random_churn(seed: int) -> None:
         assert len(python) == len(compiled)
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_the_maps_agree_while_the_table_grows_and_shrinks(seed: int) -> None:
+    # Thousands of blocks: the compiled table doubles several times, moving its entries a
+    # few per insert, and every answer is checked while entries sit in both arrays.
+    rng = random.Random(seed)
+    blocks = [
+        BlockHash(rng.choice([rng.randrange(2**64), rng.randrange(6_000)])) for _ in range(6_000)
+    ]
+    python, compiled = PyHolderMap(), compiled_map()
+    for step in range(30_000):
+        block_hash, slot = rng.choice(blocks), rng.randrange(70)
+        # Mostly adds at first, then mostly discards: the table fills, then empties.
+        adds = rng.random() < (0.85 if step < 18_000 else 0.1)
+        for holders in (python, compiled):
+            if adds:
+                holders.add(block_hash, slot)
+            else:
+                holders.discard(block_hash, slot)
+        if step % 499 == 0:
+            assert len(python) == len(compiled)
+            for probe in rng.sample(blocks, 50):
+                assert python.mask(probe) == compiled.mask(probe)
+            walked = rng.sample(blocks, 20)
+            active = rng.getrandbits(70)
+            assert python.depths(walked, active, 70).tolist() == (
+                compiled.depths(walked, active, 70).tolist()
+            )
+    assert len(python) == len(compiled)
+    for block_hash in blocks:
+        assert python.mask(block_hash) == compiled.mask(block_hash)
+
+
 def test_the_compiled_walk_agrees_with_sets_on_ten_thousand_slots() -> None:
     # Wide masks, long prompts, and the scratch kept between walks left clean.
     holders = compiled_map()
