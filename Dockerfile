@@ -23,11 +23,12 @@ COPY router ./router
 COPY simulator ./simulator
 COPY workers ./workers
 # No extras: the dev tools and torch (the `nccl` extra) stay out of the image. gcc
-# builds the prefix indexes' compiled holder map, then leaves.
+# builds the router's compiled modules (the prefix indexes' holder map, the scheduler's
+# score sum), then leaves.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && pip install . \
-    && (cd / && python -c "import triskel.router.scheduling.producers._holder_map") \
+    && (cd / && python -c "import triskel.router.scheduling.producers._holder_map, triskel.router.scheduling._score_sum") \
     && apt-get purge -y gcc libc6-dev && apt-get autoremove -y \
     && rm -rf /var/lib/apt/lists/* /build
 

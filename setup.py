@@ -30,4 +30,15 @@ holder_map = Extension(
     optional=True,
 )
 
-setup(packages=packages, package_dir=package_dir, ext_modules=[holder_map])
+# The scheduler's weighted sum of scores (router/scheduling/score_sum.py), likewise.
+# -ffp-contract=off: no multiply and add fused into one rounding (the totals must be
+# numpy's); -O3 -fno-trapping-math: the clamp's selects become vector code (ignoring FP
+# exception flags, which nothing reads, changes no value).
+score_sum = Extension(
+    "triskel.router.scheduling._score_sum",
+    sources=["router/scheduling/_score_sum.c"],
+    extra_compile_args=["-O3", "-ffp-contract=off", "-fno-trapping-math"],
+    optional=True,
+)
+
+setup(packages=packages, package_dir=package_dir, ext_modules=[holder_map, score_sum])

@@ -64,6 +64,7 @@ from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.producers.holders import implementation as holder_maps
 from triskel.router.scheduling.producers.kv_index import KvBlockIndex
 from triskel.router.scheduling.registry import PluginConfigError
+from triskel.router.scheduling.score_sum import implementation as score_sums
 from triskel.router.semantic.embedding import DEFAULT_EMBEDDING_DIM
 from triskel.router.semantic.errors import SemanticConfigError
 from triskel.router.semantic.loader import Targets
@@ -313,10 +314,11 @@ async def run_router(
         )
     orchestrator = Orchestrator(registry, dispatcher, calls, semantic=semantic, cache=request_cache)
     authenticator = _open_auth(config, redis_password, metrics, orchestrator)
-    if holder_maps() == "python":
+    if holder_maps() == "python" or score_sums() == "numpy":
         _log.warning(
-            "the prefix indexes run in Python: their compiled maps were not built "
-            "(install with a C compiler); walks and records cost more at fleet scale"
+            "the prefix indexes and the scheduler's score sum run in Python: their "
+            "compiled modules were not built (install with a C compiler); picks cost "
+            "more at fleet scale"
         )
     grpc_server, grpc_port = await start_grpc_server(
         RouterServicer(orchestrator, metrics, authenticator),

@@ -31,6 +31,7 @@ from triskel.router.scheduling.plugin import (
     Scorer,
 )
 from triskel.router.scheduling.producers.routing_history import RoutingHistory
+from triskel.router.scheduling.score_sum import clamped_sum
 from triskel.router.scheduling.types import (
     CycleState,
     Decision,
@@ -52,6 +53,9 @@ class Profile:
     # Per scorer, itself when it has a column form (else None); the picker likewise.
     column_scorers: tuple[ColumnScorer | None, ...] = field(init=False)
     row_picker: ColumnPicker | None = field(init=False)
+    # The scorers and their weights apart, as every pick reads them.
+    scorer_plugins: tuple[Scorer, ...] = field(init=False)
+    weights: tuple[float, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         plugins = (*self.filters, *(s for s, _ in self.scorers), self.picker)
@@ -61,6 +65,8 @@ class Profile:
         object.__setattr__(self, "column_scorers", columns)
         picker = self.picker if isinstance(self.picker, ColumnPicker) else None
         object.__setattr__(self, "row_picker", picker)
+        object.__setattr__(self, "scorer_plugins", tuple(s for s, _ in self.scorers))
+        object.__setattr__(self, "weights", tuple(float(w) for _, w in self.scorers))
 
 
 class Scheduler:
@@ -121,20 +127,18 @@ class Scheduler:
                 )
             if len(kept) != len(remaining):  # filters keep order: same length, same rows
                 remaining = Candidates(kept)
-        totals: FloatColumn = np.zeros(len(remaining))
-        for (scorer, weight), column_scorer in zip(
-            profile.scorers, profile.column_scorers, strict=True
+        columns: list[FloatColumn] = []
+        for scorer, column_scorer in zip(
+            profile.scorer_plugins, profile.column_scorers, strict=True
         ):
             started = timer()
             if column_scorer is not None:
-                scores = column_scorer.score_columns(request, remaining, state)
+                columns.append(column_scorer.score_columns(request, remaining, state))
             else:
-                scores = _column(scorer.score(request, remaining, state), len(remaining))
+                columns.append(_column(scorer.score(request, remaining, state), len(remaining)))
             seconds[scorer.name] = timer() - started
-            # Clamped, weighed, added: a Python loop's arithmetic, value for value. Two
-            # ufuncs, not np.clip: its Python wrappers cost more than the clamp at a few
-            # candidates (a pick of four was a fifth clipping).
-            totals = totals + weight * np.minimum(np.maximum(scores, 0.0), 1.0)
+        # Clamped, weighed, added: a Python loop's arithmetic, value for value.
+        totals = clamped_sum(columns, profile.weights, len(remaining))
         scored = ScoredCandidates(remaining, totals)
         picker = profile.picker
         started = timer()
