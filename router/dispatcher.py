@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple
 
@@ -41,6 +42,10 @@ class Dispatcher:
         # what this router sent them (the routing history the scheduler writes), so that
         # disaggregation decisions still see their cached prefixes.
         self._history = history
+        # When the last pick began (monotonic seconds) and for which model: the pick
+        # warmer (pick_warmer.py) waits for a pause, then warms that model's picks.
+        self.last_pick_s = 0.0
+        self.last_model: str | None = None
 
     def settings_of(self, ctx: RequestContext) -> RoutingSettings:
         return self.table.for_model(ctx.model_pools.model).settings
@@ -61,6 +66,8 @@ class Dispatcher:
         Picking records nothing: a worker is recorded as sent the prompt when a call
         goes to it (`sent`), so a pick only compared (adaptive disaggregation) leaves
         no trace."""
+        self.last_pick_s = time.monotonic()
+        self.last_model = ctx.model_pools.model
         routing = self.table.for_model(ctx.model_pools.model)
         slo = routing.settings.slo
         candidates = self.cluster.candidates(workers, exclude)

@@ -56,6 +56,7 @@ from triskel.router.grpc_api import RouterServicer, start_grpc_server
 from triskel.router.http_api import build_http_app
 from triskel.router.metrics import RouterMetrics
 from triskel.router.orchestrator import Orchestrator
+from triskel.router.pick_warmer import PickWarmer
 from triskel.router.registry import WorkerRegistry
 from triskel.router.routing_table import ModelRouting, RoutingTable
 from triskel.router.scheduling.builtin import default_registry
@@ -135,6 +136,10 @@ class RouterProcessConfig(ApiModel):
     # (proto/triskel/v1/worker_frames.proto: a fraction of a gRPC call's CPU); false:
     # every call over gRPC.
     worker_frames: bool = True
+    # After this long without a pick, a dry pick this often for the model picked last,
+    # so a light load's picks find their caches warm (router/pick_warmer.py; ~1% of a
+    # core while idle at four workers, docs/routing.md). 0: off.
+    warm_picks_idle_ms: float = Field(default=5.0, ge=0, le=60_000)
     # Set by `triskel router --processes N` for each of its processes, never by hand:
     # this process's place among them and where they talk (triskel.router.siblings).
     siblings: SiblingsConfig | None = None
@@ -364,6 +369,10 @@ async def run_router(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
     parent_fd = _stop_with_parent(stop) if siblings is not None else None
+    warming = None
+    if config.warm_picks_idle_ms > 0:
+        warmer = PickWarmer(registry, dispatcher, context, config.warm_picks_idle_ms / 1000)
+        warming = asyncio.create_task(warmer.run(stop))
     discovery: _Discovery | None
     if membership is not None:
         discovery = _start_membership_sync(membership, registry, cluster, table, stop, dialing)
@@ -408,6 +417,8 @@ async def run_router(
         await state.aclose()
         if exposing is not None:
             exposing.cancel()
+        if warming is not None:
+            warming.cancel()
         if parent_fd is not None:
             asyncio.get_running_loop().remove_reader(parent_fd)
             os.close(parent_fd)
