@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -29,6 +30,8 @@ from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.scheduler import Scheduler
 from triskel.router.scheduling.types import NoEndpointError, SchedulingRequest, Stage
+
+_log = logging.getLogger(__name__)
 
 # A dry pick's prompt: 256 tokens, a walk of a few blocks.
 _PROMPT = tuple(range(1, 257))
@@ -101,8 +104,14 @@ class PickWarmer:
         return kept[1]
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Warms after every `idle_s` without a real pick, until `stop`."""
+        """Warms after every `idle_s` without a real pick, until `stop`. A dry pick that
+        fails otherwise than for want of workers (a plugin's fault, which real picks
+        meet and report too) ends the warming, said once in the log."""
         while not stop.is_set():
             await asyncio.sleep(self._idle_s)
             if self._clock() - self._dispatcher.last_pick_s >= self._idle_s:
-                self.warm()
+                try:
+                    self.warm()
+                except Exception:
+                    _log.exception("dry picks stopped: a dry pick failed")
+                    return

@@ -160,3 +160,26 @@ async def test_it_waits_for_a_pause_in_the_picks() -> None:
         await asyncio.wait_for(task, 1)
     finally:
         await router.cluster.close()
+
+
+@pytest.mark.asyncio
+async def test_a_failing_dry_pick_ends_the_warming_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    router = _Router(ROUND_ROBIN)
+    router.cluster.start()
+    try:
+        await router.reported()
+        warmer = PickWarmer(router.registry, router.dispatcher, router.context, idle_s=0.001)
+        router.real_pick(0)
+        calls = []
+
+        def failing() -> None:
+            calls.append(1)
+            raise RuntimeError("a plugin's fault")
+
+        warmer.warm = failing  # type: ignore[method-assign]
+        await asyncio.wait_for(warmer.run(asyncio.Event()), 1)  # returns: no more warming
+        assert len(calls) == 1 and "dry picks stopped" in caplog.text
+    finally:
+        await router.cluster.close()
