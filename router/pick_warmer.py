@@ -3,7 +3,7 @@
 At a light load (20 requests/s: 50 ms between requests) the router's code and data
 leave the CPU's caches between requests, and a pick over four workers takes ~300 µs
 instead of ~30 (docs/benchmarks.md, "Where a pick goes when its caches are cold"). Once
-no pick has come for `idle_s`, this makes one every `idle_s` for each stage of the model
+no pick has come for `idle_s`, this makes one every `period_s` for each stage of the model
 picked last: the same scheduler configuration over the same candidates and the same
 prefix indexes, through a twin scheduler (its own plugin objects and random draws, so
 nothing a real pick reads or draws changes). The indexes are only read (what a read
@@ -49,6 +49,7 @@ class PickWarmer:
         dispatcher: Dispatcher,
         context: PluginContext,
         idle_s: float,
+        period_s: float = 0.005,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._registry = registry
@@ -57,6 +58,7 @@ class PickWarmer:
         self._context = copy.copy(context)
         self._context.rng = random.Random(0)
         self._idle_s = idle_s
+        self._period_s = period_s
         self._clock = clock
         # Per model: the real scheduler a twin was built for, and the twin.
         self._twins: dict[str, tuple[Scheduler, Scheduler]] = {}
@@ -104,11 +106,12 @@ class PickWarmer:
         return kept[1]
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Warms after every `idle_s` without a real pick, until `stop`. A dry pick that
+        """Warms every `period_s` once `idle_s` passed without a real pick, until `stop`.
+        A dry pick that
         fails otherwise than for want of workers (a plugin's fault, which real picks
         meet and report too) ends the warming, said once in the log."""
         while not stop.is_set():
-            await asyncio.sleep(self._idle_s)
+            await asyncio.sleep(self._period_s)
             if self._clock() - self._dispatcher.last_pick_s >= self._idle_s:
                 try:
                     self.warm()

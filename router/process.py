@@ -136,10 +136,11 @@ class RouterProcessConfig(ApiModel):
     # (proto/triskel/v1/worker_frames.proto: a fraction of a gRPC call's CPU); false:
     # every call over gRPC.
     worker_frames: bool = True
-    # After this long without a pick, a dry pick this often for the model picked last,
+    # After this long without a pick, a dry pick every 5 ms for the model picked last,
     # so a light load's picks find their caches warm (router/pick_warmer.py; ~1% of a
-    # core while idle at four workers, docs/routing.md). 0: off.
-    warm_picks_idle_ms: float = Field(default=5.0, ge=0, le=60_000)
+    # core while idle at four workers, docs/routing.md). Past the gaps between requests
+    # under load: dry picks then would only delay them. 0: off.
+    warm_picks_idle_ms: float = Field(default=20.0, ge=0, le=60_000)
     # Set by `triskel router --processes N` for each of its processes, never by hand:
     # this process's place among them and where they talk (triskel.router.siblings).
     siblings: SiblingsConfig | None = None

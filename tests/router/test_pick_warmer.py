@@ -146,7 +146,12 @@ async def test_it_waits_for_a_pause_in_the_picks() -> None:
     try:
         await router.reported()
         warmer = PickWarmer(
-            router.registry, router.dispatcher, router.context, idle_s=0.001, clock=lambda: now[0]
+            router.registry,
+            router.dispatcher,
+            router.context,
+            idle_s=0.001,
+            period_s=0.001,
+            clock=lambda: now[0],
         )
         router.real_pick(0)
         router.dispatcher.last_pick_s = now[0]  # a pick just now
@@ -170,7 +175,9 @@ async def test_a_failing_dry_pick_ends_the_warming_and_says_so(
     router.cluster.start()
     try:
         await router.reported()
-        warmer = PickWarmer(router.registry, router.dispatcher, router.context, idle_s=0.001)
+        warmer = PickWarmer(
+            router.registry, router.dispatcher, router.context, idle_s=0.001, period_s=0.001
+        )
         router.real_pick(0)
         calls = []
 
