@@ -52,7 +52,7 @@ class Dispatcher:
 
     def pool(self, ctx: RequestContext, stage: Stage) -> Sequence[WorkerClient]:
         """The request's model's workers serving `stage`."""
-        return ctx.model_pools.of(_ROLES[stage])
+        return ctx.model_pools.of(ROLES[stage])
 
     async def pick(
         self,
@@ -152,7 +152,8 @@ class Dispatcher:
         return self._history.estimates().match_lengths(hashes, [worker.worker_id])[0]
 
 
-_ROLES = {
+# The pool each stage picks from (the pick warmer walks it too).
+ROLES = {
     Stage.ENCODE: Role.ENCODE,
     Stage.UNIFIED: Role.UNIFIED,
     Stage.PREFILL: Role.PREFILL,

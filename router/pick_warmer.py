@@ -20,10 +20,9 @@ import random
 import time
 from collections.abc import Callable
 
-from triskel.common.api import Role
 from triskel.common.hashing import hash_blocks
 from triskel.common.routing_api import RoutingSettings
-from triskel.router.dispatcher import Dispatcher
+from triskel.router.dispatcher import ROLES, Dispatcher
 from triskel.router.registry import WorkerRegistry
 from triskel.router.scheduling.builtin import default_registry
 from triskel.router.scheduling.config import build_scheduler
@@ -35,11 +34,8 @@ _log = logging.getLogger(__name__)
 
 # A dry pick's prompt: 256 tokens, a walk of a few blocks.
 _PROMPT = tuple(range(1, 257))
-_STAGES = (
-    (Stage.UNIFIED, Role.UNIFIED),
-    (Stage.PREFILL, Role.PREFILL),
-    (Stage.DECODE, Role.DECODE),
-)
+# The stages a prompt is picked for (an encode pick has no prompt yet).
+_STAGES = tuple((stage, role) for stage, role in ROLES.items() if stage is not Stage.ENCODE)
 
 
 class PickWarmer:

@@ -47,8 +47,9 @@ add_clamped(double *restrict total, const double *const *restrict scores,
 #define BATCH 4
 
 /* Where the CPU has AVX2, its clone (4 doubles a vector, not SSE2's 2: ~10 us at
-   10,000 candidates, not ~26); chosen once, when the module loads. */
-#ifndef TRISKEL_NO_CLONES
+   10,000 candidates, not ~26); chosen once, when the module loads. x86-64 Linux only
+   (clones need an x86 target and the loader's ifunc): elsewhere, one build for all. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(TRISKEL_NO_CLONES)
 __attribute__((target_clones("avx2", "default")))
 #endif
 static void
