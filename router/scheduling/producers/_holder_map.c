@@ -627,8 +627,8 @@ prefetch(const Table *t, PyObject *const *items, Py_ssize_t i, Py_ssize_t count)
     if (i >= count || t->now.capacity == 0) {
         return;
     }
-    uint64_t key = PyLong_AsUnsignedLongLong(items[i]);
-    if (key == (uint64_t)-1 && PyErr_Occurred()) {
+    uint64_t key;
+    if (key_of(items[i], &key) < 0) {
         PyErr_Clear();
         return;
     }
