@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import NamedTuple
 
 from triskel.common.api import Role
@@ -69,7 +69,6 @@ class Dispatcher:
         self.last_pick_s = time.monotonic()
         self.last_model = ctx.model_pools.model
         routing = self.table.for_model(ctx.model_pools.model)
-        slo = routing.settings.slo
         candidates = self.cluster.candidates(workers, exclude)
         # Encoding runs before tokenization: there is no prompt to hash yet.
         has_prompt = stage is not Stage.ENCODE
@@ -79,7 +78,9 @@ class Dispatcher:
             ids = candidates.worker_ids
             lengths = await self.cluster.state.prefixes.match_lengths(block_hashes, ids)
             shared_matches = dict(zip(ids, lengths, strict=True))
-        request = SchedulingRequest(
+        request = self.scheduling_request(
+            routing.settings,
+            workers,
             request_id=ctx.request.request_id,
             model=ctx.model_pools.model,
             stage=stage,
@@ -87,10 +88,7 @@ class Dispatcher:
             block_hashes=block_hashes,
             max_tokens=ctx.max_tokens,
             headers=ctx.request.headers,
-            ttft_slo_ms=slo.ttft_ms,
-            tpot_slo_ms=slo.tpot_ms,
             shared_prefix_matches=shared_matches,
-            ring_members=self.cluster.ring_members(workers),
         )
         try:
             decision = routing.scheduler.choose(request, candidates)
@@ -106,6 +104,37 @@ class Dispatcher:
         is_holding = stage is Stage.PREFILL and routing.settings.prefill_hold.max_per_worker
         second_id = runner_up(decision) if is_holding else None
         return Picked(client, decision.endpoint, num_cached, request, second_id)
+
+    def scheduling_request(
+        self,
+        settings: RoutingSettings,
+        workers: Sequence[WorkerClient],
+        *,
+        request_id: str,
+        model: str,
+        stage: Stage,
+        token_ids: Sequence[int],
+        block_hashes: Sequence[BlockHash],
+        max_tokens: int,
+        headers: Mapping[str, str] | None = None,
+        shared_prefix_matches: Mapping[str, int] | None = None,
+    ) -> SchedulingRequest:
+        """What the scheduler is asked to pick among `workers`: the request's own fields,
+        the model's SLO and the pool's ring (the pick warmer's dry picks are built here
+        too, so they run the plugin paths a real pick runs)."""
+        return SchedulingRequest(
+            request_id=request_id,
+            model=model,
+            stage=stage,
+            token_ids=token_ids,
+            block_hashes=block_hashes,
+            max_tokens=max_tokens,
+            headers={} if headers is None else headers,
+            ttft_slo_ms=settings.slo.ttft_ms,
+            tpot_slo_ms=settings.slo.tpot_ms,
+            shared_prefix_matches={} if shared_prefix_matches is None else shared_prefix_matches,
+            ring_members=self.cluster.ring_members(workers),
+        )
 
     def picked_as(self, ctx: RequestContext, picked: Picked, worker_id: str) -> Picked | None:
         """`worker_id` as if picked instead of `picked` now (None when it is gone or

@@ -28,7 +28,7 @@ from triskel.router.scheduling.builtin import default_registry
 from triskel.router.scheduling.config import build_scheduler
 from triskel.router.scheduling.plugin import PluginContext
 from triskel.router.scheduling.scheduler import Scheduler
-from triskel.router.scheduling.types import NoEndpointError, SchedulingRequest, Stage
+from triskel.router.scheduling.types import NoEndpointError, Stage
 
 _log = logging.getLogger(__name__)
 
@@ -66,30 +66,28 @@ class PickWarmer:
         pools = self._registry.pools(model) if model is not None else None
         if model is None or pools is None:
             return
-        routing = self._dispatcher.table.for_model(model)
+        dispatcher = self._dispatcher
+        routing = dispatcher.table.for_model(model)
         twin = self._twin(model, routing.scheduler, routing.settings)
         identity = pools.any_worker.identity
+        # Hashed each time, as every request's prompt is: that step is on the path too.
         hashes = hash_blocks(_PROMPT, identity.block_size_tokens, model, identity.hash_salt)
-        cluster = self._dispatcher.cluster
-        slo = routing.settings.slo
         for stage, role in _STAGES:
             workers = pools.of(role)
             if not workers:
                 continue
-            # As `Dispatcher.pick` builds a real one, so the same plugin paths run.
-            request = SchedulingRequest(
+            request = dispatcher.scheduling_request(
+                routing.settings,
+                workers,
                 request_id="dry-pick",
                 model=model,
                 stage=stage,
                 token_ids=_PROMPT,
                 block_hashes=hashes,
                 max_tokens=16,
-                ttft_slo_ms=slo.ttft_ms,
-                tpot_slo_ms=slo.tpot_ms,
-                ring_members=cluster.ring_members(workers),
             )
             try:
-                twin.choose(request, cluster.candidates(workers))
+                twin.choose(request, dispatcher.cluster.candidates(workers))
             except NoEndpointError:
                 continue
             self.dry_picks += 1
@@ -103,9 +101,8 @@ class PickWarmer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Warms every `period_s` once `idle_s` passed without a real pick, until `stop`.
-        A dry pick that
-        fails otherwise than for want of workers (a plugin's fault, which real picks
-        meet and report too) ends the warming, said once in the log."""
+        A dry pick that fails otherwise than for want of workers (a plugin's fault, which
+        real picks meet and report too) ends the warming, said once in the log."""
         while not stop.is_set():
             await asyncio.sleep(self._period_s)
             if self._clock() - self._dispatcher.last_pick_s >= self._idle_s:
