@@ -1,10 +1,12 @@
 """An answer's decode on live workers, with retries and request migration.
 
 A call whose worker fails before it produced a token is retried on another worker (up
-to `maxAttempts`); one that fails mid-answer, or after it pulled the KV, is replaced by
-another decode (or unified) worker that prefills the prompt and the answer so far
-itself and continues after them (request migration, `triskel.router.migration`, up to
-`migrationLimit` times). The walk (`triskel.router.flows`) decides the first worker.
+to `maxAttempts`); one that fails mid-answer is continued on another decode (or unified)
+worker after the tokens the client has (request migration, `triskel.router.migration`,
+up to `migrationLimit` times). Either way the next worker prefills the prompt and the
+answer so far itself: only the first call is given the prefill's KV, as a failed call
+may have pulled it (a handle is single-use) before its report arrived. The walk
+(`triskel.router.flows`) decides the first worker.
 """
 
 from __future__ import annotations
@@ -74,11 +76,9 @@ class Decoding:
         num_cached_tokens = 0  # as a worker last told them, for a finish it did not send
         failed: set[str] = set()
         worker = first_choice
+        kv = transfer
         while True:
             num_before = len(answer)
-            # The KV serves until it is pulled or a call decoded tokens: then prefill here.
-            is_kv_usable = transfer is not None and not transfer.is_pulled
-            kv = transfer if is_kv_usable and not failures.num_migrations else None
             try:
                 events = self._decode_once(ctx, worker, stage, answer, kv)
                 async with contextlib.aclosing(events):
@@ -110,6 +110,10 @@ class Decoding:
                         )
                     raise
                 failed.add(worker.worker.worker_id)
+                # The KV serves the first call only: a failed call may have pulled it (a
+                # handle is single-use) before its report reached us, so the next
+                # worker prefills the prompt and the answer so far itself.
+                kv = None
                 try:
                     worker = await self._dispatcher.pick(stage, ctx, workers, failed)
                 except ServiceError:

@@ -4,9 +4,9 @@ live workers, with retries and migration.
 The walk decides what to pick and where the request prefills (unified, always,
 conditional, adaptive, never); this module makes the calls. A stage whose worker
 fails before it produced anything is retried on another worker (up to `maxAttempts`,
-the one rule of `after_failure`). A decode worker that fails mid-answer, or after it
-pulled the KV, is replaced by another decode (or unified) worker that prefills the
-prompt and the answer so far itself and continues after them (request migration,
+the one rule of `after_failure`). A decode worker that fails is replaced by another
+decode (or unified) worker that prefills the prompt and the answer so far itself and
+continues after them (`triskel.router.decoding`: a retry, or request migration,
 `triskel.router.migration`, up to `migrationLimit` times).
 """
 

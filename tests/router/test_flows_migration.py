@@ -28,6 +28,7 @@ from support.scripted_workers import (
     answer_text,
     generate,
     router_on,
+    until,
 )
 
 # Short bounds, so a frozen or stalled worker fails its call within a second or two.
@@ -204,6 +205,32 @@ async def test_a_decode_worker_failing_after_its_pull_before_a_token_is_retried(
         assert continued.kv is None
         assert router.count(RETRIES, stage="decode") == 1
         assert router.count(MIGRATIONS, model="m", stage="decode") == 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("failure", [Failure.DIES, Failure.FREEZES])
+async def test_a_decode_worker_lost_before_telling_its_pull_is_retried_prefilling(
+    failure: Failure,
+) -> None:
+    # d0 pulled the single-use KV, then went away (a drained pod) before its report
+    # came: d1 must not be sent the spent handle (it would fail "unknown or expired KV
+    # handle" and the client a 503); it prefills the prompt and the first token itself.
+    lost = Script(fails_before_pull_report=True, failure=failure)
+    prefill, (failing, healthy) = pd_workers(lost, Script())
+    async with router_on(SETTINGS, prefill, failing, healthy) as router:
+        answer = await generate(router, max_tokens=8)
+        assert answer.text == answer_text(NUM_PROMPT, 8)
+        assert failing.decode_calls[0].kv is not None
+        (continued,) = healthy.decode_calls
+        assert continued.kv is None
+        assert (tuple(continued.token_ids), continued.max_tokens) == (
+            PROMPT_IDS + ids(NUM_PROMPT, 1),
+            7,
+        )
+        assert router.count(RETRIES, stage="decode") == 1
+        # Nobody told a pull: the prefill worker is told to free the KV (a no-op where
+        # it was pulled), once the request's stream is closed.
+        await until(lambda: prefill.num_cancels == 1, "the prefill worker told to free")
 
 
 # -- through the HTTP front -----------------------------------------------------------

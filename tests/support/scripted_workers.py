@@ -82,6 +82,9 @@ class Script:
     num_cached_tokens: int = 0
     # Prefill fails as `failure` says, before any reply.
     prefill_fails: bool = False
+    # Decode fails as `failure` says once it pulled the KV, before its report of the
+    # pull is sent (the handle is spent; the router cannot know).
+    fails_before_pull_report: bool = False
     # What the worker's load reports say (adaptive disaggregation reads them).
     load: WorkerLoad = field(default_factory=WorkerLoad)
 
@@ -122,6 +125,8 @@ class ScriptedWorker(GrpcWorkerClient):
         position = len(call.token_ids)
         num_tokens = call.max_tokens
         if call.kv is not None:
+            if script.fails_before_pull_report:
+                await self._fail()
             yield KvPulled(num_bytes=4096, transfer_ms=1.0)
             # The prefill's first token is the answer's first.
             position, num_tokens = position + 1, num_tokens - 1
