@@ -31,13 +31,13 @@ from triskel.workers.process import WorkerProcessConfig
 MODEL = "m"
 
 
-def instant_pool() -> WorkerPoolSpec:
-    """Unified mock workers that generate at once (time scale 0), with room to spare."""
+def instant_pool(time_scale: float = 0.0) -> WorkerPoolSpec:
+    """Unified mock workers generating at `time_scale` (0: at once), with room to spare."""
     return WorkerPoolSpec.model_validate(
         {
             "role": "unified",
             "model": MODEL,
-            "profile": {"kvCapacityTokens": 262_144, "timeScale": 0.0},
+            "profile": {"kvCapacityTokens": 262_144, "timeScale": time_scale},
         }
     )
 

@@ -30,14 +30,30 @@ class WorkerSilent(WorkerCallError):
 
 
 class GuardedCall:
-    """One call in flight to one worker; `abort` ends its current or next wait."""
+    """One call in flight to one worker; `abort` ends its current or next wait.
 
-    __slots__ = ("_is_aborted", "_scope")
+    The idle bound is one timer per call, not one per wait: a decode stream waits once
+    per event, and `asyncio.timeout` scheduled and cancelled a timer each time (~4-7 µs
+    an event, docs/benchmarks.md). The timer, when it comes, checks the deadline of the
+    wait then in progress and is set again for it if that is later. Expiry and abort
+    cancel the waiting task and tell their cancellation from any other as
+    `asyncio.timeout` does (`Task.cancelling` / `uncancel`): a client that went away
+    still cancels the call. `close` drops the timer when the call ends.
+    """
+
+    __slots__ = ("_cancelling", "_deadline", "_is_aborted", "_is_expiring", "_task", "_timer")
 
     def __init__(self) -> None:
         self._is_aborted = False
-        # Set only while a wait is suspended on the worker.
-        self._scope: asyncio.Timeout | None = None
+        # The task waiting on the worker: set only while a wait is suspended there.
+        self._task: asyncio.Task[object] | None = None
+        # Its cancellations requested before the wait: more after ours are another's.
+        self._cancelling = 0
+        # When the wait in progress times out (None: no bound).
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        # This guard cancelled the wait in progress (idle bound or abort).
+        self._is_expiring = False
 
     @property
     def is_aborted(self) -> bool:
@@ -49,28 +65,72 @@ class GuardedCall:
         if self._is_aborted:
             _close(awaitable)
             raise WorkerSilent()
+        task = asyncio.current_task()
+        assert task is not None  # waits run in tasks
+        if idle_s is None:
+            self._deadline = None
+        else:
+            loop = task.get_loop()
+            deadline = self._deadline = loop.time() + idle_s
+            timer = self._timer
+            if timer is None or timer.when() > deadline:
+                if timer is not None:
+                    timer.cancel()
+                self._timer = loop.call_at(deadline, self._on_timer)
+        self._task = task
+        self._cancelling = task.cancelling()
         try:
-            # asyncio.timeout cancels this task alone and tells its own cancellation from
-            # another's (a client that went away), so both keep their meaning.
-            async with asyncio.timeout(idle_s) as scope:
-                self._scope = scope
-                return await awaitable
-        except TimeoutError:
+            return await awaitable
+        except asyncio.CancelledError:
+            if not self._is_expiring:
+                raise
+            self._is_expiring = False
+            if task.uncancel() > self._cancelling:
+                raise  # cancelled by another too (the client went away): that wins
             if self._is_aborted:
                 raise WorkerSilent() from None
             raise WorkerCallError(
                 CallFailure.TIMEOUT, f"no event from the worker for {idle_s:g} s"
             ) from None
         finally:
-            self._scope = None
+            self._task = None
+            if self._is_expiring:  # cancelled, yet the awaitable returned: as asyncio.timeout
+                self._is_expiring = False
+                task.uncancel()
 
     def abort(self) -> None:
         """Ends the wait in progress now (from another task), or the next one."""
         if self._is_aborted:
             return
         self._is_aborted = True
-        if self._scope is not None:
-            self._scope.reschedule(asyncio.get_running_loop().time())
+        self._expire()
+
+    def close(self) -> None:
+        """The call ended: its idle timer goes."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        task, deadline = self._task, self._deadline
+        if task is None or deadline is None:
+            return  # no bounded wait in progress: the next one sets its own timer
+        loop = task.get_loop()
+        if deadline - loop.time() > _EARLY_S:  # the wait began after the timer was set
+            self._timer = loop.call_at(deadline, self._on_timer)
+            return
+        self._expire()
+
+    def _expire(self) -> None:
+        if self._task is not None and not self._is_expiring:
+            self._is_expiring = True
+            self._task.cancel()
+
+
+# A timer may run this much before its time (the loop's clock resolution): a deadline
+# that close has come.
+_EARLY_S = 0.001
 
 
 def _close(awaitable: Awaitable[object]) -> None:

@@ -43,6 +43,7 @@ class WorkerCalls:
             status = "aborted"
             raise
         finally:
+            guard.close()
             calls.discard(guard)
             if not calls:
                 self._in_flight.pop(worker.worker_id, None)

@@ -85,3 +85,51 @@ async def test_an_abort_after_the_answer_arrived_fails_the_next_wait_only() -> N
     assert first == 42 and guard.is_aborted
     with pytest.raises(WorkerSilent):
         await guard.wait(answer())
+
+
+async def after(delay_s: float) -> int:
+    await asyncio.sleep(delay_s)
+    return 7
+
+
+@pytest.mark.asyncio
+async def test_the_idle_bound_counts_from_each_wait_not_from_the_first() -> None:
+    # One timer serves the whole call: each event in time moves the deadline on, so a
+    # stream slower in all than the bound, never idle that long, is not cut.
+    guard = GuardedCall()
+    for _ in range(5):
+        assert await guard.wait(after(0.04), idle_s=0.1) == 7
+    with pytest.raises(WorkerCallError) as caught:
+        await guard.wait(never(), idle_s=0.1)
+    assert caught.value.failure is CallFailure.TIMEOUT
+
+
+@pytest.mark.asyncio
+async def test_a_shorter_bound_after_a_longer_one_ends_in_its_own_time() -> None:
+    guard = GuardedCall()
+    assert await guard.wait(answer(), idle_s=30) == 42
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(WorkerCallError):
+        await guard.wait(never(), idle_s=0.05)
+    assert asyncio.get_running_loop().time() - started < 5
+
+
+@pytest.mark.asyncio
+async def test_a_timed_out_wait_leaves_the_task_uncancelled() -> None:
+    guard = GuardedCall()
+    with pytest.raises(WorkerCallError):
+        await guard.wait(never(), idle_s=0.02)
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    await asyncio.sleep(0.05)  # not cancelled by a leftover request
+    guard.close()
+    assert await guard.wait(after(0.01), idle_s=1) == 7  # a closed guard's waits still work
+
+
+@pytest.mark.asyncio
+async def test_a_wait_with_no_bound_outlives_an_earlier_bound() -> None:
+    # Unbounded until the first token: a timer left by an earlier bounded wait must not
+    # end it.
+    guard = GuardedCall()
+    assert await guard.wait(answer(), idle_s=0.02) == 42
+    assert await guard.wait(after(0.1)) == 7
