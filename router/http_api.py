@@ -47,6 +47,7 @@ from triskel.router.openai.responses import (
     CompletionFormatter,
     ErrorReply,
     Json,
+    TextChunks,
     error_reply,
     models_json,
     sse_event,
@@ -240,6 +241,7 @@ class _HttpFront:
         response: web.StreamResponse | None = None
         # Bytes not sent yet: tokens whose finish is already here go out with it.
         held = b""
+        chunks: TextChunks | None = None
         try:
             async for event in events:
                 tracker.on_event(event)
@@ -254,7 +256,9 @@ class _HttpFront:
                     # Headers, the opening chunk and the first tokens leave in one send,
                     # and the last tokens with the finish: on loopback each send costs
                     # the sender the receiver's TCP work too (docs/benchmarks.md).
-                    held += _sse([formatter.text_chunk(event.text)])
+                    if chunks is None or chunks.formatter is not formatter:
+                        chunks = TextChunks(formatter)
+                    held += chunks.event(event.text)
                     if not event.finish_follows:
                         await _send(response.write(held))
                         held = b""

@@ -124,6 +124,36 @@ class CompletionFormatter:
         return "chat.completion.chunk" if self.is_chat else "text_completion"
 
 
+# Stands for a chunk's text while its JSON around the text is made (a model name, the
+# one free field there, would have to hold a NUL to contain it; TextChunks checks).
+_TEXT_MARKER = "\x00triskel:text\x00"
+
+
+class TextChunks:
+    """A stream's text chunks as server-sent events, the chunk serialized once.
+
+    Every text chunk of one response is the same JSON around its text, so an event is
+    that text's JSON between two fixed byte strings: byte for byte what `sse_event(
+    formatter.text_chunk(text))` writes, without building three dicts a token (~2 µs,
+    docs/benchmarks.md). `formatter` is the one it was made for (a routed response gets
+    a new formatter, then new chunks)."""
+
+    __slots__ = ("_after", "_before", "formatter")
+
+    def __init__(self, formatter: CompletionFormatter) -> None:
+        self.formatter = formatter
+        whole = sse_event(formatter.text_chunk(_TEXT_MARKER))
+        before, marker, after = whole.partition(orjson.dumps(_TEXT_MARKER))
+        # None: the marker was not found once and once only; each chunk is built whole.
+        self._before: bytes | None = before if marker and marker not in after else None
+        self._after = after
+
+    def event(self, text: str) -> bytes:
+        if self._before is None:
+            return sse_event(self.formatter.text_chunk(text))
+        return self._before + orjson.dumps(text) + self._after
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorReply:
     """How one failure is told to the client, as an HTTP status or as a stream's last event."""
