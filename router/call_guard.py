@@ -128,8 +128,8 @@ class GuardedCall:
             self._task.cancel()
 
 
-# A timer may run this much before its time (the loop's clock resolution): a deadline
-# that close has come.
+# A deadline this near when the timer comes counts as come: the loop may run a timer a
+# little early, and setting it again for microseconds would spin (bounds are seconds).
 _EARLY_S = 0.001
 
 
