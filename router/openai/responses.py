@@ -124,8 +124,9 @@ class CompletionFormatter:
         return "chat.completion.chunk" if self.is_chat else "text_completion"
 
 
-# Stands for a chunk's text while its JSON around the text is made (a model name, the
-# one free field there, would have to hold a NUL to contain it; TextChunks checks).
+# Stands for a chunk's text while its JSON around the text is made. Only a model named
+# exactly this could clash (its JSON, quotes included, would match too): TextChunks then
+# builds each chunk whole.
 _TEXT_MARKER = "\x00triskel:text\x00"
 
 
