@@ -120,8 +120,10 @@ async def test_a_worker_started_with_the_pod_args_serves(tmp_path: Path) -> None
     env = {"POD_NAME": "p1-5d8f7-x2x9q", "POD_IP": "127.0.0.2"}
     argv = [expand(arg, env) for arg in [*container["command"], *container["args"]]]
     assert argv[:2] == ["triskel", "worker"]
-    # The one change: a free port instead of 50051, which may be taken on this machine.
+    # The one change: free ports instead of 50051 and 50052, which may be taken on this
+    # machine (a CI run met 50052 in use).
     argv[argv.index("--grpc-address") + 1] = "127.0.0.1:0"
+    argv[argv.index("--frame-port") + 1] = "0"
     # The key Secret's volume, as a kubelet fills it: each item's key at its path,
     # under the mount's path (here a folder of this test).
     secret = build_kv_key_secret("ns", spec.model, new_kv_key())
