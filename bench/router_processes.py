@@ -10,10 +10,10 @@ when the last ended) send streaming completions of `--max-tokens` (with
 `ignore_eos`) for `--seconds`. Each round runs every `--processes` value back to
 back, so the machine's load varies alike for all. Printed per run: requests/s, and the
 CPU seconds per wall second used by the router's processes, the workers and this
-client, and the router's CPU per relayed token (its CPU time over the finished
-requests' tokens, requests' own costs included): on a machine with fewer free cores
-than router processes plus what the workers and the client take, more processes cannot
-get more CPU, and the CPU columns say so.
+client, and the router's CPU per finished request and per relayed token (its CPU time
+over the finished requests, and over their tokens, requests' own costs included): on a
+machine with fewer free cores than router processes plus what the workers and the
+client take, more processes cannot get more CPU, and the CPU columns say so.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ async def one_run(
         router_s = sum(used[p] for p in router_pids)
         return {
             "requests_per_s": done / wall_s,
+            "router_us_per_request": 1e6 * router_s / max(1, done),
             "router_us_per_token": 1e6 * router_s / max(1, done * args.max_tokens),
             "router_cores": router_s / wall_s,
             "worker_cores": sum(used[p] for p in worker_pids) / wall_s,
@@ -84,7 +85,7 @@ async def bench(args: argparse.Namespace) -> None:
         )
         print(
             "round  processes  requests/s  router cores  worker cores  client cores  "
-            "router µs/token"
+            "router µs/request  router µs/token"
         )
         for round_number in range(1, args.rounds + 1):
             for processes in args.processes:
@@ -92,7 +93,8 @@ async def bench(args: argparse.Namespace) -> None:
                 print(
                     f"{round_number:>5}  {processes:>9}  {r['requests_per_s']:>10.0f}  "
                     f"{r['router_cores']:>12.2f}  {r['worker_cores']:>12.2f}  "
-                    f"{r['client_cores']:>12.2f}  {r['router_us_per_token']:>15.1f}"
+                    f"{r['client_cores']:>12.2f}  {r['router_us_per_request']:>17.0f}  "
+                    f"{r['router_us_per_token']:>15.1f}"
                 )
     finally:
         await supervisor.stop_all()

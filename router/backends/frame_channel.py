@@ -54,40 +54,44 @@ class FrameTls:
 class FrameStream:
     """One call's replies. `next` returns each REPLY payload in order, then None if the
     worker ENDs the stream; an ERROR, the deadline or a lost connection raise
-    WorkerCallError. Close it when done."""
+    WorkerCallError (after the replies before it). Close it when done."""
 
-    __slots__ = ("_connection", "_items", "_stream_id", "_timer", "_waiter")
+    __slots__ = ("_connection", "_end", "_replies", "_stream_id", "_timer", "_waiter")
 
     def __init__(self, connection: FrameConnection, stream_id: int, deadline: float | None) -> None:
         self._connection = connection
         self._stream_id = stream_id
-        self._items: deque[bytes | WorkerCallError | None] = deque()
+        self._replies: deque[bytes] = deque()
+        # How the stream ended, once it has (None: the worker's END): read after the replies.
+        self._end: WorkerCallError | _Open | None = _OPEN
         self._waiter: asyncio.Future[None] | None = None
         self._timer = (
             None if deadline is None else asyncio.get_running_loop().call_at(deadline, self._expire)
         )
 
     async def next(self) -> bytes | None:
-        while not self._items:
+        while not self._replies:
+            end = self._end
+            if not isinstance(end, _Open):
+                if end is not None:
+                    raise end
+                return None
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
-        item = self._items.popleft()
-        if isinstance(item, WorkerCallError):
-            raise item
-        return item
+        return self._replies.popleft()
 
-    def next_nowait(self) -> bytes | None:
-        """The next reply if one is here already (None otherwise, or at the END); raises
-        as `next`."""
-        if not self._items or self._items[0] is None:  # the END stays for `next`
-            return None
-        item = self._items.popleft()
-        if isinstance(item, WorkerCallError):
-            raise item
-        return item
+    def take_ready(self) -> list[bytes]:
+        """The replies already here, in order, taken at once (a decode sends one per
+        token: a reader behind finds many); the end stays for `next`."""
+        replies = self._replies
+        if not replies:
+            return []
+        ready = list(replies)
+        replies.clear()
+        return ready
 
     def finished(self) -> None:
         """The caller read the call's last reply (a decode's `done`, a prefill's reply)."""
@@ -102,14 +106,31 @@ class FrameStream:
         if self._connection.forget(self._stream_id):
             self._connection.send(self._stream_id, FrameKind.RESET)
 
-    def deliver(self, item: bytes | WorkerCallError | None) -> None:
-        self._items.append(item)
+    def reply(self, payload: bytes) -> None:
+        if isinstance(self._end, _Open):  # after the end (a deadline passed): dropped
+            self._replies.append(payload)
+            self._wake()
+
+    def end(self, end: WorkerCallError | None) -> None:
+        """The stream ends after the replies already here: None for the worker's END."""
+        if isinstance(self._end, _Open):
+            self._end = end
+            self._wake()
+
+    def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     def _expire(self) -> None:
-        self.deliver(WorkerCallError(CallFailure.TIMEOUT, "no answer within the call's deadline"))
+        self.end(WorkerCallError(CallFailure.TIMEOUT, "no answer within the call's deadline"))
+
+
+class _Open:
+    """The end of a stream still open (None is taken: the worker's END)."""
+
+
+_OPEN = _Open()
 
 
 class FrameConnection(asyncio.Protocol):
@@ -134,9 +155,7 @@ class FrameConnection(asyncio.Protocol):
         self.is_open = False
         streams, self._streams = self._streams, {}
         for stream in streams.values():
-            stream.deliver(
-                WorkerCallError(CallFailure.UNAVAILABLE, "the worker's connection closed")
-            )
+            stream.end(WorkerCallError(CallFailure.UNAVAILABLE, "the worker's connection closed"))
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -146,21 +165,21 @@ class FrameConnection(asyncio.Protocol):
 
     def _handle(self, frames: list[Frame]) -> None:
         streams = self._streams
-        for frame in frames:
-            stream = streams.get(frame.stream_id)
+        for stream_id, kind, payload in frames:
+            stream = streams.get(stream_id)
             if stream is None:
                 continue  # a stream the caller already closed
-            if frame.kind is FrameKind.REPLY:
-                stream.deliver(frame.payload)
-            elif frame.kind is FrameKind.ERROR:
-                error = _call_error(frame)  # before the stream leaves: it may not be one
-                del streams[frame.stream_id]
-                stream.deliver(error)
-            elif frame.kind is FrameKind.END:
-                del streams[frame.stream_id]
-                stream.deliver(None)
+            if kind is FrameKind.REPLY:
+                stream.reply(payload)
+            elif kind is FrameKind.ERROR:
+                error = _call_error(payload)  # before the stream leaves: it may not be one
+                del streams[stream_id]
+                stream.end(error)
+            elif kind is FrameKind.END:
+                del streams[stream_id]
+                stream.end(None)
             else:
-                raise FrameProtocolError(f"the worker sent a {frame.kind.name} frame")
+                raise FrameProtocolError(f"the worker sent a {kind.name} frame")
 
     def call(self, call: worker_frames_pb2.FrameCall, deadline: float | None) -> FrameStream:
         stream_id = self._next_id % _MAX_STREAM_ID + 1
@@ -190,7 +209,7 @@ class FrameConnection(asyncio.Protocol):
             self._transport.abort()
         streams, self._streams = self._streams, {}
         for stream in streams.values():
-            stream.deliver(WorkerCallError(CallFailure.UNAVAILABLE, f"frame protocol: {problem}"))
+            stream.end(WorkerCallError(CallFailure.UNAVAILABLE, f"frame protocol: {problem}"))
 
 
 class FrameChannel:
@@ -268,12 +287,12 @@ class FrameChannel:
         return connection
 
 
-def _call_error(frame: Frame) -> WorkerCallError:
+def _call_error(payload: bytes) -> WorkerCallError:
     """The worker's FrameError in the router's terms, as the gRPC backend maps statuses;
     FrameProtocolError when it is none."""
     error = worker_frames_pb2.FrameError()
     try:
-        error.ParseFromString(frame.payload)
+        error.ParseFromString(payload)
     except DecodeError:
         raise FrameProtocolError("an ERROR frame that is no FrameError") from None
     if error.code == _Code.FRAME_ERROR_CODE_INVALID_ARGUMENT:

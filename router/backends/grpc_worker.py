@@ -20,6 +20,7 @@ import grpc
 
 from triskel.common.api import Role, split_address
 from triskel.common.grpc_server import MESSAGE_SIZE_OPTIONS
+from triskel.router.backends.decode_replies import decode_event, decode_events
 from triskel.router.backends.dialing import WorkerDialing
 from triskel.router.backends.frame_channel import FrameChannel, FrameStream
 from triskel.router.scheduling.types import WorkerLoad
@@ -30,7 +31,6 @@ from triskel.router.worker_client import (
     DecodeCall,
     DecodeEvent,
     DecodeFinished,
-    KvPulled,
     KvTicket,
     PrefillCall,
     PrefillReply,
@@ -212,7 +212,7 @@ class GrpcWorkerClient(WorkerClient):
         try:
             with _mapped():
                 async for response in stream:
-                    event = _decode_event(response)
+                    event = decode_event(response)
                     if event is not None:
                         yield event
                     if isinstance(event, DecodeFinished):
@@ -224,24 +224,18 @@ class GrpcWorkerClient(WorkerClient):
     async def _decode_frames(
         self, call: DecodeCall, timeout_s: float
     ) -> AsyncGenerator[DecodeEvent, None]:
-        request = worker_frames_pb2.FrameCall(decode=_decode_request(call))
+        request = worker_frames_pb2.FrameCall()
+        _fill_decode_request(request.decode, call)  # in place: a message passed is copied
         stream = await self._frame_call(request, timeout_s)
         try:
             while True:
-                event = _decode_event(worker_pb2.DecodeResponse.FromString(await _reply(stream)))
-                if isinstance(event, TokenEvent):
-                    # Tokens that arrived while the last ones were relayed go on as one
-                    # event (one chunk to the client), as the engine coalesces for a slow
-                    # reader: a router behind then pays per chunk, not per token.
-                    event, after = _with_buffered(event, stream)
-                    if after is not None:
+                # With the replies that arrived while the last ones were relayed: their
+                # tokens go on as one event (decode_replies).
+                for event in decode_events([await _reply(stream), *stream.take_ready()]):
+                    if isinstance(event, DecodeFinished):
+                        stream.finished()
                         yield event
-                        event = after
-                if isinstance(event, DecodeFinished):
-                    stream.finished()
-                    yield event
-                    return
-                if event is not None:
+                        return
                     yield event
         finally:
             stream.close()  # before the end: the worker aborts the request
@@ -377,74 +371,21 @@ async def _reply(stream: FrameStream) -> bytes:
 
 def _decode_request(call: DecodeCall) -> worker_pb2.DecodeRequest:
     """The call as its message; WorkerCallError (INVALID_ARGUMENT) for another backend's KV."""
-    request = worker_pb2.DecodeRequest(
-        request_id=call.request_id,
-        token_ids=call.token_ids,
-        max_tokens=call.max_tokens,
-        ignore_eos=call.ignore_eos,
-    )
+    request = worker_pb2.DecodeRequest()
+    _fill_decode_request(request, call)
+    return request
+
+
+def _fill_decode_request(request: worker_pb2.DecodeRequest, call: DecodeCall) -> None:
+    request.request_id = call.request_id
+    request.token_ids.extend(call.token_ids)
+    request.max_tokens = call.max_tokens
+    request.ignore_eos = call.ignore_eos
     if call.seed is not None:
         request.seed = call.seed
     if call.kv is not None:
         request.kv.CopyFrom(_handle_of(call.kv))
         request.first_token_id = call.first_token_id or 0
-    return request
-
-
-def _decode_event(response: worker_pb2.DecodeResponse) -> DecodeEvent | None:
-    """The message's event; None for a kind this router does not know (a newer worker)."""
-    kind = response.WhichOneof("event")
-    if kind == "tokens":
-        tokens = response.tokens
-        return TokenEvent(
-            tokens.text,
-            tuple(tokens.token_ids),
-            tokens.num_cached_tokens if tokens.HasField("num_cached_tokens") else None,
-        )
-    if kind == "kv_received":
-        received = response.kv_received
-        return KvPulled(received.num_bytes, received.transfer_ms)
-    if kind == "done":
-        done = response.done
-        return DecodeFinished(done.finish_reason, done.num_generated_tokens, done.num_cached_tokens)
-    return None
-
-
-def _with_buffered(first: TokenEvent, stream: FrameStream) -> tuple[TokenEvent, DecodeEvent | None]:
-    """`first` joined with the token messages already received after it, and the first
-    other event met there (None when they ran out first). The joined event is built
-    once, not an event per message (~2 µs each, and a decode sends one per token); it
-    says when the finish follows (`TokenEvent.finish_follows`)."""
-    texts: list[str] = []  # after `first`'s; nothing is copied when none came
-    token_ids: list[int] = []
-    cached = first.cached_prompt_tokens
-    after: DecodeEvent | None = None
-    while (payload := stream.next_nowait()) is not None:
-        response = worker_pb2.DecodeResponse.FromString(payload)
-        if response.WhichOneof("event") != "tokens":
-            after = _decode_event(response)
-            if after is not None:
-                break
-            continue  # a kind this router does not know: skipped, as it is alone
-        tokens = response.tokens
-        texts.append(tokens.text)
-        token_ids += tokens.token_ids
-        if cached is None and tokens.HasField("num_cached_tokens"):
-            cached = tokens.num_cached_tokens
-    # The last tokens and the finish came together (every stream ends so): say so, and a
-    # front sends them to its client in one write.
-    finish_follows = isinstance(after, DecodeFinished)
-    if not texts:
-        if finish_follows:
-            first = TokenEvent(first.text, first.token_ids, cached, finish_follows=True)
-        return first, after
-    joined = TokenEvent(
-        first.text + "".join(texts),
-        first.token_ids + tuple(token_ids),
-        cached,
-        finish_follows=finish_follows,
-    )
-    return joined, after
 
 
 def _handle_of(ticket: KvTicket) -> worker_pb2.KvHandle:

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
-from typing import cast
+from typing import NamedTuple, cast
 
 import grpc
 import pytest
@@ -19,7 +19,6 @@ from triskel.common.frames.codec import (
     HEADER,
     MAX_PAYLOAD_BYTES,
     PREFACE,
-    Frame,
     FrameKind,
     FrameParser,
     encode_frame,
@@ -46,6 +45,14 @@ PROMPT = list(range(20))
 _Code = worker_frames_pb2.FrameErrorCode
 
 
+class Frame(NamedTuple):
+    """A parsed frame with named parts (the parser returns plain tuples)."""
+
+    stream_id: int
+    kind: FrameKind
+    payload: bytes
+
+
 class FrameClient:
     """A raw frame connection: CALL and RESET out, frames in, kept apart by stream."""
 
@@ -69,7 +76,8 @@ class FrameClient:
         data = await asyncio.wait_for(self._reader.read(65536), timeout_s)
         if not data:
             raise EOFError("the worker closed the connection")
-        for frame in self._parser.feed(data):
+        for parsed in self._parser.feed(data):
+            frame = Frame(*parsed)
             self.arrivals.append(frame.stream_id)
             self._pending[frame.stream_id].append(frame)
 

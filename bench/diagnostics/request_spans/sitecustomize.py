@@ -53,10 +53,10 @@ def _router() -> None:
     out, now = _sink("router"), time.monotonic
     spans: dict[asyncio.Task[Any] | None, dict[str, Any]] = {}
     stream_task: dict[int, asyncio.Task[Any] | None] = {}
-    serve, call, deliver, send = (
+    serve, call, reply, send = (
         http._HttpFront._serve,
         frames.FrameConnection.call,
-        frames.FrameStream.deliver,
+        frames.FrameStream.reply,
         http._send,
     )
 
@@ -78,11 +78,11 @@ def _router() -> None:
             stream_task[id(stream)] = asyncio.current_task()
         return stream
 
-    def timed_deliver(self: Any, item: Any) -> Any:
+    def timed_reply(self: Any, payload: Any) -> Any:
         span = spans.get(stream_task.pop(id(self), None))
         if span is not None:
             span["reply"] = now()
-        return deliver(self, item)
+        return reply(self, payload)
 
     async def timed_send(operation: Any) -> Any:
         span = spans.get(asyncio.current_task())
@@ -92,7 +92,7 @@ def _router() -> None:
 
     _replace(http._HttpFront, "_serve", timed_serve)
     _replace(frames.FrameConnection, "call", timed_call)
-    _replace(frames.FrameStream, "deliver", timed_deliver)
+    _replace(frames.FrameStream, "reply", timed_reply)
     _replace(http, "_send", timed_send)
     if os.environ.get("REQUEST_SPANS_STEPS"):
         _router_steps(spans, now)

@@ -3,6 +3,8 @@ a clear FrameProtocolError for a peer that does not speak the protocol."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from triskel.common.frames.codec import (
@@ -37,8 +39,8 @@ def test_a_frame_fed_byte_by_byte_comes_out_whole_once_its_last_byte_arrives() -
     first_end = HEADER.size + len(payload)
     # Nothing until the first frame's last byte; the empty RESET with its header's last byte.
     assert [i for i, frames in enumerate(returned) if frames] == [first_end - 1, len(wire) - 1]
-    assert returned[first_end - 1] == [Frame(7, FrameKind.CALL, payload)]
-    assert returned[-1] == [Frame(8, FrameKind.RESET, b"")]
+    assert returned[first_end - 1] == [(7, FrameKind.CALL, payload)]
+    assert returned[-1] == [(8, FrameKind.RESET, b"")]
 
 
 def test_several_frames_in_one_chunk_come_out_in_order() -> None:
@@ -49,10 +51,10 @@ def test_several_frames_in_one_chunk_come_out_in_order() -> None:
         + encode_frame(1, FrameKind.REPLY, b"one again")
     )
     assert FrameParser().feed(wire) == [
-        Frame(1, FrameKind.REPLY, b"one"),
-        Frame(3, FrameKind.ERROR, b"three"),
-        Frame(2, FrameKind.REPLY, b""),
-        Frame(1, FrameKind.REPLY, b"one again"),
+        (1, FrameKind.REPLY, b"one"),
+        (3, FrameKind.ERROR, b"three"),
+        (2, FrameKind.REPLY, b""),
+        (1, FrameKind.REPLY, b"one again"),
     ]
 
 
@@ -60,22 +62,22 @@ def test_a_chunk_ending_mid_frame_keeps_the_rest_for_the_next_feed() -> None:
     wire = encode_frame(1, FrameKind.REPLY, b"first") + encode_frame(2, FrameKind.REPLY, b"second")
     cut = len(wire) - 4  # inside the second frame's payload
     parser = FrameParser()
-    assert parser.feed(wire[:cut]) == [Frame(1, FrameKind.REPLY, b"first")]
-    assert parser.feed(wire[cut:]) == [Frame(2, FrameKind.REPLY, b"second")]
+    assert parser.feed(wire[:cut]) == [(1, FrameKind.REPLY, b"first")]
+    assert parser.feed(wire[cut:]) == [(2, FrameKind.REPLY, b"second")]
     assert parser.feed(b"") == []
 
 
 def test_a_server_parser_accepts_the_preface_split_byte_by_byte() -> None:
     frame = encode_frame(5, FrameKind.CALL, b"call")
     returned = feed_byte_by_byte(FrameParser(expect_preface=True), PREFACE + frame)
-    assert [frames for frames in returned if frames] == [[Frame(5, FrameKind.CALL, b"call")]]
-    assert returned[-1] == [Frame(5, FrameKind.CALL, b"call")]
+    assert [frames for frames in returned if frames] == [[(5, FrameKind.CALL, b"call")]]
+    assert returned[-1] == [(5, FrameKind.CALL, b"call")]
 
 
 def test_the_preface_and_frames_may_arrive_in_one_chunk() -> None:
     parser = FrameParser(expect_preface=True)
     wire = PREFACE + encode_frame(1, FrameKind.CALL, b"a") + encode_frame(1, FrameKind.RESET)
-    assert parser.feed(wire) == [Frame(1, FrameKind.CALL, b"a"), Frame(1, FrameKind.RESET, b"")]
+    assert parser.feed(wire) == [(1, FrameKind.CALL, b"a"), (1, FrameKind.RESET, b"")]
 
 
 def test_a_wrong_preface_is_refused_at_its_first_differing_byte() -> None:
@@ -101,7 +103,7 @@ def test_an_http_request_is_refused_as_a_preface_in_one_chunk() -> None:
 def test_a_client_parser_takes_no_preface() -> None:
     # The worker sends none: a client parser reads frames from the first byte.
     frame = encode_frame(1, FrameKind.REPLY, b"r")
-    assert FrameParser().feed(frame) == [Frame(1, FrameKind.REPLY, b"r")]
+    assert FrameParser().feed(frame) == [(1, FrameKind.REPLY, b"r")]
 
 
 def test_a_header_over_the_limit_fails_before_its_payload_arrives() -> None:
@@ -133,5 +135,32 @@ def test_an_empty_payload_round_trips(kind: FrameKind) -> None:
     wire = encode_frame(4_294_967_295, kind)  # the largest stream id a uint32 holds
     assert len(wire) == HEADER.size
     [frame] = FrameParser().feed(wire)
-    assert frame == Frame(4_294_967_295, kind, b"")
-    assert frame.kind is kind  # the enum member, not a bare int
+    assert frame == (4_294_967_295, kind, b"")
+    assert frame[1] is kind  # the enum member, not a bare int
+
+
+def test_a_long_frame_in_many_reads_comes_out_whole_with_the_frames_after_it() -> None:
+    payload = bytes(range(256)) * 400  # ~100 KB, as a long prompt's CALL
+    wire = encode_frame(1, FrameKind.CALL, payload) + encode_frame(2, FrameKind.REPLY, b"next")
+    parser = FrameParser()
+    returned = [parser.feed(wire[i : i + 4096]) for i in range(0, len(wire), 4096)]
+    assert [frames for frames in returned if frames] == [
+        [(1, FrameKind.CALL, payload), (2, FrameKind.REPLY, b"next")]
+    ]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_frames_cut_anywhere_come_out_the_same(seed: int) -> None:
+    rng = random.Random(seed)
+    frames = [
+        (rng.randrange(1, 2**32), rng.choice(list(FrameKind)), rng.randbytes(rng.randrange(40)))
+        for _ in range(30)
+    ]
+    preface = rng.random() < 0.5
+    wire = (PREFACE if preface else b"") + b"".join(encode_frame(*frame) for frame in frames)
+    cuts = sorted(rng.sample(range(1, len(wire)), 25))
+    parser = FrameParser(expect_preface=preface)
+    out: list[Frame] = []
+    for start, end in zip([0, *cuts], [*cuts, len(wire)], strict=True):
+        out += parser.feed(wire[start:end])
+    assert out == frames

@@ -659,3 +659,46 @@ async def test_tokens_already_buffered_go_on_as_one_event() -> None:
         TokenEvent("de", (4, 5), finish_follows=True),  # the finish came with them
         DecodeFinished("length", 5, 0),
     ]
+
+
+@pytest.mark.asyncio
+async def test_a_stream_gives_its_replies_in_order_then_its_end() -> None:
+    stream = frame_channel.FrameStream(frame_channel.FrameConnection(), 1, None)
+    stream.reply(b"one")
+    stream.reply(b"two")
+    stream.reply(b"three")
+    assert await stream.next() == b"one"
+    assert stream.take_ready() == [b"two", b"three"]  # taken at once, in order
+    assert stream.take_ready() == []
+    stream.reply(b"four")
+    stream.end(None)  # the worker's END: after the reply already here
+    assert stream.take_ready() == [b"four"]
+    assert await stream.next() is None
+
+
+@pytest.mark.asyncio
+async def test_a_stream_error_comes_after_the_replies_before_it_and_stays() -> None:
+    stream = frame_channel.FrameStream(frame_channel.FrameConnection(), 1, None)
+    stream.reply(b"one")
+    stream.end(WorkerCallError(CallFailure.UNAVAILABLE, "the worker's connection closed"))
+    stream.reply(b"late")  # after the end: dropped
+    stream.end(None)  # a second end changes nothing
+    assert await stream.next() == b"one"
+    for _ in range(2):  # raised on every later read, never a hang
+        with pytest.raises(WorkerCallError) as raised:
+            await stream.next()
+        assert raised.value.failure is CallFailure.UNAVAILABLE
+    assert stream.take_ready() == []
+
+
+@pytest.mark.asyncio
+async def test_a_waiting_read_wakes_for_a_reply_and_for_the_end() -> None:
+    stream = frame_channel.FrameStream(frame_channel.FrameConnection(), 1, None)
+    reading = asyncio.create_task(stream.next())
+    await asyncio.sleep(0)
+    stream.reply(b"one")
+    assert await reading == b"one"
+    reading = asyncio.create_task(stream.next())
+    await asyncio.sleep(0)
+    stream.end(None)
+    assert await reading is None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import struct
 from enum import IntEnum
-from typing import NamedTuple
 
 from triskel.common.grpc_server import MAX_MESSAGE_BYTES
 
@@ -28,10 +27,9 @@ class FrameKind(IntEnum):
     END = 5
 
 
-class Frame(NamedTuple):
-    stream_id: int
-    kind: FrameKind
-    payload: bytes
+# (stream id, kind, payload): a plain tuple, as a NamedTuple costs ~0.25 us more a
+# frame and a decode reads one per token.
+Frame = tuple[int, FrameKind, bytes]
 
 
 class FrameProtocolError(Exception):
@@ -49,37 +47,61 @@ class FrameParser:
     """Whole frames out of a byte stream; `expect_preface` for the server's side."""
 
     def __init__(self, *, expect_preface: bool = False) -> None:
+        # The bytes of a frame not yet whole (or of the preface).
         self._buffer = bytearray()
+        # How many buffered bytes let the next frame be read (its header, then all of it):
+        # a long frame arriving in many reads is copied out once, when it is whole.
+        self._wanted = 0
         self._awaiting_preface = expect_preface
 
     def feed(self, data: bytes) -> list[Frame]:
         buffer = self._buffer
-        buffer += data
-        if self._awaiting_preface:
-            if len(buffer) < len(PREFACE):
-                if not PREFACE.startswith(bytes(buffer)):
-                    raise FrameProtocolError("not a frame connection (wrong preface)")
+        if buffer or self._awaiting_preface:
+            buffer += data
+            if self._awaiting_preface and not self._read_preface():
                 return []
-            if buffer[: len(PREFACE)] != PREFACE:
-                raise FrameProtocolError("not a frame connection (wrong preface)")
-            del buffer[: len(PREFACE)]
-            self._awaiting_preface = False
-        frames: list[Frame] = []
-        offset, end, header_size = 0, len(buffer), HEADER.size
-        while end - offset >= header_size:
-            length, stream_id, kind = HEADER.unpack_from(buffer, offset)
-            if length > MAX_PAYLOAD_BYTES:
-                raise FrameProtocolError(
-                    f"a frame of {length} bytes is over the limit of {MAX_PAYLOAD_BYTES}"
-                )
-            known = _KINDS.get(kind)
-            if known is None:
-                raise FrameProtocolError(f"unknown frame kind {kind}")
-            start = offset + header_size
-            if end - start < length:
-                break
-            frames.append(Frame(stream_id, known, bytes(buffer[start : start + length])))
-            offset = start + length
-        if offset:
-            del buffer[:offset]
+            if len(buffer) < self._wanted:
+                return []
+            data = bytes(buffer)
+            buffer.clear()
+        frames, offset, self._wanted = _split(data)
+        if offset < len(data):
+            buffer += memoryview(data)[offset:]
         return frames
+
+    def _read_preface(self) -> bool:
+        """Takes the preface off the buffer once it is all here (False before)."""
+        buffer = self._buffer
+        if len(buffer) < len(PREFACE):
+            if not PREFACE.startswith(bytes(buffer)):
+                raise FrameProtocolError("not a frame connection (wrong preface)")
+            return False
+        if buffer[: len(PREFACE)] != PREFACE:
+            raise FrameProtocolError("not a frame connection (wrong preface)")
+        del buffer[: len(PREFACE)]
+        self._awaiting_preface = False
+        return True
+
+
+def _split(data: bytes) -> tuple[list[Frame], int, int]:
+    """The whole frames at the start of `data`, where they end, and how many bytes from
+    there the next frame needs before it can be read."""
+    frames: list[Frame] = []
+    offset, end, header_size = 0, len(data), HEADER.size
+    unpack, kinds = HEADER.unpack_from, _KINDS
+    while end - offset >= header_size:
+        length, stream_id, kind = unpack(data, offset)
+        if length > MAX_PAYLOAD_BYTES:
+            raise FrameProtocolError(
+                f"a frame of {length} bytes is over the limit of {MAX_PAYLOAD_BYTES}"
+            )
+        known = kinds.get(kind)
+        if known is None:
+            raise FrameProtocolError(f"unknown frame kind {kind}")
+        start = offset + header_size
+        stop = start + length
+        if stop > end:
+            return frames, offset, stop - offset
+        frames.append((stream_id, known, data[start:stop]))
+        offset = stop
+    return frames, offset, header_size
