@@ -112,10 +112,13 @@ class ClusterView:
         # Workers discovery removed while this router still had requests on them.
         self._leaving: dict[str, WorkerView] = {}
         # Per worker list picked from (one per model and role): its healthy workers'
-        # endpoints kept current as their numbers change, so a pick builds nothing per
-        # worker; rebuilt when the list or anyone's health changes (`_health_changes`).
+        # endpoints, brought up to date at each pick (`_changed`), so a pick builds
+        # nothing per worker; rebuilt when the list or anyone's health changes.
         self._kept: dict[str, tuple[Sequence[WorkerClient], int, KeptCandidates]] = {}
         self._health_changes = 0
+        # Workers whose numbers changed since the kept candidates last read them: read at
+        # the next pick, once, not at every change (a request's start and end, a report).
+        self._changed: set[str] = set()
 
     @property
     def kv_index(self) -> KvBlockIndex:
@@ -205,12 +208,15 @@ class ClusterView:
     def candidates(
         self, workers: Sequence[WorkerClient], exclude: Collection[str] = ()
     ) -> Candidates:
-        """The healthy ones among `workers`, not in `exclude`, for a pick: kept current
-        between picks (their columns already built), so a pick costs nothing per worker
-        here. `workers` is a registry list (one per model and role, replaced whole when
+        """The healthy ones among `workers`, not in `exclude`, for a pick: kept between
+        picks (their columns already built), each pick writing only the rows of workers
+        whose numbers changed since the last, so a pick costs nothing per worker here.
+        `workers` is a registry list (one per model and role, replaced whole when
         discovery changes it)."""
         if not workers:
             return Candidates(())
+        if self._changed:
+            self._write_changes()
         group = _group(workers[0])  # one kept per group: a replaced list replaces it
         kept = self._kept.get(group)
         if kept is None or kept[0] is not workers or kept[1] != self._health_changes:
@@ -412,12 +418,19 @@ class ClusterView:
             self._health_changes += 1  # who is picked from changed: rebuilt on next pick
 
     def _refresh(self, view: WorkerView) -> None:
-        """The worker's numbers changed: the kept candidates holding it read them now."""
-        if not view.is_healthy or self._workers.get(view.client.worker_id) is not view:
-            return  # not among the kept candidates
-        endpoint = view.endpoint()
-        for _, _, kept in self._kept.values():
-            kept.replace(endpoint)
+        """The worker's numbers changed: the kept candidates holding it read them at the
+        next pick."""
+        self._changed.add(view.client.worker_id)
+
+    def _write_changes(self) -> None:
+        changed, self._changed = self._changed, set()
+        for worker_id in changed:
+            view = self._workers.get(worker_id)
+            if view is None or not view.is_healthy:
+                continue  # not among the kept candidates
+            endpoint = view.endpoint()
+            for _, _, kept in self._kept.values():
+                kept.replace(endpoint)
 
 
 def _reason(error: Exception) -> str:

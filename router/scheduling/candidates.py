@@ -4,8 +4,8 @@ Scorers that have a column form (`ColumnScorer`) read whole columns and return o
 so a pick costs a few numpy calls rather than a Python loop per candidate per plugin:
 at 1,024 workers the loops were most of a decision (docs/benchmarks.md, "Decision
 time"). Columns are built on first use from the endpoints, once per `Candidates`,
-or kept current by their owner (`KeptCandidates`: the router writes a worker's row
-when its load changes), so a pick reads columns that are already there.
+or kept by their owner (`KeptCandidates`: the router writes the rows of the workers
+whose load changed, at the next pick), so a pick reads columns that are already there.
 
 Prefix indexes number workers with slots (`worker_masks.WorkerSlots`): `positions`
 gives each candidate's slot in one index, so a walk that finds the few holders of a

@@ -250,11 +250,14 @@ async def test_kept_candidates_read_every_change_and_are_rebuilt_when_health_cha
         await wait_until(lambda: waiting() == [3, 1, 0])
         kept = cluster.candidates(workers)
         assert cluster.candidates(workers) is kept  # nothing built again per pick
-        loads["p1"] = 7  # a load report: the same kept candidates read it
-        await wait_until(lambda: kept.column(Column.WAITING).tolist() == [3, 7, 0])
+        loads["p1"] = 7  # a load report: the same kept candidates read it at the next pick
+        await wait_until(lambda: waiting() == [3, 7, 0])
+        assert cluster.candidates(workers) is kept
         with cluster.prefilling("p2", num_uncached_tokens=64):  # this router's own work
+            assert cluster.candidates(workers) is kept
             assert kept[2].active.num_prefill_tokens == 64
             assert kept.column(Column.ACTIVE_PREFILL_TOKENS).tolist() == [0, 0, 64]
+        assert cluster.candidates(workers) is kept
         assert kept.column(Column.ACTIVE_PREFILL_TOKENS).tolist() == [0, 0, 0]
         # A retry leaves out the worker that failed: those candidates only.
         assert cluster.candidates(workers, exclude={"p0"}).worker_ids == ("p1", "p2")
@@ -290,7 +293,9 @@ async def test_requests_sent_since_a_workers_last_report_are_counted_until_its_n
         kept = cluster.candidates([worker])
         assert kept.column(Column.UNREPORTED_REQUESTS).tolist() == [2]
         worker.reporting.set()  # a report: it counts them now
-        await wait_until(lambda: kept.column(Column.UNREPORTED_REQUESTS).tolist() == [0])
+        await wait_until(
+            lambda: cluster.candidates([worker]).column(Column.UNREPORTED_REQUESTS).tolist() == [0]
+        )
         assert cluster.endpoints([worker])[0].active.num_unreported_blocks == 0
     finally:
         await cluster.close()
