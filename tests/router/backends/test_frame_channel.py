@@ -630,29 +630,12 @@ async def test_tokens_already_buffered_go_on_as_one_event() -> None:
         ),
     ]
 
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        stream_id = await _read_call(reader)
-        writer.write(
-            b"".join(
-                encode_frame(stream_id, FrameKind.REPLY, reply.SerializeToString())
-                for reply in replies
-            )
-        )  # one write: all of them are there when the router reads
-        await reader.read()
-
-    config = WorkerProcessConfig.model_validate({"worker_id": "w0", "pool": mock_pool("unified")})
-    engine = build_mock_engine(config)  # answers GetInfo; the fake serves the frames
-    await engine.start()
-    try:
-        async with _fake_worker(serve) as port:
-            server, grpc_port = await start_worker_server(engine, "127.0.0.1:0", None, port)
-            try:
-                async with _connected(f"127.0.0.1:{grpc_port}") as client:
-                    events = await _decode(client, DecodeCall("r1", [1, 2, 3], 5, True))
-            finally:
-                await server.stop(0)
-    finally:
-        await engine.close()
+    events, error = await _decode_from_one_write(
+        lambda stream_id: b"".join(
+            encode_frame(stream_id, FrameKind.REPLY, reply.SerializeToString()) for reply in replies
+        )
+    )
+    assert error is None
     assert events == [
         TokenEvent("abc", (1, 2, 3), 16),
         KvPulled(64, 0.0),
@@ -702,3 +685,62 @@ async def test_a_waiting_read_wakes_for_a_reply_and_for_the_end() -> None:
     await asyncio.sleep(0)
     stream.end(None)
     assert await reading is None
+
+
+@pytest.mark.asyncio
+async def test_tokens_read_with_an_error_after_them_are_relayed_before_it() -> None:
+    def tokens(token_id: int, text: str) -> bytes:
+        reply = worker_pb2.DecodeResponse(
+            tokens=worker_pb2.DecodeTokens(token_ids=[token_id], text=text)
+        )
+        return reply.SerializeToString()
+
+    failure = worker_frames_pb2.FrameError(
+        code=_Code.FRAME_ERROR_CODE_UNAVAILABLE, message="the engine failed"
+    )
+    events, error = await _decode_from_one_write(
+        lambda stream_id: (
+            encode_frame(stream_id, FrameKind.REPLY, tokens(1, "a"))
+            + encode_frame(stream_id, FrameKind.REPLY, tokens(2, "b"))
+            + encode_frame(stream_id, FrameKind.ERROR, failure.SerializeToString())
+        )
+    )
+    # The tokens reached the caller (a retry continues after them), then the error.
+    assert events == [TokenEvent("ab", (1, 2))]
+    assert isinstance(error, WorkerCallError)
+    assert error.failure is CallFailure.UNAVAILABLE
+
+
+async def _decode_from_one_write(
+    wire: Callable[[int], bytes],
+) -> tuple[list[DecodeEvent], WorkerCallError | None]:
+    """A decode against a fake worker that answers its call with `wire(stream_id)` in one
+    write (all of it is there when the router reads): the events, and the error that
+    ended them (None when the stream finished)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(wire(await _read_call(reader)))
+        await reader.read()
+
+    config = WorkerProcessConfig.model_validate({"worker_id": "w0", "pool": mock_pool("unified")})
+    engine = build_mock_engine(config)  # answers GetInfo; the fake serves the frames
+    await engine.start()
+    events: list[DecodeEvent] = []
+    error: WorkerCallError | None = None
+    try:
+        async with _fake_worker(serve) as port:
+            server, grpc_port = await start_worker_server(engine, "127.0.0.1:0", None, port)
+            try:
+                async with _connected(f"127.0.0.1:{grpc_port}") as client:
+                    try:
+                        async for event in client.decode(
+                            DecodeCall("r1", [1, 2, 3], 5, True), timeout_s=30
+                        ):
+                            events.append(event)
+                    except WorkerCallError as raised:
+                        error = raised
+            finally:
+                await server.stop(0)
+    finally:
+        await engine.close()
+    return events, error
