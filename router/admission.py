@@ -17,12 +17,11 @@ cannot take a slot that a woken waiter was promised. Pure asyncio, no I/O.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import re
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from triskel.common.routing_api import AdmissionSpec
 
@@ -61,6 +60,22 @@ def process_share(limit: int, processes: int) -> int:
     the kernel spreads connections, not requests, evenly, so a share is a bound per
     process and the router as a whole may run up to `processes - 1` more)."""
     return -(-limit // processes)
+
+
+class Admitted:
+    """`AdmissionController.admit`'s `async with` (a class, not an async generator: one
+    per request, ~1 µs less each)."""
+
+    __slots__ = ("_controller", "_priority", "_tenant")
+
+    def __init__(self, controller: AdmissionController, priority: int, tenant: str) -> None:
+        self._controller, self._priority, self._tenant = controller, priority, tenant
+
+    async def __aenter__(self) -> None:
+        await self._controller._acquire(self._priority, self._tenant)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._controller._release(completed=True)
 
 
 class AdmissionController:
@@ -109,20 +124,14 @@ class AdmissionController:
         """Requests holding a slot."""
         return self._num_in_flight
 
-    @contextlib.asynccontextmanager
-    async def admit(
-        self, priority: int = DEFAULT_PRIORITY, tenant: str = DEFAULT_TENANT
-    ) -> AsyncIterator[None]:
-        """Holds a slot for the body; raises AdmissionRejected at once when the queue is full.
+    def admit(self, priority: int = DEFAULT_PRIORITY, tenant: str = DEFAULT_TENANT) -> Admitted:
+        """Holds a slot for the `async with` body; raises AdmissionRejected at once when the
+        queue is full.
 
         A caller cancelled while waiting leaves the queue; one cancelled after being
         granted a slot but before running passes the slot on.
         """
-        await self._acquire(priority, tenant)
-        try:
-            yield
-        finally:
-            self._release(completed=True)
+        return Admitted(self, priority, tenant)
 
     def retry_after_s(self) -> int:
         """Whole seconds a rejected client should wait before retrying (>= 1)."""

@@ -12,9 +12,8 @@ unhealthy after `workerSilenceS` and its calls in flight are ended
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Collection, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass, field
 
 from triskel.common.profiles import LatencyProfile, load_profile
@@ -280,26 +279,20 @@ class ClusterView:
         if view is not None:  # else removed already: no pick sees it
             self._set_healthy(view, False)
 
-    @contextlib.contextmanager
-    def prefilling(self, worker_id: str, num_uncached_tokens: int) -> Iterator[None]:
-        """Counts a request's prefill work on `worker_id` while the block runs."""
-        with self._in_flight(worker_id, LoadCounts(1, num_uncached_tokens, 0)):
-            yield
+    def prefilling(self, worker_id: str, num_uncached_tokens: int) -> InFlight:
+        """Counts a request's prefill work on `worker_id` while the `with` block runs."""
+        return InFlight(self._begin, self._end, worker_id, LoadCounts(1, num_uncached_tokens, 0))
 
-    @contextlib.contextmanager
-    def decoding(self, worker_id: str, num_blocks: int) -> Iterator[None]:
+    def decoding(self, worker_id: str, num_blocks: int) -> InFlight:
         """Counts a request's decode work (its KV blocks) on `worker_id` while the block runs."""
-        with self._in_flight(worker_id, LoadCounts(1, 0, num_blocks)):
-            yield
+        return InFlight(self._begin, self._end, worker_id, LoadCounts(1, 0, num_blocks))
 
-    @contextlib.contextmanager
-    def _in_flight(self, worker_id: str, counts: LoadCounts) -> Iterator[None]:
+    def _begin(self, worker_id: str, counts: LoadCounts) -> WorkerView | None:
         view = self._workers.get(worker_id) or self._leaving.get(worker_id)
         if view is None:
             # Removed, idle, since it was picked: its connection is closing, so the call
             # fails and the flow retries elsewhere; there is nothing to count on.
-            yield
-            return
+            return None
         view.own = view.own + counts
         view.unreported += 1
         view.unreported_blocks += blocks_sent(
@@ -309,14 +302,14 @@ class ClusterView:
         )
         self._refresh(view)
         self._write_load(worker_id, counts)
-        try:
-            yield
-        finally:
-            view.own = view.own + -counts
-            self._refresh(view)
-            self._write_load(worker_id, -counts)
-            if view.own.num_requests <= 0 and self._leaving.get(worker_id) is view:
-                del self._leaving[worker_id]
+        return view
+
+    def _end(self, view: WorkerView, worker_id: str, counts: LoadCounts) -> None:
+        view.own = view.own + -counts
+        self._refresh(view)
+        self._write_load(worker_id, -counts)
+        if view.own.num_requests <= 0 and self._leaving.get(worker_id) is view:
+            del self._leaving[worker_id]
 
     async def _watch_shared_load(self) -> None:
         """Other routers' work per worker: the shared totals minus our own share."""
@@ -431,6 +424,31 @@ class ClusterView:
             endpoint = view.endpoint()
             for _, _, kept in self._kept.values():
                 kept.replace(endpoint)
+
+
+class InFlight:
+    """A request's work counted on a worker while a `with` block runs (a class, not a
+    generator-based context manager: one per request, ~0.6 µs less each)."""
+
+    __slots__ = ("_begin", "_counts", "_end", "_view", "_worker_id")
+
+    def __init__(
+        self,
+        begin: Callable[[str, LoadCounts], WorkerView | None],
+        end: Callable[[WorkerView, str, LoadCounts], None],
+        worker_id: str,
+        counts: LoadCounts,
+    ) -> None:
+        self._begin, self._end = begin, end
+        self._worker_id, self._counts = worker_id, counts
+        self._view: WorkerView | None = None
+
+    def __enter__(self) -> None:
+        self._view = self._begin(self._worker_id, self._counts)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._view is not None:
+            self._end(self._view, self._worker_id, self._counts)
 
 
 def _reason(error: Exception) -> str:

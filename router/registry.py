@@ -28,6 +28,9 @@ class RegistryError(ValueError):
 class ModelPools:
     model: str
     workers: dict[Role, list[WorkerClient]] = field(default_factory=dict)
+    # The smallest context window among the workers (every request checks it): set by
+    # the registry once the pools are complete.
+    max_context_tokens: int = 0
 
     def of(self, role: Role) -> list[WorkerClient]:
         return self.workers.get(role, [])
@@ -46,10 +49,6 @@ class ModelPools:
     def any_worker(self) -> WorkerClient:
         """One worker; all of a model's workers agree on block size (checked at start)."""
         return next(w for ws in self.workers.values() for w in ws)
-
-    @property
-    def max_context_tokens(self) -> int:
-        return min(w.identity.max_context_tokens for ws in self.workers.values() for w in ws)
 
 
 class WorkerRegistry:
@@ -77,7 +76,15 @@ class WorkerRegistry:
             except RegistryError as error:
                 problems.append(str(error))
                 del models[model]
+                continue
+            pools.max_context_tokens = min(
+                w.identity.max_context_tokens for ws in pools.workers.values() for w in ws
+            )
         self._models = models
+        # Read on every request (metric labels, the models list): built once per worker set.
+        self._cards = [
+            ModelCard(name, pools.max_context_tokens) for name, pools in sorted(models.items())
+        ]
         self._all = list(workers)
         return problems
 
@@ -85,10 +92,7 @@ class WorkerRegistry:
         return self._models.get(model)
 
     def model_cards(self) -> list[ModelCard]:
-        return [
-            ModelCard(name, pools.max_context_tokens)
-            for name, pools in sorted(self._models.items())
-        ]
+        return list(self._cards)
 
     def worker_counts(self) -> dict[tuple[str, str], int]:
         """Workers per (model, role) now: what `triskel_workers` shows as pools scale."""
