@@ -27,7 +27,7 @@ class FrameKind(IntEnum):
     END = 5
 
 
-# (stream id, kind, payload): a plain tuple, as a NamedTuple costs ~0.25 us more a
+# (stream id, kind, payload): a plain tuple, as a NamedTuple costs ~0.25 µs more a
 # frame and a decode reads one per token.
 Frame = tuple[int, FrameKind, bytes]
 
